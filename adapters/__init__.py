@@ -1,0 +1,1 @@
+"""Pluggable adapters per ministry and ASEAN partner (VNSW SOAP, REST/JSON, AS4, file drop)."""

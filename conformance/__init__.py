@@ -1,0 +1,1 @@
+"""The onboarding conformance kit for ministries and partners."""

@@ -1,0 +1,530 @@
+"""The gateway's one error tree.
+
+Every error raised by the gateway, its adapters, the signing layer and the
+mappings is an :class:`NswError`. Each concrete class carries
+
+* ``code``: a stable, documented string (``SIG_DIGEST_MISMATCH``); clients and
+  tests match on it, never on the message;
+* ``origin``: who is at fault: the submitting ``client``, a ``partner`` we
+  deliver to, the ``gateway`` itself, or the ``signer`` (key material, HSM);
+* ``http_status``: the status the HTTP API answers with;
+* ``incident_id``: a fresh id per raised error, echoed in the reply and the
+  log so that an operator can find one incident among millions;
+* ``field``: the element, attribute, path or configuration key at fault,
+  when there is one.
+
+Bad-input errors (everything under :class:`ClientError`, including XML,
+validation and signature failures) also subclass :class:`ValueError`.
+
+The table of codes is generated from the classes themselves:
+``python -m gateway.errors`` prints it as Markdown (docs/errors.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "Origin",
+    "NswError",
+    "ClientError",
+    "XmlError",
+    "XmlMalformed",
+    "XmlDtdForbidden",
+    "XmlEntityForbidden",
+    "XmlTooLarge",
+    "XmlTooDeep",
+    "UnknownFormat",
+    "ValidationIssue",
+    "ValidationFailed",
+    "SignatureError",
+    "SignatureMissing",
+    "SignatureMalformed",
+    "MultipleSignatures",
+    "SignatureLocationInvalid",
+    "DigestMismatch",
+    "SignatureValueInvalid",
+    "ReferenceNotFound",
+    "DuplicateId",
+    "ExternalReference",
+    "ReferenceCountInvalid",
+    "TransformForbidden",
+    "AlgorithmForbidden",
+    "HmacForbidden",
+    "WeakAlgorithm",
+    "SignatureWrapping",
+    "CertificateError",
+    "CertificateMissing",
+    "CertificateMalformed",
+    "CertificateUntrusted",
+    "CertificateExpired",
+    "CertificateNotYetValid",
+    "CertificateKeyUsage",
+    "CertificateRevoked",
+    "RevocationUnavailable",
+    "CertificateRotatedOut",
+    "SignerError",
+    "KeyLoadFailed",
+    "SigningFailed",
+    "ConfigError",
+    "GatewayError",
+    "LibraryMismatch",
+    "PartnerError",
+    "PartnerUnavailable",
+    "PartnerRejected",
+    "RequestInvalid",
+    "NotAuthenticated",
+    "NotAuthorized",
+    "MessageNotFound",
+    "NoRoute",
+    "InvalidTransition",
+    "ReceiptInvalid",
+    "ERROR_CODES",
+    "error_table_markdown",
+]
+
+
+class Origin(str, enum.Enum):
+    """Who is at fault for an error."""
+
+    CLIENT = "client"
+    PARTNER = "partner"
+    GATEWAY = "gateway"
+    SIGNER = "signer"
+
+
+ERROR_CODES: dict[str, type[NswError]] = {}
+"""Every concrete error code, mapped to its class (filled as classes are defined)."""
+
+
+class NswError(Exception):
+    """Base of every gateway error. Never raised itself."""
+
+    code: ClassVar[str] = "NSW_ERROR"
+    origin: Origin = Origin.GATEWAY
+    http_status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        code = cls.__dict__.get("code")
+        if code is None:
+            return
+        if code in ERROR_CODES and ERROR_CODES[code] is not cls:
+            raise TypeError(f"error code {code} defined twice: {ERROR_CODES[code].__name__} and {cls.__name__}")
+        ERROR_CODES[code] = cls
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        origin: Origin | None = None,
+        incident_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if origin is not None:
+            self.origin = origin
+        self.incident_id = incident_id or uuid.uuid4().hex[:16]
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __str__(self) -> str:
+        where = f" at {self.field}" if self.field else ""
+        return f"[{self.code}]{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of an error reply (and of a log record)."""
+        body: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "origin": self.origin.value,
+            "incident_id": self.incident_id,
+        }
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+# --------------------------------------------------------------------------- client
+
+
+class ClientError(NswError, ValueError):
+    """The submitted input is wrong. Never retried."""
+
+    origin = Origin.CLIENT
+    http_status = 400
+
+
+class XmlError(ClientError):
+    """The XML could not be accepted by the hardened parser."""
+
+
+class XmlMalformed(XmlError):
+    """The bytes are not well-formed XML (or use an undeclared entity or prefix)."""
+
+    code = "XML_MALFORMED"
+
+
+class XmlDtdForbidden(XmlError):
+    """A document type declaration (internal subset or external DTD) is present."""
+
+    code = "XML_DTD_FORBIDDEN"
+
+
+class XmlEntityForbidden(XmlError):
+    """An entity reference or declaration is present."""
+
+    code = "XML_ENTITY_FORBIDDEN"
+
+
+class XmlTooLarge(XmlError):
+    """The document exceeds the configured size limit."""
+
+    code = "XML_TOO_LARGE"
+    http_status = 413
+
+
+class XmlTooDeep(XmlError):
+    """Elements nest deeper than the configured limit."""
+
+    code = "XML_TOO_DEEP"
+
+
+class UnknownFormat(ClientError):
+    """A message format, document type or mapping name that is not registered ("did you mean ...")."""
+
+    code = "FORMAT_UNKNOWN"
+
+
+@dataclass(frozen=True)
+class ValidationIssue:
+    """One violation found by validation: where, which rule, and why."""
+
+    path: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "code": self.code, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.path}: [{self.code}] {self.message}"
+
+
+class ValidationFailed(ClientError):
+    """A message failed schema or business-rule validation; ``issues`` lists every violation."""
+
+    code = "VALIDATION_FAILED"
+    http_status = 422
+
+    def __init__(self, issues: Iterable[ValidationIssue], **kwargs: Any) -> None:
+        self.issues: tuple[ValidationIssue, ...] = tuple(issues)
+        first = self.issues[0] if self.issues else None
+        message = f"{len(self.issues)} validation error(s)" + (f"; first: {first}" if first else "")
+        kwargs.setdefault("field", first.path if first else None)
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["issues"] = [i.to_dict() for i in self.issues]
+        return body
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+class SignatureError(ClientError):
+    """An XML signature is absent, malformed, forged, or not acceptable under the policy."""
+
+    http_status = 403
+
+
+class SignatureMissing(SignatureError):
+    """No ds:Signature where the policy requires one."""
+
+    code = "SIG_MISSING"
+
+
+class SignatureMalformed(SignatureError):
+    """The ds:Signature is structurally invalid (missing SignedInfo, bad base64, ...)."""
+
+    code = "SIG_MALFORMED"
+
+
+class MultipleSignatures(SignatureError):
+    """More ds:Signature elements than the policy allows."""
+
+    code = "SIG_MULTIPLE"
+
+
+class SignatureLocationInvalid(SignatureError):
+    """The ds:Signature is not where the profile places it (enveloped in the signed element)."""
+
+    code = "SIG_LOCATION_INVALID"
+
+
+class DigestMismatch(SignatureError):
+    """The signed content was altered after signing: a reference digest does not match."""
+
+    code = "SIG_DIGEST_MISMATCH"
+
+
+class SignatureValueInvalid(SignatureError):
+    """SignedInfo was altered, or the SignatureValue was not made by the certificate's key."""
+
+    code = "SIG_SIGNATURE_INVALID"
+
+
+class ReferenceNotFound(SignatureError):
+    """A Reference URI points to an id that no element carries."""
+
+    code = "SIG_REFERENCE_NOT_FOUND"
+
+
+class DuplicateId(SignatureError):
+    """Two elements carry the id a Reference points to (signature wrapping)."""
+
+    code = "SIG_DUPLICATE_ID"
+
+
+class ExternalReference(SignatureError):
+    """A Reference URI points outside the document (URL, file, XPointer)."""
+
+    code = "SIG_EXTERNAL_REFERENCE"
+
+
+class ReferenceCountInvalid(SignatureError):
+    """SignedInfo carries a different number of References than the profile requires."""
+
+    code = "SIG_REFERENCE_COUNT"
+
+
+class TransformForbidden(SignatureError):
+    """A Reference uses a transform outside the allow-list (XSLT, XPath, ...)."""
+
+    code = "SIG_TRANSFORM_FORBIDDEN"
+
+
+class AlgorithmForbidden(SignatureError):
+    """A canonicalization, signature or digest algorithm outside the allow-list."""
+
+    code = "SIG_ALGORITHM_FORBIDDEN"
+
+
+class HmacForbidden(SignatureError):
+    """An HMAC SignatureMethod: shared-secret signatures prove nothing about the sender."""
+
+    code = "SIG_HMAC_FORBIDDEN"
+
+
+class WeakAlgorithm(SignatureError):
+    """SHA-1 (digest or signature) where the party's profile does not allow it."""
+
+    code = "SIG_WEAK_ALGORITHM"
+
+
+class SignatureWrapping(SignatureError):
+    """The signed element is not the element that will be processed."""
+
+    code = "SIG_WRAPPING"
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+class CertificateError(SignatureError):
+    """The signer's certificate is not acceptable for this party."""
+
+
+class CertificateMissing(CertificateError):
+    """No X509Certificate in KeyInfo, and no single pinned certificate to fall back on."""
+
+    code = "CERT_MISSING"
+
+
+class CertificateMalformed(CertificateError):
+    """A certificate, CRL or OCSP response could not be decoded."""
+
+    code = "CERT_MALFORMED"
+
+
+class CertificateUntrusted(CertificateError):
+    """The certificate is not pinned for the party and does not chain to its trust anchors."""
+
+    code = "CERT_UNTRUSTED"
+
+
+class CertificateExpired(CertificateError):
+    """The certificate (or one in its chain) is past its notAfter."""
+
+    code = "CERT_EXPIRED"
+
+
+class CertificateNotYetValid(CertificateError):
+    """The certificate (or one in its chain) is before its notBefore."""
+
+    code = "CERT_NOT_YET_VALID"
+
+
+class CertificateKeyUsage(CertificateError):
+    """The certificate's keyUsage/extendedKeyUsage does not allow signing documents."""
+
+    code = "CERT_KEY_USAGE"
+
+
+class CertificateRevoked(CertificateError):
+    """The certificate is revoked (CRL or OCSP)."""
+
+    code = "CERT_REVOKED"
+
+
+class RevocationUnavailable(CertificateError):
+    """Revocation status could not be established and the policy is hard-fail."""
+
+    code = "CERT_REVOCATION_UNAVAILABLE"
+
+
+class CertificateRotatedOut(CertificateError):
+    """A pinned certificate whose overlap window after key rotation has ended."""
+
+    code = "CERT_ROTATED_OUT"
+
+
+# --------------------------------------------------------------------------- signer
+
+
+class SignerError(NswError):
+    """Our own key material or signing device failed."""
+
+    origin = Origin.SIGNER
+
+
+class KeyLoadFailed(SignerError):
+    """A private key or certificate could not be loaded (wrong password, bad PEM/PKCS#12)."""
+
+    code = "KEY_LOAD_FAILED"
+
+
+class SigningFailed(SignerError):
+    """The signing operation itself failed."""
+
+    code = "SIGNING_FAILED"
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+class GatewayError(NswError):
+    """A fault of the gateway itself."""
+
+    code = "GATEWAY_INTERNAL"
+
+
+class ConfigError(GatewayError, ValueError):
+    """The configuration is invalid; ``field`` names the bad key."""
+
+    code = "CONFIG_INVALID"
+
+
+class LibraryMismatch(GatewayError):
+    """lxml and xmlsec are linked against different libxml2 versions."""
+
+    code = "LIBXML2_MISMATCH"
+
+
+# --------------------------------------------------------------------------- partners
+
+
+class PartnerError(NswError):
+    """A partner (ministry, ASEAN state, intermediary) we deliver to failed."""
+
+    origin = Origin.PARTNER
+    http_status = 502
+
+
+class PartnerUnavailable(PartnerError):
+    """The partner could not be reached or answered with a transient failure. Retried."""
+
+    code = "PARTNER_UNAVAILABLE"
+    retryable = True
+
+
+class PartnerRejected(PartnerError):
+    """The partner refused the message (SOAP fault, 4xx, ebMS error). Never retried."""
+
+    code = "PARTNER_REJECTED"
+
+
+# --------------------------------------------------------------------------- broker (gateway/ core)
+
+
+class RequestInvalid(ClientError):
+    """A submission's envelope (header, query parameter, message id) is missing or malformed."""
+
+    code = "REQUEST_INVALID"
+
+
+class NotAuthenticated(ClientError):
+    """No credentials, or credentials that match no configured party."""
+
+    code = "AUTH_REQUIRED"
+    http_status = 401
+
+
+class NotAuthorized(ClientError):
+    """The party may not do this: submit as another party, send this document type, read another's message."""
+
+    code = "AUTH_FORBIDDEN"
+    http_status = 403
+
+
+class MessageNotFound(ClientError):
+    """No message with this id is visible to the party."""
+
+    code = "MESSAGE_NOT_FOUND"
+    http_status = 404
+
+
+class NoRoute(ClientError):
+    """No configured route matches the message's document type, sender and destination."""
+
+    code = "ROUTE_NOT_FOUND"
+    http_status = 422
+
+
+class InvalidTransition(GatewayError):
+    """A message or delivery was asked to move to a state its state machine does not allow."""
+
+    code = "STATE_TRANSITION_INVALID"
+
+
+class ReceiptInvalid(PartnerError):
+    """The partner answered, but its receipt is missing or does not acknowledge this message. Retried."""
+
+    code = "PARTNER_RECEIPT_INVALID"
+    retryable = True
+
+
+def error_table_markdown() -> str:
+    """The documented table of every error code (docs/errors.md)."""
+    rows = ["| code | class | origin | HTTP | retried | meaning |", "|---|---|---|---|---|---|"]
+    for code, cls in sorted(ERROR_CODES.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        origin = cls.origin.value if isinstance(cls.origin, Origin) else str(cls.origin)
+        rows.append(
+            f"| `{code}` | `{cls.__name__}` | {origin} | {cls.http_status} | {'yes' if cls.retryable else 'no'} | {doc} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(error_table_markdown(), end="")
