@@ -30,7 +30,7 @@ import binascii
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 
 import xmlsec
@@ -384,8 +384,6 @@ def verify_document(
     signed element. Without it the signed element must be the root.
     ``at`` is the instant certificates are checked at (default: now).
     """
-    from datetime import timezone
-
     at = at or datetime.now(timezone.utc)
     root = parse_xml(data) if isinstance(data, (bytes, bytearray, str)) else data
 

@@ -11,7 +11,10 @@ else. The parser
 * rejects entity references that survive parsing (``XML_ENTITY_FORBIDDEN``);
 * enforces a size limit before parsing (``XML_TOO_LARGE``) and a depth limit
   (``XML_TOO_DEEP``);
-* maps every libxml2 complaint to ``XML_MALFORMED`` with line and column.
+* maps every libxml2 complaint to ``XML_MALFORMED`` with line and column;
+* drops comments, so that a comment slipped into signed text (which XML
+  canonicalization ignores) can never truncate what ``element.text`` returns
+  (the SAML comment-truncation attack class, CVE-2017-11427 and kin).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def _parser() -> etree.XMLParser:
             attribute_defaults=False,
             huge_tree=False,
             remove_blank_text=False,
+            remove_comments=True,
             collect_ids=False,
         )
         parser.resolvers.add(_DenyResolver())

@@ -181,3 +181,11 @@ def test_signer_refuses_a_key_that_does_not_match_its_certificate(rsa, p256):
     with pytest.raises(NswError) as info:
         SoftwareSigner(p256._key, rsa.certificate)
     assert info.value.code == "KEY_LOAD_FAILED"
+
+
+def test_comment_inserted_into_signed_text_cannot_truncate_it(ca, rsa):
+    """XML canonicalization ignores comments, so the signature stays valid; the text read must stay whole."""
+    signed = sign_document(b"<Permit><Holder>admin.evil.example</Holder></Permit>", rsa)
+    injected = signed.replace(b"admin.evil.example", b"admin<!-- -->.evil.example")
+    result = verify_document(injected, trust=TrustStore("moit", anchors=(ca[1],)))
+    assert result.element.findtext("Holder") == "admin.evil.example"
