@@ -20,26 +20,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from signing.algorithms import (
-    C14N_11,
-    C14N_11_WITH_COMMENTS,
     C14N_EXCLUSIVE,
-    C14N_EXCLUSIVE_WITH_COMMENTS,
     C14N_INCLUSIVE,
-    C14N_INCLUSIVE_WITH_COMMENTS,
-    ECDSA_SHA256,
-    ECDSA_SHA384,
-    ECDSA_SHA512,
-    RSA_PSS_SHA256,
-    RSA_PSS_SHA384,
-    RSA_PSS_SHA512,
+    C14N_METHODS,
+    DIGESTS,
     RSA_SHA1,
-    RSA_SHA256,
-    RSA_SHA384,
-    RSA_SHA512,
     SHA1_DIGEST,
     SHA256_DIGEST,
-    SHA384_DIGEST,
-    SHA512_DIGEST,
+    SIGNATURES,
     TRANSFORM_ENVELOPED,
 )
 
@@ -89,31 +77,9 @@ class SigningProfile(BaseModel):
         )
 
 
-_STRONG_SIGNATURES = frozenset(
-    a.uri
-    for a in (
-        RSA_SHA256,
-        RSA_SHA384,
-        RSA_SHA512,
-        RSA_PSS_SHA256,
-        RSA_PSS_SHA384,
-        RSA_PSS_SHA512,
-        ECDSA_SHA256,
-        ECDSA_SHA384,
-        ECDSA_SHA512,
-    )
-)
-_STRONG_DIGESTS = frozenset(d.uri for d in (SHA256_DIGEST, SHA384_DIGEST, SHA512_DIGEST))
-_C14N = frozenset(
-    {
-        C14N_EXCLUSIVE,
-        C14N_EXCLUSIVE_WITH_COMMENTS,
-        C14N_INCLUSIVE,
-        C14N_INCLUSIVE_WITH_COMMENTS,
-        C14N_11,
-        C14N_11_WITH_COMMENTS,
-    }
-)
+_STRONG_SIGNATURES = frozenset(uri for uri, algorithm in SIGNATURES.items() if not algorithm.weak)
+_STRONG_DIGESTS = frozenset(uri for uri, digest in DIGESTS.items() if not digest.weak)
+_C14N = C14N_METHODS
 
 
 class VerifyPolicy(BaseModel):

@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 
 from gateway.errors import NswError
-from ocsp_fixtures import OcspResponder, dev_pki, ocsp_responder  # noqa: F401
 from signing.keys import SoftwareSigner
 from signing.pki import generate_key, issue_certificate
 from signing.policy import VerifyPolicy
