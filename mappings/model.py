@@ -1,0 +1,343 @@
+"""The harmonized data-element set: one frozen pydantic model for every message that crosses the gateway.
+
+"Submit once, use many times": every native format maps to and from :class:`TradeMessage`. Each field
+documents itself (``description``) and, where the WCO Data Model defines the element, carries its WCO
+DM id in ``json_schema_extra["wco"]``; fields checked against a code list carry
+``json_schema_extra["code_list"]`` (see :mod:`mappings.codes`). ``nswgw dictionary`` prints all of it.
+
+The models check shape only (types, lengths, signs). Code lists and business rules (ATIGA Form D, origin
+criteria) are checked by :func:`mappings.rules.validate`, which reports every violation at once.
+
+Conventions
+-----------
+* Paths in validation issues are dotted attribute names with 0-based list indexes: ``goods[3].origin_criterion``.
+* Timestamps are timezone-aware :class:`~datetime.datetime`; native formats without an offset (VNSW)
+  are read in Vietnam time (UTC+07:00).
+* Quantities and amounts are :class:`~decimal.Decimal`, never floats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Address",
+    "Party",
+    "Parties",
+    "Endpoint",
+    "Envelope",
+    "DocumentInfo",
+    "DocumentReference",
+    "Location",
+    "TransportLeg",
+    "Transport",
+    "Measure",
+    "Amount",
+    "Quantity",
+    "Note",
+    "GoodsItem",
+    "Signatory",
+    "OriginCertificate",
+    "Decision",
+    "Permit",
+    "ErrorEntry",
+    "Acknowledgement",
+    "TradeMessage",
+    "wco_id",
+]
+
+
+def F(description: str, *, wco: str | None = None, code_list: str | None = None, default: Any = None, **kw: Any) -> Any:
+    """A documented optional field: description, WCO Data Model id and code list in the field metadata."""
+    extra: dict[str, Any] = {}
+    if wco:
+        extra["wco"] = wco
+    if code_list:
+        extra["code_list"] = code_list
+    if isinstance(default, tuple):
+        return Field(default=default, description=description, json_schema_extra=extra or None, **kw)
+    return Field(default=default, description=description, json_schema_extra=extra or None, **kw)
+
+
+def wco_id(model: type[BaseModel], field: str) -> str | None:
+    """The WCO Data Model id of ``model.field``, or None where the WCO DM has none."""
+    extra = model.model_fields[field].json_schema_extra
+    return extra.get("wco") if isinstance(extra, dict) else None  # type: ignore[return-value]
+
+
+Text = str
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Address(_Frozen):
+    """A postal address."""
+
+    line1: str | None = F("Street and number or P.O. box.", max_length=500)
+    line2: str | None = F("Second address line (building, district).", max_length=500)
+    city: str | None = F("City name.", max_length=100)
+    postcode: str | None = F("Postcode.", max_length=17)
+    subdivision: str | None = F("Country subdivision (province, state) name.", max_length=100)
+    country: str | None = F("Country, ISO 3166-1 alpha-2.", code_list="ISO3166")
+
+
+class Party(_Frozen):
+    """A party: exporter, consignee, declarant, issuing authority or carrier (the role is where it sits)."""
+
+    name: str | None = F("Name of the party.", max_length=500)
+    identifier: str | None = F("Identifier of the party (tax or registration number).", max_length=50)
+    address: Address | None = F("Postal address.")
+    phone: str | None = F("Telephone number.", max_length=50)
+    fax: str | None = F("Fax number.", max_length=50)
+    email: str | None = F("E-mail address.", max_length=254)
+
+
+class Parties(_Frozen):
+    """The parties of a message, by role."""
+
+    exporter: Party | None = F("Exporter (consignor): the party that sends the goods (name: WCO R031).", wco="R031")
+    consignee: Party | None = F("Consignee: the party the goods are consigned to (name: WCO R014).", wco="R014")
+    declarant: Party | None = F("Declarant or applicant: the party that submits the declaration or application.")
+    issuing_authority: Party | None = F("Authority that issues the certificate, permit or decision.")
+    carrier: Party | None = F("Carrier.")
+    manufacturer: Party | None = F("Manufacturer or producer of the goods.")
+
+
+class Endpoint(_Frozen):
+    """A routing address of a national single window system (VNSW header From/To)."""
+
+    name: str | None = F("Display name of the system.", max_length=255)
+    identity: str | None = F("Identity code of the system.", max_length=255)
+    country: str | None = F("Country of the system, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    ministry: str | None = F("Ministry code (BTC, BNNPTNT, ...).", max_length=20)
+    organization: str | None = F("Organization code within the ministry.", max_length=20)
+    unit: str | None = F("Unit code within the organization.", max_length=20)
+
+
+class Envelope(_Frozen):
+    """Routing data of the message: who sends what kind of message about which dossier."""
+
+    message_id: str | None = F("Unique message id (a UUID).", max_length=36)
+    version: str | None = F("Envelope version.", max_length=50)
+    sender: Endpoint | None = F("Sending system.")
+    recipient: Endpoint | None = F("Receiving system.")
+    procedure: str | None = F("Procedure (document type) code, e.g. BNNPTNT0600011.", max_length=100)
+    message_type: str | None = F("Message type within the procedure (2-3 digits).", max_length=3)
+    function: str | None = F("Message function (01 submit, 99 acknowledgement, 00 error list, ...).", max_length=3)
+    reference: str | None = F("Dossier reference (NSW file code).", max_length=35)
+    reference_year: int | None = F("Year of the dossier reference.", ge=0, le=9999)
+    previous_reference: str | None = F("Reference of the dossier this message follows.", max_length=35)
+    previous_reference_year: int | None = F("Year of the previous reference.", ge=0, le=9999)
+    sent_at: dt.datetime | None = F("When the message was sent.")
+
+
+class DocumentInfo(_Frozen):
+    """The document the message carries (certificate, permit, dispatch)."""
+
+    number: str | None = F("Document number (certificate or dispatch number).", max_length=50)
+    type_code: str | None = F("Document type code (UN/EDIFACT 1001: 851 phytosanitary certificate, 861 certificate of origin).", max_length=10)
+    status_code: str | None = F("Document status code (UN/EDIFACT 1225: 70 original, 9 replaced).", max_length=10)
+    name: str | None = F("Document name or title.", max_length=250)
+    issue_date: dt.datetime | None = F("Date and time of issue.")
+    issuing_country: str | None = F("Country of issue, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    summary: str | None = F("Summary line (subject) of the document.", max_length=250)
+    preamble: str | None = F("Preamble (grounds) of the document.", max_length=500)
+    content: str | None = F("Body text of the document (the decision as written).", max_length=5000)
+    remarks: str | None = F("Remarks.", max_length=1000)
+    link: str | None = F("Link (URL) to the signed document.", max_length=1000)
+
+
+class DocumentReference(_Frozen):
+    """A document referred to by the message: invoice, licence, attachment."""
+
+    reference: str | None = F("Document reference number.", max_length=100)
+    type_code: str | None = F("Document type code (UN/EDIFACT 1001 or the native code list).", max_length=10)
+    relationship_code: str | None = F("How the document relates to the message (UN/EDIFACT 1153: AWR, ZZZ, ...).", max_length=10)
+    issue_date: dt.date | None = F("Date of issue.")
+    issuing_country: str | None = F("Country that issued the document, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    description: str | None = F("Free-text description of the document.", max_length=500)
+    filename: str | None = F("File name of an attached copy.", max_length=255)
+    link: str | None = F("Link (URL) to an attached copy.", max_length=1000)
+    content_base64: str | None = F("Attached copy, base64.")
+
+
+class Location(_Frozen):
+    """A place: port, border crossing, place of signature."""
+
+    code: str | None = F("UN/LOCODE (5 characters: country + 3 location characters).", code_list="UNLOCODE")
+    name: str | None = F("Name of the place.", max_length=255)
+
+
+class TransportLeg(_Frozen):
+    """One movement of the goods (main carriage)."""
+
+    mode: str | None = F("Mode of transport, UN/ECE Rec 19 (1 sea, 2 rail, 3 road, 4 air, ...).", pattern=r"^[0-9]$")
+    means: str | None = F("Identification (name) of the means of transport: vessel, flight, vehicle.", max_length=255)
+    journey: str | None = F("Journey (voyage, flight) number.", max_length=35)
+    departure_date: dt.date | None = F("Date of departure.")
+
+
+class Transport(_Frozen):
+    """Transport of the consignment."""
+
+    legs: tuple[TransportLeg, ...] = F("Movements of the goods, main carriage first.", default=())
+    port_of_loading: Location | None = F("Port or place of loading (departure).")
+    port_of_discharge: Location | None = F("Port or place of discharge (arrival, border gate).")
+    export_country: str | None = F("Country of exportation, ISO 3166-1 alpha-2.", wco="062", code_list="ISO3166")
+    destination_country: str | None = F("Country of destination (importing country), ISO 3166-1 alpha-2.", wco="064", code_list="ISO3166")
+    transit_countries: tuple[str, ...] = F("Countries of transit, ISO 3166-1 alpha-2.", code_list="ISO3166", default=())
+
+
+class Measure(_Frozen):
+    """A measured value with its UN/ECE Rec 20 unit."""
+
+    value: Decimal = Field(description="The value.", ge=0)
+    unit: str = Field(description="Unit, UN/ECE Recommendation 20 code (KGM, TNE, LTR, H87, ...).", json_schema_extra={"code_list": "REC20"})
+
+
+class Amount(_Frozen):
+    """A monetary amount with its ISO 4217 currency."""
+
+    value: Decimal = Field(description="The amount.", ge=0)
+    currency: str = Field(description="Currency, ISO 4217 alphabetic code.", json_schema_extra={"code_list": "ISO4217"})
+
+
+class Quantity(_Frozen):
+    """A quantity of goods with its unit and an optional qualifier (for example female/male animals)."""
+
+    value: Decimal = Field(description="The quantity.", ge=0)
+    unit: str = Field(description="Unit, UN/ECE Recommendation 20 code.", json_schema_extra={"code_list": "REC20"})
+    qualifier: str | None = F("What is counted, when a goods item has several quantities (female, male).", max_length=35)
+
+
+class Note(_Frozen):
+    """A coded note: subject code plus free text (SPS IncludedSPSNote and the like)."""
+
+    subject: str | None = F("Subject code of the note.", max_length=35)
+    content: str | None = F("Text of the note.", max_length=5000)
+    language: str | None = F("Language of the text, ISO 639-1.", max_length=8)
+
+
+class GoodsItem(_Frozen):
+    """One goods item (line) of the consignment."""
+
+    sequence: int | None = F("Goods item sequence number.", wco="006", ge=0)
+    description: str | None = F("Description of goods.", wco="137", max_length=1000)
+    commodity_code: str | None = F("Native product code where it is not an HS code (animal or product code).", max_length=50)
+    category: str | None = F("Native category of the goods (e.g. the pesticide licence's TypeGood 1-3).", max_length=10)
+    scientific_name: str | None = F("Scientific (botanical or zoological) name.", max_length=255)
+    common_name: str | None = F("Common name.", max_length=255)
+    hs_code: str | None = F("HS tariff classification code, 6 to 10 digits.", wco="145", code_list="HS")
+    package_count: int | None = F("Number of packages.", wco="144", ge=0)
+    package_type: str | None = F("Type of packages, UN/ECE Rec 21 code.", wco="141", max_length=35)
+    packing: str | None = F("Free-text description of the packing.", max_length=255)
+    quantities: tuple[Quantity, ...] = F("Quantities of goods with units.", default=())
+    net_weight: Measure | None = F("Net weight.")
+    gross_weight: Measure | None = F("Gross weight.", wco="126")
+    net_volume: Measure | None = F("Net volume.")
+    gross_volume: Measure | None = F("Gross volume.")
+    fob_value: Amount | None = F("FOB value of the item.")
+    origin_country: str | None = F("Country of origin, ISO 3166-1 alpha-2.", wco="063", code_list="ISO3166")
+    origin_country_name: str | None = F("Name of the country of origin as written by the sender.", max_length=255)
+    export_country: str | None = F("Country the item is exported from, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    export_country_name: str | None = F("Name of the exporting country as written by the sender.", max_length=255)
+    destination_port: Location | None = F("Port or border gate of entry for this item.")
+    origin_region: str | None = F("Region of origin within the country.", max_length=255)
+    origin_criterion: str | None = F(
+        "Preferential origin criterion (ATIGA): WO, CC, CTH, CTSH, SP, RVC nn%, PC nn%.", code_list="ORIGIN_CRITERION"
+    )
+    intended_use: str | None = F("Intended use or purpose of the goods.", max_length=500)
+    marks: str | None = F("Shipping marks and numbers.", wco="142", max_length=512)
+    invoice_number: str | None = F("Number of the commercial invoice covering the item.", max_length=50)
+    invoice_date: dt.date | None = F("Date of the commercial invoice covering the item.")
+    notes: tuple[Note, ...] = F("Coded notes on the item.", default=())
+
+
+class Signatory(_Frozen):
+    """Who signed the declaration or certificate, where and when."""
+
+    name: str | None = F("Name of the signatory.", max_length=250)
+    role: str | None = F("Function or title of the signatory.", max_length=250)
+    place: str | None = F("Place of signature.", max_length=250)
+    signed_at: dt.datetime | None = F("Date and time of signature.")
+
+
+class OriginCertificate(_Frozen):
+    """Certificate of origin data (ATIGA e-Form D) beyond the common document data."""
+
+    form: str = Field(default="D", description="Form of the certificate (D: ATIGA).", max_length=5)
+    back_to_back: bool = Field(default=False, description="Box 13: back-to-back certificate of origin.")
+    third_country_invoicing: bool = Field(default=False, description="Box 13: third-country invoicing.")
+    exhibition: bool = Field(default=False, description="Box 13: exhibition.")
+    issued_retroactively: bool = Field(default=False, description="Box 13: issued retroactively.")
+    de_minimis: bool = Field(default=False, description="Box 13: de minimis.")
+    accumulation: bool = Field(default=False, description="Box 13: accumulation.")
+    partial_cumulation: bool = Field(default=False, description="Box 13: partial cumulation.")
+    remarks: str | None = F("Remarks of the issuing authority.", max_length=1000)
+
+
+class Decision(str, enum.Enum):
+    """The authority's decision on an application."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    ISSUED = "issued"
+    AMENDED = "amended"
+
+
+class Permit(_Frozen):
+    """An application for, or the decision on, a permit or licence (quarantine, import licence)."""
+
+    procedure_code: str | None = F("Procedure code of the permit (e.g. BNNPTNT0600011).", max_length=100)
+    number: str | None = F("Permit or licence number.", max_length=50)
+    application_number: str | None = F("Number of the application the decision answers.", max_length=50)
+    product_type: str | None = F("Product type of the application (native code).", max_length=255)
+    purpose: str | None = F("Purpose of the import or export.", max_length=500)
+    purpose_note: str | None = F("Further details on the purpose.", max_length=500)
+    expected_date: dt.datetime | None = F("Expected date of import or execution.")
+    decision: Decision | None = F("Decision on the application.")
+    decision_date: dt.datetime | None = F("Date of the decision.")
+    reason: str | None = F("Reason of the decision.", max_length=1000)
+    department: str | None = F("Department that decided.", max_length=250)
+    officer: str | None = F("Officer who decided.", max_length=250)
+    valid_until: dt.datetime | None = F("End of validity.")
+    border_gates: str | None = F("Border gates through which the goods may enter.", max_length=500)
+    remarks: str | None = F("Remarks.", max_length=1000)
+
+
+class ErrorEntry(_Frozen):
+    """One error in a negative acknowledgement."""
+
+    code: str = Field(description="Error code.", max_length=50)
+    message: str | None = F("Error text.", max_length=1000)
+
+
+class Acknowledgement(_Frozen):
+    """A receipt acknowledgement (positive: received_at; negative: errors)."""
+
+    received_at: dt.datetime | None = F("When the acknowledged message was received.")
+    errors: tuple[ErrorEntry, ...] = F("Errors of a negative acknowledgement.", default=())
+
+
+class TradeMessage(_Frozen):
+    """One harmonized message: the routing envelope, the document and every data element it carries."""
+
+    envelope: Envelope | None = F("Routing data.")
+    document: DocumentInfo | None = F("The document carried.")
+    parties: Parties = Field(default_factory=Parties, description="Parties by role.")
+    transport: Transport | None = F("Transport of the consignment.")
+    goods: tuple[GoodsItem, ...] = F("Goods items.", default=())
+    documents: tuple[DocumentReference, ...] = F("Referenced documents and attachments.", default=())
+    notes: tuple[Note, ...] = F("Coded notes on the document.", default=())
+    signatory: Signatory | None = F("Signature of the declaration or certificate.")
+    origin_certificate: OriginCertificate | None = F("Certificate of origin data (ATIGA Form D).")
+    permit: Permit | None = F("Permit or licence application or decision.")
+    acknowledgement: Acknowledgement | None = F("Acknowledgement of a received message.")

@@ -1,0 +1,159 @@
+"""The registry of message formats, by name.
+
+Every native format is a :class:`MessageFormat`: ``parse(bytes) -> TradeMessage`` and
+``emit(TradeMessage) -> bytes``, both raising :class:`~gateway.errors.ValidationFailed` (with every issue)
+or an :class:`~gateway.errors.XmlError` on bad input. Built-in formats are listed in :data:`BUILTIN_MODULES`;
+third-party formats register through the entry-point group ``nsw.mappings`` (each entry point names a
+:class:`MessageFormat` subclass or instance). An unknown name raises
+:class:`~gateway.errors.UnknownFormat` with the closest registered names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import threading
+from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from gateway.errors import UnknownFormat, ValidationFailed, ValidationIssue
+from mappings import rules
+from mappings.model import TradeMessage
+
+__all__ = [
+    "MessageFormat",
+    "BUILTIN_MODULES",
+    "ENTRY_POINT_GROUP",
+    "register",
+    "get",
+    "names",
+    "formats",
+    "convert",
+    "build_message",
+    "loc_to_path",
+]
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "mappings.jsonfmt",
+    "mappings.vnsw",
+    "mappings.formd",
+    "mappings.sps",
+)
+"""Modules whose import registers the built-in formats."""
+
+ENTRY_POINT_GROUP = "nsw.mappings"
+
+
+class MessageFormat(ABC):
+    """A native message format mapped to and from the harmonized :class:`TradeMessage`."""
+
+    name: ClassVar[str]
+    """Registry name (``vnsw``, ``form-d``, ``sps``, ``json``)."""
+    media_type: ClassVar[str] = "application/xml"
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def parse(self, data: bytes) -> TradeMessage:
+        """Read a native message (leniently) into the harmonized model."""
+
+    @abstractmethod
+    def emit(self, msg: TradeMessage) -> bytes:
+        """Write the harmonized message in this format (strictly: the result validates against its schema)."""
+
+    def validate(self, data: bytes) -> list[ValidationIssue]:
+        """Every issue of a native message: reading it, then the harmonized rules (empty when valid)."""
+        try:
+            msg = self.parse(data)
+        except ValidationFailed as exc:
+            return list(exc.issues)
+        return rules.validate(msg)
+
+    def mapping_table(self) -> list[tuple[str, str]]:
+        """(native path, harmonized path) rows documenting the mapping; empty for formats without one."""
+        return []
+
+
+_REGISTRY: dict[str, MessageFormat] = {}
+_LOCK = threading.Lock()
+_LOADED = False
+
+
+def register(fmt: MessageFormat | type[MessageFormat]) -> MessageFormat:
+    """Register a format under its ``name`` (a class is instantiated). Returns the instance."""
+    instance = fmt() if isinstance(fmt, type) else fmt
+    existing = _REGISTRY.get(instance.name)
+    if existing is not None and type(existing) is not type(instance):
+        raise ValueError(f"format {instance.name!r} registered twice: {type(existing).__name__} and {type(instance).__name__}")
+    _REGISTRY[instance.name] = instance
+    return instance
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    with _LOCK:
+        if _LOADED:
+            return
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            obj: Any = ep.load()
+            register(obj)
+        _LOADED = True
+
+
+def names() -> list[str]:
+    """Registered format names, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def formats() -> list[MessageFormat]:
+    """Registered formats, sorted by name."""
+    return [_REGISTRY[n] for n in names()]
+
+
+def get(name: str) -> MessageFormat:
+    """The format registered as ``name``; :class:`UnknownFormat` ("did you mean ...") otherwise."""
+    _load()
+    fmt = _REGISTRY.get(name) or _REGISTRY.get(name.strip().lower())
+    if fmt is not None:
+        return fmt
+    close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownFormat(
+        f"no message format {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})",
+        field="format",
+        details={"known": sorted(_REGISTRY), "suggestions": close},
+    )
+
+
+def convert(data: bytes, source: str, target: str) -> bytes:
+    """Map a message from one registered format to another (via the harmonized model)."""
+    src, dst = get(source), get(target)
+    return dst.emit(src.parse(data))
+
+
+def loc_to_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a validation path: ``('goods', 3, 'hs_code')`` -> ``goods[3].hs_code``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "/"
+
+
+def build_message(data: Any) -> TradeMessage:
+    """Validate a plain dict into a :class:`TradeMessage`, turning every pydantic error into a MODEL_INVALID issue."""
+    try:
+        return TradeMessage.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [ValidationIssue(loc_to_path(e["loc"]), "MODEL_INVALID", e["msg"]) for e in exc.errors()]
+        ) from None
