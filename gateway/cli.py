@@ -14,9 +14,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-from gateway.errors import NswError
+from pathlib import Path
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+from gateway.errors import ConfigError, NswError
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES", "read_input", "write_output", "report_error"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "signing.cli",
@@ -36,6 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def read_input(path: str, *, field: str = "IN") -> bytes:
+    """The bytes of a command's input file (``-`` for stdin); CONFIG_INVALID naming it when unreadable."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", field=field) from exc
+
+
+def write_output(path: str | None, data: bytes, *, field: str = "OUT") -> None:
+    """Write a command's output (``-`` or None for stdout); CONFIG_INVALID naming it when unwritable."""
+    if path in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", field=field) from exc
 
 
 def report_error(exc: NswError, *, as_json: bool = False) -> None:

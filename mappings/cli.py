@@ -18,26 +18,11 @@ import json
 import sys
 from collections.abc import Sequence
 
+from gateway.cli import read_input, write_output
 from gateway.errors import ValidationFailed, ValidationIssue
 from mappings import dictionary, registry
 
 __all__ = ["register"]
-
-
-def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _write(path: str, data: bytes) -> None:
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def _report(issues: Sequence[ValidationIssue], as_json: bool) -> None:
@@ -61,24 +46,24 @@ def _cmd_dictionary(args: argparse.Namespace) -> int:
         text = _mapping_markdown(args.mapping)
     else:
         text = dictionary.to_csv() if args.csv else dictionary.to_markdown()
-    _write(args.output, text.encode("utf-8"))
+    write_output(args.output, text.encode("utf-8"))
     return 0
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
     source, target = registry.get(args.source), registry.get(args.target)
     try:
-        out = target.emit(source.parse(_read(args.input)))
+        out = target.emit(source.parse(read_input(args.input)))
     except ValidationFailed as exc:
         _report(exc.issues, False)
         return 1
-    _write(args.output, out)
+    write_output(args.output, out)
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     fmt = registry.get(args.format)
-    issues = fmt.validate(_read(args.input))
+    issues = fmt.validate(read_input(args.input))
     if issues:
         _report(issues, args.json)
         return 1

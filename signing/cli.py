@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
+from gateway.cli import read_input, write_output
 from gateway.errors import ConfigError, SignatureError
 from signing.algorithms import C14N_EXCLUSIVE, C14N_INCLUSIVE, DIGESTS, SIGNATURES
 from signing.keys import Signer, SoftwareSigner
@@ -19,22 +19,6 @@ __all__ = ["register"]
 
 _SIGNATURE_NAMES = {uri.rsplit("#", 1)[1]: uri for uri in SIGNATURES}
 _DIGEST_NAMES = {uri.rsplit("#", 1)[1]: uri for uri in DIGESTS}
-
-
-def _read_input(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", field="IN") from exc
-
-
-def _write_output(path: str | None, data: bytes) -> None:
-    if path in (None, "-"):
-        sys.stdout.buffer.write(data)
-    else:
-        Path(path).write_bytes(data)
 
 
 def _password(args: argparse.Namespace) -> bytes | None:
@@ -68,7 +52,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         )
     from signing.sign import sign_document
 
-    _write_output(args.output, sign_document(_read_input(args.input), _signer(args), profile, reference_id=args.reference_id))
+    write_output(args.output, sign_document(read_input(args.input), _signer(args), profile, reference_id=args.reference_id))
     return 0
 
 
@@ -102,7 +86,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     try:
-        result = verify_document(_read_input(args.input), trust=trust, policy=policy, expect=args.expect, at=at)
+        result = verify_document(read_input(args.input), trust=trust, policy=policy, expect=args.expect, at=at)
     except SignatureError as exc:
         if args.json:
             print(json.dumps({"valid": False, **exc.to_dict()}, ensure_ascii=False))

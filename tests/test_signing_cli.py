@@ -94,3 +94,18 @@ def test_console_script_runs_as_a_process(pki_dir: Path, tmp_path: Path) -> None
                          input=sign.stdout.replace(b"licence", b"LICENCE"), capture_output=True, timeout=60)
     assert bad.returncode == 1
     assert b"SIG_DIGEST_MISMATCH" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "no-such-file.xml", "--anchor", str(VECTORS / "pki" / "root-ca.pem")],
+        ["validate", "--format", "form-d", "no-such-file.xml"],
+        ["map", "--from", "form-d", "--to", "json", "no-such-file.xml", "-"],
+    ],
+    ids=["verify", "validate", "map"],
+)
+def test_missing_input_file_is_a_coded_error_not_a_traceback(argv, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("CONFIG_INVALID (IN): cannot read no-such-file.xml")
