@@ -83,6 +83,8 @@ __all__ = [
     "NoRoute",
     "InvalidTransition",
     "ReceiptInvalid",
+    "EncryptionMissing",
+    "DecryptionFailed",
     "ERROR_CODES",
     "error_table_markdown",
 ]
@@ -512,6 +514,20 @@ class ReceiptInvalid(PartnerError):
 
     code = "PARTNER_RECEIPT_INVALID"
     retryable = True
+
+
+class EncryptionMissing(ClientError):
+    """A part the party's profile requires encrypted (an AS4 payload) arrived in clear."""
+
+    code = "ENC_MISSING"
+    http_status = 403
+
+
+class DecryptionFailed(ClientError):
+    """An encrypted part could not be decrypted with our key (another recipient, altered ciphertext, bad key transport)."""
+
+    code = "ENC_DECRYPTION_FAILED"
+    http_status = 403
 
 
 def error_table_markdown() -> str:

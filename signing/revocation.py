@@ -298,14 +298,29 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+_crl_signatures: dict[tuple[bytes, x509.Certificate], bool] = {}
+
+
+def _crl_signed_by(crl_fingerprint: bytes, crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` signed ``crl``, verified once per (CRL, issuer): checks run per message."""
+    key = (crl_fingerprint, issuer)
+    known = _crl_signatures.get(key)
+    if known is None:
+        try:
+            known = bool(crl.is_signature_valid(issuer.public_key()))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            known = False
+        if len(_crl_signatures) > 4096:
+            _crl_signatures.clear()
+        _crl_signatures[key] = known
+    return known
+
+
 def _crl_applies(crl: x509.CertificateRevocationList, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Issued and signed by ``issuer``, complete, in scope for ``cert``, with a nextUpdate."""
     if crl.issuer != issuer.subject or cert.issuer != issuer.subject or crl.next_update_utc is None:
         return False
-    try:
-        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-            return False
-    except (TypeError, ValueError):
+    if not _crl_signed_by(crl.fingerprint(hashes.SHA256()), crl, issuer):
         return False
     try:
         crl.extensions.get_extension_for_class(x509.DeltaCRLIndicator)

@@ -1,0 +1,144 @@
+"""The one adapter contract, and the registry that finds adapters by name.
+
+An adapter moves bytes between the gateway and one kind of partner endpoint.
+It has two methods, :meth:`Adapter.deliver` (send one message, return the
+receiver's receipt) and :meth:`Adapter.receive` (pull inbound messages, for
+transports that are polled), and three class attributes:
+
+* ``scheme``: the name it is registered under (``http``);
+* ``recoverable``: the exception types worth a retry (a timeout, a 503);
+  everything else (a 4xx, a SOAP fault, a validation error) is final;
+* ``capabilities``: what it can do (``deliver``, ``receive``, ``receipt``...).
+
+Adapters translate their driver's exceptions at this boundary
+(``raise PartnerUnavailable(...) from exc``): nothing from aiohttp, zeep or
+a file system leaves an adapter untranslated.
+
+Built-in adapters are registered in :data:`BUILTIN_ADAPTERS` under an alias;
+third-party ones through the entry-point group ``nsw.adapters``. An unknown
+name is a :class:`~gateway.errors.ConfigError` that says "did you mean ...".
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+import importlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from gateway.errors import ConfigError, GatewayError, PartnerUnavailable, ReceiptInvalid
+from gateway.ports import Receipt
+
+__all__ = [
+    "Adapter",
+    "OutboundMessage",
+    "InboundMessage",
+    "Receipt",
+    "BUILTIN_ADAPTERS",
+    "ENTRY_POINT_GROUP",
+    "adapter_names",
+    "resolve_adapter",
+]
+
+ENTRY_POINT_GROUP = "nsw.adapters"
+
+BUILTIN_ADAPTERS: Mapping[str, str] = {
+    "http": "adapters.http:HttpAdapter",
+    "https": "adapters.http:HttpAdapter",
+}
+"""Alias → ``module:Class`` of the adapters shipped with the gateway."""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One delivery as an adapter sees it. ``message_id`` is the same on every attempt."""
+
+    message_id: str
+    payload: bytes
+    sender: str
+    document_type: str
+    conversation: str
+    reference: str | None = None
+    content_type: str = "application/xml"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message pulled by :meth:`Adapter.receive`."""
+
+    payload: bytes
+    message_id: str
+    document_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Adapter(abc.ABC):
+    """Base of every adapter. One instance per destination; it owns its connections."""
+
+    scheme: ClassVar[str]
+    recoverable: ClassVar[tuple[type[BaseException], ...]] = (PartnerUnavailable, ReceiptInvalid)
+    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver"})
+
+    def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.options: dict[str, Any] = dict(options or {})
+
+    async def open(self) -> None:
+        """Acquire connections (called once before the first delivery)."""
+
+    async def close(self) -> None:
+        """Release every connection."""
+
+    async def __aenter__(self) -> Adapter:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def deliver(self, message: OutboundMessage) -> Receipt:
+        """Send one message; return the receiver's receipt.
+
+        Raise an exception in :attr:`recoverable` for a transient failure and
+        :class:`~gateway.errors.PartnerRejected` for a final refusal.
+        """
+
+    def receive(self) -> AsyncIterator[InboundMessage]:
+        """Pull inbound messages (only adapters with the ``receive`` capability)."""
+        raise GatewayError(f"the {self.scheme} adapter cannot receive; partners push to the API", field="adapter")
+
+
+def _registry() -> dict[str, str]:
+    names = dict(BUILTIN_ADAPTERS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        names.setdefault(ep.name, ep.value)
+    return names
+
+
+def adapter_names() -> list[str]:
+    """Every adapter name that :func:`resolve_adapter` accepts."""
+    return sorted(_registry())
+
+
+def resolve_adapter(name: str, *, field: str = "adapter") -> type[Adapter]:
+    """The adapter class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
+    registry = _registry()
+    target = registry.get(name)
+    if target is None:
+        close = difflib.get_close_matches(name, registry, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known adapters: {', '.join(sorted(registry))}"
+        raise ConfigError(f"unknown adapter {name!r}{hint}", field=field)
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"adapter {name!r} ({target}) cannot be loaded: {exc}", field=field) from exc
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise ConfigError(f"adapter {name!r} ({target}) is not an Adapter", field=field)
+    return cls

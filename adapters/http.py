@@ -1,0 +1,125 @@
+"""HTTP(S) push adapter: POST each message to the partner's URL.
+
+Connection string: the endpoint URL, ``http://host:port/path`` or ``https://...``.
+
+Features: ``deliver`` (one POST per attempt), ``receipt`` (the response is
+the receiver's receipt). Per destination one aiohttp session with its own
+connection pool (``options.max_connections``, default 8), so a slow partner
+never holds another's sockets.
+
+Request: the payload as the body (``Content-Type`` from the message) and the
+headers ``X-Message-Id`` (the gateway id, identical on every retry),
+``X-Sender``, ``X-Document-Type``, ``X-Conversation-Id`` and, for replies and
+amendments, ``X-Reference``.
+
+Receipt: a 2xx answer whose JSON body has ``message_id`` (and optionally
+``duplicate: true``), or, for a non-JSON body, an ``X-Receipt-For`` header.
+
+Errors: connection failures, timeouts, broken payloads, 408, 425, 429 and
+5xx are :class:`~gateway.errors.PartnerUnavailable` (retried); any other
+non-2xx status is :class:`~gateway.errors.PartnerRejected` (final).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import ClassVar
+
+import aiohttp
+
+from adapters.base import Adapter, OutboundMessage
+from gateway.errors import GatewayError, PartnerRejected, PartnerUnavailable
+from gateway.ports import Receipt
+
+__all__ = ["HttpAdapter", "translate_error"]
+
+_RETRY_STATUSES = frozenset({408, 425, 429})
+_MAX_RECEIPT = 1024 * 1024
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a half-built driver exception must not hide the real failure
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def translate_error(exc: BaseException, url: str) -> PartnerUnavailable | PartnerRejected:
+    """The gateway error for an aiohttp/asyncio failure while talking to ``url``."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        status = exc.status
+        if status >= 500 or status in _RETRY_STATUSES:
+            return PartnerUnavailable(f"{url} answered {status}", field="http.status", details={"status": status})
+        return PartnerRejected(f"{url} answered {status}", field="http.status", details={"status": status})
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return PartnerUnavailable(f"{url} did not answer in time", field="http.timeout")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return PartnerRejected(f"invalid partner URL {url}: {_describe(exc)}", field="url")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return PartnerUnavailable(f"{url}: {_describe(exc)}", field="http")
+    raise GatewayError(f"unexpected {_describe(exc)} from the HTTP adapter", field="http") from exc
+
+
+class HttpAdapter(Adapter):
+    """POSTs messages to a partner over HTTP(S); the response is the receipt."""
+
+    scheme: ClassVar[str] = "http"
+    recoverable = Adapter.recoverable
+    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt"})
+
+    _session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=int(self.options.get("max_connections", 8)))
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            )
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def deliver(self, message: OutboundMessage) -> Receipt:
+        await self.open()
+        assert self._session is not None
+        headers = {
+            "Content-Type": message.content_type,
+            "X-Message-Id": message.message_id,
+            "X-Sender": message.sender,
+            "X-Document-Type": message.document_type,
+            "X-Conversation-Id": message.conversation,
+            **message.headers,
+        }
+        if message.reference:
+            headers["X-Reference"] = message.reference
+        try:
+            async with self._session.post(self.url, data=message.payload, headers=headers) as response:
+                body = await response.content.read(_MAX_RECEIPT)
+                if response.status >= 300:
+                    response.raise_for_status()
+                    raise aiohttp.ClientResponseError(
+                        response.request_info, response.history, status=response.status, message=response.reason or ""
+                    )
+                return _receipt(response.status, response.headers, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise translate_error(exc, self.url) from exc
+
+
+def _receipt(status: int, headers: "aiohttp.typedefs.LooseHeaders", body: bytes) -> Receipt:
+    get = getattr(headers, "get", lambda *_: None)
+    message_id = get("X-Receipt-For")
+    duplicate = False
+    if body[:1] in (b"{", b" ", b"\n"):
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            message_id = doc.get("message_id", message_id)
+            duplicate = bool(doc.get("duplicate", False))
+    return Receipt(message_id=message_id if isinstance(message_id, str) else None, raw=body, status=status,
+                   duplicate=duplicate)

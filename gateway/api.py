@@ -1,0 +1,348 @@
+"""The HTTP API (aiohttp) and :class:`Gateway`, which assembles store, broker, delivery and API.
+
+Endpoints:
+
+* ``POST /v1/messages``: submit (body: the document; headers ``X-Message-Id``,
+  ``X-Document-Type``, optional ``X-Sender``, ``X-Conversation-Id``,
+  ``X-Reference``, ``X-Destination``, ``X-Procedure``, ``X-Format``). 202 with
+  the acknowledgement once durably stored; 200 with the *original*
+  acknowledgement for a duplicate; a rejection answers its error's status
+  with ``{"error": {...}, "ack": {...}}``.
+* ``GET /v1/messages/{id}``: state, deliveries and timestamped history.
+* ``GET /v1/messages?document_type=&state=&conversation=&reference=&since=&until=&limit=``.
+* ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``.
+
+Parties authenticate with ``Authorization: Bearer <token>`` (per-party API
+tokens from the configuration); a party submits only as itself, only the
+document types it is configured for, and reads only the messages it sent.
+Every error reply is ``{"error": {"code", "message", "origin", "incident_id", "field"?}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import Adapter
+from gateway.broker import Broker
+from gateway.config import Config
+from gateway.delivery import Clock, DeliveryEngine, SystemClock
+from gateway.errors import (
+    ERROR_CODES,
+    GatewayError,
+    MessageNotFound,
+    NotAuthenticated,
+    NswError,
+    RequestInvalid,
+    XmlTooLarge,
+)
+from gateway.metrics import Metrics
+from gateway.model import Envelope, PartyId, State
+from gateway.ports import Mapper, ReceiptVerifier, Signer, Verifier
+from gateway.store import Store, open_store
+from gateway.store.base import MessageQuery
+
+__all__ = ["Gateway", "build_app", "OPENAPI"]
+
+log = logging.getLogger("nswgw.api")
+
+PARTY: Any = web.RequestKey("party", str) if hasattr(web, "RequestKey") else "nswgw.party"
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+
+_PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def _error_response(exc: NswError, **extra: Any) -> web.Response:
+    return web.json_response({"error": exc.to_dict(), **extra}, status=exc.http_status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except NswError as exc:
+        log.info("incident %s: %s", exc.incident_id, exc)
+        return _error_response(exc)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _error_response(XmlTooLarge(exc.text or "request body too large", field="body"))
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        error = GatewayError(f"internal error: {type(exc).__name__}")
+        log.exception("incident %s", error.incident_id)
+        return _error_response(error)
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                ) -> web.StreamResponse:
+    if request.path in _PUBLIC:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("an Authorization: Bearer <token> header is required", field="Authorization")
+    party = request.app[GATEWAY].config.party_for_token(token.strip())
+    if party is None:
+        raise NotAuthenticated("the token matches no configured party", field="Authorization")
+    request[PARTY] = party
+    return await handler(request)
+
+
+def _envelope(request: web.Request, party: str) -> Envelope:
+    h = request.headers
+    return Envelope(
+        sender=PartyId(h.get("X-Sender", party)),
+        message_id=h.get("X-Message-Id", ""),
+        document_type=h.get("X-Document-Type", ""),
+        conversation_id=h.get("X-Conversation-Id"),
+        reference=h.get("X-Reference"),
+        destination=h.get("X-Destination"),
+        procedure=h.get("X-Procedure"),
+        format=h.get("X-Format", "xml"),
+    )
+
+
+async def _submit(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    party = request[PARTY]
+    envelope = _envelope(request, party)
+    raw = await request.read()
+    result = await gw.broker.submit(party, envelope, raw)
+    body = result.ack.to_dict()
+    if result.ack.error:
+        cls = ERROR_CODES.get(result.ack.error.get("code", ""), GatewayError)
+        return web.json_response({"error": result.ack.error, "ack": body}, status=cls.http_status)
+    headers = {"Location": f"/v1/messages/{result.ack.id}"}
+    if not result.created:
+        headers["X-Duplicate"] = "true"
+    return web.json_response(body, status=202 if result.created else 200, headers=headers)
+
+
+async def _get(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    record = await gw.store.get(request.match_info["id"])
+    if record is None or record.message.envelope.sender != request[PARTY]:
+        raise MessageNotFound(f"no message {request.match_info['id']}", field="id")
+    return web.json_response(record.to_dict())
+
+
+def _float(query: Mapping[str, str], name: str) -> float | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise RequestInvalid(f"{name} must be a number of seconds since the epoch", field=name) from None
+
+
+async def _search(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    q = request.query
+    state = q.get("state")
+    if state is not None and state not in State.__members__:
+        raise RequestInvalid(f"unknown state {state!r}", field="state")
+    try:
+        limit = int(q.get("limit", "100"))
+    except ValueError:
+        raise RequestInvalid("limit must be an integer", field="limit") from None
+    query = MessageQuery(
+        sender=request[PARTY], document_type=q.get("document_type"), state=State(state) if state else None,
+        conversation=q.get("conversation"), reference=q.get("reference"), since=_float(q, "since"),
+        until=_float(q, "until"), limit=limit,
+    )
+    records = await gw.store.search(query)
+    return web.json_response({"messages": [r.to_dict() for r in records]})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    try:
+        await gw.store.stats()
+    except NswError as exc:
+        return _error_response(exc)
+    open_ = [n for n, w in gw.engine.workers.items() if w.breaker.state != "closed"]
+    return web.json_response({"status": "ready", "circuits_open": open_})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return web.Response(text=gw.metrics.render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Prometheus-Format": "0.0.4"})
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    app = web.Application(middlewares=[_errors, _auth], client_max_size=gateway.config.gateway.max_message_bytes)
+    app[GATEWAY] = gateway
+    app.router.add_post("/v1/messages", _submit)
+    app.router.add_get("/v1/messages", _search)
+    app.router.add_get("/v1/messages/{id}", _get)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/openapi.json", _openapi)
+    return app
+
+
+class Gateway:
+    """A whole gateway: store, delivery engine, broker and HTTP API. ``async with Gateway(config) as gw``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        verifier: Verifier | None = None,
+        mapper: Mapper | None = None,
+        signer: Signer | None = None,
+        receipts: ReceiptVerifier | None = None,
+        clock: Clock | None = None,
+        adapters: Mapping[str, Adapter] | None = None,
+        serve_http: bool = True,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.store = store or open_store(config.store.url, synchronous=config.store.synchronous,
+                                         max_batch=config.store.max_batch)
+        self.engine = DeliveryEngine(config, self.store, clock=self.clock, metrics=self.metrics, receipts=receipts,
+                                     adapters=adapters)
+        self.broker = Broker(config, self.store, verifier=verifier, mapper=mapper, signer=signer, clock=self.clock,
+                             metrics=self.metrics, engine=self.engine)
+        self.serve_http = serve_http
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.gateway.host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.store.open()
+        try:
+            await self.store.recover(now=self.clock.now())
+            await self.engine.start()
+            if self.serve_http:
+                self._runner = web.AppRunner(build_app(self), access_log=None)
+                await self._runner.setup()
+                site = web.TCPSite(self._runner, self.config.gateway.host, self.config.gateway.port)
+                await site.start()
+                server = site._server
+                sockets = getattr(server, "sockets", None) or []
+                self.port = sockets[0].getsockname()[1] if sockets else self.config.gateway.port
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        await self.engine.stop()
+        await self.store.close()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _schema_ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_HEADERS = [
+    {"name": "X-Message-Id", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 128}},
+    {"name": "X-Document-Type", "in": "header", "required": True, "schema": {"type": "string"}},
+    {"name": "X-Sender", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Conversation-Id", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Reference", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Destination", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Procedure", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Format", "in": "header", "required": False, "schema": {"type": "string", "default": "xml"}},
+]
+
+_ERROR = {"description": "coded error", "content": {"application/json": {"schema": _schema_ref("Error")}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "NSW interoperability gateway", "version": "1"},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "properties": {"error": {"type": "object", "required": ["code", "message", "origin", "incident_id"],
+                                         "properties": {"code": {"type": "string", "enum": sorted(ERROR_CODES)},
+                                                        "message": {"type": "string"},
+                                                        "origin": {"type": "string"},
+                                                        "incident_id": {"type": "string"},
+                                                        "field": {"type": "string"}}}},
+            },
+            "Ack": {
+                "type": "object",
+                "required": ["id", "sender", "message_id", "state", "received_at", "destinations"],
+                "properties": {"id": {"type": "string"}, "sender": {"type": "string"},
+                               "message_id": {"type": "string"},
+                               "state": {"type": "string", "enum": [s.value for s in State]},
+                               "received_at": {"type": "number"},
+                               "destinations": {"type": "array", "items": {"type": "string"}}},
+            },
+            "Message": {"type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"},
+                                                         "history": {"type": "array", "items": {"type": "object"}},
+                                                         "deliveries": {"type": "array",
+                                                                        "items": {"type": "object"}}}},
+        },
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/v1/messages": {
+            "post": {
+                "summary": "Submit a message; acknowledged once durably stored",
+                "parameters": _HEADERS,
+                "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}},
+                "responses": {
+                    "202": {"description": "accepted", "content": {"application/json": {"schema": _schema_ref("Ack")}}},
+                    "200": {"description": "duplicate: the original acknowledgement",
+                            "content": {"application/json": {"schema": _schema_ref("Ack")}}},
+                    "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR, "422": _ERROR,
+                },
+            },
+            "get": {
+                "summary": "Search the party's messages",
+                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                               for n in ("document_type", "state", "conversation", "reference", "since", "until",
+                                         "limit")],
+                "responses": {"200": {"description": "matching messages"}, "400": _ERROR, "401": _ERROR},
+            },
+        },
+        "/v1/messages/{id}": {
+            "get": {
+                "summary": "A message's state, deliveries and history",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the message",
+                                      "content": {"application/json": {"schema": _schema_ref("Message")}}},
+                              "404": _ERROR, "401": _ERROR},
+            }
+        },
+        "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "500": _ERROR}}},
+        "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text format"}}}},
+        "/openapi.json": {"get": {"security": [], "responses": {"200": {"description": "this document"}}}},
+    },
+}

@@ -1,0 +1,340 @@
+"""Delivery: per-destination workers that drain the outboxes with retries, breakers and bulkheads.
+
+* **Retries are durable.** Each attempt is one claim of a leased delivery;
+  a recoverable failure records ``QUEUED → FAILED → QUEUED`` with the next
+  attempt time, so a crash loses no retry state. The policy is tenacity's:
+  ``stop_after_attempt(max_attempts) | stop_after_delay(ttl)``,
+  ``wait_exponential_jitter(initial, max_wait, jitter)`` and
+  ``retry_if_exception_type(adapter.recoverable)``, evaluated on a
+  ``RetryCallState`` rebuilt from the stored attempt count and queue time
+  (:class:`Backoff`). The message id is the same on every attempt.
+* **Only recoverable errors are retried**: anything outside
+  ``adapter.recoverable`` (``PARTNER_REJECTED``...) goes straight to the
+  dead-letter queue with its code.
+* **Time-to-live**: a delivery still undelivered at its deadline goes ``DEAD``
+  (also while it waits behind an open breaker or an earlier message).
+* **Circuit breaker** per destination (:class:`CircuitBreaker`): after
+  ``failure_threshold`` consecutive recoverable failures nothing is claimed
+  for ``reset_timeout``; then one probe decides.
+* **Bulkhead**: each destination has its own worker loop, its own adapter
+  (and connection pool) and at most ``concurrency`` deliveries in flight, so
+  one dead partner never slows the others.
+* **Conversation order**: the store only hands out the head of each
+  conversation, so an amendment never overtakes its original.
+* **Receipts**: a delivery is ``ACKNOWLEDGED`` only once the
+  :class:`~gateway.ports.ReceiptVerifier` accepts the receiver's receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Protocol
+
+import tenacity
+from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+
+from adapters.base import Adapter, OutboundMessage, resolve_adapter
+from gateway.config import BreakerSettings, Config, DestinationSettings, RetryPolicy
+from gateway.errors import GatewayError, InvalidTransition, NswError, PartnerUnavailable, ReceiptInvalid
+from gateway.metrics import Metrics
+from gateway.model import Delivery
+from gateway.ports import MessageIdReceiptVerifier, ReceiptVerifier
+from gateway.store.base import Store
+
+__all__ = ["Clock", "SystemClock", "Backoff", "CircuitBreaker", "DestinationWorker", "DeliveryEngine", "replay"]
+
+log = logging.getLogger("nswgw.delivery")
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """Wall-clock time and real sleeps."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+# tenacity 9.2 renamed wait_exponential_jitter(initial=) to multiplier= (same meaning: the first wait).
+_FIRST_WAIT = "multiplier" if "multiplier" in inspect.signature(wait_exponential_jitter).parameters else "initial"
+
+
+class Backoff:
+    """Tenacity's stop/wait/retry strategies applied to a stored delivery."""
+
+    def __init__(self, policy: RetryPolicy, recoverable: tuple[type[BaseException], ...]) -> None:
+        self.policy = policy
+        self.stop = stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.ttl)
+        self.wait = wait_exponential_jitter(**{_FIRST_WAIT: policy.initial}, max=policy.max_wait, jitter=policy.jitter)
+        self.retry = retry_if_exception_type(recoverable)
+        self._retrying = tenacity.Retrying(stop=self.stop, wait=self.wait, retry=self.retry)
+
+    def next_attempt(self, delivery: Delivery, error: BaseException, now: float) -> float | None:
+        """When to try again after ``error`` (``delivery.attempts`` already counts it), or None to give up."""
+        state = tenacity.RetryCallState(self._retrying, fn=None, args=(), kwargs={})
+        state.attempt_number = max(1, delivery.attempts)
+        state.start_time = delivery.queued_at
+        state.outcome_timestamp = now
+        state.outcome = tenacity.Future.construct(state.attempt_number, error, True)
+        if not self.retry(state) or self.stop(state):
+            return None
+        return now + self.wait(state)
+
+
+class CircuitBreaker:
+    """Closed → (threshold consecutive failures) → open → (reset_timeout) → half-open: one probe → closed/open."""
+
+    def __init__(self, settings: BreakerSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.probing = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        if self.clock.now() - self.opened_at >= self.settings.reset_timeout:
+            return "half-open"
+        return "open"
+
+    def allowance(self, wanted: int) -> int:
+        """How many deliveries may be started now (of ``wanted``)."""
+        state = self.state
+        if state == "closed":
+            return wanted
+        if state == "half-open" and not self.probing and wanted > 0:
+            self.probing = True
+            return 1
+        return 0
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self.probing = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.probing or self.failures >= self.settings.failure_threshold:
+            self.opened_at = self.clock.now()
+        self.probing = False
+
+
+class DestinationWorker:
+    """The outbox worker of one destination."""
+
+    EXPIRE_EVERY = 1.0
+
+    def __init__(
+        self,
+        name: str,
+        settings: DestinationSettings,
+        adapter: Adapter,
+        store: Store,
+        *,
+        clock: Clock,
+        metrics: Metrics,
+        receipts: ReceiptVerifier,
+        owner: str,
+        lease: float,
+        poll_interval: float,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.adapter = adapter
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.receipts = receipts
+        self.owner = owner
+        self.lease = max(lease, settings.timeout * 2)
+        self.poll_interval = poll_interval
+        self.backoff = Backoff(settings.retry, adapter.recoverable)
+        self.breaker = CircuitBreaker(settings.breaker, clock)
+        self.wake = asyncio.Event()
+        self.inflight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._last_expire = 0.0
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping:
+                try:
+                    busy = await self._step()
+                except NswError as exc:  # e.g. the store is briefly unavailable: keep the worker alive
+                    log.error("outbox %s: %s", self.name, exc)
+                    busy = False
+                if busy:
+                    continue
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            if self.inflight:
+                await asyncio.wait(self.inflight, timeout=self.settings.timeout)
+                for task in list(self.inflight):
+                    task.cancel()
+                await asyncio.gather(*self.inflight, return_exceptions=True)
+
+    async def _step(self) -> bool:
+        """Expire, then claim and start what the bulkhead and breaker allow. True if it should go again at once."""
+        now = self.clock.now()
+        if now - self._last_expire >= self.EXPIRE_EVERY:
+            self._last_expire = now
+            expired = await self.store.expire(
+                self.name, now=now, code=PartnerUnavailable.code,
+                detail=f"time-to-live of {self.settings.retry.ttl}s expired before delivery to {self.name}",
+            )
+            if expired:
+                self.metrics.dead[self.name] += expired
+        free = self.settings.concurrency - len(self.inflight)
+        n = self.breaker.allowance(free) if free > 0 else 0
+        claimed: list[Delivery] = []
+        if n > 0:
+            claimed = await self.store.claim(self.name, owner=self.owner, limit=n, now=now, lease=self.lease)
+            if not claimed and self.breaker.probing:  # nothing to probe with: let the next claim probe
+                self.breaker.probing = False
+        self.metrics.circuit_open[self.name] = int(self.breaker.state != "closed")
+        for d in claimed:
+            task = asyncio.create_task(self._attempt(d), name=f"deliver {d.message_id}->{self.name}")
+            self.inflight.add(task)
+            task.add_done_callback(self._done)
+        return bool(claimed) and len(claimed) == n
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.inflight.discard(task)
+        self.wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    async def _attempt(self, d: Delivery) -> None:
+        out = OutboundMessage(
+            message_id=d.message_id, payload=d.payload, sender=d.sender, document_type=d.document_type,
+            conversation=d.conversation, reference=d.reference,
+        )
+        try:
+            receipt = await self.adapter.deliver(out)
+        except self.adapter.recoverable as exc:
+            error = exc if isinstance(exc, NswError) else PartnerUnavailable(str(exc), field=self.name)
+            self.breaker.failure()
+            result = self._failed(d, error)
+        except NswError as exc:
+            self.breaker.success()  # the partner answered: it is up
+            result = d.attempt_failed(exc, at=self.clock.now()).dead(exc, at=self.clock.now())
+            self.metrics.dead[self.name] += 1
+        except Exception as exc:  # an adapter bug must not lose the message: park it in the DLQ
+            error = GatewayError(f"adapter {self.settings.adapter} failed: {type(exc).__name__}: {exc}",
+                                 field=f"destinations.{self.name}.adapter")
+            log.exception("adapter %s raised an untranslated exception", self.settings.adapter)
+            result = d.attempt_failed(error, at=self.clock.now()).dead(error, at=self.clock.now())
+            self.metrics.dead[self.name] += 1
+        else:
+            self.breaker.success()
+            now = self.clock.now()
+            result = d.delivered(at=now)
+            try:
+                kept = self.receipts.verify(receipt, d.message_id, self.name)
+            except ReceiptInvalid as exc:
+                result = self._failed(result, exc)
+            else:
+                result = result.acknowledged(kept, at=now)
+                self.metrics.delivered[self.name] += 1
+                self.metrics.observe_latency(self.name, now - d.queued_at)
+        try:
+            await self.store.record(result, owner=self.owner, now=self.clock.now())
+        except InvalidTransition:
+            log.warning("lost the lease on %s→%s; another worker owns it now", d.message_id, self.name)
+
+    def _failed(self, d: Delivery, error: NswError) -> Delivery:
+        now = self.clock.now()
+        failed = d.attempt_failed(error, at=now)
+        when = self.backoff.next_attempt(failed, error, now)
+        if when is None:
+            self.metrics.dead[self.name] += 1
+            return failed.dead(error, at=now)
+        self.metrics.retries[self.name] += 1
+        return failed.retry_at(when, at=now)
+
+
+class DeliveryEngine:
+    """All destination workers of a gateway."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        receipts: ReceiptVerifier | None = None,
+        adapters: Mapping[str, Adapter] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
+        self.owner = f"worker-{uuid.uuid4().hex[:12]}"
+        self.workers: dict[str, DestinationWorker] = {}
+        for name, dest in config.destinations.items():
+            adapter = (adapters or {}).get(name)
+            if adapter is None:
+                cls = resolve_adapter(dest.adapter, field=f"destinations.{name}.adapter")
+                adapter = cls(dest.url, timeout=dest.timeout, options=dest.options)
+            self.workers[name] = DestinationWorker(
+                name, dest, adapter, store, clock=self.clock, metrics=self.metrics,
+                receipts=receipts or MessageIdReceiptVerifier(), owner=self.owner,
+                lease=config.gateway.lease_seconds, poll_interval=config.gateway.poll_interval,
+            )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for worker in self.workers.values():
+            await worker.adapter.open()
+        self._tasks = [asyncio.create_task(w.run(), name=f"outbox {n}") for n, w in self.workers.items()]
+
+    def wake(self, destinations: tuple[str, ...] | None = None) -> None:
+        for name in destinations or tuple(self.workers):
+            worker = self.workers.get(name)
+            if worker is not None:
+                worker.wake.set()
+
+    async def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for worker in self.workers.values():
+            await worker.adapter.close()
+
+
+async def replay(store: Store, config: Config, *, now: float, destination: str | None = None,
+                 message_id: str | None = None) -> list[Delivery]:
+    """Bring dead letters back to their outboxes (fresh attempts and TTL, same message id), oldest first."""
+    replayed = []
+    for d in await store.dead_letters(destination=destination, message_id=message_id):
+        dest = config.destinations.get(d.destination)
+        ttl = dest.retry.ttl if dest is not None else RetryPolicy().ttl
+        again = d.replay(at=now, ttl=ttl)
+        await store.record(again, owner=None, now=now)
+        replayed.append(again)
+    return replayed

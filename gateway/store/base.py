@@ -1,0 +1,173 @@
+"""The store interface: durable messages, per-destination outboxes, the journal.
+
+Everything the broker keeps goes through :class:`Store`. Implementations
+(:class:`~gateway.store.sqlite.SqliteStore` now, PostgreSQL next) must give
+
+* **durable acceptance**: :meth:`Store.accept` returns only after the message,
+  its intake history, its deliveries and its journal entry are committed;
+* **deduplication** by ``(sender, message_id)`` through a unique constraint:
+  a second ``accept`` returns the original acknowledgement and stores nothing;
+* **leased claiming**: :meth:`Store.claim` hands each due delivery to one
+  worker for a lease; a worker that dies simply lets the lease run out (a
+  PostgreSQL store does this with ``SELECT ... FOR UPDATE SKIP LOCKED``);
+* **per-conversation order**: a delivery is only claimable when every earlier
+  delivery (lower ``seq``) of the same conversation to the same destination
+  is ``ACKNOWLEDGED``;
+* **compare-and-set** on every state change (:meth:`Store.record`): the row
+  must still be in the state the worker claimed and leased to that worker.
+
+Only domain objects cross this interface (no SQL, rows, cursors or driver
+exceptions); timestamps are float seconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.journal import JournalEntry
+from gateway.model import Acknowledgement, Delivery, Message, State, Transition, overall_state
+
+__all__ = ["Store", "MessageRecord", "MessageQuery", "DestinationStats"]
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """A stored message with its deliveries, as ``GET /v1/messages/{id}`` shows it."""
+
+    message: Message
+    deliveries: tuple[Delivery, ...]
+    acknowledgement: Acknowledgement
+    replies: tuple[str, ...] = ()
+    """Gateway ids of messages whose reference is this message (results travelling back)."""
+
+    @property
+    def state(self) -> State:
+        return overall_state(self.message.state, (d.state for d in self.deliveries))
+
+    @property
+    def history(self) -> tuple[Transition, ...]:
+        steps = list(self.message.history)
+        for d in self.deliveries:
+            steps.extend(d.history)
+        return tuple(sorted(steps, key=lambda t: t.at))
+
+    def to_dict(self) -> dict[str, Any]:
+        env = self.message.envelope
+        return {
+            "id": self.message.id,
+            "sender": env.sender,
+            "message_id": env.message_id,
+            "document_type": env.document_type,
+            "conversation_id": env.conversation,
+            "reference": env.reference,
+            "state": self.state.value,
+            "received_at": self.message.received_at,
+            "error": self.message.error,
+            "deliveries": [
+                {
+                    "destination": d.destination,
+                    "state": d.state.value,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                }
+                for d in self.deliveries
+            ],
+            "replies": list(self.replies),
+            "history": [t.to_dict() for t in self.history],
+        }
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """A search over messages (``GET /v1/messages?...``). ``None`` fields do not filter."""
+
+    sender: str | None = None
+    document_type: str | None = None
+    state: State | None = None
+    conversation: str | None = None
+    reference: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class DestinationStats:
+    destination: str
+    counts: dict[State, int]
+
+
+class Store(abc.ABC):
+    """Durable storage of the broker. Every method is safe to call concurrently from one event loop."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create the schema if needed and start the store."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flush and release every connection and thread."""
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def recover(self, *, now: float) -> int:
+        """Called once at start by the only node of a single-node store: release the leases of a
+        previous, crashed run. Returns how many. Multi-node stores let leases expire instead."""
+
+    @abc.abstractmethod
+    async def accept(
+        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: Acknowledgement
+    ) -> tuple[Acknowledgement, bool]:
+        """Store a message, its intake history, its deliveries and an ``ACCEPTED`` journal entry, atomically.
+
+        Returns ``(ack, True)``, or ``(original_ack, False)`` when ``(sender, message_id)`` is already
+        stored; in that case nothing is written and nothing is delivered again.
+        """
+
+    @abc.abstractmethod
+    async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries of ``destination`` to ``owner``, oldest first,
+        at most one per conversation (its head). Returned with an empty history."""
+
+    @abc.abstractmethod
+    async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
+        """Persist the transitions in ``delivery.history`` and release its lease.
+
+        Compare-and-set: the stored row must be in ``delivery.history[0].from_state`` and leased to
+        ``owner`` (unleased when ``owner`` is None), else :class:`~gateway.errors.InvalidTransition`.
+        Reaching ``ACKNOWLEDGED`` appends a ``DELIVERED`` journal entry in the same transaction.
+        """
+
+    @abc.abstractmethod
+    async def expire(self, destination: str, *, now: float, code: str, detail: str) -> int:
+        """Move unleased ``QUEUED`` deliveries of ``destination`` past their deadline to ``DEAD``."""
+
+    @abc.abstractmethod
+    async def get(self, message_id: str) -> MessageRecord | None:
+        """A message by gateway id, with its deliveries and replies."""
+
+    @abc.abstractmethod
+    async def search(self, query: MessageQuery) -> list[MessageRecord]:
+        """Messages matching ``query``, newest first."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, *, destination: str | None = None, message_id: str | None = None,
+                           limit: int = 1000) -> list[Delivery]:
+        """Deliveries in the dead-letter queue, oldest first."""
+
+    @abc.abstractmethod
+    async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
+        """Journal entries with ``seq > after``, in order."""
+
+    @abc.abstractmethod
+    async def stats(self) -> list[DestinationStats]:
+        """Delivery counts per destination and state (for /metrics and /readyz)."""

@@ -1,0 +1,574 @@
+"""The embedded store: SQLite in WAL mode with group commit.
+
+Connection string: ``sqlite:///path/to/gateway.db`` (or just a path).
+
+Features:
+
+* **group commit**: every write is queued to one writer thread, which runs
+  all the writes waiting at that moment in one transaction (each inside its
+  own ``SAVEPOINT``, so one failing write does not undo the others) and
+  commits once: one fsync for the whole batch. Callers are answered only
+  after the commit, so an acknowledgement always follows durability.
+* WAL journal mode, ``synchronous=FULL`` by default (``NORMAL`` survives any
+  process crash, but not power loss), a separate reader thread so that
+  queries never wait behind the writer.
+* A single gateway process owns the file: :meth:`SqliteStore.recover`
+  releases all leases left by a crashed previous run.
+
+Nothing SQLite-specific crosses :class:`~gateway.store.base.Store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.errors import ConfigError, GatewayError, InvalidTransition
+from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
+from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State, Transition, overall_state
+from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    reference TEXT,
+    destination TEXT,
+    procedure TEXT,
+    format TEXT NOT NULL,
+    intake_state TEXT NOT NULL,
+    state TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    error TEXT,
+    ack TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    UNIQUE (sender, message_id)
+);
+CREATE INDEX IF NOT EXISTS messages_sender_received ON messages (sender, received_at);
+CREATE INDEX IF NOT EXISTS messages_reference ON messages (reference);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL REFERENCES messages (id),
+    destination TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    reference TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    queued_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    next_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error TEXT,
+    payload BLOB NOT NULL,
+    receipt BLOB,
+    UNIQUE (message, destination)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, state, seq);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (destination, conversation, seq)
+    WHERE state <> 'ACKNOWLEDGED';
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL,
+    destination TEXT,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at REAL NOT NULL,
+    code TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_message ON transitions (message, id);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    destination TEXT,
+    digest TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+
+class _ConnectionThread(threading.Thread):
+    """One thread owning one connection; runs queued operations in batches, one transaction per batch."""
+
+    def __init__(self, path: str, *, write: bool, synchronous: str, max_batch: int, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._path = path
+        self._write = write
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self.batches = 0
+        self.operations = 0
+
+    def start_and_wait(self) -> None:
+        self.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self.join()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self._write:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.close()
+                raise ConfigError(f"SQLite refused WAL mode (got {mode})", field="store.path")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.executescript(SCHEMA)
+        return conn
+
+    def run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to start_and_wait
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            stopping = False
+            while not stopping:
+                item = self._queue.get()
+                if item is None:
+                    break
+                batch = [item]
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stopping = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+            for fn, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = fn(conn)
+                except Exception as exc:  # the failure belongs to this operation alone
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((future, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    results.append((future, value, None))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = GatewayError(f"store transaction failed: {exc}", field="store")
+            error.__cause__ = exc
+            results = [(future, None, error) for _, future in batch]
+        self.batches += 1
+        self.operations += len(batch)
+        for future, value, exc in results:
+            future.get_loop().call_soon_threadsafe(_settle, future, value, exc)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _append_journal(conn: sqlite3.Connection, *, at: float, kind: str, message: str, destination: str | None,
+                    digest: str) -> None:
+    row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    prev_seq, prev_hash = row if row else (0, GENESIS)
+    e = JournalEntry.after(prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination,
+                           digest=digest)
+    conn.execute(
+        "INSERT INTO journal (seq, at, kind, message, destination, digest, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
+        (e.seq, e.at, e.kind, e.message_id, e.destination, e.digest, e.prev, e.hash),
+    )
+
+
+def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[Transition]) -> None:
+    conn.executemany(
+        "INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail) VALUES (?,?,?,?,?,?,?)",
+        [
+            (message, t.destination, t.from_state.value if t.from_state else None, t.to_state.value, t.at, t.code,
+             t.detail)
+            for t in steps
+        ],
+    )
+
+
+_DELIVERY_COLUMNS = (
+    "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline, next_at, last_error, payload, receipt"
+)
+
+
+def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
+    seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline, next_at, last_error, payload, \
+        receipt = row
+    return Delivery(
+        message_id=message,
+        destination=destination,
+        conversation=conversation,
+        sender=sender,
+        document_type=document_type,
+        reference=reference,
+        payload=bytes(payload),
+        queued_at=queued_at,
+        deadline=deadline,
+        state=State(state),
+        attempts=attempts,
+        next_attempt_at=next_at,
+        last_error=_loads(last_error),
+        receipt=bytes(receipt) if receipt is not None else None,
+        seq=seq,
+        history=history,
+    )
+
+
+def _transition(row: Sequence[Any]) -> Transition:
+    destination, from_state, to_state, at, code, detail = row
+    return Transition(State(to_state), at, State(from_state) if from_state else None, destination, code, detail)
+
+
+def _refresh_message_state(conn: sqlite3.Connection, message: str) -> None:
+    intake = conn.execute("SELECT intake_state FROM messages WHERE id = ?", (message,)).fetchone()[0]
+    states = [State(r[0]) for r in conn.execute("SELECT state FROM deliveries WHERE message = ?", (message,))]
+    conn.execute("UPDATE messages SET state = ? WHERE id = ?", (overall_state(State(intake), states).value, message))
+
+
+def _record(conn: sqlite3.Connection, d: Delivery, owner: str | None, now: float) -> None:
+    if not d.history:
+        raise InvalidTransition("nothing to record: the delivery has no new transition", field="history")
+    expected = d.history[0].from_state
+    if expected is None:
+        raise InvalidTransition("a delivery cannot be recorded from no state", field="history")
+    lease_clause = "lease_owner = ?" if owner is not None else "(lease_owner IS NULL OR lease_until < ?)"
+    cur = conn.execute(
+        "UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, queued_at = ?, deadline = ?, last_error = ?,"
+        " receipt = ?, lease_owner = NULL, lease_until = NULL"
+        f" WHERE message = ? AND destination = ? AND state = ? AND {lease_clause}",
+        (
+            d.state.value, d.attempts, d.next_attempt_at, d.queued_at, d.deadline, _dumps(d.last_error), d.receipt,
+            d.message_id, d.destination, expected.value, owner if owner is not None else now,
+        ),
+    )
+    if cur.rowcount != 1:
+        raise InvalidTransition(
+            f"delivery {d.message_id}→{d.destination} is no longer {expected.value} and leased to {owner}",
+            field="state",
+        )
+    _insert_transitions(conn, d.message_id, d.history)
+    if d.state is State.ACKNOWLEDGED:
+        _append_journal(conn, at=d.history[-1].at, kind=DELIVERED, message=d.message_id, destination=d.destination,
+                        digest=payload_digest(d.payload + (d.receipt or b"")))
+    _refresh_message_state(conn, d.message_id)
+
+
+class SqliteStore(Store):
+    """:class:`~gateway.store.base.Store` on an embedded SQLite database file."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512) -> None:
+        text = str(path)
+        if text.startswith("sqlite:///"):
+            text = text[len("sqlite:///"):]
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}",
+                              field="store.synchronous")
+        self.path = text
+        self._synchronous = synchronous.upper()
+        self._max_batch = max_batch
+        self._writer: _ConnectionThread | None = None
+        self._reader: _ConnectionThread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        writer = _ConnectionThread(self.path, write=True, synchronous=self._synchronous, max_batch=self._max_batch,
+                                   name="sqlite-writer")
+        await asyncio.to_thread(writer.start_and_wait)
+        reader = _ConnectionThread(self.path, write=False, synchronous=self._synchronous, max_batch=64,
+                                   name="sqlite-reader")
+        try:
+            await asyncio.to_thread(reader.start_and_wait)
+        except BaseException:
+            await asyncio.to_thread(writer.stop)
+            raise
+        self._writer, self._reader = writer, reader
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        for thread in (reader, writer):
+            if thread is not None:
+                await asyncio.to_thread(thread.stop)
+
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(transactions committed, operations in them) by the writer: the group-commit ratio."""
+        w = self._writer
+        return (w.batches, w.operations) if w else (0, 0)
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        if self._writer is None:
+            raise GatewayError("the store is not open", field="store")
+        return self._writer.submit(fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        if self._reader is None:
+            raise GatewayError("the store is not open", field="store")
+        return self._reader.submit(fn)
+
+    # ------------------------------------------------------------------ writes
+
+    async def recover(self, *, now: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
+            ).rowcount
+
+        return await self._write(op)
+
+    async def accept(
+        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: Acknowledgement
+    ) -> tuple[Acknowledgement, bool]:
+        env = message.envelope
+
+        def op(conn: sqlite3.Connection) -> tuple[Acknowledgement, bool]:
+            try:
+                conn.execute(
+                    "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
+                    " procedure, format, intake_state, state, received_at, error, ack, payload)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        message.id, env.sender, env.message_id, env.document_type, env.conversation, env.reference,
+                        env.destination, env.procedure, env.format, message.state.value,
+                        overall_state(message.state, (d.state for d in deliveries)).value, message.received_at,
+                        _dumps(message.error), _dumps(ack.to_dict()), payload,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                row = conn.execute(
+                    "SELECT ack FROM messages WHERE sender = ? AND message_id = ?", (env.sender, env.message_id)
+                ).fetchone()
+                if row is None:
+                    raise
+                return Acknowledgement.from_dict(json.loads(row[0])), False
+            _insert_transitions(conn, message.id, message.history)
+            for d in deliveries:
+                conn.execute(
+                    "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
+                    " state, attempts, queued_at, deadline, next_at, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (d.message_id, d.destination, d.conversation, d.sender, d.document_type, d.reference, d.state.value, d.attempts, d.queued_at, d.deadline,
+                     d.next_attempt_at, d.payload),
+                )
+                _insert_transitions(conn, message.id, d.history)
+            if message.state is not State.REJECTED:
+                _append_journal(conn, at=message.history[-1].at, kind=ACCEPTED, message=message.id, destination=None,
+                                digest=payload_digest(payload))
+            return ack, True
+
+        return await self._write(op)
+
+    async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
+        def op(conn: sqlite3.Connection) -> list[Delivery]:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries AS d"
+                " WHERE d.destination = ? AND d.state = 'QUEUED' AND d.next_at <= ?"
+                " AND (d.lease_owner IS NULL OR d.lease_until < ?)"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries AS e WHERE e.destination = d.destination"
+                "   AND e.conversation = d.conversation AND e.seq < d.seq AND e.state <> 'ACKNOWLEDGED')"
+                " ORDER BY d.seq LIMIT ?",
+                (destination, now, now, limit),
+            ).fetchall()
+            if rows:
+                conn.executemany(
+                    "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE seq = ?",
+                    [(owner, now + lease, r[0]) for r in rows],
+                )
+            return [_delivery(r) for r in rows]
+
+        return await self._write(op)
+
+    async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
+        await self._write(lambda conn: _record(conn, delivery, owner, now))
+
+    async def expire(self, destination: str, *, now: float, code: str, detail: str) -> int:
+        from gateway.errors import ERROR_CODES
+
+        error_cls = ERROR_CODES[code]
+
+        def op(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = ? AND state = 'QUEUED'"
+                " AND deadline <= ? AND (lease_owner IS NULL OR lease_until < ?) ORDER BY seq",
+                (destination, now, now),
+            ).fetchall()
+            for row in rows:
+                d = _delivery(row)
+                _record(conn, d.dead(error_cls(detail, field=destination), at=now), None, now)
+            return len(rows)
+
+        return await self._write(op)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, message_id: str) -> MessageRecord | None:
+        def op(conn: sqlite3.Connection) -> MessageRecord | None:
+            return _load_record(conn, message_id)
+
+        return await self._read(op)
+
+    async def search(self, query: MessageQuery) -> list[MessageRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("sender", query.sender),
+            ("document_type", query.document_type),
+            ("state", query.state.value if query.state else None),
+            ("conversation", query.conversation),
+            ("reference", query.reference),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            clauses.append("received_at >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            clauses.append("received_at < ?")
+            params.append(query.until)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        params.append(max(1, min(query.limit, 1000)))
+
+        def op(conn: sqlite3.Connection) -> list[MessageRecord]:
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM messages{where} ORDER BY received_at DESC, id LIMIT ?", params)]
+            return [rec for i in ids if (rec := _load_record(conn, i)) is not None]
+
+        return await self._read(op)
+
+    async def dead_letters(self, *, destination: str | None = None, message_id: str | None = None,
+                           limit: int = 1000) -> list[Delivery]:
+        clauses, params = ["state = 'DEAD'"], []
+        if destination is not None:
+            clauses.append("destination = ?")
+            params.append(destination)
+        if message_id is not None:
+            clauses.append("message = ?")
+            params.append(message_id)
+        params.append(limit)
+
+        def op(conn: sqlite3.Connection) -> list[Delivery]:
+            rows = conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+                params,
+            ).fetchall()
+            return [_delivery(r) for r in rows]
+
+        return await self._read(op)
+
+    async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
+        def op(conn: sqlite3.Connection) -> list[JournalEntry]:
+            return [
+                JournalEntry(*r)
+                for r in conn.execute(
+                    "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal WHERE seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (after, limit),
+                )
+            ]
+
+        return await self._read(op)
+
+    async def stats(self) -> list[DestinationStats]:
+        def op(conn: sqlite3.Connection) -> list[DestinationStats]:
+            out: dict[str, dict[State, int]] = {}
+            for dest, state, n in conn.execute(
+                "SELECT destination, state, COUNT(*) FROM deliveries GROUP BY destination, state"
+            ):
+                out.setdefault(dest, {})[State(state)] = n
+            return [DestinationStats(k, v) for k, v in sorted(out.items())]
+
+        return await self._read(op)
+
+
+def _load_record(conn: sqlite3.Connection, message_id: str) -> MessageRecord | None:
+    row = conn.execute(
+        "SELECT id, sender, message_id, document_type, conversation, reference, destination, procedure, format,"
+        " received_at, error, ack FROM messages WHERE id = ?",
+        (message_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = row
+    envelope = Envelope(
+        sender=PartyId(sender), message_id=smid, document_type=doc_type,
+        conversation_id=None if conversation == smid else conversation, reference=reference,
+        destination=destination, procedure=procedure, format=fmt,
+    )
+    steps = [(r[0], _transition(r[1:])) for r in conn.execute(
+        "SELECT destination, destination, from_state, to_state, at, code, detail FROM transitions"
+        " WHERE message = ? ORDER BY id", (mid,))]
+    intake = tuple(t for dest, t in steps if dest is None)
+    message = Message(id=mid, envelope=envelope, received_at=received_at, history=intake, error=_loads(error))
+    deliveries = tuple(
+        _delivery(r, tuple(t for dest, t in steps if dest == r[2]))
+        for r in conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE message = ? ORDER BY seq", (mid,))
+    )
+    replies = tuple(r[0] for r in conn.execute(
+        "SELECT id FROM messages WHERE reference IN (?, ?) ORDER BY received_at", (mid, smid)))
+    return MessageRecord(message, deliveries, Acknowledgement.from_dict(json.loads(ack)), replies)
