@@ -1,0 +1,62 @@
+"""AS4 (ebMS 3.0 One-Way/Push) for ASEAN partners.
+
+* :mod:`adapters.as4.ebms`: the ebMS 3.0 message model (UserMessage, Receipt, Error signals);
+* :mod:`adapters.as4.mime`: SOAP 1.2 with MIME attachments (multipart/related);
+* :mod:`adapters.as4.pmode`: PMode-style configuration per partner (frozen pydantic models);
+* :mod:`adapters.as4.messages`: building and opening signed/encrypted user messages and signals;
+* :mod:`adapters.as4.receiver`: the aiohttp receiver with duplicate elimination;
+* :mod:`adapters.as4.adapter`: :class:`As4Adapter`, registered as ``as4``.
+
+Security (WS-Security 1.1 signatures over eb:Messaging, Body and attachments;
+AES-128-GCM payload encryption with RSA-OAEP key transport) lives in
+:mod:`signing.wss` and :mod:`signing.xenc`.
+"""
+
+from adapters.as4.adapter import PROPERTY_HEADER_PREFIX, As4Adapter
+from adapters.as4.ebms import EbmsError, Party, PartInfo, Property, SignalMessage, UserMessage
+from adapters.as4.messages import (
+    As4Partner,
+    OutgoingMessage,
+    Payload,
+    ReceivedMessage,
+    VerifiedSignal,
+    build_error_signal,
+    build_receipt,
+    build_user_message,
+    check_receipt,
+    open_user_message,
+    verify_signal,
+)
+from adapters.as4.pmode import PartyConfig, PMode, PropertyConfig, ReceptionAwareness, SecurityConfig
+from adapters.as4.receiver import As4Receiver, DuplicateStore, MemoryDuplicateStore, SqliteDuplicateStore
+
+__all__ = [
+    "As4Adapter",
+    "As4Partner",
+    "As4Receiver",
+    "DuplicateStore",
+    "EbmsError",
+    "MemoryDuplicateStore",
+    "OutgoingMessage",
+    "PMode",
+    "PROPERTY_HEADER_PREFIX",
+    "Party",
+    "PartInfo",
+    "PartyConfig",
+    "Payload",
+    "Property",
+    "PropertyConfig",
+    "ReceivedMessage",
+    "ReceptionAwareness",
+    "SecurityConfig",
+    "SignalMessage",
+    "SqliteDuplicateStore",
+    "UserMessage",
+    "VerifiedSignal",
+    "build_error_signal",
+    "build_receipt",
+    "build_user_message",
+    "check_receipt",
+    "open_user_message",
+    "verify_signal",
+]

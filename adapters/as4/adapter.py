@@ -1,0 +1,271 @@
+"""The AS4 adapter: One-Way/Push of ebMS 3.0 user messages with signed receipts.
+
+Connection string: the partner's AS4 endpoint URL (``http://host:port/as4``
+or ``https://...``); the PMode's ``endpoint``, when set, wins.
+
+Options:
+
+* ``pmode`` (:class:`~adapters.as4.pmode.PMode` or a dict of it): the agreement;
+* ``signer`` (:class:`~signing.keys.Signer`): our signing key;
+* ``trust`` (:class:`~signing.trust.TrustStore`): who may sign the partner's receipts;
+* ``encryption_certificate`` (``x509.Certificate``): the partner's key-transport
+  certificate (required when the PMode encrypts);
+* ``receiver`` (:class:`~adapters.as4.receiver.As4Receiver`): where
+  :meth:`As4Adapter.receive` pulls verified inbound messages from;
+* ``sleep`` (``async`` callable) and ``clock``: injected in tests;
+* ``max_connections`` (default 8).
+
+Features: ``deliver`` (one user message, payload compressed, signed, encrypted),
+``receipt`` (the signed non-repudiation receipt, verified against the partner's
+trust store and checked to acknowledge exactly the references we signed),
+``reception-awareness`` (the same bytes, hence the same MessageId, resent with
+exponential jittered waits until a receipt arrives or the PMode's attempts or
+time run out), ``duplicate`` (a receipt seen before, or one the receiver marks
+``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
+
+Errors: connection failures, timeouts, 408/425/429/5xx without a signal are
+:class:`~gateway.errors.PartnerUnavailable`; a signed ebMS error signal is
+:class:`~gateway.errors.PartnerRejected` (EBMS:0005/0202/0301 are
+``PartnerUnavailable``) with ``details["ebms"]``; a signal that does not verify
+or a receipt that does not acknowledge what we sent is
+:class:`~gateway.errors.ReceiptInvalid` with the cause's code in
+``details["cause"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+
+from adapters.as4.ebms import Party, Property, UserMessage
+from adapters.as4.messages import OutgoingMessage, Payload, build_user_message, check_receipt, verify_signal
+from adapters.as4.pmode import PMode
+from adapters.base import Adapter, InboundMessage, OutboundMessage
+from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected, PartnerUnavailable, ReceiptInvalid
+from gateway.ports import Receipt
+from signing.keys import Signer
+from signing.trust import TrustStore
+
+__all__ = ["As4Adapter", "PROPERTY_HEADER_PREFIX"]
+
+PROPERTY_HEADER_PREFIX = "AS4-Property-"
+"""OutboundMessage headers named ``AS4-Property-<name>`` become eb:MessageProperties."""
+
+_RETRY_STATUSES = frozenset({408, 425, 429})
+_RETRYABLE_EBMS = frozenset({"EBMS:0005", "EBMS:0202", "EBMS:0301"})
+_MAX_SIGNAL = 4 * 1024 * 1024
+_SENT_CACHE = 1024
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class As4Adapter(Adapter):
+    """Pushes user messages to one AS4 partner and returns its verified receipt."""
+
+    scheme: ClassVar[str] = "as4"
+    recoverable = Adapter.recoverable
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"deliver", "receipt", "receive", "non-repudiation", "encryption", "reception-awareness", "duplicate"}
+    )
+
+    def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(url, timeout=timeout, options=options)
+        opts = self.options
+        raw_pmode = opts.get("pmode")
+        if raw_pmode is None:
+            raise ConfigError("the as4 adapter needs a PMode", field="options.pmode")
+        try:
+            self.pmode = raw_pmode if isinstance(raw_pmode, PMode) else PMode.model_validate(raw_pmode)
+        except ValueError as exc:
+            raise ConfigError(f"invalid PMode: {exc}", field="options.pmode") from exc
+        signer = opts.get("signer")
+        trust = opts.get("trust")
+        if not isinstance(signer, Signer):
+            raise ConfigError("the as4 adapter needs our Signer", field="options.signer")
+        if not isinstance(trust, TrustStore):
+            raise ConfigError("the as4 adapter needs the partner's TrustStore to verify receipts", field="options.trust")
+        self.signer: Signer = signer
+        self.trust: TrustStore = trust
+        self.encryption_certificate = opts.get("encryption_certificate")
+        if self.pmode.security.encrypt and self.encryption_certificate is None:
+            raise ConfigError(
+                f"PMode {self.pmode.id} encrypts, so the partner's encryption certificate is required",
+                field="options.encryption_certificate",
+            )
+        self.endpoint = self.pmode.endpoint or url
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
+        self._sleep: Callable[[float], Awaitable[None]] = opts.get("sleep") or asyncio.sleep
+        self._clock: Callable[[], datetime] = opts.get("clock") or (lambda: datetime.now(timezone.utc))
+        self._sent: OrderedDict[str, OutgoingMessage] = OrderedDict()
+        self._receipts_seen: dict[str, str] = {}
+        self.transmissions = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=int(self.options.get("max_connections", 8))),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            )
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ------------------------------------------------------------------ sending
+
+    def ebms_message_id(self, message: OutboundMessage) -> str:
+        """The ebMS MessageId of a gateway message: the same on every attempt."""
+        return message.message_id if "@" in message.message_id else f"{message.message_id}@{self.pmode.message_id_domain}"
+
+    def _build(self, message: OutboundMessage) -> OutgoingMessage:
+        ebms_id = self.ebms_message_id(message)
+        cached = self._sent.get(ebms_id)
+        if cached is not None:
+            return cached
+        pmode = self.pmode
+        properties = [Property(p.name, p.value, p.type) for p in pmode.properties]
+        for name, value in message.headers.items():
+            if name.startswith(PROPERTY_HEADER_PREFIX):
+                prop = name[len(PROPERTY_HEADER_PREFIX) :]
+                properties.append(Property(prop, value, pmode.property_types.get(prop)))
+        user = UserMessage(
+            message_id=ebms_id,
+            timestamp=self._clock(),
+            sender=Party(pmode.initiator.party_id, pmode.initiator.party_id_type, pmode.initiator.role),
+            receiver=Party(pmode.responder.party_id, pmode.responder.party_id_type, pmode.responder.role),
+            service=pmode.service,
+            service_type=pmode.service_type,
+            action=pmode.action,
+            conversation_id=message.conversation,
+            agreement=pmode.agreement,
+            agreement_type=pmode.agreement_type,
+            pmode=pmode.id if pmode.send_pmode_id else None,
+            ref_to_message_id=message.reference,
+            properties=tuple(properties),
+            mpc=pmode.mpc,
+        )
+        outgoing = build_user_message(
+            user,
+            [Payload(message.payload, message.content_type.split(";")[0].strip() or "application/octet-stream")],
+            signer=self.signer,
+            pmode=pmode,
+            encrypt_for=self.encryption_certificate,
+        )
+        self._sent[ebms_id] = outgoing
+        while len(self._sent) > _SENT_CACHE:
+            self._sent.popitem(last=False)
+        return outgoing
+
+    async def deliver(self, message: OutboundMessage) -> Receipt:
+        outgoing = self._build(message)
+        awareness = self.pmode.reception_awareness
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(awareness.attempts) | stop_after_delay(awareness.max_seconds),
+            wait=wait_exponential_jitter(multiplier=awareness.initial_wait, max=awareness.max_wait, jitter=awareness.initial_wait),
+            retry=retry_if_exception_type(self.recoverable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                receipt = await self._transmit(outgoing)
+        return Receipt(message_id=message.message_id, raw=receipt.raw, status=receipt.status, duplicate=receipt.duplicate)
+
+    async def _transmit(self, outgoing: OutgoingMessage) -> Receipt:
+        await self.open()
+        assert self._session is not None
+        self.transmissions += 1
+        try:
+            async with self._session.post(
+                self.endpoint, data=outgoing.body, headers={"Content-Type": outgoing.content_type, "MIME-Version": "1.0"}
+            ) as response:
+                body = await response.content.read(_MAX_SIGNAL)
+                status = response.status
+                content_type = response.headers.get("Content-Type", "")
+                marked_duplicate = response.headers.get("X-AS4-Duplicate", "").lower() == "true"
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            if isinstance(exc, aiohttp.InvalidURL):
+                raise PartnerRejected(f"invalid AS4 endpoint {self.endpoint}: {_describe(exc)}", field="url") from exc
+            if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+                raise PartnerUnavailable(f"{self.endpoint} did not answer in time", field="http.timeout") from exc
+            raise PartnerUnavailable(f"{self.endpoint}: {_describe(exc)}", field="http") from exc
+        is_signal = "soap+xml" in content_type.lower() or "multipart/related" in content_type.lower()
+        if not is_signal or not body.strip():
+            if status >= 500 or status in _RETRY_STATUSES:
+                raise PartnerUnavailable(f"{self.endpoint} answered {status}", field="http.status", details={"status": status})
+            if status >= 300:
+                raise PartnerRejected(f"{self.endpoint} answered {status}", field="http.status", details={"status": status})
+            raise ReceiptInvalid(
+                f"{self.endpoint} answered {status} without an ebMS signal; a receipt is required", field="http.body",
+                details={"status": status},
+            )
+        try:
+            signal = verify_signal(body, content_type, trust=self.trust, policy=self.pmode.security.verify, at=self._clock())
+        except NswError as exc:
+            raise ReceiptInvalid(
+                f"the signal from {self.endpoint} cannot be trusted: {exc.message}",
+                field=exc.field,
+                details={"cause": exc.code, "status": status},
+            ) from exc
+        sent_id = outgoing.user_message.message_id
+        if signal.signal.errors:
+            if signal.signal.ref_to_message_id not in (None, sent_id):
+                raise ReceiptInvalid(
+                    f"the error signal refers to {signal.signal.ref_to_message_id!r}, not {sent_id!r}",
+                    field="eb:RefToMessageId", details={"cause": "AS4_UNCORRELATED"},
+                )
+            first = signal.signal.errors[0]
+            details = {"ebms": first.code, "short_description": first.short_description, "detail": first.detail, "status": status}
+            text = f"{self.endpoint} refused {sent_id}: {first.code} {first.short_description or ''} {first.description or ''}".strip()
+            if first.code in _RETRYABLE_EBMS:
+                raise PartnerUnavailable(text, field="eb:Error", details=details)
+            raise PartnerRejected(text, field="eb:Error", details=details)
+        try:
+            check_receipt(signal, outgoing)
+        except ReceiptInvalid as exc:
+            exc.details.setdefault("cause", exc.code)
+            raise
+        seen = self._receipts_seen.get(sent_id)
+        duplicate = marked_duplicate or (seen is not None and seen == signal.signal.message_id)
+        self._receipts_seen[sent_id] = signal.signal.message_id
+        return Receipt(message_id=sent_id, raw=body, status=status, duplicate=duplicate)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def receive(self) -> AsyncIterator[InboundMessage]:  # type: ignore[override]
+        """Drain the verified messages the configured receiver has accepted so far."""
+        receiver = self.options.get("receiver")
+        if receiver is None:
+            raise GatewayError("this as4 adapter has no receiver configured (options.receiver)", field="options.receiver")
+        while not receiver.inbox.empty():
+            received = receiver.inbox.get_nowait()
+            user = received.user_message
+            for cid, payload in received.payloads.items():
+                yield InboundMessage(
+                    payload=payload,
+                    message_id=user.message_id,
+                    document_type=user.action,
+                    headers={
+                        "AS4-From": user.sender.party_id,
+                        "AS4-To": user.receiver.party_id,
+                        "AS4-Service": user.service,
+                        "AS4-Conversation-Id": user.conversation_id,
+                        "AS4-Content-Id": cid,
+                        "Content-Type": received.mime_types.get(cid, "application/octet-stream"),
+                        "AS4-Signer": received.verification.certificate.subject.rfc4514_string(),
+                    },
+                )

@@ -1,0 +1,92 @@
+"""Shared pieces of the AS4 tests: two parties of the development PKI, PModes, a real aiohttp server."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from cryptography import x509
+
+from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode, ReceptionAwareness, SecurityConfig
+from signing.keys import SoftwareSigner
+from signing.pki import DevPki
+from signing.trust import TrustStore
+from signing.xenc import SoftwareDecrypter
+
+GATEWAY = "VN-NSW"
+PARTNER = "TH-ASW"
+SERVICE = "urn:asean:asw:services:eco"
+ACTION = "eco.form_d"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One AS4 party: its id, its keys, and the trust others place in it."""
+
+    party_id: str
+    certificate: x509.Certificate
+    signer: SoftwareSigner
+    decrypter: SoftwareDecrypter
+    trust: TrustStore
+    """A trust store accepting this party's signatures (the dev PKI's root and issuing CA)."""
+
+
+def side(pki: DevPki, name: str, party_id: str) -> Side:
+    issued = pki.party(name)
+    return Side(
+        party_id=party_id,
+        certificate=issued.cert,
+        signer=SoftwareSigner(issued.key, issued.cert, [pki.issuing_cert]),  # type: ignore[arg-type]
+        decrypter=SoftwareDecrypter(issued.key, issued.cert),  # type: ignore[arg-type]
+        trust=TrustStore(party_id, anchors=(pki.root_cert,), intermediates=(pki.issuing_cert,)),
+    )
+
+
+def pmode(us: str, them: str, *, endpoint: str | None = None, attempts: int = 3, **security: object) -> PMode:
+    """The agreement ``us`` -> ``them`` (no real waiting: the tests inject the sleep)."""
+    return PMode(
+        id=f"{us}-{them}-eco",
+        agreement="urn:asean:asw:agreement:eco",
+        initiator=PartyConfig(party_id=us, party_id_type="urn:oasis:names:tc:ebcore:partyid-type:unregistered"),
+        responder=PartyConfig(party_id=them, party_id_type="urn:oasis:names:tc:ebcore:partyid-type:unregistered"),
+        endpoint=endpoint,
+        service=SERVICE,
+        action=ACTION,
+        reception_awareness=ReceptionAwareness(attempts=attempts, initial_wait=0.01, max_wait=0.05),
+        security=SecurityConfig(**security),  # type: ignore[arg-type]
+    )
+
+
+def receiver_for(us: Side, them: Side, **kwargs: object) -> As4Receiver:
+    """``us`` receiving from ``them`` (the PMode seen from our side: we initiate towards them)."""
+    partner = As4Partner(pmode(us.party_id, them.party_id), them.trust, them.certificate)
+    return As4Receiver(
+        party_id=us.party_id,
+        partners={them.party_id: partner},
+        signer=us.signer,
+        decrypter=us.decrypter,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application, path: str = "/as4") -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port) and yield the URL of ``path``; always cleaned up."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        await runner.cleanup()
