@@ -48,6 +48,11 @@ ENTRY_POINT_GROUP = "nsw.adapters"
 BUILTIN_ADAPTERS: Mapping[str, str] = {
     "http": "adapters.http:HttpAdapter",
     "https": "adapters.http:HttpAdapter",
+    "as4": "adapters.as4.adapter:As4Adapter",
+    "vnsw-soap": "adapters.vnsw_soap.outbound:VnswSoapAdapter",
+    "webhook": "adapters.rest:WebhookAdapter",
+    "mailbox": "adapters.rest:MailboxAdapter",
+    "filedrop": "adapters.filedrop:FileDropAdapter",
 }
 """Alias → ``module:Class`` of the adapters shipped with the gateway."""
 
@@ -142,3 +147,93 @@ def resolve_adapter(name: str, *, field: str = "adapter") -> type[Adapter]:
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise ConfigError(f"adapter {name!r} ({target}) is not an Adapter", field=field)
     return cls
+
+
+# --------------------------------------------------------------------------- inbound (issue 5)
+#
+# The inbound contract is as small as the outbound one. An inbound endpoint is
+# how one kind of party gets messages *into* the gateway: routes mounted on the
+# gateway's aiohttp app (a SOAP endpoint, a polling API) and/or a background
+# task (a watched directory). It receives an :class:`Intake` and calls
+# ``intake.submit(party, envelope, raw)`` (``Broker.submit``), nothing else of
+# the core. Built-ins are registered by alias in :data:`BUILTIN_INBOUND`;
+# third-party ones through the entry-point group ``nsw.inbound``; configured as
+# ``[inbound.NAME] endpoint = "<alias>"`` with ``options``.
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the gateway hands an inbound endpoint."""
+
+    submit: Any
+    """``async submit(party, envelope, raw) -> Submission``: :meth:`gateway.broker.Broker.submit`."""
+    party_of: Any
+    """``party_of(request) -> str``: the party the API authenticated for an aiohttp request."""
+    store: Any = None
+    """The gateway's :class:`~gateway.store.base.Store` (read-only use: status, correlation)."""
+    config: Any = None
+    """The gateway's :class:`~gateway.config.Config`."""
+
+
+class InboundEndpoint(abc.ABC):
+    """Base of every inbound endpoint: :meth:`routes` to mount and/or :meth:`start`/:meth:`stop` a task."""
+
+    scheme: ClassVar[str]
+
+    def __init__(self, name: str, *, options: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.options: dict[str, Any] = dict(options or {})
+
+    def routes(self, intake: Intake) -> list[Any]:
+        """aiohttp route definitions (``web.get(...)``, ``web.post(...)``) behind the API's authentication."""
+        return []
+
+    async def start(self, intake: Intake) -> None:
+        """Start background work (called once the store is open)."""
+
+    async def stop(self) -> None:
+        """Stop background work; nothing in flight may be lost."""
+
+
+INBOUND_ENTRY_POINT_GROUP = "nsw.inbound"
+
+BUILTIN_INBOUND: Mapping[str, str] = {
+    "vnsw-soap": "adapters.vnsw_soap.inbound:VnswSoapEndpoint",
+    "filedrop": "adapters.filedrop:FileDropInbox",
+    "poll": "adapters.rest:ResultsEndpoint",
+}
+"""Alias → ``module:Class`` of the inbound endpoints shipped with the gateway."""
+
+
+def resolve_inbound(name: str, *, field: str = "endpoint") -> type[InboundEndpoint]:
+    """The inbound endpoint class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
+    registry = dict(BUILTIN_INBOUND)
+    for ep in entry_points(group=INBOUND_ENTRY_POINT_GROUP):
+        registry.setdefault(ep.name, ep.value)
+    target = registry.get(name)
+    if target is None:
+        close = difflib.get_close_matches(name, registry, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known endpoints: {', '.join(sorted(registry))}"
+        raise ConfigError(f"unknown inbound endpoint {name!r}{hint}", field=field)
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"inbound endpoint {name!r} ({target}) cannot be loaded: {exc}", field=field) from exc
+    if not (isinstance(cls, type) and issubclass(cls, InboundEndpoint)):
+        raise ConfigError(f"inbound endpoint {name!r} ({target}) is not an InboundEndpoint", field=field)
+    return cls
+
+
+__all__ += ["Intake", "InboundEndpoint", "BUILTIN_INBOUND", "INBOUND_ENTRY_POINT_GROUP", "resolve_inbound"]
+
+
+def build_inbound(config: Any) -> list[InboundEndpoint]:
+    """The endpoints configured in ``[inbound.NAME]`` sections, in order."""
+    return [
+        resolve_inbound(s.endpoint, field=f"inbound.{name}.endpoint")(name, options=s.options)
+        for name, s in (getattr(config, "inbound", None) or {}).items()
+    ]
+
+
+__all__ += ["build_inbound"]

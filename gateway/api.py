@@ -4,7 +4,8 @@ Endpoints:
 
 * ``POST /v1/messages``: submit (body: the document; headers ``X-Message-Id``,
   ``X-Document-Type``, optional ``X-Sender``, ``X-Conversation-Id``,
-  ``X-Reference``, ``X-Destination``, ``X-Procedure``, ``X-Format``). 202 with
+  ``X-Reference``, ``X-Destination``, ``X-Procedure``, ``X-Format``,
+  ``X-On-Behalf-Of`` for intermediaries). 202 with
   the acknowledgement once durably stored; 200 with the *original*
   acknowledgement for a duplicate; a rejection answers its error's status
   with ``{"error": {...}, "ack": {...}}``.
@@ -14,7 +15,8 @@ Endpoints:
 
 Parties authenticate with ``Authorization: Bearer <token>`` (per-party API
 tokens from the configuration); a party submits only as itself, only the
-document types it is configured for, and reads only the messages it sent.
+document types it is configured for, and reads only the messages it sent;
+an intermediary submits only for the enterprises it is delegated for.
 Every error reply is ``{"error": {"code", "message", "origin", "incident_id", "field"?}}``.
 """
 
@@ -26,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.base import Adapter
+from adapters.base import Adapter, InboundEndpoint, Intake, build_inbound
 from gateway.broker import Broker
 from gateway.config import Config
 from gateway.delivery import Clock, DeliveryEngine, SystemClock
@@ -42,7 +44,7 @@ from gateway.errors import (
 from gateway.metrics import Metrics
 from gateway.model import Envelope, PartyId, State
 from gateway.ports import Mapper, ReceiptVerifier, Signer, Verifier
-from gateway.store import Store, open_store
+from gateway.store import Store, store_from_settings
 from gateway.store.base import MessageQuery
 
 __all__ = ["Gateway", "build_app", "OPENAPI"]
@@ -95,6 +97,7 @@ async def _auth(request: web.Request, handler: Callable[[web.Request], Awaitable
 
 def _envelope(request: web.Request, party: str) -> Envelope:
     h = request.headers
+    settings = request.app[GATEWAY].config.parties.get(party)
     return Envelope(
         sender=PartyId(h.get("X-Sender", party)),
         message_id=h.get("X-Message-Id", ""),
@@ -103,7 +106,8 @@ def _envelope(request: web.Request, party: str) -> Envelope:
         reference=h.get("X-Reference"),
         destination=h.get("X-Destination"),
         procedure=h.get("X-Procedure"),
-        format=h.get("X-Format", "xml"),
+        format=h.get("X-Format", settings.format if settings is not None else "xml"),
+        on_behalf_of=h.get("X-On-Behalf-Of"),
     )
 
 
@@ -194,6 +198,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
+    app.add_routes([r for ep in gateway.inbound for r in ep.routes(gateway.intake)])  # issue 5: inbound endpoints
     return app
 
 
@@ -216,15 +221,19 @@ class Gateway:
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.store = store or open_store(config.store.url, synchronous=config.store.synchronous,
-                                         max_batch=config.store.max_batch)
+        self.store = store or store_from_settings(config.store)  # issue 6: [store] kind selects the store
         self.engine = DeliveryEngine(config, self.store, clock=self.clock, metrics=self.metrics, receipts=receipts,
                                      adapters=adapters)
+        self.store.on_work(self.engine.wake)  # issue 6: other nodes' new work wakes idle workers (LISTEN/NOTIFY)
         self.broker = Broker(config, self.store, verifier=verifier, mapper=mapper, signer=signer, clock=self.clock,
                              metrics=self.metrics, engine=self.engine)
         self.serve_http = serve_http
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        # --- issue 5: inbound endpoints ([inbound.NAME]; append more before start()) ---
+        self.inbound: list[InboundEndpoint] = build_inbound(config)
+        self.intake = Intake(submit=self.broker.submit, party_of=lambda request: request[PARTY], store=self.store,
+                             config=config)
 
     @property
     def url(self) -> str:
@@ -235,6 +244,8 @@ class Gateway:
         try:
             await self.store.recover(now=self.clock.now())
             await self.engine.start()
+            for endpoint in self.inbound:  # issue 5
+                await endpoint.start(self.intake)
             if self.serve_http:
                 self._runner = web.AppRunner(build_app(self), access_log=None)
                 await self._runner.setup()
@@ -251,6 +262,8 @@ class Gateway:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        for endpoint in self.inbound:  # issue 5
+            await endpoint.stop()
         await self.engine.stop()
         await self.store.close()
 
@@ -274,7 +287,10 @@ _HEADERS = [
     {"name": "X-Reference", "in": "header", "required": False, "schema": {"type": "string"}},
     {"name": "X-Destination", "in": "header", "required": False, "schema": {"type": "string"}},
     {"name": "X-Procedure", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Format", "in": "header", "required": False, "schema": {"type": "string", "default": "xml"}},
+    {"name": "X-Format", "in": "header", "required": False,
+     "schema": {"type": "string", "description": "default: the party's configured format"}},
+    {"name": "X-On-Behalf-Of", "in": "header", "required": False,
+     "schema": {"type": "string", "description": "intermediaries: the enterprise submitted for"}},
 ]
 
 _ERROR = {"description": "coded error", "content": {"application/json": {"schema": _schema_ref("Error")}}}

@@ -8,8 +8,15 @@ together. The acknowledgement is returned only after that commit; a second
 submission with the same sender and message id returns the original
 acknowledgement and adds nothing to any outbox.
 
-Authorization failures (wrong party, document type not allowed) are raised
-before anything is stored. Every other client error is stored as
+Authorization failures (wrong party, document type not allowed, an
+intermediary submitting for an enterprise it is not delegated for:
+``AUTH_DELEGATION_MISSING``) are raised before anything is stored.
+
+Verification (``gateway.verification``) yields the verified content only;
+that content, without the sender's signature, is mapped to each
+destination's format (``RegistryMapper``) and signed with the gateway's key
+under each destination's profile (``gateway.signing``). The store keeps the
+verified document with the sender's signature as evidence. Every other client error is stored as
 ``REJECTED`` with its code, so the sender can look it up, and a duplicate of
 a rejected submission gets the same rejection back.
 """
@@ -17,14 +24,15 @@ a rejected submission gets the same rejection back.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from dataclasses import dataclass
 
 from gateway.config import Config
 from gateway.delivery import Clock, DeliveryEngine, SystemClock
-from gateway.errors import ClientError, NotAuthorized
+from gateway.errors import ClientError, DelegationMissing, NotAuthorized
 from gateway.metrics import Metrics
 from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId
-from gateway.ports import IdentityMapper, Mapper, NullSigner, NullVerifier, Signer, Verifier, WellFormedVerifier
+from gateway.ports import Mapper, RegistryMapper, Signer, Verifier
 from gateway.routing import Router
 from gateway.store.base import Store
 
@@ -41,7 +49,9 @@ class Submission:
 
 
 def default_verifier(config: Config) -> Verifier:
-    return NullVerifier() if config.gateway.verification == "off" else WellFormedVerifier()
+    from gateway.security import build_verifier
+
+    return build_verifier(config)
 
 
 class Broker:
@@ -60,18 +70,32 @@ class Broker:
         self.config = config
         self.store = store
         self.verifier = verifier or default_verifier(config)
-        self.mapper = mapper or IdentityMapper()
-        self.signer = signer or NullSigner()
+        self._verifier_takes_format = "format" in inspect.signature(self.verifier.verify).parameters
+        self.mapper = mapper or RegistryMapper()
+        if signer is None:
+            from gateway.security import build_signer
+
+            signer = build_signer(config)
+        self.signer = signer
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
         self.engine = engine
         self.router = Router(config.routes)
 
-    def _process(self, message: Message, raw: bytes) -> tuple[Message, list[Delivery]]:
-        """The CPU-bound part of intake (run in a worker thread)."""
+    def _process(self, message: Message, raw: bytes) -> tuple[Message, list[Delivery], bytes]:
+        """The CPU-bound part of intake (run in a worker thread). Returns the bytes to keep as evidence."""
         env = message.envelope
-        verified = self.verifier.verify(raw, PartyId(env.sender))
-        message = message.verify(at=self.clock.now())
+        if self._verifier_takes_format:
+            verified = self.verifier.verify(raw, PartyId(env.sender), format=env.format)  # type: ignore[call-arg]
+        else:
+            verified = self.verifier.verify(raw, PartyId(env.sender))
+        detail = None
+        if verified.certificate is not None:
+            from signing.trust import fingerprint
+
+            detail = (f"signed by {verified.certificate.subject.rfc4514_string()} "
+                      f"(sha256 {fingerprint(verified.certificate)[:16]})")
+        message = message.verify(at=self.clock.now(), detail=detail)
         destinations = self.router.route(env)
         payloads: dict[str, bytes] = {}
         mapped: dict[str, bytes] = {}
@@ -82,11 +106,11 @@ class Broker:
                 mapped[target] = self.mapper.map(verified.content, env.format, target)
             payloads[name] = mapped[target]
         message = message.map(at=self.clock.now())
-        signed: dict[int, bytes] = {}
+        signed: dict[tuple[int, object], bytes] = {}
         for name, body in payloads.items():
-            key = id(body)
+            key = (id(body), self.signer.profile_for(name))
             if key not in signed:
-                signed[key] = self.signer.sign(body)
+                signed[key] = self.signer.sign(body, name)
             payloads[name] = signed[key]
         at = self.clock.now()
         message = message.enqueue(at=at)
@@ -94,7 +118,7 @@ class Broker:
             Delivery.create(message, name, payloads[name], at=at, ttl=self.config.destinations[name].retry.ttl)
             for name in destinations
         ]
-        return message, deliveries
+        return message, deliveries, verified.signed if verified.signed is not None else verified.content
 
     async def submit(self, party: str, envelope: Envelope, raw: bytes) -> Submission:
         """Accept ``raw`` from the authenticated ``party``; returns once it is durably stored."""
@@ -103,18 +127,26 @@ class Broker:
             raise NotAuthorized(f"{party} cannot submit as {envelope.sender}", field="X-Sender")
         if not settings.may_send(envelope.document_type):
             raise NotAuthorized(f"{party} may not submit {envelope.document_type}", field="X-Document-Type")
+        if envelope.on_behalf_of is not None:
+            if not settings.delegated(envelope.on_behalf_of):
+                raise DelegationMissing(f"{party} is not delegated to submit on behalf of {envelope.on_behalf_of}",
+                                        field="X-On-Behalf-Of")
+        elif settings.kind == "intermediary":
+            raise DelegationMissing(f"{party} is an intermediary: name the enterprise it submits for",
+                                    field="X-On-Behalf-Of")
         message = Message.receive(envelope, at=self.clock.now())
+        kept = raw
         try:
-            message, deliveries = await asyncio.to_thread(self._process, message, raw)
+            message, deliveries, kept = await asyncio.to_thread(self._process, message, raw)
         except ClientError as exc:
             message = message.reject(exc, at=self.clock.now())
             deliveries = []
         ack = Acknowledgement(
             id=message.id, sender=envelope.sender, message_id=envelope.message_id, state=message.state,
             received_at=message.received_at, destinations=tuple(d.destination for d in deliveries),
-            error=message.error,
+            error=message.error, on_behalf_of=envelope.on_behalf_of,
         )
-        ack, created = await self.store.accept(message, raw, deliveries, ack)
+        ack, created = await self.store.accept(message, kept, deliveries, ack)
         if created:
             if ack.error:
                 self.metrics.rejected[ack.error["code"]] += 1

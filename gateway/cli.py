@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "signing.keys_cli",
     "mappings.cli",
+    "conformance.cli",
+    "gateway.db",
 )
 """Modules whose ``register(subparsers)`` adds sub-commands."""
 

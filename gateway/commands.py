@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from gateway.config import Config, load_config
 from gateway.delivery import replay
 from gateway.journal import JournalEntry, verify_chain
-from gateway.store import Store, open_store
+from gateway.store import Store, store_from_settings
 
 __all__ = ["register", "main"]
 
@@ -28,7 +28,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _store(config: Config) -> Store:
-    return open_store(config.store.url, synchronous=config.store.synchronous, max_batch=config.store.max_batch)
+    return store_from_settings(config.store)  # issue 6: sqlite or postgresql
 
 
 # ---------------------------------------------------------------------------- serve

@@ -9,11 +9,22 @@ Sections:
 
 * ``[gateway]``: listen address, verification/signing switches;
 * ``[store]``: connection string and durability;
-* ``[parties.NAME]``: who may submit, with which API tokens and document types;
+* ``[signing]``: the gateway's own signing key(s) (``[[signing.keys]]``, PKCS#12
+  or PEM; several with ``active_from`` for rotation);
+* ``[parties.NAME]``: who may submit, with which API tokens, document types and
+  default format; ``kind = "intermediary"`` with ``on_behalf_of`` for data
+  intermediaries; ``[parties.NAME.trust]`` (anchors, pinned certificates with
+  acceptance windows, intermediates, CRLs, OCSP, soft-fail) and
+  ``[parties.NAME.verify]`` (``default`` or ``vnsw-legacy``, ``allow_sha1``);
 * ``[destinations.NAME]``: where messages go: adapter, URL, format, concurrency
-  (bulkhead), retry policy and circuit breaker;
+  (bulkhead), retry policy and circuit breaker, ``[destinations.NAME.signing]``
+  (the profile the gateway signs with for it), ``receipt = "signed"`` with
+  ``[destinations.NAME.trust]`` (who signs its receipts);
 * ``[[routes]]``: which messages go where (first match wins; a route with
   several destinations fans out).
+
+Relative file paths (store, certificates, keys, CRLs) are relative to the
+configuration file.
 """
 
 from __future__ import annotations
@@ -22,10 +33,20 @@ import difflib
 import hashlib
 import hmac
 import tomllib
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gateway.errors import ConfigError
 
@@ -37,6 +58,13 @@ __all__ = [
     "BreakerSettings",
     "DestinationSettings",
     "RouteSettings",
+    "InboundSettings",
+    "PinnedSettings",
+    "TrustSettings",
+    "VerifySettings",
+    "SigningProfileSettings",
+    "KeySettings",
+    "SigningSettings",
     "Config",
     "load_config",
     "parse_config",
@@ -50,16 +78,121 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+def _resolve_path(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base")
+    if base is not None and not Path(value).is_absolute():
+        return str((Path(base) / value).resolve())
+    return value
+
+
+FilePath = Annotated[str, AfterValidator(_resolve_path)]
+"""A file path; relative paths are relative to the configuration file."""
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("must carry a UTC offset (e.g. 2026-01-01T00:00:00Z)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class PinnedSettings(_Frozen):
+    certificate: FilePath
+    """PEM (or DER) file of a certificate accepted for the party as such."""
+    accept_from: AwareDatetime | None = None
+    """Not accepted before this instant (a rotated-in certificate announced ahead of time)."""
+    accept_until: AwareDatetime | None = None
+    """Not accepted after this instant (end of the overlap window of a rotated-out certificate)."""
+
+
+class TrustSettings(_Frozen):
+    """Who may sign for a party (or a destination's receipts): ``signing.trust.TrustStore``."""
+
+    anchors: tuple[FilePath, ...] = ()
+    """PEM files of trust anchors (CA certificates); a signer must chain to one of them."""
+    pinned: tuple[PinnedSettings, ...] = ()
+    """Certificates accepted as such, each with an optional acceptance window (key rotation)."""
+    intermediates: tuple[FilePath, ...] = ()
+    """PEM files of intermediate CA certificates used to build paths."""
+    crls: tuple[FilePath, ...] = ()
+    """CRL files (PEM or DER) checked for revocation."""
+    fetch_crls: bool = False
+    """Also download the CRLs named by the certificates' CRL distribution points (http/https)."""
+    ocsp: bool = False
+    """Check revocation by OCSP (before the CRLs, which remain the fallback)."""
+    ocsp_responder: str | None = None
+    """OCSP responder URL (default: the certificate's AIA)."""
+    soft_fail: bool = False
+    """Accept a certificate whose revocation status cannot be established (logged). Hard-fail by default."""
+
+    @model_validator(mode="after")
+    def _something(self) -> TrustSettings:
+        if not self.anchors and not self.pinned:
+            raise ValueError("needs at least one trust anchor or pinned certificate")
+        return self
+
+
+class VerifySettings(_Frozen):
+    profile: Literal["default", "vnsw-legacy"] = "default"
+    """``default``: one enveloped signature over the whole document, SHA-2 only; ``vnsw-legacy``: the
+    signature inside ``<SystemSignature>`` (VNSW ministry exchange)."""
+    allow_sha1: bool = False
+    """Accept RSA-SHA1 / SHA-1 digests from this party (VNSW legacy ministries only; never a default)."""
+
+
+class SigningProfileSettings(_Frozen):
+    profile: Literal["default", "vnsw-legacy", "none"] = "default"
+    """How the gateway signs what it delivers here: ``default`` (exclusive C14N, SHA-256, enveloped),
+    ``vnsw-legacy`` (inside ``<SystemSignature>``, inclusive C14N) or ``none`` (delivered unsigned, e.g. JSON)."""
+    allow_sha1: bool = False
+    """Sign with RSA-SHA1 (``vnsw-legacy`` receivers that accept nothing else; never a default)."""
+
+
+class KeySettings(_Frozen):
+    """One signing key of the gateway: a PKCS#12 bundle, or a PEM key with its certificate."""
+
+    pkcs12: FilePath | None = None
+    """PKCS#12 file with the key, its certificate and the chain."""
+    key: FilePath | None = None
+    """PEM private key file (with ``certificate``)."""
+    certificate: FilePath | None = None
+    """PEM certificate file (further certificates in it are the chain)."""
+    chain: FilePath | None = None
+    """PEM file of intermediate certificates sent in KeyInfo."""
+    password: str | None = None
+    """Password of the PKCS#12 bundle or the PEM key, in clear (development only)."""
+    password_env: str | None = None
+    """Environment variable holding that password."""
+    active_from: AwareDatetime | None = None
+    """The key signs from this instant (rotation: the newest active key signs)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KeySettings:
+        if (self.pkcs12 is None) == (self.key is None):
+            raise ValueError("give either pkcs12 or key (with certificate)")
+        if self.key is not None and self.certificate is None:
+            raise ValueError("a PEM key needs its certificate")
+        return self
+
+
+class SigningSettings(_Frozen):
+    keys: tuple[KeySettings, ...] = ()
+    """The gateway's signing keys (a key ring: the newest whose ``active_from`` has passed signs)."""
+
+
 class GatewaySettings(_Frozen):
     host: str = "127.0.0.1"
     """Address the HTTP API listens on."""
     port: int = Field(8080, ge=0, le=65535)
     """Port the HTTP API listens on (0: any free port)."""
-    verification: Literal["well-formed", "off"] = "well-formed"
-    """``well-formed``: every submission passes the hardened XML parser; ``off``: pass-through (benchmarks).
-    Signature verification plugs in here once the signing layer is wired."""
-    signing: Literal["off"] = "off"
-    """Signing of outbound messages (``off`` until the signing layer is wired)."""
+    verification: Literal["signature", "well-formed", "off"] = "well-formed"
+    """``signature``: every submission must carry a signature valid under its party's ``trust`` and
+    ``verify`` profile (every party then needs a ``trust`` section); ``well-formed``: the hardened XML
+    parser only; ``off``: pass-through (benchmark baseline)."""
+    signing: Literal["on", "off"] = "off"
+    """``on``: sign every delivery with the gateway's key (``[signing]``) under the destination's profile."""
     max_message_bytes: int = Field(16 * 1024 * 1024, gt=0)
     """Largest accepted submission."""
     lease_seconds: float = Field(60.0, gt=0)
@@ -75,6 +208,14 @@ class StoreSettings(_Frozen):
     """SQLite durability: ``FULL`` survives power loss, ``NORMAL`` survives process crashes."""
     max_batch: int = Field(512, gt=0)
     """Most writes committed together in one transaction (group commit)."""
+    # --- issue 6 (PostgreSQL store) begin
+    kind: Literal["sqlite", "postgresql"] = "sqlite"
+    """``sqlite`` (embedded, one node; ``url``) or ``postgresql`` (any number of nodes on one database; ``dsn``)."""
+    dsn: str | None = None
+    """PostgreSQL connection string, ``postgresql://USER@HOST:PORT/DB[?search_path=SCHEMA]`` (``kind = "postgresql"``)."""
+    pool_size: int = Field(10, ge=3, le=200)
+    """PostgreSQL connections per gateway node."""
+    # --- issue 6 end
 
 
 def token_digest(token: str) -> str:
@@ -91,6 +232,27 @@ class PartySettings(_Frozen):
     """SHA-256 hex digests of the party's API bearer tokens."""
     document_types: tuple[str, ...] = ()
     """Document types the party may submit (``*`` for any)."""
+    kind: Literal["party", "intermediary"] = "party"
+    """``intermediary``: submits on behalf of the enterprises in ``on_behalf_of`` (``X-On-Behalf-Of``)."""
+    on_behalf_of: tuple[str, ...] = ()
+    """Enterprise ids an intermediary is delegated to submit for."""
+    format: str = "xml"
+    """Format of this party's submissions when ``X-Format`` is absent (a mappings registry name, or ``xml``)."""
+    trust: TrustSettings | None = None
+    """Who may sign this party's submissions (required with ``gateway.verification = "signature"``)."""
+    verify: VerifySettings = VerifySettings()
+    """What the gateway accepts as this party's signature."""
+
+    @model_validator(mode="after")
+    def _delegation(self) -> PartySettings:
+        if self.kind == "intermediary" and not self.on_behalf_of:
+            raise _Ref("on_behalf_of", "", {}, "", message="an intermediary needs at least one enterprise")
+        if self.kind != "intermediary" and self.on_behalf_of:
+            raise _Ref("on_behalf_of", "", {}, "", message='only kind = "intermediary" submits on behalf of others')
+        return self
+
+    def delegated(self, enterprise: str) -> bool:
+        return self.kind == "intermediary" and enterprise in self.on_behalf_of
 
     @field_validator("token_sha256")
     @classmethod
@@ -146,6 +308,16 @@ class DestinationSettings(_Frozen):
     """Circuit breaker."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Adapter-specific options."""
+    signing: SigningProfileSettings = SigningProfileSettings()
+    """How the gateway signs what it delivers here (with ``gateway.signing = "on"``)."""
+    receipt: Literal["message-id", "signed"] = "message-id"
+    """``signed``: the receipt must be a signed ``<Receipt>`` (``gateway.ports.receipt_document``) by a
+    certificate of ``trust``, naming the delivered message id and the digest of the delivered bytes;
+    ``message-id``: the receipt must name the delivered message id."""
+    trust: TrustSettings | None = None
+    """Who may sign this destination's receipts (required with ``receipt = "signed"``)."""
+    receipt_verify: VerifySettings = VerifySettings()
+    """What the gateway accepts as this destination's receipt signature."""
 
 
 class RouteSettings(_Frozen):
@@ -161,6 +333,15 @@ class RouteSettings(_Frozen):
     """Destinations the message is delivered to (several: fan-out)."""
 
 
+# --- inbound endpoints (issue 5, adapters engineer): [inbound.NAME] --------------------------------
+class InboundSettings(_Frozen):
+    endpoint: str
+    """Inbound endpoint name (built-in alias ``vnsw-soap``/``filedrop``/``poll`` or ``nsw.inbound`` entry point)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Endpoint-specific options (documented in each endpoint's module)."""
+# --- end inbound endpoints --------------------------------------------------------------------------
+
+
 class Config(_Frozen):
     gateway: GatewaySettings = GatewaySettings()
     store: StoreSettings = StoreSettings()
@@ -170,6 +351,10 @@ class Config(_Frozen):
     """Where messages are delivered, by name."""
     routes: tuple[RouteSettings, ...] = ()
     """Routing rules, first match wins."""
+    inbound: dict[str, InboundSettings] = Field(default_factory=dict)
+    """Inbound endpoints (how parties that do not call the HTTP API get messages in), by name."""
+    signing: SigningSettings = SigningSettings()
+    """The gateway's own signing keys."""
 
     @field_validator("parties", "destinations")
     @classmethod
@@ -189,6 +374,16 @@ class Config(_Frozen):
                     raise _Ref(f"routes[{i}].to[{j}]", dest, self.destinations, "destination")
             if route.sender != "*" and route.sender not in self.parties:
                 raise _Ref(f"routes[{i}].sender", route.sender, self.parties, "party")
+        if self.gateway.verification == "signature":
+            for name, party in self.parties.items():
+                if party.trust is None:
+                    raise _Ref(f"parties.{name}.trust", "", {}, "",
+                               message='required with gateway.verification = "signature"')
+        for name, dest in self.destinations.items():
+            if dest.receipt == "signed" and dest.trust is None:
+                raise _Ref(f"destinations.{name}.trust", "", {}, "", message='required with receipt = "signed"')
+        if self.gateway.signing == "on" and not self.signing.keys:
+            raise _Ref("signing.keys", "", {}, "", message='gateway.signing = "on" needs at least one key')
         return self
 
     def party_for_token(self, token: str) -> str | None:
@@ -199,10 +394,12 @@ class Config(_Frozen):
 
 
 class _Ref(ValueError):
-    def __init__(self, field: str, name: str, known: dict[str, Any], kind: str) -> None:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}{hint}")
+    def __init__(self, field: str, name: str, known: dict[str, Any], kind: str, *, message: str | None = None) -> None:
+        if message is None:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            message = f"unknown {kind} {name!r}{hint}"
+        super().__init__(message)
         self.field = field
 
 
@@ -219,24 +416,51 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     """Validate a decoded configuration; relative SQLite paths are resolved against ``base``."""
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={"base": base})
     except ValidationError as exc:
         first = exc.errors()[0]
         ctx_error = first.get("ctx", {}).get("error")
         if isinstance(ctx_error, _Ref):
-            raise ConfigError(str(ctx_error), field=ctx_error.field) from None
+            prefix = _loc(tuple(first["loc"]))
+            field = f"{prefix}.{ctx_error.field}" if prefix and not ctx_error.field.startswith(prefix) else \
+                ctx_error.field
+            raise ConfigError(str(ctx_error), field=field) from None
         field = _loc(tuple(first["loc"]))
         raise ConfigError(f"{first['msg']} (input: {first.get('input')!r})"[:300], field=field or None,
                           details={"errors": len(exc.errors())}) from None
-    from adapters.base import resolve_adapter
+    from adapters.base import resolve_adapter, resolve_inbound
 
     for name, dest in config.destinations.items():
         resolve_adapter(dest.adapter, field=f"destinations.{name}.adapter")
+        if dest.format not in _GENERIC_FORMATS:
+            media = _format(dest.format, f"destinations.{name}.format").media_type
+            if config.gateway.signing == "on" and dest.signing.profile != "none" and not media.endswith("xml"):
+                raise ConfigError(f"{dest.format} ({media}) cannot carry an XML signature; set profile = \"none\"",
+                                  field=f"destinations.{name}.signing.profile")
+    for name, party in config.parties.items():
+        if party.format not in _GENERIC_FORMATS:
+            _format(party.format, f"parties.{name}.format")
+    for name, inbound in config.inbound.items():  # issue 5: inbound endpoints
+        resolve_inbound(inbound.endpoint, field=f"inbound.{name}.endpoint")
     url = config.store.url
     if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_absolute():
         path = (base / url[len("sqlite:///"):]).resolve()
         config = config.model_copy(update={"store": config.store.model_copy(update={"url": f"sqlite:///{path}"})})
     return config
+
+
+_GENERIC_FORMATS = frozenset({"same", "xml"})
+"""Format names outside the mappings registry: ``same`` (as submitted) and ``xml`` (any XML, not mapped)."""
+
+
+def _format(name: str, field: str) -> Any:
+    from gateway.errors import UnknownFormat
+    from mappings.registry import get
+
+    try:
+        return get(name)
+    except UnknownFormat as exc:
+        raise ConfigError(exc.message, field=field) from None
 
 
 def load_config(path: str | Path) -> Config:

@@ -2,30 +2,41 @@
 
 Starts, all on 127.0.0.1 and in a fresh temporary directory:
 
-* the gateway (embedded SQLite store, HTTP API, delivery workers);
-* simulated ministries that submit over the HTTP API: MOIT issuing e-C/O
-  Form D (plus amendments in the same conversation), a trader registering an
-  animal consignment with MARD, and MARD answering each registration with an
-  animal-quarantine permit that references it;
+* a development PKI (``signing.pki.init_dev_pki``; created once under the
+  temporary directory's ``nswgw-demo-pki`` and reused): the gateway, MOIT,
+  MARD and a customs broker with RSA-2048 keys, the receivers with P-256 keys;
+* the gateway (embedded SQLite store, HTTP API, delivery workers) with
+  ``verification = "signature"`` (per-party trust: MOIT pinned, MARD and the
+  broker anchored at the dev root; MARD on the ``vnsw-legacy`` profile) and
+  ``signing = "on"`` (its own PKCS#12 key);
+* simulated ministries that submit over the HTTP API: MOIT issuing signed
+  e-C/O Form D (``mappings`` ``form-d`` documents; every fifth an amendment in
+  the same conversation), a customs broker (a data intermediary) registering
+  animal consignments with MARD on behalf of importers, and MARD answering each
+  registration with a signed VNSW quarantine-result envelope that references it;
 * simulated receivers (real aiohttp servers): the ASEAN partners TH and ID,
-  national customs, and MARD's inbox. TH is down (503) for the first few
-  seconds, so its messages are retried and arrive after it recovers.
+  national customs, and MARD's inbox. Each verifies the gateway's signature
+  and answers with a receipt signed with its own key, which the gateway
+  verifies. TH is down (503) for the first few seconds, so its messages are
+  retried and arrive after it recovers. e-C/O fan out to the partner and customs.
 
 It prints a progress bar and a table: delivered, retried, dead and p50/p99
-end-to-end latency (submission → receipt) per destination.
-
-Signatures: verification is ``well-formed`` (hardened parser) and signing is
-off until the signing layer is wired into :mod:`gateway.ports`.
+end-to-end latency (submission → receipt) per destination, and how many
+signatures were verified on each side.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +45,85 @@ from aiohttp import web
 
 from gateway.api import Gateway
 from gateway.config import Config, parse_config
+from gateway.errors import ConfigError, NswError
 from gateway.model import State
+from gateway.ports import SignedReceiptVerifier, receipt_document
 
-__all__ = ["DemoResult", "run_demo", "eco_form_d", "register"]
+__all__ = ["DemoResult", "run_demo", "eco_form_d", "demo_pki", "register"]
 
-TOKENS = {"MOIT": "demo-moit", "MARD": "demo-mard", "TRADER": "demo-trader"}
+TOKENS = {"MOIT": "demo-moit", "MARD": "demo-mard", "BROKER": "demo-broker"}
+MINISTRY_KEYS = ("nsw-gateway", "moit", "mard", "broker")
+PARTNER_KEYS = {"TH": "th-asw", "ID": "id-asw", "CUSTOMS": "customs", "MARD": "mard-inbox"}
+ENTERPRISES = ("0300000001", "0300000002", "0300000003")
+VN = dt.timezone(dt.timedelta(hours=7))
+
+
+def demo_pki(directory: Path | None = None) -> Any:
+    """The demo's development PKI: reused when it holds every key the demo needs, else (re)created."""
+    from signing.pki import DevPki, generate_key, init_dev_pki
+
+    directory = directory or Path(tempfile.gettempdir()) / f"nswgw-demo-pki-{os.getuid()}"
+    try:
+        pki = DevPki.open(directory)
+        if set(MINISTRY_KEYS) | set(PARTNER_KEYS.values()) <= set(pki.names):
+            return pki
+    except ConfigError:
+        pass
+    pki = init_dev_pki(directory, MINISTRY_KEYS, force=True)
+    for name in PARTNER_KEYS.values():
+        pki.issue(name, key=generate_key("p256"))
+    return pki
+
+
+def _signer(pki: Any, name: str) -> Any:
+    from signing.keys import SoftwareSigner
+
+    p = pki.party(name)
+    return SoftwareSigner(p.key, p.cert, [pki.issuing_cert])
+
+
+def _form_d_template(items: int) -> bytes:
+    from mappings.model import (Address, Amount, DocumentInfo, GoodsItem, Location, Measure, OriginCertificate,
+                                Parties, Party, Quantity, Signatory, TradeMessage, Transport, TransportLeg)
+    from mappings.registry import get
+
+    goods = tuple(GoodsItem(
+        sequence=i + 1, description=f"Frozen pangasius fillets, lot {i + 1}", hs_code="030462", package_count=100,
+        package_type="CT", marks="N/M", quantities=(Quantity(value=Decimal("1000"), unit="KGM"),),
+        gross_weight=Measure(value=Decimal("1100.5"), unit="KGM"),
+        fob_value=Amount(value=Decimal("2500.00"), currency="USD"), origin_country="VN", origin_criterion="WO",
+        invoice_number="INV-2026-001", invoice_date=dt.date(2026, 3, 1)) for i in range(items))
+    msg = TradeMessage(
+        document=DocumentInfo(number="VN-XX-26-@@@@@", issue_date=dt.datetime(2026, 3, 5, 10, 0, tzinfo=VN),
+                              issuing_country="VN"),
+        parties=Parties(
+            exporter=Party(name="Saigon Seafood JSC", identifier="0300000001",
+                           address=Address(line1="Ho Chi Minh City", country="VN")),
+            consignee=Party(name="Bangkok Foods Co Ltd", address=Address(line1="Bangkok", country="TH")),
+            issuing_authority=Party(name="Ministry of Industry and Trade")),
+        transport=Transport(
+            legs=(TransportLeg(mode="1", means="MV Mekong Star", journey="V26", departure_date=dt.date(2026, 3, 6)),),
+            port_of_loading=Location(code="VNSGN", name="Ho Chi Minh City"),
+            port_of_discharge=Location(code="THBKK", name="Bangkok"), export_country="VN", destination_country="TH"),
+        goods=goods,
+        signatory=Signatory(name="Nguyen Van A", role="Director", place="Ho Chi Minh City",
+                            signed_at=dt.datetime(2026, 3, 5, 9, 0, tzinfo=VN)),
+        origin_certificate=OriginCertificate(third_country_invoicing=False),
+    )
+    return get("form-d").emit(msg)
+
+
+_TEMPLATES: dict[int, bytes] = {}
 
 
 def eco_form_d(n: int, partner: str, *, amendment: bool = False, size: int = 0) -> bytes:
-    """A plausible (unsigned) ASEAN e-C/O Form D, padded to about ``size`` bytes."""
-    kind = "Amendment" if amendment else "Original"
-    body = (
-        f'<?xml version="1.0" encoding="UTF-8"?>'
-        f'<CertificateOfOrigin xmlns="urn:asean:atiga:eco:formd" Id="eco-{n}">'
-        f"<ReferenceNo>VN-{n:08d}</ReferenceNo><Kind>{kind}</Kind>"
-        f"<Exporter><Name>Saigon Seafood JSC</Name><Country>VN</Country></Exporter>"
-        f"<Consignee><Country>{partner}</Country></Consignee>"
-        f"<Goods><Item><HS>030389</HS><Description>Frozen pangasius fillets</Description>"
-        f"<Criterion>WO</Criterion><Quantity unit=\"KGM\">{1000 + n}</Quantity></Item></Goods>"
-    )
-    pad = max(0, size - len(body) - 40)
-    return (body + f"<Remarks>{'x' * pad}</Remarks></CertificateOfOrigin>").encode()
+    """An (unsigned) ATIGA e-C/O Form D in the ``form-d`` format, about ``size`` bytes once signed."""
+    items = max(1, min(50, round((size - 5400) / 630) + 1)) if size else 1
+    if items not in _TEMPLATES:
+        _TEMPLATES[items] = _form_d_template(items)
+    number = f"{n:05d}"[-5:]
+    return _TEMPLATES[items].replace(b"VN-XX-26-@@@@@", f"VN-{partner}-26-{number}".encode()).replace(
+        b"<ID>THBKK</ID>", b"<ID>THBKK</ID>" if partner == "TH" else b"<ID>IDJKT</ID>")
 
 
 def registration(n: int) -> bytes:
@@ -63,15 +132,69 @@ def registration(n: int) -> bytes:
             ).encode()
 
 
+_PERMIT: list[bytes] = []
+
+
 def permit(n: int, reference: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?><AnimalQuarantinePermit Id="permit-{n}">'
-            f"<Registration>{reference}</Registration><Decision>granted</Decision></AnimalQuarantinePermit>").encode()
+    """MARD's quarantine result (VNSW envelope, procedure BNNPTNT0600011, type 12, function 05), unsigned."""
+    if not _PERMIT:
+        from mappings.model import Endpoint, Envelope, Permit, TradeMessage
+        from mappings.registry import get
+
+        nsw = Endpoint(name="NSW", identity="NSW", country="VN", ministry="BTC", organization="TCHQ", unit="NSW")
+        mard = Endpoint(name="BNNPTNT", identity="BNNPTNT", country="VN", ministry="BNNPTNT", organization="06",
+                        unit="BNNPTNT")
+        msg = TradeMessage(
+            envelope=Envelope(message_id="00000000-0000-4000-8000-000000000000", version="01", sender=mard,
+                              recipient=nsw, procedure="BNNPTNT0600011", message_type="12", function="05",
+                              reference="BNNPTNT26000000000", reference_year=2026,
+                              previous_reference="BNNPTNT26000000000", previous_reference_year=2026,
+                              sent_at=dt.datetime(2026, 3, 5, 9, 15, 2, tzinfo=VN)),
+            permit=Permit(procedure_code="BNNPTNT0600011", application_number="BNNPTNT26000000000",
+                          decision="accepted", decision_date=dt.datetime(2026, 3, 5, 9, 14, 40, tzinfo=VN),
+                          reason="Ho so hop le"))
+        _PERMIT.append(get("vnsw").emit(msg))
+    return _PERMIT[0].replace(b"000000000000</messageId>", f"{n:012d}</messageId>".encode())
+
+
+_PARTNER_PROCESS: dict[str, Any] = {}
+
+
+def _partner_process_init(pki_dir: str) -> None:
+    """In a partner process: the gateway's trust and each partner's receipt key, from the dev PKI on disk."""
+    from signing.pki import DevPki
+    from signing.policy import VerifyPolicy
+    from signing.trust import PinnedCertificate, TrustStore
+
+    pki = DevPki.open(pki_dir)
+    _PARTNER_PROCESS["trust"] = (TrustStore(party="nsw-gateway", pinned=(
+        PinnedCertificate(pki.party("nsw-gateway").cert),)), VerifyPolicy())
+    _PARTNER_PROCESS["signers"] = {name: _signer(pki, key) for name, key in PARTNER_KEYS.items()}
+
+
+def _partner_crypto(partner: str, body: bytes, mid: str, duplicate: bool, verify: bool, sign: bool
+                    ) -> tuple[str | None, bytes | None]:
+    """Verify the gateway's signature and sign the receipt (in a partner process). Returns (error code, receipt)."""
+    from signing.sign import sign_document
+    from signing.verify import verify_document
+
+    if verify:
+        trust, policy = _PARTNER_PROCESS["trust"]
+        try:
+            verify_document(body, trust=trust, policy=policy)
+        except NswError as exc:
+            return exc.code, None
+    if not sign:
+        return None, None
+    return None, sign_document(receipt_document(mid, body, duplicate=duplicate), _PARTNER_PROCESS["signers"][partner])
 
 
 class _Partner:
-    """A simulated receiver: deduplicates by message id and answers with a JSON receipt."""
+    """A simulated receiver: verifies the gateway's signature, deduplicates by message id, answers with a
+    receipt (signed with its own key when ``receipt_signer`` is set, JSON otherwise)."""
 
-    def __init__(self, name: str, *, down_for: float = 0.0, fail_first: int = 0) -> None:
+    def __init__(self, name: str, *, down_for: float = 0.0, fail_first: int = 0, receipt_signer: Any = None,
+                 gateway_trust: Any = None) -> None:
         self.name = name
         self.fail_first = fail_first
         self.down_until = 0.0
@@ -79,6 +202,12 @@ class _Partner:
         self.arrivals: dict[str, float] = {}
         self.requests = 0
         self.on_message: Any = None
+        self.receipt_signer = receipt_signer
+        self.gateway_trust = gateway_trust
+        self.verified = 0
+        self.verify_failures: Counter[str] = Counter()
+        self.pool: Any = None
+        """A process pool (``_partner_process_init``) doing the partner's crypto elsewhere, as a real partner would."""
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -87,21 +216,54 @@ class _Partner:
         return f"http://127.0.0.1:{self.port}/inbox"
 
     async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
+        body = await request.read()
         self.requests += 1
         if time.monotonic() < self.down_until or self.fail_first > 0:
             self.fail_first -= 1
             return web.Response(status=503, text="maintenance")
         mid = request.headers.get("X-Message-Id", "")
+        if self.pool is not None:
+            duplicate = mid in self.arrivals
+            code, receipt_bytes = await asyncio.get_running_loop().run_in_executor(
+                self.pool, _partner_crypto, self.name, body, mid, duplicate, self.gateway_trust is not None,
+                self.receipt_signer is not None)
+            if code is not None:
+                self.verify_failures[code] += 1
+                return web.json_response({"error": {"code": code}}, status=400)
+            if self.gateway_trust is not None:
+                self.verified += 1
+            if not duplicate and mid not in self.arrivals:
+                self.arrivals[mid] = time.monotonic()
+                if self.on_message is not None:
+                    self.on_message(request.headers)
+            if receipt_bytes is not None:
+                return web.Response(body=receipt_bytes, content_type="application/xml", headers={"X-Receipt-For": mid})
+            return web.json_response({"message_id": mid, "duplicate": duplicate})
+        if self.gateway_trust is not None:
+            from signing.verify import verify_document
+
+            try:  # the partner's crypto runs off the event loop it shares with the gateway in this demo
+                await asyncio.to_thread(verify_document, body, trust=self.gateway_trust[0],
+                                        policy=self.gateway_trust[1])
+                self.verified += 1
+            except NswError as exc:
+                self.verify_failures[exc.code] += 1
+                return web.json_response({"error": exc.to_dict()}, status=400)
         duplicate = mid in self.arrivals
         if not duplicate:
             self.arrivals[mid] = time.monotonic()
             if self.on_message is not None:
                 self.on_message(request.headers)
+        if self.receipt_signer is not None:
+            from signing.sign import sign_document
+
+            receipt = await asyncio.to_thread(sign_document, receipt_document(mid, body, duplicate=duplicate),
+                                              self.receipt_signer)
+            return web.Response(body=receipt, content_type="application/xml", headers={"X-Receipt-For": mid})
         return web.json_response({"message_id": mid, "duplicate": duplicate})
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_post("/inbox", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -115,25 +277,47 @@ class _Partner:
             self._runner = None
 
 
-def demo_config(store_dir: Path, partners: dict[str, _Partner], *, verification: str = "well-formed",
-                synchronous: str = "FULL", concurrency: int = 16) -> Config:
+def demo_config(store_dir: Path, partners: dict[str, _Partner], *, pki: Any = None,
+                verification: str = "signature", signing: str = "on", synchronous: str = "FULL",
+                concurrency: int = 16) -> Config:
+    """The demo topology. With ``pki``: per-party trust, the gateway's key and signed receipts."""
     retry = {"max_attempts": 30, "ttl": 120.0, "initial": 0.2, "max_wait": 1.0, "jitter": 0.2}
-    return parse_config({
-        "gateway": {"port": 0, "verification": verification, "poll_interval": 0.1},
+    secure = pki is not None
+    anchored = {"anchors": [str(pki.root_cert_path)], "intermediates": [str(pki.issuing_cert_path)],
+                "crls": [str(pki.crl_path), str(pki.root_crl_path)]} if secure else None
+
+    def party(name: str, doc_types: list[str], fmt: str, **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name, "tokens": [TOKENS[extra.pop("token")]], "document_types": doc_types,
+                               "format": fmt, **extra}
+        if not secure:
+            out.pop("trust", None)
+            out.pop("verify", None)
+        return out
+
+    destinations = {}
+    for name, p in partners.items():
+        dest: dict[str, Any] = {
+            "url": p.url, "concurrency": concurrency, "timeout": 10.0, "retry": retry,
+            "breaker": {"failure_threshold": 5, "reset_timeout": 0.5},
+            "format": "form-d" if name in ("TH", "ID") else "same",
+        }
+        if secure and signing == "on":
+            dest["receipt"] = "signed"
+            dest["trust"] = {"pinned": [{"certificate": str(pki.party(PARTNER_KEYS[name]).cert_path)}]}
+        destinations[name] = dest
+    data: dict[str, Any] = {
+        "gateway": {"port": 0, "verification": verification, "signing": signing, "poll_interval": 0.1},
         "store": {"url": f"sqlite:///{store_dir / 'gateway.db'}", "synchronous": synchronous},
         "parties": {
-            "MOIT": {"name": "Ministry of Industry and Trade", "tokens": [TOKENS["MOIT"]],
-                     "document_types": ["eco.form_d", "eco.form_d.amendment"]},
-            "MARD": {"name": "Ministry of Agriculture and Rural Development", "tokens": [TOKENS["MARD"]],
-                     "document_types": ["sps.animal_quarantine_permit"]},
-            "TRADER": {"name": "Importer's customs broker", "tokens": [TOKENS["TRADER"]],
-                       "document_types": ["sps.registration"]},
+            "MOIT": party("Ministry of Industry and Trade", ["eco.form_d", "eco.form_d.amendment"], "form-d",
+                          token="MOIT", trust={"pinned": [{"certificate": str(pki.party("moit").cert_path)}]}
+                          if secure else None),
+            "MARD": party("Ministry of Agriculture and Rural Development", ["sps.animal_quarantine_permit"], "vnsw",
+                          token="MARD", trust=anchored, verify={"profile": "vnsw-legacy"}),
+            "BROKER": party("Customs broker (data intermediary)", ["sps.registration"], "xml", token="BROKER",
+                            trust=anchored, kind="intermediary", on_behalf_of=list(ENTERPRISES)),
         },
-        "destinations": {
-            name: {"url": p.url, "concurrency": concurrency, "timeout": 10.0, "retry": retry,
-                   "breaker": {"failure_threshold": 5, "reset_timeout": 0.5}}
-            for name, p in partners.items()
-        },
+        "destinations": destinations,
         "routes": [
             {"document_type": "eco.form_d", "destination": "TH", "to": ["TH", "CUSTOMS"]},
             {"document_type": "eco.form_d", "destination": "ID", "to": ["ID", "CUSTOMS"]},
@@ -142,7 +326,13 @@ def demo_config(store_dir: Path, partners: dict[str, _Partner], *, verification:
             {"document_type": "sps.registration", "to": ["MARD"]},
             {"document_type": "sps.animal_quarantine_permit", "to": ["CUSTOMS"]},
         ],
-    })
+    }
+    for p in data["parties"].values():
+        if p.get("trust") is None:
+            p.pop("trust", None)
+    if secure and signing == "on":
+        data["signing"] = {"keys": [{"pkcs12": str(pki.party("nsw-gateway").p12_path), "password": "changeit"}]}
+    return parse_config(data)
 
 
 @dataclass
@@ -154,6 +344,13 @@ class DemoResult:
     dead: dict[str, int] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
     commits: tuple[int, int] = (0, 0)
+    submissions_verified: int = 0
+    """Submissions whose signature the gateway verified (0 with verification off)."""
+    partner_verified: dict[str, int] = field(default_factory=dict)
+    """Deliveries whose gateway signature each partner verified."""
+    partner_verify_failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    receipts_verified: dict[str, int] = field(default_factory=dict)
+    """Signed receipts the gateway verified, per destination."""
 
     @property
     def all_latencies(self) -> list[float]:
@@ -212,27 +409,83 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-async def run_demo(*, messages: int = 300, size: int = 2048, verification: str = "well-formed",
+async def run_demo(*, messages: int = 300, size: int = 2048, verification: str = "signature", signing: str = "on",
                    flaky_seconds: float = 3.0, flaky_requests: int = 0, progress: bool = True, concurrency: int = 16,
-                   synchronous: str = "FULL", store_dir: Path | None = None) -> DemoResult:
-    """Push ``messages`` submissions through the demo topology and wait until every delivery is acknowledged."""
-    partners = {"TH": _Partner("TH", down_for=flaky_seconds, fail_first=flaky_requests), "ID": _Partner("ID"), "CUSTOMS": _Partner("CUSTOMS"),
-                "MARD": _Partner("MARD")}
-    for p in partners.values():
-        await p.start()
+                   synchronous: str = "FULL", store_dir: Path | None = None, pki_dir: Path | None = None,
+                   partner_processes: int = 0) -> DemoResult:
+    """Push ``messages`` submissions through the demo topology and wait until every delivery is acknowledged.
+
+    ``verification="signature"`` / ``signing="on"`` (the default) run the signing layer on both sides;
+    ``"off"`` / ``"off"`` is the benchmark baseline (the same signed documents, passed through unchecked).
+    ``partner_processes``: do the partners' crypto in that many separate processes (the benchmark), instead
+    of threads of this process."""
+    from signing.policy import SigningProfile, VerifyPolicy
+    from signing.sign import sign_document
+    from signing.trust import PinnedCertificate, TrustStore
+
+    pki = await asyncio.to_thread(demo_pki, pki_dir)
+    secure = verification == "signature" or signing == "on"
+    gateway_trust = None
+    if signing == "on":
+        gateway_trust = (TrustStore(party="nsw-gateway", pinned=(PinnedCertificate(pki.party("nsw-gateway").cert),)),
+                         VerifyPolicy())
+
+    def partner(name: str, **kw: Any) -> _Partner:
+        return _Partner(name, receipt_signer=_signer(pki, PARTNER_KEYS[name]) if signing == "on" else None,
+                        gateway_trust=gateway_trust, **kw)
+
+    partners = {"TH": partner("TH", down_for=flaky_seconds, fail_first=flaky_requests), "ID": partner("ID"),
+                "CUSTOMS": partner("CUSTOMS"), "MARD": partner("MARD")}
+    pool = None
+    if partner_processes and secure:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(partner_processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_partner_process_init, initargs=(str(pki.directory),))
+        await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.2)
+                               for _ in range(partner_processes)))  # start them before the clock
+        for p in partners.values():
+            p.pool = pool
     tmp = tempfile.TemporaryDirectory(prefix="nswgw-demo-") if store_dir is None else None
     directory = Path(tmp.name) if tmp is not None else store_dir
     assert directory is not None
     submitted: dict[str, float] = {}
     expected: dict[str, tuple[str, ...]] = {}
     replies: list[asyncio.Task[None]] = []
+    accepted = 0
     try:
-        config = demo_config(directory, partners, verification=verification, synchronous=synchronous,
-                             concurrency=concurrency)
+        for p in partners.values():
+            await p.start()
+        config = demo_config(directory, partners, pki=pki if secure else None, verification=verification,
+                             signing=signing, synchronous=synchronous, concurrency=concurrency)
+        # The ministries sign before the clock starts: their cost is theirs, not the gateway's.
+        moit, mard, broker = (_signer(pki, n) for n in ("moit", "mard", "broker"))
+        legacy = SigningProfile.vnsw_legacy()
+        n_reg = max(1, messages // 10)
+        n_eco = messages - 2 * n_reg
+
+        def prepare() -> tuple[list[tuple[str, str, str, bytes, dict[str, str]]], list[bytes]]:
+            out = []
+            for n in range(n_eco):
+                amend = n % 5 == 4  # every fifth e-C/O amends the one issued just before it
+                original = n - 1 if amend else n
+                dest = "TH" if original % 2 == 0 else "ID"
+                body = sign_document(eco_form_d(n, dest, amendment=amend, size=size), moit)
+                out.append(("MOIT", f"ECO-{n}", "eco.form_d.amendment" if amend else "eco.form_d", body,
+                            {"X-Destination": dest, "X-Conversation-Id": f"ECO-{original}"}))
+            for n in range(n_reg):
+                out.append(("BROKER", f"REG-{n}", "sps.registration", sign_document(registration(n), broker),
+                            {"X-On-Behalf-Of": ENTERPRISES[n % len(ENTERPRISES)]}))
+            permits = [sign_document(permit(n, ""), mard, legacy) for n in range(n_reg)]
+            return out, permits
+
+        jobs_data, permits = await asyncio.to_thread(prepare)
         async with Gateway(config) as gw, aiohttp.ClientSession() as session:
             semaphore = asyncio.Semaphore(concurrency * 2)
 
             async def send(party: str, mid: str, doc_type: str, body: bytes, **headers: str) -> None:
+                nonlocal accepted
                 h = {"Authorization": f"Bearer {TOKENS[party]}", "X-Message-Id": mid, "X-Document-Type": doc_type,
                      "Content-Type": "application/xml", **headers}
                 async with semaphore:
@@ -245,6 +498,7 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
                         await asyncio.sleep(0.05)
                     else:
                         raise RuntimeError(f"demo submission {mid} refused: {ack}")
+                accepted += 1
                 submitted[ack["id"]] = start
                 expected[ack["id"]] = tuple(ack["destinations"])
 
@@ -252,21 +506,11 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
                 ref = headers["X-Message-Id"]
                 n = len(replies)
                 replies.append(asyncio.create_task(
-                    send("MARD", f"PERMIT-{n}", "sps.animal_quarantine_permit", permit(n, ref), **{"X-Reference": ref})))
+                    send("MARD", f"PERMIT-{n}", "sps.animal_quarantine_permit", permits[n % len(permits)],
+                         **{"X-Reference": ref})))
 
             partners["MARD"].on_message = mard_issues_permit
-            n_reg = max(1, messages // 10)
-            n_eco = messages - 2 * n_reg
-            jobs = []
-            for n in range(n_eco):
-                amend = n % 5 == 4  # every fifth e-C/O amends the one issued just before it
-                original = n - 1 if amend else n
-                partner = "TH" if original % 2 == 0 else "ID"
-                conv = f"ECO-{original}"
-                jobs.append(send("MOIT", f"ECO-{n}", "eco.form_d.amendment" if amend else "eco.form_d",
-                                 eco_form_d(n, partner, amendment=amend, size=size),
-                                 **{"X-Destination": partner, "X-Conversation-Id": conv}))
-            jobs.extend(send("TRADER", f"REG-{n}", "sps.registration", registration(n)) for n in range(n_reg))
+            jobs = [send(party, mid, doc_type, body, **headers) for party, mid, doc_type, body, headers in jobs_data]
             started = time.monotonic()
             bar = _Progress(messages, progress)
 
@@ -284,21 +528,28 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
                     break
                 if submitter.done() and submitter.exception() is not None:
                     raise submitter.exception()  # type: ignore[misc]
-                await asyncio.sleep(0.05)
+                for t in replies:
+                    if t.done() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                await asyncio.sleep(0.1)
             elapsed = time.monotonic() - started
             bar.end()
             await submitter
             result = DemoResult(messages=len(expected), elapsed=elapsed, commits=getattr(gw.store, "commit_stats",
                                                                                           (0, 0)))
+            result.submissions_verified = accepted if verification == "signature" else 0
             for name, p in partners.items():
                 lat = [p.arrivals[mid] - submitted[mid] for mid, dests in expected.items() if name in dests]
                 result.latencies[name] = lat
                 result.deliveries[name] = len(lat)
                 result.retries[name] = gw.metrics.retries[name]
                 result.dead[name] = gw.metrics.dead[name]
-            stats = await gw.store.stats()
-            for s in stats:
-                assert s.counts.get(State.ACKNOWLEDGED, 0) == result.deliveries[s.destination]
+                result.partner_verified[name] = p.verified
+                result.partner_verify_failures[name] = dict(p.verify_failures)
+                receipts = gw.engine.workers[name].receipts
+                result.receipts_verified[name] = receipts.verified[name] if isinstance(
+                    receipts, SignedReceiptVerifier) else 0
+            await _settled(gw, result)
         return result
     finally:
         for task in replies:
@@ -306,17 +557,37 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
         await asyncio.gather(*replies, return_exceptions=True)
         for p in partners.values():
             await p.stop()
+        if pool is not None:
+            pool.shutdown()
         if tmp is not None:
             tmp.cleanup()
 
 
+async def _settled(gw: Gateway, result: DemoResult) -> None:
+    """Wait until the store has recorded every receipt (a partner counts an arrival before its answer
+    reaches the gateway)."""
+    for _ in range(200):
+        stats = await gw.store.stats()
+        if all(s.counts.get(State.ACKNOWLEDGED, 0) == result.deliveries[s.destination] for s in stats):
+            break
+        await asyncio.sleep(0.05)
+    for name, worker in gw.engine.workers.items():
+        receipts = worker.receipts
+        if isinstance(receipts, SignedReceiptVerifier):
+            result.receipts_verified[name] = receipts.verified[name]
+
+
 def cmd_demo(args: Any) -> int:
-    print(f"nswgw demo: {args.messages} messages; simulated MOIT, MARD and a trader; partners TH (down for "
-          f"{args.flaky:.0f}s), ID, national customs and MARD's inbox, all on 127.0.0.1", flush=True)
+    print(f"nswgw demo: {args.messages} messages; simulated MOIT, MARD and a customs broker; partners TH (down "
+          f"for {args.flaky:.0f}s), ID, national customs and MARD's inbox, all on 127.0.0.1; development PKI, "
+          f"signatures verified and made on both sides", flush=True)
     result = asyncio.run(run_demo(messages=args.messages, flaky_seconds=args.flaky, progress=not args.quiet))
     print(summary_table(result))
     print(f"{result.messages} messages end to end in {result.elapsed:.1f} s ({result.throughput:.0f} msg/s); "
           f"store: {result.commits[1]} writes in {result.commits[0]} commits")
+    print(f"signatures: {result.submissions_verified} submissions verified by the gateway; "
+          f"{sum(result.partner_verified.values())} gateway signatures verified by the partners; "
+          f"{sum(result.receipts_verified.values())} signed receipts verified by the gateway")
     return 0
 
 

@@ -85,6 +85,7 @@ __all__ = [
     "ReceiptInvalid",
     "EncryptionMissing",
     "DecryptionFailed",
+    "DelegationMissing",
     "ERROR_CODES",
     "error_table_markdown",
 ]
@@ -530,6 +531,13 @@ class DecryptionFailed(ClientError):
     http_status = 403
 
 
+class DelegationMissing(NotAuthorized):
+    """An intermediary submitted on behalf of an enterprise it is not delegated for (or named none)."""
+
+    code = "AUTH_DELEGATION_MISSING"
+    http_status = 403
+
+
 def error_table_markdown() -> str:
     """The documented table of every error code (docs/errors.md)."""
     rows = ["| code | class | origin | HTTP | retried | meaning |", "|---|---|---|---|---|---|"]
@@ -542,5 +550,38 @@ def error_table_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+# --------------------------------------------------------------------------- stores (issue 6: PostgreSQL)
+
+
+class StoreUnavailable(GatewayError):
+    """The store's database cannot be reached or dropped the connection (network, restart, failover). Retried."""
+
+    code = "STORE_UNAVAILABLE"
+    http_status = 503
+    retryable = True
+
+
+class StoreSchemaOutdated(GatewayError):
+    """The store's schema version is not the one this gateway needs; run ``nswgw db upgrade``."""
+
+    code = "STORE_SCHEMA_OUTDATED"
+    http_status = 503
+
+
+__all__ += ["StoreUnavailable", "StoreSchemaOutdated"]
+
+
+ERRORS_DOC_HEADER = (
+    "# Error codes\n\nGenerated from gateway/errors.py by `python -m gateway.errors --write docs/errors.md`; "
+    "tests/test_errors_and_compat.py fails when this table is stale.\n\n"
+)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(error_table_markdown(), end="")
+    import sys
+
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        with open(sys.argv[2], "w", encoding="utf-8") as fh:
+            fh.write(ERRORS_DOC_HEADER + error_table_markdown())
+    else:
+        print(error_table_markdown(), end="")

@@ -152,9 +152,12 @@ class Envelope:
     procedure: str | None = None
     format: str = "xml"
     """The format of the payload as submitted (a mappings registry name)."""
+    on_behalf_of: str | None = None
+    """The enterprise an intermediary submits for (``X-On-Behalf-Of``); ``sender`` is the intermediary."""
 
     def __post_init__(self) -> None:
         for name, value, pattern in (
+            ("X-On-Behalf-Of", self.on_behalf_of, _MESSAGE_ID),
             ("X-Message-Id", self.message_id, _MESSAGE_ID),
             ("X-Document-Type", self.document_type, _DOC_TYPE),
             ("X-Conversation-Id", self.conversation_id, _MESSAGE_ID),
@@ -193,11 +196,13 @@ class Message:
 
     @classmethod
     def receive(cls, envelope: Envelope, *, at: float) -> Message:
+        detail = (f"submitted by {envelope.sender} on behalf of {envelope.on_behalf_of}"
+                  if envelope.on_behalf_of else None)
         return cls(
             id=envelope.gateway_id,
             envelope=envelope,
             received_at=at,
-            history=(Transition(S.RECEIVED, at),),
+            history=(Transition(S.RECEIVED, at, detail=detail),),
         )
 
     def _go(self, target: State, at: float, *, error: NswError | None = None) -> Message:
@@ -207,8 +212,12 @@ class Message:
         )
         return replace(self, history=self.history + (step,), error=error.to_dict() if error else self.error)
 
-    def verify(self, *, at: float) -> Message:
-        return self._go(S.VERIFIED, at)
+    def verify(self, *, at: float, detail: str | None = None) -> Message:
+        """``detail``: what was verified (e.g. the signer's certificate), kept in the history."""
+        message = self._go(S.VERIFIED, at)
+        if detail is not None:
+            message = replace(message, history=message.history[:-1] + (replace(message.history[-1], detail=detail),))
+        return message
 
     def map(self, *, at: float) -> Message:
         return self._go(S.MAPPED, at)
@@ -314,6 +323,8 @@ class Acknowledgement:
     received_at: float
     destinations: tuple[str, ...] = ()
     error: dict[str, Any] | None = None
+    on_behalf_of: str | None = None
+    """The enterprise an intermediary (``sender``) submitted for."""
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -326,6 +337,8 @@ class Acknowledgement:
         }
         if self.error is not None:
             body["error"] = self.error
+        if self.on_behalf_of is not None:
+            body["on_behalf_of"] = self.on_behalf_of
         return body
 
     @classmethod
@@ -338,6 +351,7 @@ class Acknowledgement:
             received_at=data["received_at"],
             destinations=tuple(data.get("destinations", ())),
             error=data.get("error"),
+            on_behalf_of=data.get("on_behalf_of"),
         )
 
 

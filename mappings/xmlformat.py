@@ -45,9 +45,20 @@ def assert_valid(schema: etree.XMLSchema, root: etree._Element) -> None:
         raise ValidationFailed(issues)
 
 
+_DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
 def parse_root(data: bytes) -> etree._Element:
-    """Parse untrusted bytes with the gateway's one hardened parser."""
-    return parse_xml(data)
+    """Parse untrusted bytes with the gateway's one hardened parser.
+
+    An enveloped ``ds:Signature`` directly under the root is transport evidence, checked by
+    :mod:`signing` before mapping, not content: it is dropped so that a signed document reads
+    (and validates against its XSD) exactly like the unsigned one.
+    """
+    root = parse_xml(data)
+    for signature in root.findall(_DS_SIGNATURE):
+        root.remove(signature)
+    return root
 
 
 def to_bytes(root: etree._Element) -> bytes:

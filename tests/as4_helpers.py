@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -79,14 +80,80 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: web.Application, path: str = "/as4") -> AsyncIterator[str]:
-    """Run ``app`` on 127.0.0.1 (a free port) and yield the URL of ``path``; always cleaned up."""
+async def serve(app: web.Application, path: str = "/as4", *, port: int = 0) -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1 (``port``, default a free one) and yield the URL of ``path``; always cleaned up."""
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         yield f"http://127.0.0.1:{port}{path}"
     finally:
         await runner.cleanup()
+
+
+class AnswerCutter:
+    """A TCP proxy on 127.0.0.1 in front of a real server that, while :attr:`cutting`, loses the answers.
+
+    Requests always reach the server (which processes them and answers); while
+    ``cutting`` is true the first bytes of each answer are dropped and both
+    connections are cut, so the sender never learns that the partner received
+    its message. ``async with AnswerCutter(url) as cutter``; ``cutter.url`` is
+    the proxied URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        target = urlsplit(url)
+        self._upstream = (target.hostname or "127.0.0.1", int(target.port or 80))
+        self._path = target.path
+        self.cutting = True
+        self.answers_dropped = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.url = ""
+
+    async def __aenter__(self) -> AnswerCutter:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}{self._path}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+
+        async def requests() -> None:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+                await up_writer.drain()
+            up_writer.close()
+
+        pump = asyncio.create_task(requests())
+        try:
+            while data := await up_reader.read(65536):
+                if self.cutting:
+                    self.answers_dropped += 1
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+            for w in (writer, up_writer):
+                w.close()
+                with contextlib.suppress(OSError):
+                    await w.wait_closed()
+            self._tasks.discard(task)

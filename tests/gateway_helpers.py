@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.config import Config, parse_config
 
-TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TRADER": "trader-token"}
+TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TRADER": "trader-token", "BROKER": "broker-token"}
 
 
 class Receiver:
@@ -25,7 +25,13 @@ class Receiver:
     ``fail_first``: answer 503 to the first N requests, then behave per ``mode``.
     """
 
-    def __init__(self, *, dedup: bool = True, mode: str = "ok", fail_first: int = 0) -> None:
+    def __init__(self, *, dedup: bool = True, mode: str = "ok", fail_first: int = 0,
+                 receipt_signer: Any = None, verify_with: Any = None) -> None:
+        self.receipt_signer = receipt_signer
+        """A ``signing.keys.Signer``: answer with a signed ``<Receipt>`` (``gateway.ports.receipt_document``)."""
+        self.verify_with = verify_with
+        """``(TrustStore, VerifyPolicy)``: verify the gateway's signature on every delivery (codes in ``verified``)."""
+        self.verified: list[str] = []
         self.dedup = dedup
         self.mode = mode
         self.fail_first = fail_first
@@ -54,10 +60,27 @@ class Receiver:
             return web.json_response({"error": "schema"}, status=400)
         if self.mode == "bad-receipt":
             return web.json_response({"message_id": "someone-else"})
+        if self.verify_with is not None:
+            from gateway.errors import NswError
+            from signing.verify import verify_document
+
+            try:
+                result = verify_document(body, trust=self.verify_with[0], policy=self.verify_with[1])
+                self.verified.append(result.certificate.subject.rfc4514_string())
+            except NswError as exc:
+                self.verified.append(exc.code)
         duplicate = mid in self._seen
         if not (self.dedup and duplicate):
             self.processed.append(mid)
         self._seen.add(mid)
+        if self.receipt_signer is not None:
+            from gateway.ports import receipt_document
+            from signing.sign import sign_document
+
+            receipt_for = "someone-else" if self.mode == "bad-receipt-signed" else mid
+            payload = b"other" if self.mode == "wrong-digest" else body
+            signed = sign_document(receipt_document(receipt_for, payload, duplicate=duplicate), self.receipt_signer)
+            return web.Response(body=signed, content_type="application/xml", headers={"X-Receipt-For": mid})
         return web.json_response({"message_id": mid, "duplicate": duplicate})
 
     async def start(self) -> Receiver:
@@ -82,7 +105,8 @@ class Receiver:
 def make_config(tmp_path: Path, destinations: dict[str, str], *, routes: list[dict[str, Any]] | None = None,
                 retry: dict[str, Any] | None = None, breaker: dict[str, Any] | None = None,
                 concurrency: int = 4, gateway: dict[str, Any] | None = None,
-                per_destination: dict[str, dict[str, Any]] | None = None) -> Config:
+                per_destination: dict[str, dict[str, Any]] | None = None,
+                parties: dict[str, dict[str, Any]] | None = None, extra: dict[str, Any] | None = None) -> Config:
     retry = {"max_attempts": 50, "ttl": 60.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.01, **(retry or {})}
     data: dict[str, Any] = {
         "gateway": {"port": 0, "poll_interval": 0.05, **(gateway or {})},
@@ -100,6 +124,9 @@ def make_config(tmp_path: Path, destinations: dict[str, str], *, routes: list[di
         },
         "routes": routes if routes is not None else [{"document_type": "*", "to": list(destinations)}],
     }
+    for name, settings in (parties or {}).items():
+        data["parties"][name] = {**data["parties"].get(name, {}), **settings}
+    data.update(extra or {})
     return parse_config(data)
 
 

@@ -145,3 +145,22 @@ def test_log_verify_detects_an_edited_entry(tmp_path: Path, capsys: pytest.Captu
 def test_command_with_a_bad_config_reports_the_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["log", "verify", "--config", str(tmp_path / "none.toml")]) == 2
     assert capsys.readouterr().err.startswith("CONFIG_INVALID")
+
+
+def test_example_configuration_loads_its_trust_stores_and_key_from_a_dev_pki(tmp_path: Path) -> None:
+    """Prerequisite: the example file next to a dev PKI made as its header says. Predicate: the gateway
+    builds every trust store, the key ring and the receipt verifiers from it (files read at start)."""
+    import shutil
+
+    from gateway.api import Gateway
+    from gateway.ports import DocumentSigner, DocumentVerifier, SignedReceiptVerifier
+    from signing.pki import init_dev_pki
+
+    shutil.copy(EXAMPLE, tmp_path / "gateway.toml")
+    init_dev_pki(tmp_path / "pki", ["nsw-gateway", "moit", "mard", "broker", "customs", "th-asw"], key_kind="p256")
+    config = load_config(tmp_path / "gateway.toml")
+    assert config.parties["BROKER"].delegated("0300000001")
+    gw = Gateway(config)
+    assert isinstance(gw.broker.verifier, DocumentVerifier) and isinstance(gw.broker.signer, DocumentSigner)
+    assert isinstance(gw.engine.workers["TH"].receipts, SignedReceiptVerifier)
+    assert gw.broker.signer.profile_for("CUSTOMS-REST") is None

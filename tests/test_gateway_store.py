@@ -14,9 +14,11 @@ from gateway.journal import verify_chain
 from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State
 from gateway.store import MessageQuery, Store, open_store
 from gateway.store.sqlite import SqliteStore
+from pg_helpers import IsolatedPostgresStore
 
 STORES: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda tmp: SqliteStore(tmp / "store.db", synchronous="NORMAL"),
+    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),  # real server, a fresh schema per test
 }
 
 

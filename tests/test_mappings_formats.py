@@ -203,3 +203,26 @@ def test_vector_sources_are_documented() -> None:
     shipped = (SCHEMA_DIR / "SOURCES.md").read_text(encoding="utf-8")
     for path in Path(SCHEMA_DIR).rglob("*.xsd"):
         assert path.name in shipped, path
+
+
+def test_signed_form_d_reads_like_the_unsigned_one():
+    """A Form D with its enveloped ds:Signature (as MOIT submits it) is the same message."""
+    from signing.keys import SoftwareSigner
+    from signing.pki import generate_key, issue_certificate
+    from signing.sign import sign_document
+    from mappings.registry import get
+
+    key = generate_key("p256")
+    cert = issue_certificate(None, key, "MOIT test", key.public_key())
+    fmt = get("form-d")
+    unsigned = fmt.emit(fmt.parse(_signed_form_d_sample()))
+    signed = sign_document(unsigned, SoftwareSigner(key, cert))
+    assert b"Signature" in signed
+    assert fmt.validate(signed) == []
+    assert fmt.parse(signed) == fmt.parse(unsigned)
+
+
+def _signed_form_d_sample() -> bytes:
+    from pathlib import Path
+
+    return next((Path(__file__).parent / "vectors" / "mappings" / "formd").glob("*.xml")).read_bytes()

@@ -4,7 +4,9 @@
 * :mod:`adapters.as4.mime`: SOAP 1.2 with MIME attachments (multipart/related);
 * :mod:`adapters.as4.pmode`: PMode-style configuration per partner (frozen pydantic models);
 * :mod:`adapters.as4.messages`: building and opening signed/encrypted user messages and signals;
-* :mod:`adapters.as4.receiver`: the aiohttp receiver with duplicate elimination;
+* :mod:`adapters.as4.receiver`: the aiohttp receiver with duplicate elimination and PMode
+  matching on parties, Service and Action;
+* :mod:`adapters.as4.sent`: what the adapter sent, byte for byte, kept across restarts;
 * :mod:`adapters.as4.adapter`: :class:`As4Adapter`, registered as ``as4``.
 
 Security (WS-Security 1.1 signatures over eb:Messaging, Body and attachments;
@@ -25,10 +27,12 @@ from adapters.as4.messages import (
     build_user_message,
     check_receipt,
     open_user_message,
+    select_agreement,
     verify_signal,
 )
 from adapters.as4.pmode import PartyConfig, PMode, PropertyConfig, ReceptionAwareness, SecurityConfig
 from adapters.as4.receiver import As4Receiver, DuplicateStore, MemoryDuplicateStore, SqliteDuplicateStore
+from adapters.as4.sent import MemorySentStore, SentRecord, SentStore, SqliteSentStore
 
 __all__ = [
     "As4Adapter",
@@ -37,6 +41,7 @@ __all__ = [
     "DuplicateStore",
     "EbmsError",
     "MemoryDuplicateStore",
+    "MemorySentStore",
     "OutgoingMessage",
     "PMode",
     "PROPERTY_HEADER_PREFIX",
@@ -49,8 +54,11 @@ __all__ = [
     "ReceivedMessage",
     "ReceptionAwareness",
     "SecurityConfig",
+    "SentRecord",
+    "SentStore",
     "SignalMessage",
     "SqliteDuplicateStore",
+    "SqliteSentStore",
     "UserMessage",
     "VerifiedSignal",
     "build_error_signal",
@@ -58,5 +66,6 @@ __all__ = [
     "build_user_message",
     "check_receipt",
     "open_user_message",
+    "select_agreement",
     "verify_signal",
 ]

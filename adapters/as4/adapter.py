@@ -5,11 +5,23 @@ or ``https://...``); the PMode's ``endpoint``, when set, wins.
 
 Options:
 
-* ``pmode`` (:class:`~adapters.as4.pmode.PMode` or a dict of it): the agreement;
-* ``signer`` (:class:`~signing.keys.Signer`): our signing key;
-* ``trust`` (:class:`~signing.trust.TrustStore`): who may sign the partner's receipts;
-* ``encryption_certificate`` (``x509.Certificate``): the partner's key-transport
-  certificate (required when the PMode encrypts);
+* ``pmode`` (:class:`~adapters.as4.pmode.PMode` or a table of it): the agreement;
+* ``signer``: our signing key, a :class:`~signing.keys.Signer` or a table
+  ``{ p12 = "path", password_env = "VAR" }`` / ``{ key = "path", cert = "path" }``
+  (:func:`adapters.options.signer_from_options`);
+* ``trust``: who may sign the partner's receipts, a
+  :class:`~signing.trust.TrustStore` or a table ``{ anchors = [...], pinned = [...],
+  intermediates = [...], crls = [...] }`` (:func:`adapters.options.trust_from_options`);
+* ``encryption_certificate`` (``x509.Certificate`` or a PEM/DER file path): the
+  partner's key-transport certificate (required when the PMode encrypts);
+* ``sent_store`` (a path to a SQLite file, or a
+  :class:`~adapters.as4.sent.SentStore`): where every built message is recorded
+  before its first transmission, so that a resend, also after a restart of the
+  gateway, carries the exact same bytes (and the partner's original receipt
+  still matches). Not configured: an in-memory store, lost on restart (a
+  message resent after a restart is rebuilt, and a partner that answers a
+  duplicate with the original receipt is then reported ``ReceiptInvalid``):
+  configure it in production;
 * ``receiver`` (:class:`~adapters.as4.receiver.As4Receiver`): where
   :meth:`As4Adapter.receive` pulls verified inbound messages from;
 * ``sleep`` (``async`` callable) and ``clock``: injected in tests;
@@ -20,13 +32,38 @@ Features: ``deliver`` (one user message, payload compressed, signed, encrypted),
 trust store and checked to acknowledge exactly the references we signed),
 ``reception-awareness`` (the same bytes, hence the same MessageId, resent with
 exponential jittered waits until a receipt arrives or the PMode's attempts or
-time run out), ``duplicate`` (a receipt seen before, or one the receiver marks
+time run out; the bytes are recorded in ``sent_store`` before the first
+transmission, so a redelivery after a restart resends them too), ``duplicate`` (a receipt seen before, or one the receiver marks
 ``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
+
+In the gateway TOML (paths relative to the current directory, or absolute)::
+
+    [destinations.TH]
+    adapter = "as4"
+    url = "https://as4.th-asw.example/as4"
+    [destinations.TH.options]
+    encryption_certificate = "/etc/nsw/partners/th-asw-encryption.pem"
+    sent_store = "/var/lib/nsw/as4-sent-TH.db"
+    signer = { p12 = "/etc/nsw/keys/gateway.p12", password_env = "NSW_AS4_P12_PASSWORD" }
+    trust = { anchors = ["/etc/nsw/partners/th-asw-root.pem"], intermediates = ["/etc/nsw/partners/th-asw-ca.pem"] }
+    [destinations.TH.options.pmode]
+    id = "VN-NSW-TH-ASW-eco"
+    service = "urn:asean:asw:services:eco"
+    action = "eco.form_d"
+    initiator = { party_id = "VN-NSW" }
+    responder = { party_id = "TH-ASW" }
+
+Configuration errors are :class:`~gateway.errors.ConfigError` naming the option
+(``options.signer.password_env``, ``options.trust.anchors[0]``).
 
 Errors: connection failures, timeouts, 408/425/429/5xx without a signal are
 :class:`~gateway.errors.PartnerUnavailable`; a signed ebMS error signal is
 :class:`~gateway.errors.PartnerRejected` (EBMS:0005/0202/0301 are
-``PartnerUnavailable``) with ``details["ebms"]``; a signal that does not verify
+``PartnerUnavailable``) with ``details["ebms"]``; a sent store that fails is
+:class:`~gateway.errors.StoreUnavailable` (retried; nothing is sent unrecorded);
+a MessageId already sent with another payload is
+:class:`~gateway.errors.GatewayError` (``details["cause"] = "AS4_MESSAGE_ID_REUSED"``,
+final); a signal that does not verify
 or a receipt that does not acknowledge what we sent is
 :class:`~gateway.errors.ReceiptInvalid` with the cause's code in
 ``details["cause"]``.
@@ -35,6 +72,7 @@ or a receipt that does not acknowledge what we sent is
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timezone
@@ -43,14 +81,34 @@ from typing import Any, ClassVar
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
-from adapters.as4.ebms import Party, Property, UserMessage
-from adapters.as4.messages import OutgoingMessage, Payload, build_user_message, check_receipt, verify_signal
+from adapters.as4.ebms import Party, Property, UserMessage, parse_user_message
+from adapters.as4.messages import (
+    OutgoingMessage,
+    Payload,
+    build_user_message,
+    check_receipt,
+    signed_references_of,
+    verify_signal,
+)
+from adapters.as4.mime import parse_multipart
 from adapters.as4.pmode import PMode
+from adapters.as4.sent import MemorySentStore, SentRecord, SentStore, SqliteSentStore, reference_elements, references_xml
 from adapters.base import Adapter, InboundMessage, OutboundMessage
-from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected, PartnerUnavailable, ReceiptInvalid
+from adapters.options import certificate_from_options, path_from_options, signer_from_options, trust_from_options
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    NswError,
+    PartnerRejected,
+    PartnerUnavailable,
+    ReceiptInvalid,
+    StoreUnavailable,
+)
 from gateway.ports import Receipt
 from signing.keys import Signer
 from signing.trust import TrustStore
+from signing.wss import EB_NS, SOAP12_NS
+from signing.xml import parse_xml
 
 __all__ = ["As4Adapter", "PROPERTY_HEADER_PREFIX"]
 
@@ -72,7 +130,8 @@ class As4Adapter(Adapter):
     """Pushes user messages to one AS4 partner and returns its verified receipt."""
 
     scheme: ClassVar[str] = "as4"
-    recoverable = Adapter.recoverable
+    recoverable = (*Adapter.recoverable, StoreUnavailable)
+    """Also :class:`~gateway.errors.StoreUnavailable`: a message the sent store cannot record is not sent, and retried."""
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"deliver", "receipt", "receive", "non-repudiation", "encryption", "reception-awareness", "duplicate"}
     )
@@ -87,15 +146,12 @@ class As4Adapter(Adapter):
             self.pmode = raw_pmode if isinstance(raw_pmode, PMode) else PMode.model_validate(raw_pmode)
         except ValueError as exc:
             raise ConfigError(f"invalid PMode: {exc}", field="options.pmode") from exc
-        signer = opts.get("signer")
-        trust = opts.get("trust")
-        if not isinstance(signer, Signer):
-            raise ConfigError("the as4 adapter needs our Signer", field="options.signer")
-        if not isinstance(trust, TrustStore):
-            raise ConfigError("the as4 adapter needs the partner's TrustStore to verify receipts", field="options.trust")
-        self.signer: Signer = signer
-        self.trust: TrustStore = trust
-        self.encryption_certificate = opts.get("encryption_certificate")
+        self.signer: Signer = signer_from_options(opts.get("signer"), field="options.signer")
+        self.trust: TrustStore = trust_from_options(opts.get("trust"), party=self.pmode.responder.party_id, field="options.trust")
+        raw_cert = opts.get("encryption_certificate")
+        self.encryption_certificate = (
+            None if raw_cert is None else certificate_from_options(raw_cert, field="options.encryption_certificate")
+        )
         if self.pmode.security.encrypt and self.encryption_certificate is None:
             raise ConfigError(
                 f"PMode {self.pmode.id} encrypts, so the partner's encryption certificate is required",
@@ -104,9 +160,17 @@ class As4Adapter(Adapter):
         self.endpoint = self.pmode.endpoint or url
         if not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
+        raw_store = opts.get("sent_store")  # last: the only option that opens a file
+        self._owns_sent_store = not (hasattr(raw_store, "get") and hasattr(raw_store, "add"))
+        if raw_store is None:
+            self.sent_store: SentStore = MemorySentStore()
+        elif not self._owns_sent_store:
+            self.sent_store = raw_store
+        else:
+            self.sent_store = SqliteSentStore(path_from_options(raw_store, field="options.sent_store"))
         self._sleep: Callable[[float], Awaitable[None]] = opts.get("sleep") or asyncio.sleep
         self._clock: Callable[[], datetime] = opts.get("clock") or (lambda: datetime.now(timezone.utc))
-        self._sent: OrderedDict[str, OutgoingMessage] = OrderedDict()
+        self._sent: OrderedDict[str, tuple[OutgoingMessage, str]] = OrderedDict()
         self._receipts_seen: dict[str, str] = {}
         self.transmissions = 0
         self._session: aiohttp.ClientSession | None = None
@@ -124,6 +188,8 @@ class As4Adapter(Adapter):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        if self._owns_sent_store:
+            self.sent_store.close()
 
     # ------------------------------------------------------------------ sending
 
@@ -131,11 +197,63 @@ class As4Adapter(Adapter):
         """The ebMS MessageId of a gateway message: the same on every attempt."""
         return message.message_id if "@" in message.message_id else f"{message.message_id}@{self.pmode.message_id_domain}"
 
-    def _build(self, message: OutboundMessage) -> OutgoingMessage:
+    async def _prepare(self, message: OutboundMessage) -> OutgoingMessage:
+        """The message to (re)send: recorded in the sent store before its first transmission, then always those bytes."""
         ebms_id = self.ebms_message_id(message)
+        digest = hashlib.sha256(message.payload).hexdigest()
         cached = self._sent.get(ebms_id)
         if cached is not None:
-            return cached
+            self._sent.move_to_end(ebms_id)
+            outgoing, kept_digest = cached
+        else:
+            record = await self.sent_store.get(ebms_id)
+            if record is None:
+                built = self._build(message, ebms_id)
+                record = await self.sent_store.add(
+                    SentRecord(
+                        message_id=ebms_id,
+                        body=built.body,
+                        content_type=built.content_type,
+                        timestamp=built.user_message.timestamp,
+                        references=references_xml([r.element for r in built.references]),
+                        payload_sha256=digest,
+                    )
+                )
+                outgoing = built if record.body == built.body else self._reload(record)
+            else:
+                outgoing = self._reload(record)
+            if record.receipt_id is not None:
+                self._receipts_seen.setdefault(ebms_id, record.receipt_id)
+            kept_digest = record.payload_sha256
+            self._sent[ebms_id] = (outgoing, kept_digest)
+            while len(self._sent) > _SENT_CACHE:
+                self._sent.popitem(last=False)
+        if kept_digest != digest:
+            raise GatewayError(
+                f"ebMS MessageId {ebms_id} was already sent with another payload; a MessageId is never reused",
+                field="message_id",
+                details={"cause": "AS4_MESSAGE_ID_REUSED"},
+            )
+        return outgoing
+
+    def _reload(self, record: SentRecord) -> OutgoingMessage:
+        """The recorded message: its exact bytes, its UserMessage and the references we signed."""
+        try:
+            envelope = parse_xml(parse_multipart(record.body, record.content_type).soap)
+            messaging = envelope.find(f"{{{SOAP12_NS}}}Header/{{{EB_NS}}}Messaging")
+            if messaging is None:
+                raise GatewayError("no eb:Messaging in the recorded message", field="options.sent_store")
+            user = parse_user_message(messaging)
+            references = signed_references_of(reference_elements(record.references))
+        except NswError as exc:
+            raise GatewayError(
+                f"the sent store's record of {record.message_id} cannot be read: {exc.message}",
+                field="options.sent_store",
+                details={"cause": exc.code},
+            ) from exc
+        return OutgoingMessage(user, record.body, record.content_type, references)
+
+    def _build(self, message: OutboundMessage, ebms_id: str) -> OutgoingMessage:
         pmode = self.pmode
         properties = [Property(p.name, p.value, p.type) for p in pmode.properties]
         for name, value in message.headers.items():
@@ -165,13 +283,10 @@ class As4Adapter(Adapter):
             pmode=pmode,
             encrypt_for=self.encryption_certificate,
         )
-        self._sent[ebms_id] = outgoing
-        while len(self._sent) > _SENT_CACHE:
-            self._sent.popitem(last=False)
         return outgoing
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
-        outgoing = self._build(message)
+        outgoing = await self._prepare(message)
         awareness = self.pmode.reception_awareness
         retrying = AsyncRetrying(
             stop=stop_after_attempt(awareness.attempts) | stop_after_delay(awareness.max_seconds),
@@ -241,7 +356,9 @@ class As4Adapter(Adapter):
             raise
         seen = self._receipts_seen.get(sent_id)
         duplicate = marked_duplicate or (seen is not None and seen == signal.signal.message_id)
-        self._receipts_seen[sent_id] = signal.signal.message_id
+        if seen != signal.signal.message_id:
+            self._receipts_seen[sent_id] = signal.signal.message_id
+            await self.sent_store.set_receipt(sent_id, signal.signal.message_id)
         return Receipt(message_id=sent_id, raw=body, status=status, duplicate=duplicate)
 
     # ------------------------------------------------------------------ receiving

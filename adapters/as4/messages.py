@@ -6,11 +6,13 @@ partner (AS4 profile section 5.1: compress, sign, encrypt).
 
 Receiving (:func:`open_user_message`): split the MIME parts, parse the SOAP
 part with the hardened parser, pick the partner by the (not yet trusted)
-eb:From PartyId, decrypt, verify the signature with that partner's trust
-store, then read the UserMessage from the **verified** eb:Messaging only and
-check that its eb:From is that partner and its eb:To is us, that every
-PartInfo has its MIME part (and no part is unlisted), and decompress within a
-size limit.
+eb:From PartyId and, among that partner's agreements, the PMode by the (not
+yet trusted) eb:Service, eb:Service/@type, eb:Action and AgreementRef/@pmode
+(:func:`select_agreement`), decrypt, verify the signature with that partner's
+trust store, then read the UserMessage from the **verified** eb:Messaging only
+and check that its eb:From is that partner and its eb:To is us, that its
+Service and Action are those of the selected PMode, that every PartInfo has
+its MIME part (and no part is unlisted), and decompress within a size limit.
 
 Signals (:func:`build_receipt`, :func:`build_error_signal`,
 :func:`verify_signal`, :func:`check_receipt`): signed SOAP envelopes without
@@ -82,6 +84,8 @@ __all__ = [
     "build_user_message",
     "open_user_message",
     "peek_message_id",
+    "select_agreement",
+    "AGREEMENT_PATH",
     "build_receipt",
     "build_error_signal",
     "verify_signal",
@@ -230,6 +234,82 @@ def peek_message_id(envelope: etree._Element) -> str | None:
     return _unverified_text(envelope, f"{_S}Header/{_EB}Messaging/{_EB}UserMessage/{_EB}MessageInfo/{_EB}MessageId")
 
 
+AGREEMENT_PATH = "/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:CollaborationInfo"
+"""Where the elements that select the PMode of an inbound user message are."""
+
+
+def _agreement_error(code: str, ebms: str, where: str, message: str) -> ValidationFailed:
+    return ValidationFailed([ValidationIssue(f"{AGREEMENT_PATH}/{where}", code, message)], details={"ebms": ebms})
+
+
+def _mismatch(pmode: PMode, service: str | None, service_type: str | None, action: str | None) -> str | None:
+    """The first of eb:Service, eb:Service/@type, eb:Action that differs from ``pmode`` (None: it matches)."""
+    if service != pmode.service:
+        return "eb:Service"
+    if service_type != pmode.service_type:
+        return "eb:Service/@type"
+    if action != pmode.action:
+        return "eb:Action"
+    return None
+
+
+def select_agreement(
+    agreements: As4Partner | Sequence[As4Partner],
+    *,
+    service: str | None,
+    service_type: str | None,
+    action: str | None,
+    pmode_id: str | None = None,
+) -> As4Partner:
+    """The partner agreement (PMode) an inbound user message belongs to, by its Service, Service/@type and Action.
+
+    ``agreements`` are the partner's PModes for messages to us (one or several,
+    e.g. one per Action). A message naming a PMode (``AgreementRef/@pmode``) is
+    held to that PMode; otherwise the first PMode whose Service, Service/@type
+    and Action equal the message's is selected.
+
+    Errors, per the ebMS 3.0 Core specification, section 6.7.1 (ebMS processing errors):
+
+    * no PMode of the partner has these values, or ``@pmode`` names none of
+      them: **EBMS:0001 ValueNotRecognized** (Content): "some element/attribute
+      contains a value that could not be recognized and therefore could not be
+      used by the MSH" (no P-Mode can be associated with the message; issue
+      code ``AS4_UNKNOWN_PMODE``, field the eb:Service, eb:Service/@type,
+      eb:Action or eb:AgreementRef/@pmode at fault);
+    * the message names a PMode (``@pmode``) but its Service or Action are not
+      that PMode's: **EBMS:0010 ProcessingModeMismatch** (Processing): "the ebMS
+      header ... expected by the MSH is not compatible with the expected
+      content, based on the associated P-Mode" (issue code
+      ``AS4_PMODE_MISMATCH``).
+
+    :func:`open_user_message` calls it twice: on the unverified header, only
+    to pick the trust store and policy to verify with (a header forged around
+    a signature is refused as such, e.g. ``SIG_WRAPPING``, not as an unknown
+    PMode), then on the **verified** header, whose verdict counts.
+    """
+    candidates = (agreements,) if isinstance(agreements, As4Partner) else tuple(agreements)
+    if pmode_id is not None:
+        named = [a for a in candidates if a.pmode.id == pmode_id]
+        if not named:
+            raise _agreement_error("AS4_UNKNOWN_PMODE", "EBMS:0001", "eb:AgreementRef/@pmode", f"no agreement {pmode_id!r} with this partner")
+        where = _mismatch(named[0].pmode, service, service_type, action)
+        if where is not None:
+            raise _agreement_error(
+                "AS4_PMODE_MISMATCH", "EBMS:0010", where,
+                f"{where} is not that of PMode {pmode_id!r} (service {named[0].pmode.service!r}, action {named[0].pmode.action!r})",
+            )
+        return named[0]
+    for agreement in candidates:
+        if _mismatch(agreement.pmode, service, service_type, action) is None:
+            return agreement
+    if not any(a.pmode.service == service and a.pmode.service_type == service_type for a in candidates):
+        where = "eb:Service" if not any(a.pmode.service == service for a in candidates) else "eb:Service/@type"
+        value = service if where == "eb:Service" else service_type
+    else:
+        where, value = "eb:Action", action
+    raise _agreement_error("AS4_UNKNOWN_PMODE", "EBMS:0001", where, f"no agreement with this partner for {where} {value!r}")
+
+
 def _decompress(data: bytes, limit: int, where: str) -> bytes:
     engine = zlib.decompressobj(wbits=31)
     try:
@@ -251,14 +331,16 @@ def open_user_message(
     content_type: str,
     *,
     our_party_id: str,
-    partner_for: Callable[[str], As4Partner],
+    partner_for: Callable[[str], As4Partner | Sequence[As4Partner]],
     decrypter: Decrypter | None,
     at: datetime | None = None,
 ) -> ReceivedMessage:
     """Decrypt and verify an inbound user message; return what was verified.
 
-    ``partner_for(party_id)`` returns the partner configuration for the
-    claimed eb:From PartyId or raises (``AS4_UNKNOWN_PARTNER``).
+    ``partner_for(party_id)`` returns the partner's agreement(s) for the
+    claimed eb:From PartyId or raises (``AS4_UNKNOWN_PARTNER``); the one
+    matching the message's Service and Action is selected by
+    :func:`select_agreement` (EBMS:0001 when none does).
     """
     mime = parse_multipart(body, content_type)
     envelope = parse_xml(mime.soap)
@@ -268,7 +350,20 @@ def open_user_message(
             [ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId", "AS4_MISSING", "no eb:From PartyId")],
             details={"ebms": "EBMS:0009"},
         )
-    partner = partner_for(claimed)
+    collaboration = f"{_S}Header/{_EB}Messaging/{_EB}UserMessage/{_EB}CollaborationInfo"
+    service_el = envelope.find(f"{collaboration}/{_EB}Service")
+    agreement_el = envelope.find(f"{collaboration}/{_EB}AgreementRef")
+    agreements = partner_for(claimed)
+    try:  # the unverified header only picks the keys and policy to verify with ...
+        partner = select_agreement(
+            agreements,
+            service=(service_el.text or "").strip() if service_el is not None else None,
+            service_type=service_el.get("type") if service_el is not None else None,
+            action=_unverified_text(envelope, f"{collaboration}/{_EB}Action"),
+            pmode_id=agreement_el.get("pmode") if agreement_el is not None else None,
+        )
+    except ValidationFailed:  # ... the verdict on the agreement is given on the verified header, below
+        partner = agreements if isinstance(agreements, As4Partner) else agreements[0]
     security = partner.pmode.security
     raw = {cid: part.content for cid, part in mime.attachments.items()}
     decrypted = decrypt_attachments(envelope, raw, decrypter)
@@ -281,6 +376,13 @@ def open_user_message(
     if verified.messaging is None:
         raise ValidationFailed([ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging", "AS4_MISSING", "no eb:Messaging")], details={"ebms": "EBMS:0009"})
     user = parse_user_message(verified.messaging)
+    chosen = select_agreement(agreements, service=user.service, service_type=user.service_type, action=user.action, pmode_id=user.pmode)
+    if chosen is not partner:
+        raise ValidationFailed(
+            [ValidationIssue(element_path(verified.messaging) + "/eb:UserMessage/eb:CollaborationInfo", "AS4_PMODE_MISMATCH",
+                             f"the signed header belongs to PMode {chosen.pmode.id!r}, not {partner.pmode.id!r} it was verified under")],
+            details={"ebms": "EBMS:0010"},
+        )
     where_from = element_path(verified.messaging) + "/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId"
     if user.sender.party_id != claimed or user.sender.party_id != partner.pmode.responder.party_id:
         raise ValidationFailed([ValidationIssue(where_from, "AS4_PARTY", f"eb:From {user.sender.party_id!r} is not the partner whose key signed")], details={"ebms": "EBMS:0003"})

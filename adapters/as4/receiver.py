@@ -5,8 +5,9 @@ For each POST:
 1. :func:`~adapters.as4.messages.open_user_message` decrypts and verifies the
    message against the claimed partner's trust store; any coded failure is
    answered with a **signed** ebMS error signal (EBMS:0101 for signature and
-   certificate failures, 0102 decryption, 0103 policy, 0009 header, 0003/0007/
-   0010 content) whose ErrorDetail carries our error code and incident id;
+   certificate failures, 0102 decryption, 0103 policy, 0009 header, 0001 an
+   unknown partner or Service/Action, 0010 a PMode mismatch, 0003/0007
+   content) whose ErrorDetail carries our error code and incident id;
 2. duplicate elimination: under a per-MessageId lock, a MessageId already in
    the :class:`DuplicateStore` is answered with the *original* receipt and is
    not delivered again;
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -100,13 +101,22 @@ class SqliteDuplicateStore:
 
 
 class As4Receiver:
-    """Receives AS4 user messages for ``party_id`` from the configured partners."""
+    """Receives AS4 user messages for ``party_id`` from the configured partners.
+
+    ``partners`` maps each partner's PartyId to its agreement, or to several
+    (e.g. one PMode per Service/Action); an inbound message is held to the one
+    whose Service, Service/@type and Action it carries
+    (:func:`~adapters.as4.messages.select_agreement`): an unknown partner or
+    Service/Action is answered with a signed EBMS:0001 ValueNotRecognized, a
+    message naming a PMode whose Service/Action it does not carry with
+    EBMS:0010 ProcessingModeMismatch (ebMS 3.0 Core, section 6.7.1).
+    """
 
     def __init__(
         self,
         *,
         party_id: str,
-        partners: Mapping[str, As4Partner],
+        partners: Mapping[str, As4Partner | Sequence[As4Partner]],
         signer: Signer,
         decrypter: Decrypter | None,
         sink: MessageSink | None = None,
@@ -126,12 +136,13 @@ class As4Receiver:
         self.delivered = 0
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _partner(self, party_id: str) -> As4Partner:
+    def _partner(self, party_id: str) -> As4Partner | Sequence[As4Partner]:
+        """The agreements with ``party_id``; an unknown party is EBMS:0001 ValueNotRecognized (no P-Mode can be associated)."""
         partner = self.partners.get(party_id)
-        if partner is None:
+        if partner is None or (not isinstance(partner, As4Partner) and not partner):
             raise ValidationFailed(
                 [ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId", "AS4_UNKNOWN_PARTNER", f"no PMode for partner {party_id!r}")],
-                details={"ebms": "EBMS:0010"},
+                details={"ebms": "EBMS:0001"},
             )
         return partner
 

@@ -23,7 +23,7 @@ exceptions); timestamps are float seconds since the epoch (UTC).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ class MessageRecord:
         return {
             "id": self.message.id,
             "sender": env.sender,
+            "on_behalf_of": env.on_behalf_of or self.acknowledgement.on_behalf_of,
             "message_id": env.message_id,
             "document_type": env.document_type,
             "conversation_id": env.conversation,
@@ -117,6 +118,11 @@ class Store(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def on_work(self, callback: Callable[[tuple[str, ...]], None]) -> None:
+        """Have ``callback(destinations)`` called when another node queues work (multi-node stores wake
+        idle workers this way, e.g. PostgreSQL LISTEN/NOTIFY). Single-node stores never call it.
+        (Added by issue 6; additive, with this no-op default.)"""
 
     @abc.abstractmethod
     async def recover(self, *, now: float) -> int:

@@ -1,0 +1,261 @@
+"""REST/JSON for modern ministry systems and data intermediaries.
+
+Submitting and status are the gateway API itself (:mod:`gateway.api`): ``POST /v1/messages`` takes
+harmonized JSON (``Content-Type: application/json``, ``X-Format: json``) or native XML (``X-Format: vnsw``,
+``form-d``, ``sps``, ``xml``); ``GET /v1/messages/{id}`` answers state, deliveries and history. This module
+adds the two ways results come back:
+
+**Webhook** (:class:`WebhookAdapter`, adapter ``webhook``; connection string: the receiver's HTTPS URL).
+Each result is POSTed as JSON::
+
+    {"message_id": <gateway id>, "sender", "document_type", "conversation", "reference",
+     "content_type", "payload": <base64 of the document>}
+
+signed with the gateway's key as a **detached JWS** (RFC 7515, appendix F: compact serialization with an
+empty payload part) over the exact body bytes, in the header ``X-NSW-Signature``. The protected header
+carries ``alg`` (``ES256``/``ES384``/``RS256``/``PS256`` from the key), ``x5t#S256`` (the SHA-256 thumbprint
+of the gateway's certificate), ``nsw-mid`` (the message id) and ``iat``. Receivers check it with
+:func:`verify_webhook`. The key sits behind :class:`signing.keys.Signer`: ``options.signer`` is a Signer or,
+in TOML, ``{ p12 = "path", password_env = "VAR" }`` / ``{ key = "path", cert = "path" }``
+(:func:`adapters.options.signer_from_options`). Retries, backoff, circuit breaker and dead letters are the
+normal delivery engine's: the same message id goes out on every attempt; status handling and the receipt
+(``{"message_id": ...}``) are the ``http`` adapter's.
+
+**Polling** (:class:`MailboxAdapter`, adapter ``mailbox``, + :class:`ResultsEndpoint`, inbound endpoint
+``poll``). The adapter stores each result durably (atomic file write) in the destination's mailbox
+directory (connection string ``file:///var/nsw/mailbox/MARD``; ``options.party``: the party that polls
+it); the delivery is acknowledged once the result is on disk. The party then
+
+* ``GET /v1/results`` → ``{"results": [{"id", "sender", "document_type", "reference", "content_type",
+  "stored_at", "payload" (base64)}]}``: every result not yet acknowledged, oldest first (``?limit=``);
+* ``POST /v1/results/{id}/ack`` → ``{"id", "acknowledged": true}``: moves it to ``acked/``; a result is
+  listed again and again until it is acknowledged, so a poller that crashes before processing loses
+  nothing. Acknowledging twice is harmless; an unknown id is ``MESSAGE_NOT_FOUND``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from adapters.base import Adapter, InboundEndpoint, Intake, OutboundMessage
+from adapters.filedrop import _fsync_dir, atomic_write, drop_directory
+from adapters.http import HttpAdapter
+from gateway.errors import (
+    ConfigError,
+    MessageNotFound,
+    PartnerRejected,
+    PartnerUnavailable,
+    RequestInvalid,
+    SignatureMalformed,
+    SignatureValueInvalid,
+)
+from gateway.ports import Receipt
+from signing.algorithms import ECDSA_SHA256, ECDSA_SHA384, RSA_PSS_SHA256, RSA_SHA256, SignatureAlgorithm
+from signing.keys import Signer, default_algorithm_for, verify_raw
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "WebhookAdapter",
+    "MailboxAdapter",
+    "ResultsEndpoint",
+    "sign_detached",
+    "verify_webhook",
+    "webhook_body",
+]
+
+SIGNATURE_HEADER = "X-NSW-Signature"
+
+_JWS_ALGS: dict[str, SignatureAlgorithm] = {
+    "ES256": ECDSA_SHA256, "ES384": ECDSA_SHA384, "RS256": RSA_SHA256, "PS256": RSA_PSS_SHA256,
+}
+_ALG_NAMES = {v.uri: k for k, v in _JWS_ALGS.items()}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def thumbprint(certificate: x509.Certificate) -> str:
+    """``x5t#S256``: base64url SHA-256 of the certificate's DER."""
+    return _b64url(hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest())
+
+
+def sign_detached(body: bytes, signer: Signer, *, claims: dict[str, Any] | None = None) -> str:
+    """A compact detached JWS (``header..signature``) over ``body``."""
+    algorithm = default_algorithm_for(signer.certificate)
+    name = _ALG_NAMES.get(algorithm.uri)
+    if name is None:
+        raise ConfigError(f"no JWS algorithm for {algorithm.uri}", field="options.signer")
+    header = {"alg": name, "x5t#S256": thumbprint(signer.certificate), **(claims or {})}
+    protected = _b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+    signature = signer.sign(f"{protected}.{_b64url(body)}".encode("ascii"), algorithm)
+    return f"{protected}..{_b64url(signature)}"
+
+
+def verify_webhook(body: bytes, signature: str, certificate: x509.Certificate) -> dict[str, Any]:
+    """Check a webhook's detached JWS against the gateway's certificate; the protected header.
+
+    ``SIG_MALFORMED`` for a header that is not a detached compact JWS or names an algorithm outside
+    ES256/ES384/RS256/PS256 (never ``none`` or HMAC), ``SIG_SIGNATURE_INVALID`` when the body or header was
+    altered or another key signed it.
+    """
+    parts = signature.split(".")
+    if len(parts) != 3 or parts[1] != "":
+        raise SignatureMalformed("not a detached compact JWS (header..signature)", field=SIGNATURE_HEADER)
+    try:
+        header = json.loads(_unb64url(parts[0]))
+        raw_signature = _unb64url(parts[2])
+    except ValueError as exc:
+        raise SignatureMalformed(f"undecodable JWS: {exc}", field=SIGNATURE_HEADER) from exc
+    algorithm = _JWS_ALGS.get(header.get("alg")) if isinstance(header, dict) else None
+    if algorithm is None:
+        raise SignatureMalformed(f"JWS algorithm {header.get('alg') if isinstance(header, dict) else None!r} "
+                                 "is not accepted", field=f"{SIGNATURE_HEADER}.alg")
+    if header.get("x5t#S256") != thumbprint(certificate):
+        raise SignatureValueInvalid("the JWS names another certificate", field=f"{SIGNATURE_HEADER}.x5t#S256")
+    if not verify_raw(certificate, raw_signature, f"{parts[0]}.{_b64url(body)}".encode("ascii"), algorithm):
+        raise SignatureValueInvalid("the webhook body or its JWS header was altered", field=SIGNATURE_HEADER)
+    return header
+
+
+def webhook_body(message: OutboundMessage) -> bytes:
+    """The JSON a webhook receives for ``message``."""
+    return json.dumps({
+        "message_id": message.message_id, "sender": message.sender, "document_type": message.document_type,
+        "conversation": message.conversation, "reference": message.reference,
+        "content_type": message.content_type, "payload": base64.b64encode(message.payload).decode("ascii"),
+    }, separators=(",", ":")).encode()
+
+
+def _signer(options: dict[str, Any]) -> Signer:
+    from adapters.options import signer_from_options
+
+    return signer_from_options(options.get("signer"), field="options.signer")
+
+
+class WebhookAdapter(HttpAdapter):
+    """POSTs each result as signed JSON (detached JWS in ``X-NSW-Signature``) to the party's URL."""
+
+    scheme: ClassVar[str] = "webhook"
+    recoverable = HttpAdapter.recoverable
+    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt", "signed"})
+
+    def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
+        super().__init__(url, timeout=timeout, options=options)
+        self.signer = _signer(self.options)
+
+    async def deliver(self, message: OutboundMessage) -> Receipt:
+        body = webhook_body(message)
+        jws = sign_detached(body, self.signer, claims={"nsw-mid": message.message_id, "iat": int(time.time())})
+        signed = OutboundMessage(
+            message_id=message.message_id, payload=body, sender=message.sender,
+            document_type=message.document_type, conversation=message.conversation, reference=message.reference,
+            content_type="application/json", headers={**message.headers, SIGNATURE_HEADER: jws},
+        )
+        return await super().deliver(signed)
+
+
+# --------------------------------------------------------------------------- polling
+
+
+class MailboxAdapter(Adapter):
+    """Stores each result durably in a per-party mailbox directory, to be polled and acknowledged."""
+
+    scheme: ClassVar[str] = "mailbox"
+    recoverable = Adapter.recoverable
+    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt"})
+
+    async def deliver(self, message: OutboundMessage) -> Receipt:
+        try:
+            root = drop_directory(self.url)
+        except ConfigError as exc:
+            raise PartnerRejected(exc.message, field="url") from exc
+        meta = {
+            "id": message.message_id, "sender": message.sender, "document_type": message.document_type,
+            "conversation": message.conversation, "reference": message.reference,
+            "content_type": message.content_type, "stored_at": time.time(),
+        }
+        record = json.dumps({**meta, "payload": base64.b64encode(message.payload).decode("ascii")}).encode()
+        pending = root / "pending"
+        try:
+            await asyncio.to_thread(_store, root, pending, f"{message.message_id}.json", record)
+        except OSError as exc:
+            raise PartnerUnavailable(f"cannot store in mailbox {root}: {exc.strerror or exc}",
+                                     field="mailbox") from exc
+        return Receipt(message_id=message.message_id, raw=json.dumps({"mailbox": str(root)}).encode())
+
+
+def _store(root: Path, pending: Path, name: str, record: bytes) -> None:
+    if (root / "acked" / name).exists():
+        return  # a retry of a result the party already acknowledged: do not hand it out again
+    pending.mkdir(parents=True, exist_ok=True)
+    atomic_write(pending, name, record)
+
+
+class ResultsEndpoint(InboundEndpoint):
+    """``GET /v1/results`` and ``POST /v1/results/{id}/ack`` over the mailboxes of the ``mailbox`` destinations."""
+
+    scheme: ClassVar[str] = "poll"
+
+    def _mailbox(self, intake: Intake, party: str) -> Path:
+        for dest in getattr(intake.config, "destinations", {}).values():
+            if dest.adapter == "mailbox" and dest.options.get("party") == party:
+                return drop_directory(dest.url)
+        raise MessageNotFound(f"no result mailbox is configured for {party}", field="party")
+
+    def routes(self, intake: Intake) -> list[Any]:
+        prefix = str(self.options.get("path", "/v1/results"))
+
+        async def listing(request: web.Request) -> web.Response:
+            box = self._mailbox(intake, intake.party_of(request))
+            try:
+                limit = int(request.query.get("limit", "100"))
+            except ValueError:
+                raise RequestInvalid("limit must be an integer", field="limit") from None
+            results = await asyncio.to_thread(_list, box / "pending", max(1, min(limit, 1000)))
+            return web.json_response({"results": results})
+
+        async def ack(request: web.Request) -> web.Response:
+            box = self._mailbox(intake, intake.party_of(request))
+            rid = request.match_info["id"]
+            if not rid or "/" in rid or rid.startswith("."):
+                raise RequestInvalid(f"malformed result id {rid!r}", field="id")
+            if not await asyncio.to_thread(_ack, box, f"{rid}.json"):
+                raise MessageNotFound(f"no result {rid} in the mailbox", field="id")
+            return web.json_response({"id": rid, "acknowledged": True})
+
+        return [web.get(prefix, listing), web.post(prefix + "/{id}/ack", ack)]
+
+
+def _list(pending: Path, limit: int) -> list[dict[str, Any]]:
+    if not pending.is_dir():
+        return []
+    entries = sorted((p for p in pending.glob("*.json") if not p.name.startswith(".")),
+                     key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [json.loads(p.read_bytes()) for p in entries[:limit]]
+
+
+def _ack(root: Path, name: str) -> bool:
+    acked = root / "acked"
+    acked.mkdir(parents=True, exist_ok=True)
+    source = root / "pending" / name
+    if not source.exists():
+        return (acked / name).exists()
+    os.replace(source, acked / name)
+    _fsync_dir(acked)
+    return True

@@ -1,0 +1,221 @@
+"""``vnsw-soap`` inbound: the SOAP 1.1 endpoint ministries call, ``receiveRequest(requestPayload)``.
+
+Configured as ``[inbound.NAME] endpoint = "vnsw-soap"`` with options:
+
+* ``path`` (default ``/vnsw/soap``): where the endpoint is mounted; ``GET <path>?wsdl`` serves
+  ``wsdl/vnsw_receive.wsdl`` with the address of the request;
+* ``parties``: VNSW ``From/identity`` (or ``From/ministryCode``) → party name (``{BNNPTNT = "MARD"}``);
+  default: the identity itself;
+* ``document_types``: VNSW ``documentType`` (procedure code) → the gateway's document type; default: the
+  procedure code itself. ``"<documentType>/<type>/<function>"`` keys win over bare procedure codes;
+* ``identity``: the ``From`` block of our answers (default: the NSW's, :data:`NSW_IDENTITY`).
+
+Callers authenticate like every API client (``Authorization: Bearer <party token>``); the party the envelope's
+``From`` maps to must be the authenticated one (``AUTH_FORBIDDEN`` otherwise).
+
+A POST is answered synchronously, as the ministry systems expect (``receiveResponse/responsePayload``):
+
+* the function-99 acknowledgement once the broker has durably stored the message (and again, unchanged in
+  meaning, for a resent ``messageId``);
+* the function-00 error list when the inner Envelope cannot be parsed (``XML_*``), misses a header element
+  (``REQUEST_INVALID`` naming it), or the broker refuses or rejects it (``AUTH_FORBIDDEN``,
+  ``VALIDATION_FAILED``...). ``ErrorCode`` is the gateway's code; ``ErrorName`` names the element at fault.
+
+SOAP faults (``soap:Client``, HTTP 500) only for malformed SOAP: not XML, not a SOAP 1.1 Envelope, no
+``receiveRequest/requestPayload`` in the Body; and a ``soap:Server`` fault when the gateway itself fails to
+take the message (store unavailable: ``STORE_UNAVAILABLE``...), so that the ministry resends it rather than
+reading a 00 refusal. Every fault carries ``detail/nsw:error`` with ``code``, ``field`` and ``incident``.
+
+Correlation: the submitted envelope carries ``conversation_id`` and ``reference`` = ``Subject/reference``
+(the dossier number), so a business result (a permit answering a registration) comes in as its own call
+and is found with ``GET /v1/messages?reference=<dossier>`` (and in the original's ``replies`` when the
+original was submitted with that message id), and is delivered in order within the dossier.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any, ClassVar
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from lxml import etree
+
+from adapters.base import InboundEndpoint, Intake
+from adapters.vnsw_soap.envelope import NSW_IDENTITY, VnswHeader, ack_envelope, error_envelope, read_header
+from gateway.errors import ERROR_CODES, GatewayError, NswError, Origin, RequestInvalid, XmlError, XmlMalformed
+from gateway.model import Envelope, PartyId
+from signing.xml import parse_xml
+
+__all__ = ["VnswSoapEndpoint", "SOAP11_NS", "VNSW_WS_NS", "RECEIVE_WSDL"]
+
+log = logging.getLogger("nswgw.vnsw_soap")
+
+SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
+VNSW_WS_NS = "http://com/vnsw/ws/generated"
+RECEIVE_WSDL = "vnsw_receive.wsdl"
+_CONTENT_TYPE = "text/xml"
+_HEADER_FIELDS = {
+    "X-Message-Id": "/Envelope/Header/Reference/messageId",
+    "X-Document-Type": "/Envelope/Header/Subject/documentType",
+    "X-Conversation-Id": "/Envelope/Header/Subject/reference",
+    "X-Reference": "/Envelope/Header/Subject/reference",
+    "X-Procedure": "/Envelope/Header/Subject/documentType",
+    "X-Sender": "/Envelope/Header/From/identity",
+}
+"""Broker envelope fields → the VNSW element they come from (so a 00 error names the element at fault)."""
+
+
+def _wsdl_text(name: str) -> str:
+    return resources.files("adapters.vnsw_soap").joinpath("wsdl", name).read_text("utf-8")
+
+
+def soap_response(answer: bytes) -> bytes:
+    """``receiveResponse/responsePayload`` carrying ``answer`` as an escaped string (as Spring-WS writes it)."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11_NS}"><SOAP-ENV:Header/><SOAP-ENV:Body>'
+        f'<ns2:receiveResponse xmlns:ns2="{VNSW_WS_NS}"><ns2:responsePayload>'
+        f"{escape(answer.decode('utf-8'))}</ns2:responsePayload></ns2:receiveResponse>"
+        "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    ).encode("utf-8")
+
+
+def soap_fault(error: NswError, *, faultcode: str = "Client") -> bytes:
+    """A SOAP 1.1 fault carrying the coded error (``detail/nsw:error`` with code, field, incident id)."""
+    root = etree.Element(f"{{{SOAP11_NS}}}Envelope", nsmap={"SOAP-ENV": SOAP11_NS})
+    body = etree.SubElement(root, f"{{{SOAP11_NS}}}Body")
+    fault = etree.SubElement(body, f"{{{SOAP11_NS}}}Fault")
+    etree.SubElement(fault, "faultcode").text = f"SOAP-ENV:{faultcode}"
+    etree.SubElement(fault, "faultstring").text = str(error)
+    detail = etree.SubElement(fault, "detail")
+    e = etree.SubElement(detail, "{urn:nsw:gateway:error}error", nsmap={"nsw": "urn:nsw:gateway:error"})
+    e.set("code", error.code)
+    e.set("incident", error.incident_id)
+    if error.field:
+        e.set("field", error.field)
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def _local(el: Any) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def read_soap_request(raw: bytes) -> str:
+    """The ``requestPayload`` string of a SOAP 1.1 ``receiveRequest``; an :class:`NswError` naming what is wrong."""
+    root = parse_xml(raw)
+    if root.tag == f"{{{SOAP12_NS}}}Envelope":
+        raise RequestInvalid("this endpoint speaks SOAP 1.1, not SOAP 1.2", field="soap:Envelope",
+                             details={"faultcode": "VersionMismatch"})
+    if root.tag != f"{{{SOAP11_NS}}}Envelope":
+        raise RequestInvalid(f"not a SOAP 1.1 Envelope: {root.tag}", field="/" + (_local(root) or "?"))
+    body = [c for c in root if c.tag == f"{{{SOAP11_NS}}}Body"]
+    if len(body) != 1:
+        raise RequestInvalid("the SOAP Envelope needs exactly one Body", field="/Envelope/Body")
+    calls = [c for c in body[0] if isinstance(c.tag, str)]
+    if len(calls) != 1 or _local(calls[0]) != "receiveRequest":
+        found = _local(calls[0]) if calls else "nothing"
+        raise RequestInvalid(f"the Body must carry one receiveRequest, not {found}", field="/Envelope/Body/receiveRequest")
+    payload = [c for c in calls[0] if isinstance(c.tag, str) and _local(c) == "requestPayload"]
+    if len(payload) != 1:
+        raise RequestInvalid("receiveRequest needs one requestPayload", field="/Envelope/Body/receiveRequest/requestPayload")
+    return payload[0].text or ""
+
+
+class _GatewaySide(Exception):
+    """The gateway (store, signer) failed while taking a message: answered as a SOAP Server fault."""
+
+    def __init__(self, error: NswError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class VnswSoapEndpoint(InboundEndpoint):
+    """The SOAP 1.1 ``receiveRequest(requestPayload)`` endpoint of the VNSW ministry connector."""
+
+    scheme: ClassVar[str] = "vnsw-soap"
+
+    def __init__(self, name: str = "vnsw", *, options: dict[str, Any] | None = None) -> None:
+        super().__init__(name, options=options)
+        self.path = str(self.options.get("path", "/vnsw/soap"))
+        self.parties: dict[str, str] = dict(self.options.get("parties") or {})
+        self.document_types: dict[str, str] = dict(self.options.get("document_types") or {})
+        self.identity: dict[str, str] = {**NSW_IDENTITY, **dict(self.options.get("identity") or {})}
+        self._wsdl = _wsdl_text(RECEIVE_WSDL)
+
+    def routes(self, intake: Intake) -> list[Any]:
+        async def wsdl(request: web.Request) -> web.StreamResponse:
+            if "wsdl" not in {k.lower() for k in request.query}:
+                return web.Response(status=405, text="POST SOAP 1.1 requests here; GET ?wsdl for the WSDL")
+            location = escape(str(request.url.with_query(None)), {'"': "&quot;"})
+            text = self._wsdl.replace('location="http://localhost/vnsw/soap"', f'location="{location}"')
+            return web.Response(text=text, content_type=_CONTENT_TYPE, charset="utf-8")
+
+        async def post(request: web.Request) -> web.StreamResponse:
+            party = intake.party_of(request)
+            raw = await request.read()
+            try:
+                payload = read_soap_request(raw)
+            except NswError as exc:
+                log.info("incident %s: malformed SOAP from %s: %s", exc.incident_id, party, exc)
+                code = exc.details.get("faultcode", "Client") if isinstance(exc.details, dict) else "Client"
+                return web.Response(body=soap_fault(exc, faultcode=code), status=500, content_type=_CONTENT_TYPE,
+                                    charset="utf-8")
+            try:
+                answer = await self.receive(intake, party, payload.encode("utf-8"))
+            except _GatewaySide as exc:  # our fault, not the message's: a Server fault, so the ministry resends
+                return web.Response(body=soap_fault(exc.error, faultcode="Server"), status=500,
+                                    content_type=_CONTENT_TYPE, charset="utf-8")
+            return web.Response(body=soap_response(answer), content_type=_CONTENT_TYPE, charset="utf-8")
+
+        return [web.get(self.path, wsdl), web.post(self.path, post)]
+
+    def recipient(self, party: str) -> dict[str, str]:
+        """The ``To`` block for ``party`` when its envelope is unreadable (its VNSW identity from ``parties``)."""
+        vnsw = next((k for k, v in self.parties.items() if v == party), party)
+        return {"name": vnsw, "identity": vnsw, "countryCode": "VN", "ministryCode": vnsw,
+                "organizationCode": vnsw, "unitCode": vnsw}
+
+    def envelope_for(self, header: VnswHeader) -> Envelope:
+        """The broker envelope of a VNSW message (sender mapped from ``From``, dossier as reference)."""
+        identity = header.sender.get("identity") or header.sender.get("ministryCode") or ""
+        sender = self.parties.get(identity) or self.parties.get(header.sender.get("ministryCode", "")) or identity
+        key = f"{header.document_type}/{header.type}/{header.function}"
+        document_type = self.document_types.get(key) or self.document_types.get(header.document_type) \
+            or header.document_type
+        return Envelope(sender=PartyId(sender), message_id=header.message_id, document_type=document_type,
+                        conversation_id=header.reference, reference=header.reference,
+                        procedure=header.document_type, format="vnsw")
+
+    async def receive(self, intake: Intake, party: str, payload: bytes) -> bytes:
+        """Submit one VNSW Envelope for ``party``; the function-99 or function-00 answer."""
+        header: VnswHeader | None = None
+        try:
+            if not payload.strip():
+                raise XmlMalformed("requestPayload is empty", field="requestPayload")
+            header = read_header(parse_xml(payload))
+            envelope = self.envelope_for(header)
+            result = await intake.submit(party, envelope, payload)
+        except (XmlError, NswError) as exc:
+            if exc.origin is not Origin.CLIENT:
+                log.warning("incident %s: VNSW message from %s not taken: %s", exc.incident_id, party, exc)
+                raise _GatewaySide(exc) from exc
+            if exc.field in _HEADER_FIELDS:
+                exc.field = _HEADER_FIELDS[exc.field]
+            log.info("incident %s: VNSW message from %s refused: %s", exc.incident_id, party, exc)
+            return error_envelope(header, [exc], identity=self.identity, recipient=self.recipient(party))
+        except Exception as exc:  # never an unanswered ministry call: a coded Server fault
+            error = GatewayError(f"internal error: {type(exc).__name__}", field="requestPayload")
+            log.exception("incident %s", error.incident_id)
+            raise _GatewaySide(error) from exc
+        if result.ack.error:
+            err = result.ack.error
+            cls = ERROR_CODES.get(err.get("code", ""), GatewayError)
+            what = f"{err.get('field')}: {err.get('message')}" if err.get("field") else str(err.get("message"))
+            issues = err.get("issues") or []
+            pairs = [(cls.code, what)] + [(i.get("code", cls.code), f"{i.get('path')}: {i.get('message')}")
+                                          for i in issues[1:]]
+            return error_envelope(header, pairs, identity=self.identity)
+        return ack_envelope(header, identity=self.identity)

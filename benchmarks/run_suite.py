@@ -1,0 +1,482 @@
+"""The gateway performance suite: SQLite and PostgreSQL, 1/2/4 nodes, 8 KB and 100 KB signed e-C/O (one command).
+
+    .venv/bin/python benchmarks/run_suite.py [--messages 600] [--json benchmarks/results.json] [--quick]
+
+For every (store, nodes, size) it starts real ``nswgw serve`` subprocesses (SQLite: one node, its own
+file; PostgreSQL: 1, 2 or 4 nodes on one fresh schema of the database at ``--dsn``), one real loopback
+receiver, and measures
+
+* **peak**: messages/s end to end (first submission → last receipt at the receiver) with a closed loop of
+  ``--concurrency`` submissions in flight, spread round-robin over the nodes;
+* **latency at half the peak rate**: an open loop at 50 % of that peak; p50/p99/p99.9 of submission →
+  receipt at the receiver;
+* **CPU per message**: user+system CPU time of the gateway processes (``/proc``) over the peak run / messages.
+
+The **crypto floor** is measured in the same run: raw python-xmlsec parse + verify + sign of the same
+document with the key already loaded (no policy, no trust store), one core. Every throughput is given as a
+ratio to that floor (``1.0`` = the gateway does nothing but the crypto, on one core).
+
+The documents are e-C/O signed by MOIT (``signing.bench.make_certificate_of_origin`` and
+``signing.sign.sign_document``, RSA-2048). The gateways run with the verification the broker has wired
+(printed as ``gateway verification``); the report says what the gateway did to each message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-moit-token"
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------- documents and the crypto floor
+
+
+PEMS: dict[str, bytes] = {}
+"""moit.pem (pinned for MOIT), gw.key.pem / gw.pem (the gateway's signing key), written next to each config."""
+
+
+def make_documents(sizes: dict[str, int]) -> tuple[dict[str, bytes], dict[str, float]]:
+    """Signed e-C/O per size, and the raw python-xmlsec floor (seconds per message: parse+verify+sign)."""
+    import xmlsec
+    from cryptography.hazmat.primitives import serialization
+    from lxml import etree
+
+    from signing.bench import make_certificate_of_origin
+    from signing.keys import SoftwareSigner
+    from signing.pki import generate_key, issue_certificate
+    from signing.policy import SigningProfile
+    from signing.sign import sign_document
+
+    ca_key = generate_key("rsa2048")
+    ca = issue_certificate(None, ca_key, "Bench Root CA", ca_key.public_key(), is_ca=True)
+    moit_key = generate_key("rsa2048")
+    moit = issue_certificate(ca, ca_key, "MOIT bench", moit_key.public_key())
+    gw_key = generate_key("rsa2048")
+    gw = issue_certificate(ca, ca_key, "NSW gateway bench", gw_key.public_key())
+    signer = SoftwareSigner(moit_key, moit)
+    pem = serialization.Encoding.PEM
+    PEMS["moit.pem"] = moit.public_bytes(pem)
+    PEMS["gw.pem"] = gw.public_bytes(pem)
+    PEMS["gw.key.pem"] = gw_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    verify_key = xmlsec.Key.from_memory(moit.public_bytes(serialization.Encoding.DER),
+                                        xmlsec.constants.KeyDataFormatCertDer, None)
+    sign_key = xmlsec.Key.from_memory(
+        gw_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()), xmlsec.constants.KeyDataFormatPem, None)
+    sign_key.load_cert_from_memory(gw.public_bytes(serialization.Encoding.DER), xmlsec.constants.KeyDataFormatCertDer)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+
+    def floor_once(signed: bytes) -> None:
+        root = etree.fromstring(signed, parser)  # parse
+        sig = xmlsec.tree.find_node(root, xmlsec.constants.NodeSignature)
+        ctx = xmlsec.SignatureContext()
+        ctx.key = verify_key
+        ctx.verify(sig)  # verify
+        sig.getparent().remove(sig)
+        tpl = xmlsec.template.create(root, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
+        root.append(tpl)
+        ref = xmlsec.template.add_reference(tpl, xmlsec.constants.TransformSha256, uri="")
+        xmlsec.template.add_transform(ref, xmlsec.constants.TransformEnveloped)
+        xmlsec.template.add_transform(ref, xmlsec.constants.TransformExclC14N)
+        xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(tpl))
+        out = xmlsec.SignatureContext()
+        out.key = sign_key
+        out.sign(tpl)  # sign
+        etree.tostring(root)
+
+    docs: dict[str, bytes] = {}
+    floor: dict[str, float] = {}
+    for name, size in sizes.items():
+        signed = sign_document(make_certificate_of_origin(size), signer, SigningProfile())
+        docs[name] = signed
+        for _ in range(20):
+            floor_once(signed)
+        samples = []
+        for _ in range(5):
+            n = 60
+            t0 = time.process_time()
+            for _ in range(n):
+                floor_once(signed)
+            samples.append((time.process_time() - t0) / n)
+        floor[name] = statistics.median(samples)
+    return docs, floor
+
+
+# ---------------------------------------------------------------------------- the receiver
+
+
+class Receiver:
+    """Loopback partner: records the arrival time of every message id and answers with a receipt."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.event = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        mid = request.headers.get("X-Message-Id", "")
+        self.arrived.setdefault(mid, time.perf_counter())
+        self.event.set()
+        return web.json_response({"message_id": mid})
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_post("/inbox", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+# ---------------------------------------------------------------------------- gateway nodes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def _machine() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every running PostgreSQL process (server and backends)."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() == "postgres":
+                    total += _cpu_seconds(int(d.name))
+            except OSError:
+                continue
+    return total
+
+
+def write_config(directory: Path, store: str, dsn: str | None, receiver_port: int, verification: str) -> Path:
+    if store == "sqlite":
+        store_section = 'url = "sqlite:///bench.db"\nsynchronous = "FULL"'
+    else:
+        store_section = f'kind = "postgresql"\ndsn = "{dsn}"\npool_size = 8'
+    for name, data in PEMS.items():
+        (directory / name).write_bytes(data)
+    secure = verification == "signature"
+    trust = '[parties.MOIT.trust]\n[[parties.MOIT.trust.pinned]]\ncertificate = "moit.pem"' if secure else ""
+    keys = '[[signing.keys]]\nkey = "gw.key.pem"\ncertificate = "gw.pem"' if secure else ""
+    path = directory / "bench.toml"
+    path.write_text(f"""
+[gateway]
+verification = "{verification}"
+signing = "{'on' if secure else 'off'}"
+poll_interval = 0.5
+lease_seconds = 30
+max_message_bytes = 4194304
+[store]
+{store_section}
+{keys}
+[parties.MOIT]
+tokens = ["{TOKEN}"]
+document_types = ["eco.form_d"]
+{trust}
+[destinations.TH]
+url = "http://127.0.0.1:{receiver_port}/inbox"
+concurrency = 16
+timeout = 30
+[[routes]]
+document_type = "eco.form_d"
+to = ["TH"]
+""")
+    return path
+
+
+async def start_nodes(config: Path, n: int, session: aiohttp.ClientSession) -> list[tuple[subprocess.Popen[bytes], int]]:
+    nodes = []
+    for i in range(n):
+        port = _free_port()
+        log = (config.parent / f"node{i}.log").open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.commands", "serve", "--config", str(config),
+                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=config.parent)
+        log.close()
+        nodes.append((proc, port))
+    for proc, port in nodes:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"gateway node exited: {(config.parent / 'node0.log').read_text()[-2000:]}")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gateway node did not start")
+            await asyncio.sleep(0.05)
+    return nodes
+
+
+async def stop_nodes(nodes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
+    for proc, _ in nodes:
+        proc.send_signal(signal.SIGTERM)
+    for proc, _ in nodes:
+        try:
+            await asyncio.to_thread(proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------- load
+
+
+async def _submit(session: aiohttp.ClientSession, port: int, mid: str, body: bytes) -> str:
+    while True:
+        async with session.post(f"http://127.0.0.1:{port}/v1/messages", data=body, headers={
+            "Authorization": f"Bearer {TOKEN}", "X-Message-Id": mid, "X-Document-Type": "eco.form_d",
+            "Content-Type": "application/xml"}) as r:
+            data = await r.json()
+            if r.status in (200, 202):
+                return str(data["id"])
+            if r.status < 500:
+                raise SystemExit(f"submission refused: {r.status} {data}")
+        await asyncio.sleep(0.01)
+
+
+async def _wait_delivered(receiver: Receiver, ids: list[str], limit: float = 300) -> None:
+    end = time.monotonic() + limit
+    while not all(i in receiver.arrived for i in ids):
+        if time.monotonic() > end:
+            raise SystemExit(f"only {sum(i in receiver.arrived for i in ids)}/{len(ids)} delivered")
+        receiver.event.clear()
+        try:
+            await asyncio.wait_for(receiver.event.wait(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def closed_loop(session: aiohttp.ClientSession, ports: list[int], receiver: Receiver, body: bytes,
+                      messages: int, concurrency: int, tag: str) -> tuple[float, list[str]]:
+    queue = list(range(messages))
+    ids: list[str] = []
+
+    async def worker(w: int) -> None:
+        while queue:
+            n = queue.pop()
+            ids.append(await _submit(session, ports[n % len(ports)], f"{tag}-{n}", body))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    await _wait_delivered(receiver, ids)
+    last = max(receiver.arrived[i] for i in ids)
+    return messages / (last - t0), ids
+
+
+async def open_loop(session: aiohttp.ClientSession, ports: list[int], receiver: Receiver, body: bytes,
+                    rate: float, messages: int, tag: str) -> list[float]:
+    sent: dict[str, float] = {}
+
+    async def one(n: int) -> None:
+        t = time.perf_counter()
+        gid = await _submit(session, ports[n % len(ports)], f"{tag}-{n}", body)
+        sent[gid] = t
+
+    start = time.perf_counter()
+    tasks = []
+    for n in range(messages):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    await _wait_delivered(receiver, list(sent))
+    return sorted(receiver.arrived[g] - t for g, t in sent.items())
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def run_case(store: str, nodes: int, size: str, body: bytes, floor: float, args: argparse.Namespace,
+                   workdir: Path) -> dict[str, Any]:
+    directory = workdir / f"{store}-{nodes}-{size}"
+    directory.mkdir()
+    schema = None
+    dsn = None
+    if store == "postgresql":
+        import asyncpg
+
+        from gateway.store.postgres import upgrade_schema
+
+        schema = f"nswgw_bench_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(args.dsn)
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        await admin.close()
+        dsn = f"{args.dsn}{'&' if '?' in args.dsn else '?'}search_path={schema}"
+        await upgrade_schema(dsn)
+    receiver = Receiver()
+    await receiver.start()
+    config = write_config(directory, store, dsn, receiver.port, args.verification)
+    conn = aiohttp.TCPConnector(limit=0)
+    try:
+        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as session:
+            procs = await start_nodes(config, nodes, session)
+            ports = [p for _, p in procs]
+            try:
+                await closed_loop(session, ports, receiver, body, max(20, args.messages // 10), args.concurrency,
+                                  "warm")
+                cpu0, pg0, me0, m0 = (sum(_cpu_seconds(p.pid) for p, _ in procs), _postgres_cpu(),
+                                      time.process_time(), _machine())
+                peak, _ = await closed_loop(session, ports, receiver, body, args.messages, args.concurrency, "peak")
+                cpu = sum(_cpu_seconds(p.pid) for p, _ in procs) - cpu0
+                pg_cpu, harness_cpu, m1 = _postgres_cpu() - pg0, time.process_time() - me0, _machine()
+                busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
+                half = await open_loop(session, ports, receiver, body, peak / 2, max(50, args.messages // 2), "half")
+            finally:
+                await stop_nodes(procs)
+    finally:
+        await receiver.stop()
+        if schema is not None:
+            import asyncpg
+
+            admin = await asyncpg.connect(args.dsn)
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.close()
+        shutil.rmtree(directory, ignore_errors=True)
+    return {
+        "store": store, "nodes": nodes, "document": size, "bytes": len(body), "messages": args.messages,
+        "msg_per_s": round(peak, 1), "floor_msg_per_s": round(1 / floor, 1), "ratio_to_floor": round(peak * floor, 3),
+        "cpu_ms_per_msg": round(cpu / args.messages * 1000, 2),
+        "postgres_cpu_ms_per_msg": round(pg_cpu / args.messages * 1000, 2),
+        "harness_cpu_ms_per_msg": round(harness_cpu / args.messages * 1000, 2),
+        "machine_busy_pct": round(busy * 100),
+        "half_rate_msg_per_s": round(peak / 2, 1),
+        "p50_ms": round(_pct(half, 0.5) * 1000, 1), "p99_ms": round(_pct(half, 0.99) * 1000, 1),
+        "p999_ms": round(_pct(half, 0.999) * 1000, 1),
+        "p99_overhead_ms": round((_pct(half, 0.99) - floor) * 1000, 1),
+    }
+
+
+def _verification_wired() -> str:
+    try:
+        from gateway.security import build_signer, build_verifier  # noqa: F401
+    except ImportError:
+        return "not wired (well-formed parse only)"
+    return "verify + sign (gateway.security)"
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = {"8KB": 8 * 1024, "100KB": 100 * 1024}
+    docs, floor = make_documents(sizes)
+    cases = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
+    if args.quick:
+        cases = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="nswgw-bench-") as tmp:
+        for size in sizes:
+            for store, nodes in cases:
+                r = await run_case(store, nodes, size, docs[size], floor[size], args, Path(tmp))
+                results.append(r)
+                print(f"  done: {store} x{nodes} {size}: {r['msg_per_s']} msg/s", file=sys.stderr, flush=True)
+    by = {(r["store"], r["nodes"], r["document"]): r for r in results}
+    targets = {}
+    for size in sizes:
+        s1, p1, p2 = by[("sqlite", 1, size)], by[("postgresql", 1, size)], by[("postgresql", 2, size)]
+        targets[size] = {
+            "sqlite_ratio_to_floor": s1["ratio_to_floor"], "sqlite_meets_0.5": s1["ratio_to_floor"] >= 0.5,
+            "pg_2_over_1": round(p2["msg_per_s"] / p1["msg_per_s"], 2),
+            "pg_meets_1.6": p2["msg_per_s"] / p1["msg_per_s"] >= 1.6,
+            "worst_p99_overhead_ms": max(r["p99_overhead_ms"] for r in results if r["document"] == size),
+            "p99_meets_50ms": all(r["p99_overhead_ms"] < 50 for r in results if r["document"] == size),
+        }
+    return {
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "gateway_verification": args.verification,
+        "broker_wiring": _verification_wired(),
+        "floor_us": {k: round(v * 1e6, 1) for k, v in floor.items()},
+        "results": results,
+        "targets": targets,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"\nNSW gateway benchmark: {report['machine']['cores']} cores, gateway verification "
+          f"'{report['gateway_verification']}' (broker wiring: {report['broker_wiring']}), load average at the end"
+          f" {report['machine']['load_average_at_end']}")
+    print("crypto floor (raw python-xmlsec parse+verify+sign, 1 core): "
+          + ", ".join(f"{k} {v} µs = {round(1e6 / v, 1)} msg/s" for k, v in report["floor_us"].items()))
+    head = (f"{'store':10} {'nodes':>5} {'doc':>6} {'msg/s':>8} {'x floor':>8} {'CPU ms/msg':>10} "
+            f"{'PG ms':>6} {'rig ms':>6} {'busy%':>5} {'@rate':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8}")
+    print(head)
+    print("-" * len(head))
+    for r in report["results"]:
+        print(f"{r['store']:10} {r['nodes']:>5} {r['document']:>6} {r['msg_per_s']:>8} {r['ratio_to_floor']:>8} "
+              f"{r['cpu_ms_per_msg']:>10} {r['postgres_cpu_ms_per_msg']:>6} {r['harness_cpu_ms_per_msg']:>6} "
+              f"{r['machine_busy_pct']:>5} {r['half_rate_msg_per_s']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7} "
+              f"{r['p999_ms']:>8}")
+    print("CPU ms/msg: gateway processes; PG ms: PostgreSQL server processes; rig ms: load generator + receiver;"
+          " busy%: whole machine during the peak run")
+    print("latencies: submission -> receipt at the receiver, open loop at half the peak rate (@rate msg/s)")
+    for size, t in report["targets"].items():
+        print(f"targets {size}: SQLite {t['sqlite_ratio_to_floor']}x floor (>= 0.5: {t['sqlite_meets_0.5']}); "
+              f"PostgreSQL 2 nodes / 1 node = {t['pg_2_over_1']} (>= 1.6: {t['pg_meets_1.6']}); "
+              f"worst p99 overhead {t['worst_p99_overhead_ms']} ms (< 50: {t['p99_meets_50ms']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--messages", type=int, default=600, help="messages per peak run")
+    p.add_argument("--concurrency", type=int, default=32, help="submissions in flight in the peak run")
+    p.add_argument("--dsn", default=os.environ.get("NSWGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
+    p.add_argument("--verification", default="signature", choices=["signature", "well-formed", "off"],
+                   help='[gateway] verification of the nodes ("signature" also signs every delivery)')
+    p.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"), help="write the results here")
+    p.add_argument("--quick", action="store_true", help="skip the 4-node runs")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    report = asyncio.run(main_async(args))
+    print_table(report)
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,562 @@
+"""A deliberately broken reference peer: the kit's own test subject.
+
+:class:`BrokenPeer` is an aiohttp server on 127.0.0.1 implementing a profile's
+endpoint correctly, unless told to misbehave: each entry of ``defects`` switches
+on one defect, and each defect must be caught by the case meant for it (see
+:data:`DEFECTS`, defect -> the case id that catches it). With no defect the peer
+passes the whole profile.
+
+``vnsw-ministry``: the SOAP 1.1 ``receiveRequest`` endpoint on ``/vnsw/soap`` (function-99 / function-00
+answers built with ``adapters.vnsw_soap.envelope``, signatures in ``<SystemSignature>``) and the status
+search ``GET /v1/messages?reference=``.
+
+``asw-formd`` (:class:`BrokenAs4Peer`): the gateway's own ``As4Receiver`` with defects injected around it
+(a forgetful duplicate store, a lax trust store, rewritten receipts).
+
+``rest-intermediary``: ``POST /v1/messages``, ``GET /v1/messages/{id}``,
+``GET /v1/messages?reference=`` with bearer tokens, signature verification
+against a :class:`~conformance.pki.KitPki`, e-Form D validation through the
+mappings registry and an in-memory store.
+
+Run one by hand: ``python -m conformance.broken_peer --pki DIR --defect accept-tampered``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from lxml import etree
+from conformance.pki import KitPki
+from gateway.errors import (
+    ERROR_CODES,
+    DelegationMissing,
+    MessageNotFound,
+    NotAuthenticated,
+    NotAuthorized,
+    NswError,
+    RequestInvalid,
+    ValidationFailed,
+    XmlTooLarge,
+)
+from adapters.vnsw_soap.envelope import VnswHeader, ack_envelope, error_envelope, read_header
+from adapters.vnsw_soap.inbound import read_soap_request, soap_fault, soap_response
+from mappings import registry
+from signing.policy import VerifyPolicy
+from signing.revocation import CrlChecker
+from signing.trust import TrustStore
+from signing.verify import verify_document
+from signing.xml import ParserLimits, parse_xml, serialize
+
+__all__ = ["BrokenPeer", "BrokenAs4Peer", "PeerParty", "DEFECTS", "AS4_DEFECTS"]
+
+DEFECTS: Mapping[str, Mapping[str, str]] = {
+    "rest-intermediary": {
+        "ack-schema-violations": "NSW-REST-TA02",
+        "accept-tampered": "NSW-REST-TA03",
+        "accept-untrusted": "NSW-REST-TA04",
+        "accept-expired": "NSW-REST-TA05",
+        "accept-revoked": "NSW-REST-TA06",
+        "accept-wrong-usage": "NSW-REST-TA07",
+        "process-duplicates": "NSW-REST-TA08",
+        "accept-xxe": "NSW-REST-TA09",
+        "accept-entity-expansion": "NSW-REST-TA10",
+        "crash-on-oversize": "NSW-REST-TA11",
+        "allow-impersonation": "NSW-REST-TA12",
+        "ignore-delegation": "NSW-REST-TA13",
+        "accept-any-token": "NSW-REST-TA14",
+        "leak-status": "NSW-REST-TA15",
+        "ignore-document-types": "NSW-REST-TA16",
+    },
+    "vnsw-ministry": {
+        "ack-missing-header": "NSW-VNSW-TA02",
+        "accept-tampered": "NSW-VNSW-TA03",
+        "accept-untrusted": "NSW-VNSW-TA04",
+        "accept-expired": "NSW-VNSW-TA05",
+        "accept-revoked": "NSW-VNSW-TA06",
+        "process-duplicates": "NSW-VNSW-TA07",
+        "accept-xxe": "NSW-VNSW-TA08",
+        "accept-entity-expansion": "NSW-VNSW-TA09",
+        "crash-on-oversize": "NSW-VNSW-TA10",
+        "allow-impersonation": "NSW-VNSW-TA11",
+        "ack-non-soap": "NSW-VNSW-TA12",
+    },
+    "asw-formd": {
+        "unsigned-receipts": "NSW-AS4-TA01",
+        "receipt-for-another-message": "NSW-AS4-TA01",
+        "accept-untrusted": "NSW-AS4-TA04",
+        "accept-revoked": "NSW-AS4-TA06",
+        "process-duplicates": "NSW-AS4-TA07",
+        "accept-xxe": "NSW-AS4-TA08",
+    },
+}
+"""Per profile: each defect the peer can switch on, and the case that must catch it."""
+
+_IGNORED_CODES = {
+    "accept-tampered": "SIG_DIGEST_MISMATCH",
+    "accept-untrusted": "CERT_UNTRUSTED",
+    "accept-expired": "CERT_EXPIRED",
+    "accept-revoked": "CERT_REVOKED",
+    "accept-wrong-usage": "CERT_KEY_USAGE",
+}
+_DS = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+@dataclass(frozen=True)
+class PeerParty:
+    """A party the peer knows."""
+
+    token: str
+    document_types: tuple[str, ...] = ("*",)
+    on_behalf_of: tuple[str, ...] = ()
+
+
+@dataclass
+class _Stored:
+    ack: dict[str, Any]
+    sender: str
+    reference: str | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class BrokenPeer:
+    """``async with BrokenPeer(profile, defects, pki=..., parties=...) as peer: peer.url``."""
+
+    def __init__(self, profile: str = "rest-intermediary", defects: Iterable[str] = (), *, pki: KitPki,
+                 parties: Mapping[str, PeerParty], max_message_bytes: int = 1024 * 1024, port: int = 0) -> None:
+        known = DEFECTS.get(profile)
+        if known is None or profile == "asw-formd":
+            raise ValueError(f"BrokenPeer implements rest-intermediary and vnsw-ministry, not {profile!r} "
+                             "(asw-formd: BrokenAs4Peer)")
+        self.defects = frozenset(defects)
+        unknown = self.defects - set(known)
+        if unknown:
+            raise ValueError(f"unknown defects {sorted(unknown)} for {profile} (known: {', '.join(known)})")
+        self.profile = profile
+        self.pki = pki
+        self.parties = dict(parties)
+        self.max_message_bytes = max_message_bytes
+        self.port = port
+        self.trust = TrustStore("peer", anchors=(pki.pki.root_cert,),
+                                revocation=CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path]))
+        self.limits = ParserLimits(max_bytes=max_message_bytes)
+        self._messages: dict[str, _Stored] = {}
+        self._by_key: dict[tuple[str, str], str] = {}
+        self.processed: list[str] = []
+        """Message ids in the order they were processed (a duplicate processed twice appears twice)."""
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------------------------------ HTTP
+
+    def _error(self, exc: NswError, **extra: Any) -> web.Response:
+        return web.json_response({"error": exc.to_dict(), **extra}, status=exc.http_status)
+
+    def _party(self, request: web.Request) -> str:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            if "accept-any-token" in self.defects and self.parties:
+                return next(iter(self.parties))
+            raise NotAuthenticated("an Authorization: Bearer <token> header is required", field="Authorization")
+        for name, party in self.parties.items():
+            if party.token == token.strip():
+                return name
+        if "accept-any-token" in self.defects and self.parties:
+            return next(iter(self.parties))
+        raise NotAuthenticated("the token matches no configured party", field="Authorization")
+
+    async def _submit(self, request: web.Request) -> web.StreamResponse:
+        party = self._party(request)
+        h = request.headers
+        raw = await request.content.read(self.max_message_bytes + 1)
+        if len(raw) > self.max_message_bytes:
+            if "crash-on-oversize" in self.defects:
+                assert request.transport is not None
+                request.transport.abort()  # the process "crashed": the connection drops without an answer
+                return web.Response(status=500)
+            raise XmlTooLarge(f"request body exceeds {self.max_message_bytes} bytes", field="body")
+        sender = h.get("X-Sender", party)
+        if sender != party and "allow-impersonation" not in self.defects:
+            raise NotAuthorized(f"{party} cannot submit as {sender}", field="X-Sender")
+        settings = self.parties[party]
+        enterprise = h.get("X-On-Behalf-Of")
+        if enterprise and enterprise not in settings.on_behalf_of and "ignore-delegation" not in self.defects:
+            raise DelegationMissing(f"{party} is not delegated by {enterprise}", field="X-On-Behalf-Of")
+        if settings.on_behalf_of and not enterprise:
+            raise DelegationMissing(f"{party} is an intermediary: name the enterprise it submits for",
+                                    field="X-On-Behalf-Of")
+        doc_type = h.get("X-Document-Type", "")
+        if ("*" not in settings.document_types and doc_type not in settings.document_types
+                and "ignore-document-types" not in self.defects):
+            raise NotAuthorized(f"{party} may not submit {doc_type}", field="X-Document-Type")
+        mid = h.get("X-Message-Id", "")
+        if not mid:
+            raise RequestInvalid("X-Message-Id is required", field="X-Message-Id")
+        key = (sender, mid)
+        if key in self._by_key and "process-duplicates" not in self.defects:
+            stored = self._messages[self._by_key[key]]
+            error = stored.ack.get("error")
+            status = ERROR_CODES[error["code"]].http_status if error else 200
+            return web.json_response(stored.ack, status=status, headers={"X-Duplicate": "true"})
+        gid = uuid.uuid5(uuid.NAMESPACE_URL, f"{sender}/{mid}").hex if "process-duplicates" not in self.defects \
+            else uuid.uuid4().hex
+        ack: dict[str, Any] = {"id": gid, "sender": sender, "message_id": mid, "state": "QUEUED",
+                               "received_at": time.time(), "destinations": ["sink"]}
+        try:
+            self._check(raw, h.get("X-Format", "xml"))
+        except NswError as exc:
+            ack.update(state="REJECTED", error=exc.to_dict())
+            self._store(key, gid, ack, sender, h.get("X-Reference"))
+            return self._error(exc, ack=ack)
+        self._store(key, gid, ack, sender, h.get("X-Reference"))
+        self.processed.append(mid)
+        return web.json_response(ack, status=202, headers={"Location": f"/v1/messages/{gid}"})
+
+    def _store(self, key: tuple[str, str], gid: str, ack: dict[str, Any], sender: str, reference: str | None) -> None:
+        self._by_key[key] = gid
+        self._messages[gid] = _Stored(ack, sender, reference, [{"state": ack["state"], "at": ack["received_at"]}])
+
+    def _check(self, raw: bytes, fmt: str) -> None:
+        head = raw[:4096]
+        if b"<!DOCTYPE" in head:
+            if b"SYSTEM" in head and "accept-xxe" in self.defects:
+                return
+            if b"SYSTEM" not in head and "accept-entity-expansion" in self.defects:
+                return
+        root = parse_xml(raw, limits=self.limits)
+        try:
+            verify_document(root, trust=self.trust)
+        except NswError as exc:
+            if not any(exc.code == code and defect in self.defects for defect, code in _IGNORED_CODES.items()):
+                raise
+        for sig in root.findall(_DS):
+            root.remove(sig)
+        if fmt != "xml" and "ack-schema-violations" not in self.defects:
+            issues = registry.get(fmt).validate(serialize(root))
+            if issues:
+                raise ValidationFailed(issues)
+
+    # ------------------------------------------------------------------------------------------ VNSW SOAP
+
+    def _lenient_header(self, root: Any) -> VnswHeader:
+        def text(path: str) -> str:
+            return (root.findtext(path) or "").strip()
+        return VnswHeader(text("Header/Reference/messageId"), text("Header/Subject/documentType"),
+                          text("Header/Subject/type"), text("Header/Subject/function"),
+                          text("Header/Subject/reference"), {"identity": text("Header/From/identity")})
+
+    async def _vnsw(self, request: web.Request) -> web.StreamResponse:
+        party = self._party(request)
+        raw = await request.content.read(self.max_message_bytes + 1)
+        if len(raw) > self.max_message_bytes:
+            if "crash-on-oversize" in self.defects:
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response(status=500)
+            raise XmlTooLarge(f"request body exceeds {self.max_message_bytes} bytes", field="body")
+        try:
+            payload = read_soap_request(raw).encode("utf-8")
+        except NswError as exc:
+            if "ack-non-soap" not in self.defects:
+                return web.Response(body=soap_fault(exc), status=500, content_type="text/xml", charset="utf-8")
+            payload = raw
+        header: VnswHeader | None = None
+        try:
+            if b"<!DOCTYPE" in payload[:4096]:
+                system = b"SYSTEM" in payload[:4096]
+                if ("accept-xxe" in self.defects and system) or ("accept-entity-expansion" in self.defects
+                                                                 and not system):
+                    lenient = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
+                    header = self._lenient_header(etree.fromstring(payload, lenient))
+                    return self._vnsw_answer(ack_envelope(header))
+            root = parse_xml(payload, limits=self.limits)
+            try:
+                header = read_header(root)
+            except RequestInvalid:
+                if "ack-missing-header" not in self.defects:
+                    header = None
+                    raise
+                header = self._lenient_header(root)
+            sender = header.sender.get("identity", "")
+            if sender != party and "allow-impersonation" not in self.defects:
+                raise NotAuthorized(f"{party} cannot submit as {sender}", field="/Envelope/Header/From/identity")
+            key = (party, header.message_id)
+            if key in self._by_key and "process-duplicates" not in self.defects:
+                return self._vnsw_answer(self._messages[self._by_key[key]].ack["answer"].encode("utf-8"))
+            try:
+                verify_document(root, trust=self.trust, policy=VerifyPolicy.vnsw_legacy())
+            except NswError as exc:
+                if not any(exc.code == code and defect in self.defects for defect, code in _IGNORED_CODES.items()):
+                    raise
+        except NswError as exc:
+            return self._vnsw_answer(error_envelope(header, [exc]))
+        answer = ack_envelope(header)
+        gid = uuid.uuid4().hex
+        self._store(key, gid, {"id": gid, "sender": party, "message_id": header.message_id, "state": "QUEUED",
+                               "received_at": time.time(), "answer": answer.decode("utf-8")}, party, header.reference)
+        self.processed.append(header.message_id)
+        return self._vnsw_answer(answer)
+
+    def _vnsw_answer(self, answer: bytes) -> web.Response:
+        return web.Response(body=soap_response(answer), content_type="text/xml", charset="utf-8")
+
+    async def _get(self, request: web.Request) -> web.Response:
+        party = self._party(request)
+        stored = self._messages.get(request.match_info["id"])
+        if stored is None or (stored.sender != party and "leak-status" not in self.defects):
+            raise MessageNotFound(f"no message {request.match_info['id']}", field="id")
+        return web.json_response({**stored.ack, "history": stored.history})
+
+    async def _search(self, request: web.Request) -> web.Response:
+        party = self._party(request)
+        ref = request.query.get("reference")
+        found = [
+            {**s.ack, "history": s.history}
+            for s in self._messages.values()
+            if (s.sender == party or "leak-status" in self.defects) and (ref is None or s.reference == ref)
+        ]
+        return web.json_response({"messages": found})
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except NswError as exc:
+            return self._error(exc)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> BrokenPeer:
+        app = web.Application(middlewares=[self._errors], client_max_size=self.max_message_bytes * 2 + 1024)
+        app.router.add_post("/v1/messages", self._submit)
+        app.router.add_post("/vnsw/soap", self._vnsw)
+        app.router.add_get("/v1/messages", self._search)
+        app.router.add_get("/v1/messages/{id}", self._get)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> BrokenPeer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _serve(args: argparse.Namespace) -> None:  # pragma: no cover - manual use
+    from conformance.pki import open_pki
+
+    parties = {args.party: PeerParty(args.token, (args.document_type,))}
+    if args.other_party:
+        parties[args.other_party] = PeerParty(args.other_token or "other-token")
+    async with BrokenPeer(args.profile, args.defect, pki=open_pki(args.pki), parties=parties,
+                          max_message_bytes=args.max_bytes, port=args.port) as peer:
+        print(f"broken peer ({', '.join(sorted(peer.defects)) or 'no defect'}) on {peer.url}", flush=True)
+        await asyncio.Event().wait()
+
+
+def main() -> None:  # pragma: no cover - manual use
+    p = argparse.ArgumentParser(prog="python -m conformance.broken_peer")
+    p.add_argument("--profile", default="rest-intermediary")
+    p.add_argument("--defect", action="append", default=[])
+    p.add_argument("--pki", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--party", default="CONFORMANCE")
+    p.add_argument("--token", default="kit-token")
+    p.add_argument("--document-type", default="eco.form_d")
+    p.add_argument("--other-party", default="OTHER")
+    p.add_argument("--other-token", default="other-token")
+    p.add_argument("--max-bytes", type=int, default=1024 * 1024)
+    asyncio.run(_serve(p.parse_args()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+# ---------------------------------------------------------------------------------------------- asw-formd
+
+AS4_DEFECTS: Mapping[str, str] = DEFECTS["asw-formd"]
+"""``asw-formd`` defects of :class:`BrokenAs4Peer` and the case that catches each."""
+
+
+class _ForgetfulStore:
+    """A duplicate store that never remembers (the ``process-duplicates`` defect)."""
+
+    async def receipt_for(self, message_id: str) -> bytes | None:
+        return None
+
+    async def remember(self, message_id: str, receipt: bytes) -> None:
+        return None
+
+
+class BrokenAs4Peer:
+    """An AS4 receiver for the kit's party (``adapters.as4.As4Receiver`` underneath) with switchable defects.
+
+    ``party_id`` receives from ``kit_party`` under the Service/Action given, signs its signals with
+    ``pki``'s ``party_id`` certificate and trusts the kit's PKI (with its CRL) unless a defect says otherwise.
+    """
+
+    def __init__(self, defects: Iterable[str] = (), *, pki: KitPki, kit_party: str = "conformance-asw",
+                 party_id: str = "nsw-gateway", service: str = "urn:asean:asw:e-form-d",
+                 action: str = "SubmitFormD", path: str = "/as4") -> None:
+        from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode
+        from signing.keys import SoftwareSigner
+        from signing.revocation import NoRevocationCheck
+        from signing.xenc import SoftwareDecrypter
+
+        self.defects = frozenset(defects)
+        unknown = self.defects - set(AS4_DEFECTS)
+        if unknown:
+            raise ValueError(f"unknown defects {sorted(unknown)} for asw-formd (known: {', '.join(AS4_DEFECTS)})")
+        ours, kit = pki.pki.party(party_id), pki.pki.party("conformance")
+        anchors = (pki.pki.root_cert, pki.intruder.root_cert) if "accept-untrusted" in self.defects \
+            else (pki.pki.root_cert,)
+        intermediates = (pki.pki.issuing_cert, pki.intruder.issuing_cert)
+        revocation = NoRevocationCheck() if "accept-revoked" in self.defects \
+            else CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path])
+        trust = TrustStore(kit_party, anchors=anchors, intermediates=intermediates, revocation=revocation)
+        unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
+        pmode = PMode(id=f"{party_id}-{kit_party}", initiator=PartyConfig(party_id=party_id, party_id_type=unregistered),
+                      responder=PartyConfig(party_id=kit_party, party_id_type=unregistered), service=service,
+                      action=action)
+        self._signer = SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert])
+        self.receiver = As4Receiver(
+            party_id=party_id, partners={kit_party: As4Partner(pmode, trust, kit.cert)}, signer=self._signer,
+            decrypter=SoftwareDecrypter(ours.key, ours.cert),
+            store=_ForgetfulStore() if "process-duplicates" in self.defects else None,
+            sink=self._sink,
+        )
+        self.path = path
+        self.processed: list[str] = []
+        self._last: Any = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _sink(self, received: Any) -> None:
+        self.processed.append(received.user_message.message_id)
+        self._last = received
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if "accept-xxe" in self.defects:
+            body = await request.read()
+            if b"<!DOCTYPE" in body:
+                return web.Response(status=202, text="accepted")
+        self._last = None
+        response = await self.receiver.handle(request)
+        if self._last is None or response.status != 200 or not isinstance(response.body, bytes):
+            return response
+        if "receipt-for-another-message" in self.defects:
+            import dataclasses
+
+            from adapters.as4 import build_receipt
+
+            other = dataclasses.replace(self._last.user_message, message_id=f"{uuid.uuid4().hex}@another")
+            receipt = build_receipt(dataclasses.replace(self._last, user_message=other), self._signer,
+                                    domain="broken-peer")
+            await self.receiver.store.remember(self._last.user_message.message_id, receipt)  # consistent on retry
+            return web.Response(body=receipt, status=200, headers={"Content-Type": response.headers["Content-Type"]})
+        if "unsigned-receipts" in self.defects:
+            root = parse_xml(response.body)
+            for security in root.iter("{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}Security"):
+                security.getparent().remove(security)
+            return web.Response(body=serialize(root), status=200, headers={"Content-Type": response.headers["Content-Type"]})
+        return response
+
+    async def __aenter__(self) -> BrokenAs4Peer:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post(self.path, self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
+# ------------------------------------------------------------------------------------- a broken sending party
+
+SENDER_DEFECTS: Mapping[str, str] = {
+    "no-message-id": "NSW-REST-RX01",
+    "new-id-on-retry": "NSW-REST-RX02",
+    "accept-wrong-receipt": "NSW-REST-RX03",
+}
+"""Defects of :class:`BrokenSender` (a party delivering to the kit as receiver) and the case that catches each."""
+
+
+class BrokenSender:
+    """A party that delivers ``count`` messages, one after the other, to the kit listening as receiver.
+
+    Correct behaviour: ``X-Message-Id`` and ``X-Document-Type`` on every POST; resend the same message with the
+    same id after a 5xx or a receipt that does not name it, until acknowledged (at most ``attempts`` times).
+    Defects: ``no-message-id`` (the first message has none), ``new-id-on-retry`` (a fresh id after a 5xx),
+    ``accept-wrong-receipt`` (any 2xx counts as acknowledged).
+    """
+
+    def __init__(self, url: str, defects: Iterable[str] = (), *, body: bytes, count: int = 3, attempts: int = 20,
+                 pause: float = 0.05) -> None:
+        self.defects = frozenset(defects)
+        unknown = self.defects - set(SENDER_DEFECTS)
+        if unknown:
+            raise ValueError(f"unknown sender defects {sorted(unknown)} (known: {', '.join(SENDER_DEFECTS)})")
+        self.url, self.body, self.count, self.attempts, self.pause = url, body, count, attempts, pause
+        self.acknowledged: list[str] = []
+
+    async def run(self) -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as client:
+            for n in range(self.count):
+                mid = f"sender-{uuid.uuid4().hex}"
+                for _ in range(self.attempts):
+                    headers = {"X-Document-Type": "eco.form_d", "Content-Type": "application/xml"}
+                    if not (n == 0 and "no-message-id" in self.defects):
+                        headers["X-Message-Id"] = mid
+                    try:
+                        async with client.post(self.url, data=self.body, headers=headers) as r:
+                            status, data = r.status, await r.read()
+                    except aiohttp.ClientError:
+                        status, data = 599, b""
+                    if 200 <= status < 300:
+                        if "accept-wrong-receipt" in self.defects or n == 0 and "no-message-id" in self.defects:
+                            break
+                        try:
+                            import json
+
+                            if json.loads(data).get("message_id") == mid:
+                                break
+                        except (ValueError, AttributeError):
+                            pass
+                    elif status >= 500 and "new-id-on-retry" in self.defects:
+                        mid = f"sender-{uuid.uuid4().hex}"
+                    await asyncio.sleep(self.pause)
+                self.acknowledged.append(mid)

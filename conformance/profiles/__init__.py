@@ -1,0 +1,1 @@
+"""The built-in profiles: ``rest-intermediary`` (rest.py); see :data:`conformance.registry.PROFILE_MODULES`."""

@@ -1,0 +1,408 @@
+"""Profile ``asw-formd``: AS4 (ebMS 3.0 One-Way/Push) with the ATIGA e-Form D, as ASEAN partners exchange it.
+
+The kit (as sender) builds user messages with the gateway's AS4 public API
+(``adapters.as4.build_user_message``: gzip, WS-Security signature over eb:Messaging, Body and payload,
+AES-128-GCM encryption for the party's certificate) from the kit's party ``settings.as4.kit_party_id``
+to ``settings.as4.party_id``, posts them to ``settings.as4.endpoint`` and reads the answer: a signal whose
+signature must verify for the party (``verify_signal``), and, for a receipt, that acknowledges exactly the
+message and the references the kit signed (``check_receipt``). An ebMS error signal's ErrorDetail starts
+with the party's coded error (``SIG_DIGEST_MISMATCH incident ...``).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from cryptography import x509
+
+from adapters.as4 import (
+    OutgoingMessage,
+    Party,
+    PartyConfig,
+    Payload,
+    PMode,
+    UserMessage,
+    build_user_message,
+    check_receipt,
+    verify_signal,
+)
+from adapters.as4.mime import parse_multipart
+from conformance.listener import Incoming, Listener
+from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
+from conformance.profiles.rest import sample_document
+from conformance.registry import case, profile
+from conformance.runner import CaseContext, HttpReply, PrerequisiteUnmet
+from conformance.settings import RunOptions
+from gateway.errors import NswError
+from signing.keys import Signer
+from signing.trust import PinnedCertificate, TrustStore
+from signing.wss import EB_NS, SOAP12_NS
+from signing.xml import parse_xml, serialize
+
+__all__ = ["AS4", "As4Session", "PARTY_ID_TYPE"]
+
+PARTY_ID_TYPE = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
+_EB = "{%s}" % EB_NS
+_S = "{%s}" % SOAP12_NS
+
+
+@dataclass(frozen=True)
+class SignalAnswer:
+    """What the party answered: the verified signal (None if it did not verify) and the coded error."""
+
+    status: int
+    signal: object | None
+    code: str | None
+    problem: str
+
+
+@dataclass
+class As4Session:
+    options: RunOptions
+    pki: KitPki
+    party_certificate: x509.Certificate
+    receipt_trust: TrustStore
+    """Who may sign for the party (its receipts; as receiver, its user messages)."""
+    listener: Listener | None = None
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.options.settings.as4
+
+    def pmode(self) -> PMode:
+        s = self.settings
+        return PMode(id=f"{s.kit_party_id}-{s.party_id}-formd",
+                     initiator=PartyConfig(party_id=s.kit_party_id, party_id_type=PARTY_ID_TYPE),
+                     responder=PartyConfig(party_id=s.party_id, party_id_type=PARTY_ID_TYPE,
+                                           role="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/responder"),
+                     service=s.service, action=s.action, message_id_domain="conformance")
+
+    def signer(self, kind: str = "valid") -> Signer:
+        if kind == "intruder":
+            return self.pki.intruder_signer()
+        return self.pki.signer({"valid": self.options.settings.signer, "expired": EXPIRED, "revoked": REVOKED}[kind])
+
+    def build(self, *, signer: str = "valid", conversation: str | None = None) -> OutgoingMessage:
+        pm = self.pmode()
+        user = UserMessage(
+            message_id=f"{uuid.uuid4().hex}@conformance", timestamp=datetime.now(timezone.utc),
+            sender=Party(pm.initiator.party_id, pm.initiator.party_id_type, pm.initiator.role),
+            receiver=Party(pm.responder.party_id, pm.responder.party_id_type, pm.responder.role),
+            service=pm.service, action=pm.action, conversation_id=conversation or f"conf-conv-{uuid.uuid4().hex}",
+        )
+        return build_user_message(user, [Payload(sample_document())], signer=self.signer(signer), pmode=pm,
+                                  encrypt_for=self.party_certificate)
+
+    async def post(self, ctx: CaseContext, body: bytes, content_type: str, note: str = "") -> HttpReply:
+        return await ctx.http.post(self.options.url(self.settings.endpoint), body,
+                                   {"Content-Type": content_type, "SOAPAction": '""'}, note=note)
+
+    def answer(self, ctx: CaseContext, reply: HttpReply) -> SignalAnswer:
+        ctype = reply.headers.get("Content-Type", "application/soap+xml")
+        try:
+            verified = verify_signal(reply.body, ctype, trust=self.receipt_trust)
+        except NswError as exc:
+            code = reply.error_code or _unverified_error_code(reply.body, ctype)
+            ctx.observe(code)
+            return SignalAnswer(reply.status, None, code, f"the answer's signature does not verify: {exc}")
+        code = None
+        if verified.signal.errors:
+            detail = verified.signal.errors[0].detail or verified.signal.errors[0].code
+            code = detail.split()[0] if detail else None
+        ctx.observe(code)
+        return SignalAnswer(reply.status, verified, code, "")
+
+
+def _unverified_error_code(body: bytes, content_type: str) -> str | None:
+    try:
+        root = parse_xml(parse_multipart(body, content_type).soap)
+    except (NswError, ValueError):
+        return None
+    detail = root.findtext(f".//{_EB}ErrorDetail")
+    return detail.split()[0] if detail else None
+
+
+def replace_soap(message: OutgoingMessage, change) -> bytes:  # type: ignore[no-untyped-def]
+    """The message's bytes with its SOAP part rewritten by ``change(envelope)``."""
+    soap = parse_multipart(message.body, message.content_type).soap
+    envelope = parse_xml(soap)
+    change(envelope)
+    return message.body.replace(soap, serialize(envelope))
+
+
+@asynccontextmanager
+async def _session(options: RunOptions) -> AsyncIterator[As4Session]:
+    s = options.settings
+    if options.role == "sender" and not options.target:
+        raise PrerequisiteUnmet("no target URL (--target)")
+    if s.pki is None:
+        raise PrerequisiteUnmet("no PKI configured (settings 'pki'); run 'nswgw conformance pki DIR'")
+    pki = open_pki(s.pki)
+    if s.as4.party_certificate is not None:
+        cert = x509.load_pem_x509_certificate(s.as4.party_certificate.read_bytes())
+        trust = TrustStore(s.as4.party_id, pinned=(PinnedCertificate(cert),))
+    else:
+        if s.as4.party_id not in pki.pki.names:
+            raise PrerequisiteUnmet(f"no certificate of the party {s.as4.party_id!r} (settings 'as4.party_certificate')")
+        cert = pki.pki.party(s.as4.party_id).cert
+        trust = TrustStore(s.as4.party_id, anchors=(pki.pki.root_cert,), intermediates=(pki.pki.issuing_cert,))
+    if options.role == "receiver":
+        async with Listener(options.listen_host, options.listen_port, (s.as4.receiver_path,)) as listener:
+            print(f"conformance kit listening on {listener.url}{s.as4.receiver_path}", file=sys.stderr, flush=True)
+            yield As4Session(options, pki, cert, trust, listener)
+    else:
+        yield As4Session(options, pki, cert, trust)
+
+
+AS4 = profile("asw-formd", "AS4 with the ATIGA e-Form D (ASEAN Single Window)", session=_session,
+              description="ASEAN partners exchanging signed, encrypted e-Form D over AS4 One-Way/Push.")
+
+
+def _refused(ctx: CaseContext, answer: SignalAnswer, *codes: str, prefix: str | None = None) -> None:
+    ctx.check(answer.signal is not None or answer.code is not None, f"no readable answer ({answer.problem})")
+    if prefix and answer.code and answer.code.startswith(prefix):
+        return
+    ctx.expect_code(answer.code, *codes, what="the error signal")
+
+
+@case("NSW-AS4-TA01", AS4)
+async def valid_message(ctx: CaseContext) -> None:
+    """A valid signed and encrypted e-Form D is answered with a signed receipt bound to it.
+
+    Prerequisite: the party holds a PMode for the kit's party (Service/Action of the settings) and trusts the
+    kit's PKI; the kit knows the party's certificate.
+    Predicate: HTTP 200 with a receipt signal whose signature verifies for the party, whose RefToMessageId is the
+    message's MessageId and whose NonRepudiationInformation lists exactly the references the kit signed.
+    """
+    s: As4Session = ctx.session
+    sent = s.build()
+    reply = await s.post(ctx, sent.body, sent.content_type, note=f"MessageId {sent.user_message.message_id}")
+    ctx.check(reply.status == 200, f"expected HTTP 200, got {reply.status}")
+    answer = s.answer(ctx, reply)
+    ctx.check(answer.signal is not None, answer.problem or "no signal")
+    ctx.check(answer.code is None, f"the party answered an error signal ({answer.code})")
+    try:
+        check_receipt(answer.signal, sent)  # type: ignore[arg-type]
+    except NswError as exc:
+        ctx.fail(f"the receipt is not bound to the message: {exc}")
+
+
+@case("NSW-AS4-TA02", AS4)
+async def tampered(ctx: CaseContext) -> None:
+    """A message whose signed eb:Messaging was altered after signing is refused with SIG_DIGEST_MISMATCH.
+
+    Prerequisite: as NSW-AS4-TA01.
+    Predicate: an ebMS error signal whose ErrorDetail code is SIG_DIGEST_MISMATCH (no receipt).
+    """
+    s: As4Session = ctx.session
+    conversation = f"conf-conv-{uuid.uuid4().hex}"
+    sent = s.build(conversation=conversation)
+    body = sent.body.replace(conversation.encode(), f"conf-conv-{uuid.uuid4().hex}".encode())
+    answer = s.answer(ctx, await s.post(ctx, body, sent.content_type, note="eb:ConversationId altered after signing"))
+    _refused(ctx, answer, "SIG_DIGEST_MISMATCH")
+
+
+@case("NSW-AS4-TA03", AS4)
+async def signature_wrapping(ctx: CaseContext) -> None:
+    """A forged eb:Messaging inserted next to the signed one (XML signature wrapping) is refused.
+
+    Prerequisite: as NSW-AS4-TA01.
+    Predicate: an ebMS error signal with a SIG_* code (duplicate id, wrapping, location...), no receipt.
+    """
+    s: As4Session = ctx.session
+    sent = s.build()
+
+    def wrap(envelope):  # type: ignore[no-untyped-def]
+        header = envelope.find(f"{_S}Header")
+        messaging = header.find(f"{_EB}Messaging")
+        forged = copy.deepcopy(messaging)
+        for mid in forged.iter(f"{_EB}MessageId"):
+            mid.text = f"{uuid.uuid4().hex}@forged"
+        header.insert(0, forged)
+
+    body = replace_soap(sent, wrap)
+    answer = s.answer(ctx, await s.post(ctx, body, sent.content_type, note="forged eb:Messaging before the signed one"))
+    _refused(ctx, answer, prefix="SIG_")
+
+
+async def _cert_case(ctx: CaseContext, signer: str, code: str) -> None:
+    s: As4Session = ctx.session
+    sent = s.build(signer=signer)
+    answer = s.answer(ctx, await s.post(ctx, sent.body, sent.content_type, note=f"signed by the {signer} certificate"))
+    _refused(ctx, answer, code)
+
+
+@case("NSW-AS4-TA04", AS4)
+async def wrong_certificate(ctx: CaseContext) -> None:
+    """A message signed by a certificate of another CA is refused with CERT_UNTRUSTED.
+
+    Prerequisite: the party trusts only the kit's PKI for the kit's party.
+    Predicate: an ebMS error signal whose ErrorDetail code is CERT_UNTRUSTED.
+    """
+    await _cert_case(ctx, "intruder", "CERT_UNTRUSTED")
+
+
+@case("NSW-AS4-TA05", AS4)
+async def expired_certificate(ctx: CaseContext) -> None:
+    """A message signed with an expired certificate is refused with CERT_EXPIRED.
+
+    Prerequisite: the party trusts the kit's PKI.
+    Predicate: an ebMS error signal whose ErrorDetail code is CERT_EXPIRED.
+    """
+    await _cert_case(ctx, "expired", "CERT_EXPIRED")
+
+
+@case("NSW-AS4-TA06", AS4)
+async def revoked_certificate(ctx: CaseContext) -> None:
+    """A message signed with a revoked certificate is refused with CERT_REVOKED.
+
+    Prerequisite: the party trusts the kit's PKI and reads its CRL.
+    Predicate: an ebMS error signal whose ErrorDetail code is CERT_REVOKED.
+    """
+    await _cert_case(ctx, "revoked", "CERT_REVOKED")
+
+
+@case("NSW-AS4-TA07", AS4)
+async def duplicate(ctx: CaseContext) -> None:
+    """A message resent with the same MessageId (a retry after a lost receipt) gets the original receipt.
+
+    Prerequisite: as NSW-AS4-TA01; the party's PMode has duplicate detection.
+    Predicate: the retry, byte for byte the same message, is answered with the original receipt (the same
+    receipt MessageId), i.e. it was not processed again. (The receipt's signature and binding are NSW-AS4-TA01's.)
+    """
+    s: As4Session = ctx.session
+    sent = s.build()
+    first = await s.post(ctx, sent.body, sent.content_type, note="original")
+    a = _signal_ids(first)
+    ctx.require(first.status == 200 and a is not None and a[2], "the original message got no receipt")
+    second = await s.post(ctx, sent.body, sent.content_type, note="retry, same MessageId")
+    b = _signal_ids(second)
+    ctx.check(second.status == 200 and b is not None and b[2], "the retry got no receipt")
+    assert a is not None and b is not None
+    ctx.check(a[0] == b[0], f"the retry was processed again: a new receipt {b[0]!r} instead of the original {a[0]!r}")
+
+
+def _signal_ids(reply: HttpReply) -> tuple[str, str, bool] | None:
+    """(receipt MessageId, RefToMessageId, is a receipt) of a signal, read without verification (TA01 verifies)."""
+    try:
+        root = parse_xml(parse_multipart(reply.body, reply.headers.get("Content-Type", "application/soap+xml")).soap)
+    except (NswError, ValueError):
+        return None
+    signal = root.find(f"{_S}Header/{_EB}Messaging/{_EB}SignalMessage")
+    if signal is None:
+        return None
+    return (signal.findtext(f"{_EB}MessageInfo/{_EB}MessageId") or "",
+            signal.findtext(f"{_EB}MessageInfo/{_EB}RefToMessageId") or "", signal.find(f"{_EB}Receipt") is not None)
+
+
+@case("NSW-AS4-TA08", AS4)
+async def xxe(ctx: CaseContext) -> None:
+    """A SOAP part with a document type declaration (XXE) is refused with XML_DTD_FORBIDDEN.
+
+    Prerequisite: as NSW-AS4-TA01.
+    Predicate: an ebMS error signal (or a coded HTTP error) with code XML_DTD_FORBIDDEN, no receipt.
+    """
+    s: As4Session = ctx.session
+    sent = s.build()
+    soap = parse_multipart(sent.body, sent.content_type).soap
+    decl, rest = soap.split(b"?>", 1) if soap.startswith(b"<?xml") else (b"", soap)
+    evil = (decl + b"?>" if decl else b"") + b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + rest
+    answer = s.answer(ctx, await s.post(ctx, sent.body.replace(soap, evil), sent.content_type, note="XXE DOCTYPE"))
+    _refused(ctx, answer, "XML_DTD_FORBIDDEN")
+
+
+# ----------------------------------------------------------------------------------- the kit as receiver
+
+
+def _peek_id(m: Incoming) -> str:
+    from adapters.as4.messages import peek_message_id
+
+    try:
+        return peek_message_id(parse_xml(parse_multipart(m.body, m.headers.get("Content-Type", "")).soap)) or ""
+    except (NswError, ValueError):
+        return ""
+
+
+def _open(s: As4Session, m: Incoming):  # type: ignore[no-untyped-def]
+    """Decrypt and verify the party's user message with the kit's key and the party's trust."""
+    from adapters.as4 import As4Partner, open_user_message
+    from signing.xenc import SoftwareDecrypter
+
+    a = s.settings
+    pm = PMode(id=f"{a.kit_party_id}-{a.party_id}-formd-in",
+               initiator=PartyConfig(party_id=a.kit_party_id, party_id_type=PARTY_ID_TYPE),
+               responder=PartyConfig(party_id=a.party_id, party_id_type=PARTY_ID_TYPE),
+               service=a.service, action=a.action, message_id_domain="conformance")
+    kit = s.pki.pki.party(s.options.settings.signer)
+    return open_user_message(m.body, m.headers.get("Content-Type", ""), our_party_id=a.kit_party_id,
+                             partner_for=lambda _claimed: As4Partner(pm, s.receipt_trust, s.party_certificate),
+                             decrypter=SoftwareDecrypter(kit.key, kit.cert))
+
+
+def _receipt(ctx: CaseContext, s: As4Session, m: Incoming, received) -> None:  # type: ignore[no-untyped-def]
+    from adapters.as4 import build_receipt
+    from adapters.as4.messages import SIGNAL_CONTENT_TYPE
+
+    m.respond(ctx, 200, build_receipt(received, s.signer(), domain="conformance"),
+              {"Content-Type": SIGNAL_CONTENT_TYPE}, note="signed receipt")
+
+
+@case("NSW-AS4-RX01", AS4, role="receiver")
+async def party_message_verifies(ctx: CaseContext) -> None:
+    """The party's user message decrypts with the kit's key and verifies under the party's certificates.
+
+    Prerequisite: the party holds a PMode towards the kit's party (settings 'as4'), encrypts for the kit's
+    certificate and sends within the wait.
+    Predicate: the message opens (MIME, WS-Security signature over eb:Messaging, Body and payloads, decryption,
+    eb:From the party, eb:To the kit) and carries at least one payload; the kit answers a signed receipt.
+    """
+    s: As4Session = ctx.session
+    assert s.listener is not None
+    m = await s.listener.next(ctx, s.options.wait, lambda x: _peek_id(x) not in s.seen, what="a user message")
+    assert m is not None
+    s.seen.add(_peek_id(m))
+    try:
+        received = _open(s, m)
+    except NswError as exc:
+        ctx.observe(exc.code)
+        m.respond(ctx, 500, b"", note="refused")
+        ctx.fail(f"the party's message does not open: {exc}")
+    _receipt(ctx, s, m, received)
+    ctx.check(received.payloads, "the user message carries no payload")
+
+
+@case("NSW-AS4-RX02", AS4, role="receiver")
+async def party_retries_same_message_id(ctx: CaseContext) -> None:
+    """After a transient failure (HTTP 503) the party resends the same MessageId (AS4 reception awareness).
+
+    Prerequisite: the party sends a user message within the wait.
+    Predicate: the kit answers the first transmission 503; the party transmits again within the wait with the
+    same eb:MessageId and byte-identical content, which still opens; the kit then answers a signed receipt.
+    """
+    s: As4Session = ctx.session
+    assert s.listener is not None
+    m = await s.listener.next(ctx, s.options.wait, lambda x: _peek_id(x) not in s.seen, what="a user message")
+    assert m is not None
+    mid = _peek_id(m)
+    s.seen.add(mid)
+    m.respond(ctx, 503, b"transient failure (conformance kit)", note="transient failure")
+    ctx.check(mid, "the transmission carries no eb:MessageId")
+    again = await s.listener.next(ctx, s.options.wait, lambda x: _peek_id(x) == mid, what=f"a resend of {mid}",
+                                  required=False)
+    if again is None:
+        ctx.fail(f"no resend of eb:MessageId {mid!r} within {s.options.wait:g} s")
+    try:
+        received = _open(s, again)
+    except NswError as exc:
+        ctx.observe(exc.code)
+        again.respond(ctx, 500, b"", note="refused")
+        ctx.fail(f"the resent message does not open: {exc}")
+    _receipt(ctx, s, again, received)
+    ctx.check(again.body == m.body, "the resend's bytes differ from the first transmission's")

@@ -1,0 +1,147 @@
+"""Builds the security ports from the configuration: trust stores, verify policies, the key ring.
+
+* :func:`trust_store`: ``[parties.X.trust]`` / ``[destinations.X.trust]`` → ``signing.trust.TrustStore``
+  (anchors, pinned certificates with acceptance windows, intermediates, revocation: OCSP then CRLs,
+  hard-fail unless ``soft_fail``);
+* :func:`verify_policy`: ``[parties.X.verify]`` → ``signing.policy.VerifyPolicy``;
+* :func:`build_verifier`, :func:`build_signer`, :func:`build_receipts`: the broker's and the delivery
+  workers' ports for the switches ``gateway.verification`` and ``gateway.signing``.
+
+Every file is loaded here, at start; a file that cannot be read or decoded is ``CONFIG_INVALID`` naming
+the configuration key (``parties.MOIT.trust.anchors[0]``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from gateway.config import Config, KeySettings, SigningProfileSettings, TrustSettings, VerifySettings
+from gateway.errors import ConfigError, NswError
+from gateway.ports import (
+    DocumentSigner,
+    DocumentVerifier,
+    MessageIdReceiptVerifier,
+    NullSigner,
+    NullVerifier,
+    ReceiptVerifier,
+    SignedReceiptVerifier,
+    Signer,
+    Verifier,
+    WellFormedVerifier,
+)
+
+__all__ = ["trust_store", "verify_policy", "signing_profile", "key_ring", "build_verifier", "build_signer",
+           "build_receipts"]
+
+T = TypeVar("T")
+
+
+def _load(field: str, loader: Callable[[], T]) -> T:
+    try:
+        return loader()
+    except NswError as exc:
+        raise ConfigError(f"{exc.message}", field=field) from exc
+
+
+def trust_store(name: str, settings: TrustSettings, *, field: str) -> Any:
+    from signing.keys import load_certificates
+    from signing.pki import load_crl
+    from signing.revocation import CrlChecker, FirstAvailable, NoRevocationCheck, OcspChecker, SoftFail
+    from signing.trust import PinnedCertificate, TrustStore
+
+    def certs(key: str, paths: tuple[str, ...]) -> list[Any]:
+        return [c for i, p in enumerate(paths) for c in _load(f"{field}.{key}[{i}]", lambda p=p: load_certificates(p))]
+
+    pinned = []
+    for i, pin in enumerate(settings.pinned):
+        for cert in _load(f"{field}.pinned[{i}].certificate", lambda pin=pin: load_certificates(pin.certificate)):
+            pinned.append(PinnedCertificate(cert, accept_from=pin.accept_from, accept_until=pin.accept_until))
+    checkers: list[Any] = []
+    if settings.ocsp:
+        checkers.append(_load(f"{field}.ocsp_responder", lambda: OcspChecker(responder_url=settings.ocsp_responder)))
+    if settings.crls or settings.fetch_crls:
+        crls = [_load(f"{field}.crls[{i}]", lambda p=p: load_crl(p)) for i, p in enumerate(settings.crls)]
+        checkers.append(CrlChecker(crls, fetch_distribution_points=settings.fetch_crls))
+    revocation: Any = NoRevocationCheck() if not checkers else (
+        checkers[0] if len(checkers) == 1 else FirstAvailable(checkers))
+    if settings.soft_fail and checkers:
+        revocation = SoftFail(revocation)
+    return TrustStore(party=name, anchors=tuple(certs("anchors", settings.anchors)), pinned=tuple(pinned),
+                      intermediates=tuple(certs("intermediates", settings.intermediates)), revocation=revocation)
+
+
+def verify_policy(settings: VerifySettings) -> Any:
+    from signing.policy import VerifyPolicy
+
+    if settings.profile == "vnsw-legacy":
+        return VerifyPolicy.vnsw_legacy(allow_sha1=settings.allow_sha1)
+    return VerifyPolicy(allow_sha1=settings.allow_sha1)
+
+
+def signing_profile(settings: SigningProfileSettings) -> Any:
+    from signing.policy import SigningProfile
+
+    if settings.profile == "none":
+        return None
+    if settings.profile == "vnsw-legacy":
+        return SigningProfile.vnsw_legacy(allow_sha1=settings.allow_sha1)
+    return SigningProfile(allow_sha1=settings.allow_sha1)
+
+
+def _password(key: KeySettings, field: str) -> bytes | None:
+    if key.password_env is not None:
+        value = os.environ.get(key.password_env)
+        if value is None:
+            raise ConfigError(f"environment variable {key.password_env} is not set", field=f"{field}.password_env")
+        return value.encode()
+    return key.password.encode() if key.password is not None else None
+
+
+def key_ring(config: Config) -> Any:
+    """The gateway's signer: one key, or a ``KeyRing`` when several keys rotate."""
+    from datetime import datetime, timezone
+
+    from signing.keys import KeyRing, SoftwareSigner
+
+    signers = []
+    for i, key in enumerate(config.signing.keys):
+        field = f"signing.keys[{i}]"
+        password = _password(key, field)
+        if key.pkcs12 is not None:
+            signer = _load(f"{field}.pkcs12", lambda key=key: SoftwareSigner.from_pkcs12(key.pkcs12, password))
+        else:
+            signer = _load(f"{field}.key", lambda key=key: SoftwareSigner.from_pem(
+                key.key, key.certificate, password=password, chain_path=key.chain))
+        signers.append((signer, key.active_from or datetime(1970, 1, 1, tzinfo=timezone.utc)))
+    if not signers:
+        raise ConfigError("no signing key configured", field="signing.keys")
+    return signers[0][0] if len(signers) == 1 else KeyRing(signers)
+
+
+def build_verifier(config: Config) -> Verifier:
+    mode = config.gateway.verification
+    if mode == "off":
+        return NullVerifier()
+    if mode == "well-formed":
+        return WellFormedVerifier()
+    parties = {}
+    for name, party in config.parties.items():
+        assert party.trust is not None  # enforced by Config
+        parties[name] = (trust_store(name, party.trust, field=f"parties.{name}.trust"), verify_policy(party.verify))
+    return DocumentVerifier(parties)
+
+
+def build_signer(config: Config) -> Signer:
+    if config.gateway.signing == "off":
+        return NullSigner()
+    return DocumentSigner(key_ring(config), {n: signing_profile(d.signing) for n, d in config.destinations.items()})
+
+
+def build_receipts(config: Config) -> ReceiptVerifier:
+    trust = {
+        name: (trust_store(name, d.trust, field=f"destinations.{name}.trust"), verify_policy(d.receipt_verify))
+        for name, d in config.destinations.items() if d.receipt == "signed" and d.trust is not None
+    }
+    return SignedReceiptVerifier(trust) if trust else MessageIdReceiptVerifier()

@@ -1,0 +1,156 @@
+"""Versioned schema migrations of the PostgreSQL store.
+
+:data:`MIGRATIONS` is the ordered list; each entry is applied once, in its own
+transaction, and recorded in ``schema_version``. ``nswgw db upgrade`` applies
+the pending ones (:func:`upgrade`); a gateway refuses to start while the
+database is behind (:func:`check`, ``STORE_SCHEMA_OUTDATED``). Never edit a
+released migration: append a new one.
+
+Everything is created in the connection's ``search_path`` schema (its first
+entry), so one database can hold several isolated gateways (tests do this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Migration", "MIGRATIONS", "LATEST", "current_version", "upgrade", "pending"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_INITIAL = """
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    reference TEXT,
+    destination TEXT,
+    procedure TEXT,
+    format TEXT NOT NULL,
+    intake_state TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    error TEXT,
+    ack TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    CONSTRAINT messages_dedup UNIQUE (sender, message_id)
+);
+CREATE INDEX messages_sender_received ON messages (sender, received_at);
+CREATE INDEX messages_reference ON messages (reference) WHERE reference IS NOT NULL;
+CREATE INDEX messages_received ON messages (received_at);
+
+CREATE TABLE deliveries (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message TEXT NOT NULL REFERENCES messages (id),
+    destination TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    reference TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    queued_at DOUBLE PRECISION NOT NULL,
+    deadline DOUBLE PRECISION NOT NULL,
+    next_at DOUBLE PRECISION NOT NULL,
+    lease_owner TEXT,
+    lease_until DOUBLE PRECISION,
+    lease_node BIGINT,
+    last_error TEXT,
+    payload BYTEA NOT NULL,
+    receipt BYTEA,
+    CONSTRAINT deliveries_once UNIQUE (message, destination)
+);
+-- the claim scans only due rows of one outbox ...
+CREATE INDEX deliveries_queued ON deliveries (destination, seq) WHERE state = 'QUEUED';
+-- ... and checks the head of each conversation against the rows not yet acknowledged
+CREATE INDEX deliveries_pending ON deliveries (destination, conversation, seq) WHERE state <> 'ACKNOWLEDGED';
+CREATE INDEX deliveries_dead ON deliveries (destination, seq) WHERE state = 'DEAD';
+CREATE INDEX deliveries_leased ON deliveries (lease_node) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE transitions (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message TEXT NOT NULL,
+    destination TEXT,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    code TEXT,
+    detail TEXT
+);
+CREATE INDEX transitions_message ON transitions (message, id);
+
+CREATE TABLE journal (
+    seq BIGINT PRIMARY KEY,
+    at DOUBLE PRECISION NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    destination TEXT,
+    digest TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+
+-- gateway nodes: a node is alive while its session (pid, backend_start) is connected
+CREATE TABLE nodes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    backend_start TIMESTAMPTZ NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    name TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _INITIAL),
+)
+"""Every migration, in order; versions are 1, 2, 3... without gaps."""
+
+LATEST = MIGRATIONS[-1].version
+"""The schema version this code needs."""
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('nswgw-migrate:' || coalesce(current_schema(), '')))"
+
+
+async def current_version(conn: Any) -> int:
+    """The schema version of the connection's schema (0: never migrated). ``conn`` is an asyncpg connection."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+
+def pending(version: int) -> list[Migration]:
+    return [m for m in MIGRATIONS if m.version > version]
+
+
+async def upgrade(conn: Any) -> list[Migration]:
+    """Apply every pending migration (each in its own transaction, serialised across nodes). Returns them."""
+    applied: list[Migration] = []
+    for migration in MIGRATIONS:
+        async with conn.transaction():
+            await conn.execute(_LOCK)
+            await conn.execute(_VERSION_TABLE)
+            done = await conn.fetchval("SELECT 1 FROM schema_version WHERE version = $1", migration.version)
+            if done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute("INSERT INTO schema_version (version, name) VALUES ($1, $2)", migration.version,
+                               migration.name)
+            applied.append(migration)
+    return applied

@@ -1,0 +1,660 @@
+"""The shared store: PostgreSQL, for several gateway nodes on one database (asyncpg).
+
+Connection string: ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?search_path=SCHEMA&...]``
+(any query parameter other than libpq's connection options is sent as a server setting, so
+``search_path`` puts a gateway in its own schema). Configuration: ``[store] kind = "postgresql"``,
+``dsn = "..."``. The schema is created and upgraded by ``nswgw db upgrade`` (versioned migrations
+in :mod:`gateway.store.migrations`); :meth:`PostgresStore.open` refuses a database whose schema is
+behind with ``STORE_SCHEMA_OUTDATED``.
+
+Features:
+
+* **any number of nodes** share one database. Work is claimed with one statement,
+  ``UPDATE deliveries ... WHERE seq IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING ...``,
+  which leases each due delivery to one worker until ``now + lease``: a node that dies lets
+  its leases expire, and :meth:`recover` (run by every node at start) releases at once the
+  leases of nodes whose database session is gone (``nodes`` table, checked against
+  ``pg_stat_activity``).
+* **per-conversation order** across nodes: only the head of a conversation (no earlier
+  delivery of it to the same destination that is not yet ``ACKNOWLEDGED``) is claimable,
+  checked by the claim statement itself on a partial index of the rows not acknowledged.
+* **deduplication** by the unique constraint on ``(sender, message_id)``
+  (``INSERT ... ON CONFLICT DO NOTHING``).
+* **group commit**: writes queue to a few writer tasks per node; each runs every write
+  waiting at that moment in one transaction (a compare-and-set that fails writes nothing, so
+  the others commit), and answers the callers after ``COMMIT``.
+* **one linear journal**: journal entries of a transaction are chained and inserted at its
+  end under a transaction-scoped advisory lock (per schema), so appends from every node
+  form one hash chain; ``journal.seq`` is the primary key as a second guard.
+* **LISTEN/NOTIFY**: accepting a message notifies the channel of the schema with its
+  destinations; every node listens and wakes its idle workers (:meth:`Store.on_work`).
+* driver exceptions never cross the interface: connection failures become
+  ``STORE_UNAVAILABLE``, anything else ``GATEWAY_INTERNAL`` (``raise ... from exc``).
+
+Options: ``pool_size`` (connections per node, default 10), ``writers`` (concurrent write
+transactions per node, default 2), ``max_batch`` (writes per transaction, default 256),
+``connect_timeout`` (seconds, default 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+
+from gateway.errors import ConfigError, GatewayError, InvalidTransition, NswError, StoreSchemaOutdated, StoreUnavailable
+from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
+from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State, Transition
+from gateway.store import migrations
+from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
+
+__all__ = ["PostgresStore", "upgrade_schema", "schema_version", "redact"]
+
+T = TypeVar("T")
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+_RETRY_ALONE: tuple[type[BaseException], ...] = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def redact(dsn: str) -> str:
+    """The connection string without its password (for messages and logs)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+
+
+def translate(exc: BaseException, where: str) -> NswError:
+    """A driver (or socket) exception as a gateway error: the one mapping of the store boundary."""
+    if isinstance(exc, NswError):
+        return exc
+    if isinstance(exc, _UNAVAILABLE):
+        error: NswError = StoreUnavailable(f"PostgreSQL store {where} is unavailable: {type(exc).__name__}: {exc}",
+                                           field="store.dsn")
+    else:
+        error = GatewayError(f"PostgreSQL store {where} failed: {type(exc).__name__}: {exc}", field="store")
+    error.__cause__ = exc
+    return error
+
+
+def _guarded(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Translate every exception leaving a public store method (asyncio cancellation excepted)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: PostgresStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return await method(self, *args, **kwargs)
+        except NswError:
+            raise
+        except Exception as exc:
+            raise translate(exc, self.name) from exc
+
+    return wrapper
+
+
+async def _connect(dsn: str, timeout: float) -> asyncpg.Connection:
+    return await asyncpg.connect(dsn, timeout=timeout)
+
+
+async def schema_version(dsn: str, *, timeout: float = 10.0) -> int:
+    """The schema version of the database (0: never migrated)."""
+    try:
+        conn = await _connect(dsn, timeout)
+        try:
+            return await migrations.current_version(conn)
+        finally:
+            await conn.close()
+    except NswError:
+        raise
+    except Exception as exc:
+        raise translate(exc, redact(dsn)) from exc
+
+
+async def upgrade_schema(dsn: str, *, timeout: float = 10.0) -> list[migrations.Migration]:
+    """Apply the pending migrations (``nswgw db upgrade``); safe to run from several nodes at once."""
+    try:
+        conn = await _connect(dsn, timeout)
+        try:
+            return await migrations.upgrade(conn)
+        finally:
+            await conn.close()
+    except NswError:
+        raise
+    except Exception as exc:
+        raise translate(exc, redact(dsn)) from exc
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+_DELIVERY_COLUMNS = ("seq, message, destination, conversation, sender, document_type, reference, state, attempts,"
+                     " queued_at, deadline, next_at, last_error, payload, receipt")
+
+
+def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
+    (seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline,
+     next_at, last_error, payload, receipt) = tuple(row)
+    return Delivery(
+        message_id=message, destination=destination, conversation=conversation, sender=sender,
+        document_type=document_type, reference=reference, payload=bytes(payload), queued_at=queued_at,
+        deadline=deadline, state=State(state), attempts=attempts, next_attempt_at=next_at,
+        last_error=_loads(last_error), receipt=bytes(receipt) if receipt is not None else None, seq=seq,
+        history=history,
+    )
+
+
+def _transition(row: Sequence[Any]) -> Transition:
+    destination, from_state, to_state, at, code, detail = tuple(row)
+    return Transition(State(to_state), at, State(from_state) if from_state else None, destination, code, detail)
+
+
+# the one state shown for a message (gateway.model.overall_state), computed in SQL for searches
+_OVERALL_STATE = """(CASE WHEN m.intake_state <> 'QUEUED' THEN m.intake_state ELSE (
+    SELECT CASE WHEN count(*) = 0 THEN 'QUEUED'
+                WHEN bool_or(d.state = 'DEAD') THEN 'DEAD'
+                WHEN bool_or(d.state = 'FAILED') THEN 'FAILED'
+                WHEN bool_or(d.state = 'QUEUED') THEN 'QUEUED'
+                WHEN bool_or(d.state = 'DELIVERED') THEN 'DELIVERED'
+                ELSE 'ACKNOWLEDGED' END
+    FROM deliveries AS d WHERE d.message = m.id) END)"""
+
+_CLAIM = f"""
+UPDATE deliveries AS d SET lease_owner = $2, lease_until = $3::float8 + $5::float8, lease_node = $6
+WHERE d.seq IN (
+    SELECT c.seq FROM deliveries AS c
+    WHERE c.destination = $1 AND c.state = 'QUEUED' AND c.next_at <= $3
+      AND (c.lease_owner IS NULL OR c.lease_until < $3)
+      AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                      WHERE e.destination = c.destination AND e.conversation = c.conversation
+                        AND e.seq < c.seq AND e.state <> 'ACKNOWLEDGED')
+    ORDER BY c.seq
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED)
+RETURNING {', '.join('d.' + c.strip() for c in _DELIVERY_COLUMNS.split(','))}
+"""
+
+_LIVE_NODES = ("SELECT n.id FROM nodes AS n JOIN pg_stat_activity AS a"
+               " ON a.pid = n.pid AND a.backend_start = n.backend_start")
+
+
+@dataclass
+class _Tx:
+    """What the writes of one transaction leave for its end: journal entries and notifications."""
+
+    journal: list[tuple[float, str, str, str | None, str]] = field(default_factory=list)
+    notify: set[str] = field(default_factory=set)
+
+
+_Op = Callable[[asyncpg.Connection, _Tx], Awaitable[Any]]
+
+
+async def _insert_transitions(conn: asyncpg.Connection, message: str, steps: Sequence[Transition]) -> None:
+    if not steps:
+        return
+    await conn.execute(
+        "INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)"
+        " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[])",
+        message, [t.destination for t in steps], [t.from_state.value if t.from_state else None for t in steps],
+        [t.to_state.value for t in steps], [t.at for t in steps], [t.code for t in steps], [t.detail for t in steps],
+    )
+
+
+async def _record(conn: asyncpg.Connection, tx: _Tx, d: Delivery, owner: str | None, now: float) -> None:
+    """Compare-and-set one delivery. Raises InvalidTransition *before* writing anything."""
+    if not d.history:
+        raise InvalidTransition("nothing to record: the delivery has no new transition", field="history")
+    expected = d.history[0].from_state
+    if expected is None:
+        raise InvalidTransition("a delivery cannot be recorded from no state", field="history")
+    lease_clause = "lease_owner = $11" if owner is not None else "(lease_owner IS NULL OR lease_until < $11::float8)"
+    status = await conn.execute(
+        "UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, queued_at = $4, deadline = $5,"
+        " last_error = $6, receipt = $7, lease_owner = NULL, lease_until = NULL, lease_node = NULL"
+        f" WHERE message = $8 AND destination = $9 AND state = $10 AND {lease_clause}",
+        d.state.value, d.attempts, d.next_attempt_at, d.queued_at, d.deadline, _dumps(d.last_error), d.receipt,
+        d.message_id, d.destination, expected.value, owner if owner is not None else now,
+    )
+    if status != "UPDATE 1":
+        raise InvalidTransition(
+            f"delivery {d.message_id}→{d.destination} is no longer {expected.value} and leased to {owner}",
+            field="state",
+        )
+    await _insert_transitions(conn, d.message_id, d.history)
+    if d.state is State.ACKNOWLEDGED:
+        tx.journal.append((d.history[-1].at, DELIVERED, d.message_id, d.destination,
+                           payload_digest(d.payload + (d.receipt or b""))))
+    if expected is State.DEAD and d.state is State.QUEUED:  # a replay: wake the nodes
+        tx.notify.add(d.destination)
+
+
+class PostgresStore(Store):
+    """:class:`~gateway.store.base.Store` on a PostgreSQL database shared by any number of gateway nodes."""
+
+    WAKE_COALESCE = 0.02
+    """Seconds over which notifications from other nodes are gathered into one wake-up of the workers."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 10, writers: int = 2, max_batch: int = 256,
+                 connect_timeout: float = 10.0, node_name: str = "nswgw") -> None:
+        if not dsn.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"not a PostgreSQL connection string: {redact(dsn)!r}", field="store.dsn")
+        if pool_size < writers + 1:
+            raise ConfigError(f"pool_size must be at least writers + 1 ({writers + 1})", field="store.pool_size")
+        self.dsn = dsn
+        self.name = redact(dsn)
+        self._pool_size = pool_size
+        self._writers = writers
+        self._max_batch = max_batch
+        self._timeout = connect_timeout
+        self._node_name = node_name
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._node: int | None = None
+        self._journal_key = 0
+        self._channel = ""
+        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribers: list[Callable[[tuple[str, ...]], None]] = []
+        self._woken: set[str] = set()
+        self._wake_timer: asyncio.TimerHandle | None = None
+        self.batches = 0
+        self.operations = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @_guarded
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self._pool_size, timeout=self._timeout,
+                                         server_settings={"application_name": self._node_name[:63]},
+                                         reset=_no_reset)
+        try:
+            async with pool.acquire() as conn:
+                version = await migrations.current_version(conn)
+                if version != migrations.LATEST:
+                    how = ("run `nswgw db upgrade`" if version < migrations.LATEST
+                           else "it is newer than this gateway: upgrade the gateway")
+                    raise StoreSchemaOutdated(
+                        f"PostgreSQL store {self.name}: schema version {version}, this gateway needs"
+                        f" {migrations.LATEST}; {how}", field="store.dsn",
+                        details={"store": self.name, "version": version, "needed": migrations.LATEST})
+                schema = await conn.fetchval("SELECT current_schema()")
+                self._journal_key = int(await conn.fetchval("SELECT hashtext('nswgw-journal:' || $1)", schema))
+            self._channel = f"nswgw:{schema}"
+            listener = await _connect(self.dsn, self._timeout)
+            try:
+                self._node = int(await listener.fetchval(
+                    "INSERT INTO nodes (pid, backend_start, started_at, name) SELECT pid, backend_start, $1, $2"
+                    " FROM pg_stat_activity WHERE pid = pg_backend_pid() RETURNING id", time.time(), self._node_name))
+                await listener.add_listener(self._channel, self._notified)
+            except BaseException:
+                await listener.close()
+                raise
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool, self._listener = pool, listener
+        self._closing = False
+        self._tasks = [asyncio.create_task(self._writer(), name=f"pg-writer-{i}") for i in range(self._writers)]
+
+    async def close(self) -> None:
+        pool, listener = self._pool, self._listener
+        if pool is None:
+            return
+        self._closing = True
+        self._wake.set()
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
+            self._wake_timer = None
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._pool = self._listener = None
+        if listener is not None:
+            try:
+                await listener.remove_listener(self._channel, self._notified)
+                await listener.execute("DELETE FROM nodes WHERE id = $1", self._node)
+            except Exception:  # the database is gone: nothing to tidy
+                pass
+            await _close_quietly(listener)
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except Exception:
+            pool.terminate()
+
+    def on_work(self, callback: Callable[[tuple[str, ...]], None]) -> None:
+        self._subscribers.append(callback)
+
+    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        node, _, names = payload.partition(":")
+        if node == str(self._node):  # our own workers were woken by our broker already
+            return
+        # coalesce: under load every accept on every node notifies; wake the workers at most once per
+        # WAKE_COALESCE seconds (a busy node claims on its own; this is for idle ones)
+        self._woken.update(d for d in names.split(",") if d)
+        if self._wake_timer is None:
+            self._wake_timer = asyncio.get_running_loop().call_later(self.WAKE_COALESCE, self._wake_workers)
+
+    def _wake_workers(self) -> None:
+        self._wake_timer = None
+        destinations, self._woken = tuple(sorted(self._woken)), set()
+        for callback in self._subscribers:
+            callback(destinations)
+
+    @property
+    def node(self) -> int | None:
+        """This node's id in the ``nodes`` table."""
+        return self._node
+
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(write transactions committed, writes in them): the group-commit ratio."""
+        return self.batches, self.operations
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise GatewayError(f"the PostgreSQL store {self.name} is not open", field="store")
+        return self._pool
+
+    # ------------------------------------------------------------------ group commit
+
+    async def _write(self, op: _Op) -> Any:
+        self._require_pool()
+        if self._closing:
+            raise GatewayError(f"the PostgreSQL store {self.name} is closing", field="store")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        self._wake.set()
+        return await future
+
+    async def _writer(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            await self._run_batch(batch)
+
+    async def _run_batch(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._transaction(batch)
+        except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, _UNAVAILABLE):
+                for item in batch:  # one write broke the transaction (or a deadlock): give each its own
+                    await self._run_batch([item])
+                return
+            try:
+                if not isinstance(exc, _RETRY_ALONE):
+                    raise
+                results = await self._transaction(batch)  # a deadlock victim: once more, alone
+            except Exception as final:
+                error = translate(final, self.name)
+                results = [(future, None, error) for _, future in batch]
+        for future, value, error in results:
+            if future.cancelled():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    async def _transaction(self, batch: list[tuple[_Op, asyncio.Future[Any]]]
+                           ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        pool = self._require_pool()
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        tx = _Tx()
+        async with pool.acquire() as conn, conn.transaction():
+            for op, future in batch:
+                try:
+                    results.append((future, await op(conn, tx), None))
+                except NswError as exc:  # by contract the op wrote nothing
+                    results.append((future, None, exc))
+            if tx.journal:
+                await self._append_journal(conn, tx.journal)
+            if tx.notify:
+                await conn.execute("SELECT pg_notify($1, $2)", self._channel,
+                                   f"{self._node}:" + ",".join(sorted(tx.notify)))
+        self.batches += 1
+        self.operations += len(batch)
+        return results
+
+    async def _append_journal(self, conn: asyncpg.Connection,
+                              items: list[tuple[float, str, str, str | None, str]]) -> None:
+        """Chain and insert at the end of the transaction, under the schema's journal lock (held to COMMIT)."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", self._journal_key)
+        row = await conn.fetchrow("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+        prev_seq, prev_hash = (row["seq"], row["hash"]) if row else (0, GENESIS)
+        entries = []
+        for at, kind, message, destination, digest in items:
+            e = JournalEntry.after(prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination,
+                                   digest=digest)
+            entries.append(e)
+            prev_seq, prev_hash = e.seq, e.hash
+        await conn.execute(
+            "INSERT INTO journal (seq, at, kind, message, destination, digest, prev, hash)"
+            " SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[],"
+            " $7::text[], $8::text[])",
+            [e.seq for e in entries], [e.at for e in entries], [e.kind for e in entries],
+            [e.message_id for e in entries], [e.destination for e in entries], [e.digest for e in entries],
+            [e.prev for e in entries], [e.hash for e in entries],
+        )
+
+    # ------------------------------------------------------------------ writes
+
+    @_guarded
+    async def recover(self, *, now: float) -> int:
+        """Release the leases of nodes whose session is gone, and any lease taken under this node before it
+        started its workers (called once at start). Leases of live nodes are untouched."""
+        pool = self._require_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, lease_node = NULL"
+                " WHERE lease_owner IS NOT NULL AND (lease_node IS NULL OR lease_node = $1"
+                f" OR lease_node NOT IN ({_LIVE_NODES}))", self._node)
+            await conn.execute(f"DELETE FROM nodes WHERE id <> $1 AND id NOT IN ({_LIVE_NODES})", self._node)
+        return int(status.split()[-1])
+
+    @_guarded
+    async def accept(
+        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: Acknowledgement
+    ) -> tuple[Acknowledgement, bool]:
+        env = message.envelope
+
+        async def op(conn: asyncpg.Connection, tx: _Tx) -> tuple[Acknowledgement, bool]:
+            inserted = await conn.fetchval(
+                "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
+                " procedure, format, intake_state, received_at, error, ack, payload)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+                " ON CONFLICT ON CONSTRAINT messages_dedup DO NOTHING RETURNING id",
+                message.id, env.sender, env.message_id, env.document_type, env.conversation, env.reference,
+                env.destination, env.procedure, env.format, message.state.value, message.received_at,
+                _dumps(message.error), _dumps(ack.to_dict()), payload,
+            )
+            if inserted is None:
+                original = await conn.fetchval("SELECT ack FROM messages WHERE sender = $1 AND message_id = $2",
+                                               env.sender, env.message_id)
+                return Acknowledgement.from_dict(json.loads(original)), False
+            steps = list(message.history)
+            for d in deliveries:
+                steps.extend(d.history)
+            await _insert_transitions(conn, message.id, steps)
+            if deliveries:
+                await conn.executemany(
+                    "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
+                    " state, attempts, queued_at, deadline, next_at, payload)"
+                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+                    [(d.message_id, d.destination, d.conversation, d.sender, d.document_type, d.reference,
+                      d.state.value, d.attempts, d.queued_at, d.deadline, d.next_attempt_at, d.payload)
+                     for d in deliveries],
+                )
+                tx.notify.update(d.destination for d in deliveries)
+            if message.state is not State.REJECTED:
+                tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(payload)))
+            return ack, True
+
+        return await self._write(op)  # type: ignore[no-any-return]
+
+    @_guarded
+    async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
+        pool = self._require_pool()
+        rows = await pool.fetch(_CLAIM, destination, owner, now, limit, lease, self._node)
+        return sorted((_delivery(r) for r in rows), key=lambda d: d.seq or 0)
+
+    @_guarded
+    async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
+        async def op(conn: asyncpg.Connection, tx: _Tx) -> None:
+            await _record(conn, tx, delivery, owner, now)
+
+        await self._write(op)
+
+    @_guarded
+    async def expire(self, destination: str, *, now: float, code: str, detail: str) -> int:
+        from gateway.errors import ERROR_CODES
+
+        error_cls = ERROR_CODES[code]
+
+        async def op(conn: asyncpg.Connection, tx: _Tx) -> int:
+            rows = await conn.fetch(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = $1 AND state = 'QUEUED'"
+                " AND deadline <= $2 AND (lease_owner IS NULL OR lease_until < $2) ORDER BY seq"
+                " FOR UPDATE SKIP LOCKED", destination, now)
+            n = 0
+            for row in rows:
+                d = _delivery(row)
+                try:
+                    await _record(conn, tx, d.dead(error_cls(detail, field=destination), at=now), None, now)
+                except InvalidTransition:
+                    continue
+                n += 1
+            return n
+
+        return await self._write(op)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ reads
+
+    @_guarded
+    async def get(self, message_id: str) -> MessageRecord | None:
+        async with self._require_pool().acquire() as conn:
+            return await _load_record(conn, message_id)
+
+    @_guarded
+    async def search(self, query: MessageQuery) -> list[MessageRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("m.sender", query.sender),
+            ("m.document_type", query.document_type),
+            (_OVERALL_STATE, query.state.value if query.state else None),
+            ("m.conversation", query.conversation),
+            ("m.reference", query.reference),
+            ("m.received_at >=", query.since),
+            ("m.received_at <", query.until),
+        ):
+            if value is not None:
+                params.append(value)
+                op = "" if column.endswith(("=", "<")) else " ="
+                clauses.append(f"{column}{op} ${len(params)}")
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        params.append(max(1, min(query.limit, 1000)))
+        async with self._require_pool().acquire() as conn:
+            ids = [r[0] for r in await conn.fetch(
+                f"SELECT m.id FROM messages AS m{where} ORDER BY m.received_at DESC, m.id LIMIT ${len(params)}",
+                *params)]
+            return [rec for i in ids if (rec := await _load_record(conn, i)) is not None]
+
+    @_guarded
+    async def dead_letters(self, *, destination: str | None = None, message_id: str | None = None,
+                           limit: int = 1000) -> list[Delivery]:
+        clauses, params = ["state = 'DEAD'"], []
+        if destination is not None:
+            params.append(destination)
+            clauses.append(f"destination = ${len(params)}")
+        if message_id is not None:
+            params.append(message_id)
+            clauses.append(f"message = ${len(params)}")
+        params.append(limit)
+        rows = await self._require_pool().fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq"
+            f" LIMIT ${len(params)}", *params)
+        return [_delivery(r) for r in rows]
+
+    @_guarded
+    async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
+        rows = await self._require_pool().fetch(
+            "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal WHERE seq > $1"
+            " ORDER BY seq LIMIT $2", after, limit)
+        return [JournalEntry(*tuple(r)) for r in rows]
+
+    @_guarded
+    async def stats(self) -> list[DestinationStats]:
+        out: dict[str, dict[State, int]] = {}
+        for dest, state, n in await self._require_pool().fetch(
+            "SELECT destination, state, count(*) FROM deliveries GROUP BY destination, state"
+        ):
+            out.setdefault(dest, {})[State(state)] = n
+        return [DestinationStats(k, v) for k, v in sorted(out.items())]
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Pool connections keep no session state (locks are transaction-scoped, no LISTEN, no SET), so the
+    default reset on every release (an extra round trip) is skipped. A transaction left open is still
+    rolled back by the pool."""
+
+
+async def _close_quietly(conn: asyncpg.Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), 5)
+    except Exception:
+        conn.terminate()
+
+
+async def _load_record(conn: asyncpg.Connection, message_id: str) -> MessageRecord | None:
+    row = await conn.fetchrow(
+        "SELECT id, sender, message_id, document_type, conversation, reference, destination, procedure, format,"
+        " received_at, error, ack FROM messages WHERE id = $1", message_id)
+    if row is None:
+        return None
+    mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = \
+        tuple(row)
+    envelope = Envelope(
+        sender=PartyId(sender), message_id=smid, document_type=doc_type,
+        conversation_id=None if conversation == smid else conversation, reference=reference,
+        destination=destination, procedure=procedure, format=fmt,
+    )
+    steps = [(r[0], _transition(r)) for r in await conn.fetch(
+        "SELECT destination, from_state, to_state, at, code, detail FROM transitions WHERE message = $1 ORDER BY id",
+        mid)]
+    intake = tuple(t for dest, t in steps if dest is None)
+    message = Message(id=mid, envelope=envelope, received_at=received_at, history=intake, error=_loads(error))
+    deliveries = tuple(
+        _delivery(r, tuple(t for dest, t in steps if dest == r["destination"]))
+        for r in await conn.fetch(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE message = $1 ORDER BY seq", mid)
+    )
+    replies = tuple(r[0] for r in await conn.fetch(
+        "SELECT id FROM messages WHERE reference IN ($1, $2) ORDER BY received_at", mid, smid))
+    return MessageRecord(message, deliveries, Acknowledgement.from_dict(json.loads(ack)), replies)
+

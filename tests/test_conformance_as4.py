@@ -1,0 +1,101 @@
+"""Profile asw-formd: passes against our gateway's AS4 receiver (adapters.as4.As4Receiver); every defect of
+the broken AS4 peer is caught by the case meant for it, and by no other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.broken_peer import AS4_DEFECTS, BrokenAs4Peer
+from conformance.model import Outcome
+from conformance.pki import KitPki, prepare_pki
+from conformance.registry import cases
+from conformance.runner import run_profile
+from conformance.settings import RunOptions
+from conformance_helpers import Served, as4_receiver, kit_settings
+from test_conformance_rest import check_reports
+
+AS4 = "asw-formd"
+
+
+@pytest.fixture(scope="module")
+def kit_pki(tmp_path_factory: pytest.TempPathFactory) -> KitPki:
+    return prepare_pki(tmp_path_factory.mktemp("kit") / "pki")
+
+
+def test_case_ids() -> None:
+    assert [c.id for c in cases(AS4, role="sender")] == [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
+
+
+async def test_as4_profile_passes_against_our_receiver(kit_pki: KitPki, tmp_path: Path) -> None:
+    receiver = as4_receiver(kit_pki)
+    async with Served(receiver.app("/as4")) as served:
+        report = await run_profile(AS4, RunOptions(target=served.url, settings=kit_settings(kit_pki)))
+    assert report.passed, {r.case.id: f"{r.outcome.value} {r.error_code}: {r.reason}" for r in report.results
+                           if not r.passed}
+    assert receiver.delivered == 2 or receiver.inbox.qsize() == 2  # TA01 and TA07's original, nothing else
+    check_reports(report, tmp_path / "report", raw="<!DOCTYPE x [", escaped="&lt;!DOCTYPE x [")
+
+
+async def test_broken_peer_without_defects_passes(kit_pki: KitPki) -> None:
+    async with BrokenAs4Peer(pki=kit_pki) as peer:
+        report = await run_profile(AS4, RunOptions(target=peer.url, settings=kit_settings(kit_pki)))
+    assert report.passed, [(r.case.id, r.reason) for r in report.results if not r.passed]
+
+
+@pytest.mark.parametrize("defect", sorted(AS4_DEFECTS))
+async def test_each_defect_is_caught_by_its_case(kit_pki: KitPki, tmp_path: Path, defect: str) -> None:
+    meant_for = AS4_DEFECTS[defect]
+    async with BrokenAs4Peer([defect], pki=kit_pki) as peer:
+        report = await run_profile(AS4, RunOptions(target=peer.url, settings=kit_settings(kit_pki)))
+    outcomes = {r.case.id: r for r in report.results}
+    assert outcomes[meant_for].outcome is Outcome.FAIL, outcomes[meant_for]
+    others = {i: f"{r.outcome.value}: {r.reason}" for i, r in outcomes.items() if i != meant_for and not r.passed}
+    assert not others, others
+    check_reports(report, tmp_path / "report", raw="<!DOCTYPE x [", escaped="&lt;!DOCTYPE x [")
+
+
+async def test_as4_receiver_profile_passes_against_our_adapter_sending(kit_pki: KitPki) -> None:
+    """Our gateway's AS4 adapter (reception awareness) sends to the kit acting as the ASEAN partner."""
+    import asyncio
+
+    from adapters.as4 import As4Adapter, PartyConfig, PMode, ReceptionAwareness
+    from adapters.base import OutboundMessage
+    from gateway.errors import PartnerUnavailable
+    from conformance.profiles.rest import sample_document
+    from signing.keys import SoftwareSigner
+    from signing.trust import TrustStore
+    from test_conformance_rest import free_port
+
+    port = free_port()
+    ours, kit = kit_pki.pki.party("nsw-gateway"), kit_pki.pki.party("conformance")
+    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
+    pmode = PMode(id="nsw-to-kit", initiator=PartyConfig(party_id="nsw-gateway", party_id_type=unregistered),
+                  responder=PartyConfig(party_id="conformance-asw", party_id_type=unregistered),
+                  service="urn:asean:asw:e-form-d", action="SubmitFormD",
+                  reception_awareness=ReceptionAwareness(attempts=50, initial_wait=0.01, max_wait=0.05))
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(min(seconds, 0.05))
+
+    adapter = As4Adapter(f"http://127.0.0.1:{port}/as4", timeout=10, options={
+        "pmode": pmode, "signer": SoftwareSigner(ours.key, ours.cert, [kit_pki.pki.issuing_cert]),
+        "trust": TrustStore("conformance-asw", anchors=(kit_pki.pki.root_cert,),
+                            intermediates=(kit_pki.pki.issuing_cert,)),
+        "encryption_certificate": kit.cert, "sleep": sleep})
+    options = RunOptions(role="receiver", listen_port=port, wait=30, settings=kit_settings(kit_pki))
+    kit_run = asyncio.create_task(run_profile(AS4, options))
+    async with adapter:
+        for n in range(2):
+            message = OutboundMessage(f"as4-{n}", sample_document(), "MOIT", "eco.form_d", f"conv-{n}")
+            for _ in range(200):  # as the delivery engine does: a PartnerUnavailable is delivered again
+                try:
+                    receipt = await adapter.deliver(message)
+                    break
+                except PartnerUnavailable:
+                    await asyncio.sleep(0.02)
+            assert receipt.message_id
+    report = await kit_run
+    assert report.passed, {r.case.id: f"{r.outcome.value}: {r.reason}" for r in report.results}
+    assert [r.case.id for r in report.results] == ["NSW-AS4-RX01", "NSW-AS4-RX02"]
