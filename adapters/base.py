@@ -119,11 +119,28 @@ class Adapter(abc.ABC):
         raise GatewayError(f"the {self.scheme} adapter cannot receive; partners push to the API", field="adapter")
 
 
-def _registry() -> dict[str, str]:
-    names = dict(BUILTIN_ADAPTERS)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+def _registry(builtins: Mapping[str, str] = BUILTIN_ADAPTERS, group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
+    names = dict(builtins)
+    for ep in entry_points(group=group):
         names.setdefault(ep.name, ep.value)
     return names
+
+
+def _resolve(name: str, registry: Mapping[str, str], base: type, what: str, field: str) -> Any:
+    """Load the class registered as ``name``; CONFIG_INVALID naming ``field`` (with "did you mean") otherwise."""
+    target = registry.get(name)
+    if target is None:
+        close = difflib.get_close_matches(name, list(registry), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known {what}s: {', '.join(sorted(registry))}"
+        raise ConfigError(f"unknown {what} {name!r}{hint}", field=field)
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{what} {name!r} ({target}) cannot be loaded: {exc}", field=field) from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"{what} {name!r} ({target}) is not an {base.__name__}", field=field)
+    return cls
 
 
 def adapter_names() -> list[str]:
@@ -133,20 +150,7 @@ def adapter_names() -> list[str]:
 
 def resolve_adapter(name: str, *, field: str = "adapter") -> type[Adapter]:
     """The adapter class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
-    registry = _registry()
-    target = registry.get(name)
-    if target is None:
-        close = difflib.get_close_matches(name, registry, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known adapters: {', '.join(sorted(registry))}"
-        raise ConfigError(f"unknown adapter {name!r}{hint}", field=field)
-    module_name, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"adapter {name!r} ({target}) cannot be loaded: {exc}", field=field) from exc
-    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-        raise ConfigError(f"adapter {name!r} ({target}) is not an Adapter", field=field)
-    return cls
+    return _resolve(name, _registry(), Adapter, "adapter", field)
 
 
 # --------------------------------------------------------------------------- inbound (issue 5)
@@ -207,22 +211,7 @@ BUILTIN_INBOUND: Mapping[str, str] = {
 
 def resolve_inbound(name: str, *, field: str = "endpoint") -> type[InboundEndpoint]:
     """The inbound endpoint class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
-    registry = dict(BUILTIN_INBOUND)
-    for ep in entry_points(group=INBOUND_ENTRY_POINT_GROUP):
-        registry.setdefault(ep.name, ep.value)
-    target = registry.get(name)
-    if target is None:
-        close = difflib.get_close_matches(name, registry, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known endpoints: {', '.join(sorted(registry))}"
-        raise ConfigError(f"unknown inbound endpoint {name!r}{hint}", field=field)
-    module_name, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"inbound endpoint {name!r} ({target}) cannot be loaded: {exc}", field=field) from exc
-    if not (isinstance(cls, type) and issubclass(cls, InboundEndpoint)):
-        raise ConfigError(f"inbound endpoint {name!r} ({target}) is not an InboundEndpoint", field=field)
-    return cls
+    return _resolve(name, _registry(BUILTIN_INBOUND, INBOUND_ENTRY_POINT_GROUP), InboundEndpoint, "inbound endpoint", field)
 
 
 __all__ += ["Intake", "InboundEndpoint", "BUILTIN_INBOUND", "INBOUND_ENTRY_POINT_GROUP", "resolve_inbound"]

@@ -401,7 +401,7 @@ class _Progress:
         self.last = done
         width = 40
         filled = int(width * done / self.total) if self.total else width
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} deliveries acknowledged")
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} messages delivered to every destination")
         sys.stderr.flush()
 
     def end(self) -> None:
