@@ -192,6 +192,11 @@ class InboundEndpoint(abc.ABC):
         """aiohttp route definitions (``web.get(...)``, ``web.post(...)``) behind the API's authentication."""
         return []
 
+    def public_paths(self) -> list[str]:
+        """Paths of :meth:`routes` that authenticate their callers themselves (an AS4 partner by its
+        WS-Security signature): the API's bearer-token check skips them. Default: none."""
+        return []
+
     async def start(self, intake: Intake) -> None:
         """Start background work (called once the store is open)."""
 
@@ -205,6 +210,7 @@ BUILTIN_INBOUND: Mapping[str, str] = {
     "vnsw-soap": "adapters.vnsw_soap.inbound:VnswSoapEndpoint",
     "filedrop": "adapters.filedrop:FileDropInbox",
     "poll": "adapters.rest:ResultsEndpoint",
+    "as4": "adapters.as4.inbound:As4Endpoint",
 }
 """Alias → ``module:Class`` of the inbound endpoints shipped with the gateway."""
 

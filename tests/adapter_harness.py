@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from adapters.base import Adapter
+from adapters.base import Adapter, OutboundMessage
 from gateway_helpers import TOKENS, Receiver, eventually
 from signing.keys import SoftwareSigner
 
@@ -501,6 +501,33 @@ class As4Harness(Harness):
 
     def processed(self) -> list[str]:
         return list(self.seen)
+
+    def inbound(self) -> list[Any]:
+        """The gateway's ``as4`` inbound endpoint, receiving from TH-ASW as the party MOIT."""
+        from adapters.as4.inbound import As4Endpoint
+        from as4_helpers import pmode
+
+        return [As4Endpoint("asean", options={
+            "party_id": self.us.party_id, "signer": self.us.signer,
+            "partners": {self.them.party_id: {"party": self.party, "pmode": pmode(self.us.party_id, self.them.party_id),
+                                              "trust": self.them.trust,
+                                              "document_types": {"eco.form_d": self.document_type}}}})]
+
+    async def receive(self, gw: Any, message_id: str) -> str:
+        """TH-ASW pushes a signed, encrypted user message to the gateway's /as4 and gets its signed receipt."""
+        from adapters.as4 import As4Adapter
+        from as4_helpers import pmode
+        from gateway.model import gateway_message_id
+
+        agreement = pmode(self.them.party_id, self.us.party_id, attempts=1)
+        async with As4Adapter(f"{gw.url}/as4", timeout=5, options={
+                "pmode": agreement, "signer": self.them.signer, "trust": self.us.trust,
+                "encryption_certificate": self.us.certificate}) as sender:
+            receipt = await sender.deliver(OutboundMessage(
+                message_id=message_id, payload=self.payload(message_id), sender=self.them.party_id,
+                document_type=self.document_type, conversation=message_id))
+        assert receipt.message_id == message_id and not receipt.duplicate
+        return gateway_message_id(self.party, f"{message_id}@{agreement.message_id_domain}")
 
 
 HARNESSES: dict[str, type[Harness]] = {

@@ -1,0 +1,196 @@
+"""``as4`` inbound: ASEAN partners push signed, encrypted ebMS 3.0 user messages into the gateway.
+
+Configured as ``[inbound.NAME] endpoint = "as4"`` with options (plain TOML values):
+
+* ``path`` (default ``/as4``): where the :class:`~adapters.as4.receiver.As4Receiver` is mounted;
+* ``party_id``: our eb:PartyId (the eb:To of inbound messages);
+* ``signer``: our key for receipts and error signals (:func:`adapters.options.signer_from_options`);
+* ``decryption_key``: our key for decryption, a PKCS#12 or PEM table like ``signer`` (default: the ``signer`` key);
+* ``duplicate_store``: the SQLite file of received MessageIds and their receipts (default: in memory);
+* ``partners``: one table per partner PartyId with ``party`` (the gateway party it submits as), ``pmode``
+  (:class:`~adapters.as4.pmode.PMode` table, seen from our side), ``trust`` (who may sign for it,
+  :func:`adapters.options.trust_from_options`) and ``document_types`` (eb:Action → gateway document type;
+  default: the Action itself).
+
+Partners authenticate by their WS-Security signature, not by a bearer token: ``path`` is one of
+:meth:`public_paths`. Each verified message is submitted to the broker as the partner's party (message id =
+eb:MessageId, conversation = eb:ConversationId, reference = eb:RefToMessageId, raw = the decrypted payload);
+the signed receipt is returned only once the broker has accepted it durably. A broker refusal is answered with
+a signed ebMS error signal (EBMS:0004, the gateway's code in the description); a store failure with HTTP 503
+so the partner resends; a duplicate MessageId with the original receipt, without a second submission.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from adapters.as4.messages import As4Partner, ReceivedMessage
+from adapters.as4.pmode import PMode
+from adapters.as4.receiver import As4Receiver, MemoryDuplicateStore, SqliteDuplicateStore
+from adapters.base import InboundEndpoint, Intake
+from adapters.options import path_from_options, signer_from_options, trust_from_options
+from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin
+from gateway.model import Envelope, PartyId
+from signing.keys import SoftwareSigner
+from signing.xenc import Decrypter, SoftwareDecrypter
+
+__all__ = ["As4Endpoint", "InboundPartner", "BrokerRefused"]
+
+log = logging.getLogger("nswgw.as4.inbound")
+
+
+class BrokerRefused(ClientError):
+    """The broker refused an inbound AS4 message: answered with EBMS:0004 carrying the broker's own code.
+
+    Not a registered error code of its own: each instance carries the code the broker answered with.
+    """
+
+    http_status = 400
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{code}: {message}", field=field, details={"ebms": "EBMS:0004"})
+        self.code = code  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class InboundPartner:
+    """One partner as the endpoint sees it: the gateway party it submits as and its Action map."""
+
+    party: str
+    agreement: As4Partner
+    document_types: Mapping[str, str]
+
+
+def _refused(code: str, message: str, field: str | None) -> BrokerRefused:
+    return BrokerRefused(code, message, field=field)
+
+
+class As4Endpoint(InboundEndpoint):
+    """The AS4 receiver mounted on the gateway, submitting verified messages to the broker."""
+
+    scheme: ClassVar[str] = "as4"
+
+    def __init__(self, name: str = "as4", *, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(name, options=options)
+        opts = self.options
+        f = f"inbound.{name}.options"
+        path = opts.get("path", "/as4")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"must be a URL path starting with '/', not {path!r}", field=f"{f}.path")
+        self.path = path
+        party_id = opts.get("party_id")
+        if not isinstance(party_id, str) or not party_id:
+            raise ConfigError("our AS4 PartyId is required", field=f"{f}.party_id")
+        self.party_id = party_id
+        self.signer = signer_from_options(opts.get("signer"), field=f"{f}.signer")
+        raw_key = opts.get("decryption_key")
+        self.decrypter: Decrypter | None
+        if isinstance(raw_key, Decrypter):
+            self.decrypter = raw_key
+        else:
+            key_signer = self.signer if raw_key is None else signer_from_options(raw_key, field=f"{f}.decryption_key")
+            if not isinstance(key_signer, SoftwareSigner):
+                raise ConfigError("a software key (p12 or key/cert) is required to decrypt", field=f"{f}.decryption_key")
+            self.decrypter = SoftwareDecrypter(key_signer._key, key_signer.certificate)  # type: ignore[arg-type]
+        raw_partners = opts.get("partners")
+        if not isinstance(raw_partners, Mapping) or not raw_partners:
+            raise ConfigError("at least one partner table is required", field=f"{f}.partners")
+        self.partners: dict[str, InboundPartner] = {
+            str(pid): self._partner(str(pid), table, f"{f}.partners.{pid}") for pid, table in raw_partners.items()
+        }
+        raw_store = opts.get("duplicate_store")
+        self._store_path = None if raw_store is None else path_from_options(raw_store, field=f"{f}.duplicate_store")
+        self._sqlite: SqliteDuplicateStore | None = None
+        self._intake: Intake | None = None
+        self.receiver = As4Receiver(
+            party_id=self.party_id,
+            partners={pid: p.agreement for pid, p in self.partners.items()},
+            signer=self.signer,
+            decrypter=self.decrypter,
+            sink=self._submit,
+            store=MemoryDuplicateStore(),
+        )
+
+    @staticmethod
+    def _partner(party_id: str, table: Any, field: str) -> InboundPartner:
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"must be a table (party, pmode, trust, document_types), not {type(table).__name__}", field=field)
+        unknown = set(table) - {"party", "pmode", "trust", "document_types"}
+        if unknown:
+            raise ConfigError(f"unknown option {sorted(unknown)[0]!r}", field=f"{field}.{sorted(unknown)[0]}")
+        party = table.get("party")
+        if not isinstance(party, str) or not party:
+            raise ConfigError("the gateway party this partner submits as is required", field=f"{field}.party")
+        raw_pmode = table.get("pmode")
+        if raw_pmode is None:
+            raise ConfigError("the partner's PMode is required", field=f"{field}.pmode")
+        try:
+            pmode = raw_pmode if isinstance(raw_pmode, PMode) else PMode.model_validate(raw_pmode)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+            raise ConfigError(f"invalid PMode: {first['msg']}", field=f"{field}.pmode{loc}") from None
+        trust = trust_from_options(table.get("trust"), party=party_id, field=f"{field}.trust")
+        types = table.get("document_types") or {}
+        if not isinstance(types, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in types.items()):
+            raise ConfigError("must be a table of Action = \"document type\"", field=f"{field}.document_types")
+        return InboundPartner(party=party, agreement=As4Partner(pmode, trust), document_types=dict(types))
+
+    def public_paths(self) -> list[str]:
+        """AS4 partners authenticate by their WS-Security signature, not by a bearer token."""
+        return [self.path]
+
+    def routes(self, intake: Intake) -> list[Any]:
+        self._intake = intake
+        return [web.post(self.path, self.receiver.handle)]
+
+    async def start(self, intake: Intake) -> None:
+        self._intake = intake
+        if self._store_path is not None and self._sqlite is None:
+            self._sqlite = SqliteDuplicateStore(self._store_path)
+            self.receiver.store = self._sqlite
+
+    async def stop(self) -> None:
+        sqlite, self._sqlite = self._sqlite, None
+        if sqlite is not None:
+            sqlite.close()
+
+    def envelope_for(self, received: ReceivedMessage) -> tuple[str, Envelope, bytes]:
+        """The gateway party, broker envelope and raw payload of a verified user message."""
+        um = received.user_message
+        partner = self.partners[um.sender.party_id]  # open_user_message checked it is a configured partner
+        if len(received.payloads) != 1:
+            raise _refused("REQUEST_INVALID", f"expected one payload, got {len(received.payloads)}", "eb:PayloadInfo")
+        [raw] = received.payloads.values()
+        envelope = Envelope(
+            sender=PartyId(partner.party),
+            message_id=um.message_id,
+            document_type=partner.document_types.get(um.action, um.action),
+            conversation_id=um.conversation_id or None,
+            reference=um.ref_to_message_id,
+        )
+        return partner.party, envelope, raw
+
+    async def _submit(self, received: ReceivedMessage) -> None:
+        """The receiver's sink: returns only once the broker accepted the message durably."""
+        if self._intake is None:
+            raise GatewayError("the AS4 endpoint is not started", field="inbound")
+        try:
+            party, envelope, raw = self.envelope_for(received)
+            result = await self._intake.submit(party, envelope, raw)
+        except BrokerRefused:
+            raise
+        except NswError as exc:
+            if exc.retryable or exc.origin is not Origin.CLIENT:
+                raise  # retryable: HTTP 503, the partner resends; otherwise a signed error signal
+            raise _refused(exc.code, exc.message, exc.field) from exc
+        if result.ack.error:
+            err = result.ack.error
+            raise _refused(str(err.get("code", "GATEWAY_ERROR")), str(err.get("message", "")), err.get("field"))
+        log.info("AS4 %s from %s accepted as %s", envelope.message_id, party, result.ack.id)
