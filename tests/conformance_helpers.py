@@ -142,3 +142,44 @@ class Served:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def as4_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json",
+                       kit_party_id: str = "conformance-asw", party_id: str = "nsw-gateway",
+                       service: str = "urn:asean:asw:e-form-d", action: str = "SubmitFormD") -> Config:
+    """Our gateway with the AS4 inbound endpoint (``[inbound.asean] endpoint = "as4"``, plain TOML values).
+
+    The kit's party (eb:PartyId ``kit_party_id``) submits as the gateway party CONFORMANCE; the gateway trusts the
+    kit's PKI for it (root anchor, issuing CA, both CRLs: the conformance PKI's prerequisite for TA04-TA06), signs
+    receipts and decrypts with the kit PKI's ``party_id`` key, and routes accepted e-Form Ds to ``sink_url``.
+    """
+    ours = pki.pki.party(party_id)
+    trust = {"anchors": [str(pki.pki.root_cert_path)], "intermediates": [str(pki.pki.issuing_cert_path)],
+             "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
+    inbound = {
+        "party_id": party_id,
+        "signer": {"key": str(ours.key_path), "cert": str(ours.cert_path)},
+        "duplicate_store": str(tmp_path / "as4-received.db"),
+        "partners": {
+            kit_party_id: {
+                "party": "CONFORMANCE",
+                "pmode": {"id": f"{party_id}-{kit_party_id}-formd", "service": service, "action": action,
+                          "initiator": {"party_id": party_id}, "responder": {"party_id": kit_party_id}},
+                "trust": trust,
+                "document_types": {action: "eco.form_d"},
+            }
+        },
+    }
+    data: dict[str, Any] = {
+        "gateway": {"port": 0, "poll_interval": 0.05, "max_message_bytes": MAX_BYTES},
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        "parties": {
+            "CONFORMANCE": {"tokens": [KIT_TOKEN], "document_types": ["eco.form_d"], "format": "form-d"},
+        },
+        "destinations": {"SINK": {"url": sink_url, "timeout": 5.0, "format": sink_format,
+                                  "retry": {"max_attempts": 3, "ttl": 30.0, "initial": 0.01, "max_wait": 0.05,
+                                            "jitter": 0.0}}},
+        "routes": [{"document_type": "eco.form_d", "sender": "CONFORMANCE", "to": ["SINK"]}],
+        "inbound": {"asean": {"endpoint": "as4", "options": inbound}},
+    }
+    return parse_config(data)

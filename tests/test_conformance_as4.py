@@ -1,8 +1,10 @@
-"""Profile asw-formd: passes against our gateway's AS4 receiver (adapters.as4.As4Receiver); every defect of
-the broken AS4 peer is caught by the case meant for it, and by no other."""
+"""Profile asw-formd: every sender case passes against a real gateway (gateway.api.Gateway with the ``as4`` inbound
+endpoint at /as4, the kit's PKI trusted for the kit's party, a loopback destination), and against the bare
+adapters.as4.As4Receiver; every defect of the broken AS4 peer is caught by the case meant for it, and by no other."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ from conformance.pki import KitPki, prepare_pki
 from conformance.registry import cases
 from conformance.runner import run_profile
 from conformance.settings import RunOptions
-from conformance_helpers import Served, as4_receiver, kit_settings
+from conformance_helpers import KIT_TOKEN, Served, Sink, as4_gateway_config, as4_receiver, kit_settings
+from gateway.api import Gateway
+from gateway_helpers import eventually
 from test_conformance_rest import check_reports
 
 AS4 = "asw-formd"
@@ -24,11 +28,48 @@ def kit_pki(tmp_path_factory: pytest.TempPathFactory) -> KitPki:
     return prepare_pki(tmp_path_factory.mktemp("kit") / "pki")
 
 
+async def _messages(gw: Gateway) -> list[dict[str, object]]:
+    """The messages the gateway stored for the kit's party (its API, the party's bearer token)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(
+            f"{gw.url}/v1/messages", headers={"Authorization": f"Bearer {KIT_TOKEN}"}) as r:
+        assert r.status == 200, await r.text()
+        return list((await r.json())["messages"])
+
+
 def test_case_ids() -> None:
     assert [c.id for c in cases(AS4, role="sender")] == [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
 
 
+async def test_as4_profile_passes_against_our_gateway(kit_pki: KitPki, tmp_path: Path) -> None:
+    """Every sender case against a real gateway: AS4 inbound endpoint at /as4, the kit's PKI trusted for its party,
+    accepted messages submitted to the broker and routed to a loopback destination."""
+    await _passes_against_gateway(kit_pki, tmp_path, sink_format="same")
+
+
+async def test_as4_profile_passes_against_our_gateway_mapping_for_a_json_destination(kit_pki: KitPki,
+                                                                                     tmp_path: Path) -> None:
+    await _passes_against_gateway(kit_pki, tmp_path, sink_format="json")
+
+
+async def _passes_against_gateway(kit_pki: KitPki, tmp_path: Path, *, sink_format: str) -> None:
+    async with Sink() as sink, Gateway(as4_gateway_config(tmp_path, kit_pki, sink.url, sink_format=sink_format)) as gw:
+        report = await run_profile(AS4, RunOptions(target=gw.url, settings=kit_settings(kit_pki)))
+        assert report.passed, {r.case.id: f"{r.outcome.value} {r.error_code}: {r.reason}" for r in report.results
+                               if not r.passed}
+        # TA01's message and TA07's original reach the destination once each; nothing refused is stored or routed.
+        await eventually(lambda: len(sink.received) >= 2)
+        await asyncio.sleep(0.3)  # a second delivery of either, or of a refused message, would show up here
+        stored = await _messages(gw)
+    assert [r.case.id for r in report.results] == [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
+    assert len(stored) == 2 and len(sink.received) == 2, (stored, sink.received)
+    assert all(m["sender"] == "CONFORMANCE" and m["document_type"] == "eco.form_d" for m in stored), stored
+    check_reports(report, tmp_path / "report", raw="<!DOCTYPE x [", escaped="&lt;!DOCTYPE x [")
+
+
 async def test_as4_profile_passes_against_our_receiver(kit_pki: KitPki, tmp_path: Path) -> None:
+    """The bare receiver (no broker): isolates a receiver regression from a gateway-wiring one."""
     receiver = as4_receiver(kit_pki)
     async with Served(receiver.app("/as4")) as served:
         report = await run_profile(AS4, RunOptions(target=served.url, settings=kit_settings(kit_pki)))

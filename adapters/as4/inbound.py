@@ -162,7 +162,10 @@ class As4Endpoint(InboundEndpoint):
             sqlite.close()
 
     def envelope_for(self, received: ReceivedMessage) -> tuple[str, Envelope, bytes]:
-        """The gateway party, broker envelope and raw payload of a verified user message."""
+        """The gateway party, broker envelope and raw payload of a verified user message.
+
+        The payload is in the partner party's configured ``format`` (as for REST submissions without
+        ``X-Format``): an ASEAN e-Form D is then mapped like any other submission."""
         um = received.user_message
         partner = self.partners[um.sender.party_id]  # open_user_message checked it is a configured partner
         if len(received.payloads) != 1:
@@ -174,8 +177,14 @@ class As4Endpoint(InboundEndpoint):
             document_type=partner.document_types.get(um.action, um.action),
             conversation_id=um.conversation_id or None,
             reference=um.ref_to_message_id,
+            format=self._party_format(partner.party),
         )
         return partner.party, envelope, raw
+
+    def _party_format(self, party: str) -> str:
+        config = self._intake.config if self._intake is not None else None
+        settings = config.parties.get(party) if config is not None else None
+        return settings.format if settings is not None else "xml"
 
     async def _submit(self, received: ReceivedMessage) -> None:
         """The receiver's sink: returns only once the broker accepted the message durably."""
