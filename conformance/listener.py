@@ -10,15 +10,18 @@ party keeps them for a later delivery.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from conformance.model import Exchange
 from conformance.runner import CaseContext, PrerequisiteUnmet
+from conformance.settings import RunOptions
 
-__all__ = ["Incoming", "Listener"]
+__all__ = ["Incoming", "Listener", "listening", "require_target"]
 
 
 @dataclass
@@ -103,3 +106,24 @@ class Listener:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+def require_target(options: RunOptions, *, token: bool) -> None:
+    """As sender the kit needs the target URL (and, for token-authenticated profiles, the party's token)."""
+    if options.role != "sender":
+        return
+    if not options.target:
+        raise PrerequisiteUnmet("no target URL (--target)")
+    if token and not options.settings.token:
+        raise PrerequisiteUnmet("no API token for the kit's party (settings 'token')")
+
+
+@asynccontextmanager
+async def listening(options: RunOptions, path: str) -> AsyncIterator[Listener | None]:
+    """As receiver, a :class:`Listener` on ``path`` for the party to send to; as sender, ``None``."""
+    if options.role != "receiver":
+        yield None
+        return
+    async with Listener(options.listen_host, options.listen_port, (path,)) as listener:
+        print(f"conformance kit listening on {listener.url}{path}", file=sys.stderr, flush=True)
+        yield listener

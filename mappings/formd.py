@@ -21,8 +21,8 @@ from gateway.errors import ValidationFailed, ValidationIssue
 from mappings.dictionary import field_for
 from mappings.model import TradeMessage
 from mappings.registry import MessageFormat, build_message, register
-from mappings.xmlformat import load_schema, parse_root, schema_issues, to_bytes
-from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, TEXT, Attr, Group, Leaf, leaves, read, write
+from mappings.xmlformat import emit_strict, load_schema, parse_root, schema_issues
+from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, TEXT, Attr, Group, Leaf, leaves, read
 
 __all__ = ["NAMESPACE", "XSD", "SPEC", "FormDFormat", "generate_xsd", "partner_guide"]
 
@@ -179,15 +179,7 @@ class FormDFormat(MessageFormat):
         data = msg.model_dump(mode="python")
         if data.get("origin_certificate") is None:
             data["origin_certificate"] = {"form": "D", **{field: False for _, field in _FLAGS}}
-        issues: list[ValidationIssue] = []
-        root = etree.Element(SPEC.tag, nsmap={None: NAMESPACE})
-        write(SPEC, data, root, issues)
-        if issues:
-            raise ValidationFailed(issues)
-        bad = schema_issues(load_schema(XSD), root)
-        if bad:
-            raise ValidationFailed(bad)
-        return to_bytes(root)
+        return emit_strict(SPEC, data, {None: NAMESPACE}, XSD)
 
     def mapping_table(self) -> list[tuple[str, str]]:
         return [(n, h) for n, h, _ in leaves(SPEC, native="/CertificateOfOrigin")]

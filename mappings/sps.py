@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxml import etree
 
 from gateway.errors import ValidationFailed, ValidationIssue
 from mappings.model import TradeMessage
 from mappings.registry import MessageFormat, build_message, register
-from mappings.xmlformat import load_schema, parse_root, schema_issues, to_bytes
-from mappings.xmlspec import DATE, DATETIME, DECIMAL, INT, Attr, Group, Leaf, leaves, read, write
+from mappings.xmlformat import emit_strict, parse_root
+from mappings.xmlspec import DATE, DATETIME, DECIMAL, INT, Attr, Group, Leaf, leaves, read
 
 __all__ = ["NS_SPS", "NS_RAM", "NS_UDT", "XSD", "SPEC", "SpsFormat"]
 
@@ -205,15 +204,7 @@ class SpsFormat(MessageFormat):
 
     def emit(self, msg: TradeMessage) -> bytes:
         data = msg.model_dump(mode="python")
-        issues: list[ValidationIssue] = []
-        root = etree.Element(SPEC.tag, nsmap=NSMAP)
-        write(SPEC, data, root, issues)
-        if issues:
-            raise ValidationFailed(issues)
-        bad = schema_issues(load_schema(XSD), root)
-        if bad:
-            raise ValidationFailed(bad)
-        return to_bytes(root)
+        return emit_strict(SPEC, data, NSMAP, XSD)
 
     def mapping_table(self) -> list[tuple[str, str]]:
         return [(n, h) for n, h, _ in leaves(SPEC, native="/SPSCertificate")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 from pathlib import Path
 
 from lxml import etree
@@ -13,7 +14,7 @@ from signing.xml import parse_xml
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 """Where the shipped XSDs live (package data)."""
 
-__all__ = ["SCHEMA_DIR", "load_schema", "schema_issues", "assert_valid", "parse_root", "to_bytes", "local_name"]
+__all__ = ["SCHEMA_DIR", "load_schema", "schema_issues", "assert_valid", "parse_root", "to_bytes", "local_name", "emit_strict"]
 
 
 def _schema_parser() -> etree.XMLParser:
@@ -69,3 +70,17 @@ def to_bytes(root: etree._Element) -> bytes:
 
 def local_name(el: etree._Element) -> str:
     return etree.QName(el).localname
+
+
+def emit_strict(spec: Any, data: dict[str, Any], nsmap: dict[str | None, str], xsd: str) -> bytes:
+    """Write ``data`` by the mapping table ``spec`` and serialize it, refusing (VALIDATION_FAILED) anything the
+    table cannot write or the shipped XSD ``xsd`` does not accept: formats emit strictly."""
+    from mappings.xmlspec import write
+
+    issues: list[ValidationIssue] = []
+    root = etree.Element(spec.tag, nsmap=nsmap)
+    write(spec, data, root, issues)
+    if issues:
+        raise ValidationFailed(issues)
+    assert_valid(load_schema(xsd), root)
+    return to_bytes(root)

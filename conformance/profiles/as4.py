@@ -15,7 +15,6 @@ import copy
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -33,7 +32,7 @@ from adapters.as4 import (
     verify_signal,
 )
 from adapters.as4.mime import parse_multipart
-from conformance.listener import Incoming, Listener
+from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
 from conformance.profiles.rest import sample_document
 from conformance.registry import case, profile
@@ -140,8 +139,7 @@ def replace_soap(message: OutgoingMessage, change) -> bytes:  # type: ignore[no-
 @asynccontextmanager
 async def _session(options: RunOptions) -> AsyncIterator[As4Session]:
     s = options.settings
-    if options.role == "sender" and not options.target:
-        raise PrerequisiteUnmet("no target URL (--target)")
+    require_target(options, token=False)
     if s.pki is None:
         raise PrerequisiteUnmet("no PKI configured (settings 'pki'); run 'nswgw conformance pki DIR'")
     pki = open_pki(s.pki)
@@ -153,12 +151,8 @@ async def _session(options: RunOptions) -> AsyncIterator[As4Session]:
             raise PrerequisiteUnmet(f"no certificate of the party {s.as4.party_id!r} (settings 'as4.party_certificate')")
         cert = pki.pki.party(s.as4.party_id).cert
         trust = TrustStore(s.as4.party_id, anchors=(pki.pki.root_cert,), intermediates=(pki.pki.issuing_cert,))
-    if options.role == "receiver":
-        async with Listener(options.listen_host, options.listen_port, (s.as4.receiver_path,)) as listener:
-            print(f"conformance kit listening on {listener.url}{s.as4.receiver_path}", file=sys.stderr, flush=True)
-            yield As4Session(options, pki, cert, trust, listener)
-    else:
-        yield As4Session(options, pki, cert, trust)
+    async with listening(options, s.as4.receiver_path) as listener:
+        yield As4Session(options, pki, cert, trust, listener)
 
 
 AS4 = profile("asw-formd", "AS4 with the ATIGA e-Form D (ASEAN Single Window)", session=_session,

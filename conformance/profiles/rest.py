@@ -10,7 +10,6 @@ fresh message ids and its own ``X-Reference``.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -20,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from conformance.listener import Incoming, Listener
+from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.model import Severity
 from conformance.pki import EXPIRED, REVOKED, WRONG_USAGE, KitPki, open_pki
 from conformance.registry import case, profile
@@ -121,18 +120,10 @@ def new_id(prefix: str = "conf") -> str:
 @asynccontextmanager
 async def _session(options: RunOptions) -> AsyncIterator[RestSession]:
     s = options.settings
-    if options.role == "sender":
-        if not options.target:
-            raise _unmet("no target URL (--target)")
-        if not s.token:
-            raise _unmet("no API token for the kit's party (settings 'token')")
+    require_target(options, token=True)
     pki = open_pki(s.pki) if s.pki is not None else None
-    if options.role == "receiver":
-        async with Listener(options.listen_host, options.listen_port, (s.rest.receiver_path,)) as listener:
-            print(f"conformance kit listening on {listener.url}{s.rest.receiver_path}", file=sys.stderr, flush=True)
-            yield RestSession(options, pki, listener)
-    else:
-        yield RestSession(options, pki)
+    async with listening(options, s.rest.receiver_path) as listener:
+        yield RestSession(options, pki, listener)
 
 
 REST = profile("rest-intermediary", "REST API (POST /v1/messages) of the gateway", session=_session,

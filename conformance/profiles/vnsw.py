@@ -9,7 +9,6 @@ acknowledgement, or the function-00 ``ErrorList`` whose ``ErrorCode`` is the cod
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +18,7 @@ from xml.sax.saxutils import escape
 import aiohttp
 from lxml import etree
 
-from conformance.listener import Incoming, Listener
+from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
 from conformance.registry import case, profile
 from conformance.runner import CaseContext, HttpReply, PrerequisiteUnmet
@@ -147,18 +146,10 @@ def new_ref() -> str:
 @asynccontextmanager
 async def _session(options: RunOptions) -> AsyncIterator[VnswSession]:
     s = options.settings
-    if options.role == "sender":
-        if not options.target:
-            raise PrerequisiteUnmet("no target URL (--target)")
-        if not s.token:
-            raise PrerequisiteUnmet("no API token for the kit's party (settings 'token')")
+    require_target(options, token=True)
     pki = open_pki(s.pki) if s.pki is not None else None
-    if options.role == "receiver":
-        async with Listener(options.listen_host, options.listen_port, (s.vnsw.receiver_path,)) as listener:
-            print(f"conformance kit listening on {listener.url}{s.vnsw.receiver_path}", file=sys.stderr, flush=True)
-            yield VnswSession(options, pki, listener)
-    else:
-        yield VnswSession(options, pki)
+    async with listening(options, s.vnsw.receiver_path) as listener:
+        yield VnswSession(options, pki, listener)
 
 
 VNSW = profile("vnsw-ministry", "VNSW SOAP envelope exchange (receiveRequest)", session=_session,
