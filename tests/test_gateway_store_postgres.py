@@ -4,6 +4,7 @@ tests/test_gateway_store.py, run against SQLite and PostgreSQL). Real server, on
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,8 +16,8 @@ import pytest
 from gateway.cli import main as nswgw
 from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
 from gateway.journal import verify_chain
-from gateway.store import MessageQuery, Store, store_from_settings
-from gateway.store.postgres import PostgresStore
+from gateway.store import MessageQuery, Store, migrations, store_from_settings
+from gateway.store.postgres import _CLAIM, PostgresStore
 from pg_helpers import PG_DSN, fresh_schema
 from test_gateway_store import accept, queued
 
@@ -145,6 +146,78 @@ async def test_gateway_refuses_to_start_on_a_database_whose_schema_is_behind() -
         assert await asyncio.to_thread(nswgw, ["db", "status", "--dsn", dsn]) == 0
         async with store:
             assert await store.stats() == []
+
+
+async def test_database_one_migration_behind_is_refused_then_upgraded_to_lz4_payloads_and_hot_leases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with fresh_schema(migrate=False) as dsn:
+        with monkeypatch.context() as m:  # a database last upgraded by a gateway that knew only migration 1
+            m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+            conn = await asyncpg.connect(dsn)
+            try:
+                await migrations.upgrade(conn)
+            finally:
+                await conn.close()
+        store = PostgresStore(dsn)
+        with pytest.raises(StoreSchemaOutdated) as err:
+            await store.open()
+        assert err.value.code == "STORE_SCHEMA_OUTDATED"
+        assert err.value.details["version"] == 1 and err.value.details["needed"] == migrations.LATEST == 2
+        assert await asyncio.to_thread(nswgw, ["db", "upgrade", "--dsn", dsn]) == 0
+        big = b"<eco>" + b"".join(b"<Item n='%d'>rice, jasmine, 5%% broken</Item>" % i for i in range(3000)) + b"</eco>"
+        async with store:
+            m_, ds, ack = queued("BIG-1")
+            await store.accept(m_, big, [replace(d, payload=big) for d in ds], ack)
+            [claimed] = await store.claim("TH", owner="w", limit=1, now=200.0, lease=60)
+            assert claimed.payload == big
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SELECT pg_column_compression(payload) FROM messages") == "lz4"
+            assert await conn.fetchval("SELECT pg_column_compression(payload) FROM deliveries") == "lz4"
+            assert await conn.fetchval("SELECT to_regclass('deliveries_leased')") is None
+            assert "fillfactor=80" in await conn.fetchval(
+                "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'deliveries'::regclass")
+        finally:
+            await conn.close()
+
+
+async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the_backlog(dsn: str) -> None:
+    [store] = await _nodes(dsn, 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        # A node prepares its claim when the outbox is new and keeps that plan while the table grows: the
+        # plan must reach rows by index, and check each candidate's conversation head with one probe on
+        # (destination, conversation), not by reading every pending row of the destination per candidate.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute("PREPARE claim AS " + _CLAIM)
+        await conn.execute("EXECUTE claim('TH', 'w', 0, 16, 60, 1)")
+        await asyncio.gather(*(accept(store, f"M-{i}", conversation=f"C-{i % 50}") for i in range(1200)))
+        delivered = 0
+        while done := await store.claim("TH", owner="w", limit=100, now=200.0, lease=60):  # 50 heads at a time
+            await asyncio.gather(*(store.record(d.delivered(at=201.0).acknowledged(b"ok", at=201.0), owner="w",
+                                                now=201.0) for d in done))
+            delivered += len(done)
+        assert delivered == 1200
+        await accept(store, "NEW-1", conversation="C-1")
+        plan = await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE claim('TH', 'w', 300, 16, 60, 1)")
+        scans = []
+
+        def walk(node: dict[str, Any]) -> None:
+            if node.get("Relation Name") == "deliveries":
+                scans.append((node["Node Type"], node.get("Index Name"), node.get("Index Cond", "")))
+            for child in node.get("Plans", []):
+                walk(child)
+
+        walk(json.loads(plan)[0]["Plan"])
+        assert scans and all(kind in ("Index Scan", "Index Only Scan", "ModifyTable") for kind, _, _ in scans), scans
+        [(_, _, head_probe)] = [scan for scan in scans if scan[1] == "deliveries_pending"]
+        assert "destination" in head_probe and "conversation" in head_probe, scans
+        [new] = await store.claim("TH", owner="w", limit=16, now=300.0, lease=60)
+        assert new.message_id == queued("NEW-1")[0].id
+    finally:
+        await conn.close()
+        await _close([store])
 
 
 def test_postgresql_store_without_a_dsn_names_the_key() -> None:

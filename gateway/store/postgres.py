@@ -10,8 +10,10 @@ behind with ``STORE_SCHEMA_OUTDATED``.
 Features:
 
 * **any number of nodes** share one database. Work is claimed with one statement,
-  ``UPDATE deliveries ... WHERE seq IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING ...``,
-  which leases each due delivery to one worker until ``now + lease``: a node that dies lets
+  ``UPDATE deliveries ... WHERE ctid = ANY(ARRAY(SELECT ctid ... FOR UPDATE SKIP LOCKED)) RETURNING ...``
+  (the locked rows are updated by their tuple ids: never a join or scan over the table, whatever the
+  planner believes of its size, so a claim costs the same with a million delivered rows as with
+  none), which leases each due delivery to one worker until ``now + lease``: a node that dies lets
   its leases expire, and :meth:`recover` (run by every node at start) releases at once the
   leases of nodes whose database session is gone (``nodes`` table, checked against
   ``pg_stat_activity``).
@@ -179,16 +181,19 @@ _OVERALL_STATE = """(CASE WHEN m.intake_state <> 'QUEUED' THEN m.intake_state EL
 
 _CLAIM = f"""
 UPDATE deliveries AS d SET lease_owner = $2, lease_until = $3::float8 + $5::float8, lease_node = $6
-WHERE d.seq IN (
+FROM (
     SELECT c.seq FROM deliveries AS c
     WHERE c.destination = $1 AND c.state = 'QUEUED' AND c.next_at <= $3
       AND (c.lease_owner IS NULL OR c.lease_until < $3)
-      AND NOT EXISTS (SELECT 1 FROM deliveries AS e
-                      WHERE e.destination = c.destination AND e.conversation = c.conversation
-                        AND e.seq < c.seq AND e.state <> 'ACKNOWLEDGED')
+      -- the head of its conversation: the first row of it not yet acknowledged (one probe of
+      -- deliveries_pending on (destination, conversation), whatever the backlog)
+      AND c.seq = (SELECT min(e.seq) FROM deliveries AS e
+                   WHERE e.destination = c.destination AND e.conversation = c.conversation
+                     AND e.state <> 'ACKNOWLEDGED')
     ORDER BY c.seq
     LIMIT $4
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE SKIP LOCKED) AS claimed
+WHERE d.seq = claimed.seq
 RETURNING {', '.join('d.' + c.strip() for c in _DELIVERY_COLUMNS.split(','))}
 """
 
@@ -198,23 +203,56 @@ _LIVE_NODES = ("SELECT n.id FROM nodes AS n JOIN pg_stat_activity AS a"
 
 @dataclass
 class _Tx:
-    """What the writes of one transaction leave for its end: journal entries and notifications."""
+    """What the writes of one transaction leave for its end: rows inserted in one statement per table
+    (in the order the writes were made), journal entries and notifications."""
 
+    deliveries: list[Delivery] = field(default_factory=list)
+    transitions: list[tuple[str, Transition]] = field(default_factory=list)
     journal: list[tuple[float, str, str, str | None, str]] = field(default_factory=list)
     notify: set[str] = field(default_factory=set)
+
+    def add_transitions(self, message: str, steps: Sequence[Transition]) -> None:
+        self.transitions.extend((message, t) for t in steps)
 
 
 _Op = Callable[[asyncpg.Connection, _Tx], Awaitable[Any]]
 
 
-async def _insert_transitions(conn: asyncpg.Connection, message: str, steps: Sequence[Transition]) -> None:
-    if not steps:
-        return
-    await conn.execute(
-        "INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)"
-        " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[])",
-        message, [t.destination for t in steps], [t.from_state.value if t.from_state else None for t in steps],
-        [t.to_state.value for t in steps], [t.at for t in steps], [t.code for t in steps], [t.detail for t in steps],
+_ROWS = """
+WITH d AS (
+    INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference, state, attempts,
+                            queued_at, deadline, next_at, payload)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $12::bytea[])),
+t AS (
+    INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)
+    SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::text[], $19::text[]))
+SELECT pg_advisory_xact_lock($20::bigint) WHERE $20::bigint IS NOT NULL
+"""
+"""The rows a transaction's writes left (deliveries, transitions) in one round trip, which also takes the
+journal lock when there are journal entries to chain (``$20``: the lock key, or NULL)."""
+
+_JOURNAL = """
+WITH j AS (
+    INSERT INTO journal (seq, at, kind, message, destination, digest, prev, hash)
+    SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[]))
+SELECT pg_notify($9, $10) WHERE $10::text IS NOT NULL
+"""
+"""The chained journal entries and the notification of the transaction, in one round trip."""
+
+
+def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
+    ds, ts = tx.deliveries, tx.transitions
+    return (
+        [d.message_id for d in ds], [d.destination for d in ds], [d.conversation for d in ds],
+        [d.sender for d in ds], [d.document_type for d in ds], [d.reference for d in ds],
+        [d.state.value for d in ds], [d.attempts for d in ds], [d.queued_at for d in ds],
+        [d.deadline for d in ds], [d.next_attempt_at for d in ds], [d.payload for d in ds],
+        [m for m, _ in ts], [t.destination for _, t in ts],
+        [t.from_state.value if t.from_state else None for _, t in ts], [t.to_state.value for _, t in ts],
+        [t.at for _, t in ts], [t.code for _, t in ts], [t.detail for _, t in ts],
+        lock,
     )
 
 
@@ -238,7 +276,7 @@ async def _record(conn: asyncpg.Connection, tx: _Tx, d: Delivery, owner: str | N
             f"delivery {d.message_id}→{d.destination} is no longer {expected.value} and leased to {owner}",
             field="state",
         )
-    await _insert_transitions(conn, d.message_id, d.history)
+    tx.add_transitions(d.message_id, d.history)
     if d.state is State.ACKNOWLEDGED:
         tx.journal.append((d.history[-1].at, DELIVERED, d.message_id, d.destination,
                            payload_digest(d.payload + (d.receipt or b""))))
@@ -433,34 +471,36 @@ class PostgresStore(Store):
                     results.append((future, await op(conn, tx), None))
                 except NswError as exc:  # by contract the op wrote nothing
                     results.append((future, None, exc))
-            if tx.journal:
-                await self._append_journal(conn, tx.journal)
-            if tx.notify:
-                await conn.execute("SELECT pg_notify($1, $2)", self._channel,
-                                   f"{self._node}:" + ",".join(sorted(tx.notify)))
+            await self._finish(conn, tx)
         self.batches += 1
         self.operations += len(batch)
         return results
 
-    async def _append_journal(self, conn: asyncpg.Connection,
-                              items: list[tuple[float, str, str, str | None, str]]) -> None:
-        """Chain and insert at the end of the transaction, under the schema's journal lock (held to COMMIT)."""
-        await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", self._journal_key)
+    async def _finish(self, conn: asyncpg.Connection, tx: _Tx) -> None:
+        """End of a transaction, in at most three round trips: the rows its writes left plus the journal lock;
+        the head of the journal (read under that lock, held to COMMIT, so appends from every node form one
+        chain); the chained entries plus the notification."""
+        lock = self._journal_key if tx.journal else None
+        if tx.deliveries or tx.transitions or lock is not None:
+            await conn.execute(_ROWS, *_row_arguments(tx, lock))
+        notify = f"{self._node}:" + ",".join(sorted(tx.notify)) if tx.notify else None
+        if not tx.journal:
+            if notify is not None:
+                await conn.execute("SELECT pg_notify($1, $2)", self._channel, notify)
+            return
         row = await conn.fetchrow("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
         prev_seq, prev_hash = (row["seq"], row["hash"]) if row else (0, GENESIS)
         entries = []
-        for at, kind, message, destination, digest in items:
+        for at, kind, message, destination, digest in tx.journal:
             e = JournalEntry.after(prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination,
                                    digest=digest)
             entries.append(e)
             prev_seq, prev_hash = e.seq, e.hash
         await conn.execute(
-            "INSERT INTO journal (seq, at, kind, message, destination, digest, prev, hash)"
-            " SELECT * FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[],"
-            " $7::text[], $8::text[])",
+            _JOURNAL,
             [e.seq for e in entries], [e.at for e in entries], [e.kind for e in entries],
             [e.message_id for e in entries], [e.destination for e in entries], [e.digest for e in entries],
-            [e.prev for e in entries], [e.hash for e in entries],
+            [e.prev for e in entries], [e.hash for e in entries], self._channel, notify,
         )
 
     # ------------------------------------------------------------------ writes
@@ -473,7 +513,7 @@ class PostgresStore(Store):
         async with pool.acquire() as conn, conn.transaction():
             status = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, lease_node = NULL"
-                " WHERE lease_owner IS NOT NULL AND (lease_node IS NULL OR lease_node = $1"
+                " WHERE state = 'QUEUED' AND lease_owner IS NOT NULL AND (lease_node IS NULL OR lease_node = $1"
                 f" OR lease_node NOT IN ({_LIVE_NODES}))", self._node)
             await conn.execute(f"DELETE FROM nodes WHERE id <> $1 AND id NOT IN ({_LIVE_NODES})", self._node)
         return int(status.split()[-1])
@@ -498,20 +538,11 @@ class PostgresStore(Store):
                 original = await conn.fetchval("SELECT ack FROM messages WHERE sender = $1 AND message_id = $2",
                                                env.sender, env.message_id)
                 return Acknowledgement.from_dict(json.loads(original)), False
-            steps = list(message.history)
+            tx.add_transitions(message.id, message.history)
             for d in deliveries:
-                steps.extend(d.history)
-            await _insert_transitions(conn, message.id, steps)
-            if deliveries:
-                await conn.executemany(
-                    "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
-                    " state, attempts, queued_at, deadline, next_at, payload)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-                    [(d.message_id, d.destination, d.conversation, d.sender, d.document_type, d.reference,
-                      d.state.value, d.attempts, d.queued_at, d.deadline, d.next_attempt_at, d.payload)
-                     for d in deliveries],
-                )
-                tx.notify.update(d.destination for d in deliveries)
+                tx.add_transitions(message.id, d.history)
+            tx.deliveries.extend(deliveries)
+            tx.notify.update(d.destination for d in deliveries)
             if message.state is not State.REJECTED:
                 tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(payload)))
             return ack, True
