@@ -82,6 +82,7 @@ class SoftwareSigner(Signer):
         self._key = key
         self._certificate = certificate
         self._chain = tuple(chain)
+        self._native = _native_rsa_key(key)
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -132,6 +133,8 @@ class SoftwareSigner(Signer):
                 return r.to_bytes(size, "big") + s.to_bytes(size, "big")
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise SigningFailed(f"{algorithm.uri} needs an RSA key, this signer holds EC")
+            if algorithm.key_type == "rsa" and self._native is not None:
+                return _native_rsa_sign(self._native, data, algorithm)
             if algorithm.key_type == "rsa-pss":
                 pad: padding.AsymmetricPadding = padding.PSS(
                     mgf=padding.MGF1(algorithm.hash()), salt_length=algorithm.hash().digest_size
@@ -143,6 +146,41 @@ class SoftwareSigner(Signer):
             raise
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise SigningFailed(f"signing with {algorithm.uri} failed: {exc}") from exc
+
+
+_NATIVE_RSA = {"sha1": "TransformRsaSha1", "sha256": "TransformRsaSha256", "sha384": "TransformRsaSha384",
+               "sha512": "TransformRsaSha512"}
+
+
+def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> object | None:
+    """The RSA key as an xmlsec (OpenSSL) key, or None.
+
+    RSA PKCS#1 v1.5 signing (the ~1 ms private-key operation of every signed message) goes through
+    xmlsec because it releases the GIL while OpenSSL computes, so a gateway signing in worker threads
+    keeps its event loop answering; ``cryptography`` holds the GIL for the whole operation. Same key,
+    same deterministic signature bytes.
+    """
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return None
+    import xmlsec
+
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    try:
+        return xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem, None)
+    except xmlsec.Error:  # not expected for a key cryptography loaded; sign with cryptography then
+        return None
+
+
+def _native_rsa_sign(native: object, data: bytes, algorithm: SignatureAlgorithm) -> bytes:
+    import xmlsec
+
+    ctx = xmlsec.SignatureContext()
+    ctx.key = native
+    try:
+        return bytes(ctx.sign_binary(data, getattr(xmlsec.constants, _NATIVE_RSA[algorithm.hash_name])))
+    except xmlsec.Error as exc:
+        raise SigningFailed(f"signing with {algorithm.uri} failed: {exc}") from exc
 
 
 @dataclass(frozen=True)

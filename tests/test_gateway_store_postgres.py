@@ -176,6 +176,7 @@ async def test_database_one_migration_behind_is_refused_then_upgraded_to_lz4_pay
             assert await conn.fetchval("SELECT pg_column_compression(payload) FROM messages") == "lz4"
             assert await conn.fetchval("SELECT pg_column_compression(payload) FROM deliveries") == "lz4"
             assert await conn.fetchval("SELECT to_regclass('deliveries_leased')") is None
+            assert await conn.fetchval("SELECT to_regprocedure('journal_head(bigint)')") is not None
             assert "fillfactor=80" in await conn.fetchval(
                 "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'deliveries'::regclass")
         finally:

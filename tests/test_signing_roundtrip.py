@@ -177,6 +177,18 @@ def test_pkcs12_and_pem_signers_load_and_sign(tmp_path: Path, ca, rsa):
     assert info.value.code == "KEY_LOAD_FAILED"
 
 
+@pytest.mark.parametrize("method", [A.RSA_SHA1, A.RSA_SHA256, A.RSA_SHA384, A.RSA_SHA512], ids=lambda a: a.hash_name)
+def test_rsa_signature_value_through_openssl_is_byte_for_byte_the_pkcs1_signature(rsa, method):
+    # The signer computes RSA PKCS#1 v1.5 with xmlsec (which lets other threads run); the value must be
+    # exactly what the key's own PKCS#1 v1.5 signature is, and verify with the certificate's public key.
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    data = b'<ds:SignedInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">e-C/O VN-TH 26/02/00007</ds:SignedInfo>'
+    value = rsa.sign(data, method)
+    assert value == rsa._key.sign(data, padding.PKCS1v15(), method.hash())
+    rsa.certificate.public_key().verify(value, data, padding.PKCS1v15(), method.hash())
+
+
 def test_signer_refuses_a_key_that_does_not_match_its_certificate(rsa, p256):
     with pytest.raises(NswError) as info:
         SoftwareSigner(p256._key, rsa.certificate)

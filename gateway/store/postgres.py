@@ -26,8 +26,12 @@ Features:
   waiting at that moment in one transaction (a compare-and-set that fails writes nothing, so
   the others commit), and answers the callers after ``COMMIT``.
 * **one linear journal**: journal entries of a transaction are chained and inserted at its
-  end under a transaction-scoped advisory lock (per schema), so appends from every node
-  form one hash chain; ``journal.seq`` is the primary key as a second guard.
+  end under a transaction-scoped advisory lock (per schema; ``journal_head()`` takes it and
+  reads the head in one call), so appends from every node form one hash chain;
+  ``journal.seq`` is the primary key as a second guard.
+* **few round trips**: a group-commit transaction is BEGIN, one statement per write, one
+  statement for the rows every write left (deliveries and transitions, ``unnest`` arrays) with
+  the journal lock and head, one for the journal entries with the notification, COMMIT.
 * **LISTEN/NOTIFY**: accepting a message notifies the channel of the schema with its
   destinations; every node listens and wakes its idle workers (:meth:`Store.on_work`).
 * driver exceptions never cross the interface: connection failures become
@@ -227,10 +231,11 @@ WITH d AS (
 t AS (
     INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)
     SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::text[], $19::text[]))
-SELECT pg_advisory_xact_lock($20::bigint) WHERE $20::bigint IS NOT NULL
+SELECT h.seq, h.hash FROM journal_head($20::bigint) AS h WHERE $20::bigint IS NOT NULL
 """
 """The rows a transaction's writes left (deliveries, transitions) in one round trip, which also takes the
-journal lock when there are journal entries to chain (``$20``: the lock key, or NULL)."""
+journal lock and reads the journal's head when there are entries to chain (``$20``: the lock key, or NULL;
+no row: the journal is empty, or there was nothing to chain)."""
 
 _JOURNAL = """
 WITH j AS (
@@ -477,18 +482,18 @@ class PostgresStore(Store):
         return results
 
     async def _finish(self, conn: asyncpg.Connection, tx: _Tx) -> None:
-        """End of a transaction, in at most three round trips: the rows its writes left plus the journal lock;
-        the head of the journal (read under that lock, held to COMMIT, so appends from every node form one
-        chain); the chained entries plus the notification."""
+        """End of a transaction, in at most two round trips before COMMIT: the rows its writes left, with the
+        journal lock (held to COMMIT, so appends from every node form one chain) and the journal's head read
+        under it; then the chained entries with the notification."""
         lock = self._journal_key if tx.journal else None
+        row = None
         if tx.deliveries or tx.transitions or lock is not None:
-            await conn.execute(_ROWS, *_row_arguments(tx, lock))
+            row = await conn.fetchrow(_ROWS, *_row_arguments(tx, lock))
         notify = f"{self._node}:" + ",".join(sorted(tx.notify)) if tx.notify else None
         if not tx.journal:
             if notify is not None:
                 await conn.execute("SELECT pg_notify($1, $2)", self._channel, notify)
             return
-        row = await conn.fetchrow("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
         prev_seq, prev_hash = (row["seq"], row["hash"]) if row else (0, GENESIS)
         entries = []
         for at, kind, message, destination, digest in tx.journal:

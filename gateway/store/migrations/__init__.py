@@ -126,11 +126,21 @@ $$;
 -- release of dead nodes' leases finds them through deliveries_queued.
 DROP INDEX deliveries_leased;
 ALTER TABLE deliveries SET (fillfactor = 80);
+-- The journal is one hash chain for every node: a transaction that appends takes the schema's journal
+-- lock, reads the head and inserts after it, holding the lock to COMMIT. Lock and read in one call (each
+-- statement of a volatile function sees what committed before it, so the head is read after the lock).
+CREATE FUNCTION journal_head(lock_key BIGINT) RETURNS TABLE (seq BIGINT, hash TEXT)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(lock_key);
+    RETURN QUERY SELECT j.seq, j.hash FROM journal AS j ORDER BY j.seq DESC LIMIT 1;
+END
+$$;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
-    Migration(2, "cheaper writes: lz4 payloads, HOT leases", _CHEAPER_WRITES),
+    Migration(2, "cheaper writes: lz4 payloads, HOT leases, journal head in one call", _CHEAPER_WRITES),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
