@@ -8,7 +8,7 @@ receiver, and measures
 
 * **peak**: messages/s end to end (first submission → last receipt at the receiver) with a closed loop of
   ``--concurrency`` submissions in flight, spread round-robin over the nodes;
-* **latency at half the peak rate**: an open loop at 50 % of that peak; p50/p99/p99.9 of submission →
+* **latency at half the peak rate**: an open loop at 50 % of that peak, as many messages as the peak run; p50/p99/p99.9 of submission →
   receipt at the receiver;
 * **CPU per message**: user+system CPU time of the gateway processes (``/proc``) over the peak run / messages.
 
@@ -398,7 +398,7 @@ async def run_case(store: str, nodes: int, size: str, body: bytes, floor: float,
                 cpu = sum(_cpu_seconds(p.pid) for p, _ in procs) - cpu0
                 pg_cpu, harness_cpu, m1 = _postgres_cpu_since(pg0), time.process_time() - me0, _machine()
                 busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
-                half = await open_loop(session, ports, receiver, body, peak / 2, max(50, args.messages // 2), "half")
+                half = await open_loop(session, ports, receiver, body, peak / 2, max(100, args.messages), "half")
             finally:
                 await stop_nodes(procs)
     finally:
