@@ -10,10 +10,11 @@ behind with ``STORE_SCHEMA_OUTDATED``.
 Features:
 
 * **any number of nodes** share one database. Work is claimed with one statement,
-  ``UPDATE deliveries ... WHERE ctid = ANY(ARRAY(SELECT ctid ... FOR UPDATE SKIP LOCKED)) RETURNING ...``
-  (the locked rows are updated by their tuple ids: never a join or scan over the table, whatever the
-  planner believes of its size, so a claim costs the same with a million delivered rows as with
-  none), which leases each due delivery to one worker until ``now + lease``: a node that dies lets
+  ``UPDATE deliveries ... FROM (SELECT seq ... FOR UPDATE SKIP LOCKED) AS claimed WHERE seq =
+  claimed.seq RETURNING ...`` (the candidates come from the partial index of queued rows, each checked
+  against the head of its conversation with one index probe, and the locked rows are updated by
+  primary key, so a claim costs about the same with a million delivered rows as with none), which
+  leases each due delivery to one worker until ``now + lease``: a node that dies lets
   its leases expire, and :meth:`recover` (run by every node at start) releases at once the
   leases of nodes whose database session is gone (``nodes`` table, checked against
   ``pg_stat_activity``).
