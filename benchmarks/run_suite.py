@@ -433,9 +433,13 @@ def _verification_wired() -> str:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    sizes = {"8KB": 8 * 1024, "100KB": 100 * 1024}
+    known = {"8KB": 8 * 1024, "100KB": 100 * 1024}
+    wanted = [k.strip() for k in args.sizes.split(",") if k.strip()]
+    unknown = [k for k in wanted if k not in known]
+    if unknown or not wanted:
+        raise SystemExit(f"--sizes: unknown document size {', '.join(unknown) or '(none given)'}; known: 8KB, 100KB")
+    sizes = {k: known[k] for k in wanted}
     docs, floor = make_documents(sizes)
-    sizes = {k: v for k, v in sizes.items() if k in args.sizes.split(",")}
     cases = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
     if args.quick:
         cases = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)]
