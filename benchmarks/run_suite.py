@@ -215,7 +215,7 @@ def _postgres_cpu() -> dict[int, float]:
 
 def _postgres_cpu_since(before: dict[int, float]) -> float:
     """CPU seconds PostgreSQL used since ``before`` (processes started since count in full; one that has
-    exited since, e.g. an autovacuum worker, is left out rather than subtracted)."""
+    exited since (a backend whose connection closed) is left out rather than subtracted)."""
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in _postgres_cpu().items())
 
 
