@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import xmlsec
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -148,11 +149,11 @@ class SoftwareSigner(Signer):
             raise SigningFailed(f"signing with {algorithm.uri} failed: {exc}") from exc
 
 
-_NATIVE_RSA = {"sha1": "TransformRsaSha1", "sha256": "TransformRsaSha256", "sha384": "TransformRsaSha384",
-               "sha512": "TransformRsaSha512"}
+_NATIVE_RSA = {"sha1": xmlsec.constants.TransformRsaSha1, "sha256": xmlsec.constants.TransformRsaSha256,
+               "sha384": xmlsec.constants.TransformRsaSha384, "sha512": xmlsec.constants.TransformRsaSha512}
 
 
-def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> object | None:
+def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> xmlsec.Key | None:
     """The RSA key as an xmlsec (OpenSSL) key, or None.
 
     RSA PKCS#1 v1.5 signing (the ~1 ms private-key operation of every signed message) goes through
@@ -162,8 +163,6 @@ def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> obje
     """
     if not isinstance(key, rsa.RSAPrivateKey):
         return None
-    import xmlsec
-
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     try:
@@ -172,13 +171,11 @@ def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> obje
         return None
 
 
-def _native_rsa_sign(native: object, data: bytes, algorithm: SignatureAlgorithm) -> bytes:
-    import xmlsec
-
+def _native_rsa_sign(native: xmlsec.Key, data: bytes, algorithm: SignatureAlgorithm) -> bytes:
     ctx = xmlsec.SignatureContext()
     ctx.key = native
     try:
-        return bytes(ctx.sign_binary(data, getattr(xmlsec.constants, _NATIVE_RSA[algorithm.hash_name])))
+        return bytes(ctx.sign_binary(data, _NATIVE_RSA[algorithm.hash_name]))
     except xmlsec.Error as exc:
         raise SigningFailed(f"signing with {algorithm.uri} failed: {exc}") from exc
 

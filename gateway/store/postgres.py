@@ -208,8 +208,8 @@ _LIVE_NODES = ("SELECT n.id FROM nodes AS n JOIN pg_stat_activity AS a"
 
 @dataclass
 class _Tx:
-    """What the writes of one transaction leave for its end: rows inserted in one statement per table
-    (in the order the writes were made), journal entries and notifications."""
+    """What the writes of one transaction leave for its end: delivery and transition rows (inserted
+    together in one statement, in the order the writes were made), journal entries and notifications."""
 
     deliveries: list[Delivery] = field(default_factory=list)
     transitions: list[tuple[str, Transition]] = field(default_factory=list)
