@@ -217,7 +217,9 @@ BUILTIN_INBOUND: Mapping[str, str] = {
 
 def resolve_inbound(name: str, *, field: str = "endpoint") -> type[InboundEndpoint]:
     """The inbound endpoint class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
-    return _resolve(name, _registry(BUILTIN_INBOUND, INBOUND_ENTRY_POINT_GROUP), InboundEndpoint, "inbound endpoint", field)
+    return _resolve(
+        name, _registry(BUILTIN_INBOUND, INBOUND_ENTRY_POINT_GROUP), InboundEndpoint, "inbound endpoint", field
+    )
 
 
 __all__ += ["Intake", "InboundEndpoint", "BUILTIN_INBOUND", "INBOUND_ENTRY_POINT_GROUP", "resolve_inbound"]

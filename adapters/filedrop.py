@@ -46,7 +46,16 @@ from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected,
 from gateway.model import Envelope, PartyId
 from gateway.ports import Receipt
 
-__all__ = ["FileDropAdapter", "FileDropInbox", "drop_directory", "atomic_write", "INBOX", "OUTBOX", "PROCESSED", "ERROR"]
+__all__ = [
+    "FileDropAdapter",
+    "FileDropInbox",
+    "drop_directory",
+    "atomic_write",
+    "INBOX",
+    "OUTBOX",
+    "PROCESSED",
+    "ERROR",
+]
 
 log = logging.getLogger("nswgw.filedrop")
 
@@ -116,8 +125,9 @@ class FileDropAdapter(Adapter):
         try:
             await asyncio.to_thread(atomic_write, outbox, name, message.payload)
         except OSError as exc:
-            raise PartnerUnavailable(f"cannot write {outbox / name}: {exc.strerror or exc}",
-                                     field=f"{OUTBOX}/{name}") from exc
+            raise PartnerUnavailable(
+                f"cannot write {outbox / name}: {exc.strerror or exc}", field=f"{OUTBOX}/{name}"
+            ) from exc
         return Receipt(message_id=message.message_id, raw=json.dumps({"file": f"{OUTBOX}/{name}"}).encode())
 
 
@@ -177,13 +187,16 @@ class FileDropInbox(InboundEndpoint):
                 log.exception("filedrop %s: scan failed", self.name)
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _pending(self) -> list[Path]:
         inbox = self.root / INBOX
-        files = [p for p in inbox.iterdir()
-                 if p.is_file() and not p.name.startswith(".") and not p.name.endswith(_SKIP_SUFFIXES)]
+        files = [
+            p
+            for p in inbox.iterdir()
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(_SKIP_SUFFIXES)
+        ]
         return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
     async def scan(self, intake: Intake) -> int:
@@ -199,16 +212,24 @@ class FileDropInbox(InboundEndpoint):
         message_id, header = message_id_of(data)
         if header is not None:
             key = f"{header.document_type}/{header.type}/{header.function}"
-            doc = self.document_types.get(key) or self.document_types.get(header.document_type) \
-                or header.document_type
-            return Envelope(sender=PartyId(self.party), message_id=message_id, document_type=doc,
-                            conversation_id=header.reference, reference=header.reference,
-                            procedure=header.document_type, format="vnsw")
+            doc = self.document_types.get(key) or self.document_types.get(header.document_type) or header.document_type
+            return Envelope(
+                sender=PartyId(self.party),
+                message_id=message_id,
+                document_type=doc,
+                conversation_id=header.reference,
+                reference=header.reference,
+                procedure=header.document_type,
+                format="vnsw",
+            )
         if not self.document_type:
-            raise RequestInvalid("a file that is not a VNSW Envelope needs the inbox's document_type",
-                                 field=f"inbound.{self.name}.options.document_type")
-        return Envelope(sender=PartyId(self.party), message_id=message_id, document_type=str(self.document_type),
-                        format=self.format)
+            raise RequestInvalid(
+                "a file that is not a VNSW Envelope needs the inbox's document_type",
+                field=f"inbound.{self.name}.options.document_type",
+            )
+        return Envelope(
+            sender=PartyId(self.party), message_id=message_id, document_type=str(self.document_type), format=self.format
+        )
 
     async def handle(self, intake: Intake, path: Path) -> None:
         """Submit one file, then move it to ``processed/`` or ``error/`` (with its ``.error.json``)."""
@@ -238,8 +259,11 @@ class FileDropInbox(InboundEndpoint):
             n += 1
             name = f"{path.stem}.{n}{path.suffix}"
         if error is not None:
-            atomic_write(target, f"{name}.error.json",
-                         json.dumps({"file": path.name, "error": error}, indent=2, sort_keys=True).encode())
+            atomic_write(
+                target,
+                f"{name}.error.json",
+                json.dumps({"file": path.name, "error": error}, indent=2, sort_keys=True).encode(),
+            )
         os.replace(path, target / name)
         _fsync_dir(target)
         _fsync_dir(path.parent)

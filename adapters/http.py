@@ -105,11 +105,11 @@ class HttpAdapter(Adapter):
                         response.request_info, response.history, status=response.status, message=response.reason or ""
                     )
                 return _receipt(response.status, response.headers, body)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise translate_error(exc, self.url) from exc
 
 
-def _receipt(status: int, headers: "aiohttp.typedefs.LooseHeaders", body: bytes) -> Receipt:
+def _receipt(status: int, headers: aiohttp.typedefs.LooseHeaders, body: bytes) -> Receipt:
     get = getattr(headers, "get", lambda *_: None)
     message_id = get("X-Receipt-For")
     duplicate = False
@@ -121,5 +121,6 @@ def _receipt(status: int, headers: "aiohttp.typedefs.LooseHeaders", body: bytes)
         if isinstance(doc, dict):
             message_id = doc.get("message_id", message_id)
             duplicate = bool(doc.get("duplicate", False))
-    return Receipt(message_id=message_id if isinstance(message_id, str) else None, raw=body, status=status,
-                   duplicate=duplicate)
+    return Receipt(
+        message_id=message_id if isinstance(message_id, str) else None, raw=body, status=status, duplicate=duplicate
+    )

@@ -37,7 +37,13 @@ from gateway.errors import ConfigError, NswError
 from signing.keys import Signer, SoftwareSigner, load_certificates
 from signing.trust import TrustStore
 
-__all__ = ["SignerOptions", "signer_from_options", "trust_from_options", "certificate_from_options", "path_from_options"]
+__all__ = [
+    "SignerOptions",
+    "signer_from_options",
+    "trust_from_options",
+    "certificate_from_options",
+    "path_from_options",
+]
 
 
 def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -103,7 +109,10 @@ def signer_from_options(value: Any, *, field: str = "options.signer", base: str 
     if isinstance(value, Signer):
         return value
     if value is None:
-        raise ConfigError("a signing key is required: { p12 = \"path\", password_env = \"VAR\" } or { key = \"path\", cert = \"path\" }", field=field)
+        raise ConfigError(
+            'a signing key is required: { p12 = "path", password_env = "VAR" } or { key = "path", cert = "path" }',
+            field=field,
+        )
     if not isinstance(value, Mapping):
         raise ConfigError(f"must be a table (p12 or key/cert), not {type(value).__name__}", field=field)
     try:
@@ -130,14 +139,18 @@ def signer_from_options(value: Any, *, field: str = "options.signer", base: str 
     return _load(f"{field}.key", lambda: SoftwareSigner.from_pem(key, cert, password=password, chain_path=chain))
 
 
-def trust_from_options(value: Any, *, party: str, field: str = "options.trust", base: str | Path | None = None) -> TrustStore:
+def trust_from_options(
+    value: Any, *, party: str, field: str = "options.trust", base: str | Path | None = None
+) -> TrustStore:
     """Who may sign for ``party``: a :class:`TrustStore` as it is, or a ``[destinations.X.trust]``-style table."""
     if isinstance(value, TrustStore):
         return value
     if value is None:
         raise ConfigError("a trust store is required: { anchors = [...] } and/or { pinned = [...] }", field=field)
     if not isinstance(value, Mapping):
-        raise ConfigError(f"must be a table (anchors, pinned, intermediates, crls), not {type(value).__name__}", field=field)
+        raise ConfigError(
+            f"must be a table (anchors, pinned, intermediates, crls), not {type(value).__name__}", field=field
+        )
     from gateway.config import TrustSettings
     from gateway.security import trust_store
 

@@ -77,7 +77,10 @@ __all__ = [
 SIGNATURE_HEADER = "X-NSW-Signature"
 
 _JWS_ALGS: dict[str, SignatureAlgorithm] = {
-    "ES256": ECDSA_SHA256, "ES384": ECDSA_SHA384, "RS256": RSA_SHA256, "PS256": RSA_PSS_SHA256,
+    "ES256": ECDSA_SHA256,
+    "ES384": ECDSA_SHA384,
+    "RS256": RSA_SHA256,
+    "PS256": RSA_PSS_SHA256,
 }
 _ALG_NAMES = {v.uri: k for k, v in _JWS_ALGS.items()}
 
@@ -124,8 +127,10 @@ def verify_webhook(body: bytes, signature: str, certificate: x509.Certificate) -
         raise SignatureMalformed(f"undecodable JWS: {exc}", field=SIGNATURE_HEADER) from exc
     algorithm = _JWS_ALGS.get(header.get("alg")) if isinstance(header, dict) else None
     if algorithm is None:
-        raise SignatureMalformed(f"JWS algorithm {header.get('alg') if isinstance(header, dict) else None!r} "
-                                 "is not accepted", field=f"{SIGNATURE_HEADER}.alg")
+        raise SignatureMalformed(
+            f"JWS algorithm {header.get('alg') if isinstance(header, dict) else None!r} is not accepted",
+            field=f"{SIGNATURE_HEADER}.alg",
+        )
     if header.get("x5t#S256") != thumbprint(certificate):
         raise SignatureValueInvalid("the JWS names another certificate", field=f"{SIGNATURE_HEADER}.x5t#S256")
     if not verify_raw(certificate, raw_signature, f"{parts[0]}.{_b64url(body)}".encode("ascii"), algorithm):
@@ -135,11 +140,18 @@ def verify_webhook(body: bytes, signature: str, certificate: x509.Certificate) -
 
 def webhook_body(message: OutboundMessage) -> bytes:
     """The JSON a webhook receives for ``message``."""
-    return json.dumps({
-        "message_id": message.message_id, "sender": message.sender, "document_type": message.document_type,
-        "conversation": message.conversation, "reference": message.reference,
-        "content_type": message.content_type, "payload": base64.b64encode(message.payload).decode("ascii"),
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "message_id": message.message_id,
+            "sender": message.sender,
+            "document_type": message.document_type,
+            "conversation": message.conversation,
+            "reference": message.reference,
+            "content_type": message.content_type,
+            "payload": base64.b64encode(message.payload).decode("ascii"),
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _signer(options: dict[str, Any]) -> Signer:
@@ -163,9 +175,14 @@ class WebhookAdapter(HttpAdapter):
         body = webhook_body(message)
         jws = sign_detached(body, self.signer, claims={"nsw-mid": message.message_id, "iat": int(time.time())})
         signed = OutboundMessage(
-            message_id=message.message_id, payload=body, sender=message.sender,
-            document_type=message.document_type, conversation=message.conversation, reference=message.reference,
-            content_type="application/json", headers={**message.headers, SIGNATURE_HEADER: jws},
+            message_id=message.message_id,
+            payload=body,
+            sender=message.sender,
+            document_type=message.document_type,
+            conversation=message.conversation,
+            reference=message.reference,
+            content_type="application/json",
+            headers={**message.headers, SIGNATURE_HEADER: jws},
         )
         return await super().deliver(signed)
 
@@ -186,17 +203,20 @@ class MailboxAdapter(Adapter):
         except ConfigError as exc:
             raise PartnerRejected(exc.message, field="url") from exc
         meta = {
-            "id": message.message_id, "sender": message.sender, "document_type": message.document_type,
-            "conversation": message.conversation, "reference": message.reference,
-            "content_type": message.content_type, "stored_at": time.time(),
+            "id": message.message_id,
+            "sender": message.sender,
+            "document_type": message.document_type,
+            "conversation": message.conversation,
+            "reference": message.reference,
+            "content_type": message.content_type,
+            "stored_at": time.time(),
         }
         record = json.dumps({**meta, "payload": base64.b64encode(message.payload).decode("ascii")}).encode()
         pending = root / "pending"
         try:
             await asyncio.to_thread(_store, root, pending, f"{message.message_id}.json", record)
         except OSError as exc:
-            raise PartnerUnavailable(f"cannot store in mailbox {root}: {exc.strerror or exc}",
-                                     field="mailbox") from exc
+            raise PartnerUnavailable(f"cannot store in mailbox {root}: {exc.strerror or exc}", field="mailbox") from exc
         return Receipt(message_id=message.message_id, raw=json.dumps({"mailbox": str(root)}).encode())
 
 
@@ -245,8 +265,9 @@ class ResultsEndpoint(InboundEndpoint):
 def _list(pending: Path, limit: int) -> list[dict[str, Any]]:
     if not pending.is_dir():
         return []
-    entries = sorted((p for p in pending.glob("*.json") if not p.name.startswith(".")),
-                     key=lambda p: (p.stat().st_mtime_ns, p.name))
+    entries = sorted(
+        (p for p in pending.glob("*.json") if not p.name.startswith(".")), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
     return [json.loads(p.read_bytes()) for p in entries[:limit]]
 
 

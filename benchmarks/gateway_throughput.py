@@ -33,13 +33,23 @@ import time
 from gateway.demo import _pct, _signer, demo_pki, eco_form_d, run_demo
 
 
-def measure(messages: int, size: int, mode: str, synchronous: str, concurrency: int,
-            partner_processes: int = 1) -> dict[str, float]:
+def measure(
+    messages: int, size: int, mode: str, synchronous: str, concurrency: int, partner_processes: int = 1
+) -> dict[str, float]:
     on = mode == "on"
-    r = asyncio.run(run_demo(messages=messages, size=size, verification="signature" if on else "off",
-                             signing="on" if on else "off", flaky_seconds=0.0, progress=False,
-                             synchronous=synchronous, concurrency=concurrency,
-                             partner_processes=partner_processes))
+    r = asyncio.run(
+        run_demo(
+            messages=messages,
+            size=size,
+            verification="signature" if on else "off",
+            signing="on" if on else "off",
+            flaky_seconds=0.0,
+            progress=False,
+            synchronous=synchronous,
+            concurrency=concurrency,
+            partner_processes=partner_processes,
+        )
+    )
     lat = r.all_latencies
     return {
         "messages": r.messages,
@@ -48,7 +58,8 @@ def measure(messages: int, size: int, mode: str, synchronous: str, concurrency: 
         "p50_ms": round((_pct(lat, 0.5) or 0) * 1000, 1),
         "p99_ms": round((_pct(lat, 0.99) or 0) * 1000, 1),
         "writes_per_commit": round(r.commits[1] / max(1, r.commits[0]), 1),
-        "signatures_verified": r.submissions_verified + sum(r.partner_verified.values())
+        "signatures_verified": r.submissions_verified
+        + sum(r.partner_verified.values())
         + sum(r.receipts_verified.values()),
     }
 
@@ -63,8 +74,9 @@ def crypto_floor(size: int, seconds: float = 3.0) -> dict[str, float]:
 
     pki = demo_pki()
     signed = sign_document(eco_form_d(1, "TH", size=size), _signer(pki, "moit"))
-    verify_key = xmlsec.Key.from_memory(pki.party("moit").cert.public_bytes(Encoding.PEM),
-                                        xmlsec.constants.KeyDataFormatCertPem, None)
+    verify_key = xmlsec.Key.from_memory(
+        pki.party("moit").cert.public_bytes(Encoding.PEM), xmlsec.constants.KeyDataFormatCertPem, None
+    )
     gw = pki.party("nsw-gateway")
     sign_key = xmlsec.Key.from_file(str(gw.key_path), xmlsec.constants.KeyDataFormatPem, None)
     C = xmlsec.constants
@@ -92,8 +104,11 @@ def crypto_floor(size: int, seconds: float = 3.0) -> dict[str, float]:
         once()
         n += 1
     elapsed = time.perf_counter() - start
-    return {"bytes": len(signed), "msg_per_s_per_core": round(n / elapsed, 1),
-            "ms_per_message": round(elapsed / n * 1000, 3)}
+    return {
+        "bytes": len(signed),
+        "msg_per_s_per_core": round(n / elapsed, 1),
+        "ms_per_message": round(elapsed / n * 1000, 3),
+    }
 
 
 def main() -> None:
@@ -102,16 +117,19 @@ def main() -> None:
     p.add_argument("--size", type=int, default=8192, help="approximate bytes per signed e-C/O")
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     p.add_argument("--concurrency", type=int, default=16, help="deliveries in flight per destination")
-    p.add_argument("--partner-processes", type=int, default=1,
-                   help="processes doing the partners' verification and receipt signing (0: in the gateway's)")
+    p.add_argument(
+        "--partner-processes",
+        type=int,
+        default=1,
+        help="processes doing the partners' verification and receipt signing (0: in the gateway's)",
+    )
     p.add_argument("--profile", choices=["on", "off"], help="profile one run with cProfile instead")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-        m = measure(args.messages, args.size, args.profile, args.synchronous, args.concurrency,
-                    args.partner_processes)
+        m = measure(args.messages, args.size, args.profile, args.synchronous, args.concurrency, args.partner_processes)
         prof.disable()
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
@@ -122,21 +140,32 @@ def main() -> None:
     on = measure(args.messages, args.size, "on", args.synchronous, args.concurrency, args.partner_processes)
     off = measure(args.messages, args.size, "off", args.synchronous, args.concurrency, args.partner_processes)
     cores = os.cpu_count() or 1
-    report = {"cores": cores, "size": args.size, "synchronous": args.synchronous,
-              "signed_on": on, "signed_off": off,
-              "overhead_ratio": round(off["msg_per_s"] / on["msg_per_s"], 2) if on["msg_per_s"] else None,
-              "crypto_floor": floor}
+    report = {
+        "cores": cores,
+        "size": args.size,
+        "synchronous": args.synchronous,
+        "signed_on": on,
+        "signed_off": off,
+        "overhead_ratio": round(off["msg_per_s"] / on["msg_per_s"], 2) if on["msg_per_s"] else None,
+        "crypto_floor": floor,
+    }
     if args.json:
         print(json.dumps(report))
         return
-    print(f"{args.messages} messages, signed e-C/O of ~{floor['bytes']} B, SQLite synchronous={args.synchronous}, "
-          f"{cores} cores, partner crypto in {args.partner_processes} other process(es)")
+    print(
+        f"{args.messages} messages, signed e-C/O of ~{floor['bytes']} B, SQLite synchronous={args.synchronous}, "
+        f"{cores} cores, partner crypto in {args.partner_processes} other process(es)"
+    )
     for name, m in (("verification+signing on ", on), ("verification+signing off", off)):
-        print(f"  {name}: {m['msg_per_s']:7.1f} msg/s  p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms"
-              f"  ({m['writes_per_commit']} writes/commit, {m['signatures_verified']} signatures verified)")
+        print(
+            f"  {name}: {m['msg_per_s']:7.1f} msg/s  p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms"
+            f"  ({m['writes_per_commit']} writes/commit, {m['signatures_verified']} signatures verified)"
+        )
     print(f"  overhead (off/on throughput): {report['overhead_ratio']}x")
-    print(f"  crypto floor (parse+verify+sign, raw python-xmlsec, 1 thread): {floor['msg_per_s_per_core']} msg/s/core"
-          f" ({floor['ms_per_message']} ms/message)")
+    print(
+        f"  crypto floor (parse+verify+sign, raw python-xmlsec, 1 thread): {floor['msg_per_s_per_core']} msg/s/core"
+        f" ({floor['ms_per_message']} ms/message)"
+    )
 
 
 if __name__ == "__main__":

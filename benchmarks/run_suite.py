@@ -77,11 +77,16 @@ def make_documents(sizes: dict[str, int]) -> tuple[dict[str, bytes], dict[str, f
     PEMS["moit.pem"] = moit.public_bytes(pem)
     PEMS["gw.pem"] = gw.public_bytes(pem)
     PEMS["gw.key.pem"] = gw_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    verify_key = xmlsec.Key.from_memory(moit.public_bytes(serialization.Encoding.DER),
-                                        xmlsec.constants.KeyDataFormatCertDer, None)
+    verify_key = xmlsec.Key.from_memory(
+        moit.public_bytes(serialization.Encoding.DER), xmlsec.constants.KeyDataFormatCertDer, None
+    )
     sign_key = xmlsec.Key.from_memory(
-        gw_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()), xmlsec.constants.KeyDataFormatPem, None)
+        gw_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        xmlsec.constants.KeyDataFormatPem,
+        None,
+    )
     sign_key.load_cert_from_memory(gw.public_bytes(serialization.Encoding.DER), xmlsec.constants.KeyDataFormatCertDer)
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
 
@@ -156,8 +161,9 @@ class _ReceiverProtocol(asyncio.Protocol):
             self.receiver.event.set()
             body = json.dumps({"message_id": mid}).encode()
             assert self.transport is not None
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(body), body))
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
 
 
 class Receiver:
@@ -233,7 +239,7 @@ def write_config(directory: Path, store: str, dsn: str | None, receiver_port: in
     path.write_text(f"""
 [gateway]
 verification = "{verification}"
-signing = "{'on' if secure else 'off'}"
+signing = "{"on" if secure else "off"}"
 poll_interval = 0.5
 lease_seconds = 30
 max_message_bytes = 4194304
@@ -255,13 +261,19 @@ to = ["TH"]
     return path
 
 
-async def start_nodes(config: Path, n: int, session: aiohttp.ClientSession) -> list[tuple[subprocess.Popen[bytes], int]]:
+async def start_nodes(
+    config: Path, n: int, session: aiohttp.ClientSession
+) -> list[tuple[subprocess.Popen[bytes], int]]:
     nodes = []
     for i in range(n):
         port = _free_port()
         log = (config.parent / f"node{i}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.commands", "serve", "--config", str(config),
-                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=config.parent)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.commands", "serve", "--config", str(config), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+        )
         log.close()
         nodes.append((proc, port))
     for proc, port in nodes:
@@ -297,9 +309,16 @@ async def stop_nodes(nodes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
 
 async def _submit(session: aiohttp.ClientSession, port: int, mid: str, body: bytes) -> str:
     while True:
-        async with session.post(f"http://127.0.0.1:{port}/v1/messages", data=body, headers={
-            "Authorization": f"Bearer {TOKEN}", "X-Message-Id": mid, "X-Document-Type": "eco.form_d",
-            "Content-Type": "application/xml"}) as r:
+        async with session.post(
+            f"http://127.0.0.1:{port}/v1/messages",
+            data=body,
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "X-Message-Id": mid,
+                "X-Document-Type": "eco.form_d",
+                "Content-Type": "application/xml",
+            },
+        ) as r:
             data = await r.json()
             if r.status in (200, 202):
                 return str(data["id"])
@@ -316,12 +335,19 @@ async def _wait_delivered(receiver: Receiver, ids: list[str], limit: float = 300
         receiver.event.clear()
         try:
             await asyncio.wait_for(receiver.event.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
-async def closed_loop(session: aiohttp.ClientSession, ports: list[int], receiver: Receiver, body: bytes,
-                      messages: int, concurrency: int, tag: str) -> tuple[float, list[str]]:
+async def closed_loop(
+    session: aiohttp.ClientSession,
+    ports: list[int],
+    receiver: Receiver,
+    body: bytes,
+    messages: int,
+    concurrency: int,
+    tag: str,
+) -> tuple[float, list[str]]:
     queue = list(range(messages))
     ids: list[str] = []
 
@@ -337,8 +363,15 @@ async def closed_loop(session: aiohttp.ClientSession, ports: list[int], receiver
     return messages / (last - t0), ids
 
 
-async def open_loop(session: aiohttp.ClientSession, ports: list[int], receiver: Receiver, body: bytes,
-                    rate: float, messages: int, tag: str) -> list[float]:
+async def open_loop(
+    session: aiohttp.ClientSession,
+    ports: list[int],
+    receiver: Receiver,
+    body: bytes,
+    rate: float,
+    messages: int,
+    tag: str,
+) -> list[float]:
     sent: dict[str, float] = {}
 
     async def one(n: int) -> None:
@@ -364,8 +397,9 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def run_case(store: str, nodes: int, size: str, body: bytes, floor: float, args: argparse.Namespace,
-                   workdir: Path) -> dict[str, Any]:
+async def run_case(
+    store: str, nodes: int, size: str, body: bytes, floor: float, args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
     directory = workdir / f"{store}-{nodes}-{size}"
     directory.mkdir()
     schema = None
@@ -390,10 +424,15 @@ async def run_case(store: str, nodes: int, size: str, body: bytes, floor: float,
             procs = await start_nodes(config, nodes, session)
             ports = [p for _, p in procs]
             try:
-                await closed_loop(session, ports, receiver, body, max(20, args.messages // 10), args.concurrency,
-                                  "warm")
-                cpu0, pg0, me0, m0 = (sum(_cpu_seconds(p.pid) for p, _ in procs), _postgres_cpu(),
-                                      time.process_time(), _machine())
+                await closed_loop(
+                    session, ports, receiver, body, max(20, args.messages // 10), args.concurrency, "warm"
+                )
+                cpu0, pg0, me0, m0 = (
+                    sum(_cpu_seconds(p.pid) for p, _ in procs),
+                    _postgres_cpu(),
+                    time.process_time(),
+                    _machine(),
+                )
                 peak, _ = await closed_loop(session, ports, receiver, body, args.messages, args.concurrency, "peak")
                 cpu = sum(_cpu_seconds(p.pid) for p, _ in procs) - cpu0
                 pg_cpu, harness_cpu, m1 = _postgres_cpu_since(pg0), time.process_time() - me0, _machine()
@@ -411,14 +450,21 @@ async def run_case(store: str, nodes: int, size: str, body: bytes, floor: float,
             await admin.close()
         shutil.rmtree(directory, ignore_errors=True)
     return {
-        "store": store, "nodes": nodes, "document": size, "bytes": len(body), "messages": args.messages,
-        "msg_per_s": round(peak, 1), "floor_msg_per_s": round(1 / floor, 1), "ratio_to_floor": round(peak * floor, 3),
+        "store": store,
+        "nodes": nodes,
+        "document": size,
+        "bytes": len(body),
+        "messages": args.messages,
+        "msg_per_s": round(peak, 1),
+        "floor_msg_per_s": round(1 / floor, 1),
+        "ratio_to_floor": round(peak * floor, 3),
         "cpu_ms_per_msg": round(cpu / args.messages * 1000, 2),
         "postgres_cpu_ms_per_msg": round(pg_cpu / args.messages * 1000, 2),
         "harness_cpu_ms_per_msg": round(harness_cpu / args.messages * 1000, 2),
         "machine_busy_pct": round(busy * 100),
         "half_rate_msg_per_s": round(peak / 2, 1),
-        "p50_ms": round(_pct(half, 0.5) * 1000, 1), "p99_ms": round(_pct(half, 0.99) * 1000, 1),
+        "p50_ms": round(_pct(half, 0.5) * 1000, 1),
+        "p99_ms": round(_pct(half, 0.99) * 1000, 1),
         "p999_ms": round(_pct(half, 0.999) * 1000, 1),
         "p99_overhead_ms": round((_pct(half, 0.99) - floor) * 1000, 1),
     }
@@ -457,15 +503,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             continue
         s1, p1, p2 = by[("sqlite", 1, size)], by[("postgresql", 1, size)], by[("postgresql", 2, size)]
         targets[size] = {
-            "sqlite_ratio_to_floor": s1["ratio_to_floor"], "sqlite_meets_0.5": s1["ratio_to_floor"] >= 0.5,
+            "sqlite_ratio_to_floor": s1["ratio_to_floor"],
+            "sqlite_meets_0.5": s1["ratio_to_floor"] >= 0.5,
             "pg_2_over_1": round(p2["msg_per_s"] / p1["msg_per_s"], 2),
             "pg_meets_1.6": p2["msg_per_s"] / p1["msg_per_s"] >= 1.6,
             "worst_p99_overhead_ms": max(r["p99_overhead_ms"] for r in results if r["document"] == size),
             "p99_meets_50ms": all(r["p99_overhead_ms"] < 50 for r in results if r["document"] == size),
         }
     return {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "gateway_verification": args.verification,
         "broker_wiring": _verification_wired(),
         "floor_us": {k: round(v * 1e6, 1) for k, v in floor.items()},
@@ -475,27 +526,39 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"\nNSW gateway benchmark: {report['machine']['cores']} cores, gateway verification "
-          f"'{report['gateway_verification']}' (broker wiring: {report['broker_wiring']}), load average at the end"
-          f" {report['machine']['load_average_at_end']}")
-    print("crypto floor (raw python-xmlsec parse+verify+sign, 1 core): "
-          + ", ".join(f"{k} {v} µs = {round(1e6 / v, 1)} msg/s" for k, v in report["floor_us"].items()))
-    head = (f"{'store':10} {'nodes':>5} {'doc':>6} {'msg/s':>8} {'x floor':>8} {'CPU ms/msg':>10} "
-            f"{'PG ms':>6} {'rig ms':>6} {'busy%':>5} {'@rate':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8}")
+    print(
+        f"\nNSW gateway benchmark: {report['machine']['cores']} cores, gateway verification "
+        f"'{report['gateway_verification']}' (broker wiring: {report['broker_wiring']}), load average at the end"
+        f" {report['machine']['load_average_at_end']}"
+    )
+    print(
+        "crypto floor (raw python-xmlsec parse+verify+sign, 1 core): "
+        + ", ".join(f"{k} {v} µs = {round(1e6 / v, 1)} msg/s" for k, v in report["floor_us"].items())
+    )
+    head = (
+        f"{'store':10} {'nodes':>5} {'doc':>6} {'msg/s':>8} {'x floor':>8} {'CPU ms/msg':>10} "
+        f"{'PG ms':>6} {'rig ms':>6} {'busy%':>5} {'@rate':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8}"
+    )
     print(head)
     print("-" * len(head))
     for r in report["results"]:
-        print(f"{r['store']:10} {r['nodes']:>5} {r['document']:>6} {r['msg_per_s']:>8} {r['ratio_to_floor']:>8} "
-              f"{r['cpu_ms_per_msg']:>10} {r['postgres_cpu_ms_per_msg']:>6} {r['harness_cpu_ms_per_msg']:>6} "
-              f"{r['machine_busy_pct']:>5} {r['half_rate_msg_per_s']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7} "
-              f"{r['p999_ms']:>8}")
-    print("CPU ms/msg: gateway processes; PG ms: PostgreSQL server processes; rig ms: load generator + receiver;"
-          " busy%: whole machine during the peak run")
+        print(
+            f"{r['store']:10} {r['nodes']:>5} {r['document']:>6} {r['msg_per_s']:>8} {r['ratio_to_floor']:>8} "
+            f"{r['cpu_ms_per_msg']:>10} {r['postgres_cpu_ms_per_msg']:>6} {r['harness_cpu_ms_per_msg']:>6} "
+            f"{r['machine_busy_pct']:>5} {r['half_rate_msg_per_s']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7} "
+            f"{r['p999_ms']:>8}"
+        )
+    print(
+        "CPU ms/msg: gateway processes; PG ms: PostgreSQL server processes; rig ms: load generator + receiver;"
+        " busy%: whole machine during the peak run"
+    )
     print("latencies: submission -> receipt at the receiver, open loop at half the peak rate (@rate msg/s)")
     for size, t in report["targets"].items():
-        print(f"targets {size}: SQLite {t['sqlite_ratio_to_floor']}x floor (>= 0.5: {t['sqlite_meets_0.5']}); "
-              f"PostgreSQL 2 nodes / 1 node = {t['pg_2_over_1']} (>= 1.6: {t['pg_meets_1.6']}); "
-              f"worst p99 overhead {t['worst_p99_overhead_ms']} ms (< 50: {t['p99_meets_50ms']})")
+        print(
+            f"targets {size}: SQLite {t['sqlite_ratio_to_floor']}x floor (>= 0.5: {t['sqlite_meets_0.5']}); "
+            f"PostgreSQL 2 nodes / 1 node = {t['pg_2_over_1']} (>= 1.6: {t['pg_meets_1.6']}); "
+            f"worst p99 overhead {t['worst_p99_overhead_ms']} ms (< 50: {t['p99_meets_50ms']})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,8 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--messages", type=int, default=600, help="messages per peak run")
     p.add_argument("--concurrency", type=int, default=32, help="submissions in flight in the peak run")
     p.add_argument("--dsn", default=os.environ.get("NSWGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
-    p.add_argument("--verification", default="signature", choices=["signature", "well-formed", "off"],
-                   help='[gateway] verification of the nodes ("signature" also signs every delivery)')
+    p.add_argument(
+        "--verification",
+        default="signature",
+        choices=["signature", "well-formed", "off"],
+        help='[gateway] verification of the nodes ("signature" also signs every delivery)',
+    )
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"), help="write the results here")
     p.add_argument("--quick", action="store_true", help="skip the 4-node runs")
     p.add_argument("--sizes", default="8KB,100KB", help="documents to run, comma-separated (8KB, 100KB)")

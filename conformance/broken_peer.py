@@ -33,6 +33,9 @@ from typing import Any
 
 from aiohttp import web
 from lxml import etree
+
+from adapters.vnsw_soap.envelope import VnswHeader, ack_envelope, error_envelope, read_header
+from adapters.vnsw_soap.inbound import read_soap_request, soap_fault, soap_response
 from conformance.pki import KitPki
 from gateway.errors import (
     ERROR_CODES,
@@ -45,8 +48,6 @@ from gateway.errors import (
     ValidationFailed,
     XmlTooLarge,
 )
-from adapters.vnsw_soap.envelope import VnswHeader, ack_envelope, error_envelope, read_header
-from adapters.vnsw_soap.inbound import read_soap_request, soap_fault, soap_response
 from mappings import registry
 from signing.policy import VerifyPolicy
 from signing.revocation import CrlChecker
@@ -128,12 +129,21 @@ class _Stored:
 class BrokenPeer:
     """``async with BrokenPeer(profile, defects, pki=..., parties=...) as peer: peer.url``."""
 
-    def __init__(self, profile: str = "rest-intermediary", defects: Iterable[str] = (), *, pki: KitPki,
-                 parties: Mapping[str, PeerParty], max_message_bytes: int = 1024 * 1024, port: int = 0) -> None:
+    def __init__(
+        self,
+        profile: str = "rest-intermediary",
+        defects: Iterable[str] = (),
+        *,
+        pki: KitPki,
+        parties: Mapping[str, PeerParty],
+        max_message_bytes: int = 1024 * 1024,
+        port: int = 0,
+    ) -> None:
         known = DEFECTS.get(profile)
         if known is None or profile == "asw-formd":
-            raise ValueError(f"BrokenPeer implements rest-intermediary and vnsw-ministry, not {profile!r} "
-                             "(asw-formd: BrokenAs4Peer)")
+            raise ValueError(
+                f"BrokenPeer implements rest-intermediary and vnsw-ministry, not {profile!r} (asw-formd: BrokenAs4Peer)"
+            )
         self.defects = frozenset(defects)
         unknown = self.defects - set(known)
         if unknown:
@@ -143,8 +153,11 @@ class BrokenPeer:
         self.parties = dict(parties)
         self.max_message_bytes = max_message_bytes
         self.port = port
-        self.trust = TrustStore("peer", anchors=(pki.pki.root_cert,),
-                                revocation=CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path]))
+        self.trust = TrustStore(
+            "peer",
+            anchors=(pki.pki.root_cert,),
+            revocation=CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path]),
+        )
         self.limits = ParserLimits(max_bytes=max_message_bytes)
         self._messages: dict[str, _Stored] = {}
         self._by_key: dict[tuple[str, str], str] = {}
@@ -192,11 +205,15 @@ class BrokenPeer:
         if enterprise and enterprise not in settings.on_behalf_of and "ignore-delegation" not in self.defects:
             raise DelegationMissing(f"{party} is not delegated by {enterprise}", field="X-On-Behalf-Of")
         if settings.on_behalf_of and not enterprise:
-            raise DelegationMissing(f"{party} is an intermediary: name the enterprise it submits for",
-                                    field="X-On-Behalf-Of")
+            raise DelegationMissing(
+                f"{party} is an intermediary: name the enterprise it submits for", field="X-On-Behalf-Of"
+            )
         doc_type = h.get("X-Document-Type", "")
-        if ("*" not in settings.document_types and doc_type not in settings.document_types
-                and "ignore-document-types" not in self.defects):
+        if (
+            "*" not in settings.document_types
+            and doc_type not in settings.document_types
+            and "ignore-document-types" not in self.defects
+        ):
             raise NotAuthorized(f"{party} may not submit {doc_type}", field="X-Document-Type")
         mid = h.get("X-Message-Id", "")
         if not mid:
@@ -207,10 +224,19 @@ class BrokenPeer:
             error = stored.ack.get("error")
             status = ERROR_CODES[error["code"]].http_status if error else 200
             return web.json_response(stored.ack, status=status, headers={"X-Duplicate": "true"})
-        gid = uuid.uuid5(uuid.NAMESPACE_URL, f"{sender}/{mid}").hex if "process-duplicates" not in self.defects \
+        gid = (
+            uuid.uuid5(uuid.NAMESPACE_URL, f"{sender}/{mid}").hex
+            if "process-duplicates" not in self.defects
             else uuid.uuid4().hex
-        ack: dict[str, Any] = {"id": gid, "sender": sender, "message_id": mid, "state": "QUEUED",
-                               "received_at": time.time(), "destinations": ["sink"]}
+        )
+        ack: dict[str, Any] = {
+            "id": gid,
+            "sender": sender,
+            "message_id": mid,
+            "state": "QUEUED",
+            "received_at": time.time(),
+            "destinations": ["sink"],
+        }
         try:
             self._check(raw, h.get("X-Format", "xml"))
         except NswError as exc:
@@ -250,9 +276,15 @@ class BrokenPeer:
     def _lenient_header(self, root: Any) -> VnswHeader:
         def text(path: str) -> str:
             return (root.findtext(path) or "").strip()
-        return VnswHeader(text("Header/Reference/messageId"), text("Header/Subject/documentType"),
-                          text("Header/Subject/type"), text("Header/Subject/function"),
-                          text("Header/Subject/reference"), {"identity": text("Header/From/identity")})
+
+        return VnswHeader(
+            text("Header/Reference/messageId"),
+            text("Header/Subject/documentType"),
+            text("Header/Subject/type"),
+            text("Header/Subject/function"),
+            text("Header/Subject/reference"),
+            {"identity": text("Header/From/identity")},
+        )
 
     async def _vnsw(self, request: web.Request) -> web.StreamResponse:
         party = self._party(request)
@@ -273,8 +305,9 @@ class BrokenPeer:
         try:
             if b"<!DOCTYPE" in payload[:4096]:
                 system = b"SYSTEM" in payload[:4096]
-                if ("accept-xxe" in self.defects and system) or ("accept-entity-expansion" in self.defects
-                                                                 and not system):
+                if ("accept-xxe" in self.defects and system) or (
+                    "accept-entity-expansion" in self.defects and not system
+                ):
                     lenient = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
                     header = self._lenient_header(etree.fromstring(payload, lenient))
                     return self._vnsw_answer(ack_envelope(header))
@@ -301,8 +334,20 @@ class BrokenPeer:
             return self._vnsw_answer(error_envelope(header, [exc]))
         answer = ack_envelope(header)
         gid = uuid.uuid4().hex
-        self._store(key, gid, {"id": gid, "sender": party, "message_id": header.message_id, "state": "QUEUED",
-                               "received_at": time.time(), "answer": answer.decode("utf-8")}, party, header.reference)
+        self._store(
+            key,
+            gid,
+            {
+                "id": gid,
+                "sender": party,
+                "message_id": header.message_id,
+                "state": "QUEUED",
+                "received_at": time.time(),
+                "answer": answer.decode("utf-8"),
+            },
+            party,
+            header.reference,
+        )
         self.processed.append(header.message_id)
         return self._vnsw_answer(answer)
 
@@ -370,8 +415,14 @@ async def _serve(args: argparse.Namespace) -> None:  # pragma: no cover - manual
     parties = {args.party: PeerParty(args.token, (args.document_type,))}
     if args.other_party:
         parties[args.other_party] = PeerParty(args.other_token or "other-token")
-    async with BrokenPeer(args.profile, args.defect, pki=open_pki(args.pki), parties=parties,
-                          max_message_bytes=args.max_bytes, port=args.port) as peer:
+    async with BrokenPeer(
+        args.profile,
+        args.defect,
+        pki=open_pki(args.pki),
+        parties=parties,
+        max_message_bytes=args.max_bytes,
+        port=args.port,
+    ) as peer:
         print(f"broken peer ({', '.join(sorted(peer.defects)) or 'no defect'}) on {peer.url}", flush=True)
         await asyncio.Event().wait()
 
@@ -418,9 +469,17 @@ class BrokenAs4Peer:
     ``pki``'s ``party_id`` certificate and trusts the kit's PKI (with its CRL) unless a defect says otherwise.
     """
 
-    def __init__(self, defects: Iterable[str] = (), *, pki: KitPki, kit_party: str = "conformance-asw",
-                 party_id: str = "nsw-gateway", service: str = "urn:asean:asw:e-form-d",
-                 action: str = "SubmitFormD", path: str = "/as4") -> None:
+    def __init__(
+        self,
+        defects: Iterable[str] = (),
+        *,
+        pki: KitPki,
+        kit_party: str = "conformance-asw",
+        party_id: str = "nsw-gateway",
+        service: str = "urn:asean:asw:e-form-d",
+        action: str = "SubmitFormD",
+        path: str = "/as4",
+    ) -> None:
         from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode
         from signing.keys import SoftwareSigner
         from signing.revocation import NoRevocationCheck
@@ -431,19 +490,29 @@ class BrokenAs4Peer:
         if unknown:
             raise ValueError(f"unknown defects {sorted(unknown)} for asw-formd (known: {', '.join(AS4_DEFECTS)})")
         ours, kit = pki.pki.party(party_id), pki.pki.party("conformance")
-        anchors = (pki.pki.root_cert, pki.intruder.root_cert) if "accept-untrusted" in self.defects \
-            else (pki.pki.root_cert,)
+        anchors = (
+            (pki.pki.root_cert, pki.intruder.root_cert) if "accept-untrusted" in self.defects else (pki.pki.root_cert,)
+        )
         intermediates = (pki.pki.issuing_cert, pki.intruder.issuing_cert)
-        revocation = NoRevocationCheck() if "accept-revoked" in self.defects \
+        revocation = (
+            NoRevocationCheck()
+            if "accept-revoked" in self.defects
             else CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path])
+        )
         trust = TrustStore(kit_party, anchors=anchors, intermediates=intermediates, revocation=revocation)
         unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
-        pmode = PMode(id=f"{party_id}-{kit_party}", initiator=PartyConfig(party_id=party_id, party_id_type=unregistered),
-                      responder=PartyConfig(party_id=kit_party, party_id_type=unregistered), service=service,
-                      action=action)
+        pmode = PMode(
+            id=f"{party_id}-{kit_party}",
+            initiator=PartyConfig(party_id=party_id, party_id_type=unregistered),
+            responder=PartyConfig(party_id=kit_party, party_id_type=unregistered),
+            service=service,
+            action=action,
+        )
         self._signer = SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert])
         self.receiver = As4Receiver(
-            party_id=party_id, partners={kit_party: As4Partner(pmode, trust, kit.cert)}, signer=self._signer,
+            party_id=party_id,
+            partners={kit_party: As4Partner(pmode, trust, kit.cert)},
+            signer=self._signer,
             decrypter=SoftwareDecrypter(ours.key, ours.cert),
             store=_ForgetfulStore() if "process-duplicates" in self.defects else None,
             sink=self._sink,
@@ -477,15 +546,20 @@ class BrokenAs4Peer:
             from adapters.as4 import build_receipt
 
             other = dataclasses.replace(self._last.user_message, message_id=f"{uuid.uuid4().hex}@another")
-            receipt = build_receipt(dataclasses.replace(self._last, user_message=other), self._signer,
-                                    domain="broken-peer")
+            receipt = build_receipt(
+                dataclasses.replace(self._last, user_message=other), self._signer, domain="broken-peer"
+            )
             await self.receiver.store.remember(self._last.user_message.message_id, receipt)  # consistent on retry
             return web.Response(body=receipt, status=200, headers={"Content-Type": response.headers["Content-Type"]})
         if "unsigned-receipts" in self.defects:
             root = parse_xml(response.body)
-            for security in root.iter("{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}Security"):
+            for security in root.iter(
+                "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}Security"
+            ):
                 security.getparent().remove(security)
-            return web.Response(body=serialize(root), status=200, headers={"Content-Type": response.headers["Content-Type"]})
+            return web.Response(
+                body=serialize(root), status=200, headers={"Content-Type": response.headers["Content-Type"]}
+            )
         return response
 
     async def __aenter__(self) -> BrokenAs4Peer:
@@ -522,8 +596,16 @@ class BrokenSender:
     ``accept-wrong-receipt`` (any 2xx counts as acknowledged).
     """
 
-    def __init__(self, url: str, defects: Iterable[str] = (), *, body: bytes, count: int = 3, attempts: int = 20,
-                 pause: float = 0.05) -> None:
+    def __init__(
+        self,
+        url: str,
+        defects: Iterable[str] = (),
+        *,
+        body: bytes,
+        count: int = 3,
+        attempts: int = 20,
+        pause: float = 0.05,
+    ) -> None:
         self.defects = frozenset(defects)
         unknown = self.defects - set(SENDER_DEFECTS)
         if unknown:

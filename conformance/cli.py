@@ -25,22 +25,33 @@ __all__ = ["register"]
 def cmd_run(args: argparse.Namespace) -> int:
     get_profile(args.profile)
     settings = load_settings(args.settings, token=args.token, pki=args.pki)
-    options = RunOptions(target=args.target or "", role=args.role, settings=settings, listen_host=args.listen_host,
-                         listen_port=args.listen_port, wait=args.wait, case_timeout=args.case_timeout)
+    options = RunOptions(
+        target=args.target or "",
+        role=args.role,
+        settings=settings,
+        listen_host=args.listen_host,
+        listen_port=args.listen_port,
+        wait=args.wait,
+        case_timeout=args.case_timeout,
+    )
     only = tuple(args.case or ())
     report = asyncio.run(run_profile(args.profile, options, only=only))
     paths = write_reports(report, args.report)
     if args.json:
-        print(json.dumps(report.to_dict()["counts"] | {"passed": report.passed,
-                                                        "reports": {k: str(v) for k, v in paths.items()}}))
+        print(
+            json.dumps(
+                report.to_dict()["counts"] | {"passed": report.passed, "reports": {k: str(v) for k, v in paths.items()}}
+            )
+        )
     else:
         for r in report.results:
             code = f" [{r.error_code}]" if r.error_code else ""
             reason = f": {r.reason}" if r.reason else ""
             print(f"{r.outcome.value:5} {r.case.id} {r.case.title}{code}{reason}")
         c = report.counts()
-        print(f"{report.profile}: {c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors; "
-              f"reports in {args.report}")
+        print(
+            f"{report.profile}: {c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors; reports in {args.report}"
+        )
     return 0 if report.passed else 1
 
 
@@ -54,8 +65,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         if c.profile != current:
             current = c.profile
             print(f"{current}: {get_profile(current).title}")
-        print(f"  {c.id} [{c.role}, {c.severity.value}] {c.title}\n      Prerequisite: {c.prerequisite}\n"
-              f"      Predicate: {c.predicate}")
+        print(
+            f"  {c.id} [{c.role}, {c.severity.value}] {c.title}\n      Prerequisite: {c.prerequisite}\n"
+            f"      Predicate: {c.predicate}"
+        )
     return 0
 
 
@@ -73,8 +86,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = sub.add_parser("run", help="run a profile's cases against a party and write the reports")
     run.add_argument("--profile", required=True, choices=names)
     run.add_argument("--target", help="base URL of the party's endpoint (kit as sender)")
-    run.add_argument("--as", dest="role", choices=("sender", "receiver"), default="sender",
-                     help="the kit's role: send to the target, or receive from the party")
+    run.add_argument(
+        "--as",
+        dest="role",
+        choices=("sender", "receiver"),
+        default="sender",
+        help="the kit's role: send to the target, or receive from the party",
+    )
     run.add_argument("--report", required=True, metavar="DIR", help="directory for junit.xml, report.json, report.html")
     run.add_argument("--settings", metavar="FILE", help="the kit's settings (TOML): credentials, PKI, limits")
     run.add_argument("--token", help="override the settings' API token")

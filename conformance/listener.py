@@ -34,8 +34,15 @@ class Incoming:
     body: bytes
     answer: asyncio.Future[web.Response] = field(repr=False)
 
-    def respond(self, ctx: CaseContext | None, status: int = 200, body: bytes = b"",
-                headers: Mapping[str, str] | None = None, *, note: str = "") -> None:
+    def respond(
+        self,
+        ctx: CaseContext | None,
+        status: int = 200,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        *,
+        note: str = "",
+    ) -> None:
         if ctx is not None:
             ctx.record(Exchange.of("sent", f"HTTP {status}", headers or {}, body, note))
         if not self.answer.done():
@@ -58,15 +65,23 @@ class Listener:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        incoming = Incoming(request.method, request.path, dict(request.headers), body,
-                            asyncio.get_running_loop().create_future())
+        incoming = Incoming(
+            request.method, request.path, dict(request.headers), body, asyncio.get_running_loop().create_future()
+        )
         async with self._arrived:
             self._pending.append(incoming)
             self._arrived.notify_all()
         return await incoming.answer
 
-    async def next(self, ctx: CaseContext, wait: float, match: Callable[[Incoming], bool] = lambda m: True,
-                   *, what: str = "a message from the party", required: bool = True) -> Incoming | None:
+    async def next(
+        self,
+        ctx: CaseContext,
+        wait: float,
+        match: Callable[[Incoming], bool] = lambda m: True,
+        *,
+        what: str = "a message from the party",
+        required: bool = True,
+    ) -> Incoming | None:
         """The first held request that ``match`` accepts (recorded in ``ctx``); unmet/None after ``wait`` s."""
         loop = asyncio.get_running_loop()
         end = loop.time() + wait

@@ -134,8 +134,9 @@ class Exchange:
     note: str = ""
 
     @classmethod
-    def of(cls, direction: Literal["sent", "received"], summary: str, headers: Any = (), body: bytes = b"",
-           note: str = "") -> Exchange:
+    def of(
+        cls, direction: Literal["sent", "received"], summary: str, headers: Any = (), body: bytes = b"", note: str = ""
+    ) -> Exchange:
         items = tuple((str(k), str(v)) for k, v in (headers.items() if hasattr(headers, "items") else headers))
         text = body[: MAX_BODY_CHARS * 4].decode("utf-8", errors="replace")
         if len(text) > MAX_BODY_CHARS or len(body) > MAX_BODY_CHARS * 4:
@@ -143,8 +144,14 @@ class Exchange:
         return cls(direction, summary, items, text, len(body), note)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"direction": self.direction, "summary": self.summary, "headers": [list(h) for h in self.headers],
-                "body": self.body, "size": self.size, "note": self.note}
+        return {
+            "direction": self.direction,
+            "summary": self.summary,
+            "headers": [list(h) for h in self.headers],
+            "body": self.body,
+            "size": self.size,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True)
@@ -165,9 +172,14 @@ class CaseResult:
         return self.outcome is Outcome.PASS
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.case.to_dict(), "result": self.outcome.value, "reason": self.reason,
-                "error_code": self.error_code, "duration": round(self.duration, 4),
-                "exchanges": [e.to_dict() for e in self.exchanges]}
+        return {
+            **self.case.to_dict(),
+            "result": self.outcome.value,
+            "reason": self.reason,
+            "error_code": self.error_code,
+            "duration": round(self.duration, 4),
+            "exchanges": [e.to_dict() for e in self.exchanges],
+        }
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,14 @@ class RunReport:
         raise KeyError(case_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kit_version": self.kit_version, "profile": self.profile, "target": self.target, "role": self.role,
-                "started_at": self.started_at, "finished_at": self.finished_at, "passed": self.passed,
-                "counts": self.counts(), "cases": [r.to_dict() for r in self.results]}
+        return {
+            "kit_version": self.kit_version,
+            "profile": self.profile,
+            "target": self.target,
+            "role": self.role,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "passed": self.passed,
+            "counts": self.counts(),
+            "cases": [r.to_dict() for r in self.results],
+        }

@@ -33,20 +33,31 @@ WRONG_USAGE = "conformance-wrong-usage"
 INTRUDER_DIR = "intruder"
 
 
-def prepare_pki(directory: str | Path, parties: tuple[str, ...] = ("nsw-gateway",), *, key_kind: str = "rsa2048",
-                force: bool = False) -> KitPki:
+def prepare_pki(
+    directory: str | Path,
+    parties: tuple[str, ...] = ("nsw-gateway",),
+    *,
+    key_kind: str = "rsa2048",
+    force: bool = False,
+) -> KitPki:
     """Create the kit's PKI in ``directory`` (see the module docstring)."""
     path = Path(directory)
     names = (KIT_SIGNER, *(p for p in parties if p != KIT_SIGNER))
     pki = init_dev_pki(path, names, key_kind=key_kind, force=force)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     key = pki.party(KIT_SIGNER).key
-    pki.issue(EXPIRED, key=key, common_name=KIT_SIGNER, not_before=now - dt.timedelta(days=730),
-              not_after=now - dt.timedelta(days=365))
+    pki.issue(
+        EXPIRED,
+        key=key,
+        common_name=KIT_SIGNER,
+        not_before=now - dt.timedelta(days=730),
+        not_after=now - dt.timedelta(days=365),
+    )
     pki.issue(REVOKED, key=key, common_name=KIT_SIGNER)
     pki.revoke(REVOKED, "key_compromise", at=now - dt.timedelta(hours=1))
-    pki.issue(WRONG_USAGE, key=key, common_name=KIT_SIGNER, key_usage={"key_encipherment"},
-              extended_key_usage=["server_auth"])
+    pki.issue(
+        WRONG_USAGE, key=key, common_name=KIT_SIGNER, key_usage={"key_encipherment"}, extended_key_usage=["server_auth"]
+    )
     init_dev_pki(path / INTRUDER_DIR, (KIT_SIGNER,), key_kind=key_kind, force=force)
     return open_pki(path)
 
@@ -79,6 +90,7 @@ def open_pki(directory: str | Path) -> KitPki:
     pki = DevPki.open(path)
     missing = [n for n in (KIT_SIGNER, EXPIRED, REVOKED, WRONG_USAGE) if n not in pki.names]
     if missing:
-        raise ConfigError(f"{path} lacks the kit's certificates {missing}; run 'nswgw conformance pki {path}'",
-                          field="pki")
+        raise ConfigError(
+            f"{path} lacks the kit's certificates {missing}; run 'nswgw conformance pki {path}'", field="pki"
+        )
     return KitPki(pki, DevPki.open(path / INTRUDER_DIR))

@@ -67,8 +67,9 @@ def profile(name: str, title: str, *, session: SessionFactory, description: str 
     return p
 
 
-def case(case_id: str, in_profile: Profile, *, severity: Severity = Severity.MUST,
-         role: Role = "sender") -> Callable[[CaseFunction], CaseFunction]:
+def case(
+    case_id: str, in_profile: Profile, *, severity: Severity = Severity.MUST, role: Role = "sender"
+) -> Callable[[CaseFunction], CaseFunction]:
     """Register an ``async def f(ctx)`` as case ``case_id`` of ``in_profile``."""
     if not CASE_ID.match(case_id):
         raise ValueError(f"case id {case_id!r} does not match {CASE_ID.pattern}")
@@ -111,8 +112,9 @@ def get_profile(name: str) -> Profile:
     if p is None:
         close = difflib.get_close_matches(name, list(_PROFILES), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"no conformance profile {name!r}{hint} (known: {', '.join(sorted(_PROFILES))})",
-                          field="profile")
+        raise ConfigError(
+            f"no conformance profile {name!r}{hint} (known: {', '.join(sorted(_PROFILES))})", field="profile"
+        )
     return p
 
 

@@ -45,16 +45,27 @@ def junit_xml(report: RunReport) -> bytes:
     counts = report.counts()
     suites = etree.Element("testsuites", name="nswgw-conformance")
     suite = etree.SubElement(
-        suites, "testsuite", name=report.profile, tests=str(len(report.results)),
-        failures=str(counts["FAIL"]), errors=str(counts["ERROR"]), skipped="0",
-        time=f"{sum(r.duration for r in report.results):.3f}", timestamp=report.started_at,
+        suites,
+        "testsuite",
+        name=report.profile,
+        tests=str(len(report.results)),
+        failures=str(counts["FAIL"]),
+        errors=str(counts["ERROR"]),
+        skipped="0",
+        time=f"{sum(r.duration for r in report.results):.3f}",
+        timestamp=report.started_at,
     )
     props = etree.SubElement(suite, "properties")
     for name, value in (("target", report.target), ("role", report.role), ("profile", report.profile)):
         etree.SubElement(props, "property", name=name, value=_xml_text(value))
     for r in report.results:
-        tc = etree.SubElement(suite, "testcase", classname=f"conformance.{report.profile}",
-                              name=_xml_text(f"{r.case.id} {r.case.title}"), time=f"{r.duration:.3f}")
+        tc = etree.SubElement(
+            suite,
+            "testcase",
+            classname=f"conformance.{report.profile}",
+            name=_xml_text(f"{r.case.id} {r.case.title}"),
+            time=f"{r.duration:.3f}",
+        )
         if r.outcome is not Outcome.PASS:
             tag = "failure" if r.outcome is Outcome.FAIL else "error"
             el = etree.SubElement(tc, tag, message=_xml_text(r.reason), type=_xml_text(r.error_code or r.outcome.value))
@@ -86,12 +97,15 @@ def _e(value: object) -> str:
 
 
 def _case_html(r: CaseResult) -> str:
-    exchanges = "".join(
-        f"<details><summary>{_e(x.direction)}: <code>{_e(x.summary)}</code>"
-        f"{' (' + _e(x.note) + ')' if x.note else ''} ({x.size} bytes)</summary>"
-        f"<pre>{_e(chr(10).join(f'{k}: {v}' for k, v in x.headers))}</pre><pre>{_e(x.body)}</pre></details>"
-        for x in r.exchanges
-    ) or "<p>(no message exchanged)</p>"
+    exchanges = (
+        "".join(
+            f"<details><summary>{_e(x.direction)}: <code>{_e(x.summary)}</code>"
+            f"{' (' + _e(x.note) + ')' if x.note else ''} ({x.size} bytes)</summary>"
+            f"<pre>{_e(chr(10).join(f'{k}: {v}' for k, v in x.headers))}</pre><pre>{_e(x.body)}</pre></details>"
+            for x in r.exchanges
+        )
+        or "<p>(no message exchanged)</p>"
+    )
     return (
         f'<section class="case" id="{_e(r.case.id)}"><h2><span class="{r.outcome.value}">{r.outcome.value}</span> '
         f"<code>{_e(r.case.id)}</code> {_e(r.case.title)}</h2><dl>"
@@ -116,10 +130,10 @@ def html_report(report: RunReport) -> bytes:
         for r in report.results
     )
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         f"<title>Conformance {_e(report.profile)}: {verdict}</title><style>{_CSS}</style></head><body>"
-        f"<h1>NSW gateway conformance: <code>{_e(report.profile)}</code> <span class=\"{verdict}\">{verdict}</span></h1>"
+        f'<h1>NSW gateway conformance: <code>{_e(report.profile)}</code> <span class="{verdict}">{verdict}</span></h1>'
         f"<table><tr><th>Target</th><td><code>{_e(report.target)}</code></td></tr>"
         f"<tr><th>Kit role</th><td>{_e(report.role)}</td></tr>"
         f"<tr><th>Started</th><td>{_e(report.started_at)}</td></tr><tr><th>Finished</th><td>{_e(report.finished_at)}</td></tr>"

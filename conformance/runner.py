@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import aiohttp
@@ -34,8 +34,7 @@ from conformance.registry import cases as select_cases
 from conformance.registry import get_profile
 from conformance.settings import RunOptions
 
-__all__ = ["PrerequisiteUnmet", "CheckFailed", "CaseContext", "HttpReply", "RecordingHttp", "run_profile",
-           "run_cases"]
+__all__ = ["PrerequisiteUnmet", "CheckFailed", "CaseContext", "HttpReply", "RecordingHttp", "run_profile", "run_cases"]
 
 
 class PrerequisiteUnmet(Exception):
@@ -78,8 +77,9 @@ class RecordingHttp:
         self._client = client
         self._ctx = ctx
 
-    async def request(self, method: str, url: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None,
-                      note: str = "") -> HttpReply:
+    async def request(
+        self, method: str, url: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None, note: str = ""
+    ) -> HttpReply:
         headers = dict(headers or {})
         shown = {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
         self._ctx.record(Exchange.of("sent", f"{method} {url}", shown, body, note))
@@ -91,7 +91,9 @@ class RecordingHttp:
             self._ctx.observe(reply.error_code)
         return reply
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None, *, note: str = "") -> HttpReply:
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None = None, *, note: str = ""
+    ) -> HttpReply:
         return await self.request("POST", url, body=body, headers=headers, note=note)
 
     async def get(self, url: str, headers: Mapping[str, str] | None = None, *, note: str = "") -> HttpReply:
@@ -136,7 +138,7 @@ class CaseContext:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 async def _run_case(case: Case, session: Any, options: RunOptions, client: aiohttp.ClientSession) -> CaseResult:
@@ -176,8 +178,11 @@ async def run_cases(selected: list[Case], profile_name: str, options: RunOptions
             results += [CaseResult(c, Outcome.FAIL, f"prerequisite unmet: {exc}") for c in selected if c.id not in done]
         except Exception as exc:  # noqa: BLE001 - the session could not be opened or closed
             done = {r.case.id for r in results}
-            results += [CaseResult(c, Outcome.ERROR, f"profile session failed: {type(exc).__name__}: {exc}")
-                        for c in selected if c.id not in done]
+            results += [
+                CaseResult(c, Outcome.ERROR, f"profile session failed: {type(exc).__name__}: {exc}")
+                for c in selected
+                if c.id not in done
+            ]
     return RunReport(profile_name, options.target, options.role, started, _now(), tuple(results))
 
 

@@ -62,8 +62,9 @@ def _error_response(exc: NswError, **extra: Any) -> web.Response:
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                  ) -> web.StreamResponse:
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except NswError as exc:
@@ -80,8 +81,9 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
 
 
 @web.middleware
-async def _auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                ) -> web.StreamResponse:
+async def _auth(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     if request.path in _PUBLIC:
         return await handler(request)
     # inbound endpoints that authenticate their callers themselves (AS4: WS-Security signature)
@@ -159,9 +161,14 @@ async def _search(request: web.Request) -> web.Response:
     except ValueError:
         raise RequestInvalid("limit must be an integer", field="limit") from None
     query = MessageQuery(
-        sender=request[PARTY], document_type=q.get("document_type"), state=State(state) if state else None,
-        conversation=q.get("conversation"), reference=q.get("reference"), since=_float(q, "since"),
-        until=_float(q, "until"), limit=limit,
+        sender=request[PARTY],
+        document_type=q.get("document_type"),
+        state=State(state) if state else None,
+        conversation=q.get("conversation"),
+        reference=q.get("reference"),
+        since=_float(q, "since"),
+        until=_float(q, "until"),
+        limit=limit,
     )
     records = await gw.store.search(query)
     return web.json_response({"messages": [r.to_dict() for r in records]})
@@ -183,8 +190,9 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    return web.Response(text=gw.metrics.render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Prometheus-Format": "0.0.4"})
+    return web.Response(
+        text=gw.metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Prometheus-Format": "0.0.4"}
+    )
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -225,18 +233,28 @@ class Gateway:
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
         self.store = store or store_from_settings(config.store)  # issue 6: [store] kind selects the store
-        self.engine = DeliveryEngine(config, self.store, clock=self.clock, metrics=self.metrics, receipts=receipts,
-                                     adapters=adapters)
+        self.engine = DeliveryEngine(
+            config, self.store, clock=self.clock, metrics=self.metrics, receipts=receipts, adapters=adapters
+        )
         self.store.on_work(self.engine.wake)  # issue 6: other nodes' new work wakes idle workers (LISTEN/NOTIFY)
-        self.broker = Broker(config, self.store, verifier=verifier, mapper=mapper, signer=signer, clock=self.clock,
-                             metrics=self.metrics, engine=self.engine)
+        self.broker = Broker(
+            config,
+            self.store,
+            verifier=verifier,
+            mapper=mapper,
+            signer=signer,
+            clock=self.clock,
+            metrics=self.metrics,
+            engine=self.engine,
+        )
         self.serve_http = serve_http
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         # --- issue 5: inbound endpoints ([inbound.NAME]; append more before start()) ---
         self.inbound: list[InboundEndpoint] = build_inbound(config)
-        self.intake = Intake(submit=self.broker.submit, party_of=lambda request: request[PARTY], store=self.store,
-                             config=config)
+        self.intake = Intake(
+            submit=self.broker.submit, party_of=lambda request: request[PARTY], store=self.store, config=config
+        )
 
     @property
     def url(self) -> str:
@@ -290,10 +308,18 @@ _HEADERS = [
     {"name": "X-Reference", "in": "header", "required": False, "schema": {"type": "string"}},
     {"name": "X-Destination", "in": "header", "required": False, "schema": {"type": "string"}},
     {"name": "X-Procedure", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Format", "in": "header", "required": False,
-     "schema": {"type": "string", "description": "default: the party's configured format"}},
-    {"name": "X-On-Behalf-Of", "in": "header", "required": False,
-     "schema": {"type": "string", "description": "intermediaries: the enterprise submitted for"}},
+    {
+        "name": "X-Format",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "description": "default: the party's configured format"},
+    },
+    {
+        "name": "X-On-Behalf-Of",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "description": "intermediaries: the enterprise submitted for"},
+    },
 ]
 
 _ERROR = {"description": "coded error", "content": {"application/json": {"schema": _schema_ref("Error")}}}
@@ -306,26 +332,41 @@ OPENAPI: dict[str, Any] = {
         "schemas": {
             "Error": {
                 "type": "object",
-                "properties": {"error": {"type": "object", "required": ["code", "message", "origin", "incident_id"],
-                                         "properties": {"code": {"type": "string", "enum": sorted(ERROR_CODES)},
-                                                        "message": {"type": "string"},
-                                                        "origin": {"type": "string"},
-                                                        "incident_id": {"type": "string"},
-                                                        "field": {"type": "string"}}}},
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message", "origin", "incident_id"],
+                        "properties": {
+                            "code": {"type": "string", "enum": sorted(ERROR_CODES)},
+                            "message": {"type": "string"},
+                            "origin": {"type": "string"},
+                            "incident_id": {"type": "string"},
+                            "field": {"type": "string"},
+                        },
+                    }
+                },
             },
             "Ack": {
                 "type": "object",
                 "required": ["id", "sender", "message_id", "state", "received_at", "destinations"],
-                "properties": {"id": {"type": "string"}, "sender": {"type": "string"},
-                               "message_id": {"type": "string"},
-                               "state": {"type": "string", "enum": [s.value for s in State]},
-                               "received_at": {"type": "number"},
-                               "destinations": {"type": "array", "items": {"type": "string"}}},
+                "properties": {
+                    "id": {"type": "string"},
+                    "sender": {"type": "string"},
+                    "message_id": {"type": "string"},
+                    "state": {"type": "string", "enum": [s.value for s in State]},
+                    "received_at": {"type": "number"},
+                    "destinations": {"type": "array", "items": {"type": "string"}},
+                },
             },
-            "Message": {"type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"},
-                                                         "history": {"type": "array", "items": {"type": "object"}},
-                                                         "deliveries": {"type": "array",
-                                                                        "items": {"type": "object"}}}},
+            "Message": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"type": "string"},
+                    "history": {"type": "array", "items": {"type": "object"}},
+                    "deliveries": {"type": "array", "items": {"type": "object"}},
+                },
+            },
         },
     },
     "security": [{"bearer": []}],
@@ -337,16 +378,23 @@ OPENAPI: dict[str, Any] = {
                 "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}},
                 "responses": {
                     "202": {"description": "accepted", "content": {"application/json": {"schema": _schema_ref("Ack")}}},
-                    "200": {"description": "duplicate: the original acknowledgement",
-                            "content": {"application/json": {"schema": _schema_ref("Ack")}}},
-                    "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR, "422": _ERROR,
+                    "200": {
+                        "description": "duplicate: the original acknowledgement",
+                        "content": {"application/json": {"schema": _schema_ref("Ack")}},
+                    },
+                    "400": _ERROR,
+                    "401": _ERROR,
+                    "403": _ERROR,
+                    "413": _ERROR,
+                    "422": _ERROR,
                 },
             },
             "get": {
                 "summary": "Search the party's messages",
-                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                               for n in ("document_type", "state", "conversation", "reference", "since", "until",
-                                         "limit")],
+                "parameters": [
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("document_type", "state", "conversation", "reference", "since", "until", "limit")
+                ],
                 "responses": {"200": {"description": "matching messages"}, "400": _ERROR, "401": _ERROR},
             },
         },
@@ -354,9 +402,14 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "A message's state, deliveries and history",
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "the message",
-                                      "content": {"application/json": {"schema": _schema_ref("Message")}}},
-                              "404": _ERROR, "401": _ERROR},
+                "responses": {
+                    "200": {
+                        "description": "the message",
+                        "content": {"application/json": {"schema": _schema_ref("Message")}},
+                    },
+                    "404": _ERROR,
+                    "401": _ERROR,
+                },
             }
         },
         "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},

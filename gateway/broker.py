@@ -93,8 +93,10 @@ class Broker:
         if verified.certificate is not None:
             from signing.trust import fingerprint
 
-            detail = (f"signed by {verified.certificate.subject.rfc4514_string()} "
-                      f"(sha256 {fingerprint(verified.certificate)[:16]})")
+            detail = (
+                f"signed by {verified.certificate.subject.rfc4514_string()} "
+                f"(sha256 {fingerprint(verified.certificate)[:16]})"
+            )
         message = message.verify(at=self.clock.now(), detail=detail)
         destinations = self.router.route(env)
         payloads: dict[str, bytes] = {}
@@ -129,11 +131,13 @@ class Broker:
             raise NotAuthorized(f"{party} may not submit {envelope.document_type}", field="X-Document-Type")
         if envelope.on_behalf_of is not None:
             if not settings.delegated(envelope.on_behalf_of):
-                raise DelegationMissing(f"{party} is not delegated to submit on behalf of {envelope.on_behalf_of}",
-                                        field="X-On-Behalf-Of")
+                raise DelegationMissing(
+                    f"{party} is not delegated to submit on behalf of {envelope.on_behalf_of}", field="X-On-Behalf-Of"
+                )
         elif settings.kind == "intermediary":
-            raise DelegationMissing(f"{party} is an intermediary: name the enterprise it submits for",
-                                    field="X-On-Behalf-Of")
+            raise DelegationMissing(
+                f"{party} is an intermediary: name the enterprise it submits for", field="X-On-Behalf-Of"
+            )
         message = Message.receive(envelope, at=self.clock.now())
         kept = raw
         try:
@@ -142,9 +146,14 @@ class Broker:
             message = message.reject(exc, at=self.clock.now())
             deliveries = []
         ack = Acknowledgement(
-            id=message.id, sender=envelope.sender, message_id=envelope.message_id, state=message.state,
-            received_at=message.received_at, destinations=tuple(d.destination for d in deliveries),
-            error=message.error, on_behalf_of=envelope.on_behalf_of,
+            id=message.id,
+            sender=envelope.sender,
+            message_id=envelope.message_id,
+            state=message.state,
+            received_at=message.received_at,
+            destinations=tuple(d.destination for d in deliveries),
+            error=message.error,
+            on_behalf_of=envelope.on_behalf_of,
         )
         ack, created = await self.store.accept(message, kept, deliveries, ack)
         if created:

@@ -13,7 +13,6 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
-
 from pathlib import Path
 
 from gateway.errors import ConfigError, NswError

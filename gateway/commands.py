@@ -129,8 +129,17 @@ async def _journal(config: Config) -> list[JournalEntry]:
 def cmd_log_verify(args: argparse.Namespace) -> int:
     report = verify_chain(asyncio.run(_journal(_config(args))))
     if args.json:
-        print(json.dumps({"ok": report.ok, "entries": report.entries, "head_seq": report.head_seq,
-                          "head_hash": report.head_hash, "problems": [str(p) for p in report.problems]}))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "head_seq": report.head_seq,
+                    "head_hash": report.head_hash,
+                    "problems": [str(p) for p in report.problems],
+                }
+            )
+        )
     elif report.ok:
         print(f"message log OK: {report.entries} entries, head {report.head_seq} {report.head_hash}")
     else:

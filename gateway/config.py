@@ -339,6 +339,8 @@ class InboundSettings(_Frozen):
     """Inbound endpoint name (built-in alias ``vnsw-soap``/``filedrop``/``poll`` or ``nsw.inbound`` entry point)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Endpoint-specific options (documented in each endpoint's module)."""
+
+
 # --- end inbound endpoints --------------------------------------------------------------------------
 
 
@@ -377,8 +379,9 @@ class Config(_Frozen):
         if self.gateway.verification == "signature":
             for name, party in self.parties.items():
                 if party.trust is None:
-                    raise _Ref(f"parties.{name}.trust", "", {}, "",
-                               message='required with gateway.verification = "signature"')
+                    raise _Ref(
+                        f"parties.{name}.trust", "", {}, "", message='required with gateway.verification = "signature"'
+                    )
         for name, dest in self.destinations.items():
             if dest.receipt == "signed" and dest.trust is None:
                 raise _Ref(f"destinations.{name}.trust", "", {}, "", message='required with receipt = "signed"')
@@ -422,12 +425,16 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         ctx_error = first.get("ctx", {}).get("error")
         if isinstance(ctx_error, _Ref):
             prefix = _loc(tuple(first["loc"]))
-            field = f"{prefix}.{ctx_error.field}" if prefix and not ctx_error.field.startswith(prefix) else \
-                ctx_error.field
+            field = (
+                f"{prefix}.{ctx_error.field}" if prefix and not ctx_error.field.startswith(prefix) else ctx_error.field
+            )
             raise ConfigError(str(ctx_error), field=field) from None
         field = _loc(tuple(first["loc"]))
-        raise ConfigError(f"{first['msg']} (input: {first.get('input')!r})"[:300], field=field or None,
-                          details={"errors": len(exc.errors())}) from None
+        raise ConfigError(
+            f"{first['msg']} (input: {first.get('input')!r})"[:300],
+            field=field or None,
+            details={"errors": len(exc.errors())},
+        ) from None
     from adapters.base import resolve_adapter, resolve_inbound
 
     for name, dest in config.destinations.items():
@@ -435,16 +442,18 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         if dest.format not in _GENERIC_FORMATS:
             media = _format(dest.format, f"destinations.{name}.format").media_type
             if config.gateway.signing == "on" and dest.signing.profile != "none" and not media.endswith("xml"):
-                raise ConfigError(f"{dest.format} ({media}) cannot carry an XML signature; set profile = \"none\"",
-                                  field=f"destinations.{name}.signing.profile")
+                raise ConfigError(
+                    f'{dest.format} ({media}) cannot carry an XML signature; set profile = "none"',
+                    field=f"destinations.{name}.signing.profile",
+                )
     for name, party in config.parties.items():
         if party.format not in _GENERIC_FORMATS:
             _format(party.format, f"parties.{name}.format")
     for name, inbound in config.inbound.items():  # issue 5: inbound endpoints
         resolve_inbound(inbound.endpoint, field=f"inbound.{name}.endpoint")
     url = config.store.url
-    if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_absolute():
-        path = (base / url[len("sqlite:///"):]).resolve()
+    if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_absolute():
+        path = (base / url[len("sqlite:///") :]).resolve()
         config = config.model_copy(update={"store": config.store.model_copy(update={"url": f"sqlite:///{path}"})})
     return config
 

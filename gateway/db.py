@@ -28,8 +28,11 @@ def _dsn(args: argparse.Namespace) -> str:
 
         store = load_config(args.config).store
         if getattr(store, "kind", "sqlite") != "postgresql" or not getattr(store, "dsn", None):
-            raise ConfigError(f'{args.config}: [store] is not kind = "postgresql" with a dsn; nothing to migrate'
-                              " (the SQLite store creates its schema itself)", field="store.kind")
+            raise ConfigError(
+                f'{args.config}: [store] is not kind = "postgresql" with a dsn; nothing to migrate'
+                " (the SQLite store creates its schema itself)",
+                field="store.kind",
+            )
         dsn = str(store.dsn)
     if not dsn.startswith(("postgresql://", "postgres://")):
         raise ConfigError("--dsn must be a postgresql:// connection string", field="dsn")
@@ -55,19 +58,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     version = asyncio.run(schema_version(dsn))
     todo = migrations.pending(version)
     if args.json:
-        print(json.dumps({"store": redact(dsn), "version": version, "needed": migrations.LATEST,
-                          "pending": [m.version for m in todo]}))
+        print(
+            json.dumps(
+                {
+                    "store": redact(dsn),
+                    "version": version,
+                    "needed": migrations.LATEST,
+                    "pending": [m.version for m in todo],
+                }
+            )
+        )
     else:
-        print(f"{redact(dsn)}: schema version {version}, this gateway needs {migrations.LATEST}"
-              + (f"; pending: {', '.join(f'{m.version:04d} {m.name}' for m in todo)}" if todo else ""))
+        print(
+            f"{redact(dsn)}: schema version {version}, this gateway needs {migrations.LATEST}"
+            + (f"; pending: {', '.join(f'{m.version:04d} {m.name}' for m in todo)}" if todo else "")
+        )
     return 1 if todo else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     db = subparsers.add_parser("db", help="schema migrations of the PostgreSQL store")
     sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    for name, handler, text in (("upgrade", cmd_upgrade, "apply pending schema migrations"),
-                                ("status", cmd_status, "show the schema version (exit 1 while behind)")):
+    for name, handler, text in (
+        ("upgrade", cmd_upgrade, "apply pending schema migrations"),
+        ("status", cmd_status, "show the schema version (exit 1 while behind)"),
+    ):
         p = sub.add_parser(name, help=text)
         where = p.add_mutually_exclusive_group()
         where.add_argument("--config", default="nswgw.toml", help="configuration file (TOML) with [store] dsn")

@@ -192,7 +192,7 @@ class DestinationWorker:
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), self.poll_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             if self.inflight:
@@ -207,7 +207,9 @@ class DestinationWorker:
         if now - self._last_expire >= self.EXPIRE_EVERY:
             self._last_expire = now
             expired = await self.store.expire(
-                self.name, now=now, code=PartnerUnavailable.code,
+                self.name,
+                now=now,
+                code=PartnerUnavailable.code,
                 detail=f"time-to-live of {self.settings.retry.ttl}s expired before delivery to {self.name}",
             )
             if expired:
@@ -234,8 +236,13 @@ class DestinationWorker:
 
     async def _attempt(self, d: Delivery) -> None:
         out = OutboundMessage(
-            message_id=d.message_id, payload=d.payload, sender=d.sender, document_type=d.document_type,
-            conversation=d.conversation, reference=d.reference, content_type=self.content_type,
+            message_id=d.message_id,
+            payload=d.payload,
+            sender=d.sender,
+            document_type=d.document_type,
+            conversation=d.conversation,
+            reference=d.reference,
+            content_type=self.content_type,
         )
         try:
             receipt = await self.adapter.deliver(out)
@@ -248,8 +255,10 @@ class DestinationWorker:
             result = d.attempt_failed(exc, at=self.clock.now()).dead(exc, at=self.clock.now())
             self.metrics.dead[self.name] += 1
         except Exception as exc:  # an adapter bug must not lose the message: park it in the DLQ
-            error = GatewayError(f"adapter {self.settings.adapter} failed: {type(exc).__name__}: {exc}",
-                                 field=f"destinations.{self.name}.adapter")
+            error = GatewayError(
+                f"adapter {self.settings.adapter} failed: {type(exc).__name__}: {exc}",
+                field=f"destinations.{self.name}.adapter",
+            )
             log.exception("adapter %s raised an untranslated exception", self.settings.adapter)
             result = d.attempt_failed(error, at=self.clock.now()).dead(error, at=self.clock.now())
             self.metrics.dead[self.name] += 1
@@ -259,8 +268,9 @@ class DestinationWorker:
             result = d.delivered(at=now)
             try:
                 if self._signed_receipts:  # crypto: off the event loop
-                    kept = await asyncio.to_thread(self.receipts.verify, receipt, d.message_id, self.name,
-                                                   payload=d.payload)
+                    kept = await asyncio.to_thread(
+                        self.receipts.verify, receipt, d.message_id, self.name, payload=d.payload
+                    )
                 else:
                     kept = self.receipts.verify(receipt, d.message_id, self.name, payload=d.payload)
             except ReceiptInvalid as exc:
@@ -314,9 +324,16 @@ class DeliveryEngine:
                 cls = resolve_adapter(dest.adapter, field=f"destinations.{name}.adapter")
                 adapter = cls(dest.url, timeout=dest.timeout, options=dest.options)
             self.workers[name] = DestinationWorker(
-                name, dest, adapter, store, clock=self.clock, metrics=self.metrics,
-                receipts=receipts, owner=self.owner,
-                lease=config.gateway.lease_seconds, poll_interval=config.gateway.poll_interval,
+                name,
+                dest,
+                adapter,
+                store,
+                clock=self.clock,
+                metrics=self.metrics,
+                receipts=receipts,
+                owner=self.owner,
+                lease=config.gateway.lease_seconds,
+                poll_interval=config.gateway.poll_interval,
             )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -341,8 +358,9 @@ class DeliveryEngine:
             await worker.adapter.close()
 
 
-async def replay(store: Store, config: Config, *, now: float, destination: str | None = None,
-                 message_id: str | None = None) -> list[Delivery]:
+async def replay(
+    store: Store, config: Config, *, now: float, destination: str | None = None, message_id: str | None = None
+) -> list[Delivery]:
     """Bring dead letters back to their outboxes (fresh attempts and TTL, same message id), oldest first."""
     replayed = []
     for d in await store.dead_letters(destination=destination, message_id=message_id):

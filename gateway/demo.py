@@ -83,31 +83,69 @@ def _signer(pki: Any, name: str) -> Any:
 
 
 def _form_d_template(items: int) -> bytes:
-    from mappings.model import (Address, Amount, DocumentInfo, GoodsItem, Location, Measure, OriginCertificate,
-                                Parties, Party, Quantity, Signatory, TradeMessage, Transport, TransportLeg)
+    from mappings.model import (
+        Address,
+        Amount,
+        DocumentInfo,
+        GoodsItem,
+        Location,
+        Measure,
+        OriginCertificate,
+        Parties,
+        Party,
+        Quantity,
+        Signatory,
+        TradeMessage,
+        Transport,
+        TransportLeg,
+    )
     from mappings.registry import get
 
-    goods = tuple(GoodsItem(
-        sequence=i + 1, description=f"Frozen pangasius fillets, lot {i + 1}", hs_code="030462", package_count=100,
-        package_type="CT", marks="N/M", quantities=(Quantity(value=Decimal("1000"), unit="KGM"),),
-        gross_weight=Measure(value=Decimal("1100.5"), unit="KGM"),
-        fob_value=Amount(value=Decimal("2500.00"), currency="USD"), origin_country="VN", origin_criterion="WO",
-        invoice_number="INV-2026-001", invoice_date=dt.date(2026, 3, 1)) for i in range(items))
+    goods = tuple(
+        GoodsItem(
+            sequence=i + 1,
+            description=f"Frozen pangasius fillets, lot {i + 1}",
+            hs_code="030462",
+            package_count=100,
+            package_type="CT",
+            marks="N/M",
+            quantities=(Quantity(value=Decimal("1000"), unit="KGM"),),
+            gross_weight=Measure(value=Decimal("1100.5"), unit="KGM"),
+            fob_value=Amount(value=Decimal("2500.00"), currency="USD"),
+            origin_country="VN",
+            origin_criterion="WO",
+            invoice_number="INV-2026-001",
+            invoice_date=dt.date(2026, 3, 1),
+        )
+        for i in range(items)
+    )
     msg = TradeMessage(
-        document=DocumentInfo(number="VN-XX-26-@@@@@", issue_date=dt.datetime(2026, 3, 5, 10, 0, tzinfo=VN),
-                              issuing_country="VN"),
+        document=DocumentInfo(
+            number="VN-XX-26-@@@@@", issue_date=dt.datetime(2026, 3, 5, 10, 0, tzinfo=VN), issuing_country="VN"
+        ),
         parties=Parties(
-            exporter=Party(name="Saigon Seafood JSC", identifier="0300000001",
-                           address=Address(line1="Ho Chi Minh City", country="VN")),
+            exporter=Party(
+                name="Saigon Seafood JSC",
+                identifier="0300000001",
+                address=Address(line1="Ho Chi Minh City", country="VN"),
+            ),
             consignee=Party(name="Bangkok Foods Co Ltd", address=Address(line1="Bangkok", country="TH")),
-            issuing_authority=Party(name="Ministry of Industry and Trade")),
+            issuing_authority=Party(name="Ministry of Industry and Trade"),
+        ),
         transport=Transport(
             legs=(TransportLeg(mode="1", means="MV Mekong Star", journey="V26", departure_date=dt.date(2026, 3, 6)),),
             port_of_loading=Location(code="VNSGN", name="Ho Chi Minh City"),
-            port_of_discharge=Location(code="THBKK", name="Bangkok"), export_country="VN", destination_country="TH"),
+            port_of_discharge=Location(code="THBKK", name="Bangkok"),
+            export_country="VN",
+            destination_country="TH",
+        ),
         goods=goods,
-        signatory=Signatory(name="Nguyen Van A", role="Director", place="Ho Chi Minh City",
-                            signed_at=dt.datetime(2026, 3, 5, 9, 0, tzinfo=VN)),
+        signatory=Signatory(
+            name="Nguyen Van A",
+            role="Director",
+            place="Ho Chi Minh City",
+            signed_at=dt.datetime(2026, 3, 5, 9, 0, tzinfo=VN),
+        ),
         origin_certificate=OriginCertificate(third_country_invoicing=False),
     )
     return get("form-d").emit(msg)
@@ -122,14 +160,18 @@ def eco_form_d(n: int, partner: str, *, amendment: bool = False, size: int = 0) 
     if items not in _TEMPLATES:
         _TEMPLATES[items] = _form_d_template(items)
     number = f"{n:05d}"[-5:]
-    return _TEMPLATES[items].replace(b"VN-XX-26-@@@@@", f"VN-{partner}-26-{number}".encode()).replace(
-        b"<ID>THBKK</ID>", b"<ID>THBKK</ID>" if partner == "TH" else b"<ID>IDJKT</ID>")
+    return (
+        _TEMPLATES[items]
+        .replace(b"VN-XX-26-@@@@@", f"VN-{partner}-26-{number}".encode())
+        .replace(b"<ID>THBKK</ID>", b"<ID>THBKK</ID>" if partner == "TH" else b"<ID>IDJKT</ID>")
+    )
 
 
 def registration(n: int) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?><AnimalConsignmentRegistration Id="reg-{n}">'
-            f"<Species>Bos taurus</Species><Head>{10 + n}</Head><Origin>AU</Origin></AnimalConsignmentRegistration>"
-            ).encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><AnimalConsignmentRegistration Id="reg-{n}">'
+        f"<Species>Bos taurus</Species><Head>{10 + n}</Head><Origin>AU</Origin></AnimalConsignmentRegistration>"
+    ).encode()
 
 
 _PERMIT: list[bytes] = []
@@ -142,17 +184,32 @@ def permit(n: int, reference: str) -> bytes:
         from mappings.registry import get
 
         nsw = Endpoint(name="NSW", identity="NSW", country="VN", ministry="BTC", organization="TCHQ", unit="NSW")
-        mard = Endpoint(name="BNNPTNT", identity="BNNPTNT", country="VN", ministry="BNNPTNT", organization="06",
-                        unit="BNNPTNT")
+        mard = Endpoint(
+            name="BNNPTNT", identity="BNNPTNT", country="VN", ministry="BNNPTNT", organization="06", unit="BNNPTNT"
+        )
         msg = TradeMessage(
-            envelope=Envelope(message_id="00000000-0000-4000-8000-000000000000", version="01", sender=mard,
-                              recipient=nsw, procedure="BNNPTNT0600011", message_type="12", function="05",
-                              reference="BNNPTNT26000000000", reference_year=2026,
-                              previous_reference="BNNPTNT26000000000", previous_reference_year=2026,
-                              sent_at=dt.datetime(2026, 3, 5, 9, 15, 2, tzinfo=VN)),
-            permit=Permit(procedure_code="BNNPTNT0600011", application_number="BNNPTNT26000000000",
-                          decision="accepted", decision_date=dt.datetime(2026, 3, 5, 9, 14, 40, tzinfo=VN),
-                          reason="Ho so hop le"))
+            envelope=Envelope(
+                message_id="00000000-0000-4000-8000-000000000000",
+                version="01",
+                sender=mard,
+                recipient=nsw,
+                procedure="BNNPTNT0600011",
+                message_type="12",
+                function="05",
+                reference="BNNPTNT26000000000",
+                reference_year=2026,
+                previous_reference="BNNPTNT26000000000",
+                previous_reference_year=2026,
+                sent_at=dt.datetime(2026, 3, 5, 9, 15, 2, tzinfo=VN),
+            ),
+            permit=Permit(
+                procedure_code="BNNPTNT0600011",
+                application_number="BNNPTNT26000000000",
+                decision="accepted",
+                decision_date=dt.datetime(2026, 3, 5, 9, 14, 40, tzinfo=VN),
+                reason="Ho so hop le",
+            ),
+        )
         _PERMIT.append(get("vnsw").emit(msg))
     return _PERMIT[0].replace(b"000000000000</messageId>", f"{n:012d}</messageId>".encode())
 
@@ -167,13 +224,16 @@ def _partner_process_init(pki_dir: str) -> None:
     from signing.trust import PinnedCertificate, TrustStore
 
     pki = DevPki.open(pki_dir)
-    _PARTNER_PROCESS["trust"] = (TrustStore(party="nsw-gateway", pinned=(
-        PinnedCertificate(pki.party("nsw-gateway").cert),)), VerifyPolicy())
+    _PARTNER_PROCESS["trust"] = (
+        TrustStore(party="nsw-gateway", pinned=(PinnedCertificate(pki.party("nsw-gateway").cert),)),
+        VerifyPolicy(),
+    )
     _PARTNER_PROCESS["signers"] = {name: _signer(pki, key) for name, key in PARTNER_KEYS.items()}
 
 
-def _partner_crypto(partner: str, body: bytes, mid: str, duplicate: bool, verify: bool, sign: bool
-                    ) -> tuple[str | None, bytes | None]:
+def _partner_crypto(
+    partner: str, body: bytes, mid: str, duplicate: bool, verify: bool, sign: bool
+) -> tuple[str | None, bytes | None]:
     """Verify the gateway's signature and sign the receipt (in a partner process). Returns (error code, receipt)."""
     from signing.sign import sign_document
     from signing.verify import verify_document
@@ -193,8 +253,15 @@ class _Partner:
     """A simulated receiver: verifies the gateway's signature, deduplicates by message id, answers with a
     receipt (signed with its own key when ``receipt_signer`` is set, JSON otherwise)."""
 
-    def __init__(self, name: str, *, down_for: float = 0.0, fail_first: int = 0, receipt_signer: Any = None,
-                 gateway_trust: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        down_for: float = 0.0,
+        fail_first: int = 0,
+        receipt_signer: Any = None,
+        gateway_trust: Any = None,
+    ) -> None:
         self.name = name
         self.fail_first = fail_first
         self.down_until = 0.0
@@ -225,8 +292,15 @@ class _Partner:
         if self.pool is not None:
             duplicate = mid in self.arrivals
             code, receipt_bytes = await asyncio.get_running_loop().run_in_executor(
-                self.pool, _partner_crypto, self.name, body, mid, duplicate, self.gateway_trust is not None,
-                self.receipt_signer is not None)
+                self.pool,
+                _partner_crypto,
+                self.name,
+                body,
+                mid,
+                duplicate,
+                self.gateway_trust is not None,
+                self.receipt_signer is not None,
+            )
             if code is not None:
                 self.verify_failures[code] += 1
                 return web.json_response({"error": {"code": code}}, status=400)
@@ -243,8 +317,9 @@ class _Partner:
             from signing.verify import verify_document
 
             try:  # the partner's crypto runs off the event loop it shares with the gateway in this demo
-                await asyncio.to_thread(verify_document, body, trust=self.gateway_trust[0],
-                                        policy=self.gateway_trust[1])
+                await asyncio.to_thread(
+                    verify_document, body, trust=self.gateway_trust[0], policy=self.gateway_trust[1]
+                )
                 self.verified += 1
             except NswError as exc:
                 self.verify_failures[exc.code] += 1
@@ -257,8 +332,9 @@ class _Partner:
         if self.receipt_signer is not None:
             from signing.sign import sign_document
 
-            receipt = await asyncio.to_thread(sign_document, receipt_document(mid, body, duplicate=duplicate),
-                                              self.receipt_signer)
+            receipt = await asyncio.to_thread(
+                sign_document, receipt_document(mid, body, duplicate=duplicate), self.receipt_signer
+            )
             return web.Response(body=receipt, content_type="application/xml", headers={"X-Receipt-For": mid})
         return web.json_response({"message_id": mid, "duplicate": duplicate})
 
@@ -277,18 +353,37 @@ class _Partner:
             self._runner = None
 
 
-def demo_config(store_dir: Path, partners: dict[str, _Partner], *, pki: Any = None,
-                verification: str = "signature", signing: str = "on", synchronous: str = "FULL",
-                concurrency: int = 16) -> Config:
+def demo_config(
+    store_dir: Path,
+    partners: dict[str, _Partner],
+    *,
+    pki: Any = None,
+    verification: str = "signature",
+    signing: str = "on",
+    synchronous: str = "FULL",
+    concurrency: int = 16,
+) -> Config:
     """The demo topology. With ``pki``: per-party trust, the gateway's key and signed receipts."""
     retry = {"max_attempts": 30, "ttl": 120.0, "initial": 0.2, "max_wait": 1.0, "jitter": 0.2}
     secure = pki is not None
-    anchored = {"anchors": [str(pki.root_cert_path)], "intermediates": [str(pki.issuing_cert_path)],
-                "crls": [str(pki.crl_path), str(pki.root_crl_path)]} if secure else None
+    anchored = (
+        {
+            "anchors": [str(pki.root_cert_path)],
+            "intermediates": [str(pki.issuing_cert_path)],
+            "crls": [str(pki.crl_path), str(pki.root_crl_path)],
+        }
+        if secure
+        else None
+    )
 
     def party(name: str, doc_types: list[str], fmt: str, **extra: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": name, "tokens": [TOKENS[extra.pop("token")]], "document_types": doc_types,
-                               "format": fmt, **extra}
+        out: dict[str, Any] = {
+            "name": name,
+            "tokens": [TOKENS[extra.pop("token")]],
+            "document_types": doc_types,
+            "format": fmt,
+            **extra,
+        }
         if not secure:
             out.pop("trust", None)
             out.pop("verify", None)
@@ -297,7 +392,10 @@ def demo_config(store_dir: Path, partners: dict[str, _Partner], *, pki: Any = No
     destinations = {}
     for name, p in partners.items():
         dest: dict[str, Any] = {
-            "url": p.url, "concurrency": concurrency, "timeout": 10.0, "retry": retry,
+            "url": p.url,
+            "concurrency": concurrency,
+            "timeout": 10.0,
+            "retry": retry,
             "breaker": {"failure_threshold": 5, "reset_timeout": 0.5},
             "format": "form-d" if name in ("TH", "ID") else "same",
         }
@@ -309,13 +407,30 @@ def demo_config(store_dir: Path, partners: dict[str, _Partner], *, pki: Any = No
         "gateway": {"port": 0, "verification": verification, "signing": signing, "poll_interval": 0.1},
         "store": {"url": f"sqlite:///{store_dir / 'gateway.db'}", "synchronous": synchronous},
         "parties": {
-            "MOIT": party("Ministry of Industry and Trade", ["eco.form_d", "eco.form_d.amendment"], "form-d",
-                          token="MOIT", trust={"pinned": [{"certificate": str(pki.party("moit").cert_path)}]}
-                          if secure else None),
-            "MARD": party("Ministry of Agriculture and Rural Development", ["sps.animal_quarantine_permit"], "vnsw",
-                          token="MARD", trust=anchored, verify={"profile": "vnsw-legacy"}),
-            "BROKER": party("Customs broker (data intermediary)", ["sps.registration"], "xml", token="BROKER",
-                            trust=anchored, kind="intermediary", on_behalf_of=list(ENTERPRISES)),
+            "MOIT": party(
+                "Ministry of Industry and Trade",
+                ["eco.form_d", "eco.form_d.amendment"],
+                "form-d",
+                token="MOIT",
+                trust={"pinned": [{"certificate": str(pki.party("moit").cert_path)}]} if secure else None,
+            ),
+            "MARD": party(
+                "Ministry of Agriculture and Rural Development",
+                ["sps.animal_quarantine_permit"],
+                "vnsw",
+                token="MARD",
+                trust=anchored,
+                verify={"profile": "vnsw-legacy"},
+            ),
+            "BROKER": party(
+                "Customs broker (data intermediary)",
+                ["sps.registration"],
+                "xml",
+                token="BROKER",
+                trust=anchored,
+                kind="intermediary",
+                on_behalf_of=list(ENTERPRISES),
+            ),
         },
         "destinations": destinations,
         "routes": [
@@ -377,11 +492,27 @@ def summary_table(result: DemoResult) -> str:
     rows = [("destination", "delivered", "retried", "dead", "p50", "p99")]
     for name in sorted(result.deliveries):
         lat = result.latencies.get(name, [])
-        rows.append((name, str(result.deliveries[name]), str(result.retries.get(name, 0)),
-                     str(result.dead.get(name, 0)), _ms(_pct(lat, 0.5)), _ms(_pct(lat, 0.99))))
+        rows.append(
+            (
+                name,
+                str(result.deliveries[name]),
+                str(result.retries.get(name, 0)),
+                str(result.dead.get(name, 0)),
+                _ms(_pct(lat, 0.5)),
+                _ms(_pct(lat, 0.99)),
+            )
+        )
     total = result.all_latencies
-    rows.append(("all", str(sum(result.deliveries.values())), str(sum(result.retries.values())),
-                 str(sum(result.dead.values())), _ms(_pct(total, 0.5)), _ms(_pct(total, 0.99))))
+    rows.append(
+        (
+            "all",
+            str(sum(result.deliveries.values())),
+            str(sum(result.retries.values())),
+            str(sum(result.dead.values())),
+            _ms(_pct(total, 0.5)),
+            _ms(_pct(total, 0.99)),
+        )
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
@@ -401,7 +532,9 @@ class _Progress:
         self.last = done
         width = 40
         filled = int(width * done / self.total) if self.total else width
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} messages delivered to every destination")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} messages delivered to every destination"
+        )
         sys.stderr.flush()
 
     def end(self) -> None:
@@ -409,10 +542,21 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-async def run_demo(*, messages: int = 300, size: int = 2048, verification: str = "signature", signing: str = "on",
-                   flaky_seconds: float = 3.0, flaky_requests: int = 0, progress: bool = True, concurrency: int = 16,
-                   synchronous: str = "FULL", store_dir: Path | None = None, pki_dir: Path | None = None,
-                   partner_processes: int = 0) -> DemoResult:
+async def run_demo(
+    *,
+    messages: int = 300,
+    size: int = 2048,
+    verification: str = "signature",
+    signing: str = "on",
+    flaky_seconds: float = 3.0,
+    flaky_requests: int = 0,
+    progress: bool = True,
+    concurrency: int = 16,
+    synchronous: str = "FULL",
+    store_dir: Path | None = None,
+    pki_dir: Path | None = None,
+    partner_processes: int = 0,
+) -> DemoResult:
     """Push ``messages`` submissions through the demo topology and wait until every delivery is acknowledged.
 
     ``verification="signature"`` / ``signing="on"`` (the default) run the signing layer on both sides;
@@ -427,24 +571,39 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
     secure = verification == "signature" or signing == "on"
     gateway_trust = None
     if signing == "on":
-        gateway_trust = (TrustStore(party="nsw-gateway", pinned=(PinnedCertificate(pki.party("nsw-gateway").cert),)),
-                         VerifyPolicy())
+        gateway_trust = (
+            TrustStore(party="nsw-gateway", pinned=(PinnedCertificate(pki.party("nsw-gateway").cert),)),
+            VerifyPolicy(),
+        )
 
     def partner(name: str, **kw: Any) -> _Partner:
-        return _Partner(name, receipt_signer=_signer(pki, PARTNER_KEYS[name]) if signing == "on" else None,
-                        gateway_trust=gateway_trust, **kw)
+        return _Partner(
+            name,
+            receipt_signer=_signer(pki, PARTNER_KEYS[name]) if signing == "on" else None,
+            gateway_trust=gateway_trust,
+            **kw,
+        )
 
-    partners = {"TH": partner("TH", down_for=flaky_seconds, fail_first=flaky_requests), "ID": partner("ID"),
-                "CUSTOMS": partner("CUSTOMS"), "MARD": partner("MARD")}
+    partners = {
+        "TH": partner("TH", down_for=flaky_seconds, fail_first=flaky_requests),
+        "ID": partner("ID"),
+        "CUSTOMS": partner("CUSTOMS"),
+        "MARD": partner("MARD"),
+    }
     pool = None
     if partner_processes and secure:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(partner_processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_partner_process_init, initargs=(str(pki.directory),))
-        await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.2)
-                               for _ in range(partner_processes)))  # start them before the clock
+        pool = ProcessPoolExecutor(
+            partner_processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_partner_process_init,
+            initargs=(str(pki.directory),),
+        )
+        await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.2) for _ in range(partner_processes))
+        )  # start them before the clock
         for p in partners.values():
             p.pool = pool
     tmp = tempfile.TemporaryDirectory(prefix="nswgw-demo-") if store_dir is None else None
@@ -457,8 +616,15 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
     try:
         for p in partners.values():
             await p.start()
-        config = demo_config(directory, partners, pki=pki if secure else None, verification=verification,
-                             signing=signing, synchronous=synchronous, concurrency=concurrency)
+        config = demo_config(
+            directory,
+            partners,
+            pki=pki if secure else None,
+            verification=verification,
+            signing=signing,
+            synchronous=synchronous,
+            concurrency=concurrency,
+        )
         # The ministries sign before the clock starts: their cost is theirs, not the gateway's.
         moit, mard, broker = (_signer(pki, n) for n in ("moit", "mard", "broker"))
         legacy = SigningProfile.vnsw_legacy()
@@ -472,11 +638,25 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
                 original = n - 1 if amend else n
                 dest = "TH" if original % 2 == 0 else "ID"
                 body = sign_document(eco_form_d(n, dest, amendment=amend, size=size), moit)
-                out.append(("MOIT", f"ECO-{n}", "eco.form_d.amendment" if amend else "eco.form_d", body,
-                            {"X-Destination": dest, "X-Conversation-Id": f"ECO-{original}"}))
+                out.append(
+                    (
+                        "MOIT",
+                        f"ECO-{n}",
+                        "eco.form_d.amendment" if amend else "eco.form_d",
+                        body,
+                        {"X-Destination": dest, "X-Conversation-Id": f"ECO-{original}"},
+                    )
+                )
             for n in range(n_reg):
-                out.append(("BROKER", f"REG-{n}", "sps.registration", sign_document(registration(n), broker),
-                            {"X-On-Behalf-Of": ENTERPRISES[n % len(ENTERPRISES)]}))
+                out.append(
+                    (
+                        "BROKER",
+                        f"REG-{n}",
+                        "sps.registration",
+                        sign_document(registration(n), broker),
+                        {"X-On-Behalf-Of": ENTERPRISES[n % len(ENTERPRISES)]},
+                    )
+                )
             permits = [sign_document(permit(n, ""), mard, legacy) for n in range(n_reg)]
             return out, permits
 
@@ -486,8 +666,13 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
 
             async def send(party: str, mid: str, doc_type: str, body: bytes, **headers: str) -> None:
                 nonlocal accepted
-                h = {"Authorization": f"Bearer {TOKENS[party]}", "X-Message-Id": mid, "X-Document-Type": doc_type,
-                     "Content-Type": "application/xml", **headers}
+                h = {
+                    "Authorization": f"Bearer {TOKENS[party]}",
+                    "X-Message-Id": mid,
+                    "X-Document-Type": doc_type,
+                    "Content-Type": "application/xml",
+                    **headers,
+                }
                 async with semaphore:
                     start = time.monotonic()
                     for _ in range(100):
@@ -505,9 +690,17 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
             def mard_issues_permit(headers: Any) -> None:
                 ref = headers["X-Message-Id"]
                 n = len(replies)
-                replies.append(asyncio.create_task(
-                    send("MARD", f"PERMIT-{n}", "sps.animal_quarantine_permit", permits[n % len(permits)],
-                         **{"X-Reference": ref})))
+                replies.append(
+                    asyncio.create_task(
+                        send(
+                            "MARD",
+                            f"PERMIT-{n}",
+                            "sps.animal_quarantine_permit",
+                            permits[n % len(permits)],
+                            **{"X-Reference": ref},
+                        )
+                    )
+                )
 
             partners["MARD"].on_message = mard_issues_permit
             jobs = [send(party, mid, doc_type, body, **headers) for party, mid, doc_type, body, headers in jobs_data]
@@ -523,8 +716,13 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
                 arrived = {name: p.arrivals for name, p in partners.items()}
                 total = sum(1 for mid, dests in expected.items() if all(mid in arrived[d] for d in dests))
                 bar.show(total)
-                if submitter.done() and len(replies) >= n_reg and all(t.done() for t in replies) and \
-                        len(expected) >= messages and total >= len(expected):
+                if (
+                    submitter.done()
+                    and len(replies) >= n_reg
+                    and all(t.done() for t in replies)
+                    and len(expected) >= messages
+                    and total >= len(expected)
+                ):
                     break
                 if submitter.done() and submitter.exception() is not None:
                     raise submitter.exception()  # type: ignore[misc]
@@ -535,8 +733,9 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
             elapsed = time.monotonic() - started
             bar.end()
             await submitter
-            result = DemoResult(messages=len(expected), elapsed=elapsed, commits=getattr(gw.store, "commit_stats",
-                                                                                          (0, 0)))
+            result = DemoResult(
+                messages=len(expected), elapsed=elapsed, commits=getattr(gw.store, "commit_stats", (0, 0))
+            )
             result.submissions_verified = accepted if verification == "signature" else 0
             for name, p in partners.items():
                 lat = [p.arrivals[mid] - submitted[mid] for mid, dests in expected.items() if name in dests]
@@ -547,8 +746,9 @@ async def run_demo(*, messages: int = 300, size: int = 2048, verification: str =
                 result.partner_verified[name] = p.verified
                 result.partner_verify_failures[name] = dict(p.verify_failures)
                 receipts = gw.engine.workers[name].receipts
-                result.receipts_verified[name] = receipts.verified[name] if isinstance(
-                    receipts, SignedReceiptVerifier) else 0
+                result.receipts_verified[name] = (
+                    receipts.verified[name] if isinstance(receipts, SignedReceiptVerifier) else 0
+                )
             await _settled(gw, result)
         return result
     finally:
@@ -578,16 +778,23 @@ async def _settled(gw: Gateway, result: DemoResult) -> None:
 
 
 def cmd_demo(args: Any) -> int:
-    print(f"nswgw demo: {args.messages} messages; simulated MOIT, MARD and a customs broker; partners TH (down "
-          f"for {args.flaky:.0f}s), ID, national customs and MARD's inbox, all on 127.0.0.1; development PKI, "
-          f"signatures verified and made on both sides", flush=True)
+    print(
+        f"nswgw demo: {args.messages} messages; simulated MOIT, MARD and a customs broker; partners TH (down "
+        f"for {args.flaky:.0f}s), ID, national customs and MARD's inbox, all on 127.0.0.1; development PKI, "
+        f"signatures verified and made on both sides",
+        flush=True,
+    )
     result = asyncio.run(run_demo(messages=args.messages, flaky_seconds=args.flaky, progress=not args.quiet))
     print(summary_table(result))
-    print(f"{result.messages} messages end to end in {result.elapsed:.1f} s ({result.throughput:.0f} msg/s); "
-          f"store: {result.commits[1]} writes in {result.commits[0]} commits")
-    print(f"signatures: {result.submissions_verified} submissions verified by the gateway; "
-          f"{sum(result.partner_verified.values())} gateway signatures verified by the partners; "
-          f"{sum(result.receipts_verified.values())} signed receipts verified by the gateway")
+    print(
+        f"{result.messages} messages end to end in {result.elapsed:.1f} s ({result.throughput:.0f} msg/s); "
+        f"store: {result.commits[1]} writes in {result.commits[0]} commits"
+    )
+    print(
+        f"signatures: {result.submissions_verified} submissions verified by the gateway; "
+        f"{sum(result.partner_verified.values())} gateway signatures verified by the partners; "
+        f"{sum(result.receipts_verified.values())} signed receipts verified by the gateway"
+    )
     return 0
 
 

@@ -57,11 +57,27 @@ class JournalEntry:
 
     @classmethod
     def after(
-        cls, prev_seq: int, prev_hash: str, *, at: float, kind: str, message_id: str, destination: str | None, digest: str
+        cls,
+        prev_seq: int,
+        prev_hash: str,
+        *,
+        at: float,
+        kind: str,
+        message_id: str,
+        destination: str | None,
+        digest: str,
     ) -> JournalEntry:
         seq = prev_seq + 1
-        return cls(seq, at, kind, message_id, destination, digest, prev_hash,
-                   entry_hash(prev_hash, seq, at, kind, message_id, destination, digest))
+        return cls(
+            seq,
+            at,
+            kind,
+            message_id,
+            destination,
+            digest,
+            prev_hash,
+            entry_hash(prev_hash, seq, at, kind, message_id, destination, digest),
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,9 @@ def verify_chain(entries: Iterable[JournalEntry]) -> JournalReport:
             problems.append(JournalProblem(prev_seq + 1, f"removed (next entry present is {entry.seq})"))
         elif entry.prev != prev_hash:
             problems.append(JournalProblem(entry.seq, "broken-link (prev does not match the previous entry's hash)"))
-        expected = entry_hash(entry.prev, entry.seq, entry.at, entry.kind, entry.message_id, entry.destination, entry.digest)
+        expected = entry_hash(
+            entry.prev, entry.seq, entry.at, entry.kind, entry.message_id, entry.destination, entry.digest
+        )
         if expected != entry.hash:
             problems.append(JournalProblem(entry.seq, "edited (content does not match its hash)"))
         prev_seq, prev_hash = entry.seq, entry.hash

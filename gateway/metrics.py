@@ -75,8 +75,13 @@ class Metrics:
         counter("nswgw_deliveries_total", "Deliveries whose receipt was verified.", "destination", self.delivered)
         counter("nswgw_delivery_retries_total", "Failed attempts scheduled for a retry.", "destination", self.retries)
         counter("nswgw_dead_letters_total", "Deliveries moved to the dead-letter queue.", "destination", self.dead)
-        counter("nswgw_circuit_open", "1 while the destination's circuit breaker is open.", "destination",
-                self.circuit_open, kind="gauge")
+        counter(
+            "nswgw_circuit_open",
+            "1 while the destination's circuit breaker is open.",
+            "destination",
+            self.circuit_open,
+            kind="gauge",
+        )
         name = "nswgw_delivery_latency_seconds"
         lines.append(f"# HELP {name} Time from queuing to a verified receipt, per destination.")
         lines.append(f"# TYPE {name} histogram")

@@ -196,8 +196,9 @@ class Message:
 
     @classmethod
     def receive(cls, envelope: Envelope, *, at: float) -> Message:
-        detail = (f"submitted by {envelope.sender} on behalf of {envelope.on_behalf_of}"
-                  if envelope.on_behalf_of else None)
+        detail = (
+            f"submitted by {envelope.sender} on behalf of {envelope.on_behalf_of}" if envelope.on_behalf_of else None
+        )
         return cls(
             id=envelope.gateway_id,
             envelope=envelope,
@@ -208,7 +209,11 @@ class Message:
     def _go(self, target: State, at: float, *, error: NswError | None = None) -> Message:
         check_transition(self.state, target, what=f"message {self.id}")
         step = Transition(
-            target, at, from_state=self.state, code=error.code if error else None, detail=error.message if error else None
+            target,
+            at,
+            from_state=self.state,
+            code=error.code if error else None,
+            detail=error.message if error else None,
         )
         return replace(self, history=self.history + (step,), error=error.to_dict() if error else self.error)
 

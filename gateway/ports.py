@@ -108,8 +108,9 @@ class DocumentVerifier:
     :attr:`VerifiedMessage.signed` is the verified element with its signature (kept as evidence).
     """
 
-    def __init__(self, parties: Mapping[str, tuple[Any, Any]], verify_document: Callable[..., Any] | None = None
-                 ) -> None:
+    def __init__(
+        self, parties: Mapping[str, tuple[Any, Any]], verify_document: Callable[..., Any] | None = None
+    ) -> None:
         if verify_document is None:
             from signing.verify import verify_document as default
 
@@ -134,8 +135,9 @@ class DocumentVerifier:
         parent.remove(signature)
         if policy.placement == "system-signature" and len(parent) == 0 and parent.getparent() is not None:
             parent.getparent().remove(parent)
-        return VerifiedMessage(content=serialize(result.element), sender=sender, certificate=result.certificate,
-                               signed=signed)
+        return VerifiedMessage(
+            content=serialize(result.element), sender=sender, certificate=result.certificate, signed=signed
+        )
 
 
 @runtime_checkable
@@ -165,8 +167,12 @@ class DocumentSigner:
     ``profiles`` maps destination names to a ``SigningProfile``, or ``None`` (delivered unsigned).
     """
 
-    def __init__(self, key_signer: Any, profiles: Mapping[str, Any],
-                 sign_document: Callable[[bytes, Any, Any], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        key_signer: Any,
+        profiles: Mapping[str, Any],
+        sign_document: Callable[[bytes, Any, Any], bytes] | None = None,
+    ) -> None:
         if sign_document is None:
             from signing.sign import sign_document as default
 
@@ -293,8 +299,9 @@ def receipt_document(message_id: str, payload: bytes, *, duplicate: bool = False
     """
     root = etree.Element(_R + "Receipt", nsmap={None: RECEIPT_NS})
     etree.SubElement(root, _R + "MessageId").text = message_id
-    etree.SubElement(root, _R + "PayloadDigest", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256").text = \
-        payload_digest(payload)
+    etree.SubElement(
+        root, _R + "PayloadDigest", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"
+    ).text = payload_digest(payload)
     etree.SubElement(root, _R + "Duplicate").text = "true" if duplicate else "false"
     return serialize(root)
 
@@ -304,8 +311,12 @@ class SignedReceiptVerifier:
     the delivered message id and the SHA-256 of the delivered bytes. Destinations not in ``trust`` fall
     back to ``fallback`` (message id only). Every failure is ``PARTNER_RECEIPT_INVALID`` (retried)."""
 
-    def __init__(self, trust: Mapping[str, tuple[Any, Any]], fallback: ReceiptVerifier | None = None,
-                 verify_document: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        trust: Mapping[str, tuple[Any, Any]],
+        fallback: ReceiptVerifier | None = None,
+        verify_document: Callable[..., Any] | None = None,
+    ) -> None:
         if verify_document is None:
             from signing.verify import verify_document as default
 
@@ -329,17 +340,22 @@ class SignedReceiptVerifier:
         try:
             result = self._verify_document(receipt.raw, trust=trust, policy=policy)
         except ClientError as exc:  # XML_*, SIG_*, CERT_* of the receiver's receipt
-            raise ReceiptInvalid(f"receipt from {destination} does not verify: {exc}", field="receipt",
-                                 details={"cause": exc.code}) from exc
+            raise ReceiptInvalid(
+                f"receipt from {destination} does not verify: {exc}", field="receipt", details={"cause": exc.code}
+            ) from exc
         root = result.element
         if root.tag != _R + "Receipt":
             raise ReceiptInvalid(f"receipt from {destination} is a {root.tag}, not a Receipt", field="receipt")
         said = root.findtext(_R + "MessageId")
         if said != message_id:
-            raise ReceiptInvalid(f"signed receipt from {destination} acknowledges {said!r}, not {message_id!r}",
-                                 field="receipt.MessageId")
+            raise ReceiptInvalid(
+                f"signed receipt from {destination} acknowledges {said!r}, not {message_id!r}",
+                field="receipt.MessageId",
+            )
         if root.findtext(_R + "PayloadDigest") != payload_digest(payload):
-            raise ReceiptInvalid(f"signed receipt from {destination} is for other content than was delivered",
-                                 field="receipt.PayloadDigest")
+            raise ReceiptInvalid(
+                f"signed receipt from {destination} is for other content than was delivered",
+                field="receipt.PayloadDigest",
+            )
         self.verified[destination] += 1
         return receipt.raw

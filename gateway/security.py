@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any, TypeVar
 
 from gateway.config import Config, KeySettings, SigningProfileSettings, TrustSettings, VerifySettings
@@ -32,8 +33,15 @@ from gateway.ports import (
     WellFormedVerifier,
 )
 
-__all__ = ["trust_store", "verify_policy", "signing_profile", "key_ring", "build_verifier", "build_signer",
-           "build_receipts"]
+__all__ = [
+    "trust_store",
+    "verify_policy",
+    "signing_profile",
+    "key_ring",
+    "build_verifier",
+    "build_signer",
+    "build_receipts",
+]
 
 T = TypeVar("T")
 
@@ -64,12 +72,18 @@ def trust_store(name: str, settings: TrustSettings, *, field: str) -> Any:
     if settings.crls or settings.fetch_crls:
         crls = [_load(f"{field}.crls[{i}]", lambda p=p: load_crl(p)) for i, p in enumerate(settings.crls)]
         checkers.append(CrlChecker(crls, fetch_distribution_points=settings.fetch_crls))
-    revocation: Any = NoRevocationCheck() if not checkers else (
-        checkers[0] if len(checkers) == 1 else FirstAvailable(checkers))
+    revocation: Any = (
+        NoRevocationCheck() if not checkers else (checkers[0] if len(checkers) == 1 else FirstAvailable(checkers))
+    )
     if settings.soft_fail and checkers:
         revocation = SoftFail(revocation)
-    return TrustStore(party=name, anchors=tuple(certs("anchors", settings.anchors)), pinned=tuple(pinned),
-                      intermediates=tuple(certs("intermediates", settings.intermediates)), revocation=revocation)
+    return TrustStore(
+        party=name,
+        anchors=tuple(certs("anchors", settings.anchors)),
+        pinned=tuple(pinned),
+        intermediates=tuple(certs("intermediates", settings.intermediates)),
+        revocation=revocation,
+    )
 
 
 def verify_policy(settings: VerifySettings) -> Any:
@@ -101,7 +115,7 @@ def _password(key: KeySettings, field: str) -> bytes | None:
 
 def key_ring(config: Config) -> Any:
     """The gateway's signer: one key, or a ``KeyRing`` when several keys rotate."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from signing.keys import KeyRing, SoftwareSigner
 
@@ -112,9 +126,13 @@ def key_ring(config: Config) -> Any:
         if key.pkcs12 is not None:
             signer = _load(f"{field}.pkcs12", lambda key=key: SoftwareSigner.from_pkcs12(key.pkcs12, password))
         else:
-            signer = _load(f"{field}.key", lambda key=key: SoftwareSigner.from_pem(
-                key.key, key.certificate, password=password, chain_path=key.chain))
-        signers.append((signer, key.active_from or datetime(1970, 1, 1, tzinfo=timezone.utc)))
+            signer = _load(
+                f"{field}.key",
+                lambda key=key: SoftwareSigner.from_pem(
+                    key.key, key.certificate, password=password, chain_path=key.chain
+                ),
+            )
+        signers.append((signer, key.active_from or datetime(1970, 1, 1, tzinfo=UTC)))
     if not signers:
         raise ConfigError("no signing key configured", field="signing.keys")
     return signers[0][0] if len(signers) == 1 else KeyRing(signers)
@@ -142,6 +160,7 @@ def build_signer(config: Config) -> Signer:
 def build_receipts(config: Config) -> ReceiptVerifier:
     trust = {
         name: (trust_store(name, d.trust, field=f"destinations.{name}.trust"), verify_policy(d.receipt_verify))
-        for name, d in config.destinations.items() if d.receipt == "signed" and d.trust is not None
+        for name, d in config.destinations.items()
+        if d.receipt == "signed" and d.trust is not None
     }
     return SignedReceiptVerifier(trust) if trust else MessageIdReceiptVerifier()

@@ -128,7 +128,12 @@ SPEC = Group(
                 Leaf(_e("Description"), "description", required=True),
                 Leaf(_e("ClassificationCode"), "hs_code", required=True),
                 Leaf(_e("OriginCriterion"), "origin_criterion", required=True),
-                Leaf(_e("Quantity"), "quantities[qualifier=].value", DECIMAL, attrs=(Attr("unitCode", "quantities[qualifier=].unit"),)),
+                Leaf(
+                    _e("Quantity"),
+                    "quantities[qualifier=].value",
+                    DECIMAL,
+                    attrs=(Attr("unitCode", "quantities[qualifier=].unit"),),
+                ),
                 Leaf(_e("GrossWeight"), "gross_weight.value", DECIMAL, attrs=(Attr("unitCode", "gross_weight.unit"),)),
                 Leaf(_e("NetWeight"), "net_weight.value", DECIMAL, attrs=(Attr("unitCode", "net_weight.unit"),)),
                 Leaf(_e("FOBValue"), "fob_value.value", DECIMAL, attrs=(Attr("currencyID", "fob_value.currency"),)),
@@ -271,7 +276,9 @@ def _sequence(group: Group, parent: etree._Element, prefix: str) -> None:
                 sc = etree.SubElement(ct2, _X + "simpleContent")
                 ext = etree.SubElement(sc, _X + "extension", base=base)
                 for attr in node.attrs:
-                    a = etree.SubElement(ext, _X + "attribute", name=attr.name, type=_attr_type(attr, prefix), use="required")
+                    a = etree.SubElement(
+                        ext, _X + "attribute", name=attr.name, type=_attr_type(attr, prefix), use="required"
+                    )
                     _annotate(a, _doc_text(attr.path, prefix))
             else:
                 el.set("type", base)
@@ -340,5 +347,3 @@ def partner_guide() -> str:
         required = " (required)" if getattr(node, "required", False) else ""
         lines.append(f"| `{native}`{required} | `{harmonized}` | {desc} |")
     return "\n".join(lines) + "\n"
-
-

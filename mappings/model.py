@@ -142,7 +142,9 @@ class DocumentInfo(_Frozen):
     """The document the message carries (certificate, permit, dispatch)."""
 
     number: str | None = F("Document number (certificate or dispatch number).", max_length=50)
-    type_code: str | None = F("Document type code (UN/EDIFACT 1001: 851 phytosanitary certificate, 861 certificate of origin).", max_length=10)
+    type_code: str | None = F(
+        "Document type code (UN/EDIFACT 1001: 851 phytosanitary certificate, 861 certificate of origin).", max_length=10
+    )
     status_code: str | None = F("Document status code (UN/EDIFACT 1225: 70 original, 9 replaced).", max_length=10)
     name: str | None = F("Document name or title.", max_length=250)
     issue_date: dt.datetime | None = F("Date and time of issue.")
@@ -159,7 +161,9 @@ class DocumentReference(_Frozen):
 
     reference: str | None = F("Document reference number.", max_length=100)
     type_code: str | None = F("Document type code (UN/EDIFACT 1001 or the native code list).", max_length=10)
-    relationship_code: str | None = F("How the document relates to the message (UN/EDIFACT 1153: AWR, ZZZ, ...).", max_length=10)
+    relationship_code: str | None = F(
+        "How the document relates to the message (UN/EDIFACT 1153: AWR, ZZZ, ...).", max_length=10
+    )
     issue_date: dt.date | None = F("Date of issue.")
     issuing_country: str | None = F("Country that issued the document, ISO 3166-1 alpha-2.", code_list="ISO3166")
     description: str | None = F("Free-text description of the document.", max_length=500)
@@ -191,7 +195,9 @@ class Transport(_Frozen):
     port_of_loading: Location | None = F("Port or place of loading (departure).")
     port_of_discharge: Location | None = F("Port or place of discharge (arrival, border gate).")
     export_country: str | None = F("Country of exportation, ISO 3166-1 alpha-2.", wco="062", code_list="ISO3166")
-    destination_country: str | None = F("Country of destination (importing country), ISO 3166-1 alpha-2.", wco="064", code_list="ISO3166")
+    destination_country: str | None = F(
+        "Country of destination (importing country), ISO 3166-1 alpha-2.", wco="064", code_list="ISO3166"
+    )
     transit_countries: tuple[str, ...] = F("Countries of transit, ISO 3166-1 alpha-2.", code_list="ISO3166", default=())
 
 
@@ -199,7 +205,10 @@ class Measure(_Frozen):
     """A measured value with its UN/ECE Rec 20 unit."""
 
     value: Decimal = Field(description="The value.", ge=0)
-    unit: str = Field(description="Unit, UN/ECE Recommendation 20 code (KGM, TNE, LTR, H87, ...).", json_schema_extra={"code_list": "REC20"})
+    unit: str = Field(
+        description="Unit, UN/ECE Recommendation 20 code (KGM, TNE, LTR, H87, ...).",
+        json_schema_extra={"code_list": "REC20"},
+    )
 
 
 class Amount(_Frozen):
@@ -214,7 +223,9 @@ class Quantity(_Frozen):
 
     value: Decimal = Field(description="The quantity.", ge=0)
     unit: str = Field(description="Unit, UN/ECE Recommendation 20 code.", json_schema_extra={"code_list": "REC20"})
-    qualifier: str | None = F("What is counted, when a goods item has several quantities (female, male).", max_length=35)
+    qualifier: str | None = F(
+        "What is counted, when a goods item has several quantities (female, male).", max_length=35
+    )
 
 
 class Note(_Frozen):
@@ -230,7 +241,9 @@ class GoodsItem(_Frozen):
 
     sequence: int | None = F("Goods item sequence number.", wco="006", ge=0)
     description: str | None = F("Description of goods.", wco="137", max_length=1000)
-    commodity_code: str | None = F("Native product code where it is not an HS code (animal or product code).", max_length=50)
+    commodity_code: str | None = F(
+        "Native product code where it is not an HS code (animal or product code).", max_length=50
+    )
     category: str | None = F("Native category of the goods (e.g. the pesticide licence's TypeGood 1-3).", max_length=10)
     scientific_name: str | None = F("Scientific (botanical or zoological) name.", max_length=255)
     common_name: str | None = F("Common name.", max_length=255)

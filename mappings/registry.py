@@ -86,7 +86,9 @@ def register(fmt: MessageFormat | type[MessageFormat]) -> MessageFormat:
     instance = fmt() if isinstance(fmt, type) else fmt
     existing = _REGISTRY.get(instance.name)
     if existing is not None and type(existing) is not type(instance):
-        raise ValueError(f"format {instance.name!r} registered twice: {type(existing).__name__} and {type(instance).__name__}")
+        raise ValueError(
+            f"format {instance.name!r} registered twice: {type(existing).__name__} and {type(instance).__name__}"
+        )
     _REGISTRY[instance.name] = instance
     return instance
 

@@ -130,17 +130,23 @@ def _code_list_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
 def _criterion_issues(path: str, text: str) -> Iterator[ValidationIssue]:
     crit = parse_origin_criterion(text)
     if crit is None:
-        yield ValidationIssue(path, "ORIGIN_CRITERION_INVALID", f"{text!r} is not WO, CC, CTH, CTSH, SP, RVC nn% or PC nn%")
+        yield ValidationIssue(
+            path, "ORIGIN_CRITERION_INVALID", f"{text!r} is not WO, CC, CTH, CTSH, SP, RVC nn% or PC nn%"
+        )
         return
     if crit.percent is None:
         return
     if crit.percent != crit.percent.to_integral_value():
-        yield ValidationIssue(path, "ORIGIN_RVC_NOT_INTEGER", f"{crit.kind} percentage {crit.percent} is not a whole number")
+        yield ValidationIssue(
+            path, "ORIGIN_RVC_NOT_INTEGER", f"{crit.kind} percentage {crit.percent} is not a whole number"
+        )
         return
     if crit.kind == "RVC" and crit.percent < RVC_MINIMUM:
         yield ValidationIssue(path, "ORIGIN_RVC_BELOW_MINIMUM", f"RVC {crit.percent}% is below {RVC_MINIMUM}%")
     if crit.kind == "PC" and not PC_RANGE[0] <= crit.percent <= PC_RANGE[1]:
-        yield ValidationIssue(path, "ORIGIN_PC_OUT_OF_RANGE", f"PC {crit.percent}% is outside {PC_RANGE[0]}% to {PC_RANGE[1]}%")
+        yield ValidationIssue(
+            path, "ORIGIN_PC_OUT_OF_RANGE", f"PC {crit.percent}% is outside {PC_RANGE[0]}% to {PC_RANGE[1]}%"
+        )
 
 
 def _form_d_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
@@ -158,22 +164,32 @@ def _form_d_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
         yield ValidationIssue("goods", "FORM_D_NO_ITEMS", "a Form D needs at least one goods item")
     if len(msg.goods) > FORM_D_MAX_ITEMS:
         yield ValidationIssue(
-            "goods", "FORM_D_TOO_MANY_ITEMS", f"{len(msg.goods)} goods items; a Form D carries at most {FORM_D_MAX_ITEMS}"
+            "goods",
+            "FORM_D_TOO_MANY_ITEMS",
+            f"{len(msg.goods)} goods items; a Form D carries at most {FORM_D_MAX_ITEMS}",
         )
     for i, item in enumerate(msg.goods):
         at = f"goods[{i}]"
         if not item.description:
-            yield ValidationIssue(f"{at}.description", "FORM_D_DESCRIPTION_REQUIRED", "description of goods is required")
+            yield ValidationIssue(
+                f"{at}.description", "FORM_D_DESCRIPTION_REQUIRED", "description of goods is required"
+            )
         if not item.hs_code:
             yield ValidationIssue(f"{at}.hs_code", "FORM_D_HS_CODE_REQUIRED", "HS code is required")
         if not item.origin_criterion:
-            yield ValidationIssue(f"{at}.origin_criterion", "FORM_D_ORIGIN_CRITERION_REQUIRED", "origin criterion is required")
+            yield ValidationIssue(
+                f"{at}.origin_criterion", "FORM_D_ORIGIN_CRITERION_REQUIRED", "origin criterion is required"
+            )
         else:
             crit = parse_origin_criterion(item.origin_criterion)
             if crit is not None and crit.kind == "RVC" and item.fob_value is None:
-                yield ValidationIssue(f"{at}.fob_value", "FORM_D_FOB_REQUIRED", "FOB value is required with an RVC criterion")
+                yield ValidationIssue(
+                    f"{at}.fob_value", "FORM_D_FOB_REQUIRED", "FOB value is required with an RVC criterion"
+                )
         if not item.invoice_number:
-            yield ValidationIssue(f"{at}.invoice_number", "FORM_D_INVOICE_NUMBER_REQUIRED", "invoice number is required")
+            yield ValidationIssue(
+                f"{at}.invoice_number", "FORM_D_INVOICE_NUMBER_REQUIRED", "invoice number is required"
+            )
         if item.invoice_date is None:
             yield ValidationIssue(f"{at}.invoice_date", "FORM_D_INVOICE_DATE_REQUIRED", "invoice date is required")
         elif issue_date is not None and item.invoice_date > issue_date.date():
@@ -190,7 +206,9 @@ def _sequence_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
         if item.sequence is None:
             continue
         if item.sequence in seen:
-            yield ValidationIssue(f"goods[{i}].sequence", "GOODS_SEQUENCE_DUPLICATE", f"sequence {item.sequence} repeats")
+            yield ValidationIssue(
+                f"goods[{i}].sequence", "GOODS_SEQUENCE_DUPLICATE", f"sequence {item.sequence} repeats"
+            )
         seen.add(item.sequence)
 
 

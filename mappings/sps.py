@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from gateway.errors import ValidationFailed, ValidationIssue
 from mappings.model import TradeMessage
 from mappings.registry import MessageFormat, build_message, register
@@ -48,7 +47,10 @@ def _note(tag: str, path: str) -> Group:
         _r(tag),
         path=path,
         many=True,
-        children=(Leaf(_r("Subject"), "subject"), Leaf(_r("Content"), "content", attrs=(Attr("languageID", "language"),))),
+        children=(
+            Leaf(_r("Subject"), "subject"),
+            Leaf(_r("Content"), "content", attrs=(Attr("languageID", "language"),)),
+        ),
     )
 
 
@@ -106,7 +108,10 @@ EXCHANGED_DOCUMENT = Group(
             children=(
                 Group(_r("ActualDateTime"), children=_dts("signed_at")),
                 Group(_r("IssueSPSLocation"), children=(Leaf(_r("Name"), "place"),)),
-                Group(_r("ProviderSPSParty"), children=(Group(_r("SpecifiedSPSPerson"), children=(Leaf(_r("Name"), "name"),)),)),
+                Group(
+                    _r("ProviderSPSParty"),
+                    children=(Group(_r("SpecifiedSPSPerson"), children=(Leaf(_r("Name"), "name"),)),),
+                ),
             ),
         ),
     ),

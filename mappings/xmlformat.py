@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -14,7 +14,16 @@ from signing.xml import parse_xml
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 """Where the shipped XSDs live (package data)."""
 
-__all__ = ["SCHEMA_DIR", "load_schema", "schema_issues", "assert_valid", "parse_root", "to_bytes", "local_name", "emit_strict"]
+__all__ = [
+    "SCHEMA_DIR",
+    "load_schema",
+    "schema_issues",
+    "assert_valid",
+    "parse_root",
+    "to_bytes",
+    "local_name",
+    "emit_strict",
+]
 
 
 def _schema_parser() -> etree.XMLParser:
@@ -35,7 +44,8 @@ def schema_issues(schema: etree.XMLSchema, root: etree._Element) -> list[Validat
     if schema.validate(root):
         return []
     return [
-        ValidationIssue(e.path or f"line {e.line}", "SCHEMA_INVALID", e.message) for e in schema.error_log  # type: ignore[attr-defined]
+        ValidationIssue(e.path or f"line {e.line}", "SCHEMA_INVALID", e.message)
+        for e in schema.error_log  # type: ignore[attr-defined]
     ]
 
 

@@ -90,13 +90,13 @@ def _iso_date(text: str) -> dt.date:
 def _iso_datetime(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value
 
 
 def _write_iso_datetime(value: dt.datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.isoformat()
 
 
@@ -364,7 +364,11 @@ def write(
             items = get_path(ctx, node.path or "") or []
             if not items and node.required:
                 issues.append(
-                    ValidationIssue(_join(where, node.path or ""), "NATIVE_REQUIRED_MISSING", f"{_local(node.tag)} needs at least one entry")
+                    ValidationIssue(
+                        _join(where, node.path or ""),
+                        "NATIVE_REQUIRED_MISSING",
+                        f"{_local(node.tag)} needs at least one entry",
+                    )
                 )
             for i, item in enumerate(items):
                 el = etree.SubElement(parent, node.tag)

@@ -157,7 +157,9 @@ def canonicalize(node: object, method: str, *, inclusive_prefixes: tuple[str, ..
     if method in (C14N_INCLUSIVE, C14N_INCLUSIVE_WITH_COMMENTS):
         if isinstance(node, etree._Element) and node.getparent() is not None:
             node = _detached(node)
-        return etree.tostring(node, method="c14n", exclusive=False, with_comments=method == C14N_INCLUSIVE_WITH_COMMENTS)
+        return etree.tostring(
+            node, method="c14n", exclusive=False, with_comments=method == C14N_INCLUSIVE_WITH_COMMENTS
+        )
     raise ValueError(f"cannot produce canonicalization {method}")
 
 

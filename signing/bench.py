@@ -101,14 +101,19 @@ def run(iterations: int = 200) -> list[dict[str, object]]:
     ca_key = generate_key("p256")
     ca = issue_certificate(None, ca_key, "Bench Root CA", ca_key.public_key(), is_ca=True)
     results: list[dict[str, object]] = []
-    for key_kind, transform in (("rsa2048", xmlsec.constants.TransformRsaSha256), ("p256", xmlsec.constants.TransformEcdsaSha256)):
+    for key_kind, transform in (
+        ("rsa2048", xmlsec.constants.TransformRsaSha256),
+        ("p256", xmlsec.constants.TransformEcdsaSha256),
+    ):
         key = generate_key(key_kind)
         cert = issue_certificate(ca, ca_key, f"MOIT bench {key_kind}", key.public_key())
         signer = SoftwareSigner(key, cert)
         trust = TrustStore("moit", anchors=(ca,))
         policy = VerifyPolicy()
         profile = SigningProfile()
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         cert_der = cert.public_bytes(serialization.Encoding.DER)
         raw_sign_key = xmlsec.Key.from_memory(key_pem, xmlsec.constants.KeyDataFormatPem, None)
         raw_sign_key.load_cert_from_memory(cert_der, xmlsec.constants.KeyDataFormatCertDer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.cli import read_input, write_output
 from gateway.errors import ConfigError, SignatureError
@@ -52,7 +52,9 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         )
     from signing.sign import sign_document
 
-    write_output(args.output, sign_document(read_input(args.input), _signer(args), profile, reference_id=args.reference_id))
+    write_output(
+        args.output, sign_document(read_input(args.input), _signer(args), profile, reference_id=args.reference_id)
+    )
     return 0
 
 
@@ -79,12 +81,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         intermediates=args.intermediate or (),
         revocation=_revocation(args),
     )
-    policy = VerifyPolicy.vnsw_legacy(allow_sha1=args.allow_sha1) if args.profile == "vnsw-legacy" else VerifyPolicy(
-        allow_sha1=args.allow_sha1
+    policy = (
+        VerifyPolicy.vnsw_legacy(allow_sha1=args.allow_sha1)
+        if args.profile == "vnsw-legacy"
+        else VerifyPolicy(allow_sha1=args.allow_sha1)
     )
     at = datetime.fromisoformat(args.at) if args.at else None
     if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     try:
         result = verify_document(read_input(args.input), trust=trust, policy=policy, expect=args.expect, at=at)
     except SignatureError as exc:
@@ -108,7 +112,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
-        print(f"VALID signer={summary['signer']} sha256={summary['fingerprint_sha256']} element={summary['signed_element']}")
+        print(
+            f"VALID signer={summary['signer']} sha256={summary['fingerprint_sha256']} element={summary['signed_element']}"
+        )
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import xmlsec
@@ -149,8 +149,12 @@ class SoftwareSigner(Signer):
             raise SigningFailed(f"signing with {algorithm.uri} failed: {exc}") from exc
 
 
-_NATIVE_RSA = {"sha1": xmlsec.constants.TransformRsaSha1, "sha256": xmlsec.constants.TransformRsaSha256,
-               "sha384": xmlsec.constants.TransformRsaSha384, "sha512": xmlsec.constants.TransformRsaSha512}
+_NATIVE_RSA = {
+    "sha1": xmlsec.constants.TransformRsaSha1,
+    "sha256": xmlsec.constants.TransformRsaSha256,
+    "sha384": xmlsec.constants.TransformRsaSha384,
+    "sha512": xmlsec.constants.TransformRsaSha512,
+}
 
 
 def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> xmlsec.Key | None:
@@ -163,8 +167,7 @@ def _native_rsa_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> xmls
     """
     if not isinstance(key, rsa.RSAPrivateKey):
         return None
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         return xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem, None)
     except xmlsec.Error:  # not expected for a key cryptography loaded; sign with cryptography then
@@ -194,7 +197,7 @@ class KeyRing(Signer):
     switch happens by itself at that instant.
     """
 
-    def __init__(self, entries: Sequence[tuple[Signer, datetime]], *, clock=lambda: datetime.now(timezone.utc)):  # type: ignore[no-untyped-def]
+    def __init__(self, entries: Sequence[tuple[Signer, datetime]], *, clock=lambda: datetime.now(UTC)):  # type: ignore[no-untyped-def]
         if not entries:
             raise KeyLoadFailed("a key ring needs at least one signer")
         self._entries = tuple(sorted((_RingEntry(s, t) for s, t in entries), key=lambda e: e.active_from))
@@ -255,7 +258,9 @@ def verify_raw(certificate: x509.Certificate, signature: bytes, data: bytes, alg
         if not isinstance(key, rsa.RSAPublicKey):
             return False
         if algorithm.key_type == "rsa-pss":
-            pad: padding.AsymmetricPadding = padding.PSS(mgf=padding.MGF1(algorithm.hash()), salt_length=padding.PSS.AUTO)
+            pad: padding.AsymmetricPadding = padding.PSS(
+                mgf=padding.MGF1(algorithm.hash()), salt_length=padding.PSS.AUTO
+            )
         else:
             pad = padding.PKCS1v15()
         key.verify(signature, data, pad, algorithm.hash())

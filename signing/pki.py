@@ -151,14 +151,14 @@ _MANIFEST_FORMAT = "nsw-dev-pki/1"
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
     """Aware UTC, whole seconds (X.509 times carry no fractions). Naive values are taken as UTC."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).replace(microsecond=0)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).replace(microsecond=0)
 
 
 def generate_key(kind: str = "rsa2048") -> PrivateKey:
@@ -258,7 +258,9 @@ def issue_certificate(
         not_after = not_before + (_CA_VALIDITY if is_ca else _EE_VALIDITY)
     not_after = _utc(not_after)
     if key_usage is None:
-        key_usage = {"key_cert_sign", "crl_sign", "digital_signature"} if is_ca else {"digital_signature", "content_commitment"}
+        key_usage = (
+            {"key_cert_sign", "crl_sign", "digital_signature"} if is_ca else {"digital_signature", "content_commitment"}
+        )
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, country),
@@ -293,7 +295,11 @@ def issue_certificate(
     if ocsp_url:
         builder = builder.add_extension(
             x509.AuthorityInformationAccess(
-                [x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]
+                [
+                    x509.AccessDescription(
+                        x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
             ),
             critical=False,
         )
@@ -419,7 +425,9 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _serial_hex(serial: int) -> str:
@@ -488,7 +496,9 @@ class DevPki:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigError(f"{path} is not a development PKI (no {cls.MANIFEST}); run 'nswgw keys init {path}'", field=str(path)) from exc
+            raise ConfigError(
+                f"{path} is not a development PKI (no {cls.MANIFEST}); run 'nswgw keys init {path}'", field=str(path)
+            ) from exc
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {manifest_path}: {exc}", field=str(manifest_path)) from exc
         if not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT:
@@ -527,12 +537,16 @@ class DevPki:
     root_cert_path = property(lambda self: self.directory / self.ROOT_CERT, doc="Path of the root CA certificate.")
     root_key_path = property(lambda self: self.directory / self.ROOT_KEY, doc="Path of the root CA key.")
     root_crl_path = property(lambda self: self.directory / self.ROOT_CRL, doc="Path of the root's CRL.")
-    issuing_cert_path = property(lambda self: self.directory / self.ISSUING_CERT, doc="Path of the issuing CA certificate.")
+    issuing_cert_path = property(
+        lambda self: self.directory / self.ISSUING_CERT, doc="Path of the issuing CA certificate."
+    )
     issuing_key_path = property(lambda self: self.directory / self.ISSUING_KEY, doc="Path of the issuing CA key.")
     chain_path = property(lambda self: self.directory / self.CHAIN, doc="Issuing CA + root, PEM.")
     crl_path = property(lambda self: self.directory / self.CRL, doc="Path of the issuing CA's CRL.")
     index_path = property(lambda self: self.directory / self.INDEX, doc="Path of the OpenSSL CA database.")
-    ocsp_cert_path = property(lambda self: self.directory / self.OCSP_CERT, doc="Path of the OCSP responder certificate.")
+    ocsp_cert_path = property(
+        lambda self: self.directory / self.OCSP_CERT, doc="Path of the OCSP responder certificate."
+    )
     ocsp_key_path = property(lambda self: self.directory / self.OCSP_KEY, doc="Path of the OCSP responder key.")
 
     def _load(self, attr: str, loader: Any, path: Path) -> Any:
@@ -671,7 +685,9 @@ class DevPki:
         self._save()
         return crl
 
-    def refresh_crl(self, *, this_update: dt.datetime | None = None, next_update: dt.datetime | None = None) -> x509.CertificateRevocationList:
+    def refresh_crl(
+        self, *, this_update: dt.datetime | None = None, next_update: dt.datetime | None = None
+    ) -> x509.CertificateRevocationList:
         """Re-sign ``crl.pem`` from the manifest (e.g. with a chosen validity window)."""
         crl = self._write_revocation_state(this_update=this_update, next_update=next_update)
         self._save()
@@ -702,7 +718,9 @@ class DevPki:
             "reason": None,
         }
 
-    def _store_end_entity(self, name: str, cert: x509.Certificate, key: PrivateKey, *, role: str, p12_password: bytes) -> IssuedCert:
+    def _store_end_entity(
+        self, name: str, cert: x509.Certificate, key: PrivateKey, *, role: str, p12_password: bytes
+    ) -> IssuedCert:
         base = self.directory / self.PARTIES_DIR
         cert_path, key_path, p12_path = base / f"{name}.pem", base / f"{name}.key.pem", base / f"{name}.p12"
         _write(cert_path, _cert_pem(cert))
@@ -712,7 +730,10 @@ class DevPki:
         )
         p12 = pkcs12.serialize_key_and_certificates(name.encode(), key, cert, [self.issuing_cert], encryption)
         _write(p12_path, p12, private=True)
-        rel = {k: str(p.relative_to(self.directory)) for k, p in (("cert", cert_path), ("key", key_path), ("p12", p12_path))}
+        rel = {
+            k: str(p.relative_to(self.directory))
+            for k, p in (("cert", cert_path), ("key", key_path), ("p12", p12_path))
+        }
         self._record(name, role, cert, rel)
         self._write_index()
         issued = IssuedCert(name, cert, key, cert_path, key_path, p12_path)
@@ -748,7 +769,12 @@ class DevPki:
         number = int(self._manifest.get("crl_number", 0)) + 1
         self._manifest["crl_number"] = number
         crl = make_crl(
-            self.issuing_cert, self.issuing_key, revoked, this_update=this_update, next_update=next_update, crl_number=number
+            self.issuing_cert,
+            self.issuing_key,
+            revoked,
+            this_update=this_update,
+            next_update=next_update,
+            crl_number=number,
         )
         _write(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
         self._write_index()
@@ -775,7 +801,15 @@ def _remove_previous(directory: Path) -> None:
         listed = previous.get("files", []) if isinstance(previous, dict) else []
     except (OSError, ValueError):
         listed = []
-    for rel in [*listed, DevPki.ROOT_CERT, DevPki.ROOT_KEY, DevPki.ISSUING_CERT, DevPki.ISSUING_KEY, DevPki.OCSP_CERT, DevPki.OCSP_KEY]:
+    for rel in [
+        *listed,
+        DevPki.ROOT_CERT,
+        DevPki.ROOT_KEY,
+        DevPki.ISSUING_CERT,
+        DevPki.ISSUING_KEY,
+        DevPki.OCSP_CERT,
+        DevPki.OCSP_KEY,
+    ]:
         target = (directory / rel).resolve()
         if target.is_relative_to(directory.resolve()) and target.is_file():
             target.unlink()
@@ -834,7 +868,15 @@ def init_dev_pki(
         },
     )
     root_key = generate_key(key_kind)
-    root = issue_certificate(None, root_key, ROOT_CA_NAME, root_key.public_key(), is_ca=True, path_length=1, not_after=_now() + _ROOT_VALIDITY)
+    root = issue_certificate(
+        None,
+        root_key,
+        ROOT_CA_NAME,
+        root_key.public_key(),
+        is_ca=True,
+        path_length=1,
+        not_after=_now() + _ROOT_VALIDITY,
+    )
     _write(path / DevPki.ROOT_CERT, _cert_pem(root))
     _write(path / DevPki.ROOT_KEY, _key_pem(root_key), private=True)
     pki._record("root-ca", "root", root, {"cert": DevPki.ROOT_CERT, "key": DevPki.ROOT_KEY})
@@ -861,7 +903,9 @@ def init_dev_pki(
     _write(path / DevPki.OCSP_KEY, _key_pem(ocsp_key), private=True)
     pki._record("ocsp", "ocsp", responder, {"cert": DevPki.OCSP_CERT, "key": DevPki.OCSP_KEY})
 
-    pki._cache.update(root_cert=root, root_key=root_key, issuing_cert=ca, issuing_key=ca_key, ocsp_cert=responder, ocsp_key=ocsp_key)
+    pki._cache.update(
+        root_cert=root, root_key=root_key, issuing_cert=ca, issuing_key=ca_key, ocsp_cert=responder, ocsp_key=ocsp_key
+    )
     for name in names:
         key = generate_key(key_kind)
         cert = issue_certificate(ca, ca_key, name, key.public_key(), ocsp_url=ocsp_url, crl_url=crl_url)

@@ -52,7 +52,9 @@ class SigningProfile(BaseModel):
     c14n: Literal[
         "http://www.w3.org/2001/10/xml-exc-c14n#",
         "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-    ] = Field(C14N_EXCLUSIVE, description="Canonicalization of SignedInfo and of the reference (exclusive or inclusive 1.0).")
+    ] = Field(
+        C14N_EXCLUSIVE, description="Canonicalization of SignedInfo and of the reference (exclusive or inclusive 1.0)."
+    )
     signature_method: str | None = Field(
         None,
         description="SignatureMethod URI; None picks RSA-SHA256 for RSA keys and ECDSA-SHA256/384 for EC keys.",

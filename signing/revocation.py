@@ -73,12 +73,12 @@ _STRONG_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
     """Naive datetimes are taken as UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _serial(cert: x509.Certificate) -> str:
@@ -142,9 +142,7 @@ def _unavailable(cert: x509.Certificate, message: str, source: str, **extra: Any
     )
 
 
-def _http(
-    url: str, *, data: bytes | None, content_type: str | None, accept: str, timeout: float, limit: int
-) -> bytes:
+def _http(url: str, *, data: bytes | None, content_type: str | None, accept: str, timeout: float, limit: int) -> bytes:
     """GET/POST ``url``; raises ``OSError``/``HTTPException``/``ValueError`` for the caller to map."""
     if not url.lower().startswith(_ALLOWED_SCHEMES):
         raise ValueError(f"refusing to fetch {url!r}: only http(s) URLs are allowed")
@@ -210,9 +208,7 @@ class CrlChecker:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_files(
-        cls, paths: Iterable[str | os.PathLike[str]], **kwargs: Any
-    ) -> CrlChecker:
+    def from_files(cls, paths: Iterable[str | os.PathLike[str]], **kwargs: Any) -> CrlChecker:
         """Load PEM or DER CRL files (CERT_MALFORMED when undecodable, CONFIG_INVALID when unreadable)."""
         return cls([load_crl(p) for p in paths], **kwargs)
 
@@ -260,11 +256,19 @@ class CrlChecker:
             cached = self._fetched.get(url)
         if cached is not None and now < cached.expires:
             return cached.crl
-        body = _http(url, data=None, content_type=None, accept="application/pkix-crl", timeout=self.timeout, limit=_MAX_CRL_BYTES)
+        body = _http(
+            url, data=None, content_type=None, accept="application/pkix-crl", timeout=self.timeout, limit=_MAX_CRL_BYTES
+        )
         try:
-            crl = x509.load_pem_x509_crl(body) if body.lstrip().startswith(b"-----BEGIN") else x509.load_der_x509_crl(body)
+            crl = (
+                x509.load_pem_x509_crl(body)
+                if body.lstrip().startswith(b"-----BEGIN")
+                else x509.load_der_x509_crl(body)
+            )
         except ValueError as exc:
-            raise CertificateMalformed(f"the CRL at {url} cannot be decoded: {exc}", field="crl", details={"url": url}) from exc
+            raise CertificateMalformed(
+                f"the CRL at {url} cannot be decoded: {exc}", field="crl", details={"url": url}
+            ) from exc
         expires = crl.next_update_utc or now
         with self._lock:
             self._fetched[url] = _FetchedCrl(crl, expires)
@@ -543,7 +547,9 @@ class OcspChecker:
             produced = response.produced_at_utc
             skew = self.clock_skew
             if not (signer.not_valid_before_utc - skew <= produced <= signer.not_valid_after_utc + skew):
-                raise fail(f"the OCSP responder certificate {_subject(signer)} was not valid when the response was produced")
+                raise fail(
+                    f"the OCSP responder certificate {_subject(signer)} was not valid when the response was produced"
+                )
             public_key = signer.public_key()
         else:
             public_key = issuer.public_key()

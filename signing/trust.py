@@ -18,10 +18,10 @@ configuration of its own, separate from routing and from our own keys.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -74,7 +74,9 @@ class TrustStore:
     pinned: tuple[PinnedCertificate, ...] = ()
     intermediates: tuple[x509.Certificate, ...] = ()
     revocation: RevocationChecker = field(default_factory=NoRevocationCheck)
-    _paths: dict[tuple[bool, str, int], tuple[x509.Certificate, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _paths: dict[tuple[bool, str, int], tuple[x509.Certificate, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.anchors and not self.pinned:
@@ -106,7 +108,7 @@ class TrustStore:
         self, new_certificate: x509.Certificate, *, overlap: timedelta, now: datetime | None = None
     ) -> TrustStore:
         """A copy in which ``new_certificate`` is pinned and every currently pinned one expires after ``overlap``."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         until = now + overlap
         retired = tuple(
             PinnedCertificate(p.certificate, p.accept_from, min(p.accept_until, until) if p.accept_until else until)
@@ -131,7 +133,7 @@ class TrustStore:
         at: datetime | None = None,
     ) -> tuple[x509.Certificate, ...]:
         """Validate ``leaf`` for signing; return its path (leaf first). Raises a CERT_* error."""
-        at = at or datetime.now(timezone.utc)
+        at = at or datetime.now(UTC)
         fp = fingerprint(leaf)
         pin = self._pin_for(fp, at)
         # Path building and the static checks (CA flags, key usage) are done once per
@@ -172,9 +174,7 @@ class TrustStore:
             details={"fingerprint": fp},
         )
 
-    def _find_issuer(
-        self, cert: x509.Certificate, presented: Sequence[x509.Certificate]
-    ) -> x509.Certificate | None:
+    def _find_issuer(self, cert: x509.Certificate, presented: Sequence[x509.Certificate]) -> x509.Certificate | None:
         for candidate in (*presented, *self.intermediates, *self.anchors):
             if candidate.subject == cert.issuer and _issued_by(cert, candidate):
                 return candidate

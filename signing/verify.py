@@ -30,7 +30,7 @@ import binascii
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import xmlsec
@@ -171,7 +171,9 @@ def _id_finder(attributes: tuple[str, ...]) -> etree.XPath:
 def _resolve(root: etree._Element, ref: etree._Element, policy: VerifyPolicy) -> _Reference:
     uri = ref.get("URI")
     if uri is None:
-        raise ExternalReference("a Reference without URI leaves the signed content to the application", field="ds:Reference")
+        raise ExternalReference(
+            "a Reference without URI leaves the signed content to the application", field="ds:Reference"
+        )
     id_attribute = None
     if uri == "":
         target = root
@@ -280,7 +282,9 @@ def _decode_certificate(text: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(base64.b64decode("".join(text.split()), validate=True))
     except (binascii.Error, ValueError) as exc:
-        raise CertificateMalformed(f"X509Certificate is not a DER certificate: {exc}", field="ds:X509Certificate") from exc
+        raise CertificateMalformed(
+            f"X509Certificate is not a DER certificate: {exc}", field="ds:X509Certificate"
+        ) from exc
 
 
 def _certificates(signature: etree._Element) -> list[x509.Certificate]:
@@ -290,7 +294,9 @@ def _certificates(signature: etree._Element) -> list[x509.Certificate]:
     ]
 
 
-def _pick_leaf(certs: list[x509.Certificate], trust: TrustStore, at: datetime) -> tuple[x509.Certificate, list[x509.Certificate]]:
+def _pick_leaf(
+    certs: list[x509.Certificate], trust: TrustStore, at: datetime
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
     if not certs:
         live = [
             p.certificate
@@ -384,7 +390,7 @@ def verify_document(
     signed element. Without it the signed element must be the root.
     ``at`` is the instant certificates are checked at (default: now).
     """
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     root = parse_xml(data) if isinstance(data, (bytes, bytearray, str)) else data
 
     signatures = _FIND_SIGNATURES(root)

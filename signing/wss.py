@@ -51,7 +51,7 @@ import copy
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -164,7 +164,11 @@ def element_path(el: etree._Element) -> str:
         else:
             q = etree.QName(node)
             prefix = _PREFIX_OF.get(q.namespace or "", "")
-            name = f"{prefix}:{q.localname}" if prefix else (f"{{{q.namespace}}}{q.localname}" if q.namespace else q.localname)
+            name = (
+                f"{prefix}:{q.localname}"
+                if prefix
+                else (f"{{{q.namespace}}}{q.localname}" if q.namespace else q.localname)
+            )
             parent = node.getparent()
             if parent is not None:
                 same = [c for c in parent if c.tag == node.tag]
@@ -287,7 +291,9 @@ def sign_envelope(
     if envelope.tag != _S + "Envelope":
         raise ConfigError(f"{element_path(envelope)} is not a SOAP 1.2 Envelope", field="envelope")
     if isinstance(algorithm, str):
-        algorithm = SIGNATURES.get(algorithm) or _config_error(f"unknown signature method {algorithm}", "signature_method")
+        algorithm = SIGNATURES.get(algorithm) or _config_error(
+            f"unknown signature method {algorithm}", "signature_method"
+        )
     algorithm = algorithm or default_algorithm_for(signer.certificate)
     if isinstance(digest, str):
         digest = DIGESTS.get(digest) or _config_error(f"unknown digest method {digest}", "digest_method")
@@ -417,7 +423,9 @@ def _parse_reference(
     where = element_path(ref)
     uri = ref.get("URI")
     if uri is None or uri == "":
-        raise ExternalReference("a Reference without a #id or cid: URI leaves the signed part to guesswork", field=where)
+        raise ExternalReference(
+            "a Reference without a #id or cid: URI leaves the signed part to guesswork", field=where
+        )
     transforms: list[str] = []
     prefixes: tuple[str, ...] = ()
     digest_method = digest_value = None
@@ -434,7 +442,9 @@ def _parse_reference(
                 transforms.append(turi)
                 prefixes = _inclusive_prefixes(t) or prefixes
                 if any(isinstance(c.tag, str) and c.tag != "{%s}InclusiveNamespaces" % EC_NS for c in t):
-                    raise TransformForbidden(f"transform {turi} carries parameters; none are accepted", field=element_path(t))
+                    raise TransformForbidden(
+                        f"transform {turi} carries parameters; none are accepted", field=element_path(t)
+                    )
         elif child.tag == _DS + "DigestMethod":
             digest_method = _algorithm(child)
         elif child.tag == _DS + "DigestValue":
@@ -454,7 +464,9 @@ def _parse_reference(
             raise ReferenceNotFound(f"no MIME attachment has Content-ID <{cid}>", field=uri)
         return _Ref(signed, None, cid, None, ())
     if not uri.startswith("#") or len(uri) < 2 or "(" in uri:
-        raise ExternalReference(f"reference {uri!r} points outside the envelope or uses XPointer", field=where + "/@URI")
+        raise ExternalReference(
+            f"reference {uri!r} points outside the envelope or uses XPointer", field=where + "/@URI"
+        )
     if len(transforms) != 1 or transforms[0] not in _EXCLUSIVE or transforms[0] not in policy.dsig.transforms:
         raise TransformForbidden(
             f"reference {uri} must use exactly one exclusive C14N transform, not {transforms}",
@@ -478,7 +490,9 @@ def _certificate(signature: etree._Element, security: etree._Element) -> tuple[x
         )
     uri = refs[0].get("URI") or ""
     if not uri.startswith("#"):
-        raise ExternalReference(f"security token reference {uri!r} is not a same-envelope #id", field=element_path(refs[0]))
+        raise ExternalReference(
+            f"security token reference {uri!r} is not a same-envelope #id", field=element_path(refs[0])
+        )
     tokens = [t for t in security.findall(_WSSE + "BinarySecurityToken") if t.get(_WSU_ID) == uri[1:]]
     if len(tokens) != 1:
         raise CertificateMissing(
@@ -487,14 +501,18 @@ def _certificate(signature: etree._Element, security: etree._Element) -> tuple[x
         )
     token = tokens[0]
     if token.get("ValueType") != X509V3:
-        raise CertificateMalformed(f"token ValueType {token.get('ValueType')!r} is not X509v3", field=element_path(token))
+        raise CertificateMalformed(
+            f"token ValueType {token.get('ValueType')!r} is not X509v3", field=element_path(token)
+        )
     encoding = token.get("EncodingType", BASE64_BINARY)
     if encoding != BASE64_BINARY:
         raise CertificateMalformed(f"token EncodingType {encoding!r} is not Base64Binary", field=element_path(token))
     try:
         cert = x509.load_der_x509_certificate(base64.b64decode("".join((token.text or "").split()), validate=True))
     except (binascii.Error, ValueError) as exc:
-        raise CertificateMalformed(f"BinarySecurityToken is not a DER certificate: {exc}", field=element_path(token)) from exc
+        raise CertificateMalformed(
+            f"BinarySecurityToken is not a DER certificate: {exc}", field=element_path(token)
+        ) from exc
     return cert, token
 
 
@@ -511,31 +529,46 @@ def verify_envelope(
     ``attachments`` maps every MIME attachment's Content-ID (without ``cid:``)
     to its content octets as signed (AS4: decrypted, still compressed).
     """
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     attachments = dict(attachments or {})
     if envelope.tag != _S + "Envelope":
-        raise SignatureMalformed(f"the root element {element_path(envelope)} is not a SOAP 1.2 Envelope", field=element_path(envelope))
+        raise SignatureMalformed(
+            f"the root element {element_path(envelope)} is not a SOAP 1.2 Envelope", field=element_path(envelope)
+        )
     header = envelope.find(_S + "Header")
     bodies = envelope.findall(_S + "Body")
     if len(bodies) != 1:
-        raise SignatureWrapping(f"the Envelope holds {len(bodies)} soap:Body elements; exactly one is processed", field="/S12:Envelope/S12:Body")
+        raise SignatureWrapping(
+            f"the Envelope holds {len(bodies)} soap:Body elements; exactly one is processed",
+            field="/S12:Envelope/S12:Body",
+        )
     body = bodies[0]
     securities = header.findall(_WSSE + "Security") if header is not None else []
     if not securities:
-        raise SignatureMissing("the envelope has no wsse:Security header", field="/S12:Envelope/S12:Header/wsse:Security")
+        raise SignatureMissing(
+            "the envelope has no wsse:Security header", field="/S12:Envelope/S12:Header/wsse:Security"
+        )
     if len(securities) > 1:
-        raise MultipleSignatures(f"{len(securities)} wsse:Security headers; exactly one is accepted", field="/S12:Envelope/S12:Header/wsse:Security")
+        raise MultipleSignatures(
+            f"{len(securities)} wsse:Security headers; exactly one is accepted",
+            field="/S12:Envelope/S12:Header/wsse:Security",
+        )
     security = securities[0]
     assert header is not None
     signatures = security.findall(_DS + "Signature")
     if not signatures:
         raise SignatureMissing("wsse:Security holds no ds:Signature", field=element_path(security) + "/ds:Signature")
     if len(signatures) > 1:
-        raise MultipleSignatures(f"wsse:Security holds {len(signatures)} ds:Signature elements", field=element_path(security))
+        raise MultipleSignatures(
+            f"wsse:Security holds {len(signatures)} ds:Signature elements", field=element_path(security)
+        )
     signature = signatures[0]
     messagings = header.findall(_EB + "Messaging")
     if len(messagings) > 1:
-        raise SignatureWrapping(f"soap:Header holds {len(messagings)} eb:Messaging elements; exactly one is processed", field=element_path(header) + "/eb:Messaging")
+        raise SignatureWrapping(
+            f"soap:Header holds {len(messagings)} eb:Messaging elements; exactly one is processed",
+            field=element_path(header) + "/eb:Messaging",
+        )
     messaging = messagings[0] if messagings else None
 
     signed_info = _only(signature, _DS + "SignedInfo", "ds:SignedInfo")
@@ -543,7 +576,10 @@ def verify_envelope(
     c14n_el = _only(signed_info, _DS + "CanonicalizationMethod", "ds:CanonicalizationMethod")
     c14n = _algorithm(c14n_el)
     if c14n not in _EXCLUSIVE or c14n not in policy.dsig.c14n_methods:
-        raise AlgorithmForbidden(f"canonicalization {c14n} is not accepted; WS-Security here uses exclusive C14N", field=element_path(c14n_el))
+        raise AlgorithmForbidden(
+            f"canonicalization {c14n} is not accepted; WS-Security here uses exclusive C14N",
+            field=element_path(c14n_el),
+        )
     method_el = _only(signed_info, _DS + "SignatureMethod", "ds:SignatureMethod")
     method = _algorithm(method_el)
     _check_signature_method(method, policy.dsig, element_path(method_el))
@@ -553,7 +589,10 @@ def verify_envelope(
     if not ref_elements:
         raise SignatureMalformed("SignedInfo holds no Reference", field=element_path(signed_info))
     if len(ref_elements) > policy.max_references:
-        raise ReferenceCountInvalid(f"SignedInfo holds {len(ref_elements)} References; at most {policy.max_references} are accepted", field=element_path(signed_info))
+        raise ReferenceCountInvalid(
+            f"SignedInfo holds {len(ref_elements)} References; at most {policy.max_references} are accepted",
+            field=element_path(signed_info),
+        )
     refs = [_parse_reference(r, index, attachments, policy) for r in ref_elements]
 
     # Binding: every signed element must be one the receiver processes.
@@ -587,7 +626,9 @@ def verify_envelope(
     if policy.require_attachments:
         for cid in attachments:
             if cid not in covered:
-                raise ReferenceCountInvalid(f"the signature does not cover the attachment cid:{cid}", field="cid:" + cid)
+                raise ReferenceCountInvalid(
+                    f"the signature does not cover the attachment cid:{cid}", field="cid:" + cid
+                )
 
     certificate, token = _certificate(signature, security)
     try:

@@ -116,7 +116,9 @@ class SoftwareDecrypter(Decrypter):
         self._certificate = certificate
 
     @classmethod
-    def from_pem(cls, key_path: str | Path, cert_path: str | Path, *, password: bytes | None = None) -> SoftwareDecrypter:
+    def from_pem(
+        cls, key_path: str | Path, cert_path: str | Path, *, password: bytes | None = None
+    ) -> SoftwareDecrypter:
         try:
             key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=password)
             cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
@@ -170,7 +172,9 @@ def encrypt_attachments(
     )
 
     bst_id, ek_id = new_id("X509-enc"), new_id("EK")
-    bst = etree.Element(_WSSE + "BinarySecurityToken", {"EncodingType": BASE64_BINARY, "ValueType": X509V3, _WSU_ID: bst_id})
+    bst = etree.Element(
+        _WSSE + "BinarySecurityToken", {"EncodingType": BASE64_BINARY, "ValueType": X509V3, _WSU_ID: bst_id}
+    )
     bst.text = _b64(recipient.public_bytes(Encoding.DER))
     ek = etree.Element(_X + "EncryptedKey", {"Id": ek_id}, nsmap={"xenc": XENC_NS})
     method = _sub(ek, _X + "EncryptionMethod", Algorithm=RSA_OAEP)
@@ -187,7 +191,11 @@ def encrypt_attachments(
     for cid, (content, mime_type) in attachments.items():
         ed_id = new_id("ED")
         _sub(reference_list, _X + "DataReference", URI="#" + ed_id)
-        ed = etree.Element(_X + "EncryptedData", {"Id": ed_id, "Type": SWA_CONTENT_ONLY, "MimeType": mime_type}, nsmap={"xenc": XENC_NS})
+        ed = etree.Element(
+            _X + "EncryptedData",
+            {"Id": ed_id, "Type": SWA_CONTENT_ONLY, "MimeType": mime_type},
+            nsmap={"xenc": XENC_NS},
+        )
         _sub(ed, _X + "EncryptionMethod", Algorithm=algorithm)
         ed_key_info = _sub(ed, _DS + "KeyInfo")
         ed_str = _sub(ed_key_info, _WSSE + "SecurityTokenReference")
@@ -246,7 +254,9 @@ def _recipient(ek: etree._Element, security: etree._Element) -> x509.Certificate
             try:
                 return x509.load_der_x509_certificate(base64.b64decode("".join((token.text or "").split())))
             except (ValueError, binascii.Error):
-                raise DecryptionFailed("the EncryptedKey's token is not a certificate", field=element_path(token)) from None
+                raise DecryptionFailed(
+                    "the EncryptedKey's token is not a certificate", field=element_path(token)
+                ) from None
     return None
 
 
@@ -263,7 +273,9 @@ def decrypt_attachments(
         return DecryptResult(out, frozenset(), {})
     assert security is not None
     if len(keys) > 1:
-        raise DecryptionFailed(f"wsse:Security holds {len(keys)} EncryptedKey elements; one is accepted", field=element_path(keys[1]))
+        raise DecryptionFailed(
+            f"wsse:Security holds {len(keys)} EncryptedKey elements; one is accepted", field=element_path(keys[1])
+        )
     ek = keys[0]
     where = element_path(ek)
     if decrypter is None:
@@ -285,7 +297,10 @@ def decrypt_attachments(
     try:
         key = decrypter.unwrap(base64.b64decode("".join((value.text or "").split()), validate=True), oaep)
     except (ValueError, binascii.Error) as exc:
-        raise DecryptionFailed(f"the content key cannot be unwrapped with our key: {exc or 'OAEP decoding error'}", field=where + "/xenc:CipherData") from exc
+        raise DecryptionFailed(
+            f"the content key cannot be unwrapped with our key: {exc or 'OAEP decoding error'}",
+            field=where + "/xenc:CipherData",
+        ) from exc
 
     encrypted: set[str] = set()
     mime_types: dict[str, str] = {}
@@ -297,19 +312,30 @@ def decrypt_attachments(
         found = data_by_id.get(uri[1:], []) if uri.startswith("#") else []
         if len(found) != 1:
             cls = DuplicateId if len(found) > 1 else DecryptionFailed
-            raise cls(f"{len(found)} xenc:EncryptedData carry Id {uri[1:]!r}; exactly one is required", field=element_path(data_ref))
+            raise cls(
+                f"{len(found)} xenc:EncryptedData carry Id {uri[1:]!r}; exactly one is required",
+                field=element_path(data_ref),
+            )
         ed = found[0]
         ed_where = element_path(ed)
         algorithm_el = ed.find(_X + "EncryptionMethod")
         algorithm = algorithm_el.get("Algorithm") if algorithm_el is not None else None
         if algorithm not in _KEY_SIZES:
-            raise AlgorithmForbidden(f"content encryption {algorithm} is not accepted (AES-GCM only)", field=ed_where + "/xenc:EncryptionMethod")
+            raise AlgorithmForbidden(
+                f"content encryption {algorithm} is not accepted (AES-GCM only)",
+                field=ed_where + "/xenc:EncryptionMethod",
+            )
         if len(key) != _KEY_SIZES[algorithm]:
-            raise DecryptionFailed(f"the unwrapped key has {len(key)} bytes, {algorithm} needs {_KEY_SIZES[algorithm]}", field=ed_where)
+            raise DecryptionFailed(
+                f"the unwrapped key has {len(key)} bytes, {algorithm} needs {_KEY_SIZES[algorithm]}", field=ed_where
+            )
         cipher_ref = ed.find(f"{_X}CipherData/{_X}CipherReference")
         cid_uri = cipher_ref.get("URI") if cipher_ref is not None else None
         if not cid_uri or not cid_uri.startswith("cid:"):
-            raise DecryptionFailed("EncryptedData must reference its attachment with CipherReference URI='cid:...'", field=ed_where + "/xenc:CipherData")
+            raise DecryptionFailed(
+                "EncryptedData must reference its attachment with CipherReference URI='cid:...'",
+                field=ed_where + "/xenc:CipherData",
+            )
         cid = cid_uri[4:]
         if cid not in attachments:
             raise DecryptionFailed(f"no MIME attachment has Content-ID <{cid}>", field=cid_uri)
@@ -319,7 +345,9 @@ def decrypt_attachments(
         try:
             out[cid] = AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], None)
         except (InvalidTag, ValueError) as exc:
-            raise DecryptionFailed(f"attachment {cid_uri} does not decrypt (altered ciphertext or wrong key)", field=cid_uri) from exc
+            raise DecryptionFailed(
+                f"attachment {cid_uri} does not decrypt (altered ciphertext or wrong key)", field=cid_uri
+            ) from exc
         encrypted.add(cid)
         if ed.get("MimeType"):
             mime_types[cid] = ed.get("MimeType", "")

@@ -15,7 +15,7 @@ AES-128-GCM payload encryption with RSA-OAEP key transport) lives in
 """
 
 from adapters.as4.adapter import PROPERTY_HEADER_PREFIX, As4Adapter
-from adapters.as4.ebms import EbmsError, Party, PartInfo, Property, SignalMessage, UserMessage
+from adapters.as4.ebms import EbmsError, PartInfo, Party, Property, SignalMessage, UserMessage
 from adapters.as4.messages import (
     As4Partner,
     OutgoingMessage,

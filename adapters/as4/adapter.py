@@ -75,11 +75,17 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from adapters.as4.ebms import Party, Property, UserMessage, parse_user_message
 from adapters.as4.messages import (
@@ -92,7 +98,14 @@ from adapters.as4.messages import (
 )
 from adapters.as4.mime import parse_multipart
 from adapters.as4.pmode import PMode
-from adapters.as4.sent import MemorySentStore, SentRecord, SentStore, SqliteSentStore, reference_elements, references_xml
+from adapters.as4.sent import (
+    MemorySentStore,
+    SentRecord,
+    SentStore,
+    SqliteSentStore,
+    reference_elements,
+    references_xml,
+)
 from adapters.base import Adapter, InboundMessage, OutboundMessage
 from adapters.options import certificate_from_options, path_from_options, signer_from_options, trust_from_options
 from gateway.errors import (
@@ -147,7 +160,9 @@ class As4Adapter(Adapter):
         except ValueError as exc:
             raise ConfigError(f"invalid PMode: {exc}", field="options.pmode") from exc
         self.signer: Signer = signer_from_options(opts.get("signer"), field="options.signer")
-        self.trust: TrustStore = trust_from_options(opts.get("trust"), party=self.pmode.responder.party_id, field="options.trust")
+        self.trust: TrustStore = trust_from_options(
+            opts.get("trust"), party=self.pmode.responder.party_id, field="options.trust"
+        )
         raw_cert = opts.get("encryption_certificate")
         self.encryption_certificate = (
             None if raw_cert is None else certificate_from_options(raw_cert, field="options.encryption_certificate")
@@ -169,7 +184,7 @@ class As4Adapter(Adapter):
         else:
             self.sent_store = SqliteSentStore(path_from_options(raw_store, field="options.sent_store"))
         self._sleep: Callable[[float], Awaitable[None]] = opts.get("sleep") or asyncio.sleep
-        self._clock: Callable[[], datetime] = opts.get("clock") or (lambda: datetime.now(timezone.utc))
+        self._clock: Callable[[], datetime] = opts.get("clock") or (lambda: datetime.now(UTC))
         self._sent: OrderedDict[str, tuple[OutgoingMessage, str]] = OrderedDict()
         self._receipts_seen: dict[str, str] = {}
         self.transmissions = 0
@@ -195,7 +210,9 @@ class As4Adapter(Adapter):
 
     def ebms_message_id(self, message: OutboundMessage) -> str:
         """The ebMS MessageId of a gateway message: the same on every attempt."""
-        return message.message_id if "@" in message.message_id else f"{message.message_id}@{self.pmode.message_id_domain}"
+        return (
+            message.message_id if "@" in message.message_id else f"{message.message_id}@{self.pmode.message_id_domain}"
+        )
 
     async def _prepare(self, message: OutboundMessage) -> OutgoingMessage:
         """The message to (re)send: recorded in the sent store before its first transmission, then always those bytes."""
@@ -290,7 +307,9 @@ class As4Adapter(Adapter):
         awareness = self.pmode.reception_awareness
         retrying = AsyncRetrying(
             stop=stop_after_attempt(awareness.attempts) | stop_after_delay(awareness.max_seconds),
-            wait=wait_exponential_jitter(multiplier=awareness.initial_wait, max=awareness.max_wait, jitter=awareness.initial_wait),
+            wait=wait_exponential_jitter(
+                multiplier=awareness.initial_wait, max=awareness.max_wait, jitter=awareness.initial_wait
+            ),
             retry=retry_if_exception_type(self.recoverable),
             sleep=self._sleep,
             reraise=True,
@@ -298,7 +317,9 @@ class As4Adapter(Adapter):
         async for attempt in retrying:
             with attempt:
                 receipt = await self._transmit(outgoing)
-        return Receipt(message_id=message.message_id, raw=receipt.raw, status=receipt.status, duplicate=receipt.duplicate)
+        return Receipt(
+            message_id=message.message_id, raw=receipt.raw, status=receipt.status, duplicate=receipt.duplicate
+        )
 
     async def _transmit(self, outgoing: OutgoingMessage) -> Receipt:
         await self.open()
@@ -306,13 +327,15 @@ class As4Adapter(Adapter):
         self.transmissions += 1
         try:
             async with self._session.post(
-                self.endpoint, data=outgoing.body, headers={"Content-Type": outgoing.content_type, "MIME-Version": "1.0"}
+                self.endpoint,
+                data=outgoing.body,
+                headers={"Content-Type": outgoing.content_type, "MIME-Version": "1.0"},
             ) as response:
                 body = await response.content.read(_MAX_SIGNAL)
                 status = response.status
                 content_type = response.headers.get("Content-Type", "")
                 marked_duplicate = response.headers.get("X-AS4-Duplicate", "").lower() == "true"
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, aiohttp.InvalidURL):
                 raise PartnerRejected(f"invalid AS4 endpoint {self.endpoint}: {_describe(exc)}", field="url") from exc
             if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
@@ -321,15 +344,22 @@ class As4Adapter(Adapter):
         is_signal = "soap+xml" in content_type.lower() or "multipart/related" in content_type.lower()
         if not is_signal or not body.strip():
             if status >= 500 or status in _RETRY_STATUSES:
-                raise PartnerUnavailable(f"{self.endpoint} answered {status}", field="http.status", details={"status": status})
+                raise PartnerUnavailable(
+                    f"{self.endpoint} answered {status}", field="http.status", details={"status": status}
+                )
             if status >= 300:
-                raise PartnerRejected(f"{self.endpoint} answered {status}", field="http.status", details={"status": status})
+                raise PartnerRejected(
+                    f"{self.endpoint} answered {status}", field="http.status", details={"status": status}
+                )
             raise ReceiptInvalid(
-                f"{self.endpoint} answered {status} without an ebMS signal; a receipt is required", field="http.body",
+                f"{self.endpoint} answered {status} without an ebMS signal; a receipt is required",
+                field="http.body",
                 details={"status": status},
             )
         try:
-            signal = verify_signal(body, content_type, trust=self.trust, policy=self.pmode.security.verify, at=self._clock())
+            signal = verify_signal(
+                body, content_type, trust=self.trust, policy=self.pmode.security.verify, at=self._clock()
+            )
         except NswError as exc:
             raise ReceiptInvalid(
                 f"the signal from {self.endpoint} cannot be trusted: {exc.message}",
@@ -341,10 +371,16 @@ class As4Adapter(Adapter):
             if signal.signal.ref_to_message_id not in (None, sent_id):
                 raise ReceiptInvalid(
                     f"the error signal refers to {signal.signal.ref_to_message_id!r}, not {sent_id!r}",
-                    field="eb:RefToMessageId", details={"cause": "AS4_UNCORRELATED"},
+                    field="eb:RefToMessageId",
+                    details={"cause": "AS4_UNCORRELATED"},
                 )
             first = signal.signal.errors[0]
-            details = {"ebms": first.code, "short_description": first.short_description, "detail": first.detail, "status": status}
+            details = {
+                "ebms": first.code,
+                "short_description": first.short_description,
+                "detail": first.detail,
+                "status": status,
+            }
             text = f"{self.endpoint} refused {sent_id}: {first.code} {first.short_description or ''} {first.description or ''}".strip()
             if first.code in _RETRYABLE_EBMS:
                 raise PartnerUnavailable(text, field="eb:Error", details=details)
@@ -367,7 +403,9 @@ class As4Adapter(Adapter):
         """Drain the verified messages the configured receiver has accepted so far."""
         receiver = self.options.get("receiver")
         if receiver is None:
-            raise GatewayError("this as4 adapter has no receiver configured (options.receiver)", field="options.receiver")
+            raise GatewayError(
+                "this as4 adapter has no receiver configured (options.receiver)", field="options.receiver"
+            )
         while not receiver.inbox.empty():
             received = receiver.inbox.get_nowait()
             user = received.user_message

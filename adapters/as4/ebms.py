@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -163,7 +163,14 @@ EBMS_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 _POLICY_CODES = frozenset(
-    {"SIG_MISSING", "SIG_ALGORITHM_FORBIDDEN", "SIG_WEAK_ALGORITHM", "SIG_HMAC_FORBIDDEN", "SIG_TRANSFORM_FORBIDDEN", "SIG_REFERENCE_COUNT"}
+    {
+        "SIG_MISSING",
+        "SIG_ALGORITHM_FORBIDDEN",
+        "SIG_WEAK_ALGORITHM",
+        "SIG_HMAC_FORBIDDEN",
+        "SIG_TRANSFORM_FORBIDDEN",
+        "SIG_REFERENCE_COUNT",
+    }
 )
 
 
@@ -191,7 +198,7 @@ def ebms_error_for(error: NswError) -> str:
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _eb(parent: etree._Element, tag: str, text: str | None = None, /, **attrib: str | None) -> etree._Element:
@@ -346,7 +353,7 @@ def _timestamp(info: etree._Element) -> datetime:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise _fail(el, "AS4_TIMESTAMP", f"eb:Timestamp {raw!r} is not an xsd:dateTime", "EBMS:0003") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _party(party_info: etree._Element, name: str) -> Party:
@@ -404,7 +411,12 @@ def parse_user_message(messaging: etree._Element) -> UserMessage:
         for part in payload_info.findall(_EB + "PartInfo"):
             href = part.get("href")
             if not href or not href.startswith("cid:"):
-                raise _fail(part, "AS4_PART_HREF", f"eb:PartInfo href {href!r} is not a cid: reference to a MIME part", "EBMS:0011")
+                raise _fail(
+                    part,
+                    "AS4_PART_HREF",
+                    f"eb:PartInfo href {href!r} is not a cid: reference to a MIME part",
+                    "EBMS:0011",
+                )
             parts.append(PartInfo(href, _props(_one(part, "PartProperties", required=False))))
     return UserMessage(
         message_id=_text(info, "MessageId") or "",

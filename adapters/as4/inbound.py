@@ -96,7 +96,9 @@ class As4Endpoint(InboundEndpoint):
         else:
             key_signer = self.signer if raw_key is None else signer_from_options(raw_key, field=f"{f}.decryption_key")
             if not isinstance(key_signer, SoftwareSigner):
-                raise ConfigError("a software key (p12 or key/cert) is required to decrypt", field=f"{f}.decryption_key")
+                raise ConfigError(
+                    "a software key (p12 or key/cert) is required to decrypt", field=f"{f}.decryption_key"
+                )
             self.decrypter = SoftwareDecrypter(key_signer._key, key_signer.certificate)  # type: ignore[arg-type]
         raw_partners = opts.get("partners")
         if not isinstance(raw_partners, Mapping) or not raw_partners:
@@ -120,7 +122,9 @@ class As4Endpoint(InboundEndpoint):
     @staticmethod
     def _partner(party_id: str, table: Any, field: str) -> InboundPartner:
         if not isinstance(table, Mapping):
-            raise ConfigError(f"must be a table (party, pmode, trust, document_types), not {type(table).__name__}", field=field)
+            raise ConfigError(
+                f"must be a table (party, pmode, trust, document_types), not {type(table).__name__}", field=field
+            )
         unknown = set(table) - {"party", "pmode", "trust", "document_types"}
         if unknown:
             raise ConfigError(f"unknown option {sorted(unknown)[0]!r}", field=f"{field}.{sorted(unknown)[0]}")
@@ -138,8 +142,10 @@ class As4Endpoint(InboundEndpoint):
             raise ConfigError(f"invalid PMode: {first['msg']}", field=f"{field}.pmode{loc}") from None
         trust = trust_from_options(table.get("trust"), party=party_id, field=f"{field}.trust")
         types = table.get("document_types") or {}
-        if not isinstance(types, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in types.items()):
-            raise ConfigError("must be a table of Action = \"document type\"", field=f"{field}.document_types")
+        if not isinstance(types, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in types.items()
+        ):
+            raise ConfigError('must be a table of Action = "document type"', field=f"{field}.document_types")
         return InboundPartner(party=party, agreement=As4Partner(pmode, trust), document_types=dict(types))
 
     def public_paths(self) -> list[str]:

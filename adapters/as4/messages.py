@@ -28,7 +28,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 from lxml import etree
@@ -211,7 +211,9 @@ def build_user_message(
     if pmode.security.encrypt:
         assert encrypt_for is not None
         ciphertexts = encrypt_attachments(
-            envelope, {cid: (data, mime[cid]) for cid, data in signed.items()}, encrypt_for,
+            envelope,
+            {cid: (data, mime[cid]) for cid, data in signed.items()},
+            encrypt_for,
             algorithm=pmode.security.encryption_algorithm,
         )
         attachments = [MimePart(cid, "application/octet-stream", ciphertexts[cid]) for cid in signed]
@@ -291,11 +293,18 @@ def select_agreement(
     if pmode_id is not None:
         named = [a for a in candidates if a.pmode.id == pmode_id]
         if not named:
-            raise _agreement_error("AS4_UNKNOWN_PMODE", "EBMS:0001", "eb:AgreementRef/@pmode", f"no agreement {pmode_id!r} with this partner")
+            raise _agreement_error(
+                "AS4_UNKNOWN_PMODE",
+                "EBMS:0001",
+                "eb:AgreementRef/@pmode",
+                f"no agreement {pmode_id!r} with this partner",
+            )
         where = _mismatch(named[0].pmode, service, service_type, action)
         if where is not None:
             raise _agreement_error(
-                "AS4_PMODE_MISMATCH", "EBMS:0010", where,
+                "AS4_PMODE_MISMATCH",
+                "EBMS:0010",
+                where,
                 f"{where} is not that of PMode {pmode_id!r} (service {named[0].pmode.service!r}, action {named[0].pmode.action!r})",
             )
         return named[0]
@@ -307,7 +316,9 @@ def select_agreement(
         value = service if where == "eb:Service" else service_type
     else:
         where, value = "eb:Action", action
-    raise _agreement_error("AS4_UNKNOWN_PMODE", "EBMS:0001", where, f"no agreement with this partner for {where} {value!r}")
+    raise _agreement_error(
+        "AS4_UNKNOWN_PMODE", "EBMS:0001", where, f"no agreement with this partner for {where} {value!r}"
+    )
 
 
 def _decompress(data: bytes, limit: int, where: str) -> bytes:
@@ -315,14 +326,18 @@ def _decompress(data: bytes, limit: int, where: str) -> bytes:
     try:
         out = engine.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise ValidationFailed([ValidationIssue(where, "AS4_DECOMPRESSION", f"not gzip data: {exc}")], details={"ebms": "EBMS:0303"}) from exc
+        raise ValidationFailed(
+            [ValidationIssue(where, "AS4_DECOMPRESSION", f"not gzip data: {exc}")], details={"ebms": "EBMS:0303"}
+        ) from exc
     if len(out) > limit or engine.unconsumed_tail:
         raise ValidationFailed(
             [ValidationIssue(where, "AS4_TOO_LARGE", f"the payload decompresses to more than {limit} bytes")],
             details={"ebms": "EBMS:0303"},
         )
     if not engine.eof:
-        raise ValidationFailed([ValidationIssue(where, "AS4_DECOMPRESSION", "truncated gzip data")], details={"ebms": "EBMS:0303"})
+        raise ValidationFailed(
+            [ValidationIssue(where, "AS4_DECOMPRESSION", "truncated gzip data")], details={"ebms": "EBMS:0303"}
+        )
     return out
 
 
@@ -344,10 +359,18 @@ def open_user_message(
     """
     mime = parse_multipart(body, content_type)
     envelope = parse_xml(mime.soap)
-    claimed = _unverified_text(envelope, f"{_S}Header/{_EB}Messaging/{_EB}UserMessage/{_EB}PartyInfo/{_EB}From/{_EB}PartyId")
+    claimed = _unverified_text(
+        envelope, f"{_S}Header/{_EB}Messaging/{_EB}UserMessage/{_EB}PartyInfo/{_EB}From/{_EB}PartyId"
+    )
     if not claimed:
         raise ValidationFailed(
-            [ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId", "AS4_MISSING", "no eb:From PartyId")],
+            [
+                ValidationIssue(
+                    "/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId",
+                    "AS4_MISSING",
+                    "no eb:From PartyId",
+                )
+            ],
             details={"ebms": "EBMS:0009"},
         )
     collaboration = f"{_S}Header/{_EB}Messaging/{_EB}UserMessage/{_EB}CollaborationInfo"
@@ -370,32 +393,66 @@ def open_user_message(
     if security.require_encryption:
         for cid in raw:
             if cid not in decrypted.encrypted:
-                raise EncryptionMissing(f"attachment cid:{cid} arrived unencrypted; the PMode requires encryption", field="cid:" + cid)
-    verified = verify_envelope(envelope, trust=partner.trust, attachments=decrypted.attachments, policy=security.verify, at=at)
+                raise EncryptionMissing(
+                    f"attachment cid:{cid} arrived unencrypted; the PMode requires encryption", field="cid:" + cid
+                )
+    verified = verify_envelope(
+        envelope, trust=partner.trust, attachments=decrypted.attachments, policy=security.verify, at=at
+    )
     assert verified.messaging is not None or not security.verify.require_messaging
     if verified.messaging is None:
-        raise ValidationFailed([ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging", "AS4_MISSING", "no eb:Messaging")], details={"ebms": "EBMS:0009"})
+        raise ValidationFailed(
+            [ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging", "AS4_MISSING", "no eb:Messaging")],
+            details={"ebms": "EBMS:0009"},
+        )
     user = parse_user_message(verified.messaging)
-    chosen = select_agreement(agreements, service=user.service, service_type=user.service_type, action=user.action, pmode_id=user.pmode)
+    chosen = select_agreement(
+        agreements, service=user.service, service_type=user.service_type, action=user.action, pmode_id=user.pmode
+    )
     if chosen is not partner:
         raise ValidationFailed(
-            [ValidationIssue(element_path(verified.messaging) + "/eb:UserMessage/eb:CollaborationInfo", "AS4_PMODE_MISMATCH",
-                             f"the signed header belongs to PMode {chosen.pmode.id!r}, not {partner.pmode.id!r} it was verified under")],
+            [
+                ValidationIssue(
+                    element_path(verified.messaging) + "/eb:UserMessage/eb:CollaborationInfo",
+                    "AS4_PMODE_MISMATCH",
+                    f"the signed header belongs to PMode {chosen.pmode.id!r}, not {partner.pmode.id!r} it was verified under",
+                )
+            ],
             details={"ebms": "EBMS:0010"},
         )
     where_from = element_path(verified.messaging) + "/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId"
     if user.sender.party_id != claimed or user.sender.party_id != partner.pmode.responder.party_id:
-        raise ValidationFailed([ValidationIssue(where_from, "AS4_PARTY", f"eb:From {user.sender.party_id!r} is not the partner whose key signed")], details={"ebms": "EBMS:0003"})
+        raise ValidationFailed(
+            [
+                ValidationIssue(
+                    where_from, "AS4_PARTY", f"eb:From {user.sender.party_id!r} is not the partner whose key signed"
+                )
+            ],
+            details={"ebms": "EBMS:0003"},
+        )
     if user.receiver.party_id != our_party_id:
         where_to = element_path(verified.messaging) + "/eb:UserMessage/eb:PartyInfo/eb:To/eb:PartyId"
-        raise ValidationFailed([ValidationIssue(where_to, "AS4_PARTY", f"eb:To {user.receiver.party_id!r} is not us ({our_party_id!r})")], details={"ebms": "EBMS:0003"})
+        raise ValidationFailed(
+            [ValidationIssue(where_to, "AS4_PARTY", f"eb:To {user.receiver.party_id!r} is not us ({our_party_id!r})")],
+            details={"ebms": "EBMS:0003"},
+        )
     listed = [p.cid for p in user.parts]
     for part in user.parts:
         if part.cid not in verified.attachments:
-            raise ValidationFailed([ValidationIssue(part.href, "AS4_PART_MISSING", f"eb:PartInfo {part.href} has no signed MIME part")], details={"ebms": "EBMS:0007"})
+            raise ValidationFailed(
+                [ValidationIssue(part.href, "AS4_PART_MISSING", f"eb:PartInfo {part.href} has no signed MIME part")],
+                details={"ebms": "EBMS:0007"},
+            )
     for cid in raw:
         if cid not in listed:
-            raise ValidationFailed([ValidationIssue("cid:" + cid, "AS4_PART_UNLISTED", f"MIME part <{cid}> is not listed in eb:PayloadInfo")], details={"ebms": "EBMS:0007"})
+            raise ValidationFailed(
+                [
+                    ValidationIssue(
+                        "cid:" + cid, "AS4_PART_UNLISTED", f"MIME part <{cid}> is not listed in eb:PayloadInfo"
+                    )
+                ],
+                details={"ebms": "EBMS:0007"},
+            )
     payloads: dict[str, bytes] = {}
     mime_types: dict[str, str] = {}
     for part in user.parts:
@@ -405,9 +462,15 @@ def open_user_message(
         if compression == _GZIP:
             data = _decompress(data, partner.pmode.max_payload_bytes, part.href)
         elif compression is not None:
-            raise ValidationFailed([ValidationIssue(part.href, "AS4_COMPRESSION", f"unsupported CompressionType {compression!r}")], details={"ebms": "EBMS:0303"})
+            raise ValidationFailed(
+                [ValidationIssue(part.href, "AS4_COMPRESSION", f"unsupported CompressionType {compression!r}")],
+                details={"ebms": "EBMS:0303"},
+            )
         elif len(data) > partner.pmode.max_payload_bytes:
-            raise ValidationFailed([ValidationIssue(part.href, "AS4_TOO_LARGE", "payload exceeds the PMode's limit")], details={"ebms": "EBMS:0004"})
+            raise ValidationFailed(
+                [ValidationIssue(part.href, "AS4_TOO_LARGE", "payload exceeds the PMode's limit")],
+                details={"ebms": "EBMS:0004"},
+            )
         payloads[part.cid] = data
         mime_types[part.cid] = part.prop("MimeType") or decrypted.mime_types.get(part.cid) or "application/octet-stream"
     return ReceivedMessage(user, payloads, mime_types, verified, partner)
@@ -432,7 +495,7 @@ def build_receipt(received: ReceivedMessage, signer: Signer, *, domain: str, at:
             message_id=new_message_id(domain),
             ref_to_message_id=received.user_message.message_id,
             references=references,
-            timestamp=at or datetime.now(timezone.utc),
+            timestamp=at or datetime.now(UTC),
         ),
         signer,
     )
@@ -454,7 +517,7 @@ def build_error_signal(
             message_id=new_message_id(domain),
             ref_to_message_id=ref_to_message_id,
             errors=[err],
-            timestamp=at or datetime.now(timezone.utc),
+            timestamp=at or datetime.now(UTC),
         ),
         signer,
     )
@@ -480,7 +543,11 @@ def verify_signal(
 
 def check_receipt(signal: VerifiedSignal, sent: OutgoingMessage) -> None:
     """The receipt acknowledges exactly ``sent``: its MessageId and every reference we signed."""
-    where = element_path(signal.verification.messaging) + "/eb:SignalMessage" if signal.verification.messaging is not None else "eb:SignalMessage"
+    where = (
+        element_path(signal.verification.messaging) + "/eb:SignalMessage"
+        if signal.verification.messaging is not None
+        else "eb:SignalMessage"
+    )
     if signal.signal.ref_to_message_id != sent.user_message.message_id:
         raise ReceiptInvalid(
             f"the receipt acknowledges {signal.signal.ref_to_message_id!r}, not {sent.user_message.message_id!r}",

@@ -45,8 +45,12 @@ class SecurityConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    signature_method: str = Field(RSA_SHA256.uri, description="Our SignatureMethod URI (RSA-SHA256 per the AS4 profiles).")
-    encrypt: bool = Field(True, description="Encrypt every payload for the partner (AES-128-GCM, RSA-OAEP key transport).")
+    signature_method: str = Field(
+        RSA_SHA256.uri, description="Our SignatureMethod URI (RSA-SHA256 per the AS4 profiles)."
+    )
+    encrypt: bool = Field(
+        True, description="Encrypt every payload for the partner (AES-128-GCM, RSA-OAEP key transport)."
+    )
     encryption_algorithm: str = Field(AES128_GCM, description="Content encryption algorithm URI.")
     require_encryption: bool = Field(True, description="Reject partner payloads that arrive unencrypted (ENC_MISSING).")
     verify: WssPolicy = Field(WssPolicy(), description="What the partner's signatures must cover and may use.")
@@ -59,7 +63,9 @@ class ReceptionAwareness(BaseModel):
 
     attempts: int = Field(5, ge=1, description="Transmissions of one MessageId before giving up (the first included).")
     max_seconds: float = Field(600.0, gt=0, description="Give up retrying once this much time has passed.")
-    initial_wait: float = Field(1.0, ge=0, description="First wait between transmissions, in seconds (exponential, jittered).")
+    initial_wait: float = Field(
+        1.0, ge=0, description="First wait between transmissions, in seconds (exponential, jittered)."
+    )
     max_wait: float = Field(60.0, ge=0, description="Longest wait between transmissions, in seconds.")
 
 
@@ -86,11 +92,17 @@ class PMode(BaseModel):
         default_factory=dict,
         description="@type of per-message properties passed as OutboundMessage headers 'AS4-Property-<name>'.",
     )
-    compress: bool = Field(True, description="gzip payloads (AS4 compression feature, CompressionType application/gzip).")
+    compress: bool = Field(
+        True, description="gzip payloads (AS4 compression feature, CompressionType application/gzip)."
+    )
     max_payload_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest accepted (decompressed) payload.")
     receipt_required: bool = Field(True, description="A signed non-repudiation receipt must come back (AS4: always).")
-    duplicate_detection: bool = Field(True, description="Receiver side: answer a repeated MessageId with the original receipt.")
-    message_id_domain: str = Field("nsw-gateway", description="Right-hand side of generated ebMS MessageIds (local@domain).")
+    duplicate_detection: bool = Field(
+        True, description="Receiver side: answer a repeated MessageId with the original receipt."
+    )
+    message_id_domain: str = Field(
+        "nsw-gateway", description="Right-hand side of generated ebMS MessageIds (local@domain)."
+    )
     security: SecurityConfig = Field(SecurityConfig(), description="Signing, encryption and verification settings.")
     reception_awareness: ReceptionAwareness = Field(ReceptionAwareness(), description="Retries of one MessageId.")
 

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -82,7 +82,9 @@ class SqliteDuplicateStore:
 
     def __init__(self, path: str | Path) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS as4_received (message_id TEXT PRIMARY KEY, receipt BLOB NOT NULL, at TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS as4_received (message_id TEXT PRIMARY KEY, receipt BLOB NOT NULL, at TEXT NOT NULL)"
+        )
         self._db.commit()
 
     async def receipt_for(self, message_id: str) -> bytes | None:
@@ -92,7 +94,7 @@ class SqliteDuplicateStore:
     async def remember(self, message_id: str, receipt: bytes) -> None:
         self._db.execute(
             "INSERT OR IGNORE INTO as4_received (message_id, receipt, at) VALUES (?, ?, ?)",
-            (message_id, receipt, datetime.now(timezone.utc).isoformat()),
+            (message_id, receipt, datetime.now(UTC).isoformat()),
         )
         self._db.commit()
 
@@ -132,7 +134,7 @@ class As4Receiver:
         self.sink: MessageSink = sink or self.inbox.put
         self.store: DuplicateStore = store or MemoryDuplicateStore()
         self.domain = domain
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.delivered = 0
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -141,7 +143,13 @@ class As4Receiver:
         partner = self.partners.get(party_id)
         if partner is None or (not isinstance(partner, As4Partner) and not partner):
             raise ValidationFailed(
-                [ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId", "AS4_UNKNOWN_PARTNER", f"no PMode for partner {party_id!r}")],
+                [
+                    ValidationIssue(
+                        "/S12:Envelope/S12:Header/eb:Messaging/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId",
+                        "AS4_UNKNOWN_PARTNER",
+                        f"no PMode for partner {party_id!r}",
+                    )
+                ],
                 details={"ebms": "EBMS:0001"},
             )
         return partner
@@ -180,14 +188,18 @@ class As4Receiver:
                 if original is not None:
                     log.info("AS4 duplicate %s answered with its original receipt", message_id)
                     return web.Response(
-                        body=original, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE, "X-AS4-Duplicate": "true"}
+                        body=original,
+                        status=200,
+                        headers={"Content-Type": SIGNAL_CONTENT_TYPE, "X-AS4-Duplicate": "true"},
                     )
             try:
                 await self.sink(received)
             except NswError as exc:
                 if exc.retryable:
                     log.warning("AS4 %s: delivery to the back end failed, asking for a resend: %s", message_id, exc)
-                    return web.Response(status=503, text=f"{exc.code}: delivery failed, resend later", headers={"Retry-After": "1"})
+                    return web.Response(
+                        status=503, text=f"{exc.code}: delivery failed, resend later", headers={"Retry-After": "1"}
+                    )
                 return self._error(exc, body, content_type)
             self.delivered += 1
             receipt = build_receipt(received, self.signer, domain=self.domain, at=self.clock())

@@ -33,7 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -195,7 +195,12 @@ class SqliteSentStore:
             return None
         mid, body, content_type, timestamp, refs, digest, receipt_id = rows[0]
         return SentRecord(
-            str(mid), bytes(body), str(content_type), datetime.fromisoformat(str(timestamp)), bytes(refs), str(digest),  # type: ignore[arg-type]
+            str(mid),
+            bytes(body),
+            str(content_type),
+            datetime.fromisoformat(str(timestamp)),
+            bytes(refs),
+            str(digest),  # type: ignore[arg-type]
             None if receipt_id is None else str(receipt_id),
         )
 
@@ -204,8 +209,13 @@ class SqliteSentStore:
             "INSERT OR IGNORE INTO as4_sent (message_id, body, content_type, timestamp, refs, payload_sha256, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                record.message_id, record.body, record.content_type, record.timestamp.isoformat(), record.references,
-                record.payload_sha256, datetime.now(timezone.utc).isoformat(),
+                record.message_id,
+                record.body,
+                record.content_type,
+                record.timestamp.isoformat(),
+                record.references,
+                record.payload_sha256,
+                datetime.now(UTC).isoformat(),
             ),
         )
         kept = await self.get(record.message_id)

@@ -8,7 +8,15 @@
 * :mod:`adapters.vnsw_soap.envelope`: reading the VNSW header, writing the 99/00 answers.
 """
 
-from adapters.vnsw_soap.envelope import NSW_IDENTITY, AckAnswer, VnswHeader, ack_envelope, error_envelope, read_answer, read_header
+from adapters.vnsw_soap.envelope import (
+    NSW_IDENTITY,
+    AckAnswer,
+    VnswHeader,
+    ack_envelope,
+    error_envelope,
+    read_answer,
+    read_header,
+)
 from adapters.vnsw_soap.inbound import VnswSoapEndpoint, read_soap_request, soap_fault, soap_response
 from adapters.vnsw_soap.outbound import VnswSoapAdapter, translate_error
 

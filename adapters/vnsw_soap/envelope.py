@@ -28,14 +28,26 @@ __all__ = ["NSW_IDENTITY", "VnswHeader", "read_header", "ack_envelope", "error_e
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 NSW_IDENTITY: Mapping[str, str] = {
-    "name": "NSW", "identity": "NSW", "countryCode": "VN", "ministryCode": "BTC", "organizationCode": "TCHQ",
+    "name": "NSW",
+    "identity": "NSW",
+    "countryCode": "VN",
+    "ministryCode": "BTC",
+    "organizationCode": "TCHQ",
     "unitCode": "NSW",
 }
 """The ``From`` block of the NSW's answers (as in the corpus); override with ``options.identity``."""
 
 _PARTY_FIELDS = ("name", "identity", "countryCode", "ministryCode", "organizationCode", "unitCode")
-_SUBJECT_FIELDS = ("documentType", "type", "function", "reference", "documentYear", "preReference",
-                   "preDocumentYear", "sendDate")
+_SUBJECT_FIELDS = (
+    "documentType",
+    "type",
+    "function",
+    "reference",
+    "documentYear",
+    "preReference",
+    "preDocumentYear",
+    "sendDate",
+)
 
 
 def _local(el: etree._Element) -> str:
@@ -72,7 +84,9 @@ class VnswHeader:
 def read_header(root: etree._Element) -> VnswHeader:
     """The header of a parsed VNSW ``Envelope``; :class:`RequestInvalid` naming the missing element otherwise."""
     if _local(root) != "Envelope":
-        raise RequestInvalid(f"the VNSW root element is Envelope, not {_local(root) or root.tag!r}", field="/" + _local(root))
+        raise RequestInvalid(
+            f"the VNSW root element is Envelope, not {_local(root) or root.tag!r}", field="/" + _local(root)
+        )
     header = _child(root, "Header")
     if header is None:
         raise RequestInvalid("Envelope has no Header", field="/Envelope/Header")
@@ -106,8 +120,15 @@ def _now() -> str:
     return dt.datetime.now(VN_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _answer(header: VnswHeader | None, function: str, content: etree._Element, *, identity: Mapping[str, str],
-            send_date: str, recipient: Mapping[str, str] | None = None) -> bytes:
+def _answer(
+    header: VnswHeader | None,
+    function: str,
+    content: etree._Element,
+    *,
+    identity: Mapping[str, str],
+    send_date: str,
+    recipient: Mapping[str, str] | None = None,
+) -> bytes:
     root = etree.Element("Envelope")
     h = etree.SubElement(root, "Header")
     ref = etree.SubElement(h, "Reference")
@@ -136,8 +157,9 @@ def _answer(header: VnswHeader | None, function: str, content: etree._Element, *
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 
-def ack_envelope(header: VnswHeader, *, identity: Mapping[str, str] = NSW_IDENTITY, received_at: str | None = None
-                 ) -> bytes:
+def ack_envelope(
+    header: VnswHeader, *, identity: Mapping[str, str] = NSW_IDENTITY, received_at: str | None = None
+) -> bytes:
     """The function-99 answer: ``Content/ReceiveDate``."""
     when = received_at or _now()
     content = etree.Element("Content")
@@ -145,8 +167,13 @@ def ack_envelope(header: VnswHeader, *, identity: Mapping[str, str] = NSW_IDENTI
     return _answer(header, "99", content, identity=identity, send_date=when)
 
 
-def error_envelope(header: VnswHeader | None, errors: Iterable[NswError | tuple[str, str]], *,
-                   identity: Mapping[str, str] = NSW_IDENTITY, recipient: Mapping[str, str] | None = None) -> bytes:
+def error_envelope(
+    header: VnswHeader | None,
+    errors: Iterable[NswError | tuple[str, str]],
+    *,
+    identity: Mapping[str, str] = NSW_IDENTITY,
+    recipient: Mapping[str, str] | None = None,
+) -> bytes:
     """The function-00 answer: ``Content/ErrorList/Error{ErrorCode,ErrorName}``, one per coded error.
 
     ``ErrorCode`` is the gateway's stable code (``XML_MALFORMED``, ``AUTH_FORBIDDEN``...); ``ErrorName``
@@ -155,8 +182,11 @@ def error_envelope(header: VnswHeader | None, errors: Iterable[NswError | tuple[
     content = etree.Element("Content")
     error_list = etree.SubElement(content, "ErrorList")
     for err in errors:
-        code, name = (err.code, f"{err.field}: {err.message}" if err.field else err.message) \
-            if isinstance(err, NswError) else err
+        code, name = (
+            (err.code, f"{err.field}: {err.message}" if err.field else err.message)
+            if isinstance(err, NswError)
+            else err
+        )
         e = etree.SubElement(error_list, "Error")
         etree.SubElement(e, "ErrorCode").text = code
         etree.SubElement(e, "ErrorName").text = name

@@ -80,7 +80,7 @@ def soap_response(answer: bytes) -> bytes:
         f'<ns2:receiveResponse xmlns:ns2="{VNSW_WS_NS}"><ns2:responsePayload>'
         f"{escape(answer.decode('utf-8'))}</ns2:responsePayload></ns2:receiveResponse>"
         "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def soap_fault(error: NswError, *, faultcode: str = "Client") -> bytes:
@@ -107,8 +107,11 @@ def read_soap_request(raw: bytes) -> str:
     """The ``requestPayload`` string of a SOAP 1.1 ``receiveRequest``; an :class:`NswError` naming what is wrong."""
     root = parse_xml(raw)
     if root.tag == f"{{{SOAP12_NS}}}Envelope":
-        raise RequestInvalid("this endpoint speaks SOAP 1.1, not SOAP 1.2", field="soap:Envelope",
-                             details={"faultcode": "VersionMismatch"})
+        raise RequestInvalid(
+            "this endpoint speaks SOAP 1.1, not SOAP 1.2",
+            field="soap:Envelope",
+            details={"faultcode": "VersionMismatch"},
+        )
     if root.tag != f"{{{SOAP11_NS}}}Envelope":
         raise RequestInvalid(f"not a SOAP 1.1 Envelope: {root.tag}", field="/" + (_local(root) or "?"))
     body = [c for c in root if c.tag == f"{{{SOAP11_NS}}}Body"]
@@ -117,10 +120,14 @@ def read_soap_request(raw: bytes) -> str:
     calls = [c for c in body[0] if isinstance(c.tag, str)]
     if len(calls) != 1 or _local(calls[0]) != "receiveRequest":
         found = _local(calls[0]) if calls else "nothing"
-        raise RequestInvalid(f"the Body must carry one receiveRequest, not {found}", field="/Envelope/Body/receiveRequest")
+        raise RequestInvalid(
+            f"the Body must carry one receiveRequest, not {found}", field="/Envelope/Body/receiveRequest"
+        )
     payload = [c for c in calls[0] if isinstance(c.tag, str) and _local(c) == "requestPayload"]
     if len(payload) != 1:
-        raise RequestInvalid("receiveRequest needs one requestPayload", field="/Envelope/Body/receiveRequest/requestPayload")
+        raise RequestInvalid(
+            "receiveRequest needs one requestPayload", field="/Envelope/Body/receiveRequest/requestPayload"
+        )
     return payload[0].text or ""
 
 
@@ -161,13 +168,18 @@ class VnswSoapEndpoint(InboundEndpoint):
             except NswError as exc:
                 log.info("incident %s: malformed SOAP from %s: %s", exc.incident_id, party, exc)
                 code = exc.details.get("faultcode", "Client") if isinstance(exc.details, dict) else "Client"
-                return web.Response(body=soap_fault(exc, faultcode=code), status=500, content_type=_CONTENT_TYPE,
-                                    charset="utf-8")
+                return web.Response(
+                    body=soap_fault(exc, faultcode=code), status=500, content_type=_CONTENT_TYPE, charset="utf-8"
+                )
             try:
                 answer = await self.receive(intake, party, payload.encode("utf-8"))
             except _GatewaySide as exc:  # our fault, not the message's: a Server fault, so the ministry resends
-                return web.Response(body=soap_fault(exc.error, faultcode="Server"), status=500,
-                                    content_type=_CONTENT_TYPE, charset="utf-8")
+                return web.Response(
+                    body=soap_fault(exc.error, faultcode="Server"),
+                    status=500,
+                    content_type=_CONTENT_TYPE,
+                    charset="utf-8",
+                )
             return web.Response(body=soap_response(answer), content_type=_CONTENT_TYPE, charset="utf-8")
 
         return [web.get(self.path, wsdl), web.post(self.path, post)]
@@ -175,19 +187,32 @@ class VnswSoapEndpoint(InboundEndpoint):
     def recipient(self, party: str) -> dict[str, str]:
         """The ``To`` block for ``party`` when its envelope is unreadable (its VNSW identity from ``parties``)."""
         vnsw = next((k for k, v in self.parties.items() if v == party), party)
-        return {"name": vnsw, "identity": vnsw, "countryCode": "VN", "ministryCode": vnsw,
-                "organizationCode": vnsw, "unitCode": vnsw}
+        return {
+            "name": vnsw,
+            "identity": vnsw,
+            "countryCode": "VN",
+            "ministryCode": vnsw,
+            "organizationCode": vnsw,
+            "unitCode": vnsw,
+        }
 
     def envelope_for(self, header: VnswHeader) -> Envelope:
         """The broker envelope of a VNSW message (sender mapped from ``From``, dossier as reference)."""
         identity = header.sender.get("identity") or header.sender.get("ministryCode") or ""
         sender = self.parties.get(identity) or self.parties.get(header.sender.get("ministryCode", "")) or identity
         key = f"{header.document_type}/{header.type}/{header.function}"
-        document_type = self.document_types.get(key) or self.document_types.get(header.document_type) \
-            or header.document_type
-        return Envelope(sender=PartyId(sender), message_id=header.message_id, document_type=document_type,
-                        conversation_id=header.reference, reference=header.reference,
-                        procedure=header.document_type, format="vnsw")
+        document_type = (
+            self.document_types.get(key) or self.document_types.get(header.document_type) or header.document_type
+        )
+        return Envelope(
+            sender=PartyId(sender),
+            message_id=header.message_id,
+            document_type=document_type,
+            conversation_id=header.reference,
+            reference=header.reference,
+            procedure=header.document_type,
+            format="vnsw",
+        )
 
     async def receive(self, intake: Intake, party: str, payload: bytes) -> bytes:
         """Submit one VNSW Envelope for ``party``; the function-99 or function-00 answer."""
@@ -215,7 +240,8 @@ class VnswSoapEndpoint(InboundEndpoint):
             cls = ERROR_CODES.get(err.get("code", ""), GatewayError)
             what = f"{err.get('field')}: {err.get('message')}" if err.get("field") else str(err.get("message"))
             issues = err.get("issues") or []
-            pairs = [(cls.code, what)] + [(i.get("code", cls.code), f"{i.get('path')}: {i.get('message')}")
-                                          for i in issues[1:]]
+            pairs = [(cls.code, what)] + [
+                (i.get("code", cls.code), f"{i.get('path')}: {i.get('message')}") for i in issues[1:]
+            ]
             return error_envelope(header, pairs, identity=self.identity)
         return ack_envelope(header, identity=self.identity)

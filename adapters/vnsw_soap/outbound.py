@@ -76,8 +76,11 @@ def translate_error(exc: BaseException, url: str) -> PartnerUnavailable | Partne
     """The gateway error for a zeep / requests / socket failure while calling ``url``."""
     if isinstance(exc, zx.Fault):
         code = getattr(exc, "code", None)
-        return PartnerRejected(f"{url} answered a SOAP fault: {getattr(exc, 'message', None) or _describe(exc)}",
-                               field="soap:Fault", details={"faultcode": str(code) if code else None})
+        return PartnerRejected(
+            f"{url} answered a SOAP fault: {getattr(exc, 'message', None) or _describe(exc)}",
+            field="soap:Fault",
+            details={"faultcode": str(code) if code else None},
+        )
     if isinstance(exc, zx.TransportError):
         status = getattr(exc, "status_code", 0) or 0
         if status >= 500 or status in _RETRY_STATUSES or status == 0:
@@ -89,8 +92,9 @@ def translate_error(exc: BaseException, url: str) -> PartnerUnavailable | Partne
         return PartnerUnavailable(f"{url} answered an unreadable SOAP message: {_describe(exc)}", field="soap:Envelope")
     if isinstance(exc, zx.Error):  # ValidationError, LookupError, WsdlSyntaxError, NamespaceError, ...
         return PartnerRejected(f"{url}: {_describe(exc)}", field="wsdl")
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema)):
+    if isinstance(
+        exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
+    ):
         return PartnerRejected(f"invalid ministry URL {url}: {_describe(exc)}", field="url")
     if isinstance(exc, requests.exceptions.Timeout):
         return PartnerUnavailable(f"{url} did not answer in time", field="soap.timeout")
@@ -141,8 +145,9 @@ class VnswSoapAdapter(Adapter):
             if self._service is None:
                 assert self._session is not None
                 transport = Transport(session=self._session, timeout=self.timeout, operation_timeout=self.timeout)
-                settings = zeep.Settings(strict=self.strict, forbid_dtd=True, forbid_entities=True,
-                                         forbid_external=True, force_https=False)
+                settings = zeep.Settings(
+                    strict=self.strict, forbid_dtd=True, forbid_entities=True, forbid_external=True, force_https=False
+                )
                 client = zeep.Client(self.wsdl, transport=transport, settings=settings)
                 binding = next(iter(client.wsdl.bindings))
                 self._service = client.create_service(binding, self.url)
@@ -150,8 +155,7 @@ class VnswSoapAdapter(Adapter):
 
     def _call(self, document_type: str, payload: str) -> Any:
         service = self._client()
-        return service.receiveRequest(officeCode=self.office_code, documentType=document_type,
-                                      requestPayload=payload)
+        return service.receiveRequest(officeCode=self.office_code, documentType=document_type, requestPayload=payload)
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
         await self.open()
@@ -178,17 +182,22 @@ class VnswSoapAdapter(Adapter):
         try:
             ack = read_answer(parse_xml(raw))
         except NswError as exc:
-            raise ReceiptInvalid(f"{self.url} answered an unreadable acknowledgement: {exc}",
-                                 field=f"responsePayload{exc.field if (exc.field or '').startswith('/') else ''}"
-                                 ) from exc
+            raise ReceiptInvalid(
+                f"{self.url} answered an unreadable acknowledgement: {exc}",
+                field=f"responsePayload{exc.field if (exc.field or '').startswith('/') else ''}",
+            ) from exc
         if ack.function == "00":
             errors = [{"code": c, "name": n} for c, n in ack.errors]
             first = f"{errors[0]['code']} {errors[0]['name']}" if errors else "no error listed"
-            raise PartnerRejected(f"{self.url} refused the message (function 00): {first}",
-                                  field="responsePayload/Envelope/Body/Content/ErrorList",
-                                  details={"errors": errors})
+            raise PartnerRejected(
+                f"{self.url} refused the message (function 00): {first}",
+                field="responsePayload/Envelope/Body/Content/ErrorList",
+                details={"errors": errors},
+            )
         if ack.function != "99":
-            raise ReceiptInvalid(f"{self.url} answered function {ack.function!r}, not 99 or 00",
-                                 field="responsePayload/Envelope/Header/Subject/function")
+            raise ReceiptInvalid(
+                f"{self.url} answered function {ack.function!r}, not 99 or 00",
+                field="responsePayload/Envelope/Header/Subject/function",
+            )
         acknowledged = message.message_id if ack.reference == reference else None
         return Receipt(message_id=acknowledged, raw=raw, status=200)

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 
@@ -77,11 +77,18 @@ class As4Session:
 
     def pmode(self) -> PMode:
         s = self.settings
-        return PMode(id=f"{s.kit_party_id}-{s.party_id}-formd",
-                     initiator=PartyConfig(party_id=s.kit_party_id, party_id_type=PARTY_ID_TYPE),
-                     responder=PartyConfig(party_id=s.party_id, party_id_type=PARTY_ID_TYPE,
-                                           role="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/responder"),
-                     service=s.service, action=s.action, message_id_domain="conformance")
+        return PMode(
+            id=f"{s.kit_party_id}-{s.party_id}-formd",
+            initiator=PartyConfig(party_id=s.kit_party_id, party_id_type=PARTY_ID_TYPE),
+            responder=PartyConfig(
+                party_id=s.party_id,
+                party_id_type=PARTY_ID_TYPE,
+                role="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/responder",
+            ),
+            service=s.service,
+            action=s.action,
+            message_id_domain="conformance",
+        )
 
     def signer(self, kind: str = "valid") -> Signer:
         if kind == "intruder":
@@ -91,17 +98,25 @@ class As4Session:
     def build(self, *, signer: str = "valid", conversation: str | None = None) -> OutgoingMessage:
         pm = self.pmode()
         user = UserMessage(
-            message_id=f"{uuid.uuid4().hex}@conformance", timestamp=datetime.now(timezone.utc),
+            message_id=f"{uuid.uuid4().hex}@conformance",
+            timestamp=datetime.now(UTC),
             sender=Party(pm.initiator.party_id, pm.initiator.party_id_type, pm.initiator.role),
             receiver=Party(pm.responder.party_id, pm.responder.party_id_type, pm.responder.role),
-            service=pm.service, action=pm.action, conversation_id=conversation or f"conf-conv-{uuid.uuid4().hex}",
+            service=pm.service,
+            action=pm.action,
+            conversation_id=conversation or f"conf-conv-{uuid.uuid4().hex}",
         )
-        return build_user_message(user, [Payload(sample_document())], signer=self.signer(signer), pmode=pm,
-                                  encrypt_for=self.party_certificate)
+        return build_user_message(
+            user, [Payload(sample_document())], signer=self.signer(signer), pmode=pm, encrypt_for=self.party_certificate
+        )
 
     async def post(self, ctx: CaseContext, body: bytes, content_type: str, note: str = "") -> HttpReply:
-        return await ctx.http.post(self.options.url(self.settings.endpoint), body,
-                                   {"Content-Type": content_type, "SOAPAction": '""'}, note=note)
+        return await ctx.http.post(
+            self.options.url(self.settings.endpoint),
+            body,
+            {"Content-Type": content_type, "SOAPAction": '""'},
+            note=note,
+        )
 
     def answer(self, ctx: CaseContext, reply: HttpReply) -> SignalAnswer:
         ctype = reply.headers.get("Content-Type", "application/soap+xml")
@@ -148,15 +163,21 @@ async def _session(options: RunOptions) -> AsyncIterator[As4Session]:
         trust = TrustStore(s.as4.party_id, pinned=(PinnedCertificate(cert),))
     else:
         if s.as4.party_id not in pki.pki.names:
-            raise PrerequisiteUnmet(f"no certificate of the party {s.as4.party_id!r} (settings 'as4.party_certificate')")
+            raise PrerequisiteUnmet(
+                f"no certificate of the party {s.as4.party_id!r} (settings 'as4.party_certificate')"
+            )
         cert = pki.pki.party(s.as4.party_id).cert
         trust = TrustStore(s.as4.party_id, anchors=(pki.pki.root_cert,), intermediates=(pki.pki.issuing_cert,))
     async with listening(options, s.as4.receiver_path) as listener:
         yield As4Session(options, pki, cert, trust, listener)
 
 
-AS4 = profile("asw-formd", "AS4 with the ATIGA e-Form D (ASEAN Single Window)", session=_session,
-              description="ASEAN partners exchanging signed, encrypted e-Form D over AS4 One-Way/Push.")
+AS4 = profile(
+    "asw-formd",
+    "AS4 with the ATIGA e-Form D (ASEAN Single Window)",
+    session=_session,
+    description="ASEAN partners exchanging signed, encrypted e-Form D over AS4 One-Way/Push.",
+)
 
 
 def _refused(ctx: CaseContext, answer: SignalAnswer, *codes: str, prefix: str | None = None) -> None:
@@ -292,8 +313,11 @@ def _signal_ids(reply: HttpReply) -> tuple[str, str, bool] | None:
     signal = root.find(f"{_S}Header/{_EB}Messaging/{_EB}SignalMessage")
     if signal is None:
         return None
-    return (signal.findtext(f"{_EB}MessageInfo/{_EB}MessageId") or "",
-            signal.findtext(f"{_EB}MessageInfo/{_EB}RefToMessageId") or "", signal.find(f"{_EB}Receipt") is not None)
+    return (
+        signal.findtext(f"{_EB}MessageInfo/{_EB}MessageId") or "",
+        signal.findtext(f"{_EB}MessageInfo/{_EB}RefToMessageId") or "",
+        signal.find(f"{_EB}Receipt") is not None,
+    )
 
 
 @case("NSW-AS4-TA08", AS4)
@@ -330,22 +354,35 @@ def _open(s: As4Session, m: Incoming):  # type: ignore[no-untyped-def]
     from signing.xenc import SoftwareDecrypter
 
     a = s.settings
-    pm = PMode(id=f"{a.kit_party_id}-{a.party_id}-formd-in",
-               initiator=PartyConfig(party_id=a.kit_party_id, party_id_type=PARTY_ID_TYPE),
-               responder=PartyConfig(party_id=a.party_id, party_id_type=PARTY_ID_TYPE),
-               service=a.service, action=a.action, message_id_domain="conformance")
+    pm = PMode(
+        id=f"{a.kit_party_id}-{a.party_id}-formd-in",
+        initiator=PartyConfig(party_id=a.kit_party_id, party_id_type=PARTY_ID_TYPE),
+        responder=PartyConfig(party_id=a.party_id, party_id_type=PARTY_ID_TYPE),
+        service=a.service,
+        action=a.action,
+        message_id_domain="conformance",
+    )
     kit = s.pki.pki.party(s.options.settings.signer)
-    return open_user_message(m.body, m.headers.get("Content-Type", ""), our_party_id=a.kit_party_id,
-                             partner_for=lambda _claimed: As4Partner(pm, s.receipt_trust, s.party_certificate),
-                             decrypter=SoftwareDecrypter(kit.key, kit.cert))
+    return open_user_message(
+        m.body,
+        m.headers.get("Content-Type", ""),
+        our_party_id=a.kit_party_id,
+        partner_for=lambda _claimed: As4Partner(pm, s.receipt_trust, s.party_certificate),
+        decrypter=SoftwareDecrypter(kit.key, kit.cert),
+    )
 
 
 def _receipt(ctx: CaseContext, s: As4Session, m: Incoming, received) -> None:  # type: ignore[no-untyped-def]
     from adapters.as4 import build_receipt
     from adapters.as4.messages import SIGNAL_CONTENT_TYPE
 
-    m.respond(ctx, 200, build_receipt(received, s.signer(), domain="conformance"),
-              {"Content-Type": SIGNAL_CONTENT_TYPE}, note="signed receipt")
+    m.respond(
+        ctx,
+        200,
+        build_receipt(received, s.signer(), domain="conformance"),
+        {"Content-Type": SIGNAL_CONTENT_TYPE},
+        note="signed receipt",
+    )
 
 
 @case("NSW-AS4-RX01", AS4, role="receiver")
@@ -388,8 +425,9 @@ async def party_retries_same_message_id(ctx: CaseContext) -> None:
     s.seen.add(mid)
     m.respond(ctx, 503, b"transient failure (conformance kit)", note="transient failure")
     ctx.check(mid, "the transmission carries no eb:MessageId")
-    again = await s.listener.next(ctx, s.options.wait, lambda x: _peek_id(x) == mid, what=f"a resend of {mid}",
-                                  required=False)
+    again = await s.listener.next(
+        ctx, s.options.wait, lambda x: _peek_id(x) == mid, what=f"a resend of {mid}", required=False
+    )
     if again is None:
         ctx.fail(f"no resend of eb:MessageId {mid!r} within {s.options.wait:g} s")
     try:

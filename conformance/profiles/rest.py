@@ -27,8 +27,8 @@ from conformance.runner import CaseContext, HttpReply
 from conformance.settings import RunOptions
 from gateway.errors import NswError
 from signing.keys import Signer
-from signing.xml import ParserLimits, parse_xml
 from signing.sign import sign_document
+from signing.xml import ParserLimits, parse_xml
 
 __all__ = ["REST", "RestSession", "sample_document", "SCHEMA_VIOLATION_PATHS", "XXE", "BILLION_LAUGHS"]
 
@@ -44,14 +44,17 @@ SCHEMA_VIOLATION_PATHS = ("/*/*[1]/*[4]", "ExportCountryCode", "export_country")
 """An issue path naming the violating element: the XPath the gateway reports, or one naming the element/field."""
 TAMPER = (b"Minh Phu Seafood JSC", b"Minh Phu Seafood LLC")
 
-XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE CertificateOfOrigin [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       b'<CertificateOfOrigin xmlns="urn:nsw-gateway:atiga:e-form-d:1"><Certificate><ID>&xxe;</ID></Certificate>'
-       b'</CertificateOfOrigin>\n')
-BILLION_LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-                  + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
-                             for i in range(1, 10))
-                  + b']>\n<CertificateOfOrigin xmlns="urn:nsw-gateway:atiga:e-form-d:1"><Certificate><ID>&lol9;</ID>'
-                    b"</Certificate></CertificateOfOrigin>\n")
+XXE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE CertificateOfOrigin [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+    b'<CertificateOfOrigin xmlns="urn:nsw-gateway:atiga:e-form-d:1"><Certificate><ID>&xxe;</ID></Certificate>'
+    b"</CertificateOfOrigin>\n"
+)
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b']>\n<CertificateOfOrigin xmlns="urn:nsw-gateway:atiga:e-form-d:1"><Certificate><ID>&lol9;</ID>'
+    b"</Certificate></CertificateOfOrigin>\n"
+)
 
 
 @dataclass
@@ -71,8 +74,10 @@ class RestSession:
 
     def signer(self, kind: str = "valid") -> Signer:
         if self.pki is None:
-            raise _unmet("no PKI configured (settings 'pki'); run 'nswgw conformance pki DIR' and make the party "
-                         "trust DIR/root-ca.pem and DIR/crl.pem for the kit's party")
+            raise _unmet(
+                "no PKI configured (settings 'pki'); run 'nswgw conformance pki DIR' and make the party "
+                "trust DIR/root-ca.pem and DIR/crl.pem for the kit's party"
+            )
         if kind == "valid":
             return self.pki.signer(self.settings.signer)
         if kind == "intruder":
@@ -88,12 +93,17 @@ class RestSession:
     def signed(self, kind: str = "valid", *, signer: str = "valid") -> bytes:
         return sign_document(self.document(kind), self.signer(signer))
 
-    def headers(self, message_id: str, *, token: str | None = None, reference: str | None = None,
-                **extra: str) -> dict[str, str]:
+    def headers(
+        self, message_id: str, *, token: str | None = None, reference: str | None = None, **extra: str
+    ) -> dict[str, str]:
         rest = self.settings.rest
-        h = {"Authorization": f"Bearer {token if token is not None else self.settings.token}",
-             "X-Message-Id": message_id, "X-Document-Type": rest.document_type, "X-Format": rest.format,
-             "Content-Type": "application/xml"}
+        h = {
+            "Authorization": f"Bearer {token if token is not None else self.settings.token}",
+            "X-Message-Id": message_id,
+            "X-Document-Type": rest.document_type,
+            "X-Format": rest.format,
+            "Content-Type": "application/xml",
+        }
         if reference:
             h["X-Reference"] = reference
         if rest.enterprise:
@@ -101,10 +111,12 @@ class RestSession:
         h.update({k.replace("_", "-"): v for k, v in extra.items()})
         return h
 
-    async def submit(self, ctx: CaseContext, body: bytes, *, message_id: str | None = None, note: str = "",
-                     **headers: Any) -> HttpReply:
-        return await ctx.http.post(self.options.url("/v1/messages"), body,
-                                   self.headers(message_id or new_id(), **headers), note=note)
+    async def submit(
+        self, ctx: CaseContext, body: bytes, *, message_id: str | None = None, note: str = "", **headers: Any
+    ) -> HttpReply:
+        return await ctx.http.post(
+            self.options.url("/v1/messages"), body, self.headers(message_id or new_id(), **headers), note=note
+        )
 
 
 def _unmet(reason: str) -> Exception:
@@ -126,8 +138,12 @@ async def _session(options: RunOptions) -> AsyncIterator[RestSession]:
         yield RestSession(options, pki, listener)
 
 
-REST = profile("rest-intermediary", "REST API (POST /v1/messages) of the gateway", session=_session,
-               description="Ministry systems and licensed data intermediaries submitting over the REST API.")
+REST = profile(
+    "rest-intermediary",
+    "REST API (POST /v1/messages) of the gateway",
+    session=_session,
+    description="Ministry systems and licensed data intermediaries submitting over the REST API.",
+)
 
 
 def _ack(reply: HttpReply) -> Mapping[str, Any]:
@@ -160,8 +176,10 @@ async def valid_submission(ctx: CaseContext) -> None:
     ctx.check(reply.status == 202, f"expected HTTP 202, got {reply.status}")
     ctx.check(ack.get("message_id") == mid, f"the ack names message id {ack.get('message_id')!r}, not {mid!r}")
     ctx.check(ack.get("id"), "the ack carries no gateway id")
-    ctx.check(ack.get("state") not in (None, "REJECTED") and not ack.get("error"),
-              f"the ack's state is {ack.get('state')!r} with error {ack.get('error')!r}")
+    ctx.check(
+        ack.get("state") not in (None, "REJECTED") and not ack.get("error"),
+        f"the ack's state is {ack.get('state')!r} with error {ack.get('error')!r}",
+    )
 
 
 @case("NSW-REST-TA02", REST)
@@ -178,8 +196,10 @@ async def schema_violation(ctx: CaseContext) -> None:
     error = _ack(reply).get("error") or {}
     paths = [str(i.get("path", "")) for i in error.get("issues", []) if isinstance(i, dict)]
     paths.append(str(error.get("field") or ""))
-    ctx.check(any(p == SCHEMA_VIOLATION_PATHS[0] or any(n in p for n in SCHEMA_VIOLATION_PATHS[1:]) for p in paths),
-              f"no issue path names the violating element (paths: {paths})")
+    ctx.check(
+        any(p == SCHEMA_VIOLATION_PATHS[0] or any(n in p for n in SCHEMA_VIOLATION_PATHS[1:]) for p in paths),
+        f"no issue path names the violating element (paths: {paths})",
+    )
 
 
 @case("NSW-REST-TA03", REST)
@@ -257,14 +277,18 @@ async def duplicate_submission(ctx: CaseContext) -> None:
     second = await s.submit(ctx, body, message_id=mid, reference=ref, note="resent with the same message id")
     a, b = _ack(first), _ack(second)
     ctx.check(second.status in (200, 202), f"the duplicate was answered HTTP {second.status}")
-    ctx.check(a.get("id") == b.get("id") and a.get("received_at") == b.get("received_at"),
-              f"the duplicate got a new acknowledgement ({b.get('id')!r} at {b.get('received_at')!r}, "
-              f"original {a.get('id')!r} at {a.get('received_at')!r})")
+    ctx.check(
+        a.get("id") == b.get("id") and a.get("received_at") == b.get("received_at"),
+        f"the duplicate got a new acknowledgement ({b.get('id')!r} at {b.get('received_at')!r}, "
+        f"original {a.get('id')!r} at {a.get('received_at')!r})",
+    )
     found = await ctx.http.get(s.options.url(f"/v1/messages?reference={ref}"), s.headers(mid))
     messages = (found.json() or {}).get("messages") if isinstance(found.json(), dict) else None
-    ctx.check(isinstance(messages, list) and len(messages) == 1,
-              f"a search by reference finds {len(messages) if isinstance(messages, list) else 'no list of'} "
-              "message(s), not exactly one")
+    ctx.check(
+        isinstance(messages, list) and len(messages) == 1,
+        f"a search by reference finds {len(messages) if isinstance(messages, list) else 'no list of'} "
+        "message(s), not exactly one",
+    )
 
 
 @case("NSW-REST-TA09", REST)
@@ -343,9 +367,15 @@ async def undelegated_enterprise(ctx: CaseContext) -> None:
     """
     s: RestSession = ctx.session
     rest = s.settings.rest
-    ctx.require(rest.undelegated_enterprise, "no undelegated enterprise configured (settings 'rest.undelegated_enterprise')")
-    reply = await s.submit(ctx, s.signed(), note=f"{rest.enterprise_header}: {rest.undelegated_enterprise}",
-                           **{rest.enterprise_header.replace("-", "_"): rest.undelegated_enterprise})
+    ctx.require(
+        rest.undelegated_enterprise, "no undelegated enterprise configured (settings 'rest.undelegated_enterprise')"
+    )
+    reply = await s.submit(
+        ctx,
+        s.signed(),
+        note=f"{rest.enterprise_header}: {rest.undelegated_enterprise}",
+        **{rest.enterprise_header.replace("-", "_"): rest.undelegated_enterprise},
+    )
     _check_rejected(ctx, reply, "AUTH_DELEGATION_MISSING", "AUTH_FORBIDDEN", statuses=(403,))
 
 
@@ -382,16 +412,22 @@ async def status_owner_only(ctx: CaseContext) -> None:
     ctx.require(first.status == 202, f"the submission was not accepted (HTTP {first.status})")
     gid = _ack(first).get("id")
     own = await ctx.http.get(s.options.url(f"/v1/messages/{gid}"), s.headers(mid), note="as the sender")
-    ctx.check(own.status == 200 and _ack(own).get("id") == gid, f"the sender cannot read its message (HTTP {own.status})")
-    other = await ctx.http.get(s.options.url(f"/v1/messages/{gid}"), s.headers(mid, token=token),
-                               note="as another party")
+    ctx.check(
+        own.status == 200 and _ack(own).get("id") == gid, f"the sender cannot read its message (HTTP {own.status})"
+    )
+    other = await ctx.http.get(
+        s.options.url(f"/v1/messages/{gid}"), s.headers(mid, token=token), note="as another party"
+    )
     _check_rejected(ctx, other, "MESSAGE_NOT_FOUND", "AUTH_FORBIDDEN", statuses=(403, 404))
-    found = await ctx.http.get(s.options.url(f"/v1/messages?reference={ref}"), s.headers(mid, token=token),
-                               note="search as another party")
+    found = await ctx.http.get(
+        s.options.url(f"/v1/messages?reference={ref}"), s.headers(mid, token=token), note="search as another party"
+    )
     data = found.json()
     messages = data.get("messages") if isinstance(data, dict) else None
-    ctx.check(found.status in (200, 403, 404) and not messages,
-              f"another party's search finds {len(messages) if isinstance(messages, list) else '?'} message(s)")
+    ctx.check(
+        found.status in (200, 403, 404) and not messages,
+        f"another party's search finds {len(messages) if isinstance(messages, list) else '?'} message(s)",
+    )
 
 
 @case("NSW-REST-TA16", REST, severity=Severity.MUST)
@@ -413,8 +449,13 @@ async def document_type_not_allowed(ctx: CaseContext) -> None:
 
 def _receipt(ctx: CaseContext, m: Incoming, message_id: str | None = None, *, note: str = "") -> None:
     mid = m.headers.get("X-Message-Id", "") if message_id is None else message_id
-    m.respond(ctx, 200, json.dumps({"message_id": mid, "duplicate": False}).encode(),
-              {"Content-Type": "application/json"}, note=note or "receipt")
+    m.respond(
+        ctx,
+        200,
+        json.dumps({"message_id": mid, "duplicate": False}).encode(),
+        {"Content-Type": "application/json"},
+        note=note or "receipt",
+    )
 
 
 def _is_new(seen: set[str]) -> Callable[[Incoming], bool]:
@@ -468,8 +509,13 @@ async def retry_same_id(ctx: CaseContext) -> None:
     mid = m.headers.get("X-Message-Id", "")
     s.seen.add(mid)
     m.respond(ctx, 503, b"transient failure (conformance kit)", {"Retry-After": "0"}, note="transient failure")
-    again = await s.listener.next(ctx, s.options.wait, lambda x: x.headers.get("X-Message-Id", "") == mid,
-                                  what=f"a retry of {mid}", required=False)
+    again = await s.listener.next(
+        ctx,
+        s.options.wait,
+        lambda x: x.headers.get("X-Message-Id", "") == mid,
+        what=f"a retry of {mid}",
+        required=False,
+    )
     if again is None:
         ctx.fail(f"no retry with message id {mid!r} within {s.options.wait:g} s")
     _receipt(ctx, again)
@@ -491,8 +537,13 @@ async def wrong_receipt_not_accepted(ctx: CaseContext) -> None:
     mid = m.headers.get("X-Message-Id", "")
     s.seen.add(mid)
     _receipt(ctx, m, f"not-{mid}", note="receipt naming another message")
-    again = await s.listener.next(ctx, s.options.wait, lambda x: x.headers.get("X-Message-Id", "") == mid,
-                                  what=f"a resend of {mid}", required=False)
+    again = await s.listener.next(
+        ctx,
+        s.options.wait,
+        lambda x: x.headers.get("X-Message-Id", "") == mid,
+        what=f"a resend of {mid}",
+        required=False,
+    )
     if again is None:
         ctx.fail(f"the party took a receipt for another message as the acknowledgement of {mid!r}")
     _receipt(ctx, again)

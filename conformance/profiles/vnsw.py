@@ -35,12 +35,22 @@ VNSW_WS_NS = "http://com/vnsw/ws/generated"
 _LIMITS = ParserLimits(max_bytes=64 * 1024 * 1024)
 
 
-def vnsw_envelope(message_id: str, sender: str, *, reference: str = "BNNPTNT11190000272",
-                  document_type: str = "BNNPTNT0600011", recipient: str = "NSW") -> bytes:
+def vnsw_envelope(
+    message_id: str,
+    sender: str,
+    *,
+    reference: str = "BNNPTNT11190000272",
+    document_type: str = "BNNPTNT0600011",
+    recipient: str = "NSW",
+) -> bytes:
     """A VNSW quarantine-result Envelope (type 12, function 05), shaped like the corpus; values fictitious."""
+
     def party(name: str) -> str:
-        return (f"<name>{name}</name><identity>{name}</identity><countryCode>VN</countryCode>"
-                f"<ministryCode>{name}</ministryCode><organizationCode>06</organizationCode><unitCode>{name}</unitCode>")
+        return (
+            f"<name>{name}</name><identity>{name}</identity><countryCode>VN</countryCode>"
+            f"<ministryCode>{name}</ministryCode><organizationCode>06</organizationCode><unitCode>{name}</unitCode>"
+        )
+
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Envelope><Header>'
         f"<Reference><version>01</version><messageId>{message_id}</messageId></Reference>"
@@ -50,15 +60,17 @@ def vnsw_envelope(message_id: str, sender: str, *, reference: str = "BNNPTNT1119
         "<preDocumentYear>2019</preDocumentYear><sendDate>2019-12-13 09:15:02</sendDate></Subject></Header>"
         f"<Body><Content><QuarantineResult><NSWFileCode>{reference}</NSWFileCode><Reason>Ho so hop le</Reason>"
         "</QuarantineResult></Content><Signature></Signature></Body></Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def soap_request(payload: bytes) -> bytes:
     """The SOAP 1.1 ``receiveRequest`` carrying ``payload`` as an escaped string (as the ministries' stacks do)."""
-    return (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP11_NS}" '
-            f'xmlns:ws="{VNSW_WS_NS}"><soapenv:Header/><soapenv:Body><ws:receiveRequest><ws:requestPayload>'
-            f"{escape(payload.decode('utf-8'))}</ws:requestPayload></ws:receiveRequest></soapenv:Body>"
-            "</soapenv:Envelope>").encode("utf-8")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP11_NS}" '
+        f'xmlns:ws="{VNSW_WS_NS}"><soapenv:Header/><soapenv:Body><ws:receiveRequest><ws:requestPayload>'
+        f"{escape(payload.decode('utf-8'))}</ws:requestPayload></ws:receiveRequest></soapenv:Body>"
+        "</soapenv:Envelope>"
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -93,10 +105,16 @@ def read_answer(body: bytes) -> Answer | None:
         root = parse_xml(payload.text.encode("utf-8"), limits=_LIMITS)
     except Exception:  # noqa: BLE001
         return None
-    errors = tuple((e.findtext("ErrorCode") or "", e.findtext("ErrorName") or "")
-                   for e in root.iterfind("Body/Content/ErrorList/Error"))
-    return Answer(root.findtext("Header/Subject/function") or "", root.findtext("Header/Subject/reference") or "",
-                  root.findtext("Header/Subject/documentType") or "", errors)
+    errors = tuple(
+        (e.findtext("ErrorCode") or "", e.findtext("ErrorName") or "")
+        for e in root.iterfind("Body/Content/ErrorList/Error")
+    )
+    return Answer(
+        root.findtext("Header/Subject/function") or "",
+        root.findtext("Header/Subject/reference") or "",
+        root.findtext("Header/Subject/documentType") or "",
+        errors,
+    )
 
 
 @dataclass
@@ -114,21 +132,37 @@ class VnswSession:
     def signed(self, payload: bytes, signer: str = "valid") -> bytes:
         if self.pki is None:
             raise PrerequisiteUnmet("no PKI configured (settings 'pki'); run 'nswgw conformance pki DIR'")
-        s = {"valid": lambda: self.pki.signer(self.settings.signer), "intruder": self.pki.intruder_signer,  # type: ignore[union-attr]
-             "expired": lambda: self.pki.signer(EXPIRED), "revoked": lambda: self.pki.signer(REVOKED)}[signer]()  # type: ignore[union-attr]
+        s = {
+            "valid": lambda: self.pki.signer(self.settings.signer),
+            "intruder": self.pki.intruder_signer,  # type: ignore[union-attr]
+            "expired": lambda: self.pki.signer(EXPIRED),
+            "revoked": lambda: self.pki.signer(REVOKED),
+        }[signer]()  # type: ignore[union-attr]
         return sign_document(payload, s, SigningProfile.vnsw_legacy())
 
     def envelope(self, message_id: str | None = None, **kw: str) -> bytes:
         kw.setdefault("document_type", self.settings.vnsw.document_type)
-        return vnsw_envelope(message_id or new_id(), kw.pop("sender", self.settings.party),
-                             reference=kw.pop("reference", new_ref()), **kw)
+        return vnsw_envelope(
+            message_id or new_id(),
+            kw.pop("sender", self.settings.party),
+            reference=kw.pop("reference", new_ref()),
+            **kw,
+        )
 
-    async def call(self, ctx: CaseContext, payload: bytes, *, raw_soap: bytes | None = None,
-                   note: str = "") -> tuple[HttpReply, Answer | None]:
-        headers = {"Authorization": f"Bearer {self.settings.token}", "Content-Type": "text/xml; charset=utf-8",
-                   "SOAPAction": f'"{self.settings.vnsw.soap_action}"'}
-        reply = await ctx.http.post(self.options.url(self.settings.vnsw.endpoint),
-                                    raw_soap if raw_soap is not None else soap_request(payload), headers, note=note)
+    async def call(
+        self, ctx: CaseContext, payload: bytes, *, raw_soap: bytes | None = None, note: str = ""
+    ) -> tuple[HttpReply, Answer | None]:
+        headers = {
+            "Authorization": f"Bearer {self.settings.token}",
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": f'"{self.settings.vnsw.soap_action}"',
+        }
+        reply = await ctx.http.post(
+            self.options.url(self.settings.vnsw.endpoint),
+            raw_soap if raw_soap is not None else soap_request(payload),
+            headers,
+            note=note,
+        )
         answer = read_answer(reply.body)
         if answer is not None and answer.codes:
             ctx.observe(answer.codes[0])
@@ -152,23 +186,31 @@ async def _session(options: RunOptions) -> AsyncIterator[VnswSession]:
         yield VnswSession(options, pki, listener)
 
 
-VNSW = profile("vnsw-ministry", "VNSW SOAP envelope exchange (receiveRequest)", session=_session,
-               description="Ministry systems exchanging VNSW Envelopes with the NSW over SOAP 1.1.")
+VNSW = profile(
+    "vnsw-ministry",
+    "VNSW SOAP envelope exchange (receiveRequest)",
+    session=_session,
+    description="Ministry systems exchanging VNSW Envelopes with the NSW over SOAP 1.1.",
+)
 
 
 def _ack(ctx: CaseContext, reply: HttpReply, answer: Answer | None, reference: str) -> None:
     ctx.check(reply.status == 200, f"expected HTTP 200, got {reply.status}")
     ctx.check(answer is not None, "the response carries no readable responsePayload")
     assert answer is not None
-    ctx.check(answer.function == "99", f"expected a function-99 acknowledgement, got function {answer.function!r} "
-                                       f"with errors {list(answer.errors)}")
+    ctx.check(
+        answer.function == "99",
+        f"expected a function-99 acknowledgement, got function {answer.function!r} with errors {list(answer.errors)}",
+    )
     ctx.check(answer.reference == reference, f"the ack is for dossier {answer.reference!r}, not {reference!r}")
 
 
 def _refused(ctx: CaseContext, answer: Answer | None, *codes: str) -> None:
     ctx.check(answer is not None, "the response carries no readable answer")
     assert answer is not None
-    ctx.check(answer.function in ("00", "fault"), f"expected a function-00 error list, got function {answer.function!r}")
+    ctx.check(
+        answer.function in ("00", "fault"), f"expected a function-00 error list, got function {answer.function!r}"
+    )
     ctx.expect_code(answer.codes[0] if answer.codes else None, *codes, what="the error list")
 
 
@@ -197,8 +239,10 @@ async def missing_header_element(ctx: CaseContext) -> None:
     payload = s.envelope(mid).replace(f"<messageId>{mid}</messageId>".encode(), b"")
     reply, answer = await s.call(ctx, s.signed(payload), note="no messageId")
     _refused(ctx, answer, "REQUEST_INVALID")
-    ctx.check(answer is not None and "messageId" in answer.errors[0][1],
-              f"the ErrorName does not name messageId: {answer.errors[0][1] if answer and answer.errors else ''!r}")
+    ctx.check(
+        answer is not None and "messageId" in answer.errors[0][1],
+        f"the ErrorName does not name messageId: {answer.errors[0][1] if answer and answer.errors else ''!r}",
+    )
 
 
 async def _signature_case(ctx: CaseContext, code: str, *, signer: str = "valid", tamper: bool = False) -> None:
@@ -265,13 +309,18 @@ async def duplicate(ctx: CaseContext) -> None:
     ctx.require(answer is not None and answer.function == "99", "the original Envelope was not acknowledged")
     reply, answer = await s.call(ctx, body, note="resent with the same messageId")
     _ack(ctx, reply, answer, ref)
-    found = await ctx.http.get(s.options.url(f"/v1/messages?reference={ref}"),
-                               {"Authorization": f"Bearer {s.settings.token}"}, note="status search")
+    found = await ctx.http.get(
+        s.options.url(f"/v1/messages?reference={ref}"),
+        {"Authorization": f"Bearer {s.settings.token}"},
+        note="status search",
+    )
     data = found.json()
     ctx.require(found.status == 200 and isinstance(data, dict), f"no status search (HTTP {found.status})")
     messages = data.get("messages")
-    ctx.check(isinstance(messages, list) and len(messages) == 1,
-              f"the dossier holds {len(messages) if isinstance(messages, list) else '?'} messages, not exactly one")
+    ctx.check(
+        isinstance(messages, list) and len(messages) == 1,
+        f"the dossier holds {len(messages) if isinstance(messages, list) else '?'} messages, not exactly one",
+    )
 
 
 @case("NSW-VNSW-TA08", VNSW)
@@ -282,8 +331,10 @@ async def xxe(ctx: CaseContext) -> None:
     Predicate: a function-00 answer (or SOAP fault) with code XML_DTD_FORBIDDEN and no file content echoed.
     """
     s: VnswSession = ctx.session
-    payload = (b'<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-               + s.envelope().split(b"?>", 1)[1].replace(b"<Reason>Ho so hop le</Reason>", b"<Reason>&xxe;</Reason>"))
+    payload = (
+        b'<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        + s.envelope().split(b"?>", 1)[1].replace(b"<Reason>Ho so hop le</Reason>", b"<Reason>&xxe;</Reason>")
+    )
     reply, answer = await s.call(ctx, payload, note="XXE in requestPayload")
     _refused(ctx, answer, "XML_DTD_FORBIDDEN")
     ctx.check(b"root:" not in reply.body, "the answer contains /etc/passwd content")
@@ -298,8 +349,12 @@ async def billion_laughs(ctx: CaseContext) -> None:
     """
     s: VnswSession = ctx.session
     entities = b"".join(b'<!ENTITY l%d "%s">' % (i, (b"&l%d;" % (i - 1)) * 10) for i in range(1, 10))
-    payload = (b'<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY l0 "lol">' + entities + b"]>"
-               + s.envelope().split(b"?>", 1)[1].replace(b"<Reason>Ho so hop le</Reason>", b"<Reason>&l9;</Reason>"))
+    payload = (
+        b'<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY l0 "lol">'
+        + entities
+        + b"]>"
+        + s.envelope().split(b"?>", 1)[1].replace(b"<Reason>Ho so hop le</Reason>", b"<Reason>&l9;</Reason>")
+    )
     reply, answer = await s.call(ctx, payload, note="billion laughs in requestPayload")
     _refused(ctx, answer, "XML_DTD_FORBIDDEN")
 
@@ -395,10 +450,12 @@ def _answer_99(ctx: CaseContext, m: Incoming, note: str = "function 99") -> None
     header = read_header(parse_xml(payload or b"<x/>", limits=_LIMITS))
     call = parse_xml(m.body, limits=_LIMITS).find(f"{{{SOAP11_NS}}}Body/*")
     ns = etree.QName(call).namespace or VNSW_WS_NS
-    body = (f'<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11_NS}"><SOAP-ENV:Body>'
-            f'<ns2:receiveResponse xmlns:ns2="{escape(ns)}"><ns2:responsePayload>'
-            f"{escape(ack_envelope(header).decode('utf-8'))}</ns2:responsePayload></ns2:receiveResponse>"
-            "</SOAP-ENV:Body></SOAP-ENV:Envelope>").encode("utf-8")
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11_NS}"><SOAP-ENV:Body>'
+        f'<ns2:receiveResponse xmlns:ns2="{escape(ns)}"><ns2:responsePayload>'
+        f"{escape(ack_envelope(header).decode('utf-8'))}</ns2:responsePayload></ns2:receiveResponse>"
+        "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    ).encode()
     m.respond(ctx, 200, body, {"Content-Type": "text/xml; charset=utf-8"}, note=note)
 
 
@@ -447,8 +504,9 @@ async def party_retries_same_message_id(ctx: CaseContext) -> None:
     s.seen.add(mid)
     m.respond(ctx, 503, b"transient failure (conformance kit)", note="transient failure")
     ctx.check(mid, "the call carries no messageId")
-    again = await s.listener.next(ctx, s.options.wait, lambda x: _message_id(x) == mid, what=f"a retry of {mid}",
-                                  required=False)
+    again = await s.listener.next(
+        ctx, s.options.wait, lambda x: _message_id(x) == mid, what=f"a retry of {mid}", required=False
+    )
     if again is None:
         ctx.fail(f"no retry with messageId {mid!r} within {s.options.wait:g} s")
     _answer_99(ctx, again)

@@ -14,12 +14,14 @@ def open_store(url: str, **options: object) -> Store:
     if url.startswith(("postgres://", "postgresql://")):
         from gateway.store.postgres import PostgresStore
 
-        pg_options = {k: v for k, v in options.items() if k in ("pool_size", "writers", "max_batch", "connect_timeout",
-                                                                "node_name")}
+        pg_options = {
+            k: v
+            for k, v in options.items()
+            if k in ("pool_size", "writers", "max_batch", "connect_timeout", "node_name")
+        }
         return PostgresStore(url, **pg_options)  # type: ignore[arg-type]
     if "://" in url and not url.startswith("sqlite:///"):
-        raise ConfigError(f"unknown store scheme in {url!r}; use sqlite:///PATH or postgresql://...",
-                          field="store.url")
+        raise ConfigError(f"unknown store scheme in {url!r}; use sqlite:///PATH or postgresql://...", field="store.url")
     from gateway.store.sqlite import SqliteStore
 
     return SqliteStore(url, **options)  # type: ignore[arg-type]

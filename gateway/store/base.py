@@ -166,8 +166,9 @@ class Store(abc.ABC):
         """Messages matching ``query``, newest first."""
 
     @abc.abstractmethod
-    async def dead_letters(self, *, destination: str | None = None, message_id: str | None = None,
-                           limit: int = 1000) -> list[Delivery]:
+    async def dead_letters(
+        self, *, destination: str | None = None, message_id: str | None = None, limit: int = 1000
+    ) -> list[Delivery]:
         """Deliveries in the dead-letter queue, oldest first."""
 
     @abc.abstractmethod

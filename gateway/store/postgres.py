@@ -90,8 +90,9 @@ def translate(exc: BaseException, where: str) -> NswError:
     if isinstance(exc, NswError):
         return exc
     if isinstance(exc, _UNAVAILABLE):
-        error: NswError = StoreUnavailable(f"PostgreSQL store {where} is unavailable: {type(exc).__name__}: {exc}",
-                                           field="store.dsn")
+        error: NswError = StoreUnavailable(
+            f"PostgreSQL store {where} is unavailable: {type(exc).__name__}: {exc}", field="store.dsn"
+        )
     else:
         error = GatewayError(f"PostgreSQL store {where} failed: {type(exc).__name__}: {exc}", field="store")
     error.__cause__ = exc
@@ -153,18 +154,46 @@ def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-_DELIVERY_COLUMNS = ("seq, message, destination, conversation, sender, document_type, reference, state, attempts,"
-                     " queued_at, deadline, next_at, last_error, payload, receipt")
+_DELIVERY_COLUMNS = (
+    "seq, message, destination, conversation, sender, document_type, reference, state, attempts,"
+    " queued_at, deadline, next_at, last_error, payload, receipt"
+)
 
 
 def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
-    (seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline,
-     next_at, last_error, payload, receipt) = tuple(row)
+    (
+        seq,
+        message,
+        destination,
+        conversation,
+        sender,
+        document_type,
+        reference,
+        state,
+        attempts,
+        queued_at,
+        deadline,
+        next_at,
+        last_error,
+        payload,
+        receipt,
+    ) = tuple(row)
     return Delivery(
-        message_id=message, destination=destination, conversation=conversation, sender=sender,
-        document_type=document_type, reference=reference, payload=bytes(payload), queued_at=queued_at,
-        deadline=deadline, state=State(state), attempts=attempts, next_attempt_at=next_at,
-        last_error=_loads(last_error), receipt=bytes(receipt) if receipt is not None else None, seq=seq,
+        message_id=message,
+        destination=destination,
+        conversation=conversation,
+        sender=sender,
+        document_type=document_type,
+        reference=reference,
+        payload=bytes(payload),
+        queued_at=queued_at,
+        deadline=deadline,
+        state=State(state),
+        attempts=attempts,
+        next_attempt_at=next_at,
+        last_error=_loads(last_error),
+        receipt=bytes(receipt) if receipt is not None else None,
+        seq=seq,
         history=history,
     )
 
@@ -199,11 +228,12 @@ FROM (
     LIMIT $4
     FOR UPDATE SKIP LOCKED) AS claimed
 WHERE d.seq = claimed.seq
-RETURNING {', '.join('d.' + c.strip() for c in _DELIVERY_COLUMNS.split(','))}
+RETURNING {", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))}
 """
 
-_LIVE_NODES = ("SELECT n.id FROM nodes AS n JOIN pg_stat_activity AS a"
-               " ON a.pid = n.pid AND a.backend_start = n.backend_start")
+_LIVE_NODES = (
+    "SELECT n.id FROM nodes AS n JOIN pg_stat_activity AS a ON a.pid = n.pid AND a.backend_start = n.backend_start"
+)
 
 
 @dataclass
@@ -251,13 +281,25 @@ SELECT pg_notify($9, $10) WHERE $10::text IS NOT NULL
 def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
     ds, ts = tx.deliveries, tx.transitions
     return (
-        [d.message_id for d in ds], [d.destination for d in ds], [d.conversation for d in ds],
-        [d.sender for d in ds], [d.document_type for d in ds], [d.reference for d in ds],
-        [d.state.value for d in ds], [d.attempts for d in ds], [d.queued_at for d in ds],
-        [d.deadline for d in ds], [d.next_attempt_at for d in ds], [d.payload for d in ds],
-        [m for m, _ in ts], [t.destination for _, t in ts],
-        [t.from_state.value if t.from_state else None for _, t in ts], [t.to_state.value for _, t in ts],
-        [t.at for _, t in ts], [t.code for _, t in ts], [t.detail for _, t in ts],
+        [d.message_id for d in ds],
+        [d.destination for d in ds],
+        [d.conversation for d in ds],
+        [d.sender for d in ds],
+        [d.document_type for d in ds],
+        [d.reference for d in ds],
+        [d.state.value for d in ds],
+        [d.attempts for d in ds],
+        [d.queued_at for d in ds],
+        [d.deadline for d in ds],
+        [d.next_attempt_at for d in ds],
+        [d.payload for d in ds],
+        [m for m, _ in ts],
+        [t.destination for _, t in ts],
+        [t.from_state.value if t.from_state else None for _, t in ts],
+        [t.to_state.value for _, t in ts],
+        [t.at for _, t in ts],
+        [t.code for _, t in ts],
+        [t.detail for _, t in ts],
         lock,
     )
 
@@ -274,8 +316,17 @@ async def _record(conn: asyncpg.Connection, tx: _Tx, d: Delivery, owner: str | N
         "UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, queued_at = $4, deadline = $5,"
         " last_error = $6, receipt = $7, lease_owner = NULL, lease_until = NULL, lease_node = NULL"
         f" WHERE message = $8 AND destination = $9 AND state = $10 AND {lease_clause}",
-        d.state.value, d.attempts, d.next_attempt_at, d.queued_at, d.deadline, _dumps(d.last_error), d.receipt,
-        d.message_id, d.destination, expected.value, owner if owner is not None else now,
+        d.state.value,
+        d.attempts,
+        d.next_attempt_at,
+        d.queued_at,
+        d.deadline,
+        _dumps(d.last_error),
+        d.receipt,
+        d.message_id,
+        d.destination,
+        expected.value,
+        owner if owner is not None else now,
     )
     if status != "UPDATE 1":
         raise InvalidTransition(
@@ -284,8 +335,9 @@ async def _record(conn: asyncpg.Connection, tx: _Tx, d: Delivery, owner: str | N
         )
     tx.add_transitions(d.message_id, d.history)
     if d.state is State.ACKNOWLEDGED:
-        tx.journal.append((d.history[-1].at, DELIVERED, d.message_id, d.destination,
-                           payload_digest(d.payload + (d.receipt or b""))))
+        tx.journal.append(
+            (d.history[-1].at, DELIVERED, d.message_id, d.destination, payload_digest(d.payload + (d.receipt or b"")))
+        )
     if expected is State.DEAD and d.state is State.QUEUED:  # a replay: wake the nodes
         tx.notify.add(d.destination)
 
@@ -296,8 +348,16 @@ class PostgresStore(Store):
     WAKE_COALESCE = 0.02
     """Seconds over which notifications from other nodes are gathered into one wake-up of the workers."""
 
-    def __init__(self, dsn: str, *, pool_size: int = 10, writers: int = 2, max_batch: int = 256,
-                 connect_timeout: float = 10.0, node_name: str = "nswgw") -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 10,
+        writers: int = 2,
+        max_batch: int = 256,
+        connect_timeout: float = 10.0,
+        node_name: str = "nswgw",
+    ) -> None:
         if not dsn.startswith(("postgresql://", "postgres://")):
             raise ConfigError(f"not a PostgreSQL connection string: {redact(dsn)!r}", field="store.dsn")
         if pool_size < writers + 1:
@@ -330,27 +390,42 @@ class PostgresStore(Store):
     async def open(self) -> None:
         if self._pool is not None:
             return
-        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self._pool_size, timeout=self._timeout,
-                                         server_settings={"application_name": self._node_name[:63]},
-                                         reset=_no_reset)
+        pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            timeout=self._timeout,
+            server_settings={"application_name": self._node_name[:63]},
+            reset=_no_reset,
+        )
         try:
             async with pool.acquire() as conn:
                 version = await migrations.current_version(conn)
                 if version != migrations.LATEST:
-                    how = ("run `nswgw db upgrade`" if version < migrations.LATEST
-                           else "it is newer than this gateway: upgrade the gateway")
+                    how = (
+                        "run `nswgw db upgrade`"
+                        if version < migrations.LATEST
+                        else "it is newer than this gateway: upgrade the gateway"
+                    )
                     raise StoreSchemaOutdated(
                         f"PostgreSQL store {self.name}: schema version {version}, this gateway needs"
-                        f" {migrations.LATEST}; {how}", field="store.dsn",
-                        details={"store": self.name, "version": version, "needed": migrations.LATEST})
+                        f" {migrations.LATEST}; {how}",
+                        field="store.dsn",
+                        details={"store": self.name, "version": version, "needed": migrations.LATEST},
+                    )
                 schema = await conn.fetchval("SELECT current_schema()")
                 self._journal_key = int(await conn.fetchval("SELECT hashtext('nswgw-journal:' || $1)", schema))
             self._channel = f"nswgw:{schema}"
             listener = await _connect(self.dsn, self._timeout)
             try:
-                self._node = int(await listener.fetchval(
-                    "INSERT INTO nodes (pid, backend_start, started_at, name) SELECT pid, backend_start, $1, $2"
-                    " FROM pg_stat_activity WHERE pid = pg_backend_pid() RETURNING id", time.time(), self._node_name))
+                self._node = int(
+                    await listener.fetchval(
+                        "INSERT INTO nodes (pid, backend_start, started_at, name) SELECT pid, backend_start, $1, $2"
+                        " FROM pg_stat_activity WHERE pid = pg_backend_pid() RETURNING id",
+                        time.time(),
+                        self._node_name,
+                    )
+                )
                 await listener.add_listener(self._channel, self._notified)
             except BaseException:
                 await listener.close()
@@ -466,8 +541,9 @@ class PostgresStore(Store):
             else:
                 future.set_result(value)
 
-    async def _transaction(self, batch: list[tuple[_Op, asyncio.Future[Any]]]
-                           ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+    async def _transaction(
+        self, batch: list[tuple[_Op, asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
         pool = self._require_pool()
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         tx = _Tx()
@@ -498,15 +574,23 @@ class PostgresStore(Store):
         prev_seq, prev_hash = (row["seq"], row["hash"]) if row else (0, GENESIS)
         entries = []
         for at, kind, message, destination, digest in tx.journal:
-            e = JournalEntry.after(prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination,
-                                   digest=digest)
+            e = JournalEntry.after(
+                prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination, digest=digest
+            )
             entries.append(e)
             prev_seq, prev_hash = e.seq, e.hash
         await conn.execute(
             _JOURNAL,
-            [e.seq for e in entries], [e.at for e in entries], [e.kind for e in entries],
-            [e.message_id for e in entries], [e.destination for e in entries], [e.digest for e in entries],
-            [e.prev for e in entries], [e.hash for e in entries], self._channel, notify,
+            [e.seq for e in entries],
+            [e.at for e in entries],
+            [e.kind for e in entries],
+            [e.message_id for e in entries],
+            [e.destination for e in entries],
+            [e.digest for e in entries],
+            [e.prev for e in entries],
+            [e.hash for e in entries],
+            self._channel,
+            notify,
         )
 
     # ------------------------------------------------------------------ writes
@@ -520,7 +604,9 @@ class PostgresStore(Store):
             status = await conn.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, lease_node = NULL"
                 " WHERE state = 'QUEUED' AND lease_owner IS NOT NULL AND (lease_node IS NULL OR lease_node = $1"
-                f" OR lease_node NOT IN ({_LIVE_NODES}))", self._node)
+                f" OR lease_node NOT IN ({_LIVE_NODES}))",
+                self._node,
+            )
             await conn.execute(f"DELETE FROM nodes WHERE id <> $1 AND id NOT IN ({_LIVE_NODES})", self._node)
         return int(status.split()[-1])
 
@@ -536,13 +622,25 @@ class PostgresStore(Store):
                 " procedure, format, intake_state, received_at, error, ack, payload)"
                 " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
                 " ON CONFLICT ON CONSTRAINT messages_dedup DO NOTHING RETURNING id",
-                message.id, env.sender, env.message_id, env.document_type, env.conversation, env.reference,
-                env.destination, env.procedure, env.format, message.state.value, message.received_at,
-                _dumps(message.error), _dumps(ack.to_dict()), payload,
+                message.id,
+                env.sender,
+                env.message_id,
+                env.document_type,
+                env.conversation,
+                env.reference,
+                env.destination,
+                env.procedure,
+                env.format,
+                message.state.value,
+                message.received_at,
+                _dumps(message.error),
+                _dumps(ack.to_dict()),
+                payload,
             )
             if inserted is None:
-                original = await conn.fetchval("SELECT ack FROM messages WHERE sender = $1 AND message_id = $2",
-                                               env.sender, env.message_id)
+                original = await conn.fetchval(
+                    "SELECT ack FROM messages WHERE sender = $1 AND message_id = $2", env.sender, env.message_id
+                )
                 return Acknowledgement.from_dict(json.loads(original)), False
             tx.add_transitions(message.id, message.history)
             for d in deliveries:
@@ -578,7 +676,10 @@ class PostgresStore(Store):
             rows = await conn.fetch(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = $1 AND state = 'QUEUED'"
                 " AND deadline <= $2 AND (lease_owner IS NULL OR lease_until < $2) ORDER BY seq"
-                " FOR UPDATE SKIP LOCKED", destination, now)
+                " FOR UPDATE SKIP LOCKED",
+                destination,
+                now,
+            )
             n = 0
             for row in rows:
                 d = _delivery(row)
@@ -618,14 +719,19 @@ class PostgresStore(Store):
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         params.append(max(1, min(query.limit, 1000)))
         async with self._require_pool().acquire() as conn:
-            ids = [r[0] for r in await conn.fetch(
-                f"SELECT m.id FROM messages AS m{where} ORDER BY m.received_at DESC, m.id LIMIT ${len(params)}",
-                *params)]
+            ids = [
+                r[0]
+                for r in await conn.fetch(
+                    f"SELECT m.id FROM messages AS m{where} ORDER BY m.received_at DESC, m.id LIMIT ${len(params)}",
+                    *params,
+                )
+            ]
             return [rec for i in ids if (rec := await _load_record(conn, i)) is not None]
 
     @_guarded
-    async def dead_letters(self, *, destination: str | None = None, message_id: str | None = None,
-                           limit: int = 1000) -> list[Delivery]:
+    async def dead_letters(
+        self, *, destination: str | None = None, message_id: str | None = None, limit: int = 1000
+    ) -> list[Delivery]:
         clauses, params = ["state = 'DEAD'"], []
         if destination is not None:
             params.append(destination)
@@ -636,14 +742,19 @@ class PostgresStore(Store):
         params.append(limit)
         rows = await self._require_pool().fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq"
-            f" LIMIT ${len(params)}", *params)
+            f" LIMIT ${len(params)}",
+            *params,
+        )
         return [_delivery(r) for r in rows]
 
     @_guarded
     async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
         rows = await self._require_pool().fetch(
             "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal WHERE seq > $1"
-            " ORDER BY seq LIMIT $2", after, limit)
+            " ORDER BY seq LIMIT $2",
+            after,
+            limit,
+        )
         return [JournalEntry(*tuple(r)) for r in rows]
 
     @_guarded
@@ -672,26 +783,39 @@ async def _close_quietly(conn: asyncpg.Connection) -> None:
 async def _load_record(conn: asyncpg.Connection, message_id: str) -> MessageRecord | None:
     row = await conn.fetchrow(
         "SELECT id, sender, message_id, document_type, conversation, reference, destination, procedure, format,"
-        " received_at, error, ack FROM messages WHERE id = $1", message_id)
+        " received_at, error, ack FROM messages WHERE id = $1",
+        message_id,
+    )
     if row is None:
         return None
-    mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = \
-        tuple(row)
-    envelope = Envelope(
-        sender=PartyId(sender), message_id=smid, document_type=doc_type,
-        conversation_id=None if conversation == smid else conversation, reference=reference,
-        destination=destination, procedure=procedure, format=fmt,
+    mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = tuple(
+        row
     )
-    steps = [(r[0], _transition(r)) for r in await conn.fetch(
-        "SELECT destination, from_state, to_state, at, code, detail FROM transitions WHERE message = $1 ORDER BY id",
-        mid)]
+    envelope = Envelope(
+        sender=PartyId(sender),
+        message_id=smid,
+        document_type=doc_type,
+        conversation_id=None if conversation == smid else conversation,
+        reference=reference,
+        destination=destination,
+        procedure=procedure,
+        format=fmt,
+    )
+    steps = [
+        (r[0], _transition(r))
+        for r in await conn.fetch(
+            "SELECT destination, from_state, to_state, at, code, detail FROM transitions WHERE message = $1 ORDER BY id",
+            mid,
+        )
+    ]
     intake = tuple(t for dest, t in steps if dest is None)
     message = Message(id=mid, envelope=envelope, received_at=received_at, history=intake, error=_loads(error))
     deliveries = tuple(
         _delivery(r, tuple(t for dest, t in steps if dest == r["destination"]))
         for r in await conn.fetch(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE message = $1 ORDER BY seq", mid)
     )
-    replies = tuple(r[0] for r in await conn.fetch(
-        "SELECT id FROM messages WHERE reference IN ($1, $2) ORDER BY received_at", mid, smid))
+    replies = tuple(
+        r[0]
+        for r in await conn.fetch("SELECT id FROM messages WHERE reference IN ($1, $2) ORDER BY received_at", mid, smid)
+    )
     return MessageRecord(message, deliveries, Acknowledgement.from_dict(json.loads(ack)), replies)
-

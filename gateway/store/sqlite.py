@@ -224,12 +224,14 @@ def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-def _append_journal(conn: sqlite3.Connection, *, at: float, kind: str, message: str, destination: str | None,
-                    digest: str) -> None:
+def _append_journal(
+    conn: sqlite3.Connection, *, at: float, kind: str, message: str, destination: str | None, digest: str
+) -> None:
     row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
     prev_seq, prev_hash = row if row else (0, GENESIS)
-    e = JournalEntry.after(prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination,
-                           digest=digest)
+    e = JournalEntry.after(
+        prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination, digest=digest
+    )
     conn.execute(
         "INSERT INTO journal (seq, at, kind, message, destination, digest, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
         (e.seq, e.at, e.kind, e.message_id, e.destination, e.digest, e.prev, e.hash),
@@ -240,21 +242,41 @@ def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[
     conn.executemany(
         "INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail) VALUES (?,?,?,?,?,?,?)",
         [
-            (message, t.destination, t.from_state.value if t.from_state else None, t.to_state.value, t.at, t.code,
-             t.detail)
+            (
+                message,
+                t.destination,
+                t.from_state.value if t.from_state else None,
+                t.to_state.value,
+                t.at,
+                t.code,
+                t.detail,
+            )
             for t in steps
         ],
     )
 
 
-_DELIVERY_COLUMNS = (
-    "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline, next_at, last_error, payload, receipt"
-)
+_DELIVERY_COLUMNS = "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline, next_at, last_error, payload, receipt"
 
 
 def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
-    seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline, next_at, last_error, payload, \
-        receipt = row
+    (
+        seq,
+        message,
+        destination,
+        conversation,
+        sender,
+        document_type,
+        reference,
+        state,
+        attempts,
+        queued_at,
+        deadline,
+        next_at,
+        last_error,
+        payload,
+        receipt,
+    ) = row
     return Delivery(
         message_id=message,
         destination=destination,
@@ -298,8 +320,17 @@ def _record(conn: sqlite3.Connection, d: Delivery, owner: str | None, now: float
         " receipt = ?, lease_owner = NULL, lease_until = NULL"
         f" WHERE message = ? AND destination = ? AND state = ? AND {lease_clause}",
         (
-            d.state.value, d.attempts, d.next_attempt_at, d.queued_at, d.deadline, _dumps(d.last_error), d.receipt,
-            d.message_id, d.destination, expected.value, owner if owner is not None else now,
+            d.state.value,
+            d.attempts,
+            d.next_attempt_at,
+            d.queued_at,
+            d.deadline,
+            _dumps(d.last_error),
+            d.receipt,
+            d.message_id,
+            d.destination,
+            expected.value,
+            owner if owner is not None else now,
         ),
     )
     if cur.rowcount != 1:
@@ -309,8 +340,14 @@ def _record(conn: sqlite3.Connection, d: Delivery, owner: str | None, now: float
         )
     _insert_transitions(conn, d.message_id, d.history)
     if d.state is State.ACKNOWLEDGED:
-        _append_journal(conn, at=d.history[-1].at, kind=DELIVERED, message=d.message_id, destination=d.destination,
-                        digest=payload_digest(d.payload + (d.receipt or b"")))
+        _append_journal(
+            conn,
+            at=d.history[-1].at,
+            kind=DELIVERED,
+            message=d.message_id,
+            destination=d.destination,
+            digest=payload_digest(d.payload + (d.receipt or b"")),
+        )
     _refresh_message_state(conn, d.message_id)
 
 
@@ -320,10 +357,11 @@ class SqliteStore(Store):
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512) -> None:
         text = str(path)
         if text.startswith("sqlite:///"):
-            text = text[len("sqlite:///"):]
+            text = text[len("sqlite:///") :]
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
-            raise ConfigError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}",
-                              field="store.synchronous")
+            raise ConfigError(
+                f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}", field="store.synchronous"
+            )
         self.path = text
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
@@ -337,11 +375,13 @@ class SqliteStore(Store):
             return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        writer = _ConnectionThread(self.path, write=True, synchronous=self._synchronous, max_batch=self._max_batch,
-                                   name="sqlite-writer")
+        writer = _ConnectionThread(
+            self.path, write=True, synchronous=self._synchronous, max_batch=self._max_batch, name="sqlite-writer"
+        )
         await asyncio.to_thread(writer.start_and_wait)
-        reader = _ConnectionThread(self.path, write=False, synchronous=self._synchronous, max_batch=64,
-                                   name="sqlite-reader")
+        reader = _ConnectionThread(
+            self.path, write=False, synchronous=self._synchronous, max_batch=64, name="sqlite-reader"
+        )
         try:
             await asyncio.to_thread(reader.start_and_wait)
         except BaseException:
@@ -394,10 +434,21 @@ class SqliteStore(Store):
                     " procedure, format, intake_state, state, received_at, error, ack, payload)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        message.id, env.sender, env.message_id, env.document_type, env.conversation, env.reference,
-                        env.destination, env.procedure, env.format, message.state.value,
-                        overall_state(message.state, (d.state for d in deliveries)).value, message.received_at,
-                        _dumps(message.error), _dumps(ack.to_dict()), payload,
+                        message.id,
+                        env.sender,
+                        env.message_id,
+                        env.document_type,
+                        env.conversation,
+                        env.reference,
+                        env.destination,
+                        env.procedure,
+                        env.format,
+                        message.state.value,
+                        overall_state(message.state, (d.state for d in deliveries)).value,
+                        message.received_at,
+                        _dumps(message.error),
+                        _dumps(ack.to_dict()),
+                        payload,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -412,13 +463,31 @@ class SqliteStore(Store):
                 conn.execute(
                     "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
                     " state, attempts, queued_at, deadline, next_at, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (d.message_id, d.destination, d.conversation, d.sender, d.document_type, d.reference, d.state.value, d.attempts, d.queued_at, d.deadline,
-                     d.next_attempt_at, d.payload),
+                    (
+                        d.message_id,
+                        d.destination,
+                        d.conversation,
+                        d.sender,
+                        d.document_type,
+                        d.reference,
+                        d.state.value,
+                        d.attempts,
+                        d.queued_at,
+                        d.deadline,
+                        d.next_attempt_at,
+                        d.payload,
+                    ),
                 )
                 _insert_transitions(conn, message.id, d.history)
             if message.state is not State.REJECTED:
-                _append_journal(conn, at=message.history[-1].at, kind=ACCEPTED, message=message.id, destination=None,
-                                digest=payload_digest(payload))
+                _append_journal(
+                    conn,
+                    at=message.history[-1].at,
+                    kind=ACCEPTED,
+                    message=message.id,
+                    destination=None,
+                    digest=payload_digest(payload),
+                )
             return ack, True
 
         return await self._write(op)
@@ -495,14 +564,17 @@ class SqliteStore(Store):
         params.append(max(1, min(query.limit, 1000)))
 
         def op(conn: sqlite3.Connection) -> list[MessageRecord]:
-            ids = [r[0] for r in conn.execute(
-                f"SELECT id FROM messages{where} ORDER BY received_at DESC, id LIMIT ?", params)]
+            ids = [
+                r[0]
+                for r in conn.execute(f"SELECT id FROM messages{where} ORDER BY received_at DESC, id LIMIT ?", params)
+            ]
             return [rec for i in ids if (rec := _load_record(conn, i)) is not None]
 
         return await self._read(op)
 
-    async def dead_letters(self, *, destination: str | None = None, message_id: str | None = None,
-                           limit: int = 1000) -> list[Delivery]:
+    async def dead_letters(
+        self, *, destination: str | None = None, message_id: str | None = None, limit: int = 1000
+    ) -> list[Delivery]:
         clauses, params = ["state = 'DEAD'"], []
         if destination is not None:
             clauses.append("destination = ?")
@@ -556,19 +628,31 @@ def _load_record(conn: sqlite3.Connection, message_id: str) -> MessageRecord | N
         return None
     mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = row
     envelope = Envelope(
-        sender=PartyId(sender), message_id=smid, document_type=doc_type,
-        conversation_id=None if conversation == smid else conversation, reference=reference,
-        destination=destination, procedure=procedure, format=fmt,
+        sender=PartyId(sender),
+        message_id=smid,
+        document_type=doc_type,
+        conversation_id=None if conversation == smid else conversation,
+        reference=reference,
+        destination=destination,
+        procedure=procedure,
+        format=fmt,
     )
-    steps = [(r[0], _transition(r[1:])) for r in conn.execute(
-        "SELECT destination, destination, from_state, to_state, at, code, detail FROM transitions"
-        " WHERE message = ? ORDER BY id", (mid,))]
+    steps = [
+        (r[0], _transition(r[1:]))
+        for r in conn.execute(
+            "SELECT destination, destination, from_state, to_state, at, code, detail FROM transitions"
+            " WHERE message = ? ORDER BY id",
+            (mid,),
+        )
+    ]
     intake = tuple(t for dest, t in steps if dest is None)
     message = Message(id=mid, envelope=envelope, received_at=received_at, history=intake, error=_loads(error))
     deliveries = tuple(
         _delivery(r, tuple(t for dest, t in steps if dest == r[2]))
         for r in conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE message = ? ORDER BY seq", (mid,))
     )
-    replies = tuple(r[0] for r in conn.execute(
-        "SELECT id FROM messages WHERE reference IN (?, ?) ORDER BY received_at", (mid, smid)))
+    replies = tuple(
+        r[0]
+        for r in conn.execute("SELECT id FROM messages WHERE reference IN (?, ?) ORDER BY received_at", (mid, smid))
+    )
     return MessageRecord(message, deliveries, Acknowledgement.from_dict(json.loads(ack)), replies)

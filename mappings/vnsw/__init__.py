@@ -90,7 +90,9 @@ VNSW_DATETIME = Codec("VNSW time (yyyy-MM-dd HH:mm:ss[.SSS], Vietnam time)", _re
 VNSW_UNIT = code_map("VNSW unit code", {"CON": "NAR", "KG": "KGM", "TAN": "TNE", "LIT": "LTR", "CAI": "H87"})
 """VNSW catalogue unit codes that differ from UN/ECE Rec 20; other codes pass through."""
 
-VNSW_UNIT_NAME = code_map("VNSW unit name", {"con": "NAR", "kg": "KGM", "tấn": "TNE", "lít": "LTR", "cái": "H87", "g": "GRM"})
+VNSW_UNIT_NAME = code_map(
+    "VNSW unit name", {"con": "NAR", "kg": "KGM", "tấn": "TNE", "lít": "LTR", "cái": "H87", "g": "GRM"}
+)
 """Vietnamese unit names written next to unit codes."""
 
 
@@ -301,7 +303,9 @@ class VnswFormat(MessageFormat):
                 )
         root = etree.Element("Envelope")
         content = dataclasses.replace(message.content, required=True)
-        write(Group("Envelope", children=(HEADER, Group("Body", required=True, children=(content,)))), data, root, issues)
+        write(
+            Group("Envelope", children=(HEADER, Group("Body", required=True, children=(content,)))), data, root, issues
+        )
         if issues:
             raise ValidationFailed(issues)
         bad = schema_issues(load_schema(message.xsd), root)
@@ -327,4 +331,3 @@ def _load_procedures() -> None:
 
 _load_procedures()
 register(VnswFormat)
-

@@ -39,9 +39,17 @@ LICENCE = Group(
                                 Leaf("Sort", "sequence", INT, required=True),
                                 Leaf("TypeGood", "category", required=True),
                                 Leaf("NameOfGoods", "description", required=True),
-                                Leaf("Weight", "net_weight.value", DECIMAL, required=True, sets=(("net_weight.unit", "KGM"),)),
+                                Leaf(
+                                    "Weight",
+                                    "net_weight.value",
+                                    DECIMAL,
+                                    required=True,
+                                    sets=(("net_weight.unit", "KGM"),),
+                                ),
                                 Leaf("WeightUnitCode", "net_weight.unit", VNSW_UNIT, required=True),
-                                Leaf("WeightUnitName", "net_weight.unit", VNSW_UNIT_NAME, required=True, emit_only=True),
+                                Leaf(
+                                    "WeightUnitName", "net_weight.unit", VNSW_UNIT_NAME, required=True, emit_only=True
+                                ),
                                 Leaf("MainUse", "intended_use", required=True),
                                 Leaf("Origin", "origin_country_name", required=True),
                             ),

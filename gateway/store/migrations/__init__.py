@@ -181,7 +181,8 @@ async def upgrade(conn: Any) -> list[Migration]:
             if done:
                 continue
             await conn.execute(migration.sql)
-            await conn.execute("INSERT INTO schema_version (version, name) VALUES ($1, $2)", migration.version,
-                               migration.name)
+            await conn.execute(
+                "INSERT INTO schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
+            )
             applied.append(migration)
     return applied

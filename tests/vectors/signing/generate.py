@@ -45,7 +45,7 @@ from signing.policy import SigningProfile  # noqa: E402
 from signing.sign import sign_document  # noqa: E402
 
 DS = "{%s}" % DS_NS
-UTC = dt.timezone.utc
+UTC = dt.UTC
 VERIFY_AT = dt.datetime(2027, 6, 1, tzinfo=UTC)
 VALID_FROM = dt.datetime(2025, 1, 1, tzinfo=UTC)
 VALID_TO = dt.datetime(2045, 1, 1, tzinfo=UTC)
@@ -73,7 +73,9 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _load_or_make_pki(pki_dir: Path) -> dict[str, object]:
@@ -93,10 +95,40 @@ def _load_or_make_pki(pki_dir: Path) -> dict[str, object]:
                 out[name] = x509.load_pem_x509_certificate(raw)
         return out
     k = {n: generate_key("p256") for n in ("root-ca", "issuing-ca", "other-ca")}
-    k.update({n: generate_key("rsa2048") for n in ("moit", "expired", "not-yet-valid", "wrong-usage", "server-only", "revoked", "intruder")})
-    root = issue_certificate(None, k["root-ca"], "NSW Vector Test Root CA", k["root-ca"].public_key(), is_ca=True, not_before=VALID_FROM, not_after=VALID_TO)
-    issuing = issue_certificate(root, k["root-ca"], "NSW Vector Test Issuing CA", k["issuing-ca"].public_key(), is_ca=True, path_length=0, not_before=VALID_FROM, not_after=VALID_TO)
-    other = issue_certificate(None, k["other-ca"], "Some Other CA", k["other-ca"].public_key(), is_ca=True, not_before=VALID_FROM, not_after=VALID_TO)
+    k.update(
+        {
+            n: generate_key("rsa2048")
+            for n in ("moit", "expired", "not-yet-valid", "wrong-usage", "server-only", "revoked", "intruder")
+        }
+    )
+    root = issue_certificate(
+        None,
+        k["root-ca"],
+        "NSW Vector Test Root CA",
+        k["root-ca"].public_key(),
+        is_ca=True,
+        not_before=VALID_FROM,
+        not_after=VALID_TO,
+    )
+    issuing = issue_certificate(
+        root,
+        k["root-ca"],
+        "NSW Vector Test Issuing CA",
+        k["issuing-ca"].public_key(),
+        is_ca=True,
+        path_length=0,
+        not_before=VALID_FROM,
+        not_after=VALID_TO,
+    )
+    other = issue_certificate(
+        None,
+        k["other-ca"],
+        "Some Other CA",
+        k["other-ca"].public_key(),
+        is_ca=True,
+        not_before=VALID_FROM,
+        not_after=VALID_TO,
+    )
 
     def ee(name: str, issuer=issuing, issuer_key=k["issuing-ca"], **kw):  # type: ignore[no-untyped-def]
         kw.setdefault("not_before", VALID_FROM)
@@ -108,7 +140,9 @@ def _load_or_make_pki(pki_dir: Path) -> dict[str, object]:
         "issuing-ca": issuing,
         "other-ca": other,
         "moit": ee("moit"),
-        "expired": ee("expired", not_before=dt.datetime(2020, 1, 1, tzinfo=UTC), not_after=dt.datetime(2021, 1, 1, tzinfo=UTC)),
+        "expired": ee(
+            "expired", not_before=dt.datetime(2020, 1, 1, tzinfo=UTC), not_after=dt.datetime(2021, 1, 1, tzinfo=UTC)
+        ),
         "not-yet-valid": ee("not-yet-valid", not_before=dt.datetime(2040, 1, 1, tzinfo=UTC)),
         "wrong-usage": ee("wrong-usage", key_usage={"key_encipherment"}),
         "server-only": ee("server-only", extended_key_usage=["server_auth"]),
@@ -162,7 +196,9 @@ def _resign(root: etree._Element, pki: dict[str, object], name: str = "moit") ->
     from signing.algorithms import SIGNATURES
 
     algo = SIGNATURES[si.find(DS + "SignatureMethod").get("Algorithm")]
-    sig.find(DS + "SignatureValue").text = base64.b64encode(signer.sign(canonicalize(si, C14N_EXCLUSIVE), algo)).decode()
+    sig.find(DS + "SignatureValue").text = base64.b64encode(
+        signer.sign(canonicalize(si, C14N_EXCLUSIVE), algo)
+    ).decode()
 
 
 def build(pki_dir: Path) -> dict[str, dict[str, object]]:
@@ -175,7 +211,7 @@ def build(pki_dir: Path) -> dict[str, dict[str, object]]:
     def add(name: str, data: bytes, code: str | None, what: str, **options: object) -> None:
         vectors[name] = (data, code, what, options)
 
-    add("valid.xml", valid, None, "positive control: exclusive C14N, RSA-SHA256, URI=\"\"")
+    add("valid.xml", valid, None, 'positive control: exclusive C14N, RSA-SHA256, URI=""')
     add("valid_by_id.xml", valid_by_id, None, "positive control: reference #co-1 to the root element")
 
     root = _root(valid)
@@ -201,7 +237,9 @@ def build(pki_dir: Path) -> dict[str, dict[str, object]]:
 
     # XSW: the signed certificate is moved into a wrapper, a forged one takes its place as the document.
     signed = _root(valid_by_id)
-    wrapper = etree.Element("{urn:nsw:atiga:form-d:1}CertificateOfOrigin", Id="forged", nsmap={None: "urn:nsw:atiga:form-d:1"})
+    wrapper = etree.Element(
+        "{urn:nsw:atiga:form-d:1}CertificateOfOrigin", Id="forged", nsmap={None: "urn:nsw:atiga:form-d:1"}
+    )
     etree.SubElement(wrapper, "{urn:nsw:atiga:form-d:1}CertificateNumber").text = "VN-TH 26/01/99999"
     ext = etree.SubElement(wrapper, "{urn:nsw:atiga:form-d:1}Extension")
     ext.append(signed)
@@ -264,9 +302,17 @@ def build(pki_dir: Path) -> dict[str, dict[str, object]]:
     sig.find(DS + "SignatureValue").text = base64.b64encode(mac).decode()
     add("hmac_signature.xml", _ser(root), "SIG_HMAC_FORBIDDEN", "HMAC-SHA256 SignatureMethod")
 
-    sha1 = sign_document(DOC, moit, SigningProfile(signature_method=RSA_SHA1.uri, digest_method=SHA1_DIGEST.uri, allow_sha1=True))
+    sha1 = sign_document(
+        DOC, moit, SigningProfile(signature_method=RSA_SHA1.uri, digest_method=SHA1_DIGEST.uri, allow_sha1=True)
+    )
     add("sha1_signature.xml", sha1, "SIG_WEAK_ALGORITHM", "RSA-SHA1 with a SHA-1 digest under the default policy")
-    add("sha1_signature_allowed.xml", sha1, None, "the same document for a party whose profile allows SHA-1", allow_sha1=True)
+    add(
+        "sha1_signature_allowed.xml",
+        sha1,
+        None,
+        "the same document for a party whose profile allows SHA-1",
+        allow_sha1=True,
+    )
 
     root = _root(valid)
     extra = _root(sign_document(b"<Note xmlns='urn:x'>second</Note>", moit))
@@ -287,7 +333,12 @@ def build(pki_dir: Path) -> dict[str, dict[str, object]]:
     sign_element(doc, moit, reference_id="d1")
     data = doc.find("{urn:nsw:dossier:1}Data")
     doc.append(data.find(DS + "Signature"))
-    add("signature_not_enveloped.xml", _ser(doc), "SIG_LOCATION_INVALID", "ds:Signature is a sibling of the signed element")
+    add(
+        "signature_not_enveloped.xml",
+        _ser(doc),
+        "SIG_LOCATION_INVALID",
+        "ds:Signature is a sibling of the signed element",
+    )
 
     for who, code, what in (
         ("intruder", "CERT_UNTRUSTED", "signed by a certificate of another CA"),

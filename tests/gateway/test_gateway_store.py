@@ -1,0 +1,203 @@
+"""The store behaviour suite: run against every Store implementation (SQLite now; PostgreSQL to be added to STORES)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import InvalidTransition, PartnerUnavailable
+from gateway.journal import verify_chain
+from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State
+from gateway.store import MessageQuery, Store, open_store
+from gateway.store.sqlite import SqliteStore
+from helpers.postgres import IsolatedPostgresStore
+
+STORES: dict[str, Callable[[Path], Store]] = {
+    "sqlite": lambda tmp: SqliteStore(tmp / "store.db", synchronous="NORMAL"),
+    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),  # real server, a fresh schema per test
+}
+
+
+@pytest.fixture(
+    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
+)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s = STORES[request.param](tmp_path)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def queued(
+    mid: str,
+    destinations: tuple[str, ...] = ("TH",),
+    *,
+    at: float = 100.0,
+    conversation: str | None = None,
+    sender: str = "MOIT",
+) -> tuple[Message, list[Delivery], Acknowledgement]:
+    env = Envelope(sender=PartyId(sender), message_id=mid, document_type="eco.form_d", conversation_id=conversation)
+    m = Message.receive(env, at=at).verify(at=at).map(at=at).enqueue(at=at)
+    ds = [Delivery.create(m, d, f"<m>{mid}</m>".encode(), at=at, ttl=50.0) for d in destinations]
+    ack = Acknowledgement(m.id, sender, mid, m.state, at, destinations)
+    return m, ds, ack
+
+
+async def accept(store: Store, mid: str, **kw: object) -> Acknowledgement:
+    m, ds, ack = queued(mid, **kw)  # type: ignore[arg-type]
+    stored, created = await store.accept(m, b"<raw/>", ds, ack)
+    assert created
+    return stored
+
+
+async def test_duplicate_submission_returns_the_original_ack_and_adds_no_delivery(store: Store) -> None:
+    first = await accept(store, "M-1")
+    m, ds, ack = queued("M-1", at=999.0)
+    again, created = await store.accept(m, b"<other/>", ds, ack)
+    assert not created and again == first
+    claimed = await store.claim("TH", owner="w", limit=10, now=1000.0, lease=10)
+    assert [d.message_id for d in claimed] == [first.id]
+
+
+async def test_same_message_id_from_another_sender_is_a_different_message(store: Store) -> None:
+    a = await accept(store, "M-1")
+    b = await accept(store, "M-1", sender="MARD")
+    assert a.id != b.id
+
+
+async def test_fan_out_puts_one_entry_in_each_outbox(store: Store) -> None:
+    ack = await accept(store, "M-1", destinations=("TH", "CUSTOMS"))
+    for dest in ("TH", "CUSTOMS"):
+        [d] = await store.claim(dest, owner="w", limit=10, now=200.0, lease=10)
+        assert d.message_id == ack.id and d.destination == dest
+
+
+async def test_claimed_delivery_is_not_handed_out_twice_until_its_lease_ends(store: Store) -> None:
+    await accept(store, "M-1")
+    assert len(await store.claim("TH", owner="a", limit=10, now=200.0, lease=10)) == 1
+    assert await store.claim("TH", owner="b", limit=10, now=205.0, lease=10) == []
+    assert len(await store.claim("TH", owner="b", limit=10, now=211.0, lease=10)) == 1
+
+
+async def test_amendment_waits_until_its_original_is_acknowledged(store: Store) -> None:
+    await accept(store, "ORIG", conversation="C-1")
+    await accept(store, "AMEND", conversation="C-1")
+    await accept(store, "OTHER")
+    claimed = await store.claim("TH", owner="w", limit=10, now=200.0, lease=10)
+    assert [d.message_id for d in claimed] == [queued("ORIG")[0].id, queued("OTHER")[0].id]
+    orig = claimed[0]
+    # a failed attempt of the original still blocks the amendment
+    await store.record(
+        orig.attempt_failed(PartnerUnavailable("503"), at=201.0).retry_at(202.0, at=201.0), owner="w", now=201.0
+    )
+    assert [d.message_id for d in await store.claim("TH", owner="w", limit=10, now=203.0, lease=10)] == [
+        orig.message_id
+    ]
+    await store.record(orig.delivered(at=204.0).acknowledged(b"r", at=204.0), owner="w", now=204.0)
+    assert [d.message_id for d in await store.claim("TH", owner="w", limit=10, now=205.0, lease=10)] == [
+        queued("AMEND")[0].id
+    ]
+
+
+async def test_stale_worker_cannot_record_after_losing_its_lease(store: Store) -> None:
+    await accept(store, "M-1")
+    [d] = await store.claim("TH", owner="a", limit=1, now=200.0, lease=10)
+    [d2] = await store.claim("TH", owner="b", limit=1, now=211.0, lease=10)
+    with pytest.raises(InvalidTransition) as err:
+        await store.record(d.delivered(at=212.0).acknowledged(b"", at=212.0), owner="a", now=212.0)
+    assert err.value.code == "STATE_TRANSITION_INVALID"
+    await store.record(d2.delivered(at=212.0).acknowledged(b"", at=212.0), owner="b", now=212.0)
+    with pytest.raises(InvalidTransition):  # and nobody can move it twice
+        await store.record(d2.delivered(at=213.0).acknowledged(b"", at=213.0), owner="b", now=213.0)
+
+
+async def test_recover_releases_the_leases_of_a_crashed_run(store: Store) -> None:
+    await accept(store, "M-1")
+    await store.claim("TH", owner="dead-process", limit=1, now=200.0, lease=1000)
+    assert await store.recover(now=201.0) == 1
+    assert len(await store.claim("TH", owner="new", limit=1, now=201.0, lease=10)) == 1
+
+
+async def test_expired_message_goes_to_the_dead_letter_queue(store: Store) -> None:
+    ack = await accept(store, "M-1")
+    assert await store.expire("TH", now=149.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 0
+    assert await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 1
+    [dead] = await store.dead_letters(destination="TH")
+    assert dead.message_id == ack.id and dead.last_error is not None
+    assert dead.last_error["code"] == "PARTNER_UNAVAILABLE"
+    record = await store.get(ack.id)
+    assert record is not None and record.state is State.DEAD
+    assert [t.to_state for t in record.history] == [
+        State.RECEIVED,
+        State.VERIFIED,
+        State.MAPPED,
+        State.QUEUED,
+        State.QUEUED,
+        State.DEAD,
+    ]
+
+
+async def test_get_and_search_show_state_history_and_replies(store: Store) -> None:
+    ack = await accept(store, "REG-1", sender="MARD")
+    env = Envelope(sender=PartyId("MOIT"), message_id="PERMIT-1", document_type="eco.form_d", reference=ack.id)
+    m = Message.receive(env, at=300.0).verify(at=300.0).map(at=300.0).enqueue(at=300.0)
+    await store.accept(m, b"<p/>", [], Acknowledgement(m.id, "MOIT", "PERMIT-1", m.state, 300.0))
+    record = await store.get(ack.id)
+    assert record is not None
+    assert record.replies == (m.id,)
+    assert record.to_dict()["deliveries"][0]["state"] == "QUEUED"
+    found = await store.search(MessageQuery(sender="MOIT"))
+    assert [r.message.id for r in found] == [m.id]
+    assert await store.search(MessageQuery(sender="MOIT", state=State.DEAD)) == []
+    assert await store.get("nope") is None
+
+
+async def test_journal_chains_every_accepted_and_delivered_message(store: Store) -> None:
+    await accept(store, "M-1")
+    await accept(store, "M-2")
+    [d, _] = await store.claim("TH", owner="w", limit=2, now=200.0, lease=10)
+    await store.record(d.delivered(at=201.0).acknowledged(b"ok", at=201.0), owner="w", now=201.0)
+    entries = await store.journal()
+    assert [e.kind for e in entries] == ["ACCEPTED", "ACCEPTED", "DELIVERED"]
+    assert verify_chain(entries).ok
+
+
+async def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "g.db", synchronous="FULL")
+    async with store:
+        await asyncio.gather(*(accept(store, f"M-{i}") for i in range(300)))
+        batches, operations = store.commit_stats
+    assert operations == 300 and batches < operations
+
+
+async def test_edited_or_removed_log_entry_is_detected(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "g.db")
+    async with store:
+        for i in range(5):
+            await accept(store, f"M-{i}")
+    with sqlite3.connect(tmp_path / "g.db") as conn:
+        conn.execute("UPDATE journal SET digest = 'f00d' WHERE seq = 2")
+    conn.close()
+    async with store:
+        report = verify_chain(await store.journal())
+    assert [(p.seq, p.problem.split()[0]) for p in report.problems] == [(2, "edited")]
+    with sqlite3.connect(tmp_path / "g.db") as conn:
+        conn.execute("DELETE FROM journal WHERE seq = 4")
+    conn.close()
+    async with store:
+        report = verify_chain(await store.journal())
+    assert {p.problem.split()[0] for p in report.problems} == {"edited", "removed"}
+
+
+def test_unknown_store_scheme_names_the_key() -> None:
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        open_store("mysql://x")
+    assert err.value.field == "store.url"

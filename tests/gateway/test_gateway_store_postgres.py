@@ -1,0 +1,298 @@
+"""PostgreSQL store: what only a shared, multi-node store has to prove (the common behaviour suite is
+tests/test_gateway_store.py, run against SQLite and PostgreSQL). Real server, one schema per test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from test_gateway_store import accept, queued
+
+from gateway.cli import main as nswgw
+from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
+from gateway.journal import verify_chain
+from gateway.store import MessageQuery, Store, migrations, store_from_settings
+from gateway.store.postgres import _CLAIM, PostgresStore
+from helpers.postgres import PG_DSN, fresh_schema
+
+pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture
+async def dsn() -> AsyncIterator[str]:
+    async with fresh_schema() as d:
+        yield d
+
+
+async def _nodes(dsn: str, n: int) -> list[PostgresStore]:
+    stores = [PostgresStore(dsn, pool_size=4, node_name=f"node-{i}") for i in range(n)]
+    for s in stores:
+        await s.open()
+    return stores
+
+
+async def _close(stores: list[PostgresStore]) -> None:
+    for s in stores:
+        await s.close()
+
+
+async def test_two_nodes_claiming_at_once_never_get_the_same_delivery(dsn: str) -> None:
+    a, b = stores = await _nodes(dsn, 2)
+    try:
+        await asyncio.gather(*(accept(a if i % 2 else b, f"M-{i}") for i in range(200)))
+        got: list[str] = []
+
+        async def drain(store: PostgresStore, owner: str) -> None:
+            while batch := await store.claim("TH", owner=owner, limit=7, now=200.0, lease=60):
+                got.extend(d.message_id for d in batch)
+
+        await asyncio.gather(drain(a, "a"), drain(b, "b"), drain(a, "a2"), drain(b, "b2"))
+        assert len(got) == 200 and len(set(got)) == 200
+    finally:
+        await _close(stores)
+
+
+async def test_next_message_of_a_conversation_is_not_claimable_on_another_node_until_the_head_is_acknowledged(
+    dsn: str,
+) -> None:
+    a, b = stores = await _nodes(dsn, 2)
+    try:
+        await accept(a, "ORIG", conversation="C-1")
+        await accept(b, "AMEND", conversation="C-1")
+        [head] = await a.claim("TH", owner="a", limit=10, now=200.0, lease=60)
+        assert await b.claim("TH", owner="b", limit=10, now=200.0, lease=60) == []
+        await a.record(head.delivered(at=201.0).acknowledged(b"r", at=201.0), owner="a", now=201.0)
+        [nxt] = await b.claim("TH", owner="b", limit=10, now=202.0, lease=60)
+        assert nxt.message_id == queued("AMEND")[0].id
+    finally:
+        await _close(stores)
+
+
+async def test_the_same_message_submitted_to_two_nodes_at_once_is_stored_once(dsn: str) -> None:
+    a, b = stores = await _nodes(dsn, 2)
+    try:
+        results = await asyncio.gather(
+            *(s.accept(*queued("DUP-1")[:1], b"<raw/>", *queued("DUP-1")[1:]) for s in (a, b, a, b))
+        )
+        assert sorted(created for _, created in results) == [False, False, False, True]
+        assert len({ack for ack, _ in results}) == 1
+        assert len(await a.claim("TH", owner="w", limit=10, now=200.0, lease=60)) == 1
+    finally:
+        await _close(stores)
+
+
+async def test_journal_appends_from_several_nodes_form_one_chain(dsn: str) -> None:
+    stores = await _nodes(dsn, 3)
+    try:
+        await asyncio.gather(*(accept(stores[i % 3], f"M-{i}") for i in range(150)))
+        claimed = await stores[0].claim("TH", owner="w", limit=150, now=200.0, lease=60)
+        await asyncio.gather(
+            *(
+                stores[i % 3].record(d.delivered(at=201.0).acknowledged(b"ok", at=201.0), owner="w", now=201.0)
+                for i, d in enumerate(claimed)
+            )
+        )
+        entries = await stores[1].journal()
+        assert len(entries) == 300 and verify_chain(entries).ok
+        assert [e.seq for e in entries] == list(range(1, 301))
+        batches, operations = stores[0].commit_stats
+        assert operations >= batches > 0
+    finally:
+        await _close(stores)
+
+
+async def test_new_work_on_one_node_wakes_the_idle_workers_of_another(dsn: str) -> None:
+    a, b = stores = await _nodes(dsn, 2)
+    woken: asyncio.Queue[tuple[str, ...]] = asyncio.Queue()
+    b.on_work(woken.put_nowait)
+    try:
+        await accept(a, "M-1", destinations=("TH", "CUSTOMS"))
+        assert await asyncio.wait_for(woken.get(), 30) == ("CUSTOMS", "TH")
+    finally:
+        await _close(stores)
+
+
+async def test_restarting_node_releases_the_leases_of_a_dead_node_but_not_of_a_live_one(dsn: str) -> None:
+    dead, live = stores = await _nodes(dsn, 2)
+    try:
+        await accept(live, "M-1")
+        await accept(live, "M-2")
+        [d1] = await dead.claim("TH", owner="dead", limit=1, now=200.0, lease=1000)
+        [d2] = await live.claim("TH", owner="live", limit=1, now=200.0, lease=1000)
+        admin = await asyncpg.connect(PG_DSN)
+        try:  # SIGKILL as the database sees it: the node's session ends
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1", dead._listener.get_server_pid()
+            )  # type: ignore[union-attr]
+        finally:
+            await admin.close()
+        [restarted] = await _nodes(dsn, 1)
+        stores.append(restarted)
+        assert await restarted.recover(now=201.0) == 1
+        [again] = await restarted.claim("TH", owner="new", limit=5, now=201.0, lease=10)
+        assert again.message_id == d1.message_id and again.message_id != d2.message_id
+    finally:
+        await _close(stores)
+
+
+async def test_gateway_refuses_to_start_on_a_database_whose_schema_is_behind() -> None:
+    async with fresh_schema(migrate=False) as dsn:
+        store = PostgresStore(dsn)
+        with pytest.raises(StoreSchemaOutdated) as err:
+            await store.open()
+        assert err.value.code == "STORE_SCHEMA_OUTDATED" and "PostgreSQL store" in err.value.message
+        assert "nswgw db upgrade" in err.value.message and err.value.details["version"] == 0
+        assert await asyncio.to_thread(nswgw, ["db", "status", "--dsn", dsn]) == 1
+        assert await asyncio.to_thread(nswgw, ["db", "upgrade", "--dsn", dsn]) == 0
+        assert await asyncio.to_thread(nswgw, ["db", "upgrade", "--dsn", dsn]) == 0  # idempotent
+        assert await asyncio.to_thread(nswgw, ["db", "status", "--dsn", dsn]) == 0
+        async with store:
+            assert await store.stats() == []
+
+
+async def test_database_one_migration_behind_is_refused_then_upgraded_to_lz4_payloads_and_hot_leases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with fresh_schema(migrate=False) as dsn:
+        with monkeypatch.context() as m:  # a database last upgraded by a gateway that knew only migration 1
+            m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+            conn = await asyncpg.connect(dsn)
+            try:
+                await migrations.upgrade(conn)
+            finally:
+                await conn.close()
+        store = PostgresStore(dsn)
+        with pytest.raises(StoreSchemaOutdated) as err:
+            await store.open()
+        assert err.value.code == "STORE_SCHEMA_OUTDATED"
+        assert err.value.details["version"] == 1 and err.value.details["needed"] == migrations.LATEST == 2
+        assert await asyncio.to_thread(nswgw, ["db", "upgrade", "--dsn", dsn]) == 0
+        big = b"<eco>" + b"".join(b"<Item n='%d'>rice, jasmine, 5%% broken</Item>" % i for i in range(3000)) + b"</eco>"
+        async with store:
+            m_, ds, ack = queued("BIG-1")
+            await store.accept(m_, big, [replace(d, payload=big) for d in ds], ack)
+            [claimed] = await store.claim("TH", owner="w", limit=1, now=200.0, lease=60)
+            assert claimed.payload == big
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SELECT pg_column_compression(payload) FROM messages") == "lz4"
+            assert await conn.fetchval("SELECT pg_column_compression(payload) FROM deliveries") == "lz4"
+            assert await conn.fetchval("SELECT to_regclass('deliveries_leased')") is None
+            assert await conn.fetchval("SELECT to_regprocedure('journal_head(bigint)')") is not None
+            assert "fillfactor=80" in await conn.fetchval(
+                "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'deliveries'::regclass"
+            )
+        finally:
+            await conn.close()
+
+
+async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the_backlog(dsn: str) -> None:
+    [store] = await _nodes(dsn, 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        # A node prepares its claim when the outbox is new and keeps that plan while the table grows: the
+        # plan must reach rows by index, and check each candidate's conversation head with one probe on
+        # (destination, conversation), not by reading every pending row of the destination per candidate.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute("PREPARE claim AS " + _CLAIM)
+        await conn.execute("EXECUTE claim('TH', 'w', 0, 16, 60, 1)")
+        await asyncio.gather(*(accept(store, f"M-{i}", conversation=f"C-{i % 50}") for i in range(1200)))
+        delivered = 0
+        while done := await store.claim("TH", owner="w", limit=100, now=200.0, lease=60):  # 50 heads at a time
+            await asyncio.gather(
+                *(store.record(d.delivered(at=201.0).acknowledged(b"ok", at=201.0), owner="w", now=201.0) for d in done)
+            )
+            delivered += len(done)
+        assert delivered == 1200
+        await accept(store, "NEW-1", conversation="C-1")
+        plan = await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE claim('TH', 'w', 300, 16, 60, 1)")
+        scans = []
+
+        def walk(node: dict[str, Any]) -> None:
+            if node.get("Relation Name") == "deliveries":
+                scans.append((node["Node Type"], node.get("Index Name"), node.get("Index Cond", "")))
+            for child in node.get("Plans", []):
+                walk(child)
+
+        walk(json.loads(plan)[0]["Plan"])
+        assert scans and all(kind in ("Index Scan", "Index Only Scan", "ModifyTable") for kind, _, _ in scans), scans
+        [(_, _, head_probe)] = [scan for scan in scans if scan[1] == "deliveries_pending"]
+        assert "destination" in head_probe and "conversation" in head_probe, scans
+        [new] = await store.claim("TH", owner="w", limit=16, now=300.0, lease=60)
+        assert new.message_id == queued("NEW-1")[0].id
+    finally:
+        await conn.close()
+        await _close([store])
+
+
+def test_postgresql_store_without_a_dsn_names_the_key() -> None:
+    from gateway.config import parse_config
+
+    config = parse_config({"store": {"kind": "postgresql"}})
+    with pytest.raises(ConfigError) as err:
+        store_from_settings(config.store)
+    assert err.value.code == "CONFIG_INVALID" and err.value.field == "store.dsn"
+    assert isinstance(
+        store_from_settings(parse_config({"store": {"kind": "postgresql", "dsn": PG_DSN}}).store), PostgresStore
+    )
+
+
+async def test_unreachable_database_is_store_unavailable_not_a_driver_error() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test", connect_timeout=5)
+    with pytest.raises(StoreUnavailable) as err:
+        await store.open()
+    assert err.value.code == "STORE_UNAVAILABLE" and isinstance(err.value.__cause__, OSError)
+    assert "127.0.0.1:1" in err.value.message
+
+
+# Every Store method, called with valid arguments. A method missing here fails the next test.
+_CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
+    "recover": lambda s: s.recover(now=1.0),
+    "accept": lambda s: s.accept(*queued("X")[:1], b"<x/>", *queued("X")[1:]),
+    "claim": lambda s: s.claim("TH", owner="w", limit=1, now=1.0, lease=1.0),
+    "record": lambda s: s.record(replace(queued("X")[1][0], history=()).delivered(at=2.0), owner="w", now=2.0),
+    "expire": lambda s: s.expire("TH", now=1.0, code="PARTNER_UNAVAILABLE", detail="ttl"),
+    "get": lambda s: s.get("x"),
+    "search": lambda s: s.search(MessageQuery(sender="MOIT")),
+    "dead_letters": lambda s: s.dead_letters(),
+    "journal": lambda s: s.journal(),
+    "stats": lambda s: s.stats(),
+}
+
+
+@pytest.mark.parametrize("broken", ["schema-dropped", "connections-killed"])
+async def test_no_driver_exception_leaves_any_store_method(broken: str) -> None:
+    methods = sorted(Store.__abstractmethods__ - {"open", "close"})
+    assert sorted(_CALLS) == methods, "add every Store method to _CALLS"
+    for name in methods:
+        async with fresh_schema() as dsn:
+            store_name = f"nswgw-test-{uuid.uuid4().hex[:8]}"
+            store = PostgresStore(dsn, pool_size=3, writers=1, node_name=store_name)
+            async with store:
+                admin = await asyncpg.connect(PG_DSN)
+                try:
+                    if broken == "schema-dropped":
+                        schema = dsn.rsplit("search_path=", 1)[1]
+                        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    else:
+                        await admin.execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                            store_name,
+                        )
+                finally:
+                    await admin.close()
+                try:
+                    await _CALLS[name](store)
+                except NswError as exc:
+                    if exc.code == "STATE_TRANSITION_INVALID" and broken == "connections-killed":
+                        continue  # the store answered: there is no such leased delivery
+                    assert exc.code in ("STORE_UNAVAILABLE", "GATEWAY_INTERNAL"), (name, exc)
+                    assert exc.__cause__ is not None, name
+                else:  # a killed connection may be replaced by the pool transparently; a dropped schema may not
+                    assert broken == "connections-killed", f"{name} succeeded on a dropped schema"

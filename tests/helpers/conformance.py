@@ -1,0 +1,258 @@
+"""Rig for the conformance kit's tests: the kit's PKI, our gateway configured for it, the broken peer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from conformance.broken_peer import BrokenPeer, PeerParty
+from conformance.pki import KitPki
+from conformance.settings import KitSettings
+from gateway.config import Config, parse_config
+
+KIT_TOKEN = "kit-token"
+OTHER_TOKEN = "other-token"
+MAX_BYTES = 64 * 1024
+DELEGATED = "ENT-0300000001"
+UNDELEGATED = "ENT-0999999999"
+
+
+def kit_settings(pki: KitPki, **rest: Any) -> KitSettings:
+    return KitSettings(
+        party="CONFORMANCE",
+        token=KIT_TOKEN,
+        other_party="OTHER",
+        other_token=OTHER_TOKEN,
+        pki=pki.directory,
+        max_message_bytes=MAX_BYTES,
+        rest={"enterprise": DELEGATED, "undelegated_enterprise": UNDELEGATED, **rest},
+    )
+
+
+class Sink:
+    """The destination our gateway delivers the kit's accepted messages to (answers a JSON receipt)."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/inbox"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        mid = request.headers.get("X-Message-Id", "")
+        self.received.append(mid)
+        return web.json_response({"message_id": mid, "duplicate": False})
+
+    async def __aenter__(self) -> Sink:
+        app = web.Application()
+        app.router.add_post("/inbox", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json") -> Config:
+    """Our gateway, configured as an operator onboarding the kit's party would configure it."""
+    trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
+    data: dict[str, Any] = {
+        "gateway": {"port": 0, "poll_interval": 0.05, "verification": "signature", "max_message_bytes": MAX_BYTES},
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        "parties": {
+            "CONFORMANCE": {
+                "tokens": [KIT_TOKEN],
+                "document_types": ["eco.form_d"],
+                "format": "form-d",
+                "kind": "intermediary",
+                "on_behalf_of": [DELEGATED],
+                "trust": trust,
+            },
+            "OTHER": {"tokens": [OTHER_TOKEN], "document_types": ["eco.form_d"], "format": "form-d", "trust": trust},
+        },
+        "destinations": {
+            "SINK": {
+                "url": sink_url,
+                "timeout": 5.0,
+                "format": sink_format,
+                "retry": {"max_attempts": 3, "ttl": 30.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0},
+            }
+        },
+        "routes": [{"document_type": "*", "to": ["SINK"]}],
+    }
+    return parse_config(data)
+
+
+def broken_peer(pki: KitPki, *defects: str, profile: str = "rest-intermediary") -> BrokenPeer:
+    parties = {
+        "CONFORMANCE": PeerParty(KIT_TOKEN, ("eco.form_d",), (DELEGATED,)),
+        "OTHER": PeerParty(OTHER_TOKEN, ("eco.form_d",)),
+    }
+    return BrokenPeer(profile, defects, pki=pki, parties=parties, max_message_bytes=MAX_BYTES)
+
+
+def vnsw_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json") -> Config:
+    """Our gateway with the VNSW SOAP inbound endpoint; the kit's party signs in <SystemSignature>."""
+    trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
+    data: dict[str, Any] = {
+        "gateway": {"port": 0, "poll_interval": 0.05, "verification": "signature", "max_message_bytes": MAX_BYTES},
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        "parties": {
+            "CONFORMANCE": {
+                "tokens": [KIT_TOKEN],
+                "document_types": ["BNNPTNT0600011"],
+                "format": "vnsw",
+                "trust": trust,
+                "verify": {"profile": "vnsw-legacy"},
+            },
+            "OTHER": {
+                "tokens": [OTHER_TOKEN],
+                "document_types": ["BNNPTNT0600011"],
+                "format": "vnsw",
+                "trust": trust,
+                "verify": {"profile": "vnsw-legacy"},
+            },
+        },
+        "destinations": {
+            "SINK": {
+                "url": sink_url,
+                "timeout": 5.0,
+                "format": sink_format,
+                "retry": {"max_attempts": 3, "ttl": 30.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0},
+            }
+        },
+        "routes": [{"document_type": "*", "to": ["SINK"]}],
+        "inbound": {"vnsw": {"endpoint": "vnsw-soap"}},
+    }
+    return parse_config(data)
+
+
+def as4_receiver(
+    pki: KitPki,
+    *,
+    kit_party: str = "conformance-asw",
+    party_id: str = "nsw-gateway",
+    service: str = "urn:asean:asw:e-form-d",
+    action: str = "SubmitFormD",
+) -> Any:
+    """Our gateway's AS4 receiver (adapters.as4.As4Receiver) for the kit's party, trusting the kit's PKI and CRL."""
+    from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode
+    from signing.keys import SoftwareSigner
+    from signing.revocation import CrlChecker
+    from signing.trust import TrustStore
+    from signing.xenc import SoftwareDecrypter
+
+    ours = pki.pki.party(party_id)
+    kit = pki.pki.party("conformance")
+    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
+    pmode = PMode(
+        id=f"{party_id}-{kit_party}",
+        initiator=PartyConfig(party_id=party_id, party_id_type=unregistered),
+        responder=PartyConfig(party_id=kit_party, party_id_type=unregistered),
+        service=service,
+        action=action,
+    )
+    trust = TrustStore(
+        kit_party,
+        anchors=(pki.pki.root_cert,),
+        intermediates=(pki.pki.issuing_cert,),
+        revocation=CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path]),
+    )
+    return As4Receiver(
+        party_id=party_id,
+        partners={kit_party: As4Partner(pmode, trust, kit.cert)},
+        signer=SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert]),
+        decrypter=SoftwareDecrypter(ours.key, ours.cert),
+    )
+
+
+class Served:
+    """An aiohttp app on 127.0.0.1 (free port); ``url`` is its base URL."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Served:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def as4_gateway_config(
+    tmp_path: Path,
+    pki: KitPki,
+    sink_url: str,
+    *,
+    sink_format: str = "json",
+    kit_party_id: str = "conformance-asw",
+    party_id: str = "nsw-gateway",
+    service: str = "urn:asean:asw:e-form-d",
+    action: str = "SubmitFormD",
+) -> Config:
+    """Our gateway with the AS4 inbound endpoint (``[inbound.asean] endpoint = "as4"``, plain TOML values).
+
+    The kit's party (eb:PartyId ``kit_party_id``) submits as the gateway party CONFORMANCE; the gateway trusts the
+    kit's PKI for it (root anchor, issuing CA, both CRLs: the conformance PKI's prerequisite for TA04-TA06), signs
+    receipts and decrypts with the kit PKI's ``party_id`` key, and routes accepted e-Form Ds to ``sink_url``.
+    """
+    ours = pki.pki.party(party_id)
+    trust = {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "intermediates": [str(pki.pki.issuing_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+    }
+    inbound = {
+        "party_id": party_id,
+        "signer": {"key": str(ours.key_path), "cert": str(ours.cert_path)},
+        "duplicate_store": str(tmp_path / "as4-received.db"),
+        "partners": {
+            kit_party_id: {
+                "party": "CONFORMANCE",
+                "pmode": {
+                    "id": f"{party_id}-{kit_party_id}-formd",
+                    "service": service,
+                    "action": action,
+                    "initiator": {"party_id": party_id},
+                    "responder": {"party_id": kit_party_id},
+                },
+                "trust": trust,
+                "document_types": {action: "eco.form_d"},
+            }
+        },
+    }
+    data: dict[str, Any] = {
+        "gateway": {"port": 0, "poll_interval": 0.05, "max_message_bytes": MAX_BYTES},
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        "parties": {
+            "CONFORMANCE": {"tokens": [KIT_TOKEN], "document_types": ["eco.form_d"], "format": "form-d"},
+        },
+        "destinations": {
+            "SINK": {
+                "url": sink_url,
+                "timeout": 5.0,
+                "format": sink_format,
+                "retry": {"max_attempts": 3, "ttl": 30.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0},
+            }
+        },
+        "routes": [{"document_type": "eco.form_d", "sender": "CONFORMANCE", "to": ["SINK"]}],
+        "inbound": {"asean": {"endpoint": "as4", "options": inbound}},
+    }
+    return parse_config(data)

@@ -1,0 +1,192 @@
+"""Test rig for the gateway: real loopback receivers, configurations, submissions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from gateway.config import Config, parse_config
+
+TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TRADER": "trader-token", "BROKER": "broker-token"}
+
+
+class Receiver:
+    """A partner endpoint on 127.0.0.1: records every request and answers with a JSON receipt.
+
+    ``dedup``: remember message ids and acknowledge a repeat as a duplicate without "processing" it.
+    ``mode``: ``ok`` | ``down`` (503) | ``reject`` (400) | ``bad-receipt`` (acknowledges another id).
+    ``fail_first``: answer 503 to the first N requests, then behave per ``mode``.
+    """
+
+    def __init__(
+        self,
+        *,
+        dedup: bool = True,
+        mode: str = "ok",
+        fail_first: int = 0,
+        receipt_signer: Any = None,
+        verify_with: Any = None,
+    ) -> None:
+        self.receipt_signer = receipt_signer
+        """A ``signing.keys.Signer``: answer with a signed ``<Receipt>`` (``gateway.ports.receipt_document``)."""
+        self.verify_with = verify_with
+        """``(TrustStore, VerifyPolicy)``: verify the gateway's signature on every delivery (codes in ``verified``)."""
+        self.verified: list[str] = []
+        self.dedup = dedup
+        self.mode = mode
+        self.fail_first = fail_first
+        self.requests: list[dict[str, Any]] = []
+        self.processed: list[str] = []
+        self._seen: set[str] = set()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.changed = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/inbox"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        mid = request.headers.get("X-Message-Id", "")
+        self.requests.append({"id": mid, "headers": dict(request.headers), "body": body})
+        self.changed.set()
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return web.Response(status=503, text="try later")
+        if self.mode == "down":
+            return web.Response(status=503, text="down")
+        if self.mode == "reject":
+            return web.json_response({"error": "schema"}, status=400)
+        if self.mode == "bad-receipt":
+            return web.json_response({"message_id": "someone-else"})
+        if self.verify_with is not None:
+            from gateway.errors import NswError
+            from signing.verify import verify_document
+
+            try:
+                result = verify_document(body, trust=self.verify_with[0], policy=self.verify_with[1])
+                self.verified.append(result.certificate.subject.rfc4514_string())
+            except NswError as exc:
+                self.verified.append(exc.code)
+        duplicate = mid in self._seen
+        if not (self.dedup and duplicate):
+            self.processed.append(mid)
+        self._seen.add(mid)
+        if self.receipt_signer is not None:
+            from gateway.ports import receipt_document
+            from signing.sign import sign_document
+
+            receipt_for = "someone-else" if self.mode == "bad-receipt-signed" else mid
+            payload = b"other" if self.mode == "wrong-digest" else body
+            signed = sign_document(receipt_document(receipt_for, payload, duplicate=duplicate), self.receipt_signer)
+            return web.Response(body=signed, content_type="application/xml", headers={"X-Receipt-For": mid})
+        return web.json_response({"message_id": mid, "duplicate": duplicate})
+
+    async def start(self) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/inbox", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.processed)
+
+
+def make_config(
+    tmp_path: Path,
+    destinations: dict[str, str],
+    *,
+    routes: list[dict[str, Any]] | None = None,
+    retry: dict[str, Any] | None = None,
+    breaker: dict[str, Any] | None = None,
+    concurrency: int = 4,
+    gateway: dict[str, Any] | None = None,
+    per_destination: dict[str, dict[str, Any]] | None = None,
+    parties: dict[str, dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Config:
+    retry = {"max_attempts": 50, "ttl": 60.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.01, **(retry or {})}
+    data: dict[str, Any] = {
+        "gateway": {"port": 0, "poll_interval": 0.05, **(gateway or {})},
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        "parties": {
+            "MOIT": {"tokens": [TOKENS["MOIT"]], "document_types": ["eco.form_d", "eco.amendment"]},
+            "MARD": {"tokens": [TOKENS["MARD"]], "document_types": ["sps.permit"]},
+            "TRADER": {"tokens": [TOKENS["TRADER"]], "document_types": ["sps.registration"]},
+        },
+        "destinations": {
+            name: {
+                "url": url,
+                "concurrency": concurrency,
+                "timeout": 5.0,
+                "retry": retry,
+                "breaker": {"failure_threshold": 1000, "reset_timeout": 0.05, **(breaker or {})},
+                **((per_destination or {}).get(name, {})),
+            }
+            for name, url in destinations.items()
+        },
+        "routes": routes if routes is not None else [{"document_type": "*", "to": list(destinations)}],
+    }
+    for name, settings in (parties or {}).items():
+        data["parties"][name] = {**data["parties"].get(name, {}), **settings}
+    data.update(extra or {})
+    return parse_config(data)
+
+
+def doc(n: int | str, size: int = 0) -> bytes:
+    pad = "x" * size
+    return f"<Doc><No>{n}</No><Pad>{pad}</Pad></Doc>".encode()
+
+
+async def submit(
+    session: aiohttp.ClientSession,
+    url: str,
+    party: str,
+    message_id: str,
+    document_type: str,
+    body: bytes,
+    **headers: str,
+) -> tuple[int, dict[str, Any]]:
+    h = {
+        "Authorization": f"Bearer {TOKENS[party]}",
+        "X-Message-Id": message_id,
+        "X-Document-Type": document_type,
+        "Content-Type": "application/xml",
+    }
+    h.update({k.replace("_", "-"): v for k, v in headers.items()})
+    async with session.post(f"{url}/v1/messages", data=body, headers=h) as r:
+        return r.status, json.loads(await r.read())
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[bool] | bool], *, limit: float = 30.0, step: float = 0.02
+) -> None:
+    """Wait (bounded) for a condition the system must reach; fail if it never does."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+            result = await result  # type: ignore[misc]
+        if result:
+            return
+        if loop.time() > end:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(step)

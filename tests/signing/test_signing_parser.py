@@ -1,0 +1,113 @@
+"""The one hardened parser: every classic XML attack is refused with its own code, before any damage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import XmlError
+from signing.xml import ParserLimits, parse_xml
+
+XML_VECTORS = Path(__file__).parents[1] / "vectors" / "xml"
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("billion_laughs.xml", "XML_DTD_FORBIDDEN"),
+        ("quadratic_blowup.xml", "XML_DTD_FORBIDDEN"),
+        ("xxe_file.xml", "XML_DTD_FORBIDDEN"),
+        ("xxe_parameter_entity.xml", "XML_DTD_FORBIDDEN"),
+        ("external_dtd.xml", "XML_DTD_FORBIDDEN"),
+        ("utf16_external_dtd.xml", "XML_DTD_FORBIDDEN"),
+        ("undeclared_entity.xml", "XML_ENTITY_FORBIDDEN"),
+        ("malformed_unclosed.xml", "XML_MALFORMED"),
+    ],
+)
+def test_attack_vector_is_rejected_with_its_code(name: str, code: str) -> None:
+    with pytest.raises(XmlError) as info:
+        parse_xml((XML_VECTORS / name).read_bytes())
+    assert info.value.code == code
+    assert info.value.field  # names where: DOCTYPE, or line/column
+    assert isinstance(info.value, ValueError)
+
+
+def test_every_xml_vector_file_is_covered():
+    covered = {
+        "billion_laughs.xml",
+        "quadratic_blowup.xml",
+        "xxe_file.xml",
+        "xxe_parameter_entity.xml",
+        "external_dtd.xml",
+        "utf16_external_dtd.xml",
+        "undeclared_entity.xml",
+        "malformed_unclosed.xml",
+    }
+    assert {p.name for p in XML_VECTORS.glob("*.xml")} == covered
+
+
+def test_external_dtd_is_never_opened(tmp_path: Path) -> None:
+    """Run in a child under strace-free observation: the DTD file is replaced by a FIFO that would block."""
+    import os
+
+    fifo = tmp_path / "blocking.dtd"
+    os.mkfifo(fifo)
+    doc = f'<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a SYSTEM "{fifo}"><a/>'.encode("utf-16")
+    code = (
+        "import sys; from signing.xml import parse_xml\n"
+        "try:\n    parse_xml(sys.stdin.buffer.read())\nexcept Exception as e:\n    print(e.code)\n"
+    )
+    # Opening a FIFO for reading blocks until a writer comes: a parser that opened it would hang.
+    out = subprocess.run([sys.executable, "-c", code], input=doc, capture_output=True, timeout=30, check=True)
+    assert out.stdout.decode().strip() == "XML_DTD_FORBIDDEN"
+
+
+def test_too_large_document_is_rejected_before_parsing() -> None:
+    with pytest.raises(XmlError) as info:
+        parse_xml(b"<a>" + b"x" * 2048 + b"</a>", limits=ParserLimits(max_bytes=1024))
+    assert info.value.code == "XML_TOO_LARGE"
+    assert info.value.http_status == 413
+
+
+@pytest.mark.parametrize("depth", [129, 300, 5000])
+def test_deep_nesting_is_rejected(depth: int) -> None:
+    with pytest.raises(XmlError) as info:
+        parse_xml(b"<a>" * depth + b"</a>" * depth)
+    assert info.value.code == "XML_TOO_DEEP"
+
+
+def test_nesting_at_the_limit_is_accepted() -> None:
+    assert parse_xml(b"<a>" * 128 + b"</a>" * 128).tag == "a"
+    with pytest.raises(XmlError) as info:
+        parse_xml(b"<a>" * 11 + b"</a>" * 11, limits=ParserLimits(max_depth=10))
+    assert info.value.code == "XML_TOO_DEEP"
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(b"", "XML_MALFORMED"), (b"   ", "XML_MALFORMED"), (b"<a><b></a>", "XML_MALFORMED"), (b"<p:a/>", "XML_MALFORMED")],
+)
+def test_malformed_inputs(data: bytes, code: str) -> None:
+    with pytest.raises(XmlError) as info:
+        parse_xml(data)
+    assert info.value.code == code
+
+
+def test_doctype_text_inside_content_is_not_a_doctype() -> None:
+    root = parse_xml(b"<a><![CDATA[<!DOCTYPE x>]]>&lt;!DOCTYPE y&gt;</a>")
+    assert root.text == "<!DOCTYPE x><!DOCTYPE y>"
+
+
+def test_captured_vnsw_sample_parses() -> None:
+    root = parse_xml(
+        (
+            Path(__file__).parents[1]
+            / "vectors"
+            / "corpus"
+            / "mard_BNNPTNT0600011_t10_f01_registration_NSW_to_BNN_sample.xml"
+        ).read_bytes()
+    )
+    assert root.find("Header/Subject/documentType").text == "BNNPTNT0600011"
