@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
-from adapters.base import Adapter, InboundEndpoint, Intake, OutboundMessage
 from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected, PartnerUnavailable, RequestInvalid
 from gateway.model import Envelope, PartyId
-from gateway.ports import Receipt
+from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
 
 __all__ = [
     "FileDropAdapter",
@@ -110,7 +109,6 @@ class FileDropAdapter(Adapter):
 
     scheme: ClassVar[str] = "filedrop"
     recoverable = Adapter.recoverable
-    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt"})
 
     def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
         super().__init__(url, timeout=timeout, options=options)

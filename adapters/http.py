@@ -28,9 +28,8 @@ from typing import ClassVar
 
 import aiohttp
 
-from adapters.base import Adapter, OutboundMessage
 from gateway.errors import GatewayError, PartnerRejected, PartnerUnavailable
-from gateway.ports import Receipt
+from gateway.ports import Adapter, OutboundMessage, Receipt
 
 __all__ = ["HttpAdapter", "translate_error"]
 
@@ -67,7 +66,6 @@ class HttpAdapter(Adapter):
 
     scheme: ClassVar[str] = "http"
     recoverable = Adapter.recoverable
-    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt"})
 
     _session: aiohttp.ClientSession | None = None
 

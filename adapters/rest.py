@@ -48,7 +48,6 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from adapters.base import Adapter, InboundEndpoint, Intake, OutboundMessage
 from adapters.filedrop import _fsync_dir, atomic_write, drop_directory
 from adapters.http import HttpAdapter
 from gateway.errors import (
@@ -60,7 +59,7 @@ from gateway.errors import (
     SignatureMalformed,
     SignatureValueInvalid,
 )
-from gateway.ports import Receipt
+from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
 from signing.algorithms import ECDSA_SHA256, ECDSA_SHA384, RSA_PSS_SHA256, RSA_SHA256, SignatureAlgorithm
 from signing.keys import Signer, default_algorithm_for, verify_raw
 
@@ -165,7 +164,6 @@ class WebhookAdapter(HttpAdapter):
 
     scheme: ClassVar[str] = "webhook"
     recoverable = HttpAdapter.recoverable
-    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt", "signed"})
 
     def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
         super().__init__(url, timeout=timeout, options=options)
@@ -195,7 +193,6 @@ class MailboxAdapter(Adapter):
 
     scheme: ClassVar[str] = "mailbox"
     recoverable = Adapter.recoverable
-    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt"})
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
         try:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from adapters.vnsw_soap.envelope import VnswHeader, ack_envelope, error_envelope, read_header
@@ -490,6 +491,11 @@ class BrokenAs4Peer:
         if unknown:
             raise ValueError(f"unknown defects {sorted(unknown)} for asw-formd (known: {', '.join(AS4_DEFECTS)})")
         ours, kit = pki.pki.party(party_id), pki.pki.party("conformance")
+        if not isinstance(ours.key, rsa.RSAPrivateKey):
+            raise ValueError(
+                f"the AS4 peer decrypts with {party_id!r}'s key, a {type(ours.key).__name__}: RSA-OAEP key transport "
+                "needs RSA (prepare the kit's PKI with key type rsa2048 or rsa3072)"
+            )
         anchors = (
             (pki.pki.root_cert, pki.intruder.root_cert) if "accept-untrusted" in self.defects else (pki.pki.root_cert,)
         )
@@ -556,7 +562,9 @@ class BrokenAs4Peer:
             for security in root.iter(
                 "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}Security"
             ):
-                security.getparent().remove(security)
+                parent = security.getparent()
+                if parent is not None:
+                    parent.remove(security)
             return web.Response(
                 body=serialize(root), status=200, headers={"Content-Type": response.headers["Content-Type"]}
             )

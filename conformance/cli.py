@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 
+from conformance.model import Outcome
 from conformance.pki import prepare_pki
 from conformance.registry import cases, get_profile, profiles
 from conformance.report import write_reports
@@ -44,13 +45,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         )
     else:
+        not_run = [r.case.id for r in report.results if r.outcome is Outcome.NOT_RUN]
         for r in report.results:
+            if r.outcome is Outcome.NOT_RUN:
+                continue
             code = f" [{r.error_code}]" if r.error_code else ""
             reason = f": {r.reason}" if r.reason else ""
-            print(f"{r.outcome.value:5} {r.case.id} {r.case.title}{code}{reason}")
+            print(f"{r.outcome.value:7} {r.case.id} {r.case.title}{code}{reason}")
+        if not_run:  # one line, not the preflight's reason once per case (the reports carry it per case)
+            print(f"NOT_RUN {len(not_run)} case(s), the preflight did not pass: {', '.join(not_run)}")
         c = report.counts()
         print(
-            f"{report.profile}: {c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors; reports in {args.report}"
+            f"{report.profile}: {c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, {c['NOT_RUN']} not run; "
+            f"reports in {args.report}"
         )
     return 0 if report.passed else 1
 
@@ -78,7 +85,7 @@ def cmd_pki(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     conf = subparsers.add_parser("conformance", help="the onboarding kit: prove a party speaks the protocols")
     sub = conf.add_subparsers(dest="conformance_command", metavar="ACTION", required=True)
     names = [p.name for p in profiles()]

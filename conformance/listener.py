@@ -10,6 +10,7 @@ party keeps them for a later delivery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -98,10 +99,8 @@ class Listener:
                     if required:
                         raise PrerequisiteUnmet(f"{what} did not arrive within {wait:g} s")
                     return None
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), left)
-                except TimeoutError:
-                    pass
 
     async def __aenter__(self) -> Listener:
         app = web.Application(client_max_size=256 * 1024 * 1024)

@@ -5,9 +5,13 @@ predicate, severity, the kit's role) of one check, built from an ``async``
 case function by :func:`conformance.registry.case`: the title is the first
 line of the function's docstring, the prerequisite and the predicate its
 ``Prerequisite:`` and ``Predicate:`` sections. A run produces one
-:class:`CaseResult` per case (``PASS``, ``FAIL`` or ``ERROR``, with the
-messages exchanged and the error code observed) collected in a
+:class:`CaseResult` per case (``PASS``, ``FAIL``, ``ERROR`` or ``NOT_RUN``,
+with the messages exchanged and the error code observed) collected in a
 :class:`RunReport`, which the reporters render.
+
+A profile's *preflight* case (``Case.preflight``) runs first; when it does not
+pass, the other cases are ``NOT_RUN`` with the preflight's reason, instead of
+each failing for the same missing piece of configuration.
 """
 
 from __future__ import annotations
@@ -16,10 +20,7 @@ import enum
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from conformance.runner import CaseContext
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "Severity",
@@ -27,6 +28,7 @@ __all__ = [
     "Role",
     "Case",
     "CaseFunction",
+    "CaseContextLike",
     "Exchange",
     "CaseResult",
     "RunReport",
@@ -40,23 +42,38 @@ CASE_ID = re.compile(r"^NSW-[A-Z0-9]{2,8}-(?:TA|RX)[0-9]{2}$")
 Role = Literal["sender", "receiver"]
 """The kit's role in a case: ``sender`` (the kit sends to the party's endpoint) or ``receiver``."""
 
-CaseFunction = Callable[["CaseContext"], Awaitable[None]]
+
+class CaseContextLike(Protocol):
+    """What the model needs of the context a case function receives (the runner's ``CaseContext``)."""
+
+    @property
+    def session(self) -> Any: ...
+
+    def record(self, exchange: Exchange) -> None: ...
+
+    def observe(self, code: str | None) -> None: ...
 
 
-class Severity(str, enum.Enum):
+CaseFunction = Callable[[CaseContextLike], Awaitable[None]]
+"""``async def f(ctx) -> None``, called by the runner with its ``CaseContext`` (a :class:`CaseContextLike`)."""
+
+
+class Severity(enum.StrEnum):
     """How much a failure matters to go-live: ``must`` blocks it, ``should`` is reported."""
 
     MUST = "must"
     SHOULD = "should"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """``PASS``: the predicate holds. ``FAIL``: it does not, or the prerequisite is unmet.
-    ``ERROR``: the case could not be carried out (the kit or the transport broke)."""
+    ``ERROR``: the case could not be carried out (the kit or the transport broke).
+    ``NOT_RUN``: the profile's preflight did not pass, so the case was not attempted."""
 
     PASS = "PASS"
     FAIL = "FAIL"
     ERROR = "ERROR"
+    NOT_RUN = "NOT_RUN"
 
 
 _SECTION = re.compile(r"^\s*(Prerequisite|Predicate):\s*(.*)$")
@@ -101,6 +118,8 @@ class Case:
     predicate: str
     severity: Severity = Severity.MUST
     role: Role = "sender"
+    preflight: bool = False
+    """Run before the profile's other cases; when it does not pass, they are NOT_RUN."""
     func: CaseFunction | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +131,7 @@ class Case:
             "predicate": self.predicate,
             "severity": self.severity.value,
             "role": self.role,
+            "preflight": self.preflight,
         }
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from conformance.model import CASE_ID, Case, CaseFunction, Role, Severity, parse_docstring
 from gateway.errors import ConfigError
@@ -39,6 +39,8 @@ PROFILE_MODULES: tuple[str, ...] = (
 """Modules whose import registers the built-in profiles."""
 
 SessionFactory = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+_F = TypeVar("_F", bound=Callable[..., Awaitable[None]])
 
 
 @dataclass
@@ -68,22 +70,46 @@ def profile(name: str, title: str, *, session: SessionFactory, description: str 
 
 
 def case(
-    case_id: str, in_profile: Profile, *, severity: Severity = Severity.MUST, role: Role = "sender"
-) -> Callable[[CaseFunction], CaseFunction]:
-    """Register an ``async def f(ctx)`` as case ``case_id`` of ``in_profile``."""
+    case_id: str,
+    in_profile: Profile,
+    *,
+    severity: Severity = Severity.MUST,
+    role: Role = "sender",
+    preflight: bool = False,
+) -> Callable[[_F], _F]:
+    """Register an ``async def f(ctx)`` as case ``case_id`` of ``in_profile``.
+
+    A ``preflight`` case runs before the profile's other cases of its role (one per profile and role, id
+    ``TA00``/``RX00``); when it does not pass the others are reported NOT_RUN with its reason.
+    """
     if not CASE_ID.match(case_id):
         raise ValueError(f"case id {case_id!r} does not match {CASE_ID.pattern}")
     if (case_id[-4:-2] == "RX") != (role == "receiver"):
         raise ValueError(f"case id {case_id!r}: TAnn ids are for the kit as sender, RXnn for the kit as receiver")
+    if preflight != case_id.endswith("00"):
+        raise ValueError(f"case id {case_id!r}: the nn 00 is reserved for the profile's preflight case")
+    if preflight and any(c.preflight and c.role == role for c in in_profile.cases.values()):
+        raise ValueError(f"profile {in_profile.name!r} already has a preflight case for the kit as {role}")
 
-    def register(func: CaseFunction) -> CaseFunction:
+    def register(func: _F) -> _F:
         if case_id in _CASES:
             raise ValueError(f"case id {case_id} registered twice")
         try:
             title, prerequisite, predicate = parse_docstring(func.__doc__)
         except ValueError as exc:
             raise ValueError(f"case {case_id} ({func.__qualname__}): {exc}") from None
-        c = Case(case_id, in_profile.name, title, prerequisite, predicate, severity, role, func)
+        # the runner calls it with its CaseContext, which is a CaseContextLike
+        c = Case(
+            case_id,
+            in_profile.name,
+            title,
+            prerequisite,
+            predicate,
+            severity,
+            role,
+            preflight,
+            cast(CaseFunction, func),
+        )
         _CASES[case_id] = c
         in_profile.cases[case_id] = c
         return func

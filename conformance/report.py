@@ -51,7 +51,7 @@ def junit_xml(report: RunReport) -> bytes:
         tests=str(len(report.results)),
         failures=str(counts["FAIL"]),
         errors=str(counts["ERROR"]),
-        skipped="0",
+        skipped=str(counts["NOT_RUN"]),
         time=f"{sum(r.duration for r in report.results):.3f}",
         timestamp=report.started_at,
     )
@@ -66,7 +66,9 @@ def junit_xml(report: RunReport) -> bytes:
             name=_xml_text(f"{r.case.id} {r.case.title}"),
             time=f"{r.duration:.3f}",
         )
-        if r.outcome is not Outcome.PASS:
+        if r.outcome is Outcome.NOT_RUN:
+            etree.SubElement(tc, "skipped", message=_xml_text(r.reason))
+        elif r.outcome is not Outcome.PASS:
             tag = "failure" if r.outcome is Outcome.FAIL else "error"
             el = etree.SubElement(tc, tag, message=_xml_text(r.reason), type=_xml_text(r.error_code or r.outcome.value))
             el.text = _xml_text(f"Prerequisite: {r.case.prerequisite}\nPredicate: {r.case.predicate}\n{r.reason}")
@@ -85,6 +87,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;background:#ff
 h1{font-size:1.5em;margin:0 0 .3em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}
 .PASS{color:#116329;font-weight:600}.FAIL{color:#a40e26;font-weight:600}.ERROR{color:#9a6700;font-weight:600}
+.NOT_RUN{color:#57606a;font-weight:600}
 section.case{border:1px solid #d0d7de;border-radius:6px;padding:.6em 1em;margin:1em 0}
 section.case h2{font-size:1.1em;margin:.2em 0}dl{display:grid;grid-template-columns:9em 1fr;gap:.2em 1em}
 dt{font-weight:600}dd{margin:0}pre{background:#f6f8fa;padding:.6em;overflow:auto;white-space:pre-wrap;
@@ -137,8 +140,8 @@ def html_report(report: RunReport) -> bytes:
         f"<table><tr><th>Target</th><td><code>{_e(report.target)}</code></td></tr>"
         f"<tr><th>Kit role</th><td>{_e(report.role)}</td></tr>"
         f"<tr><th>Started</th><td>{_e(report.started_at)}</td></tr><tr><th>Finished</th><td>{_e(report.finished_at)}</td></tr>"
-        f"<tr><th>Results</th><td>{counts['PASS']} passed, {counts['FAIL']} failed, {counts['ERROR']} errors "
-        f"of {len(report.results)}</td></tr></table>"
+        f"<tr><th>Results</th><td>{counts['PASS']} passed, {counts['FAIL']} failed, {counts['ERROR']} errors, "
+        f"{counts['NOT_RUN']} not run of {len(report.results)}</td></tr></table>"
         f"<table><tr><th>Case</th><th>Title</th><th>Result</th><th>Error code</th></tr>{rows}</table>"
         + "".join(_case_html(r) for r in report.results)
         + "</body></html>\n"

@@ -1,7 +1,11 @@
 """Running a profile's cases against a party: per case setup, exchange, assertion.
 
 :func:`run_profile` opens the profile's session (``profile.session(options)``)
-once, then runs each selected case with a fresh :class:`CaseContext`:
+once, runs the profile's preflight case (``NSW-<PROFILE>-TA00``: the target is
+reachable and prepared for the kit's parties) and then each selected case with a
+fresh :class:`CaseContext`. When the preflight does not pass, the other cases
+are ``NOT_RUN`` with its reason: one message naming what to configure instead
+of the same failure once per case.
 
 * ``ctx.require(condition, reason)``: the case's prerequisite; when it is unmet
   the case is a FAIL whose reason starts with ``prerequisite unmet:`` (a case is
@@ -34,7 +38,29 @@ from conformance.registry import cases as select_cases
 from conformance.registry import get_profile
 from conformance.settings import RunOptions
 
-__all__ = ["PrerequisiteUnmet", "CheckFailed", "CaseContext", "HttpReply", "RecordingHttp", "run_profile", "run_cases"]
+__all__ = [
+    "PrerequisiteUnmet",
+    "CheckFailed",
+    "CaseContext",
+    "HttpReply",
+    "RecordingHttp",
+    "run_profile",
+    "run_cases",
+    "PREPARING",
+    "unreachable",
+]
+
+PREPARING = "see conformance/README.md#preparing-a-gateway"
+"""Where a preflight failure sends the operator: the configuration the party needs for the kit's parties."""
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, OSError, TimeoutError)
+"""What a request raises when the target cannot be reached (refused, reset, name unknown, timed out)."""
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """The preflight's reason when ``url`` cannot be reached."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"the target is unreachable ({url}: {detail}); start the party or correct --target"
 
 
 class PrerequisiteUnmet(Exception):
@@ -162,33 +188,45 @@ async def _run_case(case: Case, session: Any, options: RunOptions, client: aioht
     return CaseResult(case, outcome, reason, ctx.error_code, tuple(ctx.exchanges), time.monotonic() - start)
 
 
+def _not_run(preflight: CaseResult) -> str:
+    return f"not run: the preflight {preflight.case.id} did not pass: {preflight.reason}"
+
+
 async def run_cases(selected: list[Case], profile_name: str, options: RunOptions) -> RunReport:
-    """Run ``selected`` (cases of one profile) in order and return the report."""
+    """Run ``selected`` (cases of one profile), preflight cases first, and return the report."""
     prof = get_profile(profile_name)
     started = _now()
     results: list[CaseResult] = []
+    ordered = [c for c in selected if c.preflight] + [c for c in selected if not c.preflight]
     timeout = aiohttp.ClientTimeout(total=options.request_timeout)
     async with aiohttp.ClientSession(timeout=timeout) as client:
         try:
             async with prof.session(options) as session:
-                for c in selected:
-                    results.append(await _run_case(c, session, options, client))
+                blocked: CaseResult | None = None
+                for c in ordered:
+                    if blocked is not None:
+                        results.append(CaseResult(c, Outcome.NOT_RUN, _not_run(blocked)))
+                        continue
+                    result = await _run_case(c, session, options, client)
+                    results.append(result)
+                    if c.preflight and not result.passed:
+                        blocked = result
         except PrerequisiteUnmet as exc:
             done = {r.case.id for r in results}
-            results += [CaseResult(c, Outcome.FAIL, f"prerequisite unmet: {exc}") for c in selected if c.id not in done]
+            results += [CaseResult(c, Outcome.FAIL, f"prerequisite unmet: {exc}") for c in ordered if c.id not in done]
         except Exception as exc:  # noqa: BLE001 - the session could not be opened or closed
             done = {r.case.id for r in results}
             results += [
                 CaseResult(c, Outcome.ERROR, f"profile session failed: {type(exc).__name__}: {exc}")
-                for c in selected
+                for c in ordered
                 if c.id not in done
             ]
     return RunReport(profile_name, options.target, options.role, started, _now(), tuple(results))
 
 
 async def run_profile(profile_name: str, options: RunOptions, *, only: tuple[str, ...] = ()) -> RunReport:
-    """Run every case of ``profile_name`` for the kit's role (or only the ids in ``only``)."""
+    """Run every case of ``profile_name`` for the kit's role (or only the ids in ``only``, after the preflight)."""
     selected = select_cases(profile_name, role=options.role)
     if only:
-        selected = [c for c in selected if c.id in only]
+        selected = [c for c in selected if c.preflight or c.id in only]
     return await run_cases(selected, profile_name, options)

@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.base import Adapter, InboundEndpoint, Intake, build_inbound
 from gateway.broker import Broker
 from gateway.config import Config
 from gateway.delivery import Clock, DeliveryEngine, SystemClock
@@ -43,7 +42,18 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.model import Envelope, PartyId, State
-from gateway.ports import Mapper, ReceiptVerifier, Signer, Verifier
+from gateway.ports import (
+    Adapter,
+    DeliverySigner,
+    InboundEndpoint,
+    Intake,
+    Mapper,
+    ReceiptVerifier,
+    RegistryMapper,
+    Verifier,
+    resolve_inbound,
+)
+from gateway.security import build_adapter, build_receipts, build_signer, build_verifier
 from gateway.store import Store, store_from_settings
 from gateway.store.base import MessageQuery
 
@@ -51,7 +61,7 @@ __all__ = ["Gateway", "build_app", "OPENAPI"]
 
 log = logging.getLogger("nswgw.api")
 
-PARTY: Any = web.RequestKey("party", str) if hasattr(web, "RequestKey") else "nswgw.party"
+PARTY: web.RequestKey[str] = web.RequestKey("party", str)
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 
 _PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
@@ -184,8 +194,7 @@ async def _readyz(request: web.Request) -> web.Response:
         await gw.store.stats()
     except NswError as exc:
         return _error_response(exc)
-    open_ = [n for n, w in gw.engine.workers.items() if w.breaker.state != "closed"]
-    return web.json_response({"status": "ready", "circuits_open": open_})
+    return web.json_response({"status": "ready", "circuits_open": gw.engine.circuits_open()})
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -209,12 +218,18 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
-    app.add_routes([r for ep in gateway.inbound for r in ep.routes(gateway.intake)])  # issue 5: inbound endpoints
+    app.add_routes([r for ep in gateway.inbound for r in ep.routes(gateway.intake)])
     return app
 
 
 class Gateway:
-    """A whole gateway: store, delivery engine, broker and HTTP API. ``async with Gateway(config) as gw``."""
+    """A whole gateway: store, delivery engine, broker and HTTP API. ``async with Gateway(config) as gw``.
+
+    The composition root: every collaborator of :class:`~gateway.broker.Broker` and
+    :class:`~gateway.delivery.DeliveryEngine` is built here from the configuration (:mod:`gateway.security`
+    for verifier, signer and receipts; the adapter registry for adapters and inbound endpoints), unless a
+    caller hands one in (tests, benchmarks).
+    """
 
     def __init__(
         self,
@@ -223,7 +238,7 @@ class Gateway:
         store: Store | None = None,
         verifier: Verifier | None = None,
         mapper: Mapper | None = None,
-        signer: Signer | None = None,
+        signer: DeliverySigner | None = None,
         receipts: ReceiptVerifier | None = None,
         clock: Clock | None = None,
         adapters: Mapping[str, Adapter] | None = None,
@@ -232,28 +247,39 @@ class Gateway:
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.store = store or store_from_settings(config.store)  # issue 6: [store] kind selects the store
+        self.store = store or store_from_settings(config.store)
+        mapper = mapper or RegistryMapper()
+        given = dict(adapters or {})
         self.engine = DeliveryEngine(
-            config, self.store, clock=self.clock, metrics=self.metrics, receipts=receipts, adapters=adapters
+            config,
+            self.store,
+            clock=self.clock,
+            metrics=self.metrics,
+            receipts=receipts or build_receipts(config),
+            adapters={name: given.get(name) or build_adapter(name, dest) for name, dest in config.destinations.items()},
+            content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
         )
-        self.store.on_work(self.engine.wake)  # issue 6: other nodes' new work wakes idle workers (LISTEN/NOTIFY)
+        self.store.on_work(self.engine.wake)
         self.broker = Broker(
             config,
             self.store,
-            verifier=verifier,
+            verifier=verifier or build_verifier(config),
             mapper=mapper,
-            signer=signer,
+            signer=signer or build_signer(config),
             clock=self.clock,
             metrics=self.metrics,
-            engine=self.engine,
+            on_accepted=self.engine.wake,
         )
         self.serve_http = serve_http
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        # --- issue 5: inbound endpoints ([inbound.NAME]; append more before start()) ---
-        self.inbound: list[InboundEndpoint] = build_inbound(config)
+        self.inbound: list[InboundEndpoint] = [
+            resolve_inbound(s.endpoint, field=f"inbound.{name}.endpoint")(name, options=s.options)
+            for name, s in config.inbound.items()
+        ]
+        """The endpoints of the ``[inbound.NAME]`` sections, in order (a caller may append more before start)."""
         self.intake = Intake(
-            submit=self.broker.submit, party_of=lambda request: request[PARTY], store=self.store, config=config
+            submit=self.broker.submit, party_of=lambda request: PartyId(request[PARTY]), store=self.store, config=config
         )
 
     @property
@@ -265,16 +291,14 @@ class Gateway:
         try:
             await self.store.recover(now=self.clock.now())
             await self.engine.start()
-            for endpoint in self.inbound:  # issue 5
+            for endpoint in self.inbound:
                 await endpoint.start(self.intake)
             if self.serve_http:
                 self._runner = web.AppRunner(build_app(self), access_log=None)
                 await self._runner.setup()
                 site = web.TCPSite(self._runner, self.config.gateway.host, self.config.gateway.port)
                 await site.start()
-                server = site._server
-                sockets = getattr(server, "sockets", None) or []
-                self.port = sockets[0].getsockname()[1] if sockets else self.config.gateway.port
+                self.port = int(self._runner.addresses[0][1])
         except BaseException:
             await self.stop()
             raise
@@ -283,7 +307,7 @@ class Gateway:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-        for endpoint in self.inbound:  # issue 5
+        for endpoint in self.inbound:
             await endpoint.stop()
         await self.engine.stop()
         await self.store.close()

@@ -24,17 +24,18 @@ a rejected submission gets the same rejection back.
 from __future__ import annotations
 
 import asyncio
-import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.config import Config
-from gateway.delivery import Clock, DeliveryEngine, SystemClock
+from gateway.delivery import Clock
 from gateway.errors import ClientError, DelegationMissing, NotAuthorized
 from gateway.metrics import Metrics
 from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId
-from gateway.ports import Mapper, RegistryMapper, Signer, Verifier
+from gateway.ports import DeliverySigner, Mapper, Verifier
 from gateway.routing import Router
 from gateway.store.base import Store
+from signing.trust import fingerprint
 
 __all__ = ["Broker", "Submission"]
 
@@ -48,51 +49,38 @@ class Submission:
     """False when this was a duplicate and ``ack`` is the original acknowledgement."""
 
 
-def default_verifier(config: Config) -> Verifier:
-    from gateway.security import build_verifier
-
-    return build_verifier(config)
-
-
 class Broker:
+    """Intake: authorization, verification, routing, mapping and signing, then one durable acceptance.
+    Every collaborator is built by the composition root (:class:`gateway.api.Gateway`)."""
+
     def __init__(
         self,
         config: Config,
         store: Store,
         *,
-        verifier: Verifier | None = None,
-        mapper: Mapper | None = None,
-        signer: Signer | None = None,
-        clock: Clock | None = None,
-        metrics: Metrics | None = None,
-        engine: DeliveryEngine | None = None,
+        verifier: Verifier,
+        mapper: Mapper,
+        signer: DeliverySigner,
+        clock: Clock,
+        metrics: Metrics,
+        on_accepted: Callable[[tuple[str, ...]], None],
     ) -> None:
         self.config = config
         self.store = store
-        self.verifier = verifier or default_verifier(config)
-        self._verifier_takes_format = "format" in inspect.signature(self.verifier.verify).parameters
-        self.mapper = mapper or RegistryMapper()
-        if signer is None:
-            from gateway.security import build_signer
-
-            signer = build_signer(config)
+        self.verifier = verifier
+        self.mapper = mapper
         self.signer = signer
-        self.clock = clock or SystemClock()
-        self.metrics = metrics or Metrics()
-        self.engine = engine
+        self.clock = clock
+        self.metrics = metrics
+        self.on_accepted = on_accepted
         self.router = Router(config.routes)
 
     def _process(self, message: Message, raw: bytes) -> tuple[Message, list[Delivery], bytes]:
         """The CPU-bound part of intake (run in a worker thread). Returns the bytes to keep as evidence."""
         env = message.envelope
-        if self._verifier_takes_format:
-            verified = self.verifier.verify(raw, PartyId(env.sender), format=env.format)  # type: ignore[call-arg]
-        else:
-            verified = self.verifier.verify(raw, PartyId(env.sender))
+        verified = self.verifier.verify(raw, PartyId(env.sender), format=env.format)
         detail = None
         if verified.certificate is not None:
-            from signing.trust import fingerprint
-
             detail = (
                 f"signed by {verified.certificate.subject.rfc4514_string()} "
                 f"(sha256 {fingerprint(verified.certificate)[:16]})"
@@ -161,6 +149,5 @@ class Broker:
                 self.metrics.rejected[ack.error["code"]] += 1
             else:
                 self.metrics.received[envelope.sender] += 1
-                if self.engine is not None:
-                    self.engine.wake(ack.destinations)
+                self.on_accepted(ack.destinations)
         return Submission(ack, created)

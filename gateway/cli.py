@@ -22,10 +22,13 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES", "read_input", "write_outpu
 COMMAND_MODULES: tuple[str, ...] = (
     "signing.cli",
     "gateway.commands",
-    "signing.keys_cli",
     "mappings.cli",
     "conformance.cli",
     "gateway.db",
+    "gateway.dev.partner",
+    "gateway.dev.demo",
+    "signing.dev.keys_cli",
+    "signing.dev.bench",
 )
 """Modules whose ``register(subparsers)`` adds sub-commands."""
 

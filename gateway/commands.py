@@ -32,7 +32,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _store(config: Config) -> Store:
-    return store_from_settings(config.store)  # issue 6: sqlite or postgresql
+    return store_from_settings(config.store)
 
 
 # ---------------------------------------------------------------------------- serve
@@ -180,10 +180,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ver = log_sub.add_parser("verify", help="check the hash chain; exit 1 if any entry was edited or removed")
     common(ver)
     ver.set_defaults(handler=cmd_log_verify)
-
-    from gateway.demo import register as register_demo
-
-    register_demo(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -333,15 +333,13 @@ class RouteSettings(_Frozen):
     """Destinations the message is delivered to (several: fan-out)."""
 
 
-# --- inbound endpoints (issue 5, adapters engineer): [inbound.NAME] --------------------------------
 class InboundSettings(_Frozen):
+    """``[inbound.NAME]``: an endpoint through which parties submit (a SOAP service, a watched directory)."""
+
     endpoint: str
     """Inbound endpoint name (built-in alias ``vnsw-soap``/``filedrop``/``poll`` or ``nsw.inbound`` entry point)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Endpoint-specific options (documented in each endpoint's module)."""
-
-
-# --- end inbound endpoints --------------------------------------------------------------------------
 
 
 class Config(_Frozen):
@@ -435,7 +433,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
             field=field or None,
             details={"errors": len(exc.errors())},
         ) from None
-    from adapters.base import resolve_adapter, resolve_inbound
+    from gateway.ports import resolve_adapter, resolve_inbound
 
     for name, dest in config.destinations.items():
         resolve_adapter(dest.adapter, field=f"destinations.{name}.adapter")
@@ -449,7 +447,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     for name, party in config.parties.items():
         if party.format not in _GENERIC_FORMATS:
             _format(party.format, f"parties.{name}.format")
-    for name, inbound in config.inbound.items():  # issue 5: inbound endpoints
+    for name, inbound in config.inbound.items():
         resolve_inbound(inbound.endpoint, field=f"inbound.{name}.endpoint")
     url = config.store.url
     if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_absolute():

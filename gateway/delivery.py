@@ -28,7 +28,7 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
+import contextlib
 import logging
 import time
 import uuid
@@ -38,12 +38,11 @@ from typing import Protocol
 import tenacity
 from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
-from adapters.base import Adapter, OutboundMessage, resolve_adapter
 from gateway.config import BreakerSettings, Config, DestinationSettings, RetryPolicy
 from gateway.errors import GatewayError, InvalidTransition, NswError, PartnerUnavailable, ReceiptInvalid
 from gateway.metrics import Metrics
 from gateway.model import Delivery
-from gateway.ports import ReceiptVerifier
+from gateway.ports import Adapter, OutboundMessage, ReceiptVerifier
 from gateway.store.base import Store
 
 __all__ = ["Clock", "SystemClock", "Backoff", "CircuitBreaker", "DestinationWorker", "DeliveryEngine", "replay"]
@@ -67,17 +66,13 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-# tenacity 9.2 renamed wait_exponential_jitter(initial=) to multiplier= (same meaning: the first wait).
-_FIRST_WAIT = "multiplier" if "multiplier" in inspect.signature(wait_exponential_jitter).parameters else "initial"
-
-
 class Backoff:
     """Tenacity's stop/wait/retry strategies applied to a stored delivery."""
 
     def __init__(self, policy: RetryPolicy, recoverable: tuple[type[BaseException], ...]) -> None:
         self.policy = policy
         self.stop = stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.ttl)
-        self.wait = wait_exponential_jitter(**{_FIRST_WAIT: policy.initial}, max=policy.max_wait, jitter=policy.jitter)
+        self.wait = wait_exponential_jitter(multiplier=policy.initial, max=policy.max_wait, jitter=policy.jitter)
         self.retry = retry_if_exception_type(recoverable)
         self._retrying = tenacity.Retrying(stop=self.stop, wait=self.wait, retry=self.retry)
 
@@ -148,6 +143,7 @@ class DestinationWorker:
         clock: Clock,
         metrics: Metrics,
         receipts: ReceiptVerifier,
+        content_type: str,
         owner: str,
         lease: float,
         poll_interval: float,
@@ -166,12 +162,8 @@ class DestinationWorker:
         self.breaker = CircuitBreaker(settings.breaker, clock)
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
-        self._signed_receipts = bool(getattr(receipts, "signed", lambda _: False)(name))
-        self.content_type = "application/xml"
-        if settings.format not in ("same", "xml"):
-            from mappings.registry import get
-
-            self.content_type = get(settings.format).media_type
+        self._signed_receipts = receipts.signed(name)
+        self.content_type = content_type
         self._stopping = False
         self._last_expire = 0.0
 
@@ -190,10 +182,8 @@ class DestinationWorker:
                 if busy:
                     continue
                 self.wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
         finally:
             if self.inflight:
                 await asyncio.wait(self.inflight, timeout=self.settings.timeout)
@@ -303,34 +293,29 @@ class DeliveryEngine:
         config: Config,
         store: Store,
         *,
-        clock: Clock | None = None,
-        metrics: Metrics | None = None,
-        receipts: ReceiptVerifier | None = None,
-        adapters: Mapping[str, Adapter] | None = None,
+        clock: Clock,
+        metrics: Metrics,
+        receipts: ReceiptVerifier,
+        adapters: Mapping[str, Adapter],
+        content_types: Mapping[str, str],
     ) -> None:
+        """``adapters`` and ``content_types`` (the media type of what the broker sends) per destination."""
         self.config = config
         self.store = store
-        self.clock = clock or SystemClock()
-        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.metrics = metrics
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self.workers: dict[str, DestinationWorker] = {}
-        if receipts is None:
-            from gateway.security import build_receipts
-
-            receipts = build_receipts(config)
         for name, dest in config.destinations.items():
-            adapter = (adapters or {}).get(name)
-            if adapter is None:
-                cls = resolve_adapter(dest.adapter, field=f"destinations.{name}.adapter")
-                adapter = cls(dest.url, timeout=dest.timeout, options=dest.options)
             self.workers[name] = DestinationWorker(
                 name,
                 dest,
-                adapter,
+                adapters[name],
                 store,
                 clock=self.clock,
                 metrics=self.metrics,
                 receipts=receipts,
+                content_type=content_types[name],
                 owner=self.owner,
                 lease=config.gateway.lease_seconds,
                 poll_interval=config.gateway.poll_interval,
@@ -341,6 +326,10 @@ class DeliveryEngine:
         for worker in self.workers.values():
             await worker.adapter.open()
         self._tasks = [asyncio.create_task(w.run(), name=f"outbox {n}") for n, w in self.workers.items()]
+
+    def circuits_open(self) -> list[str]:
+        """The destinations whose circuit breaker is not closed."""
+        return [name for name, w in self.workers.items() if w.breaker.state != "closed"]
 
     def wake(self, destinations: tuple[str, ...] | None = None) -> None:
         for name in destinations or tuple(self.workers):

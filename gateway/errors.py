@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "StoreUnavailable",
+    "StoreSchemaOutdated",
     "Origin",
     "NswError",
     "ClientError",
@@ -538,19 +540,7 @@ class DelegationMissing(NotAuthorized):
     http_status = 403
 
 
-def error_table_markdown() -> str:
-    """The documented table of every error code (docs/errors.md)."""
-    rows = ["| code | class | origin | HTTP | retried | meaning |", "|---|---|---|---|---|---|"]
-    for code, cls in sorted(ERROR_CODES.items()):
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        origin = cls.origin.value if isinstance(cls.origin, Origin) else str(cls.origin)
-        rows.append(
-            f"| `{code}` | `{cls.__name__}` | {origin} | {cls.http_status} | {'yes' if cls.retryable else 'no'} | {doc} |"
-        )
-    return "\n".join(rows) + "\n"
-
-
-# --------------------------------------------------------------------------- stores (issue 6: PostgreSQL)
+# --------------------------------------------------------------------------- stores
 
 
 class StoreUnavailable(GatewayError):
@@ -568,12 +558,21 @@ class StoreSchemaOutdated(GatewayError):
     http_status = 503
 
 
-__all__ += ["StoreUnavailable", "StoreSchemaOutdated"]
+def error_table_markdown() -> str:
+    """The documented table of every error code (docs/errors.md)."""
+    rows = ["| code | class | origin | HTTP | retried | meaning |", "|---|---|---|---|---|---|"]
+    for code, cls in sorted(ERROR_CODES.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        origin = cls.origin.value if isinstance(cls.origin, Origin) else str(cls.origin)
+        rows.append(
+            f"| `{code}` | `{cls.__name__}` | {origin} | {cls.http_status} | {'yes' if cls.retryable else 'no'} | {doc} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 ERRORS_DOC_HEADER = (
     "# Error codes\n\nGenerated from gateway/errors.py by `python -m gateway.errors --write docs/errors.md`; "
-    "tests/test_errors_and_compat.py fails when this table is stale.\n\n"
+    "tests/gateway/test_gateway_errors_and_compat.py fails when this table is stale.\n\n"
 )
 
 

@@ -6,7 +6,7 @@
   benchmark's baseline), :class:`WellFormedVerifier` (hardened parse only, no
   signature) and :class:`DocumentVerifier`, the adapter onto
   ``signing.verify.verify_document(data, trust=, policy=) -> VerifyResult``.
-* :class:`Signer`: signs what the gateway sends, per destination. :class:`NullSigner`
+* :class:`DeliverySigner`: signs what the gateway sends, per destination. :class:`NullSigner`
   (signing off) and :class:`DocumentSigner`, the adapter onto
   ``signing.sign.sign_document(data, signer, profile) -> bytes``.
 * :class:`Mapper`: converts between registered formats.
@@ -19,22 +19,38 @@
 * :class:`SignedReceiptVerifier`: signed ``<Receipt>`` documents (:func:`receipt_document`).
 
 :mod:`gateway.security` builds all of them from the configuration.
+
+The adapter contract is a port too: :class:`Adapter` (outbound, one ``deliver()``), :class:`InboundEndpoint`
+(routes and/or a background task, handed an :class:`Intake`), and the alias/entry-point registry that finds
+them by name (:func:`resolve_adapter`, :func:`resolve_inbound`). The core declares them; ``adapters/``
+implements them.
 """
 
 from __future__ import annotations
 
+import abc
 import base64
+import difflib
 import hashlib
+import importlib
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
+from aiohttp import web
 from lxml import etree
 
-from gateway.errors import ConfigError, NswError, ReceiptInvalid
+from gateway.errors import ConfigError, NswError, PartnerUnavailable, ReceiptInvalid, SignatureLocationInvalid
 from gateway.model import PartyId
 from signing.xml import parse_xml, serialize
+
+if TYPE_CHECKING:
+    from gateway.broker import Submission
+    from gateway.config import Config
+    from gateway.model import Envelope as BrokerEnvelope
+    from gateway.store.base import Store
 
 __all__ = [
     "VerifiedMessage",
@@ -42,7 +58,7 @@ __all__ = [
     "NullVerifier",
     "WellFormedVerifier",
     "DocumentVerifier",
-    "Signer",
+    "DeliverySigner",
     "NullSigner",
     "DocumentSigner",
     "Mapper",
@@ -55,6 +71,19 @@ __all__ = [
     "RECEIPT_NS",
     "receipt_document",
     "payload_digest",
+    "OutboundMessage",
+    "Adapter",
+    "SubmitFunction",
+    "Intake",
+    "InboundEndpoint",
+    "ENTRY_POINT_GROUP",
+    "INBOUND_ENTRY_POINT_GROUP",
+    "BUILTIN_ADAPTERS",
+    "BUILTIN_INBOUND",
+    "adapter_names",
+    "resolve_adapter",
+    "resolve_inbound",
+    "did_you_mean",
 ]
 
 
@@ -73,16 +102,16 @@ class VerifiedMessage:
 
 @runtime_checkable
 class Verifier(Protocol):
-    def verify(self, raw: bytes, sender: PartyId) -> VerifiedMessage:
+    def verify(self, raw: bytes, sender: PartyId, *, format: str = "xml") -> VerifiedMessage:
         """Return what was verified, or raise a :class:`~gateway.errors.ClientError` (XML_*, SIG_*, CERT_*).
-        A verifier may also take a keyword ``format`` (the submission's format); the broker passes it then."""
+        ``format`` is the submission's format (``xml``, or a registered format such as ``json``)."""
         ...
 
 
 class NullVerifier:
     """Verification switched off: the bytes pass through unchecked (benchmark baseline, trusted test rigs)."""
 
-    def verify(self, raw: bytes, sender: PartyId) -> VerifiedMessage:
+    def verify(self, raw: bytes, sender: PartyId, *, format: str = "xml") -> VerifiedMessage:
         return VerifiedMessage(content=raw, sender=sender)
 
 
@@ -118,7 +147,7 @@ class DocumentVerifier:
         self._verify_document = verify_document
         self._parties = dict(parties)
 
-    def verify(self, raw: bytes, sender: PartyId) -> VerifiedMessage:
+    def verify(self, raw: bytes, sender: PartyId, *, format: str = "xml") -> VerifiedMessage:
         entry = self._parties.get(sender)
         if entry is None:
             raise ConfigError(f"no trust configured for party {sender}", field=f"parties.{sender}.trust")
@@ -132,16 +161,19 @@ class DocumentVerifier:
         signed = serialize(result.element)
         signature = result.signature
         parent = signature.getparent()
+        if parent is None:  # verify_document refuses a signature that envelops nothing (SIG_LOCATION_INVALID)
+            raise SignatureLocationInvalid("the signature has no parent element", field="ds:Signature")
         parent.remove(signature)
-        if policy.placement == "system-signature" and len(parent) == 0 and parent.getparent() is not None:
-            parent.getparent().remove(parent)
+        holder = parent.getparent()
+        if policy.placement == "system-signature" and len(parent) == 0 and holder is not None:
+            holder.remove(parent)
         return VerifiedMessage(
             content=serialize(result.element), sender=sender, certificate=result.certificate, signed=signed
         )
 
 
 @runtime_checkable
-class Signer(Protocol):
+class DeliverySigner(Protocol):
     def sign(self, raw: bytes, destination: str) -> bytes:
         """``raw`` signed for ``destination``, or :class:`~gateway.errors.SignerError`."""
         ...
@@ -197,6 +229,10 @@ class Mapper(Protocol):
         """``raw`` converted from ``source_format`` to ``target_format``; ``FORMAT_UNKNOWN`` / ``VALIDATION_FAILED``."""
         ...
 
+    def media_type(self, format: str) -> str:
+        """The media type of a document in ``format`` (``same``/``xml``: ``application/xml``)."""
+        ...
+
 
 class RegistryMapper:
     """Maps with :mod:`mappings.registry`: source format → harmonized ``TradeMessage`` (validated by the
@@ -204,14 +240,20 @@ class RegistryMapper:
     are equal (or the target is ``same``), but a message in a registered format is still validated
     (read and checked against the harmonized rules) before it goes on unchanged."""
 
+    def media_type(self, format: str) -> str:
+        if format in ("same", "xml"):
+            return "application/xml"
+        from mappings.registry import get
+
+        return get(format).media_type
+
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         from gateway.errors import UnknownFormat, ValidationFailed
         from mappings import rules
         from mappings.registry import get
 
-        if source_format == "xml":  # generic XML: not in the registry, passed through as submitted
-            if target_format in ("xml", "same"):
-                return raw
+        if source_format == "xml" and target_format in ("xml", "same"):  # generic XML: passed through as submitted
+            return raw
         try:
             source = get(source_format)
         except UnknownFormat as exc:
@@ -234,6 +276,9 @@ class RegistryMapper:
 
 class IdentityMapper:
     """No conversion: only ``source == target`` (or target ``None``-like ``"same"``) is accepted."""
+
+    def media_type(self, format: str) -> str:
+        return "application/xml"
 
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         if target_format not in (source_format, "same"):
@@ -265,9 +310,16 @@ class ReceiptVerifier(Protocol):
         ``payload``: the exact bytes delivered (a signed receipt is bound to their digest)."""
         ...
 
+    def signed(self, destination: str) -> bool:
+        """Whether ``destination``'s receipts carry a signature (checked off the event loop, it costs CPU)."""
+        ...
+
 
 class MessageIdReceiptVerifier:
     """Accepts a receipt that names the delivered message id."""
+
+    def signed(self, destination: str) -> bool:
+        return False
 
     def verify(self, receipt: Receipt, message_id: str, destination: str, *, payload: bytes = b"") -> bytes:
         if receipt.message_id != message_id:
@@ -280,7 +332,7 @@ class MessageIdReceiptVerifier:
 
 RECEIPT_NS = "urn:nsw-gateway:receipt:1"
 """Namespace of the signed delivery receipt."""
-_R = "{%s}" % RECEIPT_NS
+_R = f"{{{RECEIPT_NS}}}"
 
 
 def payload_digest(payload: bytes) -> str:
@@ -345,7 +397,7 @@ class SignedReceiptVerifier:
             ) from exc
         root = result.element
         if root.tag != _R + "Receipt":
-            raise ReceiptInvalid(f"receipt from {destination} is a {root.tag}, not a Receipt", field="receipt")
+            raise ReceiptInvalid(f"receipt from {destination} is a {root.tag!s}, not a Receipt", field="receipt")
         said = root.findtext(_R + "MessageId")
         if said != message_id:
             raise ReceiptInvalid(
@@ -359,3 +411,186 @@ class SignedReceiptVerifier:
             )
         self.verified[destination] += 1
         return receipt.raw
+
+
+# --------------------------------------------------------------------------- adapters
+#
+# An adapter moves bytes between the gateway and one kind of partner endpoint. Outbound, an
+# :class:`Adapter` has one method, :meth:`Adapter.deliver` (send one message, return the receiver's
+# :class:`Receipt`), and two class attributes: ``scheme`` (the name it is registered under) and
+# ``recoverable`` (the exception types worth a retry: a timeout, a 503; everything else, a 4xx, a SOAP
+# fault, a validation error, is final). Adapters translate their driver's exceptions at this boundary
+# (``raise PartnerUnavailable(...) from exc``): nothing from aiohttp, zeep or a file system leaves an
+# adapter untranslated.
+#
+# Inbound, an :class:`InboundEndpoint` is how one kind of party gets messages *into* the gateway:
+# routes mounted on the gateway's aiohttp app (a SOAP endpoint, a polling API) and/or a background task
+# (a watched directory). It receives an :class:`Intake` and calls ``intake.submit(party, envelope, raw)``,
+# nothing else of the core.
+#
+# Built-ins are registered by alias in :data:`BUILTIN_ADAPTERS` / :data:`BUILTIN_INBOUND`; third-party
+# ones through the entry-point groups ``nsw.adapters`` / ``nsw.inbound``. An unknown name is a
+# :class:`~gateway.errors.ConfigError` that says "did you mean ...".
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One delivery as an adapter sees it. ``message_id`` is the same on every attempt."""
+
+    message_id: str
+    payload: bytes
+    sender: str
+    document_type: str
+    conversation: str
+    reference: str | None = None
+    content_type: str = "application/xml"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Adapter(abc.ABC):
+    """Base of every outbound adapter. One instance per destination; it owns its connections."""
+
+    scheme: ClassVar[str]
+    recoverable: ClassVar[tuple[type[BaseException], ...]] = (PartnerUnavailable, ReceiptInvalid)
+
+    def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.options: dict[str, Any] = dict(options or {})
+
+    async def open(self) -> None:  # noqa: B027 - optional hook; an adapter without connections needs none
+        """Acquire connections (called once before the first delivery)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release every connection."""
+
+    async def __aenter__(self) -> Adapter:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def deliver(self, message: OutboundMessage) -> Receipt:
+        """Send one message; return the receiver's receipt.
+
+        Raise an exception in :attr:`recoverable` for a transient failure and
+        :class:`~gateway.errors.PartnerRejected` for a final refusal.
+        """
+
+
+class SubmitFunction(Protocol):
+    """``await submit(party, envelope, raw)``: the broker's intake (:meth:`gateway.broker.Broker.submit`)."""
+
+    def __call__(self, party: PartyId, envelope: BrokerEnvelope, raw: bytes) -> Awaitable[Submission]: ...
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the gateway hands an inbound endpoint."""
+
+    submit: SubmitFunction
+    """The broker's intake: every entry point submits through it."""
+    party_of: Callable[[web.Request], PartyId]
+    """The party the API authenticated for a request."""
+    store: Store
+    """The gateway's store (read-only use: status, correlation)."""
+    config: Config
+    """The gateway's configuration."""
+
+
+class InboundEndpoint(abc.ABC):
+    """Base of every inbound endpoint: :meth:`routes` to mount and/or :meth:`start`/:meth:`stop` a task."""
+
+    scheme: ClassVar[str]
+
+    def __init__(self, name: str, *, options: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.options: dict[str, Any] = dict(options or {})
+
+    def routes(self, intake: Intake) -> list[web.AbstractRouteDef]:
+        """aiohttp route definitions (``web.get(...)``, ``web.post(...)``) behind the API's authentication."""
+        return []
+
+    def public_paths(self) -> list[str]:
+        """Paths of :meth:`routes` that authenticate their callers themselves (an AS4 partner by its
+        WS-Security signature): the API's bearer-token check skips them. Default: none."""
+        return []
+
+    async def start(self, intake: Intake) -> None:  # noqa: B027 - optional hook; most endpoints only route
+        """Start background work (called once the store is open)."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Stop background work; nothing in flight may be lost."""
+
+
+ENTRY_POINT_GROUP = "nsw.adapters"
+INBOUND_ENTRY_POINT_GROUP = "nsw.inbound"
+
+BUILTIN_ADAPTERS: Mapping[str, str] = {
+    "http": "adapters.http:HttpAdapter",
+    "https": "adapters.http:HttpAdapter",
+    "as4": "adapters.as4.adapter:As4Adapter",
+    "vnsw-soap": "adapters.vnsw_soap.outbound:VnswSoapAdapter",
+    "webhook": "adapters.rest:WebhookAdapter",
+    "mailbox": "adapters.rest:MailboxAdapter",
+    "filedrop": "adapters.filedrop:FileDropAdapter",
+}
+"""Alias → ``module:Class`` of the outbound adapters shipped with the gateway."""
+
+BUILTIN_INBOUND: Mapping[str, str] = {
+    "vnsw-soap": "adapters.vnsw_soap.inbound:VnswSoapEndpoint",
+    "filedrop": "adapters.filedrop:FileDropInbox",
+    "poll": "adapters.rest:ResultsEndpoint",
+    "as4": "adapters.as4.inbound:As4Endpoint",
+}
+"""Alias → ``module:Class`` of the inbound endpoints shipped with the gateway."""
+
+_T = TypeVar("_T")
+
+
+def _registry(builtins: Mapping[str, str], group: str) -> dict[str, str]:
+    names = dict(builtins)
+    for ep in entry_points(group=group):
+        names.setdefault(ep.name, ep.value)
+    return names
+
+
+def _resolve(name: str, registry: Mapping[str, str], base: type[_T], what: str, field: str) -> type[_T]:
+    """Load the class registered as ``name``; CONFIG_INVALID naming ``field`` (with "did you mean") otherwise."""
+    target = registry.get(name)
+    if target is None:
+        raise ConfigError(f"unknown {what} {name!r}{did_you_mean(name, registry, what)}", field=field)
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{what} {name!r} ({target}) cannot be loaded: {exc}", field=field) from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"{what} {name!r} ({target}) is not an {base.__name__}", field=field)
+    return cls
+
+
+def did_you_mean(name: str, known: Iterable[str], what: str) -> str:
+    """``"; did you mean 'x'?"`` for the closest known name, else the list of known names."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known {what}s: {', '.join(names)}"
+
+
+def adapter_names() -> list[str]:
+    """Every adapter name that :func:`resolve_adapter` accepts."""
+    return sorted(_registry(BUILTIN_ADAPTERS, ENTRY_POINT_GROUP))
+
+
+def resolve_adapter(name: str, *, field: str = "adapter") -> type[Adapter]:
+    """The adapter class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
+    registry = _registry(BUILTIN_ADAPTERS, ENTRY_POINT_GROUP)
+    return _resolve(name, registry, Adapter, "adapter", field)  # type: ignore[type-abstract]  # the base to check against
+
+
+def resolve_inbound(name: str, *, field: str = "endpoint") -> type[InboundEndpoint]:
+    """The inbound endpoint class registered as ``name``; :class:`ConfigError` naming ``field`` otherwise."""
+    registry = _registry(BUILTIN_INBOUND, INBOUND_ENTRY_POINT_GROUP)
+    return _resolve(name, registry, InboundEndpoint, "inbound endpoint", field)

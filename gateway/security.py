@@ -14,13 +14,24 @@ the configuration key (``parties.MOIT.trust.anchors[0]``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from datetime import UTC
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
-from gateway.config import Config, KeySettings, SigningProfileSettings, TrustSettings, VerifySettings
+from cryptography import x509
+
+from gateway.config import (
+    Config,
+    DestinationSettings,
+    KeySettings,
+    SigningProfileSettings,
+    TrustSettings,
+    VerifySettings,
+)
 from gateway.errors import ConfigError, NswError
 from gateway.ports import (
+    Adapter,
+    DeliverySigner,
     DocumentSigner,
     DocumentVerifier,
     MessageIdReceiptVerifier,
@@ -28,10 +39,22 @@ from gateway.ports import (
     NullVerifier,
     ReceiptVerifier,
     SignedReceiptVerifier,
-    Signer,
     Verifier,
     WellFormedVerifier,
+    resolve_adapter,
 )
+from signing.keys import KeyRing, SoftwareSigner, load_certificates
+from signing.keys import Signer as KeySigner
+from signing.policy import SigningProfile, VerifyPolicy
+from signing.revocation import (
+    CrlChecker,
+    FirstAvailable,
+    NoRevocationCheck,
+    OcspChecker,
+    RevocationChecker,
+    SoftFail,
+)
+from signing.trust import PinnedCertificate, TrustStore
 
 __all__ = [
     "trust_store",
@@ -41,38 +64,47 @@ __all__ = [
     "build_verifier",
     "build_signer",
     "build_receipts",
+    "build_adapter",
 ]
 
-T = TypeVar("T")
 
-
-def _load(field: str, loader: Callable[[], T]) -> T:
+@contextmanager
+def _loading(field: str) -> Iterator[None]:
+    """A coded error raised while loading a configured file becomes ``CONFIG_INVALID`` naming ``field``."""
     try:
-        return loader()
+        yield
     except NswError as exc:
-        raise ConfigError(f"{exc.message}", field=field) from exc
+        raise ConfigError(exc.message, field=field) from exc
 
 
-def trust_store(name: str, settings: TrustSettings, *, field: str) -> Any:
-    from signing.keys import load_certificates
+def trust_store(name: str, settings: TrustSettings, *, field: str) -> TrustStore:
     from signing.pki import load_crl
-    from signing.revocation import CrlChecker, FirstAvailable, NoRevocationCheck, OcspChecker, SoftFail
-    from signing.trust import PinnedCertificate, TrustStore
 
-    def certs(key: str, paths: tuple[str, ...]) -> list[Any]:
-        return [c for i, p in enumerate(paths) for c in _load(f"{field}.{key}[{i}]", lambda p=p: load_certificates(p))]
+    def certs(key: str, paths: tuple[str, ...]) -> list[x509.Certificate]:
+        found: list[x509.Certificate] = []
+        for i, path in enumerate(paths):
+            with _loading(f"{field}.{key}[{i}]"):
+                found.extend(load_certificates(path))
+        return found
 
-    pinned = []
+    pinned: list[PinnedCertificate] = []
     for i, pin in enumerate(settings.pinned):
-        for cert in _load(f"{field}.pinned[{i}].certificate", lambda pin=pin: load_certificates(pin.certificate)):
-            pinned.append(PinnedCertificate(cert, accept_from=pin.accept_from, accept_until=pin.accept_until))
-    checkers: list[Any] = []
+        with _loading(f"{field}.pinned[{i}].certificate"):
+            certificates = load_certificates(pin.certificate)
+        pinned.extend(
+            PinnedCertificate(cert, accept_from=pin.accept_from, accept_until=pin.accept_until) for cert in certificates
+        )
+    checkers: list[RevocationChecker] = []
     if settings.ocsp:
-        checkers.append(_load(f"{field}.ocsp_responder", lambda: OcspChecker(responder_url=settings.ocsp_responder)))
+        with _loading(f"{field}.ocsp_responder"):
+            checkers.append(OcspChecker(responder_url=settings.ocsp_responder))
     if settings.crls or settings.fetch_crls:
-        crls = [_load(f"{field}.crls[{i}]", lambda p=p: load_crl(p)) for i, p in enumerate(settings.crls)]
+        crls = []
+        for i, path in enumerate(settings.crls):
+            with _loading(f"{field}.crls[{i}]"):
+                crls.append(load_crl(path))
         checkers.append(CrlChecker(crls, fetch_distribution_points=settings.fetch_crls))
-    revocation: Any = (
+    revocation: RevocationChecker = (
         NoRevocationCheck() if not checkers else (checkers[0] if len(checkers) == 1 else FirstAvailable(checkers))
     )
     if settings.soft_fail and checkers:
@@ -86,17 +118,13 @@ def trust_store(name: str, settings: TrustSettings, *, field: str) -> Any:
     )
 
 
-def verify_policy(settings: VerifySettings) -> Any:
-    from signing.policy import VerifyPolicy
-
+def verify_policy(settings: VerifySettings) -> VerifyPolicy:
     if settings.profile == "vnsw-legacy":
         return VerifyPolicy.vnsw_legacy(allow_sha1=settings.allow_sha1)
     return VerifyPolicy(allow_sha1=settings.allow_sha1)
 
 
-def signing_profile(settings: SigningProfileSettings) -> Any:
-    from signing.policy import SigningProfile
-
+def signing_profile(settings: SigningProfileSettings) -> SigningProfile | None:
     if settings.profile == "none":
         return None
     if settings.profile == "vnsw-legacy":
@@ -113,25 +141,21 @@ def _password(key: KeySettings, field: str) -> bytes | None:
     return key.password.encode() if key.password is not None else None
 
 
-def key_ring(config: Config) -> Any:
+def key_ring(config: Config) -> KeySigner:
     """The gateway's signer: one key, or a ``KeyRing`` when several keys rotate."""
-    from datetime import datetime
-
-    from signing.keys import KeyRing, SoftwareSigner
-
-    signers = []
+    signers: list[tuple[KeySigner, datetime]] = []
     for i, key in enumerate(config.signing.keys):
         field = f"signing.keys[{i}]"
         password = _password(key, field)
+        signer: KeySigner
         if key.pkcs12 is not None:
-            signer = _load(f"{field}.pkcs12", lambda key=key: SoftwareSigner.from_pkcs12(key.pkcs12, password))
+            with _loading(f"{field}.pkcs12"):
+                signer = SoftwareSigner.from_pkcs12(key.pkcs12, password)
         else:
-            signer = _load(
-                f"{field}.key",
-                lambda key=key: SoftwareSigner.from_pem(
-                    key.key, key.certificate, password=password, chain_path=key.chain
-                ),
-            )
+            if key.key is None or key.certificate is None:  # enforced by KeySettings
+                raise ConfigError("a PEM key needs both key and certificate", field=f"{field}.key")
+            with _loading(f"{field}.key"):
+                signer = SoftwareSigner.from_pem(key.key, key.certificate, password=password, chain_path=key.chain)
         signers.append((signer, key.active_from or datetime(1970, 1, 1, tzinfo=UTC)))
     if not signers:
         raise ConfigError("no signing key configured", field="signing.keys")
@@ -151,7 +175,7 @@ def build_verifier(config: Config) -> Verifier:
     return DocumentVerifier(parties)
 
 
-def build_signer(config: Config) -> Signer:
+def build_signer(config: Config) -> DeliverySigner:
     if config.gateway.signing == "off":
         return NullSigner()
     return DocumentSigner(key_ring(config), {n: signing_profile(d.signing) for n, d in config.destinations.items()})
@@ -164,3 +188,9 @@ def build_receipts(config: Config) -> ReceiptVerifier:
         if d.receipt == "signed" and d.trust is not None
     }
     return SignedReceiptVerifier(trust) if trust else MessageIdReceiptVerifier()
+
+
+def build_adapter(name: str, settings: DestinationSettings) -> Adapter:
+    """The outbound adapter of destination ``name``, found by its alias in the adapter registry."""
+    cls = resolve_adapter(settings.adapter, field=f"destinations.{name}.adapter")
+    return cls(settings.url, timeout=settings.timeout, options=settings.options)

@@ -1,4 +1,4 @@
-"""``nswgw sign``, ``nswgw verify`` and ``nswgw bench signing``."""
+"""``nswgw sign`` and ``nswgw verify`` (``nswgw bench signing`` lives in :mod:`signing.dev.bench`)."""
 
 from __future__ import annotations
 
@@ -118,12 +118,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from signing.bench import main as bench_main
-
-    return bench_main(["--iterations", str(args.iterations)] + (["--json", args.json_out] if args.json_out else []))
-
-
 def _key_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--p12", help="PKCS#12 bundle with the signing key and certificate")
     p.add_argument("--key", help="PEM private key (with --cert)")
@@ -160,10 +154,3 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--at", help="check certificates at this ISO-8601 instant instead of now")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_cmd_verify)
-
-    p = sub.add_parser("bench", help="benchmarks")
-    bench_sub = p.add_subparsers(dest="bench", metavar="WHAT", required=True)
-    b = bench_sub.add_parser("signing", help="sign/verify µs per op against raw python-xmlsec")
-    b.add_argument("--iterations", type=int, default=200)
-    b.add_argument("--json", dest="json_out", help="also write the results to this JSON file")
-    b.set_defaults(handler=_cmd_bench)

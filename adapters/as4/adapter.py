@@ -75,6 +75,7 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -106,7 +107,6 @@ from adapters.as4.sent import (
     reference_elements,
     references_xml,
 )
-from adapters.base import Adapter, InboundMessage, OutboundMessage
 from adapters.options import certificate_from_options, path_from_options, signer_from_options, trust_from_options
 from gateway.errors import (
     ConfigError,
@@ -117,13 +117,13 @@ from gateway.errors import (
     ReceiptInvalid,
     StoreUnavailable,
 )
-from gateway.ports import Receipt
+from gateway.ports import Adapter, OutboundMessage, Receipt
 from signing.keys import Signer
 from signing.trust import TrustStore
 from signing.wss import EB_NS, SOAP12_NS
 from signing.xml import parse_xml
 
-__all__ = ["As4Adapter", "PROPERTY_HEADER_PREFIX"]
+__all__ = ["As4Adapter", "InboundMessage", "PROPERTY_HEADER_PREFIX"]
 
 PROPERTY_HEADER_PREFIX = "AS4-Property-"
 """OutboundMessage headers named ``AS4-Property-<name>`` become eb:MessageProperties."""
@@ -139,15 +139,22 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class InboundMessage:
+    """One payload of a verified AS4 user message, pulled with :meth:`As4Adapter.receive`."""
+
+    payload: bytes
+    message_id: str
+    document_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 class As4Adapter(Adapter):
     """Pushes user messages to one AS4 partner and returns its verified receipt."""
 
     scheme: ClassVar[str] = "as4"
     recoverable = (*Adapter.recoverable, StoreUnavailable)
     """Also :class:`~gateway.errors.StoreUnavailable`: a message the sent store cannot record is not sent, and retried."""
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"deliver", "receipt", "receive", "non-repudiation", "encryption", "reception-awareness", "duplicate"}
-    )
 
     def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, timeout=timeout, options=options)
@@ -399,7 +406,7 @@ class As4Adapter(Adapter):
 
     # ------------------------------------------------------------------ receiving
 
-    async def receive(self) -> AsyncIterator[InboundMessage]:  # type: ignore[override]
+    async def receive(self) -> AsyncIterator[InboundMessage]:
         """Drain the verified messages the configured receiver has accepted so far."""
         receiver = self.options.get("receiver")
         if receiver is None:

@@ -33,10 +33,10 @@ from pydantic import ValidationError
 from adapters.as4.messages import As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
 from adapters.as4.receiver import As4Receiver, MemoryDuplicateStore, SqliteDuplicateStore
-from adapters.base import InboundEndpoint, Intake
 from adapters.options import path_from_options, signer_from_options, trust_from_options
 from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin
 from gateway.model import Envelope, PartyId
+from gateway.ports import InboundEndpoint, Intake
 from signing.keys import SoftwareSigner
 from signing.xenc import Decrypter, SoftwareDecrypter
 

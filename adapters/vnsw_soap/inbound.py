@@ -42,10 +42,10 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from lxml import etree
 
-from adapters.base import InboundEndpoint, Intake
 from adapters.vnsw_soap.envelope import NSW_IDENTITY, VnswHeader, ack_envelope, error_envelope, read_header
 from gateway.errors import ERROR_CODES, GatewayError, NswError, Origin, RequestInvalid, XmlError, XmlMalformed
 from gateway.model import Envelope, PartyId
+from gateway.ports import InboundEndpoint, Intake
 from signing.xml import parse_xml
 
 __all__ = ["VnswSoapEndpoint", "SOAP11_NS", "VNSW_WS_NS", "RECEIVE_WSDL"]

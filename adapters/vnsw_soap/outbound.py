@@ -40,7 +40,6 @@ import zeep
 import zeep.exceptions as zx
 from zeep.transports import Transport
 
-from adapters.base import Adapter, OutboundMessage
 from adapters.vnsw_soap.envelope import read_answer, read_header
 from gateway.errors import (
     ConfigError,
@@ -51,7 +50,7 @@ from gateway.errors import (
     ReceiptInvalid,
     RequestInvalid,
 )
-from gateway.ports import Receipt
+from gateway.ports import Adapter, OutboundMessage, Receipt
 from signing.xml import parse_xml
 
 __all__ = ["VnswSoapAdapter", "translate_error", "GATEWAY_WSDL"]
@@ -113,7 +112,6 @@ class VnswSoapAdapter(Adapter):
 
     scheme: ClassVar[str] = "vnsw-soap"
     recoverable = Adapter.recoverable
-    capabilities: ClassVar[frozenset[str]] = frozenset({"deliver", "receipt"})
 
     def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
         super().__init__(url, timeout=timeout, options=options)

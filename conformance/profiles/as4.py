@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
 
 from adapters.as4 import (
     OutgoingMessage,
@@ -26,6 +28,7 @@ from adapters.as4 import (
     PartyConfig,
     Payload,
     PMode,
+    ReceivedMessage,
     UserMessage,
     build_user_message,
     check_receipt,
@@ -36,8 +39,8 @@ from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
 from conformance.profiles.rest import sample_document
 from conformance.registry import case, profile
-from conformance.runner import CaseContext, HttpReply, PrerequisiteUnmet
-from conformance.settings import RunOptions
+from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, PrerequisiteUnmet, unreachable
+from conformance.settings import As4Settings, RunOptions
 from gateway.errors import NswError
 from signing.keys import Signer
 from signing.trust import PinnedCertificate, TrustStore
@@ -47,8 +50,8 @@ from signing.xml import parse_xml, serialize
 __all__ = ["AS4", "As4Session", "PARTY_ID_TYPE"]
 
 PARTY_ID_TYPE = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
-_EB = "{%s}" % EB_NS
-_S = "{%s}" % SOAP12_NS
+_EB = f"{{{EB_NS}}}"
+_S = f"{{{SOAP12_NS}}}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class As4Session:
     seen: set[str] = field(default_factory=set)
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> As4Settings:
         return self.options.settings.as4
 
     def pmode(self) -> PMode:
@@ -143,7 +146,19 @@ def _unverified_error_code(body: bytes, content_type: str) -> str | None:
     return detail.split()[0] if detail else None
 
 
-def replace_soap(message: OutgoingMessage, change) -> bytes:  # type: ignore[no-untyped-def]
+def _unverified_ebms_error(body: bytes, content_type: str) -> tuple[str | None, str]:
+    """(eb:Error/@errorCode, its Description) of a signal, read without verification: a diagnostic only."""
+    try:
+        root = parse_xml(parse_multipart(body, content_type or "application/soap+xml").soap)
+    except (NswError, ValueError):
+        return None, ""
+    error = root.find(f".//{_EB}SignalMessage/{_EB}Error")
+    if error is None:
+        return None, ""
+    return error.get("errorCode"), (error.findtext(f"{_EB}Description") or "").strip()
+
+
+def replace_soap(message: OutgoingMessage, change: Callable[[etree._Element], None]) -> bytes:
     """The message's bytes with its SOAP part rewritten by ``change(envelope)``."""
     soap = parse_multipart(message.body, message.content_type).soap
     envelope = parse_xml(soap)
@@ -185,6 +200,44 @@ def _refused(ctx: CaseContext, answer: SignalAnswer, *codes: str, prefix: str | 
     if prefix and answer.code and answer.code.startswith(prefix):
         return
     ctx.expect_code(answer.code, *codes, what="the error signal")
+
+
+@case("NSW-AS4-TA00", AS4, preflight=True)
+async def preflight(ctx: CaseContext) -> None:
+    """The target is reachable, serves the AS4 endpoint and holds an agreement with the kit's party (run first).
+
+    Prerequisite: a target URL (--target), the endpoint's path (settings 'as4.endpoint') and the kit's PKI.
+    Predicate: a user message from the kit's party whose eb:ConversationId was altered after signing (so that
+    nothing is delivered) is answered by the party with an ebMS signal, not HTTP 401/404/405 (no AS4 endpoint
+    at that path) and not AS4_UNKNOWN_PMODE (no partner/P-Mode for the kit's eb:PartyId, Service and Action).
+    When this fails, the other cases are NOT_RUN.
+    """
+    s: As4Session = ctx.session
+    a = s.settings
+    conversation = f"conf-preflight-{uuid.uuid4().hex}"
+    sent = s.build(conversation=conversation)
+    body = sent.body.replace(conversation.encode(), f"conf-preflight-{uuid.uuid4().hex}".encode())
+    try:
+        reply = await s.post(ctx, body, sent.content_type, note="preflight: altered after signing, never delivered")
+    except TRANSPORT_ERRORS as exc:
+        ctx.fail(unreachable(s.options.target, exc))
+    ctx.check(
+        reply.status not in (401, 404, 405),
+        f"the target answers HTTP {reply.status} on POST {a.endpoint}: no AS4 endpoint there; configure "
+        f"[inbound.asean] endpoint = \"as4\" at the gateway or correct settings 'as4.endpoint'; {PREPARING}",
+    )
+    answer = s.answer(ctx, reply)
+    ctx.check(
+        answer.signal is not None or answer.code is not None,
+        f"the target's answer (HTTP {reply.status}) is no ebMS signal ({answer.problem}); {PREPARING}",
+    )
+    ebms, description = _unverified_ebms_error(reply.body, reply.headers.get("Content-Type", ""))
+    ctx.check(
+        ebms != "EBMS:0001",
+        f"the gateway has no agreement with the kit's party {a.kit_party_id!r} (Service {a.service!r}, Action "
+        f"{a.action!r}; it answers EBMS:0001 ValueNotRecognized: {description or answer.code}): add "
+        f"[inbound.asean.options.partners.{a.kit_party_id}] with its pmode, trust and document_types; {PREPARING}",
+    )
 
 
 @case("NSW-AS4-TA01", AS4)
@@ -234,9 +287,10 @@ async def signature_wrapping(ctx: CaseContext) -> None:
     s: As4Session = ctx.session
     sent = s.build()
 
-    def wrap(envelope):  # type: ignore[no-untyped-def]
+    def wrap(envelope: etree._Element) -> None:
         header = envelope.find(f"{_S}Header")
-        messaging = header.find(f"{_EB}Messaging")
+        messaging = header.find(f"{_EB}Messaging") if header is not None else None
+        assert header is not None and messaging is not None, "the kit built a message without eb:Messaging"
         forged = copy.deepcopy(messaging)
         for mid in forged.iter(f"{_EB}MessageId"):
             mid.text = f"{uuid.uuid4().hex}@forged"
@@ -348,7 +402,7 @@ def _peek_id(m: Incoming) -> str:
         return ""
 
 
-def _open(s: As4Session, m: Incoming):  # type: ignore[no-untyped-def]
+def _open(s: As4Session, m: Incoming) -> ReceivedMessage:
     """Decrypt and verify the party's user message with the kit's key and the party's trust."""
     from adapters.as4 import As4Partner, open_user_message
     from signing.xenc import SoftwareDecrypter
@@ -363,6 +417,12 @@ def _open(s: As4Session, m: Incoming):  # type: ignore[no-untyped-def]
         message_id_domain="conformance",
     )
     kit = s.pki.pki.party(s.options.settings.signer)
+    if not isinstance(kit.key, rsa.RSAPrivateKey):
+        raise PrerequisiteUnmet(
+            f"the kit's certificate {s.options.settings.signer!r} has a {type(kit.key).__name__}; AS4 encryption "
+            "(RSA-OAEP key transport) needs an RSA key: prepare the PKI with "
+            "'nswgw conformance pki DIR --key-type rsa2048'"
+        )
     return open_user_message(
         m.body,
         m.headers.get("Content-Type", ""),
@@ -372,7 +432,7 @@ def _open(s: As4Session, m: Incoming):  # type: ignore[no-untyped-def]
     )
 
 
-def _receipt(ctx: CaseContext, s: As4Session, m: Incoming, received) -> None:  # type: ignore[no-untyped-def]
+def _receipt(ctx: CaseContext, s: As4Session, m: Incoming, received: ReceivedMessage) -> None:
     from adapters.as4 import build_receipt
     from adapters.as4.messages import SIGNAL_CONTENT_TYPE
 

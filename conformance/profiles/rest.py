@@ -23,7 +23,7 @@ from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.model import Severity
 from conformance.pki import EXPIRED, REVOKED, WRONG_USAGE, KitPki, open_pki
 from conformance.registry import case, profile
-from conformance.runner import CaseContext, HttpReply
+from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, unreachable
 from conformance.settings import RunOptions
 from gateway.errors import NswError
 from signing.keys import Signer
@@ -158,6 +158,37 @@ def _check_rejected(ctx: CaseContext, reply: HttpReply, *codes: str, statuses: t
 
 
 # ----------------------------------------------------------------------------------------------- cases
+
+
+@case("NSW-REST-TA00", REST, preflight=True)
+async def preflight(ctx: CaseContext) -> None:
+    """The target is reachable and accepts the kit's tokens (run first: every other case needs it).
+
+    Prerequisite: a target URL (--target) and the kit's token (settings 'token').
+    Predicate: GET /v1/messages?reference=<fresh> with the kit's token is answered by the party, neither 404
+    (no REST API at the target) nor 401 (token unknown); with 'other_party' and 'other_token' set, the other
+    party's token is accepted too. When this fails, the other cases are NOT_RUN.
+    """
+    s: RestSession = ctx.session
+    url = s.options.url(f"/v1/messages?reference={new_id('preflight')}")
+    tokens = [(s.settings.party, s.settings.token, "token")]
+    if s.settings.other_party and s.settings.other_token:
+        tokens.append((s.settings.other_party, s.settings.other_token, "other_token"))
+    for party, token, setting in tokens:
+        try:
+            reply = await ctx.http.get(url, {"Authorization": f"Bearer {token}"}, note=f"preflight: {party}'s token")
+        except TRANSPORT_ERRORS as exc:
+            ctx.fail(unreachable(s.options.target, exc))
+        ctx.check(
+            reply.status != 404,
+            f"the target answers HTTP 404 on GET /v1/messages: it serves no gateway REST API there; "
+            f"correct --target (the gateway's base URL). {PREPARING}",
+        )
+        ctx.check(
+            reply.status != 401 and reply.error_code != "AUTH_REQUIRED",
+            f"the gateway does not accept the kit's token for party {party} (settings '{setting}'): add "
+            f"[parties.{party}] tokens = [\"<settings '{setting}'>\"] (with its document_types and trust); {PREPARING}",
+        )
 
 
 @case("NSW-REST-TA01", REST)

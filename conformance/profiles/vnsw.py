@@ -21,8 +21,8 @@ from lxml import etree
 from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
 from conformance.registry import case, profile
-from conformance.runner import CaseContext, HttpReply, PrerequisiteUnmet
-from conformance.settings import RunOptions
+from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, PrerequisiteUnmet, unreachable
+from conformance.settings import KitSettings, RunOptions
 from gateway.errors import NswError
 from signing.policy import SigningProfile
 from signing.sign import sign_document
@@ -99,10 +99,11 @@ def read_answer(body: bytes) -> Answer | None:
         err = fault.find("detail/{urn:nsw:gateway:error}error")
         return Answer("fault", "", "", (), err.get("code") if err is not None else "SOAP_FAULT")
     payload = soap.find(f".//{{{VNSW_WS_NS}}}responsePayload")
-    if payload is None or not (payload.text or "").strip():
+    text = payload.text if payload is not None else None
+    if text is None or not text.strip():
         return None
     try:
-        root = parse_xml(payload.text.encode("utf-8"), limits=_LIMITS)
+        root = parse_xml(text.encode("utf-8"), limits=_LIMITS)
     except Exception:  # noqa: BLE001
         return None
     errors = tuple(
@@ -126,19 +127,18 @@ class VnswSession:
     seen: set[str] = field(default_factory=set)
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> KitSettings:
         return self.options.settings
 
     def signed(self, payload: bytes, signer: str = "valid") -> bytes:
-        if self.pki is None:
+        pki = self.pki
+        if pki is None:
             raise PrerequisiteUnmet("no PKI configured (settings 'pki'); run 'nswgw conformance pki DIR'")
-        s = {
-            "valid": lambda: self.pki.signer(self.settings.signer),
-            "intruder": self.pki.intruder_signer,  # type: ignore[union-attr]
-            "expired": lambda: self.pki.signer(EXPIRED),
-            "revoked": lambda: self.pki.signer(REVOKED),
-        }[signer]()  # type: ignore[union-attr]
-        return sign_document(payload, s, SigningProfile.vnsw_legacy())
+        if signer == "intruder":
+            key = pki.intruder_signer()
+        else:
+            key = pki.signer({"valid": self.settings.signer, "expired": EXPIRED, "revoked": REVOKED}[signer])
+        return sign_document(payload, key, SigningProfile.vnsw_legacy())
 
     def envelope(self, message_id: str | None = None, **kw: str) -> bytes:
         kw.setdefault("document_type", self.settings.vnsw.document_type)
@@ -212,6 +212,39 @@ def _refused(ctx: CaseContext, answer: Answer | None, *codes: str) -> None:
         answer.function in ("00", "fault"), f"expected a function-00 error list, got function {answer.function!r}"
     )
     ctx.expect_code(answer.codes[0] if answer.codes else None, *codes, what="the error list")
+
+
+@case("NSW-VNSW-TA00", VNSW, preflight=True)
+async def preflight(ctx: CaseContext) -> None:
+    """The target is reachable, serves the SOAP endpoint and accepts the kit's token (run first).
+
+    Prerequisite: a target URL (--target), the kit's token (settings 'token') and the endpoint's path
+    (settings 'vnsw.endpoint').
+    Predicate: a SOAP 1.1 Envelope with an empty Body (no receiveRequest: nothing is submitted) posted with the
+    kit's token is answered by the party, neither 404/405 (no endpoint at that path) nor 401 (token unknown).
+    When this fails, the other cases are NOT_RUN.
+    """
+    s: VnswSession = ctx.session
+    endpoint = s.settings.vnsw.endpoint
+    empty = (
+        f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP11_NS}">'
+        "<soapenv:Body/></soapenv:Envelope>"
+    )
+    try:
+        reply, _ = await s.call(ctx, b"", raw_soap=empty.encode(), note="preflight: empty SOAP Body")
+    except TRANSPORT_ERRORS as exc:
+        ctx.fail(unreachable(s.options.target, exc))
+    ctx.check(
+        reply.status not in (404, 405),
+        f"the target answers HTTP {reply.status} on POST {endpoint}: no VNSW SOAP endpoint there; configure "
+        f"[inbound.vnsw] endpoint = \"vnsw-soap\" at the gateway or correct settings 'vnsw.endpoint'; {PREPARING}",
+    )
+    ctx.check(
+        reply.status != 401 and reply.error_code != "AUTH_REQUIRED",
+        f"the gateway does not accept the kit's token for party {s.settings.party} (settings 'token'): add "
+        f'[parties.{s.settings.party}] tokens = ["<settings \'token\'>"] (format "vnsw", its document_types, trust '
+        f'and verify.profile "vnsw-legacy"); {PREPARING}',
+    )
 
 
 @case("NSW-VNSW-TA01", VNSW)
@@ -395,7 +428,8 @@ async def impersonation(ctx: CaseContext) -> None:
     """
     s: VnswSession = ctx.session
     other = s.settings.other_party
-    ctx.require(other, "no other party configured (settings 'other_party')")
+    if not other:
+        raise PrerequisiteUnmet("no other party configured (settings 'other_party')")
     reply, answer = await s.call(ctx, s.signed(s.envelope(sender=other)), note=f"From/identity: {other}")
     _refused(ctx, answer, "AUTH_FORBIDDEN")
 
@@ -425,9 +459,10 @@ def _payload_of(m: Incoming) -> tuple[bytes | None, str]:
     except Exception as exc:  # noqa: BLE001
         return None, f"the call is not well-formed XML: {exc}"
     if soap.tag != f"{{{SOAP11_NS}}}Envelope":
-        return None, f"the call is not a SOAP 1.1 Envelope ({soap.tag})"
+        return None, f"the call is not a SOAP 1.1 Envelope ({etree.QName(soap).text})"
     payload = soap.find(f"{{{SOAP11_NS}}}Body/*/{{*}}requestPayload")
-    if payload is None or etree.QName(payload.getparent()).localname != "receiveRequest":
+    parent = payload.getparent() if payload is not None else None
+    if payload is None or parent is None or etree.QName(parent).localname != "receiveRequest":
         return None, "the SOAP Body holds no receiveRequest/requestPayload"
     return (payload.text or "").encode("utf-8"), ""
 
@@ -449,7 +484,7 @@ def _answer_99(ctx: CaseContext, m: Incoming, note: str = "function 99") -> None
     payload, _ = _payload_of(m)
     header = read_header(parse_xml(payload or b"<x/>", limits=_LIMITS))
     call = parse_xml(m.body, limits=_LIMITS).find(f"{{{SOAP11_NS}}}Body/*")
-    ns = etree.QName(call).namespace or VNSW_WS_NS
+    ns = (etree.QName(call).namespace if call is not None else None) or VNSW_WS_NS
     body = (
         f'<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11_NS}"><SOAP-ENV:Body>'
         f'<ns2:receiveResponse xmlns:ns2="{escape(ns)}"><ns2:responsePayload>'

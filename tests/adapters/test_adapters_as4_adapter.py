@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 
 from adapters.as4 import As4Adapter, ReceivedMessage
-from adapters.base import OutboundMessage, resolve_adapter
 from gateway.errors import (
     ConfigError,
     PartnerRejected,
@@ -20,6 +19,7 @@ from gateway.errors import (
     ValidationFailed,
     ValidationIssue,
 )
+from gateway.ports import OutboundMessage, resolve_adapter
 from helpers.as4 import ACTION, GATEWAY, PARTNER, Side, free_port, pmode, receiver_for, serve, side
 from signing.pki import DevPki
 

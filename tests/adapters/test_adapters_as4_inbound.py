@@ -15,10 +15,10 @@ import pytest
 
 from adapters.as4 import As4Adapter, verify_signal
 from adapters.as4.inbound import As4Endpoint
-from adapters.base import OutboundMessage, resolve_inbound
 from gateway.api import Gateway
 from gateway.errors import ConfigError, PartnerRejected
 from gateway.model import gateway_message_id
+from gateway.ports import OutboundMessage, resolve_inbound
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, pmode, side
 from helpers.gateway import Receiver, eventually, make_config
 from signing.pki import DevPki

@@ -25,8 +25,8 @@ from lxml import etree
 
 from adapters.as4 import As4Adapter, As4Partner, As4Receiver, PartyConfig, PMode, ReceptionAwareness
 from adapters.as4.mime import MimePart, build_multipart, parse_multipart
-from adapters.base import OutboundMessage
 from gateway.errors import SignatureWrapping
+from gateway.ports import OutboundMessage
 from helpers.as4 import Side, serve, side
 from signing.pki import DevPki
 from signing.wss import EB_NS, SOAP12_NS, WSSE_NS, WSU_NS

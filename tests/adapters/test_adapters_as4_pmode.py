@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.as4 import As4Adapter, As4Partner, As4Receiver, PMode
-from adapters.base import OutboundMessage
 from gateway.errors import PartnerRejected
+from gateway.ports import OutboundMessage
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, pmode, serve, side
 from signing.pki import DevPki
 

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from adapters.as4 import As4Adapter, As4Receiver, SqliteDuplicateStore
 from adapters.as4.sent import SqliteSentStore
-from adapters.base import OutboundMessage
 from gateway.errors import ConfigError, GatewayError, PartnerUnavailable, ReceiptInvalid, StoreUnavailable
+from gateway.ports import OutboundMessage
 from helpers.as4 import ACTION, GATEWAY, PARTNER, AnswerCutter, Side, pmode, receiver_for, serve, side
 from signing.pki import DevPki
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import OutboundMessage
 from adapters.filedrop import FileDropAdapter, FileDropInbox, atomic_write
 from gateway.api import Gateway
 from gateway.errors import ConfigError
 from gateway.model import Envelope, PartyId, gateway_message_id
+from gateway.ports import OutboundMessage
 from gateway.store.base import MessageQuery
 from helpers.adapters import vnsw_envelope
 from helpers.gateway import Receiver, eventually, make_config

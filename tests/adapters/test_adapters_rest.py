@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.base import OutboundMessage
 from adapters.rest import SIGNATURE_HEADER, ResultsEndpoint, WebhookAdapter, sign_detached, verify_webhook, webhook_body
 from gateway.api import Gateway
 from gateway.config import parse_config
 from gateway.errors import ConfigError, SignatureError
+from gateway.ports import OutboundMessage
 from helpers.adapters import webhook_signer
 from helpers.gateway import TOKENS, eventually, make_config
 

@@ -13,12 +13,11 @@ import requests
 import zeep.exceptions as zx
 from lxml import etree
 
-from adapters.base import OutboundMessage
 from adapters.vnsw_soap import VnswSoapAdapter, VnswSoapEndpoint, translate_error
 from gateway.api import Gateway
 from gateway.errors import ConfigError, NswError, PartnerError, PartnerRejected, PartnerUnavailable, ReceiptInvalid
 from gateway.model import gateway_message_id
-from gateway.ports import MessageIdReceiptVerifier
+from gateway.ports import MessageIdReceiptVerifier, OutboundMessage
 from gateway.store.base import MessageQuery
 from helpers.adapters import SpyneMinistry, call_vnsw_endpoint, vnsw_envelope
 from helpers.gateway import TOKENS, Receiver, make_config
@@ -58,11 +57,14 @@ async def _call(gw: Gateway, payload: str | bytes, token: str = TOKENS["MARD"]):
 
 
 async def _post_soap(gw: Gateway, body: bytes) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{gw.url}/vnsw/soap",
-        data=body,
-        headers={"Authorization": f"Bearer {TOKENS['MARD']}", "Content-Type": "text/xml; charset=utf-8"},
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{gw.url}/vnsw/soap",
+            data=body,
+            headers={"Authorization": f"Bearer {TOKENS['MARD']}", "Content-Type": "text/xml; charset=utf-8"},
+        ) as r,
+    ):
         return r.status, await r.read()
 
 
@@ -199,10 +201,13 @@ async def test_business_results_come_back_as_separate_calls_correlated_by_refere
     await _call(gateway, vnsw_envelope("other-dossier", reference="BNNPTNT11190000999"))
     found = await gateway.store.search(MessageQuery(reference="BNNPTNT11190000272"))
     assert sorted(r.message.envelope.message_id for r in found) == ["res-accept", "res-dispatch"]
-    async with aiohttp.ClientSession() as s, s.get(
-        f"{gateway.url}/v1/messages?conversation=BNNPTNT11190000272",
-        headers={"Authorization": f"Bearer {TOKENS['MARD']}"},
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
+            f"{gateway.url}/v1/messages?conversation=BNNPTNT11190000272",
+            headers={"Authorization": f"Bearer {TOKENS['MARD']}"},
+        ) as r,
+    ):
         listed = (await r.json())["messages"]
     assert sorted(m["message_id"] for m in listed) == ["res-accept", "res-dispatch"]
 
@@ -332,19 +337,25 @@ def test_every_zeep_and_requests_error_is_translated_at_the_adapter_boundary() -
     assert translate_error(requests.exceptions.ReadTimeout(), "u").code == "PARTNER_UNAVAILABLE"
 
 
-async def test_gateway_failure_is_a_server_fault_not_a_00_refusal() -> None:
+async def test_gateway_failure_is_a_server_fault_not_a_00_refusal(tmp_path: Path) -> None:
     """Fault injection: the broker cannot store (STORE_UNAVAILABLE); the ministry must resend, not give up."""
     from aiohttp import web
 
-    from adapters.base import Intake
     from gateway.errors import StoreUnavailable
+    from gateway.ports import Intake
+    from gateway.store.sqlite import SqliteStore
+    from helpers.gateway import make_config
 
     async def unavailable(party: str, envelope: object, raw: bytes) -> object:
         raise StoreUnavailable("database restarting", field="store")
 
     endpoint = VnswSoapEndpoint("vnsw", options={"parties": {"BNNPTNT": "MARD"}})
     app = web.Application()
-    app.add_routes(endpoint.routes(Intake(submit=unavailable, party_of=lambda request: "MARD")))
+    config = make_config(tmp_path, {"CUSTOMS": "http://127.0.0.1:9/"})
+    intake = Intake(
+        submit=unavailable, party_of=lambda request: "MARD", store=SqliteStore(tmp_path / "s.db"), config=config
+    )
+    app.add_routes(endpoint.routes(intake))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -41,7 +41,32 @@ async def _messages(gw: Gateway) -> list[dict[str, object]]:
 
 
 def test_case_ids() -> None:
-    assert [c.id for c in cases(AS4, role="sender")] == [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
+    assert [c.id for c in cases(AS4, role="sender")] == [f"NSW-AS4-TA{n:02d}" for n in range(0, 9)]
+
+
+async def test_gateway_without_the_kit_partner_fails_the_preflight_only(kit_pki: KitPki, tmp_path: Path) -> None:
+    """Our gateway holds no agreement for the kit's eb:PartyId: EBMS:0001 in the preflight, the rest NOT_RUN."""
+    config = as4_gateway_config(tmp_path, kit_pki, "http://127.0.0.1:9/inbox", kit_party_id="someone-else")
+    async with Gateway(config) as gw:
+        report = await run_profile(AS4, RunOptions(target=gw.url, settings=kit_settings(kit_pki)))
+        stored = await _messages(gw)
+    ids = [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
+    assert {r.case.id: r.outcome for r in report.results} == {"NSW-AS4-TA00": Outcome.FAIL} | dict.fromkeys(
+        ids, Outcome.NOT_RUN
+    )
+    preflight = report.result("NSW-AS4-TA00")
+    assert "EBMS:0001 ValueNotRecognized" in preflight.reason and "AS4_UNKNOWN_PARTNER" in preflight.reason
+    assert preflight.reason.startswith("the gateway has no agreement with the kit's party 'conformance-asw'")
+    assert "[inbound.asean.options.partners.conformance-asw]" in preflight.reason
+    assert stored == []
+
+
+async def test_target_down_fails_the_preflight_only(kit_pki: KitPki) -> None:
+    async with BrokenAs4Peer(pki=kit_pki) as peer:
+        url = peer.url
+    report = await run_profile(AS4, RunOptions(target=url, settings=kit_settings(kit_pki), request_timeout=5))
+    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 8}
+    assert report.result("NSW-AS4-TA00").reason.startswith("the target is unreachable")
 
 
 async def test_as4_profile_passes_against_our_gateway(kit_pki: KitPki, tmp_path: Path) -> None:
@@ -66,7 +91,7 @@ async def _passes_against_gateway(kit_pki: KitPki, tmp_path: Path, *, sink_forma
         await eventually(lambda: len(sink.received) >= 2)
         await asyncio.sleep(0.3)  # a second delivery of either, or of a refused message, would show up here
         stored = await _messages(gw)
-    assert [r.case.id for r in report.results] == [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
+    assert [r.case.id for r in report.results] == [f"NSW-AS4-TA{n:02d}" for n in range(0, 9)]
     assert len(stored) == 2 and len(sink.received) == 2, (stored, sink.received)
     assert all(m["sender"] == "CONFORMANCE" and m["document_type"] == "eco.form_d" for m in stored), stored
     check_reports(report, tmp_path / "report", raw="<!DOCTYPE x [", escaped="&lt;!DOCTYPE x [")
@@ -109,9 +134,9 @@ async def test_as4_receiver_profile_passes_against_our_adapter_sending(kit_pki: 
     from test_conformance_rest import free_port
 
     from adapters.as4 import As4Adapter, PartyConfig, PMode, ReceptionAwareness
-    from adapters.base import OutboundMessage
     from conformance.profiles.rest import sample_document
     from gateway.errors import PartnerUnavailable
+    from gateway.ports import OutboundMessage
     from signing.keys import SoftwareSigner
     from signing.trust import TrustStore
 

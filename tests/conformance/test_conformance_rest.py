@@ -19,7 +19,8 @@ from conformance.runner import run_profile
 from conformance.settings import RunOptions
 from gateway.api import Gateway
 from gateway.cli import main as nswgw
-from helpers.conformance import Sink, broken_peer, gateway_config, kit_settings
+from gateway.config import Config, parse_config
+from helpers.conformance import KIT_TOKEN, Sink, broken_peer, gateway_config, kit_settings
 from signing.xml import ParserLimits, parse_xml
 
 REST = "rest-intermediary"
@@ -41,13 +42,16 @@ def check_reports(
     junit = parse_xml(paths["junit"].read_bytes(), limits=ParserLimits(max_bytes=64 * 1024 * 1024))
     suite = junit.find("testsuite")
     assert suite is not None and int(suite.get("tests")) == len(report.results)
-    assert int(suite.get("failures")) + int(suite.get("errors")) == sum(not r.passed for r in report.results)
+    not_run = sum(r.outcome is Outcome.NOT_RUN for r in report.results)
+    assert int(suite.get("skipped")) == not_run
+    assert int(suite.get("failures")) + int(suite.get("errors")) + not_run == sum(not r.passed for r in report.results)
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert [c["id"] for c in data["cases"]] == [r.case.id for r in report.results]
     page = paths["html"].read_text(encoding="utf-8")
     for r in report.results:
         assert r.case.id in page
-    assert raw not in page and escaped in page  # attack payloads are escaped
+    if raw:
+        assert raw not in page and escaped in page  # attack payloads are escaped
     assert "<script" not in page.lower()
 
 
@@ -62,7 +66,13 @@ def test_every_case_has_a_stable_id_prerequisite_and_predicate() -> None:
         assert c.id.startswith(
             {"rest-intermediary": "NSW-REST-", "vnsw-ministry": "NSW-VNSW-", "asw-formd": "NSW-AS4-"}[c.profile]
         )
-    assert [c.id for c in cases(REST, role="sender")] == [f"NSW-REST-TA{n:02d}" for n in range(1, 17)]
+    assert [c.id for c in cases(REST, role="sender")] == [f"NSW-REST-TA{n:02d}" for n in range(0, 17)]
+    preflights = {c.profile: c.id for c in all_cases if c.preflight}
+    assert preflights == {
+        "rest-intermediary": "NSW-REST-TA00",
+        "vnsw-ministry": "NSW-VNSW-TA00",
+        "asw-formd": "NSW-AS4-TA00",
+    }
 
 
 def test_docstring_without_predicate_is_refused() -> None:
@@ -93,14 +103,83 @@ async def test_unmet_prerequisite_is_a_failure_with_reason(kit_pki: KitPki, tmp_
     assert not report.passed
 
 
-async def test_unreachable_target_is_an_error_not_a_pass(kit_pki: KitPki) -> None:
+REST_SENDER_IDS = [f"NSW-REST-TA{n:02d}" for n in range(1, 17)]
+
+
+def _statuses(report: RunReport) -> dict[str, str]:
+    return {r.case.id: r.outcome.value for r in report.results}
+
+
+async def test_target_down_is_one_preflight_failure_not_a_connection_error_per_case(kit_pki: KitPki) -> None:
+    async with broken_peer(kit_pki) as peer:
+        url = peer.url
+    report = await run_profile(REST, RunOptions(target=url, settings=kit_settings(kit_pki), request_timeout=5))
+    assert _statuses(report) == {"NSW-REST-TA00": "FAIL"} | dict.fromkeys(REST_SENDER_IDS, "NOT_RUN")
+    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 16}
+    preflight = report.result("NSW-REST-TA00")
+    assert preflight.reason.startswith(f"the target is unreachable ({url}: ClientConnectorError")
+    assert len([e for e in preflight.exchanges if e.direction == "sent"]) == 1  # one attempt, then the verdict
+    for case_id in REST_SENDER_IDS:
+        r = report.result(case_id)
+        assert r.reason == f"not run: the preflight NSW-REST-TA00 did not pass: {preflight.reason}"
+        assert not r.exchanges  # never attempted: no per-case connection error
+    assert not report.passed
+
+
+async def test_only_selected_cases_still_run_after_the_preflight(kit_pki: KitPki) -> None:
     async with broken_peer(kit_pki) as peer:
         url = peer.url
     report = await run_profile(
         REST, RunOptions(target=url, settings=kit_settings(kit_pki), request_timeout=5), only=("NSW-REST-TA01",)
     )
-    assert report.results[0].outcome is Outcome.ERROR
-    assert "transport failure" in report.results[0].reason
+    assert _statuses(report) == {"NSW-REST-TA00": "FAIL", "NSW-REST-TA01": "NOT_RUN"}
+    assert "the target is unreachable" in report.result("NSW-REST-TA01").reason
+
+
+async def test_gateway_not_prepared_for_the_kit_party_fails_the_preflight_only(kit_pki: KitPki, tmp_path: Path) -> None:
+    """Our gateway without [parties.CONFORMANCE]: one preflight failure naming it, every other case NOT_RUN."""
+    config = gateway_config(tmp_path, kit_pki, "http://127.0.0.1:9/inbox", omit_parties=("CONFORMANCE",))
+    async with Gateway(config) as gw:
+        report = await run_profile(REST, RunOptions(target=gw.url, settings=kit_settings(kit_pki)))
+    assert _statuses(report) == {"NSW-REST-TA00": "FAIL"} | dict.fromkeys(REST_SENDER_IDS, "NOT_RUN")
+    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 16}
+    preflight = report.result("NSW-REST-TA00")
+    assert preflight.error_code == "AUTH_REQUIRED"
+    assert preflight.reason == (
+        "the gateway does not accept the kit's token for party CONFORMANCE (settings 'token'): add "
+        "[parties.CONFORMANCE] tokens = [\"<settings 'token'>\"] (with its document_types and trust); "
+        "see conformance/README.md#preparing-a-gateway"
+    )
+    assert {report.result(i).reason for i in REST_SENDER_IDS} == {
+        f"not run: the preflight NSW-REST-TA00 did not pass: {preflight.reason}"
+    }
+    check_reports(report, tmp_path / "report", raw="", escaped="")
+    junit = parse_xml((tmp_path / "report" / "junit.xml").read_bytes(), limits=ParserLimits(max_bytes=1 << 24))
+    suite = junit.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+        "17",
+        "1",
+        "0",
+        "16",
+    )
+
+
+async def test_gateway_not_accepting_the_other_party_token_fails_the_preflight(kit_pki: KitPki, tmp_path: Path) -> None:
+    config = gateway_config(tmp_path, kit_pki, "http://127.0.0.1:9/inbox", omit_parties=("OTHER",))
+    async with Gateway(config) as gw:
+        report = await run_profile(REST, RunOptions(target=gw.url, settings=kit_settings(kit_pki)))
+    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 16}
+    assert "for party OTHER (settings 'other_token'): add [parties.OTHER]" in report.result("NSW-REST-TA00").reason
+
+
+async def test_wrong_target_url_is_named_by_the_preflight(kit_pki: KitPki, tmp_path: Path) -> None:
+    async with Sink() as sink:  # an HTTP server that is no gateway: 404 on /v1/messages
+        report = await run_profile(
+            REST, RunOptions(target=f"http://127.0.0.1:{sink.port}", settings=kit_settings(kit_pki))
+        )
+    assert report.result("NSW-REST-TA00").reason.startswith("the target answers HTTP 404 on GET /v1/messages")
+    assert report.counts()["NOT_RUN"] == 16
 
 
 # ------------------------------------------------------------------------------------------ our gateway
@@ -112,7 +191,7 @@ async def test_rest_profile_passes_against_our_gateway(kit_pki: KitPki, tmp_path
     check_reports(report, tmp_path / "report")
     failed = {r.case.id: f"{r.outcome.value} {r.error_code}: {r.reason}" for r in report.results if not r.passed}
     assert set(failed) == set(GATEWAY_GAPS), failed
-    assert len(report.results) == 16
+    assert len(report.results) == 17 and report.results[0].case.id == "NSW-REST-TA00"
 
 
 # ------------------------------------------------------------------------------------------ broken peer
@@ -172,7 +251,8 @@ def test_cli_run_exit_code_and_reports(
     settings = tmp_path / "kit.toml"
     settings.write_text(
         f'party = "CONFORMANCE"\ntoken = "kit-token"\nother_party = "OTHER"\nother_token = "other-token"\n'
-        f'pki = "{kit_pki.directory}"\nmax_message_bytes = 65536\n[rest]\nenterprise = "ENT-0300000001"\nundelegated_enterprise = "ENT-X"\n',
+        f'pki = "{kit_pki.directory}"\nmax_message_bytes = 65536\n'
+        '[rest]\nenterprise = "ENT-0300000001"\nundelegated_enterprise = "ENT-X"\n',
         encoding="utf-8",
     )
     url, close = _peer_in_thread(kit_pki, *defects)
@@ -195,7 +275,8 @@ def test_cli_run_exit_code_and_reports(
         close()
     out = capsys.readouterr().out
     assert rc == code, out
-    assert ("FAIL  NSW-REST-TA03" in out) == bool(defects)
+    assert ("FAIL    NSW-REST-TA03" in out) == bool(defects)
+    assert "PASS    NSW-REST-TA00" in out
     assert (tmp_path / "out" / "report.html").exists() and (tmp_path / "out" / "junit.xml").exists()
 
 
@@ -333,3 +414,56 @@ def test_reports_escape_hostile_content(tmp_path: Path) -> None:
     text = junit.find("testsuite/testcase/system-out").text
     assert "\\x00\\x01<script>alert(2)</script>" in text and "]]>" in text
     assert json.loads(paths["json"].read_text(encoding="utf-8"))["cases"][0]["reason"] == "reason <script>"
+
+
+# ------------------------------------------------------------------------------ the README's gateway recipe
+
+
+def readme_gateway_config(profile: str, tmp_path: Path, kit_pki: KitPki, sink_url: str) -> Config:
+    """The TOML of conformance/README.md "Preparing a gateway" for ``profile``, with this run's paths."""
+    import re
+    import tomllib
+
+    readme = (Path(__file__).parents[2] / "conformance" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Preparing a gateway", 1)[1].split("\n## ", 1)[0]
+    block = re.search(rf"### `{re.escape(profile)}`\n\n```toml\n(.*?)```", section, re.S)
+    assert block is not None, f"no TOML for {profile} in the README"
+    text = (
+        block.group(1)
+        .replace("/abs/kit-pki", str(kit_pki.directory).replace("\\", "/"))
+        .replace("http://127.0.0.1:9000/inbox", sink_url)
+        .replace("/var/lib/nswgw/as4-received.db", str(tmp_path / "as4-received.db").replace("\\", "/"))
+    )
+    data = tomllib.loads(text)
+    data["gateway"] |= {"port": 0, "poll_interval": 0.05}
+    data["store"] = {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"}
+    return parse_config(data)
+
+
+@pytest.mark.parametrize("profile", ["rest-intermediary", "vnsw-ministry", "asw-formd"])
+async def test_the_readme_recipe_prepares_a_gateway_that_passes_the_profile(
+    kit_pki: KitPki, tmp_path: Path, profile: str
+) -> None:
+    async with Sink() as sink, Gateway(readme_gateway_config(profile, tmp_path, kit_pki, sink.url)) as gw:
+        report = await run_profile(profile, RunOptions(target=gw.url, settings=kit_settings(kit_pki)))
+    failed = {r.case.id: f"{r.outcome.value} {r.error_code}: {r.reason}" for r in report.results if not r.passed}
+    assert not failed, failed
+
+
+def test_cli_target_down_prints_one_preflight_failure(
+    kit_pki: KitPki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc = nswgw(
+        ["conformance", "run", "--profile", REST, "--target", f"http://127.0.0.1:{port}", "--token", KIT_TOKEN,
+         "--pki", str(kit_pki.directory), "--report", str(tmp_path / "out")]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert out.count("ClientConnectorError") == 1 and "FAIL    NSW-REST-TA00" in out
+    assert "NOT_RUN 16 case(s), the preflight did not pass: NSW-REST-TA01, " in out
+    assert "rest-intermediary: 0 passed, 1 failed, 0 errors, 16 not run" in out

@@ -10,13 +10,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from adapters.base import OutboundMessage, adapter_names, resolve_adapter
 from adapters.http import HttpAdapter, translate_error
 from gateway.api import Gateway
 from gateway.config import BreakerSettings, RetryPolicy
 from gateway.delivery import Backoff, CircuitBreaker, replay
 from gateway.errors import ConfigError, NswError, PartnerError, PartnerRejected, PartnerUnavailable, ReceiptInvalid
 from gateway.model import Delivery, Envelope, Message, PartyId, State
+from gateway.ports import OutboundMessage, adapter_names, resolve_adapter
 from helpers.gateway import Receiver, doc, eventually, make_config, submit
 
 

@@ -3,7 +3,7 @@
 A harness stands up the *real* partner side of its protocol on 127.0.0.1 (an aiohttp receiver, a spyne
 SOAP ministry, a drop directory, an AS4 receiver), builds the adapter against it, and can switch the
 partner between ``ok``, ``down`` (transient failure) and ``reject`` (final refusal). ``receive`` drives the
-protocol's receiving side end to end. Every alias in ``adapters.base.BUILTIN_ADAPTERS`` must have an
+protocol's receiving side end to end. Every alias in ``gateway.ports.BUILTIN_ADAPTERS`` must have an
 entry in :data:`HARNESSES`: the suite fails, not skips, when one is missing.
 """
 
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from adapters.base import Adapter, OutboundMessage
+from gateway.ports import Adapter, OutboundMessage
 from helpers.gateway import TOKENS, Receiver, eventually
 from signing.keys import SoftwareSigner
 

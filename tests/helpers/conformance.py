@@ -63,8 +63,13 @@ class Sink:
             await self._runner.cleanup()
 
 
-def gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json") -> Config:
-    """Our gateway, configured as an operator onboarding the kit's party would configure it."""
+def gateway_config(
+    tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json", omit_parties: tuple[str, ...] = ()
+) -> Config:
+    """Our gateway, configured as an operator onboarding the kit's party would configure it.
+
+    ``omit_parties``: leave these parties out, as an operator who has not prepared the gateway for the kit yet.
+    """
     trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
     data: dict[str, Any] = {
         "gateway": {"port": 0, "poll_interval": 0.05, "verification": "signature", "max_message_bytes": MAX_BYTES},
@@ -90,6 +95,8 @@ def gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: s
         },
         "routes": [{"document_type": "*", "to": ["SINK"]}],
     }
+    for name in omit_parties:
+        del data["parties"][name]
     return parse_config(data)
 
 
