@@ -4,12 +4,19 @@ Contract and registries: :mod:`adapters.base` (outbound :class:`~adapters.base.A
 ``BUILTIN_ADAPTERS``, entry points ``nsw.adapters``; inbound :class:`~adapters.base.InboundEndpoint`,
 ``BUILTIN_INBOUND``, entry points ``nsw.inbound``, configured as ``[inbound.NAME]``).
 
-| alias | outbound adapter | inbound endpoint |
-|---|---|---|
-| ``http``/``https`` | :mod:`adapters.http` POST to the partner | the gateway API ``POST /v1/messages`` |
-| ``vnsw-soap`` | :mod:`adapters.vnsw_soap.outbound` zeep ``receiveRequest(officeCode, documentType, requestPayload)`` | :mod:`adapters.vnsw_soap.inbound` SOAP 1.1 ``receiveRequest(requestPayload)`` + ``?wsdl`` |
-| ``webhook`` | :mod:`adapters.rest` signed JSON POST (detached JWS) | |
-| ``mailbox`` / ``poll`` | :mod:`adapters.rest` durable per-party mailbox | ``GET /v1/results``, ``POST /v1/results/{id}/ack`` |
-| ``filedrop`` | :mod:`adapters.filedrop` atomic write to ``outbox/`` | watched ``inbox/`` → ``processed/`` / ``error/`` |
-| ``as4`` | :mod:`adapters.as4` ebMS 3.0 | :class:`adapters.as4.As4Receiver` |
+Aliases, each with its outbound adapter and inbound endpoint:
+
+``http``/``https``
+    out: :mod:`adapters.http` POST to the partner; in: the gateway API ``POST /v1/messages``
+``vnsw-soap``
+    out: :mod:`adapters.vnsw_soap.outbound` zeep ``receiveRequest(officeCode, documentType, requestPayload)``;
+    in: :mod:`adapters.vnsw_soap.inbound` SOAP 1.1 ``receiveRequest(requestPayload)`` + ``?wsdl``
+``webhook``
+    out: :mod:`adapters.rest` signed JSON POST (detached JWS); in: none
+``mailbox`` / ``poll``
+    out: :mod:`adapters.rest` durable per-party mailbox; in: ``GET /v1/results``, ``POST /v1/results/{id}/ack``
+``filedrop``
+    out: :mod:`adapters.filedrop` atomic write to ``outbox/``; in: watched ``inbox/`` → ``processed/`` / ``error/``
+``as4``
+    out: :mod:`adapters.as4` ebMS 3.0; in: :class:`adapters.as4.As4Receiver`
 """

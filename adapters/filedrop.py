@@ -32,6 +32,7 @@ envelopes), ``interval``, ``document_types``/``parties`` as for ``vnsw-soap``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -183,10 +184,8 @@ class FileDropInbox(InboundEndpoint):
                 await self.scan(intake)
             except Exception:  # a scan failure (disk, store) must not kill the watcher: retry next round
                 log.exception("filedrop %s: scan failed", self.name)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     def _pending(self) -> list[Path]:
         inbox = self.root / INBOX

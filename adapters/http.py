@@ -40,7 +40,7 @@ _MAX_RECEIPT = 1024 * 1024
 def _describe(exc: BaseException) -> str:
     try:
         text = str(exc)
-    except Exception:  # a half-built driver exception must not hide the real failure
+    except Exception:  # noqa: BLE001 - a half-built driver exception's __str__ can raise anything; it must not hide the real failure
         text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -1,6 +1,6 @@
-"""Sign/verify µs per op of the gateway against raw python-xmlsec (see signing/bench.py)."""
+"""Sign/verify µs per op of the gateway against raw python-xmlsec (see signing/dev/bench.py)."""
 
-from signing.bench import main
+from signing.dev.bench import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

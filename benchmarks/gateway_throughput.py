@@ -1,6 +1,6 @@
 """End-to-end throughput and latency of the gateway on the demo topology (a script, not a test).
 
-Runs ``gateway.demo.run_demo`` (real HTTP API, SQLite WAL store with group commit, real loopback partners,
+Runs ``gateway.dev.demo.run_demo`` (real HTTP API, SQLite WAL store with group commit, real loopback partners,
 fan-out to two destinations per e-C/O) twice with ~8 KB signed e-C/O Form D documents:
 
 * **on**: ``verification = "signature"`` (every submission verified against its party's trust store) and
@@ -30,7 +30,7 @@ import os
 import pstats
 import time
 
-from gateway.demo import _pct, _signer, demo_pki, eco_form_d, run_demo
+from gateway.dev.demo import _pct, _signer, demo_pki, eco_form_d, run_demo
 
 
 def measure(

@@ -8,15 +8,15 @@ receiver, and measures
 
 * **peak**: messages/s end to end (first submission → last receipt at the receiver) with a closed loop of
   ``--concurrency`` submissions in flight, spread round-robin over the nodes;
-* **latency at half the peak rate**: an open loop at 50 % of that peak, as many messages as the peak run; p50/p99/p99.9 of submission →
-  receipt at the receiver;
+* **latency at half the peak rate**: an open loop at 50 % of that peak, as many messages as the peak run;
+  p50/p99/p99.9 of submission → receipt at the receiver;
 * **CPU per message**: user+system CPU time of the gateway processes (``/proc``) over the peak run / messages.
 
 The **crypto floor** is measured in the same run: raw python-xmlsec parse + verify + sign of the same
 document with the key already loaded (no policy, no trust store), one core. Every throughput is given as a
 ratio to that floor (``1.0`` = the gateway does nothing but the crypto, on one core).
 
-The documents are e-C/O signed by MOIT (``signing.bench.make_certificate_of_origin`` and
+The documents are e-C/O signed by MOIT (``signing.dev.bench.make_certificate_of_origin`` and
 ``signing.sign.sign_document``, RSA-2048). The gateways run with the verification the broker has wired
 (printed as ``gateway verification``); the report says what the gateway did to each message.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -60,9 +61,9 @@ def make_documents(sizes: dict[str, int]) -> tuple[dict[str, bytes], dict[str, f
     from cryptography.hazmat.primitives import serialization
     from lxml import etree
 
-    from signing.bench import make_certificate_of_origin
+    from signing.dev.bench import make_certificate_of_origin
+    from signing.dev.pki import generate_key, issue_certificate
     from signing.keys import SoftwareSigner
-    from signing.pki import generate_key, issue_certificate
     from signing.policy import SigningProfile
     from signing.sign import sign_document
 
@@ -333,10 +334,8 @@ async def _wait_delivered(receiver: Receiver, ids: list[str], limit: float = 300
         if time.monotonic() > end:
             raise SystemExit(f"only {sum(i in receiver.arrived for i in ids)}/{len(ids)} delivered")
         receiver.event.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(receiver.event.wait(), 0.5)
-        except TimeoutError:
-            pass
 
 
 async def closed_loop(

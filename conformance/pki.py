@@ -1,7 +1,7 @@
 """The kit's certificates: one valid signer and one of every kind a party must refuse.
 
 ``nswgw conformance pki DIR`` (:func:`prepare_pki`) makes a development PKI
-(``signing.pki.init_dev_pki``) holding, besides the parties named:
+(``signing.dev.pki.init_dev_pki``) holding, besides the parties named:
 
 * ``conformance``: the kit's valid signing certificate;
 * ``conformance-expired``: expired a year ago;
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import ConfigError
+from signing.dev.pki import DevPki, init_dev_pki
 from signing.keys import SoftwareSigner
-from signing.pki import DevPki, init_dev_pki
 
 __all__ = ["KitPki", "prepare_pki", "open_pki", "KIT_SIGNER", "EXPIRED", "REVOKED", "WRONG_USAGE", "INTRUDER_DIR"]
 

@@ -22,8 +22,10 @@ Every error reply is ``{"error": {"code", "message", "origin", "incident_id", "f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -150,14 +152,22 @@ async def _get(request: web.Request) -> web.Response:
     return web.json_response(record.to_dict())
 
 
-def _float(query: Mapping[str, str], name: str) -> float | None:
+def _instant(query: Mapping[str, str], name: str) -> float | None:
+    """An ISO 8601 date-time (``2026-12-02T09:30:00+07:00``; without an offset it is UTC) or seconds since the
+    epoch, as seconds since the epoch."""
     value = query.get(name)
     if value is None:
         return None
-    try:
+    with contextlib.suppress(ValueError):
         return float(value)
+    try:
+        moment = datetime.fromisoformat(value)
     except ValueError:
-        raise RequestInvalid(f"{name} must be a number of seconds since the epoch", field=name) from None
+        raise RequestInvalid(
+            f"{name} must be an ISO 8601 date-time (2026-12-02T09:30:00Z) or seconds since the epoch: {value!r}",
+            field=name,
+        ) from None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 async def _search(request: web.Request) -> web.Response:
@@ -165,19 +175,21 @@ async def _search(request: web.Request) -> web.Response:
     q = request.query
     state = q.get("state")
     if state is not None and state not in State.__members__:
-        raise RequestInvalid(f"unknown state {state!r}", field="state")
+        raise RequestInvalid(f"unknown state {state!r}; one of {', '.join(State.__members__)}", field="state")
     try:
         limit = int(q.get("limit", "100"))
     except ValueError:
-        raise RequestInvalid("limit must be an integer", field="limit") from None
+        raise RequestInvalid("limit must be an integer from 1 to 1000", field="limit") from None
+    if not 1 <= limit <= 1000:
+        raise RequestInvalid(f"limit must be an integer from 1 to 1000: {limit}", field="limit")
     query = MessageQuery(
         sender=request[PARTY],
         document_type=q.get("document_type"),
         state=State(state) if state else None,
         conversation=q.get("conversation"),
         reference=q.get("reference"),
-        since=_float(q, "since"),
-        until=_float(q, "until"),
+        since=_instant(q, "since"),
+        until=_instant(q, "until"),
         limit=limit,
     )
     records = await gw.store.search(query)

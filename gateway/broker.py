@@ -73,7 +73,7 @@ class Broker:
         self.clock = clock
         self.metrics = metrics
         self.on_accepted = on_accepted
-        self.router = Router(config.routes)
+        self.router = Router(config.routes, tuple(config.destinations))
 
     def _process(self, message: Message, raw: bytes) -> tuple[Message, list[Delivery], bytes]:
         """The CPU-bound part of intake (run in a worker thread). Returns the bytes to keep as evidence."""

@@ -152,7 +152,7 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- registration
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", default="nswgw.toml", help="configuration file (TOML)")
         p.add_argument("--json", action="store_true", help="machine-readable output and errors")

@@ -208,14 +208,29 @@ class StoreSettings(_Frozen):
     """SQLite durability: ``FULL`` survives power loss, ``NORMAL`` survives process crashes."""
     max_batch: int = Field(512, gt=0)
     """Most writes committed together in one transaction (group commit)."""
-    # --- issue 6 (PostgreSQL store) begin
     kind: Literal["sqlite", "postgresql"] = "sqlite"
-    """``sqlite`` (embedded, one node; ``url``) or ``postgresql`` (any number of nodes on one database; ``dsn``)."""
+    """The store, and the only selector of it: ``sqlite`` (embedded, one node; ``url``) or ``postgresql``
+    (any number of nodes on one database; ``dsn``)."""
     dsn: str | None = None
-    """PostgreSQL connection string, ``postgresql://USER@HOST:PORT/DB[?search_path=SCHEMA]`` (``kind = "postgresql"``)."""
+    """PostgreSQL connection string, ``postgresql://USER@HOST:PORT/DB[?search_path=SCHEMA]``
+    (``kind = "postgresql"``)."""
     pool_size: int = Field(10, ge=3, le=200)
     """PostgreSQL connections per gateway node."""
-    # --- issue 6 end
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> StoreSettings:
+        postgres = ("postgres://", "postgresql://")
+        if self.kind == "sqlite":
+            if self.url.startswith(postgres):
+                raise _Ref("url", "", {}, "", message='a postgresql:// URL needs kind = "postgresql" and dsn')
+            if "://" in self.url and not self.url.startswith("sqlite:///"):
+                raise _Ref("url", "", {}, "", message="must be sqlite:///PATH")
+        else:
+            if not self.dsn:
+                raise _Ref("dsn", "", {}, "", message='kind = "postgresql" needs dsn = "postgresql://..."')
+            if not self.dsn.startswith(postgres):
+                raise _Ref("dsn", "", {}, "", message="must be a postgresql:// connection string")
+        return self
 
 
 def token_digest(token: str) -> str:
@@ -380,8 +395,8 @@ class Config(_Frozen):
                     raise _Ref(
                         f"parties.{name}.trust", "", {}, "", message='required with gateway.verification = "signature"'
                     )
-        for name, dest in self.destinations.items():
-            if dest.receipt == "signed" and dest.trust is None:
+        for name, settings in self.destinations.items():
+            if settings.receipt == "signed" and settings.trust is None:
                 raise _Ref(f"destinations.{name}.trust", "", {}, "", message='required with receipt = "signed"')
         if self.gateway.signing == "on" and not self.signing.keys:
             raise _Ref("signing.keys", "", {}, "", message='gateway.signing = "on" needs at least one key')

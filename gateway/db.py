@@ -76,7 +76,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if todo else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     db = subparsers.add_parser("db", help="schema migrations of the PostgreSQL store")
     sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     for name, handler, text in (

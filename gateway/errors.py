@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "StoreUnavailable",
+    "UnknownDestination",
     "StoreSchemaOutdated",
     "Origin",
     "NswError",
@@ -93,7 +94,7 @@ __all__ = [
 ]
 
 
-class Origin(str, enum.Enum):
+class Origin(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() of values already in logs and docs
     """Who is at fault for an error."""
 
     CLIENT = "client"
@@ -414,7 +415,7 @@ class SignerError(NswError):
 
 
 class KeyLoadFailed(SignerError):
-    """A private key or certificate could not be loaded (wrong password, bad PEM/PKCS#12)."""
+    """A private key could not be loaded (wrong password, bad PEM/PKCS#12)."""
 
     code = "KEY_LOAD_FAILED"
 
@@ -499,6 +500,13 @@ class MessageNotFound(ClientError):
     http_status = 404
 
 
+class UnknownDestination(ClientError):
+    """``X-Destination`` names no configured destination (and no route matches it by name)."""
+
+    code = "DESTINATION_UNKNOWN"
+    http_status = 422
+
+
 class NoRoute(ClientError):
     """No configured route matches the message's document type, sender and destination."""
 
@@ -527,7 +535,8 @@ class EncryptionMissing(ClientError):
 
 
 class DecryptionFailed(ClientError):
-    """An encrypted part could not be decrypted with our key (another recipient, altered ciphertext, bad key transport)."""
+    """An encrypted part could not be decrypted with our key (another recipient, altered ciphertext, bad key
+    transport)."""
 
     code = "ENC_DECRYPTION_FAILED"
     http_status = 403
@@ -564,9 +573,8 @@ def error_table_markdown() -> str:
     for code, cls in sorted(ERROR_CODES.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         origin = cls.origin.value if isinstance(cls.origin, Origin) else str(cls.origin)
-        rows.append(
-            f"| `{code}` | `{cls.__name__}` | {origin} | {cls.http_status} | {'yes' if cls.retryable else 'no'} | {doc} |"
-        )
+        retryable = "yes" if cls.retryable else "no"
+        rows.append(f"| `{code}` | `{cls.__name__}` | {origin} | {cls.http_status} | {retryable} | {doc} |")
     return "\n".join(rows) + "\n"
 
 

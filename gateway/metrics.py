@@ -87,7 +87,7 @@ class Metrics:
         lines.append(f"# TYPE {name} histogram")
         for dest, h in sorted(self.latency.items()):
             cumulative = 0
-            for bound, count in zip(LATENCY_BUCKETS, h.counts):
+            for bound, count in zip(LATENCY_BUCKETS, h.counts[:-1], strict=True):
                 cumulative += count
                 lines.append(f'{name}_bucket{{destination="{_esc(dest)}",le="{bound}"}} {cumulative}')
             lines.append(f'{name}_bucket{{destination="{_esc(dest)}",le="+Inf"}} {h.n}')

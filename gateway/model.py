@@ -53,7 +53,7 @@ PartyId = NewType("PartyId", str)
 """A configured party's name (``MOIT``, ``MARD``, ``TH``...)."""
 
 
-class State(str, enum.Enum):
+class State(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() of states stored and reported
     """Every state a message or one of its deliveries can be in."""
 
     RECEIVED = "RECEIVED"

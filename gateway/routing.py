@@ -9,12 +9,13 @@ knows any particular partner.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from gateway.config import RouteSettings
-from gateway.errors import NoRoute
+from gateway.errors import NoRoute, UnknownDestination
 from gateway.model import Envelope
+from gateway.ports import did_you_mean
 
 __all__ = ["Router"]
 
@@ -26,9 +27,19 @@ def _match(pattern: str, value: str | None) -> bool:
 @dataclass(frozen=True)
 class Router:
     routes: Sequence[RouteSettings]
+    destinations: Collection[str]
+    """The configured destinations: a named ``X-Destination`` must be one of them or a route's ``destination``."""
 
     def route(self, envelope: Envelope) -> tuple[str, ...]:
-        """The destinations for ``envelope``; :class:`~gateway.errors.NoRoute` when no rule matches."""
+        """The destinations for ``envelope``; :class:`~gateway.errors.UnknownDestination` when the sender
+        names a destination nobody knows, :class:`~gateway.errors.NoRoute` when no rule matches."""
+        named = envelope.destination
+        if named is not None:
+            known = set(self.destinations) | {r.destination for r in self.routes if r.destination != "*"}
+            if named not in known:
+                raise UnknownDestination(
+                    f"unknown destination {named!r}{did_you_mean(named, known, 'destination')}", field="X-Destination"
+                )
         for route in self.routes:
             if (
                 _match(route.document_type, envelope.document_type)

@@ -78,7 +78,7 @@ def _loading(field: str) -> Iterator[None]:
 
 
 def trust_store(name: str, settings: TrustSettings, *, field: str) -> TrustStore:
-    from signing.pki import load_crl
+    from signing.revocation import load_crl
 
     def certs(key: str, paths: tuple[str, ...]) -> list[x509.Certificate]:
         found: list[x509.Certificate] = []

@@ -325,7 +325,8 @@ def partner_guide() -> str:
         "",
         "Generated from `mappings/formd.py`; do not edit by hand.",
         "",
-        f"* Namespace: `{NAMESPACE}`; root element `CertificateOfOrigin`; schema `atiga-form-d-1.xsd` (next to this file).",
+        f"* Namespace: `{NAMESPACE}`; root element `CertificateOfOrigin`; "
+        "schema `atiga-form-d-1.xsd` (next to this file).",
         "* Encoding UTF-8; no DTD, no entities. Dates `YYYY-MM-DD`, timestamps ISO 8601 with offset.",
         "* Codes: countries ISO 3166-1 alpha-2, currencies ISO 4217, units UN/ECE Rec 20, locations UN/LOCODE,",
         "  HS codes 6 to 10 digits, origin criteria `WO`, `CC`, `CTH`, `CTSH`, `SP`, `RVC nn%`, `PC nn%`.",

@@ -296,7 +296,7 @@ class OriginCertificate(_Frozen):
     remarks: str | None = F("Remarks of the issuing authority.", max_length=1000)
 
 
-class Decision(str, enum.Enum):
+class Decision(str, enum.Enum):  # noqa: UP042 - StrEnum would change str()/format() output of existing callers
     """The authority's decision on an application."""
 
     ACCEPTED = "accepted"

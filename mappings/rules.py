@@ -66,7 +66,9 @@ ISSUE_CODES: dict[str, str] = {
     "MESSAGE_TYPE_UNKNOWN": "No mapping is registered for this procedure, message type and function.",
     "NATIVE_VALUE_INVALID": "A native element's text cannot be read as its declared type (number, date, flag).",
     "NATIVE_REQUIRED_MISSING": "A value the native format requires is missing from the harmonized message.",
-    "MESSAGE_FUNCTION_CONFLICT": "The harmonized data contradicts what the native message function states (a rejection sent as an acceptance).",
+    "MESSAGE_FUNCTION_CONFLICT": (
+        "The harmonized data contradicts what the native message function states (a rejection sent as an acceptance)."
+    ),
     "SCHEMA_INVALID": "The document does not validate against the format's XSD.",
 }
 """Every issue code reported by the mappings, with its meaning. Codes are stable; never reuse one."""

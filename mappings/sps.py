@@ -1,4 +1,6 @@
-"""``sps``: the UN/CEFACT SPS certificate (e-Phyto), namespace ``urn:un:unece:uncefact:data:standard:SPSCertificate:17``.
+"""``sps``: the UN/CEFACT SPS certificate (e-Phyto).
+
+Namespace ``urn:un:unece:uncefact:data:standard:SPSCertificate:17``.
 
 The schema is the one the IPPC ePhyto Hub publishes inline in its WSDL
 (``shared/corpus/asw/ippc-ephyto-hub-DeliveryService.wsdl``), split into one XSD per namespace under

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Union
+from typing import Any
 
 from lxml import etree
 
@@ -160,7 +160,10 @@ class Leaf:
 
 @dataclass(frozen=True)
 class Group:
-    """A native element with child elements; ``path`` opens a sub-context, ``many`` maps a repeated element to a list."""
+    """A native element with child elements.
+
+    ``path`` opens a sub-context, ``many`` maps a repeated element to a list.
+    """
 
     tag: str
     children: tuple[Node, ...] = field(default_factory=tuple)
@@ -170,7 +173,7 @@ class Group:
     doc: str = ""
 
 
-Node = Union[Leaf, Group]
+Node = Leaf | Group
 
 # --------------------------------------------------------------------------- paths
 
@@ -311,7 +314,7 @@ def read(
                 sub: dict[str, Any] = {}
                 read(node, c, sub, issues, where=f"{where}/{_local(node.tag)}[{i}]", local_names=local_names)
                 if sub:
-                    items.append(sub["."] if "." in sub else sub)
+                    items.append(sub.get(".", sub))
             if items:
                 if node.path is None:
                     raise ValueError(f"group {node.tag} has many=True but no path")

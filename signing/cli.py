@@ -113,7 +113,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(
-            f"VALID signer={summary['signer']} sha256={summary['fingerprint_sha256']} element={summary['signed_element']}"
+            f"VALID signer={summary['signer']} sha256={summary['fingerprint_sha256']} "
+            f"element={summary['signed_element']}"
         )
     return 0
 

@@ -9,7 +9,8 @@ another one to come, with the same three members.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,20 +20,28 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from gateway.errors import KeyLoadFailed, SigningFailed
+from gateway.errors import CertificateMalformed, ConfigError, KeyLoadFailed, SigningFailed
 from signing.algorithms import ECDSA_SHA256, ECDSA_SHA384, RSA_SHA256, SignatureAlgorithm
 
 __all__ = [
     "Signer",
     "SoftwareSigner",
     "KeyRing",
+    "PrivateKey",
+    "load_certificate",
     "load_certificates",
+    "load_private_key",
     "verify_raw",
     "default_algorithm_for",
 ]
+
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+"""The private key types a :class:`SoftwareSigner` accepts."""
 
 
 class Signer(abc.ABC):
@@ -61,6 +70,10 @@ def default_algorithm_for(certificate: x509.Certificate) -> SignatureAlgorithm:
     return RSA_SHA256
 
 
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _ec_size(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> int:
     return (key.curve.key_size + 7) // 8
 
@@ -76,7 +89,7 @@ class SoftwareSigner(Signer):
     ) -> None:
         if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
             raise KeyLoadFailed(f"unsupported private key type {type(key).__name__}; RSA or EC keys only")
-        if key.public_key().public_numbers() != certificate.public_key().public_numbers():
+        if _spki(key.public_key()) != _spki(certificate.public_key()):
             raise KeyLoadFailed(
                 f"the private key does not belong to certificate {certificate.subject.rfc4514_string()}"
             )
@@ -197,7 +210,9 @@ class KeyRing(Signer):
     switch happens by itself at that instant.
     """
 
-    def __init__(self, entries: Sequence[tuple[Signer, datetime]], *, clock=lambda: datetime.now(UTC)):  # type: ignore[no-untyped-def]
+    def __init__(
+        self, entries: Sequence[tuple[Signer, datetime]], *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         if not entries:
             raise KeyLoadFailed("a key ring needs at least one signer")
         self._entries = tuple(sorted((_RingEntry(s, t) for s, t in entries), key=lambda e: e.active_from))
@@ -231,15 +246,39 @@ def load_certificates(path: str | Path | None) -> list[x509.Certificate]:
     except OSError as exc:
         raise KeyLoadFailed(f"cannot read certificate file {path}: {exc}", field=str(path)) from exc
     try:
-        if b"-----BEGIN" in raw:
-            certs = x509.load_pem_x509_certificates(raw)
-        else:
-            certs = [x509.load_der_x509_certificate(raw)]
+        pem = b"-----BEGIN" in raw
+        certs = x509.load_pem_x509_certificates(raw) if pem else [x509.load_der_x509_certificate(raw)]
     except ValueError as exc:
-        raise KeyLoadFailed(f"cannot decode certificate file {path}: {exc}", field=str(path)) from exc
+        raise CertificateMalformed(f"cannot decode certificate file {path}: {exc}", field=str(path)) from exc
     if not certs:
-        raise KeyLoadFailed(f"no certificate in {path}", field=str(path))
+        raise CertificateMalformed(f"no certificate in {path}", field=str(path))
     return certs
+
+
+def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
+    """A PEM or DER certificate; CERT_MALFORMED when undecodable, CONFIG_INVALID when unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", field=str(path)) from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise CertificateMalformed(f"cannot decode certificate {path}: {exc}", field=str(path)) from exc
+
+
+def load_private_key(path: str | os.PathLike[str], password: bytes | None = None) -> PrivateKey:
+    """An unencrypted (or ``password``-protected) PEM RSA or EC private key; KEY_LOAD_FAILED otherwise."""
+    try:
+        data = Path(path).read_bytes()
+        key = serialization.load_pem_private_key(data, password=password)
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyLoadFailed(f"cannot load private key {path}: {exc}", field=str(path)) from exc
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise KeyLoadFailed(f"{path}: unsupported key type {type(key).__name__}", field=str(path))
+    return key
 
 
 def verify_raw(certificate: x509.Certificate, signature: bytes, data: bytes, algorithm: SignatureAlgorithm) -> bool:

@@ -50,9 +50,9 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.errors import CertificateMalformed, CertificateRevoked, ConfigError, NswError, RevocationUnavailable
-from signing.pki import load_crl
 
 __all__ = [
+    "load_crl",
     "RevocationChecker",
     "NoRevocationCheck",
     "CrlChecker",
@@ -70,6 +70,21 @@ _MAX_OCSP_BYTES = 1024 * 1024
 _ALLOWED_SCHEMES = ("http://", "https://")
 # Hashes accepted on an OCSP response signature (no SHA-1, no MD5). Ed25519/Ed448 carry none.
 _STRONG_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
+
+
+def load_crl(path: str | os.PathLike[str]) -> x509.CertificateRevocationList:
+    """A PEM or DER CRL; CERT_MALFORMED when undecodable, CONFIG_INVALID when unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", field=str(path)) from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise CertificateMalformed(f"cannot decode CRL {path}: {exc}", field=str(path)) from exc
 
 
 def _utcnow() -> dt.datetime:
@@ -128,7 +143,8 @@ def _revoked(
     }
     why = f" ({reason.name})" if reason is not None else ""
     return CertificateRevoked(
-        f"certificate {_subject(cert)} (serial {_serial(cert)}) was revoked at {when.isoformat()}{why} according to {source}",
+        f"certificate {_subject(cert)} (serial {_serial(cert)}) was revoked at {when.isoformat()}{why}"
+        f" according to {source}",
         field="certificate",
         details=details,
     )
@@ -232,10 +248,11 @@ class CrlChecker:
             raise _unavailable(cert, f"no complete CRL signed by {_subject(issuer)} is available{suffix}", "crl")
         fresh = [crl for crl in usable if at <= crl.next_update_utc]  # type: ignore[operator]
         if not fresh:
-            latest = max(crl.next_update_utc for crl in usable)  # type: ignore[type-var]
+            latest = max(crl.next_update_utc or at for crl in usable)
             raise _unavailable(
                 cert,
-                f"the CRL of {_subject(issuer)} is stale (nextUpdate {latest.isoformat()} is before {at.isoformat()}){suffix}",
+                f"the CRL of {_subject(issuer)} is stale"
+                f" (nextUpdate {latest.isoformat()} is before {at.isoformat()}){suffix}",
                 "crl",
             )
         crl = max(fresh, key=lambda c: c.last_update_utc)
@@ -339,9 +356,7 @@ def _crl_applies(crl: x509.CertificateRevocationList, cert: x509.Certificate, is
         return False
     if idp.only_contains_ca_certs and not _is_ca(cert):
         return False
-    if idp.only_contains_user_certs and _is_ca(cert):
-        return False
-    return True
+    return not (idp.only_contains_user_certs and _is_ca(cert))
 
 
 # --------------------------------------------------------------------------- OCSP
@@ -422,7 +437,7 @@ class OcspChecker:
 
     def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: dt.datetime) -> None:
         at = _aware(at)
-        key = (x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest, cert.serial_number)  # type: ignore[arg-type]
+        key = (x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest, cert.serial_number)
         answer = self._cached(key)
         if answer is None:
             with self._lock:
@@ -472,9 +487,11 @@ class OcspChecker:
         if self.responder_url:
             return self.responder_url
         try:
-            aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+            aia: Iterable[x509.AccessDescription] = cert.extensions.get_extension_for_class(
+                x509.AuthorityInformationAccess
+            ).value
         except x509.ExtensionNotFound:
-            aia = []
+            aia = ()
         for desc in aia:
             if (
                 desc.access_method == x509.AuthorityInformationAccessOID.OCSP
@@ -598,7 +615,7 @@ def _matches_responder_id(response: ocsp.OCSPResponse, cert: x509.Certificate) -
         return response.responder_name == cert.subject
     key_hash = response.responder_key_hash
     try:
-        return key_hash == x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest  # type: ignore[arg-type]
+        return key_hash == x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
     except (TypeError, ValueError):
         return False
 

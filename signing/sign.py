@@ -30,7 +30,7 @@ from signing.xml import parse_xml, serialize
 __all__ = ["sign_document", "sign_element", "SYSTEM_SIGNATURE"]
 
 SYSTEM_SIGNATURE = "SystemSignature"
-_DS = "{%s}" % DS_NS
+_DS = f"{{{DS_NS}}}"
 _DEFAULT_PROFILE = SigningProfile()
 
 

@@ -18,6 +18,7 @@ configuration of its own, separate from routing and from our own keys.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -152,7 +153,7 @@ class TrustStore:
             self._paths[cache_key] = path
         for cert in path:
             self._check_dates(cert, at, policy.clock_skew)
-        for cert, issuer in zip(path, path[1:]):
+        for cert, issuer in itertools.pairwise(path):
             self.revocation.check(cert, issuer, at=at)
         return path
 

@@ -74,7 +74,7 @@ from signing.xml import parse_xml
 
 __all__ = ["VerifyResult", "verify_document"]
 
-_DS = "{%s}" % DS_NS
+_DS = f"{{{DS_NS}}}"
 _NS = {"ds": DS_NS}
 _FIND_SIGNATURES = etree.XPath("//ds:Signature", namespaces=_NS)
 _DEFAULT_POLICY = VerifyPolicy()

@@ -141,11 +141,11 @@ NAMESPACES: dict[str, str] = {
 """Prefixes used in produced envelopes and in error paths."""
 
 _PREFIX_OF = {ns: prefix for prefix, ns in NAMESPACES.items()}
-_S = "{%s}" % SOAP12_NS
-_WSSE = "{%s}" % WSSE_NS
-_WSU_ID = "{%s}Id" % WSU_NS
-_DS = "{%s}" % DS_NS
-_EB = "{%s}" % EB_NS
+_S = f"{{{SOAP12_NS}}}"
+_WSSE = f"{{{WSSE_NS}}}"
+_WSU_ID = f"{{{WSU_NS}}}Id"
+_DS = f"{{{DS_NS}}}"
+_EB = f"{{{EB_NS}}}"
 _EXCLUSIVE = frozenset({C14N_EXCLUSIVE, C14N_EXCLUSIVE_WITH_COMMENTS})
 
 
@@ -364,7 +364,7 @@ def _algorithm(el: etree._Element) -> str:
 
 
 def _inclusive_prefixes(el: etree._Element) -> tuple[str, ...]:
-    inc = el.find("{%s}InclusiveNamespaces" % EC_NS)
+    inc = el.find(f"{{{EC_NS}}}InclusiveNamespaces")
     if inc is None:
         return ()
     return tuple(p for p in (inc.get("PrefixList") or "").split() if p != "#default")
@@ -441,7 +441,7 @@ def _parse_reference(
                 turi = _algorithm(t)
                 transforms.append(turi)
                 prefixes = _inclusive_prefixes(t) or prefixes
-                if any(isinstance(c.tag, str) and c.tag != "{%s}InclusiveNamespaces" % EC_NS for c in t):
+                if any(isinstance(c.tag, str) and c.tag != f"{{{EC_NS}}}InclusiveNamespaces" for c in t):
                     raise TransformForbidden(
                         f"transform {turi} carries parameters; none are accepted", field=element_path(t)
                     )
@@ -610,9 +610,15 @@ def verify_envelope(
         elif target is body:
             key = "body"
         else:
+            processed = (
+                "eb:Messaging"
+                if target.tag == _EB + "Messaging"
+                else "soap:Body"
+                if target.tag == _S + "Body"
+                else "content"
+            )
             raise SignatureWrapping(
-                f"reference {ref.reference.uri} covers {element_path(target)}, which is not the processed "
-                f"{'eb:Messaging' if target.tag == _EB + 'Messaging' else 'soap:Body' if target.tag == _S + 'Body' else 'content'}",
+                f"reference {ref.reference.uri} covers {element_path(target)}, which is not the processed {processed}",
                 field=element_path(target),
             )
         if key in covered:

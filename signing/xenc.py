@@ -70,11 +70,11 @@ SWA_CONTENT_ONLY = "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Atta
 SWA_CIPHERTEXT_TRANSFORM = "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Ciphertext-Transform"
 ENCRYPTED_KEY_TOKEN = "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey"
 
-_X = "{%s}" % XENC_NS
-_X11 = "{%s}" % XENC11_NS
-_DS = "{%s}" % DS_NS
-_WSSE = "{%s}" % WSSE_NS
-_WSU_ID = "{%s}Id" % WSU_NS
+_X = f"{{{XENC_NS}}}"
+_X11 = f"{{{XENC11_NS}}}"
+_DS = f"{{{DS_NS}}}"
+_WSSE = f"{{{WSSE_NS}}}"
+_WSU_ID = f"{{{WSU_NS}}}Id"
 _KEY_SIZES = {AES128_GCM: 16, AES256_GCM: 32}
 _MGF_HASHES = {
     MGF1_SHA1: hashes.SHA1,
@@ -199,7 +199,7 @@ def encrypt_attachments(
         _sub(ed, _X + "EncryptionMethod", Algorithm=algorithm)
         ed_key_info = _sub(ed, _DS + "KeyInfo")
         ed_str = _sub(ed_key_info, _WSSE + "SecurityTokenReference")
-        ed_str.set("{%s}TokenType" % WSSE11_NS, ENCRYPTED_KEY_TOKEN)
+        ed_str.set(f"{{{WSSE11_NS}}}TokenType", ENCRYPTED_KEY_TOKEN)
         _sub(ed_str, _WSSE + "Reference", URI="#" + ek_id)
         cipher_ref = _sub(_sub(ed, _X + "CipherData"), _X + "CipherReference", URI="cid:" + cid)
         _sub(_sub(cipher_ref, _X + "Transforms"), _DS + "Transform", Algorithm=SWA_CIPHERTEXT_TRANSFORM)

@@ -33,8 +33,8 @@ trust store and checked to acknowledge exactly the references we signed),
 ``reception-awareness`` (the same bytes, hence the same MessageId, resent with
 exponential jittered waits until a receipt arrives or the PMode's attempts or
 time run out; the bytes are recorded in ``sent_store`` before the first
-transmission, so a redelivery after a restart resends them too), ``duplicate`` (a receipt seen before, or one the receiver marks
-``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
+transmission, so a redelivery after a restart resends them too), ``duplicate`` (a receipt seen before, or one the
+receiver marks ``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
 
 In the gateway TOML (paths relative to the current directory, or absolute)::
 
@@ -154,7 +154,8 @@ class As4Adapter(Adapter):
 
     scheme: ClassVar[str] = "as4"
     recoverable = (*Adapter.recoverable, StoreUnavailable)
-    """Also :class:`~gateway.errors.StoreUnavailable`: a message the sent store cannot record is not sent, and retried."""
+    """Also :class:`~gateway.errors.StoreUnavailable`: a message the sent store cannot record is not sent, and
+    retried."""
 
     def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, timeout=timeout, options=options)
@@ -222,7 +223,8 @@ class As4Adapter(Adapter):
         )
 
     async def _prepare(self, message: OutboundMessage) -> OutgoingMessage:
-        """The message to (re)send: recorded in the sent store before its first transmission, then always those bytes."""
+        """The message to (re)send: recorded in the sent store before its first transmission, then always those
+        bytes."""
         ebms_id = self.ebms_message_id(message)
         digest = hashlib.sha256(message.payload).hexdigest()
         cached = self._sent.get(ebms_id)
@@ -388,7 +390,10 @@ class As4Adapter(Adapter):
                 "detail": first.detail,
                 "status": status,
             }
-            text = f"{self.endpoint} refused {sent_id}: {first.code} {first.short_description or ''} {first.description or ''}".strip()
+            text = (
+                f"{self.endpoint} refused {sent_id}: {first.code} {first.short_description or ''} "
+                f"{first.description or ''}"
+            ).strip()
             if first.code in _RETRYABLE_EBMS:
                 raise PartnerUnavailable(text, field="eb:Error", details=details)
             raise PartnerRejected(text, field="eb:Error", details=details)

@@ -52,10 +52,10 @@ INITIATOR = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/initi
 RESPONDER = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/responder"
 DEFAULT_MPC = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultMPC"
 
-_EB = "{%s}" % EB_NS
-_S = "{%s}" % SOAP12_NS
-_EBBP = "{%s}" % EBBP_NS
-_WSU_ID = "{%s}Id" % WSU_NS
+_EB = f"{{{EB_NS}}}"
+_S = f"{{{SOAP12_NS}}}"
+_EBBP = f"{{{EBBP_NS}}}"
+_WSU_ID = f"{{{WSU_NS}}}Id"
 
 
 @dataclass(frozen=True)
@@ -388,7 +388,8 @@ def _single_child(messaging: etree._Element, name: str) -> etree._Element:
         raise _fail(
             messaging,
             "AS4_BUNDLING",
-            f"eb:Messaging must hold exactly one eb:{name} (found {len(users)} UserMessage, {len(signals)} SignalMessage)",
+            f"eb:Messaging must hold exactly one eb:{name} "
+            f"(found {len(users)} UserMessage, {len(signals)} SignalMessage)",
             "EBMS:0002" if len(users) + len(signals) > 1 else "EBMS:0009",
         )
     return found[0]

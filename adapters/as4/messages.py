@@ -94,9 +94,9 @@ __all__ = [
 ]
 
 SIGNAL_CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
-_EB = "{%s}" % EB_NS
-_S = "{%s}" % SOAP12_NS
-_DS = "{%s}" % DS_NS
+_EB = f"{{{EB_NS}}}"
+_S = f"{{{SOAP12_NS}}}"
+_DS = f"{{{DS_NS}}}"
 _GZIP = "application/gzip"
 
 
@@ -187,7 +187,8 @@ def build_user_message(
     """Compress, sign and encrypt one user message; ``user.parts`` is filled from ``payloads``."""
     if pmode.security.encrypt and encrypt_for is None:
         raise ConfigError(
-            f"PMode {pmode.id} encrypts payloads but no encryption certificate is configured for {pmode.responder.party_id}",
+            f"PMode {pmode.id} encrypts payloads but no encryption certificate is configured "
+            f"for {pmode.responder.party_id}",
             field="encryption_certificate",
         )
     envelope, header, _ = new_envelope()
@@ -305,7 +306,8 @@ def select_agreement(
                 "AS4_PMODE_MISMATCH",
                 "EBMS:0010",
                 where,
-                f"{where} is not that of PMode {pmode_id!r} (service {named[0].pmode.service!r}, action {named[0].pmode.action!r})",
+                f"{where} is not that of PMode {pmode_id!r} "
+                f"(service {named[0].pmode.service!r}, action {named[0].pmode.action!r})",
             )
         return named[0]
     for agreement in candidates:
@@ -415,7 +417,8 @@ def open_user_message(
                 ValidationIssue(
                     element_path(verified.messaging) + "/eb:UserMessage/eb:CollaborationInfo",
                     "AS4_PMODE_MISMATCH",
-                    f"the signed header belongs to PMode {chosen.pmode.id!r}, not {partner.pmode.id!r} it was verified under",
+                    f"the signed header belongs to PMode {chosen.pmode.id!r}, "
+                    f"not {partner.pmode.id!r} it was verified under",
                 )
             ],
             details={"ebms": "EBMS:0010"},
@@ -574,7 +577,7 @@ def signed_references_of(elements: Sequence[etree._Element]) -> tuple[SignedRefe
     out = []
     for el in elements:
         info.append(_copy(el))
-    for ref, original in zip(signed_references(holder), elements):
+    for ref, original in zip(signed_references(holder), elements, strict=True):
         out.append(SignedReference(ref.uri, ref.transforms, ref.digest_method, ref.digest_value, original))
     return tuple(out)
 

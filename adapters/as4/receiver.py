@@ -83,7 +83,8 @@ class SqliteDuplicateStore:
     def __init__(self, path: str | Path) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS as4_received (message_id TEXT PRIMARY KEY, receipt BLOB NOT NULL, at TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS as4_received "
+            "(message_id TEXT PRIMARY KEY, receipt BLOB NOT NULL, at TEXT NOT NULL)"
         )
         self._db.commit()
 
@@ -139,7 +140,8 @@ class As4Receiver:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _partner(self, party_id: str) -> As4Partner | Sequence[As4Partner]:
-        """The agreements with ``party_id``; an unknown party is EBMS:0001 ValueNotRecognized (no P-Mode can be associated)."""
+        """The agreements with ``party_id``; an unknown party is EBMS:0001 ValueNotRecognized (no P-Mode can be
+        associated)."""
         partner = self.partners.get(party_id)
         if partner is None or (not isinstance(partner, As4Partner) and not partner):
             raise ValidationFailed(

@@ -45,7 +45,7 @@ from signing.xml import parse_xml, serialize
 
 __all__ = ["SentRecord", "SentStore", "MemorySentStore", "SqliteSentStore", "references_xml", "reference_elements"]
 
-_DS = "{%s}" % DS_NS
+_DS = f"{{{DS_NS}}}"
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,8 @@ class SqliteSentStore:
 
     async def get(self, message_id: str) -> SentRecord | None:
         rows = await self._exec(
-            "SELECT message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id FROM as4_sent WHERE message_id = ?",
+            "SELECT message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id "
+            "FROM as4_sent WHERE message_id = ?",
             (message_id,),
         )
         if not rows:
@@ -206,7 +207,8 @@ class SqliteSentStore:
 
     async def add(self, record: SentRecord) -> SentRecord:
         await self._exec(
-            "INSERT OR IGNORE INTO as4_sent (message_id, body, content_type, timestamp, refs, payload_sha256, recorded_at)"
+            "INSERT OR IGNORE INTO as4_sent "
+            "(message_id, body, content_type, timestamp, refs, payload_sha256, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.message_id,

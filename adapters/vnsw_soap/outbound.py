@@ -66,7 +66,7 @@ def _wsdl_path(name: str) -> str:
 def _describe(exc: BaseException) -> str:
     try:
         text = str(exc)
-    except Exception:  # a half-built driver exception must not hide the real failure
+    except Exception:  # noqa: BLE001 - a half-built driver exception's __str__ can raise anything; it must not hide the real failure
         text = ""
     return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
 

@@ -2,7 +2,7 @@
 
 Starts, all on 127.0.0.1 and in a fresh temporary directory:
 
-* a development PKI (``signing.pki.init_dev_pki``; created once under the
+* a development PKI (``signing.dev.pki.init_dev_pki``; created once under the
   temporary directory's ``nswgw-demo-pki`` and reused): the gateway, MOIT,
   MARD and a customs broker with RSA-2048 keys, the receivers with P-256 keys;
 * the gateway (embedded SQLite store, HTTP API, delivery workers) with
@@ -60,7 +60,7 @@ VN = dt.timezone(dt.timedelta(hours=7))
 
 def demo_pki(directory: Path | None = None) -> Any:
     """The demo's development PKI: reused when it holds every key the demo needs, else (re)created."""
-    from signing.pki import DevPki, generate_key, init_dev_pki
+    from signing.dev.pki import DevPki, generate_key, init_dev_pki
 
     directory = directory or Path(tempfile.gettempdir()) / f"nswgw-demo-pki-{os.getuid()}"
     try:
@@ -180,7 +180,7 @@ _PERMIT: list[bytes] = []
 def permit(n: int, reference: str) -> bytes:
     """MARD's quarantine result (VNSW envelope, procedure BNNPTNT0600011, type 12, function 05), unsigned."""
     if not _PERMIT:
-        from mappings.model import Endpoint, Envelope, Permit, TradeMessage
+        from mappings.model import Decision, Endpoint, Envelope, Permit, TradeMessage
         from mappings.registry import get
 
         nsw = Endpoint(name="NSW", identity="NSW", country="VN", ministry="BTC", organization="TCHQ", unit="NSW")
@@ -205,7 +205,7 @@ def permit(n: int, reference: str) -> bytes:
             permit=Permit(
                 procedure_code="BNNPTNT0600011",
                 application_number="BNNPTNT26000000000",
-                decision="accepted",
+                decision=Decision.ACCEPTED,
                 decision_date=dt.datetime(2026, 3, 5, 9, 14, 40, tzinfo=VN),
                 reason="Ho so hop le",
             ),
@@ -219,7 +219,7 @@ _PARTNER_PROCESS: dict[str, Any] = {}
 
 def _partner_process_init(pki_dir: str) -> None:
     """In a partner process: the gateway's trust and each partner's receipt key, from the dev PKI on disk."""
-    from signing.pki import DevPki
+    from signing.dev.pki import DevPki
     from signing.policy import VerifyPolicy
     from signing.trust import PinnedCertificate, TrustStore
 
@@ -516,7 +516,9 @@ def summary_table(result: DemoResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
         if i == 0 or i == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -71,8 +71,8 @@ def _find_pki(start: Path) -> Path | None:
 
 def _receipt_signer(name: str, dest: DestinationSettings, pki_dir: Path | None) -> Any:
     """The dev-PKI key whose certificate the destination's receipt trust pins."""
-    from signing.keys import SoftwareSigner
-    from signing.pki import DevPki, load_certificate
+    from signing.dev.pki import DevPki
+    from signing.keys import SoftwareSigner, load_certificate
 
     field_ = f"destinations.{name}.trust.pinned"
     pinned = [p.certificate for p in (dest.trust.pinned if dest.trust else ())]

@@ -6,12 +6,14 @@ from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, St
 
 __all__ = ["Store", "MessageRecord", "MessageQuery", "DestinationStats", "open_store", "store_from_settings"]
 
+_POSTGRES = ("postgres://", "postgresql://")
+
 
 def open_store(url: str, **options: object) -> Store:
     """A store from its connection string (``sqlite:///path``, a bare path, or ``postgresql://...``)."""
     from gateway.errors import ConfigError
 
-    if url.startswith(("postgres://", "postgresql://")):
+    if url.startswith(_POSTGRES):
         from gateway.store.postgres import PostgresStore
 
         pg_options = {
@@ -28,15 +30,25 @@ def open_store(url: str, **options: object) -> Store:
 
 
 def store_from_settings(settings: Any) -> Store:
-    """The store a ``[store]`` section selects: ``kind = "sqlite"`` (``url``) or ``kind = "postgresql"`` (``dsn``)."""
+    """The store ``[store] kind`` selects: ``"sqlite"`` (on ``url``) or ``"postgresql"`` (on ``dsn``).
+
+    ``kind`` alone decides; a connection string of the other kind is a :class:`~gateway.errors.ConfigError`
+    (:class:`~gateway.config.StoreSettings` already refuses one at load).
+    """
     from gateway.errors import ConfigError
 
-    kind = getattr(settings, "kind", "sqlite")
-    if kind == "postgresql":
-        dsn = getattr(settings, "dsn", None)
+    if settings.kind == "postgresql":
+        from gateway.store.postgres import PostgresStore
+
+        dsn = settings.dsn
         if not dsn:
             raise ConfigError('[store] kind = "postgresql" needs dsn = "postgresql://..."', field="store.dsn")
-        if not str(dsn).startswith(("postgres://", "postgresql://")):
+        if not str(dsn).startswith(_POSTGRES):
             raise ConfigError("store.dsn must be a postgresql:// connection string", field="store.dsn")
-        return open_store(dsn, max_batch=min(settings.max_batch, 256), pool_size=getattr(settings, "pool_size", 10))
-    return open_store(settings.url, synchronous=settings.synchronous, max_batch=settings.max_batch)
+        return PostgresStore(str(dsn), max_batch=min(settings.max_batch, 256), pool_size=settings.pool_size)
+    url = str(settings.url)
+    if "://" in url and not url.startswith("sqlite:///"):
+        raise ConfigError(f'[store] kind = "sqlite" needs url = "sqlite:///PATH", not {url!r}', field="store.url")
+    from gateway.store.sqlite import SqliteStore
+
+    return SqliteStore(url, synchronous=settings.synchronous, max_batch=settings.max_batch)

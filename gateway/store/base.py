@@ -1,7 +1,7 @@
 """The store interface: durable messages, per-destination outboxes, the journal.
 
 Everything the broker keeps goes through :class:`Store`. Implementations
-(:class:`~gateway.store.sqlite.SqliteStore` now, PostgreSQL next) must give
+(:class:`~gateway.store.sqlite.SqliteStore`, :class:`~gateway.store.postgres.PostgresStore`) must give
 
 * **durable acceptance**: :meth:`Store.accept` returns only after the message,
   its intake history, its deliveries and its journal entry are committed;
@@ -119,10 +119,9 @@ class Store(abc.ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def on_work(self, callback: Callable[[tuple[str, ...]], None]) -> None:
+    def on_work(self, callback: Callable[[tuple[str, ...]], None]) -> None:  # noqa: B027 - optional hook, no-op
         """Have ``callback(destinations)`` called when another node queues work (multi-node stores wake
-        idle workers this way, e.g. PostgreSQL LISTEN/NOTIFY). Single-node stores never call it.
-        (Added by issue 6; additive, with this no-op default.)"""
+        idle workers this way, e.g. PostgreSQL LISTEN/NOTIFY). Single-node stores never call it."""
 
     @abc.abstractmethod
     async def recover(self, *, now: float) -> int:

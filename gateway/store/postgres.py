@@ -50,9 +50,9 @@ import functools
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 
@@ -65,6 +65,10 @@ from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, St
 __all__ = ["PostgresStore", "upgrade_schema", "schema_version", "redact"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+_Conn = Any
+"""An asyncpg connection, or a pool's proxy of one (asyncpg's stubs type the two apart)."""
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -99,11 +103,13 @@ def translate(exc: BaseException, where: str) -> NswError:
     return error
 
 
-def _guarded(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def _guarded(
+    method: Callable[Concatenate[PostgresStore, P], Awaitable[T]],
+) -> Callable[Concatenate[PostgresStore, P], Coroutine[Any, Any, T]]:
     """Translate every exception leaving a public store method (asyncio cancellation excepted)."""
 
     @functools.wraps(method)
-    async def wrapper(self: PostgresStore, *args: Any, **kwargs: Any) -> T:
+    async def wrapper(self: PostgresStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(self, *args, **kwargs)
         except NswError:
@@ -160,7 +166,7 @@ _DELIVERY_COLUMNS = (
 )
 
 
-def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
+def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ...] = ()) -> Delivery:
     (
         seq,
         message,
@@ -198,7 +204,7 @@ def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Deliv
     )
 
 
-def _transition(row: Sequence[Any]) -> Transition:
+def _transition(row: Sequence[Any] | asyncpg.Record) -> Transition:
     destination, from_state, to_state, at, code, detail = tuple(row)
     return Transition(State(to_state), at, State(from_state) if from_state else None, destination, code, detail)
 
@@ -250,7 +256,7 @@ class _Tx:
         self.transitions.extend((message, t) for t in steps)
 
 
-_Op = Callable[[asyncpg.Connection, _Tx], Awaitable[Any]]
+_Op = Callable[[_Conn, _Tx], Awaitable[Any]]
 
 
 _ROWS = """
@@ -304,7 +310,7 @@ def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
     )
 
 
-async def _record(conn: asyncpg.Connection, tx: _Tx, d: Delivery, owner: str | None, now: float) -> None:
+async def _record(conn: _Conn, tx: _Tx, d: Delivery, owner: str | None, now: float) -> None:
     """Compare-and-set one delivery. Raises InvalidTransition *before* writing anything."""
     if not d.history:
         raise InvalidTransition("nothing to record: the delivery has no new transition", field="history")
@@ -453,19 +459,19 @@ class PostgresStore(Store):
             try:
                 await listener.remove_listener(self._channel, self._notified)
                 await listener.execute("DELETE FROM nodes WHERE id = $1", self._node)
-            except Exception:  # the database is gone: nothing to tidy
+            except Exception:  # noqa: BLE001 - the database is gone: nothing to tidy
                 pass
             await _close_quietly(listener)
         try:
             await asyncio.wait_for(pool.close(), 10)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a pool that does not close in time is terminated
             pool.terminate()
 
     def on_work(self, callback: Callable[[tuple[str, ...]], None]) -> None:
         self._subscribers.append(callback)
 
-    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        node, _, names = payload.partition(":")
+    def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        node, _, names = str(payload).partition(":")
         if node == str(self._node):  # our own workers were woken by our broker already
             return
         # coalesce: under load every accept on every node notifies; wake the workers at most once per
@@ -521,7 +527,7 @@ class PostgresStore(Store):
     async def _run_batch(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
         try:
             results = await self._transaction(batch)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - sorted below: retried alone, or translated at the boundary
             if len(batch) > 1 and not isinstance(exc, _UNAVAILABLE):
                 for item in batch:  # one write broke the transaction (or a deadlock): give each its own
                     await self._run_batch([item])
@@ -530,9 +536,9 @@ class PostgresStore(Store):
                 if not isinstance(exc, _RETRY_ALONE):
                     raise
                 results = await self._transaction(batch)  # a deadlock victim: once more, alone
-            except Exception as final:
-                error = translate(final, self.name)
-                results = [(future, None, error) for _, future in batch]
+            except Exception as final:  # noqa: BLE001 - translated at the boundary for every caller of the batch
+                failed = translate(final, self.name)
+                results = [(future, None, failed) for _, future in batch]
         for future, value, error in results:
             if future.cancelled():
                 continue
@@ -558,7 +564,7 @@ class PostgresStore(Store):
         self.operations += len(batch)
         return results
 
-    async def _finish(self, conn: asyncpg.Connection, tx: _Tx) -> None:
+    async def _finish(self, conn: _Conn, tx: _Tx) -> None:
         """End of a transaction, in at most two round trips before COMMIT: the rows its writes left, with the
         journal lock (held to COMMIT, so appends from every node form one chain) and the journal's head read
         under it; then the chained entries with the notification."""
@@ -616,7 +622,7 @@ class PostgresStore(Store):
     ) -> tuple[Acknowledgement, bool]:
         env = message.envelope
 
-        async def op(conn: asyncpg.Connection, tx: _Tx) -> tuple[Acknowledgement, bool]:
+        async def op(conn: _Conn, tx: _Tx) -> tuple[Acknowledgement, bool]:
             inserted = await conn.fetchval(
                 "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
                 " procedure, format, intake_state, received_at, error, ack, payload)"
@@ -651,7 +657,7 @@ class PostgresStore(Store):
                 tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(payload)))
             return ack, True
 
-        return await self._write(op)  # type: ignore[no-any-return]
+        return await self._write(op)
 
     @_guarded
     async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
@@ -661,7 +667,7 @@ class PostgresStore(Store):
 
     @_guarded
     async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
-        async def op(conn: asyncpg.Connection, tx: _Tx) -> None:
+        async def op(conn: _Conn, tx: _Tx) -> None:
             await _record(conn, tx, delivery, owner, now)
 
         await self._write(op)
@@ -672,7 +678,7 @@ class PostgresStore(Store):
 
         error_cls = ERROR_CODES[code]
 
-        async def op(conn: asyncpg.Connection, tx: _Tx) -> int:
+        async def op(conn: _Conn, tx: _Tx) -> int:
             rows = await conn.fetch(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = $1 AND state = 'QUEUED'"
                 " AND deadline <= $2 AND (lease_owner IS NULL OR lease_until < $2) ORDER BY seq"
@@ -690,7 +696,7 @@ class PostgresStore(Store):
                 n += 1
             return n
 
-        return await self._write(op)  # type: ignore[no-any-return]
+        return await self._write(op)
 
     # ------------------------------------------------------------------ reads
 
@@ -732,7 +738,8 @@ class PostgresStore(Store):
     async def dead_letters(
         self, *, destination: str | None = None, message_id: str | None = None, limit: int = 1000
     ) -> list[Delivery]:
-        clauses, params = ["state = 'DEAD'"], []
+        clauses: list[str] = ["state = 'DEAD'"]
+        params: list[Any] = []
         if destination is not None:
             params.append(destination)
             clauses.append(f"destination = ${len(params)}")
@@ -776,11 +783,11 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 async def _close_quietly(conn: asyncpg.Connection) -> None:
     try:
         await asyncio.wait_for(conn.close(), 5)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a connection that does not close in time is terminated
         conn.terminate()
 
 
-async def _load_record(conn: asyncpg.Connection, message_id: str) -> MessageRecord | None:
+async def _load_record(conn: _Conn, message_id: str) -> MessageRecord | None:
     row = await conn.fetchrow(
         "SELECT id, sender, message_id, document_type, conversation, reference, destination, procedure, format,"
         " received_at, error, ack FROM messages WHERE id = $1",
@@ -804,7 +811,8 @@ async def _load_record(conn: asyncpg.Connection, message_id: str) -> MessageReco
     steps = [
         (r[0], _transition(r))
         for r in await conn.fetch(
-            "SELECT destination, from_state, to_state, at, code, detail FROM transitions WHERE message = $1 ORDER BY id",
+            "SELECT destination, from_state, to_state, at, code, detail FROM transitions"
+            " WHERE message = $1 ORDER BY id",
             mid,
         )
     ]

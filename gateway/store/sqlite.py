@@ -14,6 +14,9 @@ Features:
   queries never wait behind the writer.
 * A single gateway process owns the file: :meth:`SqliteStore.recover`
   releases all leases left by a crashed previous run.
+* The schema comes from the versioned migrations of :mod:`gateway.store.migrations`
+  (``PRAGMA user_version``), applied when the store opens; a file newer than this
+  gateway is refused with ``STORE_SCHEMA_OUTDATED``.
 
 Nothing SQLite-specific crosses :class:`~gateway.store.base.Store`.
 """
@@ -32,78 +35,12 @@ from typing import Any, TypeVar
 from gateway.errors import ConfigError, GatewayError, InvalidTransition
 from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
 from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State, Transition, overall_state
+from gateway.store import migrations
 from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
-    sender TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    document_type TEXT NOT NULL,
-    conversation TEXT NOT NULL,
-    reference TEXT,
-    destination TEXT,
-    procedure TEXT,
-    format TEXT NOT NULL,
-    intake_state TEXT NOT NULL,
-    state TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    error TEXT,
-    ack TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    UNIQUE (sender, message_id)
-);
-CREATE INDEX IF NOT EXISTS messages_sender_received ON messages (sender, received_at);
-CREATE INDEX IF NOT EXISTS messages_reference ON messages (reference);
-CREATE TABLE IF NOT EXISTS deliveries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message TEXT NOT NULL REFERENCES messages (id),
-    destination TEXT NOT NULL,
-    conversation TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    document_type TEXT NOT NULL,
-    reference TEXT,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    queued_at REAL NOT NULL,
-    deadline REAL NOT NULL,
-    next_at REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL,
-    last_error TEXT,
-    payload BLOB NOT NULL,
-    receipt BLOB,
-    UNIQUE (message, destination)
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, state, seq);
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (destination, conversation, seq)
-    WHERE state <> 'ACKNOWLEDGED';
-CREATE TABLE IF NOT EXISTS transitions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    message TEXT NOT NULL,
-    destination TEXT,
-    from_state TEXT,
-    to_state TEXT NOT NULL,
-    at REAL NOT NULL,
-    code TEXT,
-    detail TEXT
-);
-CREATE INDEX IF NOT EXISTS transitions_message ON transitions (message, id);
-CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL,
-    destination TEXT,
-    digest TEXT NOT NULL,
-    prev TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-"""
 
 
 class _ConnectionThread(threading.Thread):
@@ -148,13 +85,17 @@ class _ConnectionThread(threading.Thread):
                 conn.close()
                 raise ConfigError(f"SQLite refused WAL mode (got {mode})", field="store.path")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            conn.executescript(SCHEMA)
+            try:
+                migrations.upgrade_sqlite(conn, where=self._path)
+            except BaseException:
+                conn.close()
+                raise
         return conn
 
     def run(self) -> None:
         try:
             conn = self._connect()
-        except BaseException as exc:  # reported to start_and_wait
+        except BaseException as exc:  # noqa: BLE001 - not swallowed: start_and_wait re-raises it in the opener
             self._startup_error = exc
             self._ready.set()
             return
@@ -187,24 +128,24 @@ class _ConnectionThread(threading.Thread):
                 conn.execute("SAVEPOINT op")
                 try:
                     value = fn(conn)
-                except Exception as exc:  # the failure belongs to this operation alone
+                except Exception as failure:  # noqa: BLE001 - handed to this operation's caller, which alone it undoes
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
-                    results.append((future, None, exc))
+                    results.append((future, None, failure))
                 else:
                     conn.execute("RELEASE op")
                     results.append((future, value, None))
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.Error as db_error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = GatewayError(f"store transaction failed: {exc}", field="store")
-            error.__cause__ = exc
+            error = GatewayError(f"store transaction failed: {db_error}", field="store")
+            error.__cause__ = db_error
             results = [(future, None, error) for _, future in batch]
         self.batches += 1
         self.operations += len(batch)
-        for future, value, exc in results:
-            future.get_loop().call_soon_threadsafe(_settle, future, value, exc)
+        for future, value, outcome in results:
+            future.get_loop().call_soon_threadsafe(_settle, future, value, outcome)
 
 
 def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
@@ -256,7 +197,10 @@ def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[
     )
 
 
-_DELIVERY_COLUMNS = "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at, deadline, next_at, last_error, payload, receipt"
+_DELIVERY_COLUMNS = (
+    "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at,"
+    " deadline, next_at, last_error, payload, receipt"
+)
 
 
 def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
@@ -575,7 +519,8 @@ class SqliteStore(Store):
     async def dead_letters(
         self, *, destination: str | None = None, message_id: str | None = None, limit: int = 1000
     ) -> list[Delivery]:
-        clauses, params = ["state = 'DEAD'"], []
+        clauses: list[str] = ["state = 'DEAD'"]
+        params: list[Any] = []
         if destination is not None:
             clauses.append("destination = ?")
             params.append(destination)

@@ -1,4 +1,6 @@
-"""MARD procedure BNNPTNT0600011: import animal quarantine (corpus folder ``mard_p08_animal_quarantine_BNNPTNT0600011``).
+"""MARD procedure BNNPTNT0600011: import animal quarantine.
+
+Corpus folder ``mard_p08_animal_quarantine_BNNPTNT0600011``.
 
 =========  ========  =============================================  ==========================
 type       function  message                                        harmonized

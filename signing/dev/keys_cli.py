@@ -4,7 +4,7 @@
   [--ocsp-url URL] [--crl-url URL] [--p12-password-env VAR] [--force]``
   creates a root CA, an issuing CA, an OCSP responder certificate and one
   signing certificate (PEM, key, PKCS#12) per party, plus CRLs and the
-  ``index.txt`` that ``openssl ocsp -index`` reads (see :mod:`signing.pki`).
+  ``index.txt`` that ``openssl ocsp -index`` reads (see :mod:`signing.dev.pki`).
 * ``nswgw keys revoke DIR NAME [--reason key_compromise|...]`` revokes a
   certificate: re-signs ``crl.pem`` and marks it ``R`` in ``index.txt``.
 
@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from gateway.errors import ConfigError
-from signing.pki import DEFAULT_PARTIES, KEY_KINDS, REVOCATION_REASONS, DevPki, init_dev_pki
+from signing.dev.pki import DEFAULT_PARTIES, KEY_KINDS, REVOCATION_REASONS, DevPki, init_dev_pki
 
 __all__ = ["register"]
 

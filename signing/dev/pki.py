@@ -45,7 +45,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,7 +53,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.errors import CertificateMalformed, ConfigError, KeyLoadFailed
+from gateway.errors import ConfigError
+from signing.keys import PrivateKey, load_certificate, load_private_key
+from signing.revocation import load_crl
 
 __all__ = [
     "KeyKind",
@@ -72,16 +74,11 @@ __all__ = [
     "IssuedCert",
     "DevPki",
     "init_dev_pki",
-    "load_certificate",
-    "load_private_key",
-    "load_crl",
 ]
 
 KeyKind = Literal["rsa2048", "rsa3072", "p256", "p384"]
 KEY_KINDS: tuple[str, ...] = ("rsa2048", "rsa3072", "p256", "p384")
 """Key kinds accepted by :func:`generate_key` (and ``nswgw keys init --key-type``)."""
-
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
 DEFAULT_PARTIES: tuple[str, ...] = ("nsw-gateway", "moit", "mard", "customs", "th-asw", "my-asw", "sg-asw")
 """The gateway itself, three demo ministries and three ASEAN Single Window partners."""
@@ -358,50 +355,6 @@ def make_crl(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-# --------------------------------------------------------------------------- loading
-
-
-def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
-    """A PEM or DER certificate; CERT_MALFORMED when undecodable, CONFIG_INVALID when unreadable."""
-    data = _read(path)
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise CertificateMalformed(f"cannot decode certificate {path}: {exc}", field=str(path)) from exc
-
-
-def load_crl(path: str | os.PathLike[str]) -> x509.CertificateRevocationList:
-    """A PEM or DER CRL; CERT_MALFORMED when undecodable, CONFIG_INVALID when unreadable."""
-    data = _read(path)
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError as exc:
-        raise CertificateMalformed(f"cannot decode CRL {path}: {exc}", field=str(path)) from exc
-
-
-def load_private_key(path: str | os.PathLike[str], password: bytes | None = None) -> PrivateKey:
-    """An unencrypted (or ``password``-protected) PEM private key; KEY_LOAD_FAILED otherwise."""
-    try:
-        data = Path(path).read_bytes()
-        key = serialization.load_pem_private_key(data, password=password)
-    except (OSError, ValueError, TypeError) as exc:
-        raise KeyLoadFailed(f"cannot load private key {path}: {exc}", field=str(path)) from exc
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-        raise KeyLoadFailed(f"{path}: unsupported key type {type(key).__name__}", field=str(path))
-    return key
-
-
-def _read(path: str | os.PathLike[str]) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", field=str(path)) from exc
-
-
 # --------------------------------------------------------------------------- files
 
 
@@ -592,7 +545,8 @@ class DevPki:
         entry = self._manifest["certificates"].get(name)
         if entry is None or entry["role"] not in ("party", "extra"):
             raise ConfigError(
-                f"no certificate named {name!r} in the development PKI {self.directory}{_did_you_mean(name, self.names)}",
+                f"no certificate named {name!r} in the development PKI {self.directory}"
+                f"{_did_you_mean(name, self.names)}",
                 field="name",
             )
         cached = self._cache.get(f"party:{name}")
@@ -745,7 +699,7 @@ class DevPki:
 
     def _write_index(self) -> None:
         lines = []
-        for name, entry in self._issued_by_issuing_ca():
+        for _name, entry in self._issued_by_issuing_ca():
             cert = load_certificate(self.directory / entry["cert"])
             expiry = _index_time(cert.not_valid_after_utc)
             if entry["status"] == "revoked":

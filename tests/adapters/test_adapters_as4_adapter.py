@@ -21,7 +21,7 @@ from gateway.errors import (
 )
 from gateway.ports import OutboundMessage, resolve_adapter
 from helpers.as4 import ACTION, GATEWAY, PARTNER, Side, free_port, pmode, receiver_for, serve, side
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 
 FORM_D = Path(__file__).parents[1] / "vectors" / "mappings" / "formd" / "form_d_two_items.xml"
 

@@ -20,7 +20,7 @@ from gateway.errors import ConfigError
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, receiver_for, serve, side
 from helpers.gateway import eventually
 from signing.keys import SoftwareSigner
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 from signing.trust import TrustStore
 
 PMODE_TOML = f"""

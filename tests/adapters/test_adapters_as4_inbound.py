@@ -21,7 +21,7 @@ from gateway.model import gateway_message_id
 from gateway.ports import OutboundMessage, resolve_inbound
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, pmode, side
 from helpers.gateway import Receiver, eventually, make_config
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 
 FORM_D = b"<CertificateOfOrigin><ReferenceNo>TH-2026-0001</ReferenceNo><Form>D</Form></CertificateOfOrigin>"
 

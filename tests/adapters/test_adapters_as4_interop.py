@@ -28,7 +28,7 @@ from adapters.as4.mime import MimePart, build_multipart, parse_multipart
 from gateway.errors import SignatureWrapping
 from gateway.ports import OutboundMessage
 from helpers.as4 import Side, serve, side
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 from signing.wss import EB_NS, SOAP12_NS, WSSE_NS, WSU_NS
 from signing.xml import parse_xml, serialize
 

@@ -13,7 +13,7 @@ from adapters.as4 import As4Adapter, As4Partner, As4Receiver, PMode
 from gateway.errors import PartnerRejected
 from gateway.ports import OutboundMessage
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, pmode, serve, side
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 
 AMENDMENT = "eco.form_d.amendment"
 

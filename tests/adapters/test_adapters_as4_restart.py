@@ -19,7 +19,7 @@ from adapters.as4.sent import SqliteSentStore
 from gateway.errors import ConfigError, GatewayError, PartnerUnavailable, ReceiptInvalid, StoreUnavailable
 from gateway.ports import OutboundMessage
 from helpers.as4 import ACTION, GATEWAY, PARTNER, AnswerCutter, Side, pmode, receiver_for, serve, side
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 
 pytestmark = [pytest.mark.slow]
 

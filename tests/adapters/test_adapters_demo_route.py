@@ -17,12 +17,12 @@ from lxml import etree
 from adapters.as4 import As4Adapter
 from adapters.vnsw_soap import VnswSoapEndpoint
 from gateway.api import Gateway
-from gateway.demo import eco_form_d
+from gateway.dev.demo import eco_form_d
 from gateway.model import gateway_message_id
 from helpers.adapters import call_vnsw_endpoint, vnsw_envelope
 from helpers.as4 import GATEWAY, PARTNER, pmode, receiver_for, side
 from helpers.gateway import TOKENS, eventually, make_config
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 from signing.xml import parse_xml
 
 

@@ -100,6 +100,44 @@ async def test_unrouted_document_type_is_rejected_with_route_not_found(tmp_path:
     assert body["error"]["field"] == "X-Document-Type"
 
 
+async def test_unknown_destination_is_refused_with_destination_unknown_not_routed_elsewhere(rig) -> None:
+    gw, s, th = rig
+    status, body = await submit(s, gw.url, "MOIT", "D-1", "eco.form_d", doc(1), **{"X-Destination": "TJ"})
+    assert status == 422 and body["error"]["code"] == "DESTINATION_UNKNOWN"
+    assert body["error"]["field"] == "X-Destination" and body["error"]["message"].endswith("known destinations: TH")
+    assert body["ack"]["state"] == State.REJECTED.value and body["ack"]["destinations"] == []
+    status, body = await submit(s, gw.url, "MOIT", "D-2", "eco.form_d", doc(2), **{"X-Destination": "TH"})
+    assert status == 202 and body["destinations"] == ["TH"]
+    await eventually(lambda: len(th.requests) == 1)
+    assert [b"<No>2</No>" in r["body"] for r in th.requests] == [True]
+
+
+async def test_search_takes_iso_8601_or_epoch_and_refuses_bad_bounds_naming_the_parameter(rig) -> None:
+    gw, s, _ = rig
+    status, _ = await submit(s, gw.url, "MOIT", "S-1", "eco.form_d", doc(1))
+    assert status == 202
+    auth = {"Authorization": f"Bearer {TOKENS['MOIT']}"}
+
+    async def search(**params: str) -> tuple[int, dict]:
+        async with s.get(f"{gw.url}/v1/messages", params=params, headers=auth) as r:
+            return r.status, await r.json()
+
+    for since in ("2000-01-01T00:00:00Z", "2000-01-01T07:00:00+07:00", "2000-01-01", "946684800"):
+        status, body = await search(since=since)
+        assert status == 200 and [m["message_id"] for m in body["messages"]] == ["S-1"], since
+    status, body = await search(until="2000-01-01T00:00:00Z")
+    assert status == 200 and body["messages"] == []
+    for params, field in (
+        ({"since": "yesterday"}, "since"),
+        ({"limit": "-1"}, "limit"),
+        ({"state": "queued"}, "state"),
+    ):
+        status, body = await search(**params)
+        assert status == 400 and body["error"]["code"] == "REQUEST_INVALID" and body["error"]["field"] == field
+    status, body = await search(state="queued")
+    assert "QUEUED" in body["error"]["message"]
+
+
 async def test_duplicate_submission_returns_the_original_ack_and_is_delivered_once(rig) -> None:
     gw, s, th = rig
     status, ack = await submit(s, gw.url, "MOIT", "ECO-1", "eco.form_d", doc(1))

@@ -78,7 +78,7 @@ def test_unreadable_or_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
 
 def test_first_matching_route_wins_and_fans_out() -> None:
     config = load_config(EXAMPLE)
-    router = Router(config.routes)
+    router = Router(config.routes, tuple(config.destinations))
     eco = Envelope(sender=PartyId("MOIT"), message_id="1", document_type="eco.form_d")
     assert router.route(eco) == ("TH", "CUSTOMS")
     reg = Envelope(sender=PartyId("TRADER"), message_id="1", document_type="sps.registration")
@@ -167,7 +167,7 @@ def test_example_configuration_loads_its_trust_stores_and_key_from_a_dev_pki(tmp
 
     from gateway.api import Gateway
     from gateway.ports import DocumentSigner, DocumentVerifier, SignedReceiptVerifier
-    from signing.pki import init_dev_pki
+    from signing.dev.pki import init_dev_pki
 
     shutil.copy(EXAMPLE, tmp_path / "gateway.toml")
     init_dev_pki(tmp_path / "pki", ["nsw-gateway", "moit", "mard", "broker", "customs", "th-asw"], key_kind="p256")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.demo import run_demo, summary_table
+from gateway.dev.demo import run_demo, summary_table
 
 pytestmark = [pytest.mark.slow]
 

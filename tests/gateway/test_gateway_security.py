@@ -20,7 +20,7 @@ from helpers.mappings import form_d, quarantine_result
 from helpers.ocsp import OcspResponder, dev_pki, free_loopback_port, ocsp_responder  # noqa: F401
 from mappings.registry import get as get_format
 from signing.keys import SoftwareSigner
-from signing.pki import DevPki
+from signing.dev.pki import DevPki
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.sign import sign_document
 from signing.trust import PinnedCertificate, TrustStore
@@ -170,7 +170,7 @@ async def test_pinned_certificate_past_its_acceptance_window_is_rejected_with_ce
 async def test_signer_revoked_in_the_configured_crl_is_rejected_with_cert_revoked(
     tmp_path: Path, dev_pki: DevPki
 ) -> None:
-    from signing.pki import generate_key
+    from signing.dev.pki import generate_key
 
     revoked = dev_pki.issue("moit-revoked-gw", key=generate_key("p256"))
     dev_pki.revoke("moit-revoked-gw", reason="key_compromise")
@@ -447,7 +447,7 @@ async def test_ocsp_revocation_and_soft_fail_from_configuration(
 ) -> None:
     """Prerequisite: MOIT's trust checks OCSP (real openssl responder on loopback, or a dead port).
     Predicate: a revoked signer is CERT_REVOKED; an unreachable responder fails hard unless soft_fail."""
-    from signing.pki import generate_key
+    from signing.dev.pki import generate_key
 
     name = f"moit-ocsp-{scenario}"
     issued = dev_pki.issue(name, key=generate_key("p256"))

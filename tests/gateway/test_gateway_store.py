@@ -1,4 +1,4 @@
-"""The store behaviour suite: run against every Store implementation (SQLite now; PostgreSQL to be added to STORES)."""
+"""The store behaviour suite: run against every Store implementation (SQLite and PostgreSQL, see STORES)."""
 
 from __future__ import annotations
 

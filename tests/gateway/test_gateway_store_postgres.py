@@ -234,9 +234,8 @@ async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the
 def test_postgresql_store_without_a_dsn_names_the_key() -> None:
     from gateway.config import parse_config
 
-    config = parse_config({"store": {"kind": "postgresql"}})
     with pytest.raises(ConfigError) as err:
-        store_from_settings(config.store)
+        parse_config({"store": {"kind": "postgresql"}})
     assert err.value.code == "CONFIG_INVALID" and err.value.field == "store.dsn"
     assert isinstance(
         store_from_settings(parse_config({"store": {"kind": "postgresql", "dsn": PG_DSN}}).store), PostgresStore
@@ -296,3 +295,20 @@ async def test_no_driver_exception_leaves_any_store_method(broken: str) -> None:
                     assert exc.__cause__ is not None, name
                 else:  # a killed connection may be replaced by the pool transparently; a dropped schema may not
                     assert broken == "connections-killed", f"{name} succeeded on a dropped schema"
+
+
+@pytest.mark.parametrize(
+    ("store", "field"),
+    [
+        ({"kind": "sqlite", "url": "postgresql://postgres@127.0.0.1:5432/test"}, "store.url"),
+        ({"url": "postgres://postgres@127.0.0.1:5432/test"}, "store.url"),
+        ({"kind": "postgresql", "dsn": "sqlite:///gateway.db"}, "store.dsn"),
+    ],
+    ids=["sqlite-kind-with-a-postgresql-url", "default-kind-with-a-postgres-url", "postgresql-kind-with-a-sqlite-dsn"],
+)
+def test_store_kind_alone_selects_the_store(store: dict, field: str) -> None:
+    from gateway.config import parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"store": store})
+    assert err.value.code == "CONFIG_INVALID" and err.value.field == field

@@ -17,7 +17,7 @@ Fixtures (import them into a test module to use them)::
 
     from helpers.ocsp import dev_pki, ocsp_responder  # noqa: F401
 
-* ``dev_pki`` (session): a :class:`signing.pki.DevPki` with RSA-2048 keys and the
+* ``dev_pki`` (session): a :class:`signing.dev.pki.DevPki` with RSA-2048 keys and the
   default parties. Treat the parties as read-only; to revoke, ``dev_pki.issue()``
   a certificate under a fresh name first (``key=`` a p256 key keeps it fast).
 * ``ocsp_responder`` (session): an :class:`OcspResponder` over ``dev_pki``;
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from signing.pki import DevPki, init_dev_pki
+from signing.dev.pki import DevPki, init_dev_pki
 
 __all__ = ["OcspResponder", "dev_pki", "ocsp_responder", "free_loopback_port", "OPENSSL"]
 

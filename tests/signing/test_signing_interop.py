@@ -16,7 +16,7 @@ from lxml import etree
 from gateway.errors import NswError
 from signing import algorithms as A
 from signing.keys import SoftwareSigner
-from signing.pki import generate_key, issue_certificate
+from signing.dev.pki import generate_key, issue_certificate
 from signing.policy import SigningProfile
 from signing.sign import sign_document
 from signing.trust import TrustStore

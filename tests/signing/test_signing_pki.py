@@ -1,4 +1,4 @@
-"""The development PKI (signing/pki.py) and ``nswgw keys`` (signing/keys_cli.py)."""
+"""The development PKI (signing/dev/pki.py) and ``nswgw keys`` (signing/dev/keys_cli.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from gateway.cli import report_error
 from gateway.errors import ConfigError, KeyLoadFailed, NswError
 from helpers.ocsp import dev_pki  # noqa: F401
-from signing import keys_cli
-from signing.pki import (
+from signing.dev import keys_cli
+from signing.dev.pki import (
     DEFAULT_PARTIES,
     ISSUING_CA_NAME,
     ROOT_CA_NAME,
@@ -29,9 +29,9 @@ from signing.pki import (
     generate_key,
     init_dev_pki,
     issue_certificate,
-    load_private_key,
     make_crl,
 )
+from signing.keys import load_private_key
 
 OPENSSL = shutil.which("openssl")
 INDEX_LINE = re.compile(
@@ -420,4 +420,4 @@ def test_cli_keys_init_p12_password_from_environment(tmp_path, monkeypatch):
 def test_keys_group_is_registered_in_nswgw():
     from gateway.cli import COMMAND_MODULES
 
-    assert "signing.keys_cli" in COMMAND_MODULES
+    assert "signing.dev.keys_cli" in COMMAND_MODULES

@@ -18,7 +18,7 @@ from cryptography.x509 import ocsp
 
 from gateway.errors import CertificateMalformed, CertificateRevoked, ConfigError, RevocationUnavailable
 from helpers.ocsp import OcspResponder, dev_pki, free_loopback_port, ocsp_responder  # noqa: F401
-from signing.pki import DevPki, IssuedCert, generate_key, init_dev_pki, make_crl
+from signing.dev.pki import DevPki, IssuedCert, generate_key, init_dev_pki, make_crl
 from signing.revocation import (
     CrlChecker,
     FirstAvailable,
@@ -290,7 +290,7 @@ def test_ocsp_response_signed_by_the_issuer_itself_passes(dev_pki):  # noqa: F81
 
 def test_ocsp_unknown_certificate_is_unavailable(dev_pki, ocsp_responder, other_pki):  # noqa: F811
     # Signed by our issuing CA but never recorded in index.txt: openssl answers "unknown".
-    from signing.pki import issue_certificate
+    from signing.dev.pki import issue_certificate
 
     stray = issue_certificate(dev_pki.issuing_cert, dev_pki.issuing_key, "stray", generate_key("p256").public_key())
     with pytest.raises(RevocationUnavailable) as info:

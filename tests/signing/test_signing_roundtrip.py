@@ -12,7 +12,7 @@ from gateway.errors import ConfigError, NswError
 from helpers.signing import CORPUS
 from signing import algorithms as A
 from signing.keys import KeyRing, SoftwareSigner
-from signing.pki import generate_key, issue_certificate
+from signing.dev.pki import generate_key, issue_certificate
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.sign import sign_document
 from signing.trust import TrustStore

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.errors import NswError
 from signing.keys import SoftwareSigner
-from signing.pki import generate_key, issue_certificate
+from signing.dev.pki import generate_key, issue_certificate
 from signing.policy import VerifyPolicy
 from signing.revocation import CrlChecker, FirstAvailable, OcspChecker
 from signing.sign import sign_document

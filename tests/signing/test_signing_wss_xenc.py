@@ -13,7 +13,7 @@ from gateway.errors import AlgorithmForbidden, DecryptionFailed
 from helpers.as4 import Side, side
 from signing.algorithms import ECDSA_SHA256, RSA_PSS_SHA256
 from signing.keys import SoftwareSigner
-from signing.pki import DevPki, generate_key
+from signing.dev.pki import DevPki, generate_key
 from signing.policy import VerifyPolicy
 from signing.wss import WssPolicy, sign_envelope, verify_envelope
 from signing.xenc import decrypt_attachments, encrypt_attachments

@@ -1,31 +1,50 @@
-"""Versioned schema migrations of the PostgreSQL store.
+"""Versioned schema migrations of both stores, in one list.
 
-:data:`MIGRATIONS` is the ordered list; each entry is applied once, in its own
-transaction, and recorded in ``schema_version``. ``nswgw db upgrade`` applies
-the pending ones (:func:`upgrade`); a gateway refuses to start while the
-database is behind (:func:`check`, ``STORE_SCHEMA_OUTDATED``). Never edit a
-released migration: append a new one.
+:data:`MIGRATIONS` is the ordered list; each entry has its SQL for PostgreSQL and for SQLite (the
+dialects differ in types, identity columns and partial indexes; an empty text means the step has
+nothing to do in that dialect) and is applied once, in its own transaction. Never edit a released
+migration: append a new one.
 
-Everything is created in the connection's ``search_path`` schema (its first
-entry), so one database can hold several isolated gateways (tests do this).
+* PostgreSQL records the applied versions in ``schema_version``. ``nswgw db upgrade`` applies the
+  pending ones (:func:`upgrade`); a gateway refuses to start while the database is behind
+  (``STORE_SCHEMA_OUTDATED``). Everything is created in the connection's ``search_path`` schema (its
+  first entry), so one database can hold several isolated gateways (tests do this).
+* SQLite keeps the version in ``PRAGMA user_version``; the store applies the pending migrations when it
+  opens the file (:func:`upgrade_sqlite`). A file with the tables but no version predates versioning and
+  is adopted as version 1. A file newer than this code is refused with ``STORE_SCHEMA_OUTDATED``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Migration", "MIGRATIONS", "LATEST", "current_version", "upgrade", "pending"]
+from gateway.errors import StoreSchemaOutdated
+
+__all__ = [
+    "Migration",
+    "MIGRATIONS",
+    "LATEST",
+    "current_version",
+    "upgrade",
+    "pending",
+    "sqlite_version",
+    "upgrade_sqlite",
+]
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    sql: str
+    postgresql: str
+    """The step on PostgreSQL."""
+    sqlite: str
+    """The step on SQLite (``""``: nothing to do there)."""
 
 
-_INITIAL = """
+_INITIAL_POSTGRESQL = """
 CREATE TABLE messages (
     id TEXT PRIMARY KEY,
     sender TEXT NOT NULL,
@@ -138,9 +157,78 @@ END
 $$;
 """
 
+_INITIAL_SQLITE = """
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    reference TEXT,
+    destination TEXT,
+    procedure TEXT,
+    format TEXT NOT NULL,
+    intake_state TEXT NOT NULL,
+    state TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    error TEXT,
+    ack TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    UNIQUE (sender, message_id)
+);
+CREATE INDEX messages_sender_received ON messages (sender, received_at);
+CREATE INDEX messages_reference ON messages (reference);
+CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL REFERENCES messages (id),
+    destination TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    reference TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    queued_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    next_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error TEXT,
+    payload BLOB NOT NULL,
+    receipt BLOB,
+    UNIQUE (message, destination)
+);
+CREATE INDEX deliveries_due ON deliveries (destination, state, seq);
+CREATE INDEX deliveries_pending ON deliveries (destination, conversation, seq) WHERE state <> 'ACKNOWLEDGED';
+CREATE TABLE transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL,
+    destination TEXT,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at REAL NOT NULL,
+    code TEXT,
+    detail TEXT
+);
+CREATE INDEX transitions_message ON transitions (message, id);
+CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    destination TEXT,
+    digest TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+# The SQLite store keeps the overall state of a message in messages.state (one process owns the file, so
+# the writer keeps it current); PostgreSQL derives it from the deliveries when it reads.
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "initial", _INITIAL),
-    Migration(2, "cheaper writes: lz4 payloads, HOT leases, journal head in one call", _CHEAPER_WRITES),
+    Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
+    # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
+    Migration(2, "cheaper writes: lz4 payloads, HOT leases, journal head in one call", _CHEAPER_WRITES, ""),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
@@ -159,7 +247,7 @@ _LOCK = "SELECT pg_advisory_xact_lock(hashtext('nswgw-migrate:' || coalesce(curr
 
 
 async def current_version(conn: Any) -> int:
-    """The schema version of the connection's schema (0: never migrated). ``conn`` is an asyncpg connection."""
+    """The PostgreSQL schema version of ``conn``'s schema (0: never migrated); ``conn`` is an asyncpg connection."""
     exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
     if not exists:
         return 0
@@ -171,7 +259,7 @@ def pending(version: int) -> list[Migration]:
 
 
 async def upgrade(conn: Any) -> list[Migration]:
-    """Apply every pending migration (each in its own transaction, serialised across nodes). Returns them."""
+    """Apply every pending PostgreSQL migration (each in its own transaction, serialised across nodes). Returns them."""
     applied: list[Migration] = []
     for migration in MIGRATIONS:
         async with conn.transaction():
@@ -180,9 +268,47 @@ async def upgrade(conn: Any) -> list[Migration]:
             done = await conn.fetchval("SELECT 1 FROM schema_version WHERE version = $1", migration.version)
             if done:
                 continue
-            await conn.execute(migration.sql)
+            await conn.execute(migration.postgresql)
             await conn.execute(
                 "INSERT INTO schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
             )
             applied.append(migration)
+    return applied
+
+
+def sqlite_version(conn: sqlite3.Connection) -> int:
+    """The SQLite file's schema version (0: empty, or created before versioning: see :func:`upgrade_sqlite`)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def upgrade_sqlite(conn: sqlite3.Connection, *, where: str) -> list[Migration]:
+    """Bring a SQLite file (``conn`` in autocommit mode) to :data:`LATEST`; returns the migrations applied.
+
+    Raises :class:`~gateway.errors.StoreSchemaOutdated` for a file newer than this code.
+    """
+    version = sqlite_version(conn)
+    tables = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").fetchone()
+    if version == 0 and tables:
+        # tables without a version: the schema of migration 1, written before the file carried versions
+        conn.execute("PRAGMA user_version = 1")
+        version = 1
+    if version > LATEST:
+        raise StoreSchemaOutdated(
+            f"SQLite store {where}: schema version {version} is newer than this gateway ({LATEST});"
+            " upgrade the gateway",
+            field="store.url",
+            details={"store": where, "version": version, "needed": LATEST},
+        )
+    applied: list[Migration] = []
+    for migration in pending(version):
+        # one script, one transaction: the step and its version commit together or not at all
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migration.sqlite}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(migration)
     return applied

@@ -40,7 +40,7 @@ from signing.algorithms import (  # noqa: E402
     canonicalize,
 )
 from signing.keys import SoftwareSigner  # noqa: E402
-from signing.pki import generate_key, issue_certificate, make_crl  # noqa: E402
+from signing.dev.pki import generate_key, issue_certificate, make_crl  # noqa: E402
 from signing.policy import SigningProfile  # noqa: E402
 from signing.sign import sign_document  # noqa: E402
 
