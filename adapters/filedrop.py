@@ -237,7 +237,7 @@ class FileDropInbox(InboundEndpoint):
         error: dict[str, Any] | None = None
         try:
             envelope = self.envelope_for(data)
-            result = await intake.submit(self.party, envelope, data)
+            result = await intake.submit(PartyId(self.party), envelope, data)
             error = result.ack.error
             if error is not None:
                 error = {**error, "ack": result.ack.to_dict()}

@@ -33,6 +33,7 @@ from typing import Any
 from cryptography import x509
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.config import config_error
 from gateway.errors import ConfigError, NswError
 from signing.keys import Signer, SoftwareSigner, load_certificates
 from signing.trust import TrustStore
@@ -46,16 +47,8 @@ __all__ = [
 ]
 
 
-def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
-    out = prefix
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def _invalid(exc: ValidationError, field: str) -> ConfigError:
-    first = exc.errors()[0]
-    return ConfigError(f"{first['msg']} (input: {first.get('input')!r})"[:300], field=_loc(field, tuple(first["loc"])))
+    return config_error(exc, prefix=field)
 
 
 def path_from_options(value: Any, *, field: str, base: str | Path | None = None) -> Path:

@@ -124,7 +124,8 @@ def verify_webhook(body: bytes, signature: str, certificate: x509.Certificate) -
         raw_signature = _unb64url(parts[2])
     except ValueError as exc:
         raise SignatureMalformed(f"undecodable JWS: {exc}", field=SIGNATURE_HEADER) from exc
-    algorithm = _JWS_ALGS.get(header.get("alg")) if isinstance(header, dict) else None
+    alg = header.get("alg") if isinstance(header, dict) else None
+    algorithm = _JWS_ALGS.get(alg) if isinstance(alg, str) else None
     if algorithm is None:
         raise SignatureMalformed(
             f"JWS algorithm {header.get('alg') if isinstance(header, dict) else None!r} is not accepted",

@@ -31,6 +31,7 @@ import pstats
 import time
 
 from gateway.dev.demo import _pct, _signer, demo_pki, eco_form_d, run_demo
+from gateway.errors import SignatureLocationInvalid, SignatureMissing
 
 
 def measure(
@@ -84,10 +85,15 @@ def crypto_floor(size: int, seconds: float = 3.0) -> dict[str, float]:
     def once() -> bytes:
         root = etree.fromstring(signed, etree.XMLParser(resolve_entities=False, no_network=True))
         sig = xmlsec.tree.find_node(root, C.NodeSignature)
+        if sig is None:
+            raise SignatureMissing("the signed document has no ds:Signature", field="ds:Signature")
         ctx = xmlsec.SignatureContext()
         ctx.key = verify_key
         ctx.verify(sig)
-        sig.getparent().remove(sig)
+        parent = sig.getparent()
+        if parent is None:
+            raise SignatureLocationInvalid("the ds:Signature is the document root", field="ds:Signature")
+        parent.remove(sig)
         tmpl = xmlsec.template.create(root, C.TransformExclC14N, C.TransformRsaSha256)
         root.append(tmpl)
         ref = xmlsec.template.add_reference(tmpl, C.TransformSha256, uri="")

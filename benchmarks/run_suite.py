@@ -61,6 +61,7 @@ def make_documents(sizes: dict[str, int]) -> tuple[dict[str, bytes], dict[str, f
     from cryptography.hazmat.primitives import serialization
     from lxml import etree
 
+    from gateway.errors import SignatureLocationInvalid, SignatureMissing
     from signing.dev.bench import make_certificate_of_origin
     from signing.dev.pki import generate_key, issue_certificate
     from signing.keys import SoftwareSigner
@@ -94,10 +95,15 @@ def make_documents(sizes: dict[str, int]) -> tuple[dict[str, bytes], dict[str, f
     def floor_once(signed: bytes) -> None:
         root = etree.fromstring(signed, parser)  # parse
         sig = xmlsec.tree.find_node(root, xmlsec.constants.NodeSignature)
+        if sig is None:
+            raise SignatureMissing("the signed document has no ds:Signature", field="ds:Signature")
         ctx = xmlsec.SignatureContext()
         ctx.key = verify_key
         ctx.verify(sig)  # verify
-        sig.getparent().remove(sig)
+        parent = sig.getparent()
+        if parent is None:
+            raise SignatureLocationInvalid("the ds:Signature is the document root", field="ds:Signature")
+        parent.remove(sig)
         tpl = xmlsec.template.create(root, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
         root.append(tpl)
         ref = xmlsec.template.add_reference(tpl, xmlsec.constants.TransformSha256, uri="")

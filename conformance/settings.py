@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.config import config_error
 from gateway.errors import ConfigError
 
 __all__ = ["RestSettings", "VnswSettings", "As4Settings", "KitSettings", "RunOptions", "load_settings"]
@@ -137,9 +138,7 @@ def load_settings(path: str | Path | None, **overrides: object) -> KitSettings:
     try:
         settings = KitSettings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{first['msg']} (input: {first.get('input')!r})"[:300], field=field or None) from None
+        raise config_error(exc) from None
     if settings.pki is not None and not settings.pki.is_absolute():
         settings = settings.model_copy(update={"pki": (base / settings.pki).resolve()})
     return settings

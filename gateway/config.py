@@ -51,6 +51,7 @@ from pydantic import (
 from gateway.errors import ConfigError
 
 __all__ = [
+    "config_error",
     "GatewaySettings",
     "StoreSettings",
     "PartySettings",
@@ -429,25 +430,40 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _one_error(error: Any, prefix: str) -> tuple[str, str]:
+    """``(field, message)`` of one pydantic error, under ``prefix``."""
+    loc = _loc(tuple(error["loc"]))
+    ctx_error = error.get("ctx", {}).get("error")
+    if isinstance(ctx_error, _Ref):
+        field = f"{loc}.{ctx_error.field}" if loc and not ctx_error.field.startswith(loc) else ctx_error.field
+        message = str(ctx_error)
+    else:
+        field = loc
+        message = f"{error['msg']} (input: {error.get('input')!r})"[:300]
+    if prefix:
+        field = f"{prefix}{'' if field.startswith('[') or not field else '.'}{field}"
+    return field, message
+
+
+def config_error(exc: ValidationError, *, prefix: str = "") -> ConfigError:
+    """Every error of a pydantic validation as one ``CONFIG_INVALID``: its field is the first error's dotted
+    path (under ``prefix``), its message lists each error on a line of its own as ``field: message``, and
+    ``details["errors"]`` has them as ``{"field", "message"}`` objects."""
+    errors = [_one_error(e, prefix) for e in exc.errors()]
+    field, message = errors[0]
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)\n" + "\n".join(f"  {f or '(top level)'}: {m}" for f, m in errors)
+    return ConfigError(
+        message, field=field or None, details={"errors": [{"field": f, "message": m} for f, m in errors]}
+    )
+
+
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     """Validate a decoded configuration; relative SQLite paths are resolved against ``base``."""
     try:
         config = Config.model_validate(data, context={"base": base})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        ctx_error = first.get("ctx", {}).get("error")
-        if isinstance(ctx_error, _Ref):
-            prefix = _loc(tuple(first["loc"]))
-            field = (
-                f"{prefix}.{ctx_error.field}" if prefix and not ctx_error.field.startswith(prefix) else ctx_error.field
-            )
-            raise ConfigError(str(ctx_error), field=field) from None
-        field = _loc(tuple(first["loc"]))
-        raise ConfigError(
-            f"{first['msg']} (input: {first.get('input')!r})"[:300],
-            field=field or None,
-            details={"errors": len(exc.errors())},
-        ) from None
+        raise config_error(exc) from None
     from gateway.ports import resolve_adapter, resolve_inbound
 
     for name, dest in config.destinations.items():

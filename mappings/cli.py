@@ -71,7 +71,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the mapping commands to ``nswgw``."""
     p = subparsers.add_parser("dictionary", help="print the harmonized data dictionary (WCO DM ids, issue codes)")
     p.add_argument("--csv", action="store_true", help="CSV instead of Markdown")

@@ -168,7 +168,7 @@ class FormDFormat(MessageFormat):
         root = parse_root(data)
         if root.tag != SPEC.tag:
             raise ValidationFailed(
-                [ValidationIssue(f"/{root.tag}", "ROOT_UNEXPECTED", f"the Form D root element is {SPEC.tag}")]
+                [ValidationIssue(f"/{root.tag!s}", "ROOT_UNEXPECTED", f"the Form D root element is {SPEC.tag}")]
             )
         bad = schema_issues(load_schema(XSD), root)
         if bad:

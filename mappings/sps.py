@@ -33,7 +33,7 @@ NS_SPS = "urn:un:unece:uncefact:data:standard:SPSCertificate:17"
 NS_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21"
 NS_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:21"
 XSD = "sps/SPSCertificate_17.xsd"
-NSMAP = {"rsm": NS_SPS, "ram": NS_RAM, "udt": NS_UDT}
+NSMAP: dict[str | None, str] = {"rsm": NS_SPS, "ram": NS_RAM, "udt": NS_UDT}
 
 
 def _r(tag: str) -> str:
@@ -200,7 +200,11 @@ class SpsFormat(MessageFormat):
         root = parse_root(data)
         if root.tag != SPEC.tag:
             raise ValidationFailed(
-                [ValidationIssue(f"/{root.tag}", "ROOT_UNEXPECTED", f"the SPS certificate root element is {SPEC.tag}")]
+                [
+                    ValidationIssue(
+                        f"/{root.tag!s}", "ROOT_UNEXPECTED", f"the SPS certificate root element is {SPEC.tag}"
+                    )
+                ]
             )
         issues: list[ValidationIssue] = []
         ctx: dict[str, Any] = {}

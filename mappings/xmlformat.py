@@ -43,10 +43,7 @@ def schema_issues(schema: etree.XMLSchema, root: etree._Element) -> list[Validat
     """Every XSD violation of ``root`` as a SCHEMA_INVALID issue (path: the element's XPath)."""
     if schema.validate(root):
         return []
-    return [
-        ValidationIssue(e.path or f"line {e.line}", "SCHEMA_INVALID", e.message)
-        for e in schema.error_log  # type: ignore[attr-defined]
-    ]
+    return [ValidationIssue(e.path or f"line {e.line}", "SCHEMA_INVALID", e.message) for e in schema.error_log]
 
 
 def assert_valid(schema: etree.XMLSchema, root: etree._Element) -> None:

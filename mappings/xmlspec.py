@@ -280,7 +280,7 @@ def read(
     local_names: bool = False,
 ) -> None:
     """Fill ``ctx`` from the children of ``el`` according to ``group`` (the element itself already matched)."""
-    where = where or f"/{_local(el.tag)}"
+    where = where or f"/{_local(str(el.tag))}"
     for node in group.children:
         if isinstance(node, Leaf):
             found = _children(el, node.tag, local_names)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from cryptography.hazmat.primitives import hashes
+
+if TYPE_CHECKING:  # lxml stays a lazy import at runtime
+    from lxml import etree
 
 __all__ = [
     "DS_NS",
@@ -50,11 +53,11 @@ __all__ = [
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
-C14N_INCLUSIVE = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+C14N_INCLUSIVE: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_INCLUSIVE_WITH_COMMENTS = C14N_INCLUSIVE + "#WithComments"
 C14N_11 = "http://www.w3.org/2006/12/xml-c14n11"
 C14N_11_WITH_COMMENTS = C14N_11 + "#WithComments"
-C14N_EXCLUSIVE = "http://www.w3.org/2001/10/xml-exc-c14n#"
+C14N_EXCLUSIVE: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
 C14N_EXCLUSIVE_WITH_COMMENTS = C14N_EXCLUSIVE + "WithComments"
 
 C14N_METHODS = frozenset(
@@ -139,7 +142,9 @@ def is_hmac(uri: str) -> bool:
     return "#hmac-" in uri.lower()
 
 
-def canonicalize(node: object, method: str, *, inclusive_prefixes: tuple[str, ...] = ()) -> bytes:
+def canonicalize(
+    node: etree._Element | etree._ElementTree, method: str, *, inclusive_prefixes: tuple[str, ...] = ()
+) -> bytes:
     """Canonicalize an element (or a whole ``ElementTree`` for URI="") with ``method``.
 
     C14N 1.1 is accepted by verification (xmlsec computes it); the gateway never produces it.
@@ -166,7 +171,7 @@ def canonicalize(node: object, method: str, *, inclusive_prefixes: tuple[str, ..
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 
-def _detached(element: object) -> object:
+def _detached(element: etree._Element) -> etree._Element:
     """A standalone copy of ``element`` carrying what inclusive C14N inherits from its ancestors.
 
     lxml canonicalizes a non-root element through a fake document that emits

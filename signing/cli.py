@@ -128,7 +128,7 @@ def _key_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password-env", help="environment variable holding the password")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sign", help="sign an XML document (enveloped XMLDSig)")
     p.add_argument("input", metavar="IN", help="document to sign, or - for stdin")
     p.add_argument("-o", "--output", help="where to write the signed document (default stdout)")

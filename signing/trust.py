@@ -28,7 +28,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtensionOID
 
 from gateway.errors import (
     CertificateExpired,
@@ -225,13 +224,13 @@ class TrustStore:
     @staticmethod
     def _check_ca(cert: x509.Certificate) -> None:
         try:
-            bc = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
+            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         except x509.ExtensionNotFound:
             bc = None
         if bc is None or not bc.ca:
             raise CertificateUntrusted(f"certificate {_name(cert)} issues certificates but is not a CA")
         try:
-            ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE).value
+            ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
             return
         if not ku.key_cert_sign:
@@ -241,13 +240,13 @@ class TrustStore:
     def _check_signing_usage(leaf: x509.Certificate, policy: VerifyPolicy) -> None:
         exts = leaf.extensions
         try:
-            bc = exts.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
+            bc = exts.get_extension_for_class(x509.BasicConstraints).value
             if bc.ca:
                 raise CertificateKeyUsage(f"certificate {_name(leaf)} is a CA certificate, not a signing certificate")
         except x509.ExtensionNotFound:
             pass
         try:
-            ku = exts.get_extension_for_oid(ExtensionOID.KEY_USAGE).value
+            ku = exts.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
             ku = None
         if ku is None:
@@ -258,7 +257,7 @@ class TrustStore:
                 f"certificate {_name(leaf)} keyUsage allows neither digitalSignature nor nonRepudiation"
             )
         try:
-            eku = exts.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+            eku = exts.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:
             return
         oids = {o.dotted_string for o in eku}

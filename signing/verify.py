@@ -210,7 +210,7 @@ def _resolve(root: etree._Element, ref: etree._Element, policy: VerifyPolicy) ->
                     raise TransformForbidden(f"transform {turi} is not accepted", field="ds:Transform/@Algorithm")
                 if len(t):
                     raise TransformForbidden(
-                        f"transform {turi} carries parameters ({t[0].tag}); none are accepted",
+                        f"transform {turi} carries parameters ({str(t[0].tag)}); none are accepted",
                         field="ds:Transform",
                     )
                 transforms.append(turi)
@@ -235,7 +235,7 @@ def _check_placement(
             and parent.getparent() is root
             and target is root
         )
-        where = f"/{root.tag}/{SYSTEM_SIGNATURE}"
+        where = f"/{str(root.tag)}/{SYSTEM_SIGNATURE}"
     else:
         ok = parent is target
         where = "a child of the signed element"
@@ -360,7 +360,10 @@ def _diagnose(
     tree = copy.deepcopy(root.getroottree())
     copy_root = tree.getroot()
     copy_sig = _follow(copy_root, _positions(signature))
-    copy_sig.getparent().remove(copy_sig)
+    copy_parent = copy_sig.getparent()
+    if copy_parent is None:
+        raise SignatureLocationInvalid("ds:Signature has no parent element", field="ds:Signature")
+    copy_parent.remove(copy_sig)
     node = tree if ref.uri == "" else _follow(copy_root, _positions(ref.target))
     try:
         computed = base64.b64encode(DIGESTS[ref.digest_method].digest(canonicalize(node, method))).decode()

@@ -300,6 +300,8 @@ def sign_envelope(
     security = security_header(envelope)
     assert security is not None
     header = security.getparent()
+    if header is None:
+        raise ConfigError("the wsse:Security header has no parent soap:Header", field="S12:Header")
     body = envelope.find(_S + "Body")
     if body is None:
         raise ConfigError("the envelope has no soap:Body to sign", field="S12:Body")
@@ -339,7 +341,7 @@ def sign_envelope(
     return signature
 
 
-def _config_error(message: str, where: str):  # type: ignore[no-untyped-def]
+def _config_error(message: str, where: str):
     raise ConfigError(message, field=where)
 
 

@@ -23,7 +23,7 @@ import abc
 import base64
 import binascii
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,13 +76,13 @@ _DS = f"{{{DS_NS}}}"
 _WSSE = f"{{{WSSE_NS}}}"
 _WSU_ID = f"{{{WSU_NS}}}Id"
 _KEY_SIZES = {AES128_GCM: 16, AES256_GCM: 32}
-_MGF_HASHES = {
+_MGF_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     MGF1_SHA1: hashes.SHA1,
     MGF1_SHA256: hashes.SHA256,
     XENC11_NS + "mgf1sha384": hashes.SHA384,
     XENC11_NS + "mgf1sha512": hashes.SHA512,
 }
-_OAEP_DIGESTS = {
+_OAEP_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     SHA1_DIGEST.uri: hashes.SHA1,
     SHA256_DIGEST.uri: hashes.SHA256,
     SHA384_DIGEST.uri: hashes.SHA384,

@@ -34,6 +34,7 @@ from adapters.as4.messages import As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
 from adapters.as4.receiver import As4Receiver, MemoryDuplicateStore, SqliteDuplicateStore
 from adapters.options import path_from_options, signer_from_options, trust_from_options
+from gateway.config import config_error
 from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin
 from gateway.model import Envelope, PartyId
 from gateway.ports import InboundEndpoint, Intake
@@ -137,9 +138,7 @@ class As4Endpoint(InboundEndpoint):
         try:
             pmode = raw_pmode if isinstance(raw_pmode, PMode) else PMode.model_validate(raw_pmode)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-            raise ConfigError(f"invalid PMode: {first['msg']}", field=f"{field}.pmode{loc}") from None
+            raise config_error(exc, prefix=f"{field}.pmode") from None
         trust = trust_from_options(table.get("trust"), party=party_id, field=f"{field}.trust")
         types = table.get("document_types") or {}
         if not isinstance(types, Mapping) or not all(
@@ -198,7 +197,7 @@ class As4Endpoint(InboundEndpoint):
             raise GatewayError("the AS4 endpoint is not started", field="inbound")
         try:
             party, envelope, raw = self.envelope_for(received)
-            result = await self._intake.submit(party, envelope, raw)
+            result = await self._intake.submit(PartyId(party), envelope, raw)
         except BrokerRefused:
             raise
         except NswError as exc:

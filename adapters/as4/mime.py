@@ -125,7 +125,7 @@ def parse_multipart(body: bytes, content_type: str) -> MimeMessage:
             raise _fail(where, "the part has no header/body separator")
         else:
             head, content = raw[:split], raw[split + 4 :]
-        headers = BytesHeaderParser(policy=HTTP).parsebytes(head + b"\r\n\r\n")
+        headers: Message = BytesHeaderParser(policy=HTTP).parsebytes(head + b"\r\n\r\n")
         parts.append((headers, _decode(headers, content, where), where))
     if not parts:
         raise _fail("multipart", "no MIME part")

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -176,10 +176,10 @@ class SqliteSentStore:
             self._db = db
         return self._db
 
-    async def _exec(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    async def _exec(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self._run, sql, params)  # each write is an fsync: off the event loop
 
-    def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._connect().execute(sql, params).fetchall()
@@ -201,7 +201,7 @@ class SqliteSentStore:
             str(content_type),
             datetime.fromisoformat(str(timestamp)),
             bytes(refs),
-            str(digest),  # type: ignore[arg-type]
+            str(digest),
             None if receipt_id is None else str(receipt_id),
         )
 

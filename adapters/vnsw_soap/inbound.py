@@ -113,7 +113,7 @@ def read_soap_request(raw: bytes) -> str:
             details={"faultcode": "VersionMismatch"},
         )
     if root.tag != f"{{{SOAP11_NS}}}Envelope":
-        raise RequestInvalid(f"not a SOAP 1.1 Envelope: {root.tag}", field="/" + (_local(root) or "?"))
+        raise RequestInvalid(f"not a SOAP 1.1 Envelope: {root.tag!s}", field="/" + (_local(root) or "?"))
     body = [c for c in root if c.tag == f"{{{SOAP11_NS}}}Body"]
     if len(body) != 1:
         raise RequestInvalid("the SOAP Envelope needs exactly one Body", field="/Envelope/Body")
@@ -222,7 +222,7 @@ class VnswSoapEndpoint(InboundEndpoint):
                 raise XmlMalformed("requestPayload is empty", field="requestPayload")
             header = read_header(parse_xml(payload))
             envelope = self.envelope_for(header)
-            result = await intake.submit(party, envelope, payload)
+            result = await intake.submit(PartyId(party), envelope, payload)
         except (XmlError, NswError) as exc:
             if exc.origin is not Origin.CLIENT:
                 log.warning("incident %s: VNSW message from %s not taken: %s", exc.incident_id, party, exc)

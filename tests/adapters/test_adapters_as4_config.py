@@ -19,8 +19,8 @@ from gateway.config import load_config
 from gateway.errors import ConfigError
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, receiver_for, serve, side
 from helpers.gateway import eventually
-from signing.keys import SoftwareSigner
 from signing.dev.pki import DevPki
+from signing.keys import SoftwareSigner
 from signing.trust import TrustStore
 
 PMODE_TOML = f"""

@@ -188,11 +188,11 @@ async def test_our_adapter_message_is_accepted_by_the_as4_package_and_its_receip
 def _wrap_messaging(soap: bytes, forge) -> bytes:  # type: ignore[no-untyped-def]
     """Move the signed eb:Messaging into wsse:Security and put a forged copy (new wsu:Id) in its place."""
     envelope = parse_xml(soap)
-    header = envelope.find("{%s}Header" % SOAP12_NS)
-    messaging = header.find("{%s}Messaging" % EB_NS)
-    security = header.find("{%s}Security" % WSSE_NS)
+    header = envelope.find(f"{{{SOAP12_NS}}}Header")
+    messaging = header.find(f"{{{EB_NS}}}Messaging")
+    security = header.find(f"{{{WSSE_NS}}}Security")
     forged = copy.deepcopy(messaging)
-    forged.set("{%s}Id" % WSU_NS, "forged-messaging")
+    forged.set(f"{{{WSU_NS}}}Id", "forged-messaging")
     forge(forged)
     header.replace(messaging, forged)
     security.append(messaging)
@@ -206,7 +206,7 @@ async def test_messaging_moved_into_security_is_accepted_by_as4_but_refused_by_u
     mime = parse_multipart(body, headers["Content-Type"])
 
     def forge(m: etree._Element) -> None:
-        m.find(".//{%s}ConversationId" % EB_NS).text = "attacker-chosen-conversation"
+        m.find(f".//{{{EB_NS}}}ConversationId").text = "attacker-chosen-conversation"
 
     wrapped, content_type = build_multipart(
         _wrap_messaging(mime.soap, forge),
@@ -254,10 +254,10 @@ async def test_receipt_rewrapped_for_another_message_is_accepted_by_as4_but_refu
     _, genuine = exchange.build_signal()
 
     def claim_b(m: etree._Element) -> None:
-        m.find(".//{%s}RefToMessageId" % EB_NS).text = message_b.message_id
+        m.find(f".//{{{EB_NS}}}RefToMessageId").text = message_b.message_id
         nri = m.find(".//{http://docs.oasis-open.org/ebxml-bp/ebbp-signals-2.0}NonRepudiationInformation")
         signed_info_b = message_b.soap_envelope.header.security.signature.signed_info.etree_element
-        for part, ref in zip(nri, signed_info_b.findall("{http://www.w3.org/2000/09/xmldsig#}Reference")):
+        for part, ref in zip(nri, signed_info_b.findall("{http://www.w3.org/2000/09/xmldsig#}Reference"), strict=False):
             part.replace(part[0], copy.deepcopy(ref))
 
     forged = _wrap_messaging(genuine, claim_b)

@@ -81,9 +81,10 @@ async def test_moit_form_d_over_vnsw_soap_reaches_th_over_as4_and_the_receipt_is
                 return record is not None and record.state.value == "ACKNOWLEDGED"
 
             await eventually(acknowledged)
-            async with aiohttp.ClientSession() as s, s.get(
-                f"{gw.url}/v1/messages/{gid}", headers={"Authorization": f"Bearer {TOKENS['MOIT']}"}
-            ) as r:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(f"{gw.url}/v1/messages/{gid}", headers={"Authorization": f"Bearer {TOKENS['MOIT']}"}) as r,
+            ):
                 shown = await r.json()
             record = await gw.store.get(gid)
         steps = [(t["to"], t["destination"]) for t in shown["history"]]

@@ -87,15 +87,18 @@ async def test_webhook_is_retried_by_the_delivery_engine_with_the_same_id_and_a_
     try:
         config = make_config(tmp_path, {"TRADER-HOOK": url}, per_destination={"TRADER-HOOK": {"adapter": "webhook"}})
         async with Gateway(config, adapters={"TRADER-HOOK": WebhookAdapter(url, options={"signer": SIGNER})}) as gw:
-            async with aiohttp.ClientSession() as s, s.post(
-                f"{gw.url}/v1/messages",
-                data=b"<Permit>1</Permit>",
-                headers={
-                    "Authorization": f"Bearer {TOKENS['MARD']}",
-                    "X-Message-Id": "p-1",
-                    "X-Document-Type": "sps.permit",
-                },
-            ) as r:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.post(
+                    f"{gw.url}/v1/messages",
+                    data=b"<Permit>1</Permit>",
+                    headers={
+                        "Authorization": f"Bearer {TOKENS['MARD']}",
+                        "X-Message-Id": "p-1",
+                        "X-Document-Type": "sps.permit",
+                    },
+                ) as r,
+            ):
                 gid = (await r.json())["id"]
 
             async def acked() -> bool:

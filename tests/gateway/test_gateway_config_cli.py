@@ -177,3 +177,43 @@ def test_example_configuration_loads_its_trust_stores_and_key_from_a_dev_pki(tmp
     assert isinstance(gw.broker.verifier, DocumentVerifier) and isinstance(gw.broker.signer, DocumentSigner)
     assert isinstance(gw.engine.workers["TH"].receipts, SignedReceiptVerifier)
     assert gw.broker.signer.profile_for("CUSTOMS-REST") is None
+
+
+THREE_MISTAKES = """
+[store]
+synchronous = "SOMETIMES"
+[parties.MOIT]
+tokens = ["t"]
+document_types = ["*"]
+[destinations.TH]
+url = "http://127.0.0.1:9/inbox"
+[destinations.TH.retry]
+max_attemps = 12
+[[routes]]
+document_type = "eco.form_d"
+"""
+
+
+def test_every_validation_error_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(THREE_MISTAKES)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    fields = [e["field"] for e in err.value.details["errors"]]
+    assert err.value.code == "CONFIG_INVALID"
+    assert sorted(fields) == ["destinations.TH.retry.max_attemps", "routes[0].to", "store.synchronous"]
+    assert err.value.field == fields[0]
+    for field in fields:
+        assert f"  {field}: " in err.value.message
+
+
+def test_command_prints_every_validation_error_of_its_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(THREE_MISTAKES)
+    assert main(["log", "verify", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("CONFIG_INVALID")
+    for field in ("destinations.TH.retry.max_attemps", "routes[0].to", "store.synchronous"):
+        assert field in err

@@ -221,7 +221,7 @@ def test_backoff_is_exponential_with_jitter_and_stops_at_attempts_or_ttl() -> No
     waits = [b.next_attempt(_delivery(n), err, now=10.0) for n in (1, 2, 3, 4)]
     assert all(w is not None for w in waits)
     delays = [w - 10.0 for w in waits if w is not None]
-    for delay, base in zip(delays, (1.0, 2.0, 4.0, 6.0)):
+    for delay, base in zip(delays, (1.0, 2.0, 4.0, 6.0), strict=False):
         assert base <= delay <= base + 0.5 or (base == 6.0 and delay == 6.0)
     assert b.next_attempt(_delivery(5), err, now=10.0) is None  # max attempts
     assert b.next_attempt(_delivery(1), err, now=100.0) is None  # time-to-live

@@ -18,8 +18,8 @@ from gateway.model import State
 from gateway.ports import SignedReceiptVerifier
 from helpers.gateway import TOKENS, eventually, make_config, submit
 from helpers.ocsp import dev_pki, free_loopback_port  # noqa: F401
-from signing.keys import SoftwareSigner
 from signing.dev.pki import DevPki
+from signing.keys import SoftwareSigner
 from signing.sign import sign_document
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

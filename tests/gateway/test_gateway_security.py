@@ -19,8 +19,8 @@ from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, subm
 from helpers.mappings import form_d, quarantine_result
 from helpers.ocsp import OcspResponder, dev_pki, free_loopback_port, ocsp_responder  # noqa: F401
 from mappings.registry import get as get_format
-from signing.keys import SoftwareSigner
 from signing.dev.pki import DevPki
+from signing.keys import SoftwareSigner
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.sign import sign_document
 from signing.trust import PinnedCertificate, TrustStore

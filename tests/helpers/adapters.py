@@ -264,16 +264,19 @@ class Harness:
 
     async def receive(self, gw: Any, message_id: str) -> str:
         """Push a message into ``gw`` over this protocol's receiving side; the gateway id it got."""
-        async with aiohttp.ClientSession() as s, s.post(
-            f"{gw.url}/v1/messages",
-            data=self.payload(message_id),
-            headers={
-                "Authorization": f"Bearer {TOKENS[self.party]}",
-                "X-Message-Id": message_id,
-                "X-Document-Type": self.document_type,
-                "Content-Type": "application/xml",
-            },
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                f"{gw.url}/v1/messages",
+                data=self.payload(message_id),
+                headers={
+                    "Authorization": f"Bearer {TOKENS[self.party]}",
+                    "X-Message-Id": message_id,
+                    "X-Document-Type": self.document_type,
+                    "Content-Type": "application/xml",
+                },
+            ) as r,
+        ):
             assert r.status in (200, 202), await r.text()
             return str((await r.json())["id"])
 

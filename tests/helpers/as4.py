@@ -12,8 +12,8 @@ from aiohttp import web
 from cryptography import x509
 
 from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode, ReceptionAwareness, SecurityConfig
-from signing.keys import SoftwareSigner
 from signing.dev.pki import DevPki
+from signing.keys import SoftwareSigner
 from signing.trust import TrustStore
 from signing.xenc import SoftwareDecrypter
 

@@ -227,8 +227,8 @@ def test_vector_sources_are_documented() -> None:
 def test_signed_form_d_reads_like_the_unsigned_one():
     """A Form D with its enveloped ds:Signature (as MOIT submits it) is the same message."""
     from mappings.registry import get
-    from signing.keys import SoftwareSigner
     from signing.dev.pki import generate_key, issue_certificate
+    from signing.keys import SoftwareSigner
     from signing.sign import sign_document
 
     key = generate_key("p256")

@@ -15,8 +15,8 @@ from lxml import etree
 
 from gateway.errors import NswError
 from signing import algorithms as A
-from signing.keys import SoftwareSigner
 from signing.dev.pki import generate_key, issue_certificate
+from signing.keys import SoftwareSigner
 from signing.policy import SigningProfile
 from signing.sign import sign_document
 from signing.trust import TrustStore
@@ -91,7 +91,7 @@ def _template(pki: Pki, c14n: str, uri: str) -> bytes:
     is_ec = "ec" in type(pki.key).__name__.lower()
     method = A.ECDSA_SHA256.uri if is_ec else A.RSA_SHA256.uri
     root = etree.fromstring(DOC)
-    ds = "{%s}" % A.DS_NS
+    ds = f"{{{A.DS_NS}}}"
     sig = etree.SubElement(root, ds + "Signature", nsmap={"ds": A.DS_NS})
     si = etree.SubElement(sig, ds + "SignedInfo")
     etree.SubElement(si, ds + "CanonicalizationMethod", Algorithm=c14n)

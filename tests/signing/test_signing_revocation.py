@@ -320,9 +320,7 @@ def test_ocsp_response_for_another_certificate_is_unavailable(dev_pki, ocsp_resp
     issuer = dev_pki.issuing_cert
     replayed = _response_without_nonce(ocsp_responder, dev_pki.party("sg-asw").cert, issuer)
     with OcspResponder(dev_pki, replay=replayed) as replayer, pytest.raises(RevocationUnavailable) as info:
-        OcspChecker(responder_url=replayer.url, use_nonce=False).check(
-            dev_pki.party("my-asw").cert, issuer, at=now()
-        )
+        OcspChecker(responder_url=replayer.url, use_nonce=False).check(dev_pki.party("my-asw").cert, issuer, at=now())
     assert info.value.code == "CERT_REVOCATION_UNAVAILABLE"
     assert "does not cover" in info.value.message
 

@@ -11,8 +11,8 @@ from lxml import etree
 from gateway.errors import ConfigError, NswError
 from helpers.signing import CORPUS
 from signing import algorithms as A
-from signing.keys import KeyRing, SoftwareSigner
 from signing.dev.pki import generate_key, issue_certificate
+from signing.keys import KeyRing, SoftwareSigner
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.sign import sign_document
 from signing.trust import TrustStore
@@ -101,7 +101,7 @@ def test_vnsw_legacy_profile_on_the_captured_mard_sample(ca, rsa):
     root = etree.fromstring(signed)
     system_signatures = root.findall("SystemSignature")
     assert len(system_signatures) == 1  # the existing element is reused, not duplicated
-    assert system_signatures[0][0].tag == "{%s}Signature" % A.DS_NS
+    assert system_signatures[0][0].tag == f"{{{A.DS_NS}}}Signature"
     trust = TrustStore("bnn", anchors=(ca[1],))
     result = verify_document(signed, trust=trust, policy=VerifyPolicy.vnsw_legacy())
     assert result.element is not None and result.reference_uri == "" and result.c14n_method == A.C14N_INCLUSIVE

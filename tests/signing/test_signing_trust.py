@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from gateway.errors import NswError
-from signing.keys import SoftwareSigner
 from signing.dev.pki import generate_key, issue_certificate
+from signing.keys import SoftwareSigner
 from signing.policy import VerifyPolicy
 from signing.revocation import CrlChecker, FirstAvailable, OcspChecker
 from signing.sign import sign_document

@@ -12,8 +12,8 @@ from adapters.as4.mime import MimePart, build_multipart, parse_multipart
 from gateway.errors import AlgorithmForbidden, DecryptionFailed
 from helpers.as4 import Side, side
 from signing.algorithms import ECDSA_SHA256, RSA_PSS_SHA256
-from signing.keys import SoftwareSigner
 from signing.dev.pki import DevPki, generate_key
+from signing.keys import SoftwareSigner
 from signing.policy import VerifyPolicy
 from signing.wss import WssPolicy, sign_envelope, verify_envelope
 from signing.xenc import decrypt_attachments, encrypt_attachments

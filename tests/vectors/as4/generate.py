@@ -41,7 +41,7 @@ VERIFY_AT = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
 US, PARTNER = "VN-NSW", "TH-ASW"
 FORM_D = (ROOT / "tests" / "vectors" / "mappings" / "formd" / "form_d_two_items.xml").read_bytes()
 CID = "form-d@th-asw.example"
-_S, _EB, _WSSE = "{%s}" % SOAP12_NS, "{%s}" % EB_NS, "{%s}" % WSSE_NS
+_S, _EB, _WSSE = f"{{{SOAP12_NS}}}", f"{{{EB_NS}}}", f"{{{WSSE_NS}}}"
 
 
 def cert(name: str) -> x509.Certificate:
@@ -179,7 +179,7 @@ def main() -> None:
             messaging = header.find(_EB + "Messaging")
             forged = copy.deepcopy(messaging)
             if not same_id:
-                forged.set("{%s}Id" % WSU_NS, "messaging-forged")
+                forged.set(f"{{{WSU_NS}}}Id", "messaging-forged")
             forged.find(f".//{_EB}ConversationId").text = "attacker-chosen"
             forged.find(f".//{_EB}Action").text = "eco.form_d.amendment"
             header.replace(messaging, forged)
@@ -354,10 +354,10 @@ def main() -> None:
     header = envelope.find(_S + "Header")
     messaging = header.find(_EB + "Messaging")
     forged = copy.deepcopy(messaging)
-    forged.set("{%s}Id" % WSU_NS, "messaging-forged")
+    forged.set(f"{{{WSU_NS}}}Id", "messaging-forged")
     forged.find(f".//{_EB}RefToMessageId").text = other.user_message.message_id
     nri = forged.find(".//{http://docs.oasis-open.org/ebxml-bp/ebbp-signals-2.0}NonRepudiationInformation")
-    for part, ref in zip(nri, other.verification.references):
+    for part, ref in zip(nri, other.verification.references, strict=False):
         part.replace(part[0], copy.deepcopy(ref.element))
     header.replace(messaging, forged)
     header.find(_WSSE + "Security").append(messaging)

@@ -39,12 +39,12 @@ from signing.algorithms import (  # noqa: E402
     TRANSFORM_XSLT,
     canonicalize,
 )
-from signing.keys import SoftwareSigner  # noqa: E402
 from signing.dev.pki import generate_key, issue_certificate, make_crl  # noqa: E402
+from signing.keys import SoftwareSigner  # noqa: E402
 from signing.policy import SigningProfile  # noqa: E402
 from signing.sign import sign_document  # noqa: E402
 
-DS = "{%s}" % DS_NS
+DS = f"{{{DS_NS}}}"
 UTC = dt.UTC
 VERIFY_AT = dt.datetime(2027, 6, 1, tzinfo=UTC)
 VALID_FROM = dt.datetime(2025, 1, 1, tzinfo=UTC)
