@@ -1,7 +1,7 @@
 """Pluggable adapters per ministry and ASEAN partner (VNSW SOAP, REST/JSON, AS4, file drop).
 
-Contract and registries: :mod:`adapters.base` (outbound :class:`~adapters.base.Adapter`, alias table
-``BUILTIN_ADAPTERS``, entry points ``nsw.adapters``; inbound :class:`~adapters.base.InboundEndpoint`,
+Contract and registries: the core's ports, :mod:`gateway.ports` (outbound :class:`~gateway.ports.Adapter`, alias
+table ``BUILTIN_ADAPTERS``, entry points ``nsw.adapters``; inbound :class:`~gateway.ports.InboundEndpoint`,
 ``BUILTIN_INBOUND``, entry points ``nsw.inbound``, configured as ``[inbound.NAME]``).
 
 Aliases, each with its outbound adapter and inbound endpoint:

@@ -1,5 +1,5 @@
 """PostgreSQL store: what only a shared, multi-node store has to prove (the common behaviour suite is
-tests/test_gateway_store.py, run against SQLite and PostgreSQL). Real server, one schema per test."""
+tests/gateway/test_gateway_store.py, run against SQLite and PostgreSQL). Real server, one schema per test."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One harness per registered adapter alias, for the adapter behaviour suite (tests/test_adapters_behaviour.py).
+"""One harness per registered adapter alias, for the adapter behaviour suite (tests/adapters/test_adapters_behaviour.py).
 
 A harness stands up the *real* partner side of its protocol on 127.0.0.1 (an aiohttp receiver, a spyne
 SOAP ministry, a drop directory, an AS4 receiver), builds the adapter against it, and can switch the

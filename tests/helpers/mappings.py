@@ -1,4 +1,4 @@
-"""Builders and hypothesis strategies shared by the tests/test_mappings_*.py suites."""
+"""Builders and hypothesis strategies shared by the tests/mappings/test_mappings_*.py suites."""
 
 from __future__ import annotations
 
