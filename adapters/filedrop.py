@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
 from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected, PartnerUnavailable, RequestInvalid
-from gateway.model import Envelope, PartyId
+from gateway.model import PartyId, SubmissionEnvelope
 from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
 
 __all__ = [
@@ -205,12 +205,12 @@ class FileDropInbox(InboundEndpoint):
             await self.handle(intake, path)
         return len(files)
 
-    def envelope_for(self, data: bytes) -> Envelope:
+    def envelope_for(self, data: bytes) -> SubmissionEnvelope:
         message_id, header = message_id_of(data)
         if header is not None:
             key = f"{header.document_type}/{header.type}/{header.function}"
             doc = self.document_types.get(key) or self.document_types.get(header.document_type) or header.document_type
-            return Envelope(
+            return SubmissionEnvelope(
                 sender=PartyId(self.party),
                 message_id=message_id,
                 document_type=doc,
@@ -224,7 +224,7 @@ class FileDropInbox(InboundEndpoint):
                 "a file that is not a VNSW Envelope needs the inbox's document_type",
                 field=f"inbound.{self.name}.options.document_type",
             )
-        return Envelope(
+        return SubmissionEnvelope(
             sender=PartyId(self.party), message_id=message_id, document_type=str(self.document_type), format=self.format
         )
 

@@ -43,7 +43,7 @@ from gateway.errors import (
     XmlTooLarge,
 )
 from gateway.metrics import Metrics
-from gateway.model import Envelope, PartyId, State
+from gateway.model import PartyId, State, SubmissionEnvelope
 from gateway.ports import (
     Adapter,
     DeliverySigner,
@@ -112,10 +112,10 @@ async def _auth(
     return await handler(request)
 
 
-def _envelope(request: web.Request, party: str) -> Envelope:
+def _envelope(request: web.Request, party: str) -> SubmissionEnvelope:
     h = request.headers
     settings = request.app[GATEWAY].config.parties.get(party)
-    return Envelope(
+    return SubmissionEnvelope(
         sender=PartyId(h.get("X-Sender", party)),
         message_id=h.get("X-Message-Id", ""),
         document_type=h.get("X-Document-Type", ""),

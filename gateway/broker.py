@@ -31,7 +31,7 @@ from gateway.config import Config
 from gateway.delivery import Clock
 from gateway.errors import ClientError, DelegationMissing, NotAuthorized
 from gateway.metrics import Metrics
-from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId
+from gateway.model import Delivery, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
 from gateway.routing import Router
 from gateway.store.base import Store
@@ -44,7 +44,7 @@ __all__ = ["Broker", "Submission"]
 class Submission:
     """The outcome of :meth:`Broker.submit`."""
 
-    ack: Acknowledgement
+    ack: SubmissionAck
     created: bool
     """False when this was a duplicate and ``ack`` is the original acknowledgement."""
 
@@ -110,7 +110,7 @@ class Broker:
         ]
         return message, deliveries, verified.signed if verified.signed is not None else verified.content
 
-    async def submit(self, party: str, envelope: Envelope, raw: bytes) -> Submission:
+    async def submit(self, party: str, envelope: SubmissionEnvelope, raw: bytes) -> Submission:
         """Accept ``raw`` from the authenticated ``party``; returns once it is durably stored."""
         settings = self.config.parties.get(party)
         if settings is None or envelope.sender != party:
@@ -133,7 +133,7 @@ class Broker:
         except ClientError as exc:
             message = message.reject(exc, at=self.clock.now())
             deliveries = []
-        ack = Acknowledgement(
+        ack = SubmissionAck(
             id=message.id,
             sender=envelope.sender,
             message_id=envelope.message_id,

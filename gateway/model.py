@@ -40,10 +40,10 @@ __all__ = [
     "DELIVERY_STATES",
     "TERMINAL_STATES",
     "Transition",
-    "Envelope",
+    "SubmissionEnvelope",
     "Message",
     "Delivery",
-    "Acknowledgement",
+    "SubmissionAck",
     "gateway_message_id",
     "check_transition",
     "overall_state",
@@ -137,7 +137,7 @@ def gateway_message_id(sender: str, message_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class Envelope:
+class SubmissionEnvelope:
     """What a sender says about its message (HTTP headers of ``POST /v1/messages``)."""
 
     sender: PartyId
@@ -185,7 +185,7 @@ class Message:
     """A submitted message and its intake history. Build with :meth:`receive`; move with the event methods."""
 
     id: str
-    envelope: Envelope
+    envelope: SubmissionEnvelope
     received_at: float
     history: tuple[Transition, ...] = ()
     error: dict[str, Any] | None = None
@@ -195,7 +195,7 @@ class Message:
         return self.history[-1].to_state
 
     @classmethod
-    def receive(cls, envelope: Envelope, *, at: float) -> Message:
+    def receive(cls, envelope: SubmissionEnvelope, *, at: float) -> Message:
         detail = (
             f"submitted by {envelope.sender} on behalf of {envelope.on_behalf_of}" if envelope.on_behalf_of else None
         )
@@ -318,7 +318,7 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Acknowledgement:
+class SubmissionAck:
     """What the sender gets back once its message is durably stored (and again, unchanged, on a duplicate)."""
 
     id: str
@@ -347,7 +347,7 @@ class Acknowledgement:
         return body
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Acknowledgement:
+    def from_dict(cls, data: Mapping[str, Any]) -> SubmissionAck:
         return cls(
             id=data["id"],
             sender=data["sender"],

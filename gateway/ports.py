@@ -49,7 +49,7 @@ from signing.xml import parse_xml, serialize
 if TYPE_CHECKING:
     from gateway.broker import Submission
     from gateway.config import Config
-    from gateway.model import Envelope as BrokerEnvelope
+    from gateway.model import SubmissionEnvelope
     from gateway.store.base import Store
 
 __all__ = [
@@ -483,7 +483,7 @@ class Adapter(abc.ABC):
 class SubmitFunction(Protocol):
     """``await submit(party, envelope, raw)``: the broker's intake (:meth:`gateway.broker.Broker.submit`)."""
 
-    def __call__(self, party: PartyId, envelope: BrokerEnvelope, raw: bytes) -> Awaitable[Submission]: ...
+    def __call__(self, party: PartyId, envelope: SubmissionEnvelope, raw: bytes) -> Awaitable[Submission]: ...
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gateway.config import RouteSettings
 from gateway.errors import NoRoute, UnknownDestination
-from gateway.model import Envelope
+from gateway.model import SubmissionEnvelope
 from gateway.ports import did_you_mean
 
 __all__ = ["Router"]
@@ -30,7 +30,7 @@ class Router:
     destinations: Collection[str]
     """The configured destinations: a named ``X-Destination`` must be one of them or a route's ``destination``."""
 
-    def route(self, envelope: Envelope) -> tuple[str, ...]:
+    def route(self, envelope: SubmissionEnvelope) -> tuple[str, ...]:
         """The destinations for ``envelope``; :class:`~gateway.errors.UnknownDestination` when the sender
         names a destination nobody knows, :class:`~gateway.errors.NoRoute` when no rule matches."""
         named = envelope.destination

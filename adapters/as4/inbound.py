@@ -36,7 +36,7 @@ from adapters.as4.receiver import As4Receiver, MemoryDuplicateStore, SqliteDupli
 from adapters.options import path_from_options, signer_from_options, trust_from_options
 from gateway.config import config_error
 from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin
-from gateway.model import Envelope, PartyId
+from gateway.model import PartyId, SubmissionEnvelope
 from gateway.ports import InboundEndpoint, Intake
 from signing.keys import SoftwareSigner
 from signing.xenc import Decrypter, SoftwareDecrypter
@@ -166,7 +166,7 @@ class As4Endpoint(InboundEndpoint):
         if sqlite is not None:
             sqlite.close()
 
-    def envelope_for(self, received: ReceivedMessage) -> tuple[str, Envelope, bytes]:
+    def envelope_for(self, received: ReceivedMessage) -> tuple[str, SubmissionEnvelope, bytes]:
         """The gateway party, broker envelope and raw payload of a verified user message.
 
         The payload is in the partner party's configured ``format`` (as for REST submissions without
@@ -176,7 +176,7 @@ class As4Endpoint(InboundEndpoint):
         if len(received.payloads) != 1:
             raise _refused("REQUEST_INVALID", f"expected one payload, got {len(received.payloads)}", "eb:PayloadInfo")
         [raw] = received.payloads.values()
-        envelope = Envelope(
+        envelope = SubmissionEnvelope(
             sender=PartyId(partner.party),
             message_id=um.message_id,
             document_type=partner.document_types.get(um.action, um.action),

@@ -44,7 +44,7 @@ from lxml import etree
 
 from adapters.vnsw_soap.envelope import NSW_IDENTITY, VnswHeader, ack_envelope, error_envelope, read_header
 from gateway.errors import ERROR_CODES, GatewayError, NswError, Origin, RequestInvalid, XmlError, XmlMalformed
-from gateway.model import Envelope, PartyId
+from gateway.model import PartyId, SubmissionEnvelope
 from gateway.ports import InboundEndpoint, Intake
 from signing.xml import parse_xml
 
@@ -196,7 +196,7 @@ class VnswSoapEndpoint(InboundEndpoint):
             "unitCode": vnsw,
         }
 
-    def envelope_for(self, header: VnswHeader) -> Envelope:
+    def envelope_for(self, header: VnswHeader) -> SubmissionEnvelope:
         """The broker envelope of a VNSW message (sender mapped from ``From``, dossier as reference)."""
         identity = header.sender.get("identity") or header.sender.get("ministryCode") or ""
         sender = self.parties.get(identity) or self.parties.get(header.sender.get("ministryCode", "")) or identity
@@ -204,7 +204,7 @@ class VnswSoapEndpoint(InboundEndpoint):
         document_type = (
             self.document_types.get(key) or self.document_types.get(header.document_type) or header.document_type
         )
-        return Envelope(
+        return SubmissionEnvelope(
             sender=PartyId(sender),
             message_id=header.message_id,
             document_type=document_type,

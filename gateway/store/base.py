@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.journal import JournalEntry
-from gateway.model import Acknowledgement, Delivery, Message, State, Transition, overall_state
+from gateway.model import Delivery, Message, State, SubmissionAck, Transition, overall_state
 
 __all__ = ["Store", "MessageRecord", "MessageQuery", "DestinationStats"]
 
@@ -39,7 +39,7 @@ class MessageRecord:
 
     message: Message
     deliveries: tuple[Delivery, ...]
-    acknowledgement: Acknowledgement
+    acknowledgement: SubmissionAck
     replies: tuple[str, ...] = ()
     """Gateway ids of messages whose reference is this message (results travelling back)."""
 
@@ -130,8 +130,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def accept(
-        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: Acknowledgement
-    ) -> tuple[Acknowledgement, bool]:
+        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: SubmissionAck
+    ) -> tuple[SubmissionAck, bool]:
         """Store a message, its intake history, its deliveries and an ``ACCEPTED`` journal entry, atomically.
 
         Returns ``(ack, True)``, or ``(original_ack, False)`` when ``(sender, message_id)`` is already

@@ -58,7 +58,7 @@ import asyncpg
 
 from gateway.errors import ConfigError, GatewayError, InvalidTransition, NswError, StoreSchemaOutdated, StoreUnavailable
 from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
-from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State, Transition
+from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, SubmissionEnvelope, Transition
 from gateway.store import migrations
 from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
 
@@ -618,11 +618,11 @@ class PostgresStore(Store):
 
     @_guarded
     async def accept(
-        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: Acknowledgement
-    ) -> tuple[Acknowledgement, bool]:
+        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: SubmissionAck
+    ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
 
-        async def op(conn: _Conn, tx: _Tx) -> tuple[Acknowledgement, bool]:
+        async def op(conn: _Conn, tx: _Tx) -> tuple[SubmissionAck, bool]:
             inserted = await conn.fetchval(
                 "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
                 " procedure, format, intake_state, received_at, error, ack, payload)"
@@ -647,7 +647,7 @@ class PostgresStore(Store):
                 original = await conn.fetchval(
                     "SELECT ack FROM messages WHERE sender = $1 AND message_id = $2", env.sender, env.message_id
                 )
-                return Acknowledgement.from_dict(json.loads(original)), False
+                return SubmissionAck.from_dict(json.loads(original)), False
             tx.add_transitions(message.id, message.history)
             for d in deliveries:
                 tx.add_transitions(message.id, d.history)
@@ -798,7 +798,7 @@ async def _load_record(conn: _Conn, message_id: str) -> MessageRecord | None:
     mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = tuple(
         row
     )
-    envelope = Envelope(
+    envelope = SubmissionEnvelope(
         sender=PartyId(sender),
         message_id=smid,
         document_type=doc_type,
@@ -826,4 +826,4 @@ async def _load_record(conn: _Conn, message_id: str) -> MessageRecord | None:
         r[0]
         for r in await conn.fetch("SELECT id FROM messages WHERE reference IN ($1, $2) ORDER BY received_at", mid, smid)
     )
-    return MessageRecord(message, deliveries, Acknowledgement.from_dict(json.loads(ack)), replies)
+    return MessageRecord(message, deliveries, SubmissionAck.from_dict(json.loads(ack)), replies)

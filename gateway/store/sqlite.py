@@ -34,7 +34,16 @@ from typing import Any, TypeVar
 
 from gateway.errors import ConfigError, GatewayError, InvalidTransition
 from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
-from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State, Transition, overall_state
+from gateway.model import (
+    Delivery,
+    Message,
+    PartyId,
+    State,
+    SubmissionAck,
+    SubmissionEnvelope,
+    Transition,
+    overall_state,
+)
 from gateway.store import migrations
 from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
 
@@ -367,11 +376,11 @@ class SqliteStore(Store):
         return await self._write(op)
 
     async def accept(
-        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: Acknowledgement
-    ) -> tuple[Acknowledgement, bool]:
+        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: SubmissionAck
+    ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
 
-        def op(conn: sqlite3.Connection) -> tuple[Acknowledgement, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[SubmissionAck, bool]:
             try:
                 conn.execute(
                     "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
@@ -401,7 +410,7 @@ class SqliteStore(Store):
                 ).fetchone()
                 if row is None:
                     raise
-                return Acknowledgement.from_dict(json.loads(row[0])), False
+                return SubmissionAck.from_dict(json.loads(row[0])), False
             _insert_transitions(conn, message.id, message.history)
             for d in deliveries:
                 conn.execute(
@@ -572,7 +581,7 @@ def _load_record(conn: sqlite3.Connection, message_id: str) -> MessageRecord | N
     if row is None:
         return None
     mid, sender, smid, doc_type, conversation, reference, destination, procedure, fmt, received_at, error, ack = row
-    envelope = Envelope(
+    envelope = SubmissionEnvelope(
         sender=PartyId(sender),
         message_id=smid,
         document_type=doc_type,
@@ -600,4 +609,4 @@ def _load_record(conn: sqlite3.Connection, message_id: str) -> MessageRecord | N
         r[0]
         for r in conn.execute("SELECT id FROM messages WHERE reference IN (?, ?) ORDER BY received_at", (mid, smid))
     )
-    return MessageRecord(message, deliveries, Acknowledgement.from_dict(json.loads(ack)), replies)
+    return MessageRecord(message, deliveries, SubmissionAck.from_dict(json.loads(ack)), replies)

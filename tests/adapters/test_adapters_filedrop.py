@@ -10,7 +10,7 @@ import pytest
 from adapters.filedrop import FileDropAdapter, FileDropInbox, atomic_write
 from gateway.api import Gateway
 from gateway.errors import ConfigError
-from gateway.model import Envelope, PartyId, gateway_message_id
+from gateway.model import PartyId, SubmissionEnvelope, gateway_message_id
 from gateway.ports import OutboundMessage
 from gateway.store.base import MessageQuery
 from helpers.adapters import vnsw_envelope
@@ -112,7 +112,7 @@ async def test_file_submitted_before_a_crash_is_moved_not_submitted_again(tmp_pa
         config = make_config(tmp_path, {"BACKEND": receiver.url})
         data = vnsw_envelope("vn-crash")
         async with Gateway(config) as gw:
-            env = Envelope(
+            env = SubmissionEnvelope(
                 sender=PartyId("MARD"),
                 message_id="vn-crash",
                 document_type="sps.permit",

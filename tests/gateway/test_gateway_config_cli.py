@@ -12,7 +12,7 @@ import pytest
 from gateway.commands import main
 from gateway.config import load_config, parse_config
 from gateway.errors import ConfigError
-from gateway.model import Envelope, PartyId
+from gateway.model import PartyId, SubmissionEnvelope
 from gateway.routing import Router
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "gateway" / "examples" / "gateway.toml"
@@ -79,9 +79,9 @@ def test_unreadable_or_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
 def test_first_matching_route_wins_and_fans_out() -> None:
     config = load_config(EXAMPLE)
     router = Router(config.routes, tuple(config.destinations))
-    eco = Envelope(sender=PartyId("MOIT"), message_id="1", document_type="eco.form_d")
+    eco = SubmissionEnvelope(sender=PartyId("MOIT"), message_id="1", document_type="eco.form_d")
     assert router.route(eco) == ("TH", "CUSTOMS")
-    reg = Envelope(sender=PartyId("TRADER"), message_id="1", document_type="sps.registration")
+    reg = SubmissionEnvelope(sender=PartyId("TRADER"), message_id="1", document_type="sps.registration")
     assert router.route(reg) == ("MARD",)
 
 
@@ -116,7 +116,7 @@ async def _fill_dlq(path: Path) -> list[str]:
     async with Gateway(config, serve_http=False) as gw:
         ids = []
         for n in range(2):
-            env = Envelope(sender=PartyId("MOIT"), message_id=f"M-{n}", document_type="eco.form_d")
+            env = SubmissionEnvelope(sender=PartyId("MOIT"), message_id=f"M-{n}", document_type="eco.form_d")
             ids.append((await gw.broker.submit("MOIT", env, b"<a/>")).ack.id)
 
         async def dead() -> bool:

@@ -15,7 +15,7 @@ from gateway.api import Gateway
 from gateway.config import BreakerSettings, RetryPolicy
 from gateway.delivery import Backoff, CircuitBreaker, replay
 from gateway.errors import ConfigError, NswError, PartnerError, PartnerRejected, PartnerUnavailable, ReceiptInvalid
-from gateway.model import Delivery, Envelope, Message, PartyId, State
+from gateway.model import Delivery, Message, PartyId, State, SubmissionEnvelope
 from gateway.ports import OutboundMessage, adapter_names, resolve_adapter
 from helpers.gateway import Receiver, doc, eventually, make_config, submit
 
@@ -205,7 +205,7 @@ def test_circuit_opens_after_threshold_then_lets_one_probe_through() -> None:
 
 
 def _delivery(attempts: int, queued_at: float = 0.0) -> Delivery:
-    m = Message.receive(Envelope(sender=PartyId("MOIT"), message_id="M", document_type="d"), at=0.0)
+    m = Message.receive(SubmissionEnvelope(sender=PartyId("MOIT"), message_id="M", document_type="d"), at=0.0)
     m = m.verify(at=0.0).map(at=0.0).enqueue(at=0.0)
     d = Delivery.create(m, "TH", b"", at=queued_at, ttl=100.0)
     for _ in range(attempts):

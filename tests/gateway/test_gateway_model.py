@@ -9,11 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidTransition, PartnerRejected, PartnerUnavailable, RequestInvalid, XmlMalformed
-from gateway.model import TRANSITIONS, Delivery, Envelope, Message, PartyId, State, gateway_message_id, overall_state
+from gateway.model import (
+    TRANSITIONS,
+    Delivery,
+    Message,
+    PartyId,
+    State,
+    SubmissionEnvelope,
+    gateway_message_id,
+    overall_state,
+)
 
 
-def envelope(mid: str = "M-1", **kw: str) -> Envelope:
-    return Envelope(sender=PartyId("MOIT"), message_id=mid, document_type="eco.form_d", **kw)
+def envelope(mid: str = "M-1", **kw: str) -> SubmissionEnvelope:
+    return SubmissionEnvelope(sender=PartyId("MOIT"), message_id=mid, document_type="eco.form_d", **kw)
 
 
 def queued_delivery() -> Delivery:
@@ -90,7 +99,7 @@ def test_bad_envelope_fields_are_named() -> None:
         envelope("has space")
     assert err.value.code == "REQUEST_INVALID" and err.value.field == "X-Message-Id"
     with pytest.raises(RequestInvalid) as err:
-        Envelope(sender=PartyId("MOIT"), message_id="M", document_type="")
+        SubmissionEnvelope(sender=PartyId("MOIT"), message_id="M", document_type="")
     assert err.value.field == "X-Document-Type"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.errors import InvalidTransition, PartnerUnavailable
 from gateway.journal import verify_chain
-from gateway.model import Acknowledgement, Delivery, Envelope, Message, PartyId, State
+from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, SubmissionEnvelope
 from gateway.store import MessageQuery, Store, open_store
 from gateway.store.sqlite import SqliteStore
 from helpers.postgres import IsolatedPostgresStore
@@ -41,15 +41,17 @@ def queued(
     at: float = 100.0,
     conversation: str | None = None,
     sender: str = "MOIT",
-) -> tuple[Message, list[Delivery], Acknowledgement]:
-    env = Envelope(sender=PartyId(sender), message_id=mid, document_type="eco.form_d", conversation_id=conversation)
+) -> tuple[Message, list[Delivery], SubmissionAck]:
+    env = SubmissionEnvelope(
+        sender=PartyId(sender), message_id=mid, document_type="eco.form_d", conversation_id=conversation
+    )
     m = Message.receive(env, at=at).verify(at=at).map(at=at).enqueue(at=at)
     ds = [Delivery.create(m, d, f"<m>{mid}</m>".encode(), at=at, ttl=50.0) for d in destinations]
-    ack = Acknowledgement(m.id, sender, mid, m.state, at, destinations)
+    ack = SubmissionAck(m.id, sender, mid, m.state, at, destinations)
     return m, ds, ack
 
 
-async def accept(store: Store, mid: str, **kw: object) -> Acknowledgement:
+async def accept(store: Store, mid: str, **kw: object) -> SubmissionAck:
     m, ds, ack = queued(mid, **kw)  # type: ignore[arg-type]
     stored, created = await store.accept(m, b"<raw/>", ds, ack)
     assert created
@@ -145,9 +147,11 @@ async def test_expired_message_goes_to_the_dead_letter_queue(store: Store) -> No
 
 async def test_get_and_search_show_state_history_and_replies(store: Store) -> None:
     ack = await accept(store, "REG-1", sender="MARD")
-    env = Envelope(sender=PartyId("MOIT"), message_id="PERMIT-1", document_type="eco.form_d", reference=ack.id)
+    env = SubmissionEnvelope(
+        sender=PartyId("MOIT"), message_id="PERMIT-1", document_type="eco.form_d", reference=ack.id
+    )
     m = Message.receive(env, at=300.0).verify(at=300.0).map(at=300.0).enqueue(at=300.0)
-    await store.accept(m, b"<p/>", [], Acknowledgement(m.id, "MOIT", "PERMIT-1", m.state, 300.0))
+    await store.accept(m, b"<p/>", [], SubmissionAck(m.id, "MOIT", "PERMIT-1", m.state, 300.0))
     record = await store.get(ack.id)
     assert record is not None
     assert record.replies == (m.id,)
