@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from gateway.errors import UnknownFormat, ValidationFailed, ValidationIssue
+from gateway.errors import UnknownFormat, ValidationFailed, ValidationIssue, XmlError
 from mappings import rules
 from mappings.model import TradeMessage
 
@@ -74,6 +74,18 @@ class MessageFormat(ABC):
     def mapping_table(self) -> list[tuple[str, str]]:
         """(native path, harmonized path) rows documenting the mapping; empty for formats without one."""
         return []
+
+    def reference(self, data: bytes) -> tuple[str, str] | None:
+        """The dossier reference the message names (harmonized ``envelope.reference``) and where it stands in
+        the native message, or ``None`` when it names none or cannot be read (reading errors are reported by
+        :meth:`parse` and :meth:`validate`, not here)."""
+        try:
+            envelope = self.parse(data).envelope
+        except (ValidationFailed, XmlError):
+            return None
+        if envelope is None or not envelope.reference:
+            return None
+        return envelope.reference, "envelope.reference"
 
 
 _REGISTRY: dict[str, MessageFormat] = {}

@@ -34,7 +34,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.errors import ValidationFailed, ValidationIssue
+from gateway.errors import ValidationFailed, ValidationIssue, XmlError
 from mappings.model import TradeMessage
 from mappings.registry import MessageFormat, build_message, register
 from mappings.xmlformat import load_schema, local_name, parse_root, schema_issues, to_bytes
@@ -280,6 +280,21 @@ class VnswFormat(MessageFormat):
         if issues:
             raise ValidationFailed(issues)
         return build_message(ctx)
+
+    def reference(self, data: bytes) -> tuple[str, str] | None:
+        """``Header/Subject/reference`` (the NSW dossier code), read without mapping the body."""
+        try:
+            element: etree._Element | None = parse_root(data)
+        except (ValidationFailed, XmlError):
+            return None
+        if element is None or local_name(element) != "Envelope":
+            return None
+        for name in ("Header", "Subject", "reference"):
+            element = next((c for c in element if isinstance(c.tag, str) and local_name(c) == name), None)
+            if element is None:
+                return None
+        value = (element.text or "").strip()
+        return (value, "/Envelope/Header/Subject/reference") if value else None
 
     def emit(self, msg: TradeMessage) -> bytes:
         data = msg.model_dump(mode="python")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -210,6 +211,75 @@ async def test_business_results_come_back_as_separate_calls_correlated_by_refere
     ):
         listed = (await r.json())["messages"]
     assert sorted(m["message_id"] for m in listed) == ["res-accept", "res-dispatch"]
+
+
+async def _post_rest(gw: Gateway, payload: bytes, message_id: str, **headers: str) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{gw.url}/v1/messages",
+            data=payload,
+            headers={
+                "Authorization": f"Bearer {TOKENS['MARD']}",
+                "X-Message-Id": message_id,
+                "X-Document-Type": "sps.permit",
+                "X-Format": "vnsw",
+                "Content-Type": "application/xml",
+                **headers,
+            },
+        ) as r,
+    ):
+        return r.status, await r.json()
+
+
+async def _record(gw: Gateway, gateway_id: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{gw.url}/v1/messages/{gateway_id}", headers={"Authorization": f"Bearer {TOKENS['MARD']}"}) as r,
+    ):
+        assert r.status == 200
+        return dict(await r.json())
+
+
+async def test_vnsw_envelope_posted_on_rest_takes_its_subject_reference_and_correlates_with_soap(
+    gateway: Gateway,
+) -> None:
+    await _call(gateway, vnsw_envelope("soap-accept", type_="12", function="05"))
+    status, ack = await _post_rest(
+        gateway, vnsw_envelope("rest-dispatch", type_="16", function="12", reference="BNNPTNT11190000272"), "rest-1"
+    )
+    assert status == 202, ack
+    record = await _record(gateway, ack["id"])
+    assert (record["reference"], record["conversation_id"]) == ("BNNPTNT11190000272", "BNNPTNT11190000272")
+    found = await gateway.store.search(MessageQuery(reference="BNNPTNT11190000272"))
+    assert sorted(r.message.envelope.message_id for r in found) == ["rest-1", "soap-accept"]
+
+
+async def test_rest_headers_naming_reference_and_conversation_win_over_the_vnsw_subject(gateway: Gateway) -> None:
+    status, ack = await _post_rest(
+        gateway, vnsw_envelope("rest-own"), "rest-own", **{"X-Reference": "OWN-REF", "X-Conversation-Id": "CONV-9"}
+    )
+    assert status == 202, ack
+    record = await _record(gateway, ack["id"])
+    assert (record["reference"], record["conversation_id"]) == ("OWN-REF", "CONV-9")
+
+
+async def test_rest_vnsw_envelope_without_conversation_header_is_in_its_dossiers_conversation(
+    gateway: Gateway,
+) -> None:
+    status, ack = await _post_rest(gateway, vnsw_envelope("rest-ref"), "rest-ref", **{"X-Reference": "OWN-REF"})
+    assert status == 202, ack
+    record = await _record(gateway, ack["id"])
+    assert (record["reference"], record["conversation_id"]) == ("OWN-REF", "rest-ref")
+
+
+async def test_rest_vnsw_envelope_with_malformed_subject_reference_is_refused_naming_the_element(
+    gateway: Gateway,
+) -> None:
+    status, body = await _post_rest(gateway, vnsw_envelope("rest-bad", reference="BAD REF"), "rest-bad")
+    assert status == 400
+    assert (body["error"]["code"], body["error"]["field"]) == ("REQUEST_INVALID", "/Envelope/Header/Subject/reference")
+    assert body["ack"]["state"] == "REJECTED"
 
 
 # --------------------------------------------------------------------------- outbound against spyne

@@ -186,6 +186,23 @@ def test_form_d_maps_to_json_and_back_losslessly() -> None:
     assert convert(convert(data, "form-d", "json"), "json", "form-d") == data
 
 
+def test_each_format_names_the_dossier_reference_and_where_it_stands() -> None:
+    data = (VECTORS / "vnsw" / "BNNPTNT0600011_t16_f12_import_quarantine_dispatch_BNN_to_NSW.xml").read_bytes()
+    reference = get_format("vnsw").parse(data).envelope.reference  # type: ignore[union-attr]
+    assert get_format("vnsw").reference(data) == (reference, "/Envelope/Header/Subject/reference")
+    assert get_format("json").reference(convert(data, "vnsw", "json")) == (reference, "envelope.reference")
+    assert FORM_D.reference(FORM_D.emit(form_d())) is None
+
+
+def test_unreadable_documents_name_no_reference_and_leave_the_error_to_parsing() -> None:
+    assert get_format("vnsw").reference(b"<Envelope><Header>") is None
+    assert (
+        get_format("vnsw").reference(b"<Other><Header><Subject><reference>X</reference></Subject></Header></Other>")
+        is None
+    )
+    assert get_format("json").reference(b"{not json") is None
+
+
 # --------------------------------------------------------------------------- JSON
 
 
