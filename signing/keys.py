@@ -237,14 +237,15 @@ class KeyRing(Signer):
         return self.current().sign(data, algorithm)
 
 
-def load_certificates(path: str | Path | None) -> list[x509.Certificate]:
-    """Every certificate in a PEM (or single DER) file, in file order."""
+def load_certificates(path: str | os.PathLike[str] | None) -> list[x509.Certificate]:
+    """Every certificate in a PEM (or single DER) file, in file order; CONFIG_INVALID when the file cannot be
+    read, CERT_MALFORMED when it holds no decodable certificate."""
     if path is None:
         return []
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise KeyLoadFailed(f"cannot read certificate file {path}: {exc}", field=str(path)) from exc
+        raise ConfigError(f"cannot read certificate file {path}: {exc.strerror or exc}", field=str(path)) from exc
     try:
         pem = b"-----BEGIN" in raw
         certs = x509.load_pem_x509_certificates(raw) if pem else [x509.load_der_x509_certificate(raw)]
@@ -256,17 +257,8 @@ def load_certificates(path: str | Path | None) -> list[x509.Certificate]:
 
 
 def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
-    """A PEM or DER certificate; CERT_MALFORMED when undecodable, CONFIG_INVALID when unreadable."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", field=str(path)) from exc
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise CertificateMalformed(f"cannot decode certificate {path}: {exc}", field=str(path)) from exc
+    """The first certificate of a PEM or DER file; the codes of :func:`load_certificates`."""
+    return load_certificates(path)[0]
 
 
 def load_private_key(path: str | os.PathLike[str], password: bytes | None = None) -> PrivateKey:

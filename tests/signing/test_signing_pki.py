@@ -31,7 +31,7 @@ from signing.dev.pki import (
     issue_certificate,
     make_crl,
 )
-from signing.keys import load_private_key
+from signing.keys import load_certificate, load_certificates, load_private_key
 
 OPENSSL = shutil.which("openssl")
 INDEX_LINE = re.compile(
@@ -345,6 +345,22 @@ def test_revoke_unknown_name_is_config_invalid(ec_pki):
         ec_pki.revoke("betta")
     assert info.value.code == "CONFIG_INVALID"
     assert "did you mean 'beta'" in info.value.message
+
+
+@pytest.mark.parametrize("load", [load_certificate, load_certificates], ids=["one", "all"])
+def test_certificate_files_give_one_code_per_fault_whichever_loader_reads_them(tmp_path, load):
+    with pytest.raises(NswError) as info:
+        load(tmp_path / "absent.pem")
+    assert (info.value.code, info.value.field) == ("CONFIG_INVALID", str(tmp_path / "absent.pem"))
+    for name, data in (
+        ("garbage.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        ("garbage.der", b"\x30\x03\x02\x01"),
+        ("empty.pem", b"-----BEGIN nothing"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(NswError) as info:
+            load(tmp_path / name)
+        assert (info.value.code, info.value.field) == ("CERT_MALFORMED", str(tmp_path / name)), name
 
 
 def test_load_private_key_garbage_is_key_load_failed(tmp_path):
