@@ -27,7 +27,7 @@ def _dsn(args: argparse.Namespace) -> str:
         from gateway.config import load_config
 
         store = load_config(args.config).store
-        if getattr(store, "kind", "sqlite") != "postgresql" or not getattr(store, "dsn", None):
+        if store.kind != "postgresql" or not store.dsn:
             raise ConfigError(
                 f'{args.config}: [store] is not kind = "postgresql" with a dsn; nothing to migrate'
                 " (the SQLite store creates its schema itself)",
