@@ -4,6 +4,12 @@ Contract and registries: the core's ports, :mod:`gateway.ports` (outbound :class
 table ``BUILTIN_ADAPTERS``, entry points ``nsw.adapters``; inbound :class:`~gateway.ports.InboundEndpoint`,
 ``BUILTIN_INBOUND``, entry points ``nsw.inbound``, configured as ``[inbound.NAME]``).
 
+Each adapter and endpoint class declares its options as ``Options``, a frozen pydantic model documented in its
+module (``HttpOptions``, ``As4Options``, ``FileDropInboxOptions``...); ``[destinations.NAME.options]`` and
+``[inbound.NAME.options]`` are validated against it when the configuration is loaded, relative paths relative to
+the configuration file. Field types shared by several adapters (keys, trust stores, certificates):
+:mod:`adapters.options`.
+
 Aliases, each with its outbound adapter and inbound endpoint:
 
 ``http``/``https``

@@ -13,7 +13,7 @@ Outbound (:class:`FileDropAdapter`, adapter ``filedrop``): each message is writt
 id), so a reader sees each message once, complete or not at all. The receipt is the file name written.
 Errors: a missing or unwritable directory, a full disk are :class:`PartnerUnavailable` (retried); a
 connection string that is not a directory path is :class:`PartnerRejected`.
-Options: ``extension`` (default ``xml``).
+Options (:class:`FileDropOptions`): ``extension`` (default ``xml``).
 
 Inbound (:class:`FileDropInbox`, inbound endpoint ``filedrop``): polls ``inbox/`` every ``interval``
 seconds (default 0.5; no extra dependency), oldest first, skipping hidden and ``.tmp``/``.part`` files
@@ -24,9 +24,10 @@ gets a ``.1``, ``.2``... before its extension, so no earlier file is overwritten
 The message id is the VNSW ``Header/Reference/messageId`` when the file is a VNSW Envelope, else
 ``sha256:<hex of the content>``; the broker deduplicates by (party, message id), so a file that was
 submitted but not yet moved when the gateway stopped is acknowledged as a duplicate on the next scan and
-moved then: never lost, never submitted twice. Options: ``path`` (the drop directory), ``party``,
-``document_type`` (for files that are not VNSW envelopes), ``format`` (default ``xml``; ``vnsw`` for VNSW
-envelopes), ``interval``, ``document_types``/``parties`` as for ``vnsw-soap``.
+moved then: never lost, never submitted twice. Options (:class:`FileDropInboxOptions`): ``path`` (the drop
+directory, a plain path relative to the configuration file or a ``file:///`` URL), ``party``,
+``document_type`` (for files that are not VNSW envelopes), ``format`` (default ``xml``), ``interval``,
+``document_types`` as for ``vnsw-soap``.
 """
 
 from __future__ import annotations
@@ -38,17 +39,26 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import unquote, urlparse
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from gateway.config import FilePath
 from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected, PartnerUnavailable, RequestInvalid
 from gateway.model import PartyId, SubmissionEnvelope
 from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
+from gateway.wire import Ack
 
 __all__ = [
     "FileDropAdapter",
+    "FileDropOptions",
     "FileDropInbox",
+    "FileDropInboxOptions",
+    "DropDirectory",
     "drop_directory",
     "atomic_write",
     "INBOX",
@@ -105,15 +115,41 @@ def atomic_write(directory: Path, name: str, data: bytes) -> Path:
     return target
 
 
+def _plain_directory(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return str(drop_directory(value))
+    except ConfigError as exc:
+        raise PydanticCustomError("drop_directory", "{reason}", {"reason": exc.message}) from None
+
+
+DropDirectory = Annotated[FilePath, BeforeValidator(_plain_directory)]
+"""A drop directory: a plain path (relative to the configuration file) or a ``file:///`` URL."""
+
+
+class FileDropOptions(BaseModel):
+    """``[destinations.NAME.options]`` of the ``filedrop`` adapter."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    extension: str = Field("xml", pattern=r"^\.?[A-Za-z0-9._-]+$")
+    """Extension of the files written to ``outbox/`` (``<gateway id>.<extension>``)."""
+
+
 class FileDropAdapter(Adapter):
     """Writes each message atomically into the party's ``outbox/``."""
 
     scheme: ClassVar[str] = "filedrop"
     recoverable = Adapter.recoverable
+    Options: ClassVar[type[BaseModel]] = FileDropOptions
+    options: FileDropOptions
 
-    def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(url, timeout=timeout, options=options)
-        self.extension = str(self.options.get("extension", "xml")).lstrip(".")
+        self.extension = self.options.extension.lstrip(".")
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
         try:
@@ -141,25 +177,40 @@ def message_id_of(data: bytes) -> tuple[str, Any]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), None
 
 
+class FileDropInboxOptions(BaseModel):
+    """``[inbound.NAME.options]`` of the ``filedrop`` endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    path: DropDirectory
+    """The drop directory (``inbox/``, ``processed/``, ``error/``, ``outbox/`` are created in it)."""
+    party: str = Field(min_length=1)
+    """The gateway party the files are submitted as."""
+    document_type: str | None = None
+    """Document type of files that are not VNSW envelopes (such a file is refused without it)."""
+    format: str = "xml"
+    """Format of files that are not VNSW envelopes (a mappings registry name, or ``xml``)."""
+    interval: float = Field(0.5, gt=0)
+    """Seconds between two scans of ``inbox/``."""
+    document_types: dict[str, str] = Field(default_factory=dict)
+    """VNSW ``documentType`` (or ``"<documentType>/<type>/<function>"``) → the gateway's document type."""
+
+
 class FileDropInbox(InboundEndpoint):
     """Watches ``inbox/`` and submits each file through the broker."""
 
     scheme: ClassVar[str] = "filedrop"
+    Options: ClassVar[type[BaseModel]] = FileDropInboxOptions
+    options: FileDropInboxOptions
 
-    def __init__(self, name: str = "filedrop", *, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, name: str = "filedrop", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options=options)
-        field = f"inbound.{name}.options"
-        if "path" not in self.options:
-            raise ConfigError("the filedrop inbox needs its drop directory", field=f"{field}.path")
-        self.root = drop_directory(str(self.options["path"]), field=f"{field}.path")
-        party = self.options.get("party")
-        if not isinstance(party, str) or not party:
-            raise ConfigError("the filedrop inbox needs the party that drops files", field=f"{field}.party")
-        self.party = party
-        self.interval = float(self.options.get("interval", 0.5))
-        self.document_type = self.options.get("document_type")
-        self.format = str(self.options.get("format", "xml"))
-        self.document_types: dict[str, str] = dict(self.options.get("document_types") or {})
+        self.root = Path(self.options.path)
+        self.party = self.options.party
+        self.interval = self.options.interval
+        self.document_type = self.options.document_type
+        self.format = self.options.format
+        self.document_types: dict[str, str] = dict(self.options.document_types)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -240,7 +291,7 @@ class FileDropInbox(InboundEndpoint):
             result = await intake.submit(PartyId(self.party), envelope, data)
             error = result.ack.error
             if error is not None:
-                error = {**error, "ack": result.ack.to_dict()}
+                error = {**error, "ack": Ack.of(result.ack).to_json()}  # times as the HTTP API answers them
         except NswError as exc:
             if exc.retryable or isinstance(exc, GatewayError) and not isinstance(exc, ConfigError):
                 log.warning("filedrop %s: %s stays in the inbox: %s", self.name, path.name, exc)

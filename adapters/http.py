@@ -7,6 +7,10 @@ the receiver's receipt). Per destination one aiohttp session with its own
 connection pool (``options.max_connections``, default 8), so a slow partner
 never holds another's sockets.
 
+Options (:class:`HttpOptions`, ``[destinations.NAME.options]``):
+
+* ``max_connections`` (default 8): connections to the partner at once.
+
 Request: the payload as the body (``Content-Type`` from the message) and the
 headers ``X-Message-Id`` (the gateway id, identical on every retry),
 ``X-Sender``, ``X-Document-Type``, ``X-Conversation-Id`` and, for replies and
@@ -27,11 +31,12 @@ import json
 from typing import ClassVar
 
 import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.errors import GatewayError, PartnerRejected, PartnerUnavailable
 from gateway.ports import Adapter, OutboundMessage, Receipt
 
-__all__ = ["HttpAdapter", "translate_error"]
+__all__ = ["HttpAdapter", "HttpOptions", "translate_error"]
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _MAX_RECEIPT = 1024 * 1024
@@ -61,17 +66,28 @@ def translate_error(exc: BaseException, url: str) -> PartnerUnavailable | Partne
     raise GatewayError(f"unexpected {_describe(exc)} from the HTTP adapter", field="http") from exc
 
 
+class HttpOptions(BaseModel):
+    """``[destinations.NAME.options]`` of the ``http``/``https`` adapter."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    max_connections: int = Field(8, ge=1, le=1024)
+    """Connections to the partner at once (the destination's own pool)."""
+
+
 class HttpAdapter(Adapter):
     """POSTs messages to a partner over HTTP(S); the response is the receipt."""
 
     scheme: ClassVar[str] = "http"
     recoverable = Adapter.recoverable
+    Options: ClassVar[type[BaseModel]] = HttpOptions
+    options: HttpOptions
 
     _session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=int(self.options.get("max_connections", 8)))
+            connector = aiohttp.TCPConnector(limit=self.options.max_connections)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout)
             )

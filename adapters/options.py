@@ -1,14 +1,20 @@
 """Adapter options from plain TOML values: keys, trust stores, certificates, file paths.
 
-An adapter is built as ``cls(url, timeout=..., options=<[destinations.X.options]>)``;
-its options are plain TOML values there, and Python objects in tests and
-embedding code. These helpers accept both and return the object the adapter
-needs; every error is a :class:`~gateway.errors.ConfigError` whose ``field``
-is the dotted path of the bad option (``options.signer.password_env``,
-``options.trust.anchors[0]``).
+Each adapter and inbound endpoint declares its options as a frozen pydantic model
+(``Options``, see :class:`gateway.ports.Adapter`), validated when the configuration
+is loaded, with relative paths resolved against the configuration file's directory.
+The field types here let one option be a plain TOML value there and a Python object
+in tests and embedding code:
 
-Relative paths are relative to ``base`` when given, else to the current
-directory (the gateway passes ``[destinations.X.options]`` through as it is).
+* :data:`SignerOption`: a :class:`~signing.keys.Signer` or a :class:`SignerOptions` table;
+* :data:`TrustOption`: a :class:`~signing.trust.TrustStore` or a
+  :class:`gateway.config.TrustSettings` table (a pinned entry may be a bare path);
+* :data:`CertificateOption`: an ``x509.Certificate`` or a PEM/DER file path.
+
+The helpers below turn the validated value into the object the adapter needs (loading
+keys and certificates, reading password variables); every error is a
+:class:`~gateway.errors.ConfigError` whose ``field`` is the dotted path of the bad
+option (``options.signer.password_env``, ``options.trust.anchors[0]``).
 
 * :func:`signer_from_options`: a :class:`~signing.keys.Signer`, or
   ``{ p12 = "path", password_env = "VAR" }`` (PKCS#12; also ``password``) or
@@ -26,20 +32,35 @@ directory (the gateway passes ``[destinations.X.options]`` through as it is).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography import x509
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-from gateway.config import config_error
+from gateway.config import FilePath, TrustSettings, config_error
 from gateway.errors import ConfigError, NswError
 from signing.keys import Signer, SoftwareSigner, load_certificates
 from signing.trust import TrustStore
 
 __all__ = [
     "SignerOptions",
+    "SignerOption",
+    "TrustOption",
+    "CertificateOption",
+    "object_or",
+    "validate_file_path",
     "signer_from_options",
     "trust_from_options",
     "certificate_from_options",
@@ -66,13 +87,13 @@ class SignerOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
 
-    p12: str | None = Field(None, validation_alias=AliasChoices("p12", "pkcs12"))
+    p12: FilePath | None = Field(None, validation_alias=AliasChoices("p12", "pkcs12"))
     """PKCS#12 file with the key, its certificate and the chain (also spelled ``pkcs12``)."""
-    key: str | None = None
+    key: FilePath | None = None
     """PEM private key file (with ``cert``)."""
-    cert: str | None = Field(None, validation_alias=AliasChoices("cert", "certificate"))
+    cert: FilePath | None = Field(None, validation_alias=AliasChoices("cert", "certificate"))
     """PEM certificate file; further certificates in it are the chain (also spelled ``certificate``)."""
-    chain: str | None = None
+    chain: FilePath | None = None
     """PEM file of intermediate certificates sent with signatures."""
     password: str | None = None
     """Password of the PKCS#12 bundle or the PEM key, in clear (development only)."""
@@ -90,6 +111,48 @@ class SignerOptions(BaseModel):
         return self
 
 
+def object_or(kind: type | tuple[type, ...], validate: Callable[[Any, ValidationInfo], Any]) -> PlainValidator:
+    """A field validator that takes an instance of ``kind`` (an object given in code) as it is and validates
+    anything else (a TOML value) with ``validate(value, info)``."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        return value if isinstance(value, kind) else validate(value, info)
+
+    return PlainValidator(check)
+
+
+def _model(model: type[BaseModel], prepare: Callable[[Any], Any] = lambda v: v) -> Callable[[Any, ValidationInfo], Any]:
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        return model.model_validate(prepare(value), context=info.context)
+
+    return validate
+
+
+def _pinned_paths(value: Any) -> Any:
+    """A trust table whose ``pinned`` entries may be bare paths (``{ certificate = path }``)."""
+    if isinstance(value, Mapping) and isinstance(value.get("pinned"), (list, tuple)):
+        pinned = [{"certificate": p} if isinstance(p, (str, os.PathLike)) else p for p in value["pinned"]]
+        return {**value, "pinned": pinned}
+    return value
+
+
+_FILE_PATH: TypeAdapter[str] = TypeAdapter(FilePath)
+
+
+def validate_file_path(value: Any, info: ValidationInfo) -> str:
+    """A :data:`~gateway.config.FilePath` (relative to the validation context's ``base``), for :func:`object_or`."""
+    return _FILE_PATH.validate_python(value, context=info.context)
+
+
+SignerOption = Annotated[Signer | SignerOptions, object_or(Signer, _model(SignerOptions))]
+"""Our signing key: a :class:`~signing.keys.Signer`, or ``{ p12 = ... }`` / ``{ key = ..., cert = ... }``."""
+TrustOption = Annotated[TrustStore | TrustSettings, object_or(TrustStore, _model(TrustSettings, _pinned_paths))]
+"""Who may sign for a partner: a :class:`~signing.trust.TrustStore`, or a ``[destinations.X.trust]``-style table
+(:class:`gateway.config.TrustSettings`; a ``pinned`` entry may be a bare path)."""
+CertificateOption = Annotated[x509.Certificate | str, object_or(x509.Certificate, validate_file_path)]
+"""A certificate: an ``x509.Certificate``, or a PEM/DER file (relative to the configuration file)."""
+
+
 def _load(field: str, loader: Any) -> Any:
     try:
         return loader()
@@ -101,6 +164,8 @@ def signer_from_options(value: Any, *, field: str = "options.signer", base: str 
     """Our signing key: a :class:`Signer` as it is, or a ``{ p12 = ... }`` / ``{ key = ..., cert = ... }`` table."""
     if isinstance(value, Signer):
         return value
+    if isinstance(value, SignerOptions):
+        return _signer(value, field)
     if value is None:
         raise ConfigError(
             'a signing key is required: { p12 = "path", password_env = "VAR" } or { key = "path", cert = "path" }',
@@ -109,9 +174,13 @@ def signer_from_options(value: Any, *, field: str = "options.signer", base: str 
     if not isinstance(value, Mapping):
         raise ConfigError(f"must be a table (p12 or key/cert), not {type(value).__name__}", field=field)
     try:
-        opts = SignerOptions.model_validate(dict(value))
+        opts = SignerOptions.model_validate(dict(value), context={"base": None if base is None else str(base)})
     except ValidationError as exc:
         raise _invalid(exc, field) from None
+    return _signer(opts, field)
+
+
+def _signer(opts: SignerOptions, field: str) -> Signer:
     password: bytes | None = None
     if opts.password_env is not None:
         secret = os.environ.get(opts.password_env)
@@ -121,11 +190,11 @@ def signer_from_options(value: Any, *, field: str = "options.signer", base: str 
     elif opts.password is not None:
         password = opts.password.encode()
     if opts.p12 is not None:
-        p12 = path_from_options(opts.p12, field=f"{field}.p12", base=base)
+        p12 = path_from_options(opts.p12, field=f"{field}.p12")
         return _load(f"{field}.p12", lambda: SoftwareSigner.from_pkcs12(p12, password))
-    key = path_from_options(opts.key, field=f"{field}.key", base=base)
-    cert = path_from_options(opts.cert, field=f"{field}.cert", base=base)
-    chain = path_from_options(opts.chain, field=f"{field}.chain", base=base) if opts.chain else None
+    key = path_from_options(opts.key, field=f"{field}.key")
+    cert = path_from_options(opts.cert, field=f"{field}.cert")
+    chain = path_from_options(opts.chain, field=f"{field}.chain") if opts.chain else None
     for name, path in (("key", key), ("cert", cert), ("chain", chain)):
         if path is not None and not path.is_file():
             raise ConfigError(f"no such file {path}", field=f"{field}.{name}")
@@ -136,23 +205,22 @@ def trust_from_options(
     value: Any, *, party: str, field: str = "options.trust", base: str | Path | None = None
 ) -> TrustStore:
     """Who may sign for ``party``: a :class:`TrustStore` as it is, or a ``[destinations.X.trust]``-style table."""
+    from gateway.security import trust_store
+
     if isinstance(value, TrustStore):
         return value
+    if isinstance(value, TrustSettings):
+        return trust_store(party, value, field=field)
     if value is None:
         raise ConfigError("a trust store is required: { anchors = [...] } and/or { pinned = [...] }", field=field)
     if not isinstance(value, Mapping):
         raise ConfigError(
             f"must be a table (anchors, pinned, intermediates, crls), not {type(value).__name__}", field=field
         )
-    from gateway.config import TrustSettings
-    from gateway.security import trust_store
-
-    data = dict(value)
-    pinned = data.get("pinned")
-    if isinstance(pinned, (list, tuple)):
-        data["pinned"] = [{"certificate": p} if isinstance(p, (str, os.PathLike)) else p for p in pinned]
     try:
-        settings = TrustSettings.model_validate(data, context={"base": None if base is None else str(base)})
+        settings = TrustSettings.model_validate(
+            _pinned_paths(dict(value)), context={"base": None if base is None else str(base)}
+        )
     except ValidationError as exc:
         raise _invalid(exc, field) from None
     return trust_store(party, settings, field=field)

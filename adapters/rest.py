@@ -27,10 +27,17 @@ directory (connection string ``file:///var/nsw/mailbox/MARD``; ``options.party``
 it); the delivery is acknowledged once the result is on disk. The party then
 
 * ``GET /v1/results`` → ``{"results": [{"id", "sender", "document_type", "reference", "content_type",
-  "stored_at", "payload" (base64)}]}``: every result not yet acknowledged, oldest first (``?limit=``);
+  "stored_at" (RFC 3339 UTC), "payload" (base64)}]}``: every result not yet acknowledged, oldest first
+  (``?limit=``);
 * ``POST /v1/results/{id}/ack`` → ``{"id", "acknowledged": true}``: moves it to ``acked/``; a result is
   listed again and again until it is acknowledged, so a poller that crashes before processing loses
   nothing. Acknowledging twice is harmless; an unknown id is ``MESSAGE_NOT_FOUND``.
+
+Options (validated at config load; relative paths are relative to the configuration file):
+
+* ``webhook`` (:class:`WebhookOptions`): ``signer`` (required), ``max_connections`` (default 8);
+* ``mailbox`` (:class:`MailboxOptions`): ``party``, the party that polls the mailbox;
+* ``poll`` endpoint (:class:`ResultsOptions`): ``path`` (default ``/v1/results``).
 """
 
 from __future__ import annotations
@@ -41,15 +48,18 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.filedrop import _fsync_dir, atomic_write, drop_directory
-from adapters.http import HttpAdapter
+from adapters.http import HttpAdapter, HttpOptions
+from adapters.options import SignerOption, signer_from_options
 from gateway.errors import (
     ConfigError,
     MessageNotFound,
@@ -59,15 +69,23 @@ from gateway.errors import (
     SignatureMalformed,
     SignatureValueInvalid,
 )
+from gateway.openapi import error_responses, json_content
 from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
+from gateway.wire import Timestamp, WireModel, json_reply
 from signing.algorithms import ECDSA_SHA256, ECDSA_SHA384, RSA_PSS_SHA256, RSA_SHA256, SignatureAlgorithm
 from signing.keys import Signer, default_algorithm_for, verify_raw
 
 __all__ = [
     "SIGNATURE_HEADER",
     "WebhookAdapter",
+    "WebhookOptions",
     "MailboxAdapter",
+    "MailboxOptions",
     "ResultsEndpoint",
+    "ResultsOptions",
+    "PolledResult",
+    "ResultsListing",
+    "ResultAcknowledged",
     "sign_detached",
     "verify_webhook",
     "webhook_body",
@@ -154,10 +172,14 @@ def webhook_body(message: OutboundMessage) -> bytes:
     ).encode()
 
 
-def _signer(options: dict[str, Any]) -> Signer:
-    from adapters.options import signer_from_options
+class WebhookOptions(HttpOptions):
+    """``[destinations.NAME.options]`` of the ``webhook`` adapter (also ``max_connections``, as ``http``)."""
 
-    return signer_from_options(options.get("signer"), field="options.signer")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, arbitrary_types_allowed=True)
+
+    signer: SignerOption
+    """The gateway's key the JWS is signed with: a :class:`~signing.keys.Signer`, or
+    ``{ p12 = "path", password_env = "VAR" }`` / ``{ key = "path", cert = "path" }``."""
 
 
 class WebhookAdapter(HttpAdapter):
@@ -165,10 +187,14 @@ class WebhookAdapter(HttpAdapter):
 
     scheme: ClassVar[str] = "webhook"
     recoverable = HttpAdapter.recoverable
+    Options: ClassVar[type[BaseModel]] = WebhookOptions
+    options: WebhookOptions
 
-    def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(url, timeout=timeout, options=options)
-        self.signer = _signer(self.options)
+        self.signer: Signer = signer_from_options(self.options.signer, field="options.signer")
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
         body = webhook_body(message)
@@ -189,11 +215,22 @@ class WebhookAdapter(HttpAdapter):
 # --------------------------------------------------------------------------- polling
 
 
+class MailboxOptions(BaseModel):
+    """``[destinations.NAME.options]`` of the ``mailbox`` adapter."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    party: str | None = Field(None, min_length=1)
+    """The party that polls this mailbox (``GET /v1/results`` of the ``poll`` endpoint)."""
+
+
 class MailboxAdapter(Adapter):
     """Stores each result durably in a per-party mailbox directory, to be polled and acknowledged."""
 
     scheme: ClassVar[str] = "mailbox"
     recoverable = Adapter.recoverable
+    Options: ClassVar[type[BaseModel]] = MailboxOptions
+    options: MailboxOptions
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
         try:
@@ -225,19 +262,56 @@ def _store(root: Path, pending: Path, name: str, record: bytes) -> None:
     atomic_write(pending, name, record)
 
 
+class PolledResult(WireModel):
+    """One result waiting in a party's mailbox."""
+
+    id: str = Field(description="the gateway id of the result message")
+    sender: str
+    document_type: str
+    conversation: str | None
+    reference: str | None
+    content_type: str | None
+    stored_at: Timestamp
+    payload: str = Field(description="the document, base64")
+
+
+class ResultsListing(WireModel):
+    """``GET /v1/results``: the results not yet acknowledged, oldest first."""
+
+    results: list[PolledResult]
+
+
+class ResultAcknowledged(WireModel):
+    """``POST /v1/results/{id}/ack``: the result is acknowledged (again harmlessly)."""
+
+    id: str
+    acknowledged: Literal[True]
+
+
+class ResultsOptions(BaseModel):
+    """``[inbound.NAME.options]`` of the ``poll`` endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    path: str = Field("/v1/results", pattern=r"^/")
+    """Where the listing is mounted (``POST <path>/{id}/ack`` acknowledges)."""
+
+
 class ResultsEndpoint(InboundEndpoint):
     """``GET /v1/results`` and ``POST /v1/results/{id}/ack`` over the mailboxes of the ``mailbox`` destinations."""
 
     scheme: ClassVar[str] = "poll"
+    Options: ClassVar[type[BaseModel]] = ResultsOptions
+    options: ResultsOptions
 
     def _mailbox(self, intake: Intake, party: str) -> Path:
-        for dest in getattr(intake.config, "destinations", {}).values():
-            if dest.adapter == "mailbox" and dest.options.get("party") == party:
+        for dest in intake.config.destinations.values():
+            if isinstance(dest.options, MailboxOptions) and dest.options.party == party:
                 return drop_directory(dest.url)
         raise MessageNotFound(f"no result mailbox is configured for {party}", field="party")
 
     def routes(self, intake: Intake) -> list[Any]:
-        prefix = str(self.options.get("path", "/v1/results"))
+        prefix = self.options.path
 
         async def listing(request: web.Request) -> web.Response:
             box = self._mailbox(intake, intake.party_of(request))
@@ -246,7 +320,7 @@ class ResultsEndpoint(InboundEndpoint):
             except ValueError:
                 raise RequestInvalid("limit must be an integer", field="limit") from None
             results = await asyncio.to_thread(_list, box / "pending", max(1, min(limit, 1000)))
-            return web.json_response({"results": results})
+            return json_reply(ResultsListing.model_validate({"results": results}))
 
         async def ack(request: web.Request) -> web.Response:
             box = self._mailbox(intake, intake.party_of(request))
@@ -255,9 +329,42 @@ class ResultsEndpoint(InboundEndpoint):
                 raise RequestInvalid(f"malformed result id {rid!r}", field="id")
             if not await asyncio.to_thread(_ack, box, f"{rid}.json"):
                 raise MessageNotFound(f"no result {rid} in the mailbox", field="id")
-            return web.json_response({"id": rid, "acknowledged": True})
+            return json_reply(ResultAcknowledged(id=rid, acknowledged=True))
 
         return [web.get(prefix, listing), web.post(prefix + "/{id}/ack", ack)]
+
+    def openapi_paths(self) -> dict[str, Any]:
+        prefix = self.options.path
+        return {
+            prefix: {
+                "get": {
+                    "summary": "The party's results not yet acknowledged, oldest first",
+                    "operationId": f"{self.name}.listResults",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "pending results", "content": json_content(ResultsListing)},
+                        **error_responses(RequestInvalid, MessageNotFound),
+                    },
+                }
+            },
+            prefix + "/{id}/ack": {
+                "post": {
+                    "summary": "Acknowledge a result: it is no longer listed",
+                    "operationId": f"{self.name}.ackResult",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "acknowledged", "content": json_content(ResultAcknowledged)},
+                        **error_responses(RequestInvalid, MessageNotFound),
+                    },
+                }
+            },
+        }
 
 
 def _list(pending: Path, limit: int) -> list[dict[str, Any]]:

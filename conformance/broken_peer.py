@@ -49,6 +49,7 @@ from gateway.errors import (
     ValidationFailed,
     XmlTooLarge,
 )
+from gateway.wire import iso_utc
 from mappings import registry
 from signing.policy import VerifyPolicy
 from signing.revocation import CrlChecker
@@ -235,7 +236,7 @@ class BrokenPeer:
             "sender": sender,
             "message_id": mid,
             "state": "QUEUED",
-            "received_at": time.time(),
+            "received_at": iso_utc(time.time()),
             "destinations": ["sink"],
         }
         try:
@@ -343,7 +344,7 @@ class BrokenPeer:
                 "sender": party,
                 "message_id": header.message_id,
                 "state": "QUEUED",
-                "received_at": time.time(),
+                "received_at": iso_utc(time.time()),
                 "answer": answer.decode("utf-8"),
             },
             party,

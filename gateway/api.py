@@ -11,13 +11,16 @@ Endpoints:
   with ``{"error": {...}, "ack": {...}}``.
 * ``GET /v1/messages/{id}``: state, deliveries and timestamped history.
 * ``GET /v1/messages?document_type=&state=&conversation=&reference=&since=&until=&limit=``.
-* ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``.
+* ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``: the OpenAPI 3.1
+  document of this configuration, core routes and inbound endpoints' (:mod:`gateway.openapi`).
 
 Parties authenticate with ``Authorization: Bearer <token>`` (per-party API
 tokens from the configuration); a party submits only as itself, only the
 document types it is configured for, and reads only the messages it sent;
 an intermediary submits only for the enterprises it is delegated for.
-Every error reply is ``{"error": {"code", "message", "origin", "incident_id", "field"?}}``.
+Every error reply is ``{"error": {"code", "message", "origin", "incident_id", "field"?}}``, an unknown path
+(``PATH_NOT_FOUND``) and a wrong method (``METHOD_NOT_ALLOWED``, with ``Allow``) included. Every JSON body is
+built through a model of :mod:`gateway.wire`; times are RFC 3339 UTC strings (``2026-12-03T06:30:00.123456Z``).
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ from gateway.errors import (
     ERROR_CODES,
     GatewayError,
     MessageNotFound,
+    MethodNotAllowed,
     NotAuthenticated,
     NswError,
+    PathNotFound,
     RequestInvalid,
     XmlTooLarge,
 )
 from gateway.metrics import Metrics
 from gateway.model import PartyId, State, SubmissionEnvelope
+from gateway.openapi import build_document, undocumented_operations
 from gateway.ports import (
     Adapter,
     DeliverySigner,
@@ -58,19 +64,18 @@ from gateway.ports import (
 from gateway.security import build_adapter, build_receipts, build_signer, build_verifier
 from gateway.store import Store, store_from_settings
 from gateway.store.base import MessageQuery
+from gateway.wire import Ack, Health, MessageStatus, Readiness, Rejection, SearchResult, error_reply, json_reply
 
-__all__ = ["Gateway", "build_app", "OPENAPI"]
+__all__ = ["Gateway", "build_app", "DOCUMENT"]
 
 log = logging.getLogger("nswgw.api")
 
 PARTY: web.RequestKey[str] = web.RequestKey("party", str)
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
+"""The OpenAPI document of an application built by :func:`build_app`."""
 
 _PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-
-
-def _error_response(exc: NswError, **extra: Any) -> web.Response:
-    return web.json_response({"error": exc.to_dict(), **extra}, status=exc.http_status)
 
 
 @web.middleware
@@ -81,15 +86,20 @@ async def _errors(
         return await handler(request)
     except NswError as exc:
         log.info("incident %s: %s", exc.incident_id, exc)
-        return _error_response(exc)
+        return error_reply(exc)
     except web.HTTPRequestEntityTooLarge as exc:
-        return _error_response(XmlTooLarge(exc.text or "request body too large", field="body"))
+        return error_reply(XmlTooLarge(exc.text or "request body too large", field="body"))
+    except web.HTTPMethodNotAllowed as exc:
+        allow = sorted(m for m in exc.allowed_methods if m != "HEAD")
+        return error_reply(MethodNotAllowed(f"{request.method} is not served at {request.path}", allow=allow))
+    except web.HTTPNotFound:
+        return error_reply(PathNotFound(f"no endpoint at {request.path} (see /openapi.json)", field="path"))
     except web.HTTPException:
         raise
     except Exception as exc:
         error = GatewayError(f"internal error: {type(exc).__name__}")
         log.exception("incident %s", error.incident_id)
-        return _error_response(error)
+        return error_reply(error)
 
 
 @web.middleware
@@ -134,14 +144,14 @@ async def _submit(request: web.Request) -> web.Response:
     envelope = _envelope(request, party)
     raw = await request.read()
     result = await gw.broker.submit(party, envelope, raw)
-    body = result.ack.to_dict()
-    if result.ack.error:
-        cls = ERROR_CODES.get(result.ack.error.get("code", ""), GatewayError)
-        return web.json_response({"error": result.ack.error, "ack": body}, status=cls.http_status)
+    ack = Ack.of(result.ack)
+    if ack.error is not None:
+        cls = ERROR_CODES.get(ack.error.code, GatewayError)
+        return json_reply(Rejection(error=ack.error, ack=ack), status=cls.http_status)
     headers = {"Location": f"/v1/messages/{result.ack.id}"}
     if not result.created:
         headers["X-Duplicate"] = "true"
-    return web.json_response(body, status=202 if result.created else 200, headers=headers)
+    return json_reply(ack, status=202 if result.created else 200, headers=headers)
 
 
 async def _get(request: web.Request) -> web.Response:
@@ -149,7 +159,7 @@ async def _get(request: web.Request) -> web.Response:
     record = await gw.store.get(request.match_info["id"])
     if record is None or record.message.envelope.sender != request[PARTY]:
         raise MessageNotFound(f"no message {request.match_info['id']}", field="id")
-    return web.json_response(record.to_dict())
+    return json_reply(MessageStatus.of(record))
 
 
 def _instant(query: Mapping[str, str], name: str) -> float | None:
@@ -193,11 +203,11 @@ async def _search(request: web.Request) -> web.Response:
         limit=limit,
     )
     records = await gw.store.search(query)
-    return web.json_response({"messages": [r.to_dict() for r in records]})
+    return json_reply(SearchResult(messages=[MessageStatus.of(r) for r in records]))
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_reply(Health(status="ok"))
 
 
 async def _readyz(request: web.Request) -> web.Response:
@@ -205,8 +215,8 @@ async def _readyz(request: web.Request) -> web.Response:
     try:
         await gw.store.stats()
     except NswError as exc:
-        return _error_response(exc)
-    return web.json_response({"status": "ready", "circuits_open": gw.engine.circuits_open()})
+        return error_reply(exc)
+    return json_reply(Readiness(status="ready", circuits_open=gw.engine.circuits_open()))
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -217,7 +227,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(OPENAPI)
+    return web.json_response(request.app[DOCUMENT])
 
 
 def build_app(gateway: Gateway) -> web.Application:
@@ -231,6 +241,10 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
     app.add_routes([r for ep in gateway.inbound for r in ep.routes(gateway.intake)])
+    document = build_document(gateway.inbound)
+    app[DOCUMENT] = document
+    for path, method in undocumented_operations(app, document):
+        log.warning("%s %s is served but not described in /openapi.json", method.upper(), path)
     return app
 
 
@@ -269,7 +283,7 @@ class Gateway:
             metrics=self.metrics,
             receipts=receipts or build_receipts(config),
             adapters={name: given.get(name) or build_adapter(name, dest) for name, dest in config.destinations.items()},
-            content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
+            legacy_content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
         )
         self.store.on_work(self.engine.wake)
         self.broker = Broker(
@@ -330,127 +344,3 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def _schema_ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-_HEADERS = [
-    {"name": "X-Message-Id", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 128}},
-    {"name": "X-Document-Type", "in": "header", "required": True, "schema": {"type": "string"}},
-    {"name": "X-Sender", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Conversation-Id", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Reference", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Destination", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Procedure", "in": "header", "required": False, "schema": {"type": "string"}},
-    {
-        "name": "X-Format",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string", "description": "default: the party's configured format"},
-    },
-    {
-        "name": "X-On-Behalf-Of",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string", "description": "intermediaries: the enterprise submitted for"},
-    },
-]
-
-_ERROR = {"description": "coded error", "content": {"application/json": {"schema": _schema_ref("Error")}}}
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "NSW interoperability gateway", "version": "1"},
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message", "origin", "incident_id"],
-                        "properties": {
-                            "code": {"type": "string", "enum": sorted(ERROR_CODES)},
-                            "message": {"type": "string"},
-                            "origin": {"type": "string"},
-                            "incident_id": {"type": "string"},
-                            "field": {"type": "string"},
-                        },
-                    }
-                },
-            },
-            "Ack": {
-                "type": "object",
-                "required": ["id", "sender", "message_id", "state", "received_at", "destinations"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "sender": {"type": "string"},
-                    "message_id": {"type": "string"},
-                    "state": {"type": "string", "enum": [s.value for s in State]},
-                    "received_at": {"type": "number"},
-                    "destinations": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-            "Message": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "state": {"type": "string"},
-                    "history": {"type": "array", "items": {"type": "object"}},
-                    "deliveries": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-        },
-    },
-    "security": [{"bearer": []}],
-    "paths": {
-        "/v1/messages": {
-            "post": {
-                "summary": "Submit a message; acknowledged once durably stored",
-                "parameters": _HEADERS,
-                "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}},
-                "responses": {
-                    "202": {"description": "accepted", "content": {"application/json": {"schema": _schema_ref("Ack")}}},
-                    "200": {
-                        "description": "duplicate: the original acknowledgement",
-                        "content": {"application/json": {"schema": _schema_ref("Ack")}},
-                    },
-                    "400": _ERROR,
-                    "401": _ERROR,
-                    "403": _ERROR,
-                    "413": _ERROR,
-                    "422": _ERROR,
-                },
-            },
-            "get": {
-                "summary": "Search the party's messages",
-                "parameters": [
-                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for n in ("document_type", "state", "conversation", "reference", "since", "until", "limit")
-                ],
-                "responses": {"200": {"description": "matching messages"}, "400": _ERROR, "401": _ERROR},
-            },
-        },
-        "/v1/messages/{id}": {
-            "get": {
-                "summary": "A message's state, deliveries and history",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {
-                        "description": "the message",
-                        "content": {"application/json": {"schema": _schema_ref("Message")}},
-                    },
-                    "404": _ERROR,
-                    "401": _ERROR,
-                },
-            }
-        },
-        "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},
-        "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "500": _ERROR}}},
-        "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text format"}}}},
-        "/openapi.json": {"get": {"security": [], "responses": {"200": {"description": "this document"}}}},
-    },
-}

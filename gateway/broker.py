@@ -15,7 +15,9 @@ intermediary submitting for an enterprise it is not delegated for:
 Verification (``gateway.verification``) yields the verified content only;
 that content, without the sender's signature, is mapped to each
 destination's format (``RegistryMapper``) and signed with the gateway's key
-under each destination's profile (``gateway.signing``). The store keeps the
+under each destination's profile (``gateway.signing``). Each delivery carries
+the media type of the format its payload was mapped to
+(:meth:`Mapper.media_type`), which the delivery worker sends as it is. The store keeps the
 verified document with the sender's signature as evidence. Every other client error is stored as
 ``REJECTED`` with its code, so the sender can look it up, and a duplicate of
 a rejected submission gets the same rejection back.
@@ -25,11 +27,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.config import Config
 from gateway.delivery import Clock
-from gateway.errors import ClientError, DelegationMissing, NotAuthorized
+from gateway.errors import ClientError, DelegationMissing, NotAuthorized, RequestInvalid
 from gateway.metrics import Metrics
 from gateway.model import Delivery, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
@@ -86,8 +88,12 @@ class Broker:
                 f"(sha256 {fingerprint(verified.certificate)[:16]})"
             )
         message = message.verify(at=self.clock.now(), detail=detail)
+        if env.reference is None:
+            env = self._named_reference(env, verified.content)
+            message = replace(message, envelope=env)
         destinations = self.router.route(env)
         payloads: dict[str, bytes] = {}
+        content_types: dict[str, str] = {}
         mapped: dict[str, bytes] = {}
         for name in destinations:
             target = self.config.destinations[name].format
@@ -95,6 +101,7 @@ class Broker:
             if target not in mapped:
                 mapped[target] = self.mapper.map(verified.content, env.format, target)
             payloads[name] = mapped[target]
+            content_types[name] = self.mapper.media_type(target)
         message = message.map(at=self.clock.now())
         signed: dict[tuple[int, object], bytes] = {}
         for name, body in payloads.items():
@@ -105,10 +112,30 @@ class Broker:
         at = self.clock.now()
         message = message.enqueue(at=at)
         deliveries = [
-            Delivery.create(message, name, payloads[name], at=at, ttl=self.config.destinations[name].retry.ttl)
+            Delivery.create(
+                message,
+                name,
+                payloads[name],
+                content_type=content_types[name],
+                at=at,
+                ttl=self.config.destinations[name].retry.ttl,
+            )
             for name in destinations
         ]
         return message, deliveries, verified.signed if verified.signed is not None else verified.content
+
+    def _named_reference(self, env: SubmissionEnvelope, content: bytes) -> SubmissionEnvelope:
+        """``env`` with the dossier reference the document names (a VNSW envelope's ``Header/Subject/reference``),
+        as the VNSW SOAP endpoint takes it, so that results correlate whichever way the message came in; also
+        its conversation unless the sender named one."""
+        named = self.mapper.reference(content, env.format)
+        if named is None:
+            return env
+        value, where = named
+        try:
+            return replace(env, reference=value, conversation_id=env.conversation_id or value)
+        except RequestInvalid as exc:
+            raise RequestInvalid(f"the document's reference {value!r} is malformed", field=where) from exc
 
     async def submit(self, party: str, envelope: SubmissionEnvelope, raw: bytes) -> Submission:
         """Accept ``raw`` from the authenticated ``party``; returns once it is durably stored."""

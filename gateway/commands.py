@@ -1,4 +1,7 @@
-"""``nswgw serve``, ``nswgw dlq list|replay``, ``nswgw log verify`` (and ``nswgw demo``).
+"""``nswgw serve``, ``nswgw check-config``, ``nswgw dlq list|replay``, ``nswgw log verify`` (and ``nswgw demo``).
+
+``check-config`` validates a configuration file without starting anything: every mistake (adapter and
+endpoint options included) is listed in one ``CONFIG_INVALID`` with its dotted field path, exit 2.
 
 Every command takes ``--config FILE`` (default ``nswgw.toml``). ``dlq`` and
 ``log`` open the store next to a running gateway safely (SQLite WAL allows
@@ -33,6 +36,28 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _store(config: Config) -> Store:
     return store_from_settings(config.store)
+
+
+# ---------------------------------------------------------------------------- check-config
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    summary = {
+        "config": str(args.config),
+        "valid": True,
+        "parties": sorted(config.parties),
+        "destinations": {name: dest.adapter for name, dest in config.destinations.items()},
+        "inbound": {name: inbound.endpoint for name, inbound in config.inbound.items()},
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{args.config}: valid ({len(config.parties)} parties, {len(config.destinations)} destinations, "
+            f"{len(config.routes)} routes, {len(config.inbound)} inbound endpoints)"
+        )
+    return 0
 
 
 # ---------------------------------------------------------------------------- serve
@@ -162,6 +187,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", help="override [gateway].host")
     serve.add_argument("--port", type=int, help="override [gateway].port (0: any free port)")
     serve.set_defaults(handler=cmd_serve)
+
+    check = subparsers.add_parser(
+        "check-config", help="validate the configuration (options included); list every mistake, exit 2"
+    )
+    common(check)
+    check.set_defaults(handler=cmd_check_config)
 
     dlq = subparsers.add_parser("dlq", help="the dead-letter queue")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)

@@ -21,10 +21,18 @@ Sections:
   (the profile the gateway signs with for it), ``receipt = "signed"`` with
   ``[destinations.NAME.trust]`` (who signs its receipts);
 * ``[[routes]]``: which messages go where (first match wins; a route with
-  several destinations fans out).
+  several destinations fans out);
+* ``[inbound.NAME]``: endpoints through which parties that do not call the API submit.
 
-Relative file paths (store, certificates, keys, CRLs) are relative to the
-configuration file.
+``[destinations.NAME.options]`` and ``[inbound.NAME.options]`` are validated at load against the
+``Options`` model of the adapter / endpoint class (:attr:`gateway.ports.Adapter.Options`,
+:attr:`gateway.ports.InboundEndpoint.Options`, documented in each adapter's module): a misspelt or
+mistyped option is a ``CONFIG_INVALID`` naming it (``destinations.TH.options.signer.password_env``), and
+every mistake of the file is reported at once. The settings then hold the validated model, which the
+adapter receives as its ``options``.
+
+Relative file paths (store, certificates, keys, CRLs, and the paths among the options) are relative to
+the configuration file.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +49,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -86,8 +96,13 @@ def _resolve_path(value: str, info: ValidationInfo) -> str:
     return value
 
 
-FilePath = Annotated[str, AfterValidator(_resolve_path)]
-"""A file path; relative paths are relative to the configuration file."""
+def _fspath(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+FilePath = Annotated[str, BeforeValidator(_fspath), AfterValidator(_resolve_path)]
+"""A file path (``str``, or a ``PathLike`` in code); relative paths are relative to the configuration file
+(the validation context's ``base``)."""
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -322,8 +337,9 @@ class DestinationSettings(_Frozen):
     """Backoff, attempts and time-to-live."""
     breaker: BreakerSettings = BreakerSettings()
     """Circuit breaker."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Adapter-specific options."""
+    options: BaseModel = Field(default_factory=dict, validate_default=True)
+    """Adapter-specific options: a table validated into the adapter's ``Options`` model (documented in the
+    adapter's module)."""
     signing: SigningProfileSettings = SigningProfileSettings()
     """How the gateway signs what it delivers here (with ``gateway.signing = "on"``)."""
     receipt: Literal["message-id", "signed"] = "message-id"
@@ -334,6 +350,28 @@ class DestinationSettings(_Frozen):
     """Who may sign this destination's receipts (required with ``receipt = "signed"``)."""
     receipt_verify: VerifySettings = VerifySettings()
     """What the gateway accepts as this destination's receipt signature."""
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, value: str) -> str:
+        from gateway.ports import resolve_adapter
+
+        try:
+            resolve_adapter(value)
+        except ConfigError as exc:
+            raise _Ref("", "", {}, "", message=exc.message) from None
+        return value
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _adapter_options(cls, value: Any, info: ValidationInfo) -> BaseModel:
+        from gateway.ports import NoOptions, resolve_adapter
+
+        try:
+            model = resolve_adapter(info.data["adapter"]).Options
+        except (KeyError, ConfigError):  # an unknown adapter: reported at ``adapter``
+            return NoOptions()
+        return _options(model, value, info)
 
 
 class RouteSettings(_Frozen):
@@ -353,9 +391,43 @@ class InboundSettings(_Frozen):
     """``[inbound.NAME]``: an endpoint through which parties submit (a SOAP service, a watched directory)."""
 
     endpoint: str
-    """Inbound endpoint name (built-in alias ``vnsw-soap``/``filedrop``/``poll`` or ``nsw.inbound`` entry point)."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Endpoint-specific options (documented in each endpoint's module)."""
+    """Inbound endpoint name (built-in alias ``vnsw-soap``/``filedrop``/``poll``/``as4``, or an ``nsw.inbound``
+    entry point)."""
+    options: BaseModel = Field(default_factory=dict, validate_default=True)
+    """Endpoint-specific options: a table validated into the endpoint's ``Options`` model (documented in the
+    endpoint's module)."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_endpoint(cls, value: str) -> str:
+        from gateway.ports import resolve_inbound
+
+        try:
+            resolve_inbound(value)
+        except ConfigError as exc:
+            raise _Ref("", "", {}, "", message=exc.message) from None
+        return value
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _endpoint_options(cls, value: Any, info: ValidationInfo) -> BaseModel:
+        from gateway.ports import NoOptions, resolve_inbound
+
+        try:
+            model = resolve_inbound(info.data["endpoint"]).Options
+        except (KeyError, ConfigError):  # an unknown endpoint: reported at ``endpoint``
+            return NoOptions()
+        return _options(model, value, info)
+
+
+def _options(model: type[BaseModel], value: Any, info: ValidationInfo) -> BaseModel:
+    """``value`` validated into ``model`` (a model instance as it is), paths resolved against the context's
+    ``base``. Its errors are reported under the ``options`` field, all of them."""
+    if isinstance(value, model):
+        return value
+    if isinstance(value, BaseModel):
+        raise ValueError(f"must be {model.__name__}, not {type(value).__name__}")
+    return model.model_validate(value, context=info.context)
 
 
 class Config(_Frozen):
@@ -435,7 +507,12 @@ def _one_error(error: Any, prefix: str) -> tuple[str, str]:
     loc = _loc(tuple(error["loc"]))
     ctx_error = error.get("ctx", {}).get("error")
     if isinstance(ctx_error, _Ref):
-        field = f"{loc}.{ctx_error.field}" if loc and not ctx_error.field.startswith(loc) else ctx_error.field
+        if not ctx_error.field:
+            field = loc
+        elif loc and not ctx_error.field.startswith(loc):
+            field = f"{loc}.{ctx_error.field}"
+        else:
+            field = ctx_error.field
         message = str(ctx_error)
     else:
         field = loc
@@ -459,15 +536,13 @@ def config_error(exc: ValidationError, *, prefix: str = "") -> ConfigError:
 
 
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
-    """Validate a decoded configuration; relative SQLite paths are resolved against ``base``."""
+    """Validate a decoded configuration (adapter and endpoint options included, against their classes'
+    ``Options`` models); relative paths are resolved against ``base``, the configuration file's directory."""
     try:
         config = Config.model_validate(data, context={"base": base})
     except ValidationError as exc:
         raise config_error(exc) from None
-    from gateway.ports import resolve_adapter, resolve_inbound
-
     for name, dest in config.destinations.items():
-        resolve_adapter(dest.adapter, field=f"destinations.{name}.adapter")
         if dest.format not in _GENERIC_FORMATS:
             media = _format(dest.format, f"destinations.{name}.format").media_type
             if config.gateway.signing == "on" and dest.signing.profile != "none" and not media.endswith("xml"):
@@ -478,8 +553,6 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     for name, party in config.parties.items():
         if party.format not in _GENERIC_FORMATS:
             _format(party.format, f"parties.{name}.format")
-    for name, inbound in config.inbound.items():
-        resolve_inbound(inbound.endpoint, field=f"inbound.{name}.endpoint")
     url = config.store.url
     if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_absolute():
         path = (base / url[len("sqlite:///") :]).resolve()

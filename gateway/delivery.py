@@ -23,6 +23,8 @@
   conversation, so an amendment never overtakes its original.
 * **Receipts**: a delivery is ``ACKNOWLEDGED`` only once the
   :class:`~gateway.ports.ReceiptVerifier` accepts the receiver's receipt.
+* **Content type**: each delivery is sent with the media type the broker
+  stored on it (``Delivery.content_type``), not one derived here.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ class DestinationWorker:
         clock: Clock,
         metrics: Metrics,
         receipts: ReceiptVerifier,
-        content_type: str,
+        legacy_content_type: str,
         owner: str,
         lease: float,
         poll_interval: float,
@@ -163,7 +165,8 @@ class DestinationWorker:
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
         self._signed_receipts = receipts.signed(name)
-        self.content_type = content_type
+        self.legacy_content_type = legacy_content_type
+        """Sent for a delivery queued without a content type (by a gateway before store schema 3)."""
         self._stopping = False
         self._last_expire = 0.0
 
@@ -232,7 +235,7 @@ class DestinationWorker:
             document_type=d.document_type,
             conversation=d.conversation,
             reference=d.reference,
-            content_type=self.content_type,
+            content_type=self.legacy_content_type if d.content_type is None else d.content_type,
         )
         try:
             receipt = await self.adapter.deliver(out)
@@ -297,9 +300,13 @@ class DeliveryEngine:
         metrics: Metrics,
         receipts: ReceiptVerifier,
         adapters: Mapping[str, Adapter],
-        content_types: Mapping[str, str],
+        legacy_content_types: Mapping[str, str],
     ) -> None:
-        """``adapters`` and ``content_types`` (the media type of what the broker sends) per destination."""
+        """``adapters`` per destination. A delivery is sent with the content type the broker stored on it;
+        ``legacy_content_types`` (per destination, the media type of its configured format) serves only the
+        rows queued by a gateway that did not store one (before store schema 3: a file or database upgraded
+        with deliveries still queued, or written by a node still running the earlier version), which is what
+        that gateway would have sent."""
         self.config = config
         self.store = store
         self.clock = clock
@@ -315,7 +322,7 @@ class DeliveryEngine:
                 clock=self.clock,
                 metrics=self.metrics,
                 receipts=receipts,
-                content_type=content_types[name],
+                legacy_content_type=legacy_content_types[name],
                 owner=self.owner,
                 lease=config.gateway.lease_seconds,
                 poll_interval=config.gateway.poll_interval,

@@ -89,6 +89,8 @@ __all__ = [
     "EncryptionMissing",
     "DecryptionFailed",
     "DelegationMissing",
+    "PathNotFound",
+    "MethodNotAllowed",
     "ERROR_CODES",
     "error_table_markdown",
 ]
@@ -547,6 +549,28 @@ class DelegationMissing(NotAuthorized):
 
     code = "AUTH_DELEGATION_MISSING"
     http_status = 403
+
+
+# --------------------------------------------------------------------------- HTTP API
+
+
+class PathNotFound(ClientError):
+    """No endpoint is served at this path (the OpenAPI document at ``/openapi.json`` lists every path)."""
+
+    code = "PATH_NOT_FOUND"
+    http_status = 404
+
+
+class MethodNotAllowed(ClientError):
+    """The path is served, but not with this HTTP method; ``details.allow`` and the ``Allow`` header list them."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+    def __init__(self, message: str, *, allow: Iterable[str], **kwargs: Any) -> None:
+        self.allow: tuple[str, ...] = tuple(allow)
+        kwargs.setdefault("field", "method")
+        super().__init__(message, details={"allow": list(self.allow)}, **kwargs)
 
 
 # --------------------------------------------------------------------------- stores

@@ -247,6 +247,11 @@ class Delivery:
     queued_at: float
     deadline: float
     """After this instant (time-to-live) an undelivered message goes to the dead-letter queue."""
+    content_type: str | None = None
+    """The media type of ``payload``, decided by the broker from the format it mapped the message to (sent as
+    the delivery's ``Content-Type``). ``None`` only on a row queued by a gateway that did not record it (store
+    schema before version 3): the worker then sends the media type of the destination's configured format,
+    as that gateway did."""
     sender: str = ""
     document_type: str = ""
     reference: str | None = None
@@ -261,8 +266,10 @@ class Delivery:
     history: tuple[Transition, ...] = field(default=())
 
     @classmethod
-    def create(cls, message: Message, destination: str, payload: bytes, *, at: float, ttl: float) -> Delivery:
-        """A new outbox entry for a message that has just been ``QUEUED``."""
+    def create(
+        cls, message: Message, destination: str, payload: bytes, *, content_type: str, at: float, ttl: float
+    ) -> Delivery:
+        """A new outbox entry for a message that has just been ``QUEUED``; ``content_type`` is ``payload``'s."""
         if message.state is not S.QUEUED:
             raise InvalidTransition(
                 f"message {message.id} is {message.state.value}: only a QUEUED message gets deliveries", field="state"
@@ -275,6 +282,7 @@ class Delivery:
             payload=payload,
             queued_at=at,
             deadline=at + ttl,
+            content_type=content_type,
             sender=env.sender,
             document_type=env.document_type,
             reference=env.reference,

@@ -33,6 +33,7 @@ import base64
 import difflib
 import hashlib
 import importlib
+import os
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,8 +42,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 from aiohttp import web
 from lxml import etree
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gateway.errors import ConfigError, NswError, PartnerUnavailable, ReceiptInvalid, SignatureLocationInvalid
+from gateway.config import config_error
+from gateway.errors import (
+    ConfigError,
+    NswError,
+    PartnerUnavailable,
+    ReceiptInvalid,
+    SignatureLocationInvalid,
+    UnknownFormat,
+)
 from gateway.model import PartyId
 from signing.xml import parse_xml, serialize
 
@@ -76,6 +86,8 @@ __all__ = [
     "SubmitFunction",
     "Intake",
     "InboundEndpoint",
+    "NoOptions",
+    "validate_options",
     "ENTRY_POINT_GROUP",
     "INBOUND_ENTRY_POINT_GROUP",
     "BUILTIN_ADAPTERS",
@@ -233,6 +245,11 @@ class Mapper(Protocol):
         """The media type of a document in ``format`` (``same``/``xml``: ``application/xml``)."""
         ...
 
+    def reference(self, raw: bytes, format: str) -> tuple[str, str] | None:
+        """The dossier reference a document in ``format`` names (a VNSW envelope's ``Header/Subject/reference``)
+        and the path of the element that holds it; ``None`` when it names none."""
+        ...
+
 
 class RegistryMapper:
     """Maps with :mod:`mappings.registry`: source format → harmonized ``TradeMessage`` (validated by the
@@ -246,6 +263,16 @@ class RegistryMapper:
         from mappings.registry import get
 
         return get(format).media_type
+
+    def reference(self, raw: bytes, format: str) -> tuple[str, str] | None:
+        from mappings.registry import get
+
+        if format in ("same", "xml"):
+            return None
+        try:
+            return get(format).reference(raw)
+        except UnknownFormat:
+            return None  # refused by map() with the closest registered names
 
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         from gateway.errors import UnknownFormat, ValidationFailed
@@ -279,6 +306,9 @@ class IdentityMapper:
 
     def media_type(self, format: str) -> str:
         return "application/xml"
+
+    def reference(self, raw: bytes, format: str) -> tuple[str, str] | None:
+        return None
 
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         if target_format not in (source_format, "same"):
@@ -447,16 +477,47 @@ class OutboundMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+class NoOptions(BaseModel):
+    """The options of an adapter or endpoint that has none: any key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def validate_options(
+    model: type[BaseModel], options: BaseModel | Mapping[str, Any] | None, *, field: str, base: str | None = None
+) -> BaseModel:
+    """``options`` as an instance of ``model``: an instance as it is (validated at config load), a mapping
+    validated with relative paths resolved against ``base`` (default: the current directory).
+
+    :class:`~gateway.errors.ConfigError` listing every error, each named under ``field``."""
+    if isinstance(options, model):
+        return options
+    if isinstance(options, BaseModel):
+        raise ConfigError(f"must be {model.__name__}, not {type(options).__name__}", field=field)
+    try:
+        return model.model_validate({} if options is None else options, context={"base": base or os.getcwd()})
+    except ValidationError as exc:
+        raise config_error(exc, prefix=field) from None
+
+
 class Adapter(abc.ABC):
     """Base of every outbound adapter. One instance per destination; it owns its connections."""
 
     scheme: ClassVar[str]
     recoverable: ClassVar[tuple[type[BaseException], ...]] = (PartnerUnavailable, ReceiptInvalid)
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    """The model of ``[destinations.NAME.options]`` (frozen, ``extra="forbid"``, a docstring per field),
+    validated at config load; relative paths in it are relative to the configuration file."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
+    options: BaseModel
+    """The validated options (an instance of :attr:`Options`)."""
+
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+    ) -> None:
         self.url = url
         self.timeout = timeout
-        self.options: dict[str, Any] = dict(options or {})
+        self.options = validate_options(self.Options, options, field="options")
 
     async def open(self) -> None:  # noqa: B027 - optional hook; an adapter without connections needs none
         """Acquire connections (called once before the first delivery)."""
@@ -504,10 +565,16 @@ class InboundEndpoint(abc.ABC):
     """Base of every inbound endpoint: :meth:`routes` to mount and/or :meth:`start`/:meth:`stop` a task."""
 
     scheme: ClassVar[str]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    """The model of ``[inbound.NAME.options]`` (frozen, ``extra="forbid"``, a docstring per field),
+    validated at config load; relative paths in it are relative to the configuration file."""
 
-    def __init__(self, name: str, *, options: Mapping[str, Any] | None = None) -> None:
+    options: BaseModel
+    """The validated options (an instance of :attr:`Options`)."""
+
+    def __init__(self, name: str, *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
         self.name = name
-        self.options: dict[str, Any] = dict(options or {})
+        self.options = validate_options(self.Options, options, field=f"inbound.{name}.options")
 
     def routes(self, intake: Intake) -> list[web.AbstractRouteDef]:
         """aiohttp route definitions (``web.get(...)``, ``web.post(...)``) behind the API's authentication."""
@@ -517,6 +584,14 @@ class InboundEndpoint(abc.ABC):
         """Paths of :meth:`routes` that authenticate their callers themselves (an AS4 partner by its
         WS-Security signature): the API's bearer-token check skips them. Default: none."""
         return []
+
+    def openapi_paths(self) -> dict[str, Any]:
+        """OpenAPI 3.1 path items describing every route of :meth:`routes` (``{"/path": {"post": {...}}}``),
+        merged into the gateway's ``/openapi.json``. A ``schema`` may be a pydantic model class (turned into a
+        component); :func:`gateway.openapi.error_responses` describes coded errors; operations of
+        :meth:`public_paths` carry ``"security": []``. ``500``, ``401`` (unless public) and ``413`` (with a request
+        body) are added by the gateway. Default: none (an endpoint without routes)."""
+        return {}
 
     async def start(self, intake: Intake) -> None:  # noqa: B027 - optional hook; most endpoints only route
         """Start background work (called once the store is open)."""

@@ -191,6 +191,13 @@ def build_receipts(config: Config) -> ReceiptVerifier:
 
 
 def build_adapter(name: str, settings: DestinationSettings) -> Adapter:
-    """The outbound adapter of destination ``name``, found by its alias in the adapter registry."""
+    """The outbound adapter of destination ``name``, found by its alias in the adapter registry, built with
+    its validated options. A ``CONFIG_INVALID`` of the adapter (a key file that does not load, a password
+    variable that is not set) names the option under the destination (``destinations.TH.options.signer``)."""
     cls = resolve_adapter(settings.adapter, field=f"destinations.{name}.adapter")
-    return cls(settings.url, timeout=settings.timeout, options=settings.options)
+    try:
+        return cls(settings.url, timeout=settings.timeout, options=settings.options)
+    except ConfigError as exc:
+        if exc.field is not None and (exc.field in ("options", "url") or exc.field.startswith("options.")):
+            exc.field = f"destinations.{name}.{exc.field}"
+        raise

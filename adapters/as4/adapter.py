@@ -3,7 +3,8 @@
 Connection string: the partner's AS4 endpoint URL (``http://host:port/as4``
 or ``https://...``); the PMode's ``endpoint``, when set, wins.
 
-Options:
+Options (:class:`As4Options`, validated at config load; relative paths are relative to the configuration
+file, or to the current directory for an adapter built in code):
 
 * ``pmode`` (:class:`~adapters.as4.pmode.PMode` or a table of it): the agreement;
 * ``signer``: our signing key, a :class:`~signing.keys.Signer` or a table
@@ -36,7 +37,7 @@ time run out; the bytes are recorded in ``sent_store`` before the first
 transmission, so a redelivery after a restart resends them too), ``duplicate`` (a receipt seen before, or one the
 receiver marks ``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
 
-In the gateway TOML (paths relative to the current directory, or absolute)::
+In the gateway TOML (paths relative to the configuration file, or absolute)::
 
     [destinations.TH]
     adapter = "as4"
@@ -77,9 +78,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -99,6 +101,7 @@ from adapters.as4.messages import (
 )
 from adapters.as4.mime import parse_multipart
 from adapters.as4.pmode import PMode
+from adapters.as4.receiver import As4Receiver
 from adapters.as4.sent import (
     MemorySentStore,
     SentRecord,
@@ -107,7 +110,18 @@ from adapters.as4.sent import (
     reference_elements,
     references_xml,
 )
-from adapters.options import certificate_from_options, path_from_options, signer_from_options, trust_from_options
+from adapters.options import (
+    CertificateOption,
+    SignerOption,
+    TrustOption,
+    certificate_from_options,
+    object_or,
+    path_from_options,
+    signer_from_options,
+    trust_from_options,
+    validate_file_path,
+)
+from gateway.config import FilePath
 from gateway.errors import (
     ConfigError,
     GatewayError,
@@ -123,7 +137,7 @@ from signing.trust import TrustStore
 from signing.wss import EB_NS, SOAP12_NS
 from signing.xml import parse_xml
 
-__all__ = ["As4Adapter", "InboundMessage", "PROPERTY_HEADER_PREFIX"]
+__all__ = ["As4Adapter", "As4Options", "InboundMessage", "PROPERTY_HEADER_PREFIX"]
 
 PROPERTY_HEADER_PREFIX = "AS4-Property-"
 """OutboundMessage headers named ``AS4-Property-<name>`` become eb:MessageProperties."""
@@ -149,6 +163,35 @@ class InboundMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+class As4Options(BaseModel):
+    """``[destinations.NAME.options]`` of the ``as4`` adapter."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, arbitrary_types_allowed=True)
+
+    pmode: PMode
+    """The agreement with the partner (:class:`~adapters.as4.pmode.PMode`), seen from our side."""
+    signer: SignerOption
+    """Our signing key: a :class:`~signing.keys.Signer`, or ``{ p12 = ..., password_env = ... }`` /
+    ``{ key = ..., cert = ... }``."""
+    trust: TrustOption
+    """Who may sign the partner's receipts: a :class:`~signing.trust.TrustStore`, or ``{ anchors = [...],
+    pinned = [...], intermediates = [...], crls = [...] }``."""
+    encryption_certificate: CertificateOption | None = None
+    """The partner's key-transport certificate (an ``x509.Certificate`` or a PEM/DER file); required when the
+    PMode encrypts."""
+    sent_store: Annotated[SentStore | FilePath, object_or(SentStore, validate_file_path)] | None = None
+    """The SQLite file (or a :class:`~adapters.as4.sent.SentStore`) where every built message is recorded before
+    its first transmission; default: in memory, lost on restart."""
+    receiver: As4Receiver | None = None
+    """Where :meth:`As4Adapter.receive` pulls verified inbound messages from (code only)."""
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    """The sleep between reception-awareness resends (injected in tests; default ``asyncio.sleep``)."""
+    clock: Callable[[], datetime] | None = None
+    """The clock of message timestamps and signal verification (injected in tests)."""
+    max_connections: int = Field(8, ge=1, le=1024)
+    """Connections to the partner at once."""
+
+
 class As4Adapter(Adapter):
     """Pushes user messages to one AS4 partner and returns its verified receipt."""
 
@@ -156,22 +199,20 @@ class As4Adapter(Adapter):
     recoverable = (*Adapter.recoverable, StoreUnavailable)
     """Also :class:`~gateway.errors.StoreUnavailable`: a message the sent store cannot record is not sent, and
     retried."""
+    Options: ClassVar[type[BaseModel]] = As4Options
+    options: As4Options
 
-    def __init__(self, url: str, *, timeout: float = 30.0, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(url, timeout=timeout, options=options)
         opts = self.options
-        raw_pmode = opts.get("pmode")
-        if raw_pmode is None:
-            raise ConfigError("the as4 adapter needs a PMode", field="options.pmode")
-        try:
-            self.pmode = raw_pmode if isinstance(raw_pmode, PMode) else PMode.model_validate(raw_pmode)
-        except ValueError as exc:
-            raise ConfigError(f"invalid PMode: {exc}", field="options.pmode") from exc
-        self.signer: Signer = signer_from_options(opts.get("signer"), field="options.signer")
+        self.pmode = opts.pmode
+        self.signer: Signer = signer_from_options(opts.signer, field="options.signer")
         self.trust: TrustStore = trust_from_options(
-            opts.get("trust"), party=self.pmode.responder.party_id, field="options.trust"
+            opts.trust, party=self.pmode.responder.party_id, field="options.trust"
         )
-        raw_cert = opts.get("encryption_certificate")
+        raw_cert = opts.encryption_certificate
         self.encryption_certificate = (
             None if raw_cert is None else certificate_from_options(raw_cert, field="options.encryption_certificate")
         )
@@ -183,16 +224,17 @@ class As4Adapter(Adapter):
         self.endpoint = self.pmode.endpoint or url
         if not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
-        raw_store = opts.get("sent_store")  # last: the only option that opens a file
-        self._owns_sent_store = not (hasattr(raw_store, "get") and hasattr(raw_store, "add"))
+        raw_store = opts.sent_store  # last: the only option that opens a file
+        self._owns_sent_store = not isinstance(raw_store, SentStore)
+        self.sent_store: SentStore
         if raw_store is None:
-            self.sent_store: SentStore = MemorySentStore()
-        elif not self._owns_sent_store:
+            self.sent_store = MemorySentStore()
+        elif isinstance(raw_store, SentStore):
             self.sent_store = raw_store
         else:
             self.sent_store = SqliteSentStore(path_from_options(raw_store, field="options.sent_store"))
-        self._sleep: Callable[[float], Awaitable[None]] = opts.get("sleep") or asyncio.sleep
-        self._clock: Callable[[], datetime] = opts.get("clock") or (lambda: datetime.now(UTC))
+        self._sleep: Callable[[float], Awaitable[None]] = opts.sleep or asyncio.sleep
+        self._clock: Callable[[], datetime] = opts.clock or (lambda: datetime.now(UTC))
         self._sent: OrderedDict[str, tuple[OutgoingMessage, str]] = OrderedDict()
         self._receipts_seen: dict[str, str] = {}
         self.transmissions = 0
@@ -203,7 +245,7 @@ class As4Adapter(Adapter):
     async def open(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=int(self.options.get("max_connections", 8))),
+                connector=aiohttp.TCPConnector(limit=self.options.max_connections),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
 
@@ -413,7 +455,7 @@ class As4Adapter(Adapter):
 
     async def receive(self) -> AsyncIterator[InboundMessage]:
         """Drain the verified messages the configured receiver has accepted so far."""
-        receiver = self.options.get("receiver")
+        receiver = self.options.receiver
         if receiver is None:
             raise GatewayError(
                 "this as4 adapter has no receiver configured (options.receiver)", field="options.receiver"

@@ -1,6 +1,7 @@
 """``as4`` inbound: ASEAN partners push signed, encrypted ebMS 3.0 user messages into the gateway.
 
-Configured as ``[inbound.NAME] endpoint = "as4"`` with options (plain TOML values):
+Configured as ``[inbound.NAME] endpoint = "as4"`` with options (:class:`As4EndpointOptions`, validated at config
+load; relative paths are relative to the configuration file):
 
 * ``path`` (default ``/as4``): where the :class:`~adapters.as4.receiver.As4Receiver` is mounted;
 * ``party_id``: our eb:PartyId (the eb:To of inbound messages);
@@ -25,25 +26,74 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-from adapters.as4.messages import As4Partner, ReceivedMessage
+from adapters.as4.messages import SIGNAL_CONTENT_TYPE, As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
 from adapters.as4.receiver import As4Receiver, MemoryDuplicateStore, SqliteDuplicateStore
-from adapters.options import path_from_options, signer_from_options, trust_from_options
-from gateway.config import config_error
+from adapters.options import (
+    SignerOption,
+    SignerOptions,
+    TrustOption,
+    object_or,
+    path_from_options,
+    signer_from_options,
+    trust_from_options,
+)
+from gateway.config import FilePath
 from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin
 from gateway.model import PartyId, SubmissionEnvelope
 from gateway.ports import InboundEndpoint, Intake
-from signing.keys import SoftwareSigner
+from signing.keys import Signer, SoftwareSigner
 from signing.xenc import Decrypter, SoftwareDecrypter
 
-__all__ = ["As4Endpoint", "InboundPartner", "BrokerRefused"]
+__all__ = ["As4Endpoint", "As4EndpointOptions", "As4PartnerOptions", "InboundPartner", "BrokerRefused"]
 
 log = logging.getLogger("nswgw.as4.inbound")
+
+
+class As4PartnerOptions(BaseModel):
+    """``[inbound.NAME.options.partners.PARTY_ID]``: one partner that pushes to the endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, arbitrary_types_allowed=True)
+
+    party: str = Field(min_length=1)
+    """The gateway party this partner submits as."""
+    pmode: PMode
+    """The agreement (:class:`~adapters.as4.pmode.PMode`), seen from our side."""
+    trust: TrustOption
+    """Who may sign for the partner: a :class:`~signing.trust.TrustStore` or a ``{ anchors = [...], ... }`` table."""
+    document_types: dict[str, str] = Field(default_factory=dict)
+    """eb:Action → the gateway's document type (default: the Action itself)."""
+
+
+def _decryption_key(value: Any, info: ValidationInfo) -> SignerOptions:
+    return SignerOptions.model_validate(value, context=info.context)
+
+
+class As4EndpointOptions(BaseModel):
+    """``[inbound.NAME.options]`` of the ``as4`` endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, arbitrary_types_allowed=True)
+
+    path: str = Field("/as4", pattern=r"^/")
+    """Where the receiver is mounted (a public path: partners authenticate by their signature)."""
+    party_id: str = Field(min_length=1)
+    """Our eb:PartyId (the eb:To of inbound messages)."""
+    signer: SignerOption
+    """Our key for receipts and error signals (a :class:`~signing.keys.Signer`, or a p12 / key+cert table)."""
+    decryption_key: (
+        Annotated[Decrypter | Signer | SignerOptions, object_or((Decrypter, Signer), _decryption_key)] | None
+    ) = None
+    """Our key for decryption: a :class:`~signing.xenc.Decrypter`, or a software key like ``signer``
+    (default: the ``signer`` key)."""
+    duplicate_store: FilePath | None = None
+    """The SQLite file of received MessageIds and their receipts (default: in memory)."""
+    partners: dict[str, As4PartnerOptions] = Field(min_length=1)
+    """One table per partner PartyId."""
 
 
 class BrokerRefused(ClientError):
@@ -76,21 +126,17 @@ class As4Endpoint(InboundEndpoint):
     """The AS4 receiver mounted on the gateway, submitting verified messages to the broker."""
 
     scheme: ClassVar[str] = "as4"
+    Options: ClassVar[type[BaseModel]] = As4EndpointOptions
+    options: As4EndpointOptions
 
-    def __init__(self, name: str = "as4", *, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str = "as4", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options=options)
         opts = self.options
         f = f"inbound.{name}.options"
-        path = opts.get("path", "/as4")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ConfigError(f"must be a URL path starting with '/', not {path!r}", field=f"{f}.path")
-        self.path = path
-        party_id = opts.get("party_id")
-        if not isinstance(party_id, str) or not party_id:
-            raise ConfigError("our AS4 PartyId is required", field=f"{f}.party_id")
-        self.party_id = party_id
-        self.signer = signer_from_options(opts.get("signer"), field=f"{f}.signer")
-        raw_key = opts.get("decryption_key")
+        self.path = opts.path
+        self.party_id = opts.party_id
+        self.signer = signer_from_options(opts.signer, field=f"{f}.signer")
+        raw_key = opts.decryption_key
         self.decrypter: Decrypter | None
         if isinstance(raw_key, Decrypter):
             self.decrypter = raw_key
@@ -101,13 +147,10 @@ class As4Endpoint(InboundEndpoint):
                     "a software key (p12 or key/cert) is required to decrypt", field=f"{f}.decryption_key"
                 )
             self.decrypter = SoftwareDecrypter(key_signer._key, key_signer.certificate)  # type: ignore[arg-type]
-        raw_partners = opts.get("partners")
-        if not isinstance(raw_partners, Mapping) or not raw_partners:
-            raise ConfigError("at least one partner table is required", field=f"{f}.partners")
         self.partners: dict[str, InboundPartner] = {
-            str(pid): self._partner(str(pid), table, f"{f}.partners.{pid}") for pid, table in raw_partners.items()
+            pid: self._partner(pid, table, f"{f}.partners.{pid}") for pid, table in opts.partners.items()
         }
-        raw_store = opts.get("duplicate_store")
+        raw_store = opts.duplicate_store
         self._store_path = None if raw_store is None else path_from_options(raw_store, field=f"{f}.duplicate_store")
         self._sqlite: SqliteDuplicateStore | None = None
         self._intake: Intake | None = None
@@ -121,31 +164,11 @@ class As4Endpoint(InboundEndpoint):
         )
 
     @staticmethod
-    def _partner(party_id: str, table: Any, field: str) -> InboundPartner:
-        if not isinstance(table, Mapping):
-            raise ConfigError(
-                f"must be a table (party, pmode, trust, document_types), not {type(table).__name__}", field=field
-            )
-        unknown = set(table) - {"party", "pmode", "trust", "document_types"}
-        if unknown:
-            raise ConfigError(f"unknown option {sorted(unknown)[0]!r}", field=f"{field}.{sorted(unknown)[0]}")
-        party = table.get("party")
-        if not isinstance(party, str) or not party:
-            raise ConfigError("the gateway party this partner submits as is required", field=f"{field}.party")
-        raw_pmode = table.get("pmode")
-        if raw_pmode is None:
-            raise ConfigError("the partner's PMode is required", field=f"{field}.pmode")
-        try:
-            pmode = raw_pmode if isinstance(raw_pmode, PMode) else PMode.model_validate(raw_pmode)
-        except ValidationError as exc:
-            raise config_error(exc, prefix=f"{field}.pmode") from None
-        trust = trust_from_options(table.get("trust"), party=party_id, field=f"{field}.trust")
-        types = table.get("document_types") or {}
-        if not isinstance(types, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in types.items()
-        ):
-            raise ConfigError('must be a table of Action = "document type"', field=f"{field}.document_types")
-        return InboundPartner(party=party, agreement=As4Partner(pmode, trust), document_types=dict(types))
+    def _partner(party_id: str, table: As4PartnerOptions, field: str) -> InboundPartner:
+        trust = trust_from_options(table.trust, party=party_id, field=f"{field}.trust")
+        return InboundPartner(
+            party=table.party, agreement=As4Partner(table.pmode, trust), document_types=dict(table.document_types)
+        )
 
     def public_paths(self) -> list[str]:
         """AS4 partners authenticate by their WS-Security signature, not by a bearer token."""
@@ -154,6 +177,39 @@ class As4Endpoint(InboundEndpoint):
     def routes(self, intake: Intake) -> list[Any]:
         self._intake = intake
         return [web.post(self.path, self.receiver.handle)]
+
+    def openapi_paths(self) -> dict[str, Any]:
+        signal = {SIGNAL_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}
+        return {
+            self.path: {
+                "post": {
+                    "summary": "An ebMS 3.0 / AS4 user message (signed, payload encrypted) from an ASEAN partner",
+                    "operationId": f"{self.name}.receive",
+                    "security": [],
+                    "description": "Authenticated by the message's WS-Security signature, not by a bearer token.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/related": {"schema": {"type": "string"}},
+                            "application/soap+xml": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the signed receipt (X-AS4-Duplicate: true for a resent MessageId: the "
+                            "original receipt), or a signed ebMS error signal",
+                            "headers": {"X-AS4-Duplicate": {"required": False, "schema": {"type": "string"}}},
+                            "content": signal,
+                        },
+                        "503": {
+                            "description": "the gateway could not store the message: resend later",
+                            "headers": {"Retry-After": {"required": True, "schema": {"type": "string"}}},
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                    },
+                }
+            }
+        }
 
     async def start(self, intake: Intake) -> None:
         self._intake = intake

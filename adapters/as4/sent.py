@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from lxml import etree
 
@@ -83,6 +83,7 @@ def reference_elements(data: bytes) -> tuple[etree._Element, ...]:
     return tuple(parse_xml(data).iterfind(_DS + "Reference"))
 
 
+@runtime_checkable
 class SentStore(Protocol):
     """The user messages this adapter has built, by ebMS MessageId."""
 

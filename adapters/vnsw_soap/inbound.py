@@ -1,6 +1,7 @@
 """``vnsw-soap`` inbound: the SOAP 1.1 endpoint ministries call, ``receiveRequest(requestPayload)``.
 
-Configured as ``[inbound.NAME] endpoint = "vnsw-soap"`` with options:
+Configured as ``[inbound.NAME] endpoint = "vnsw-soap"`` with options (:class:`VnswSoapEndpointOptions`,
+validated at config load):
 
 * ``path`` (default ``/vnsw/soap``): where the endpoint is mounted; ``GET <path>?wsdl`` serves
   ``wsdl/vnsw_receive.wsdl`` with the address of the request;
@@ -35,20 +36,32 @@ original was submitted with that message id), and is delivered in order within t
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.vnsw_soap.envelope import NSW_IDENTITY, VnswHeader, ack_envelope, error_envelope, read_header
-from gateway.errors import ERROR_CODES, GatewayError, NswError, Origin, RequestInvalid, XmlError, XmlMalformed
+from gateway.errors import (
+    ERROR_CODES,
+    GatewayError,
+    MethodNotAllowed,
+    NswError,
+    Origin,
+    RequestInvalid,
+    XmlError,
+    XmlMalformed,
+)
 from gateway.model import PartyId, SubmissionEnvelope
+from gateway.openapi import error_responses
 from gateway.ports import InboundEndpoint, Intake
 from signing.xml import parse_xml
 
-__all__ = ["VnswSoapEndpoint", "SOAP11_NS", "VNSW_WS_NS", "RECEIVE_WSDL"]
+__all__ = ["VnswSoapEndpoint", "VnswSoapEndpointOptions", "SOAP11_NS", "VNSW_WS_NS", "RECEIVE_WSDL"]
 
 log = logging.getLogger("nswgw.vnsw_soap")
 
@@ -139,23 +152,49 @@ class _GatewaySide(Exception):
         self.error = error
 
 
+class VnswSoapEndpointOptions(BaseModel):
+    """``[inbound.NAME.options]`` of the ``vnsw-soap`` endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    path: str = Field("/vnsw/soap", pattern=r"^/")
+    """Where the endpoint is mounted (``GET <path>?wsdl`` serves the WSDL)."""
+    parties: dict[str, str] = Field(default_factory=dict)
+    """VNSW ``From/identity`` (or ``From/ministryCode``) → party name; default: the identity itself."""
+    document_types: dict[str, str] = Field(default_factory=dict)
+    """VNSW ``documentType`` (or ``"<documentType>/<type>/<function>"``) → the gateway's document type."""
+    identity: dict[str, str] = Field(default_factory=dict)
+    """The ``From`` block of our answers (``name``, ``identity``, ``countryCode``, ``ministryCode``,
+    ``organizationCode``, ``unitCode``), over :data:`~adapters.vnsw_soap.envelope.NSW_IDENTITY`."""
+
+    @field_validator("identity")
+    @classmethod
+    def _from_block(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(NSW_IDENTITY))
+        if unknown:
+            raise ValueError(f"unknown From element {unknown[0]!r}; known: {', '.join(NSW_IDENTITY)}")
+        return value
+
+
 class VnswSoapEndpoint(InboundEndpoint):
     """The SOAP 1.1 ``receiveRequest(requestPayload)`` endpoint of the VNSW ministry connector."""
 
     scheme: ClassVar[str] = "vnsw-soap"
+    Options: ClassVar[type[BaseModel]] = VnswSoapEndpointOptions
+    options: VnswSoapEndpointOptions
 
-    def __init__(self, name: str = "vnsw", *, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, name: str = "vnsw", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options=options)
-        self.path = str(self.options.get("path", "/vnsw/soap"))
-        self.parties: dict[str, str] = dict(self.options.get("parties") or {})
-        self.document_types: dict[str, str] = dict(self.options.get("document_types") or {})
-        self.identity: dict[str, str] = {**NSW_IDENTITY, **dict(self.options.get("identity") or {})}
+        self.path = self.options.path
+        self.parties: dict[str, str] = dict(self.options.parties)
+        self.document_types: dict[str, str] = dict(self.options.document_types)
+        self.identity: dict[str, str] = {**NSW_IDENTITY, **self.options.identity}
         self._wsdl = _wsdl_text(RECEIVE_WSDL)
 
     def routes(self, intake: Intake) -> list[Any]:
         async def wsdl(request: web.Request) -> web.StreamResponse:
             if "wsdl" not in {k.lower() for k in request.query}:
-                return web.Response(status=405, text="POST SOAP 1.1 requests here; GET ?wsdl for the WSDL")
+                raise MethodNotAllowed("POST SOAP 1.1 requests here; GET only with ?wsdl for the WSDL", allow=["POST"])
             location = escape(str(request.url.with_query(None)), {'"': "&quot;"})
             text = self._wsdl.replace('location="http://localhost/vnsw/soap"', f'location="{location}"')
             return web.Response(text=text, content_type=_CONTENT_TYPE, charset="utf-8")
@@ -183,6 +222,47 @@ class VnswSoapEndpoint(InboundEndpoint):
             return web.Response(body=soap_response(answer), content_type=_CONTENT_TYPE, charset="utf-8")
 
         return [web.get(self.path, wsdl), web.post(self.path, post)]
+
+    def openapi_paths(self) -> dict[str, Any]:
+        xml = {_CONTENT_TYPE: {"schema": {"type": "string"}}}
+        return {
+            self.path: {
+                "get": {
+                    "summary": "The WSDL of the receiveRequest service (with ?wsdl)",
+                    "operationId": f"{self.name}.wsdl",
+                    "parameters": [
+                        {
+                            "name": "wsdl",
+                            "in": "query",
+                            "required": True,
+                            "allowEmptyValue": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "the WSDL, addressed to this URL", "content": xml},
+                        **error_responses(MethodNotAllowed),
+                    },
+                },
+                "post": {
+                    "summary": "SOAP 1.1 receiveRequest(requestPayload): a VNSW Envelope",
+                    "operationId": f"{self.name}.receiveRequest",
+                    "requestBody": {"required": True, "content": xml},
+                    "responses": {
+                        "200": {
+                            "description": "receiveResponse: the function-99 acknowledgement or the function-00 "
+                            "error list (ErrorCode: the gateway's code)",
+                            "content": xml,
+                        },
+                        "500": {
+                            "description": "SOAP fault with detail/nsw:error: soap:Client for malformed SOAP, "
+                            "soap:Server when the gateway could not take the message (resend)",
+                            "content": xml,
+                        },
+                    },
+                },
+            }
+        }
 
     def recipient(self, party: str) -> dict[str, str]:
         """The ``To`` block for ``party`` when its envelope is unreadable (its VNSW identity from ``parties``)."""

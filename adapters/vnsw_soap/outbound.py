@@ -2,14 +2,14 @@
 
 Connection string: the ministry's SOAP endpoint URL (``http://host:port/path``).
 
-Options:
+Options (:class:`VnswSoapOptions`, validated at config load):
 
 * ``office_code`` (required): the ``officeCode`` the ministry expects (``BNN`` for MARD);
 * ``document_type``: ``documentType`` to send; default: the payload's ``Subject/documentType``
   (the procedure code), else the message's document type;
 * ``wsdl``: the WSDL to build the client from; default: the packaged
-  ``wsdl/vnsw_gateway.wsdl`` (no network at start). A URL (the ministry's own ``?wsdl``) is fetched on the
-  first delivery through the same transport;
+  ``wsdl/vnsw_gateway.wsdl`` (no network at start). A file path is relative to the configuration file; a
+  URL (the ministry's own ``?wsdl``) is fetched on the first delivery through the same transport;
 * ``strict`` (default ``true``): zeep's strict XML schema mode for the answer;
 * ``headers``: extra HTTP headers (``Authorization`` for a ministry that wants one).
 
@@ -32,17 +32,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar
 
 import requests
 import zeep
 import zeep.exceptions as zx
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from zeep.transports import Transport
 
 from adapters.vnsw_soap.envelope import read_answer, read_header
 from gateway.errors import (
-    ConfigError,
     GatewayError,
     NswError,
     PartnerRejected,
@@ -53,7 +55,7 @@ from gateway.errors import (
 from gateway.ports import Adapter, OutboundMessage, Receipt
 from signing.xml import parse_xml
 
-__all__ = ["VnswSoapAdapter", "translate_error", "GATEWAY_WSDL"]
+__all__ = ["VnswSoapAdapter", "VnswSoapOptions", "translate_error", "GATEWAY_WSDL"]
 
 GATEWAY_WSDL = "vnsw_gateway.wsdl"
 _RETRY_STATUSES = frozenset({408, 425, 429})
@@ -107,20 +109,46 @@ def translate_error(exc: BaseException, url: str) -> PartnerUnavailable | Partne
 _DRIVER_ERRORS = (zx.Error, requests.exceptions.RequestException, OSError)
 
 
+class VnswSoapOptions(BaseModel):
+    """``[destinations.NAME.options]`` of the ``vnsw-soap`` adapter."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    office_code: str = Field(min_length=1)
+    """The ``officeCode`` the ministry expects (``BNN`` for MARD)."""
+    document_type: str | None = None
+    """``documentType`` to send (default: the payload's ``Subject/documentType``, else the message's type)."""
+    wsdl: str | None = None
+    """The WSDL: a file (relative to the configuration file) or a URL (default: the packaged one)."""
+    strict: bool = True
+    """zeep's strict XML schema mode for the answer."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra HTTP headers (``Authorization`` for a ministry that wants one)."""
+
+    @field_validator("wsdl")
+    @classmethod
+    def _relative_to_config(cls, value: str | None, info: ValidationInfo) -> str | None:
+        base = (info.context or {}).get("base")
+        if value is None or "://" in value or base is None or Path(value).is_absolute():
+            return value
+        return str((Path(base) / value).resolve())
+
+
 class VnswSoapAdapter(Adapter):
     """Delivers VNSW envelopes to a ministry's SOAP gateway with zeep; the 99/00 answer is the receipt."""
 
     scheme: ClassVar[str] = "vnsw-soap"
     recoverable = Adapter.recoverable
+    Options: ClassVar[type[BaseModel]] = VnswSoapOptions
+    options: VnswSoapOptions
 
-    def __init__(self, url: str, *, timeout: float = 30.0, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(url, timeout=timeout, options=options)
-        office = self.options.get("office_code")
-        if not isinstance(office, str) or not office:
-            raise ConfigError("the vnsw-soap adapter needs the ministry's officeCode", field="options.office_code")
-        self.office_code = office
-        self.wsdl = str(self.options.get("wsdl") or _wsdl_path(GATEWAY_WSDL))
-        self.strict = bool(self.options.get("strict", True))
+        self.office_code = self.options.office_code
+        self.wsdl = self.options.wsdl or _wsdl_path(GATEWAY_WSDL)
+        self.strict = self.options.strict
         self._session: requests.Session | None = None
         self._service: Any = None
         self._lock = threading.Lock()
@@ -128,7 +156,7 @@ class VnswSoapAdapter(Adapter):
     async def open(self) -> None:
         if self._session is None:
             session = requests.Session()
-            session.headers.update({str(k): str(v) for k, v in dict(self.options.get("headers") or {}).items()})
+            session.headers.update(self.options.headers)
             self._session = session
 
     async def close(self) -> None:
@@ -162,7 +190,7 @@ class VnswSoapAdapter(Adapter):
         except UnicodeDecodeError as exc:
             raise RequestInvalid("a VNSW requestPayload must be UTF-8 text", field="requestPayload") from exc
         header = read_header(parse_xml(message.payload))
-        document_type = str(self.options.get("document_type") or header.document_type or message.document_type)
+        document_type = self.options.document_type or header.document_type or message.document_type
         try:
             result = await asyncio.to_thread(self._call, document_type, text)
         except _DRIVER_ERRORS as exc:

@@ -73,6 +73,10 @@ class MessageRecord:
                     "state": d.state.value,
                     "attempts": d.attempts,
                     "last_error": d.last_error,
+                    "content_type": d.content_type,
+                    "queued_at": d.queued_at,
+                    "next_attempt_at": d.next_attempt_at,
+                    "deadline": d.deadline,
                 }
                 for d in self.deliveries
             ],

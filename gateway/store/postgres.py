@@ -162,7 +162,7 @@ def _loads(value: str | None) -> Any:
 
 _DELIVERY_COLUMNS = (
     "seq, message, destination, conversation, sender, document_type, reference, state, attempts,"
-    " queued_at, deadline, next_at, last_error, payload, receipt"
+    " queued_at, deadline, next_at, last_error, payload, receipt, content_type"
 )
 
 
@@ -183,6 +183,7 @@ def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ..
         last_error,
         payload,
         receipt,
+        content_type,
     ) = tuple(row)
     return Delivery(
         message_id=message,
@@ -194,6 +195,7 @@ def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ..
         payload=bytes(payload),
         queued_at=queued_at,
         deadline=deadline,
+        content_type=content_type,
         state=State(state),
         attempts=attempts,
         next_attempt_at=next_at,
@@ -262,16 +264,16 @@ _Op = Callable[[_Conn, _Tx], Awaitable[Any]]
 _ROWS = """
 WITH d AS (
     INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference, state, attempts,
-                            queued_at, deadline, next_at, payload)
+                            queued_at, deadline, next_at, payload, content_type)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $12::bytea[])),
+                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $12::bytea[], $13::text[])),
 t AS (
     INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)
-    SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::text[], $19::text[]))
-SELECT h.seq, h.hash FROM journal_head($20::bigint) AS h WHERE $20::bigint IS NOT NULL
+    SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::float8[], $19::text[], $20::text[]))
+SELECT h.seq, h.hash FROM journal_head($21::bigint) AS h WHERE $21::bigint IS NOT NULL
 """
 """The rows a transaction's writes left (deliveries, transitions) in one round trip, which also takes the
-journal lock and reads the journal's head when there are entries to chain (``$20``: the lock key, or NULL;
+journal lock and reads the journal's head when there are entries to chain (``$21``: the lock key, or NULL;
 no row: the journal is empty, or there was nothing to chain)."""
 
 _JOURNAL = """
@@ -299,6 +301,7 @@ def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
         [d.deadline for d in ds],
         [d.next_attempt_at for d in ds],
         [d.payload for d in ds],
+        [d.content_type for d in ds],
         [m for m, _ in ts],
         [t.destination for _, t in ts],
         [t.from_state.value if t.from_state else None for _, t in ts],

@@ -208,7 +208,7 @@ def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[
 
 _DELIVERY_COLUMNS = (
     "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at,"
-    " deadline, next_at, last_error, payload, receipt"
+    " deadline, next_at, last_error, payload, receipt, content_type"
 )
 
 
@@ -229,6 +229,7 @@ def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Deliv
         last_error,
         payload,
         receipt,
+        content_type,
     ) = row
     return Delivery(
         message_id=message,
@@ -240,6 +241,7 @@ def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Deliv
         payload=bytes(payload),
         queued_at=queued_at,
         deadline=deadline,
+        content_type=content_type,
         state=State(state),
         attempts=attempts,
         next_attempt_at=next_at,
@@ -415,7 +417,8 @@ class SqliteStore(Store):
             for d in deliveries:
                 conn.execute(
                     "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
-                    " state, attempts, queued_at, deadline, next_at, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " state, attempts, queued_at, deadline, next_at, payload, content_type)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         d.message_id,
                         d.destination,
@@ -429,6 +432,7 @@ class SqliteStore(Store):
                         d.deadline,
                         d.next_attempt_at,
                         d.payload,
+                        d.content_type,
                     ),
                 )
                 _insert_transitions(conn, message.id, d.history)

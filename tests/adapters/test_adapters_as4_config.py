@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 
 from adapters.as4 import As4Adapter, verify_signal
+from adapters.as4.adapter import As4Options
 from adapters.as4.sent import SqliteSentStore
+from adapters.options import SignerOptions
 from gateway.api import Gateway
 from gateway.config import load_config
 from gateway.errors import ConfigError
@@ -123,7 +125,9 @@ to = ["TH"]
             encoding="utf-8",
         )
         config = load_config(config_file)
-        assert config.destinations["TH"].options["signer"]["password_env"] == "AS4_TEST_P12_PASSWORD"
+        options = config.destinations["TH"].options
+        assert isinstance(options, As4Options) and isinstance(options.signer, SignerOptions)
+        assert options.signer.password_env == "AS4_TEST_P12_PASSWORD"
         async with Gateway(config) as gw, aiohttp.ClientSession() as session:
             headers = {
                 "Authorization": "Bearer moit-token",

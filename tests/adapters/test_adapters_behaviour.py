@@ -52,12 +52,14 @@ def _outbound(h: Harness, message_id: str) -> OutboundMessage:
 
 
 def _gateway(h: Harness, tmp_path: Path) -> Gateway:
-    per: dict[str, Any] = {"P": {"adapter": h.alias}}
+    adapter = h.adapter()
+    # The destination's options are the adapter's own (a config with adapter = "webhook" needs its signer).
+    per: dict[str, Any] = {"P": {"adapter": h.alias, "options": adapter.options}}
     extra = getattr(h, "mailbox_destination", None)
     if extra is not None:
         per["P"] = extra()
     config = make_config(tmp_path, {"P": "http://127.0.0.1:9/unused"}, per_destination=per)
-    gw = Gateway(config, adapters={"P": h.adapter()})
+    gw = Gateway(config, adapters={"P": adapter})
     gw.inbound.extend(h.inbound())
     return gw
 

@@ -36,12 +36,6 @@ async def test_moit_form_d_over_vnsw_soap_reaches_th_over_as4_and_the_receipt_is
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     as4_url = f"http://127.0.0.1:{runner.addresses[0][1]}/as4"
     try:
-        config = make_config(
-            tmp_path,
-            {"TH": as4_url},
-            per_destination={"TH": {"adapter": "as4"}},
-            routes=[{"document_type": "eco.form_d", "sender": "MOIT", "to": ["TH"]}],
-        )
         adapter = As4Adapter(
             as4_url,
             timeout=10,
@@ -51,6 +45,12 @@ async def test_moit_form_d_over_vnsw_soap_reaches_th_over_as4_and_the_receipt_is
                 "trust": th.trust,
                 "encryption_certificate": th.certificate,
             },
+        )
+        config = make_config(
+            tmp_path,
+            {"TH": as4_url},
+            per_destination={"TH": {"adapter": "as4", "options": adapter.options}},
+            routes=[{"document_type": "eco.form_d", "sender": "MOIT", "to": ["TH"]}],
         )
         gw = Gateway(config, adapters={"TH": adapter})
         gw.inbound.append(

@@ -85,7 +85,8 @@ async def test_webhook_is_retried_by_the_delivery_engine_with_the_same_id_and_a_
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        config = make_config(tmp_path, {"TRADER-HOOK": url}, per_destination={"TRADER-HOOK": {"adapter": "webhook"}})
+        destination = {"adapter": "webhook", "options": {"signer": SIGNER}}
+        config = make_config(tmp_path, {"TRADER-HOOK": url}, per_destination={"TRADER-HOOK": destination})
         async with Gateway(config, adapters={"TRADER-HOOK": WebhookAdapter(url, options={"signer": SIGNER})}) as gw:
             async with (
                 aiohttp.ClientSession() as s,

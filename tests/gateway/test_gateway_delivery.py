@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,6 +69,37 @@ async def test_issued_eco_fans_out_and_is_acknowledged_by_each_receiver(tmp_path
     assert record is not None and all(d.receipt for d in record.deliveries)
     kinds = [e.kind for e in await _journal(config)]
     assert kinds.count("ACCEPTED") == 1 and kinds.count("DELIVERED") == 2
+
+
+async def test_json_xml_and_same_format_destinations_of_one_message_each_get_their_content_type(
+    tmp_path: Path, receivers
+) -> None:
+    """Prerequisite: one harmonized JSON submission routed to a ``json``, a ``form-d`` and a ``same`` destination.
+    Predicate: each partner receives the Content-Type of the format the broker mapped its payload to (``same``:
+    the submitted format, JSON), and the stored deliveries carry it."""
+    from helpers.mappings import form_d
+    from mappings.registry import get
+
+    rest, th, echo = [await start(receivers, n) for n in ("REST", "TH", "ECHO")]
+    config = make_config(
+        tmp_path,
+        {"REST": rest.url, "TH": th.url, "ECHO": echo.url},
+        per_destination={"REST": {"format": "json"}, "TH": {"format": "form-d"}, "ECHO": {"format": "same"}},
+    )
+    body = get("json").emit(form_d())
+    async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+        status, ack = await submit(
+            s, gw.url, "MOIT", "ECO-J1", "eco.form_d", body, X_Format="json", Content_Type="application/json"
+        )
+        assert status == 202 and sorted(ack["destinations"]) == ["ECHO", "REST", "TH"]
+        await eventually(lambda: all_in(gw, [ack["id"]], State.ACKNOWLEDGED))
+        record = await gw.store.get(ack["id"])
+    sent = {name: r.requests[0]["headers"]["Content-Type"] for name, r in (("REST", rest), ("TH", th), ("ECHO", echo))}
+    assert sent == {"REST": "application/json", "TH": "application/xml", "ECHO": "application/json"}
+    get("form-d").parse(th.requests[0]["body"])
+    assert json.loads(rest.requests[0]["body"]) == json.loads(echo.requests[0]["body"])
+    assert record is not None
+    assert {d.destination: d.content_type for d in record.deliveries} == sent
 
 
 async def _journal(config):  # type: ignore[no-untyped-def]
@@ -207,7 +239,7 @@ def test_circuit_opens_after_threshold_then_lets_one_probe_through() -> None:
 def _delivery(attempts: int, queued_at: float = 0.0) -> Delivery:
     m = Message.receive(SubmissionEnvelope(sender=PartyId("MOIT"), message_id="M", document_type="d"), at=0.0)
     m = m.verify(at=0.0).map(at=0.0).enqueue(at=0.0)
-    d = Delivery.create(m, "TH", b"", at=queued_at, ttl=100.0)
+    d = Delivery.create(m, "TH", b"", content_type="application/xml", at=queued_at, ttl=100.0)
     for _ in range(attempts):
         d = d.attempt_failed(PartnerUnavailable("x"), at=0.0).retry_at(0.0, at=0.0)
     return d

@@ -27,14 +27,18 @@ def envelope(mid: str = "M-1", **kw: str) -> SubmissionEnvelope:
 
 def queued_delivery() -> Delivery:
     m = Message.receive(envelope(), at=1.0).verify(at=2.0).map(at=3.0).enqueue(at=4.0)
-    return Delivery.create(m, "TH", b"<x/>", at=4.0, ttl=10.0)
+    return Delivery.create(m, "TH", b"<x/>", content_type="application/xml", at=4.0, ttl=10.0)
 
 
 def test_happy_path_records_timestamped_history() -> None:
     m = Message.receive(envelope(), at=1.0).verify(at=2.0).map(at=3.0).enqueue(at=4.0)
     assert [t.to_state for t in m.history] == [State.RECEIVED, State.VERIFIED, State.MAPPED, State.QUEUED]
     assert [t.at for t in m.history] == [1.0, 2.0, 3.0, 4.0]
-    d = Delivery.create(m, "TH", b"<x/>", at=4.0, ttl=10.0).delivered(at=5.0).acknowledged(b"ok", at=5.5)
+    d = (
+        Delivery.create(m, "TH", b"<x/>", content_type="application/xml", at=4.0, ttl=10.0)
+        .delivered(at=5.0)
+        .acknowledged(b"ok", at=5.5)
+    )
     assert d.state is State.ACKNOWLEDGED and d.attempts == 1 and d.receipt == b"ok"
     assert [t.to_state for t in d.history] == [State.QUEUED, State.DELIVERED, State.ACKNOWLEDGED]
 
@@ -60,7 +64,7 @@ def test_rejected_message_cannot_be_queued() -> None:
 
 def test_unqueued_message_gets_no_delivery() -> None:
     with pytest.raises(InvalidTransition) as err:
-        Delivery.create(Message.receive(envelope(), at=1.0), "TH", b"", at=1.0, ttl=1.0)
+        Delivery.create(Message.receive(envelope(), at=1.0), "TH", b"", content_type="application/xml", at=1.0, ttl=1.0)
     assert err.value.code == "STATE_TRANSITION_INVALID"
 
 

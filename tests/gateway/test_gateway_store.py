@@ -41,12 +41,17 @@ def queued(
     at: float = 100.0,
     conversation: str | None = None,
     sender: str = "MOIT",
+    content_types: dict[str, str] | None = None,
 ) -> tuple[Message, list[Delivery], SubmissionAck]:
     env = SubmissionEnvelope(
         sender=PartyId(sender), message_id=mid, document_type="eco.form_d", conversation_id=conversation
     )
     m = Message.receive(env, at=at).verify(at=at).map(at=at).enqueue(at=at)
-    ds = [Delivery.create(m, d, f"<m>{mid}</m>".encode(), at=at, ttl=50.0) for d in destinations]
+    types = content_types or {}
+    ds = [
+        Delivery.create(m, d, f"<m>{mid}</m>".encode(), content_type=types.get(d, "application/xml"), at=at, ttl=50.0)
+        for d in destinations
+    ]
     ack = SubmissionAck(m.id, sender, mid, m.state, at, destinations)
     return m, ds, ack
 
@@ -78,6 +83,25 @@ async def test_fan_out_puts_one_entry_in_each_outbox(store: Store) -> None:
     for dest in ("TH", "CUSTOMS"):
         [d] = await store.claim(dest, owner="w", limit=10, now=200.0, lease=10)
         assert d.message_id == ack.id and d.destination == dest
+
+
+async def test_content_type_of_each_delivery_survives_claim_retry_lookup_and_dead_letter(store: Store) -> None:
+    types = {"REST": "application/json", "TH": "application/xml"}
+    ack = await accept(store, "M-1", destinations=("REST", "TH"), content_types=types)
+    [rest] = await store.claim("REST", owner="w", limit=10, now=110.0, lease=10)
+    [th] = await store.claim("TH", owner="w", limit=10, now=110.0, lease=10)
+    assert (rest.content_type, th.content_type) == ("application/json", "application/xml")
+    await store.record(
+        rest.attempt_failed(PartnerUnavailable("503"), at=111.0).retry_at(112.0, at=111.0), owner="w", now=111.0
+    )
+    [again] = await store.claim("REST", owner="w", limit=10, now=113.0, lease=1)
+    assert again.content_type == "application/json"
+    record = await store.get(ack.id)
+    assert record is not None
+    assert {d.destination: d.content_type for d in record.deliveries} == types
+    assert await store.expire("REST", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 1
+    [dead] = await store.dead_letters(destination="REST")
+    assert dead.content_type == "application/json"
 
 
 async def test_claimed_delivery_is_not_handed_out_twice_until_its_lease_ends(store: Store) -> None:

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from test_gateway_store import accept, queued
+from test_gateway_store_sqlite_schema import LEGACY_TRANSITIONS, version_2_rows
 
+from gateway.api import Gateway
 from gateway.cli import main as nswgw
 from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
 from gateway.journal import verify_chain
+from gateway.model import State
 from gateway.store import MessageQuery, Store, migrations, store_from_settings
 from gateway.store.postgres import _CLAIM, PostgresStore
+from helpers.gateway import Receiver, eventually, make_config
 from helpers.postgres import PG_DSN, fresh_schema
 
 pytestmark = [pytest.mark.postgres]
@@ -171,7 +177,7 @@ async def test_database_one_migration_behind_is_refused_then_upgraded_to_lz4_pay
         with pytest.raises(StoreSchemaOutdated) as err:
             await store.open()
         assert err.value.code == "STORE_SCHEMA_OUTDATED"
-        assert err.value.details["version"] == 1 and err.value.details["needed"] == migrations.LATEST == 2
+        assert err.value.details["version"] == 1 and err.value.details["needed"] == migrations.LATEST
         assert await asyncio.to_thread(nswgw, ["db", "upgrade", "--dsn", dsn]) == 0
         big = b"<eco>" + b"".join(b"<Item n='%d'>rice, jasmine, 5%% broken</Item>" % i for i in range(3000)) + b"</eco>"
         async with store:
@@ -190,6 +196,65 @@ async def test_database_one_migration_behind_is_refused_then_upgraded_to_lz4_pay
             )
         finally:
             await conn.close()
+
+
+async def test_delivery_queued_at_version_2_is_upgraded_and_sent_with_its_destination_media_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prerequisite: a database at schema version 2 with a delivery queued for a ``json`` destination (no content
+    type stored), as a node of the earlier version leaves it, also while it runs on after ``nswgw db upgrade``.
+    Predicate: after the upgrade the row's content type stays unknown (NULL) and it is delivered as
+    ``application/json``, the media type of the destination's format."""
+    from helpers.mappings import form_d
+    from mappings.registry import get
+
+    body = get("json").emit(form_d())
+    message, delivery, history = version_2_rows(body, at=time.time())
+    rest = await Receiver().start()
+    try:
+        async with fresh_schema(migrate=False) as dsn:
+            with monkeypatch.context() as m:  # the database as a gateway that knew migrations 1 and 2 left it
+                m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+                conn = await asyncpg.connect(dsn)
+                try:
+                    await migrations.upgrade(conn)
+                    assert await migrations.current_version(conn) == 2
+                    marks = ", ".join(f"${i}" for i in range(1, len(message) + 1))
+                    await conn.execute(
+                        f"INSERT INTO messages ({', '.join(message)}) VALUES ({marks})", *message.values()
+                    )
+                    marks = ", ".join(f"${i}" for i in range(1, len(delivery) + 1))
+                    await conn.execute(
+                        f"INSERT INTO deliveries ({', '.join(delivery)}) VALUES ({marks})", *delivery.values()
+                    )
+                    await conn.executemany(LEGACY_TRANSITIONS + "($1, $2, $3, $4, $5)", history)
+                finally:
+                    await conn.close()
+            assert await asyncio.to_thread(nswgw, ["db", "upgrade", "--dsn", dsn]) == 0
+            config = make_config(
+                tmp_path,
+                {"REST": rest.url},
+                per_destination={"REST": {"format": "json"}},
+                extra={"store": {"kind": "postgresql", "dsn": dsn, "pool_size": 4}},
+            )
+            async with Gateway(config) as gw:
+
+                async def acknowledged() -> bool:
+                    record = await gw.store.get(message["id"])
+                    return record is not None and record.state is State.ACKNOWLEDGED
+
+                await eventually(acknowledged)
+                record = await gw.store.get(message["id"])
+            conn = await asyncpg.connect(dsn)
+            try:
+                assert await migrations.current_version(conn) == migrations.LATEST
+            finally:
+                await conn.close()
+    finally:
+        await rest.stop()
+    assert [r["headers"]["Content-Type"] for r in rest.requests] == ["application/json"]
+    assert rest.requests[0]["body"] == body
+    assert record is not None and [d.content_type for d in record.deliveries] == [None]
 
 
 async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the_backlog(dsn: str) -> None:

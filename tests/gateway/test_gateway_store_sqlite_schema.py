@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.api import Gateway
 from gateway.errors import StoreSchemaOutdated
 from gateway.journal import GENESIS
+from gateway.model import PartyId, State, SubmissionAck, SubmissionEnvelope
 from gateway.store import migrations
 from gateway.store.sqlite import SqliteStore
+from helpers.gateway import Receiver, eventually, make_config
 
 # The schema as the store wrote it before files carried a version (copied, not imported: it must not change).
 UNVERSIONED_SCHEMA = """
@@ -131,3 +137,93 @@ async def test_file_newer_than_the_gateway_is_refused(tmp_path: Path) -> None:
     assert err.value.code == "STORE_SCHEMA_OUTDATED" and err.value.field == "store.url"
     assert err.value.details["version"] == migrations.LATEST + 1 and err.value.details["needed"] == migrations.LATEST
     assert _user_version(path) == migrations.LATEST + 1  # untouched
+
+
+LEGACY_TRANSITIONS = "INSERT INTO transitions (message, destination, from_state, to_state, at) VALUES "
+
+
+def version_2_rows(
+    body: bytes, *, at: float
+) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str | None, str | None, str, float]]]:
+    """A message queued for ``REST`` by a gateway at schema version 2, as its ``messages``, ``deliveries``
+    and ``transitions`` columns (no ``content_type``: that gateway did not store one)."""
+    env = SubmissionEnvelope(sender=PartyId("MOIT"), message_id="OLD-1", document_type="eco.form_d", format="json")
+    ack = SubmissionAck(env.gateway_id, "MOIT", "OLD-1", State.QUEUED, at, ("REST",))
+    message = {
+        "id": env.gateway_id,
+        "sender": "MOIT",
+        "message_id": "OLD-1",
+        "document_type": "eco.form_d",
+        "conversation": env.conversation,
+        "format": "json",
+        "intake_state": "QUEUED",
+        "received_at": at,
+        "ack": json.dumps(ack.to_dict()),
+        "payload": body,
+    }
+    delivery = {
+        "message": env.gateway_id,
+        "destination": "REST",
+        "conversation": env.conversation,
+        "sender": "MOIT",
+        "document_type": "eco.form_d",
+        "state": "QUEUED",
+        "attempts": 0,
+        "queued_at": at,
+        "deadline": at + 3600,
+        "next_at": at,
+        "payload": body,
+    }
+    steps = ["RECEIVED", "VERIFIED", "MAPPED", "QUEUED"]
+    history = [(env.gateway_id, None, steps[i - 1] if i else None, to, at) for i, to in enumerate(steps)] + [
+        (env.gateway_id, "REST", None, "QUEUED", at)
+    ]
+    return message, delivery, history
+
+
+async def test_delivery_queued_at_version_2_is_upgraded_and_sent_with_its_destination_media_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prerequisite: a file at schema version 2 with a delivery queued for a ``json`` destination (no content
+    type stored). Predicate: the gateway upgrades the file, leaves the row's content type unknown (NULL) and
+    delivers it as ``application/json``, the media type of the destination's format."""
+    from helpers.mappings import form_d
+    from mappings.registry import get
+
+    rest = await Receiver().start()
+    try:
+        config = make_config(tmp_path, {"REST": rest.url}, per_destination={"REST": {"format": "json"}})
+        path = tmp_path / "gw.db"
+        body = get("json").emit(form_d())
+        message, delivery, history = version_2_rows(body, at=time.time())
+        with monkeypatch.context() as m:  # the file as a gateway that knew migrations 1 and 2 left it
+            m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                migrations.upgrade_sqlite(conn, where=str(path))
+                assert migrations.sqlite_version(conn) == 2
+                conn.execute(
+                    f"INSERT INTO messages ({', '.join(message)}, state) VALUES ({', '.join('?' * len(message))}, ?)",
+                    (*message.values(), "QUEUED"),
+                )
+                conn.execute(
+                    f"INSERT INTO deliveries ({', '.join(delivery)}) VALUES ({', '.join('?' * len(delivery))})",
+                    tuple(delivery.values()),
+                )
+                conn.executemany(LEGACY_TRANSITIONS + "(?, ?, ?, ?, ?)", history)
+            finally:
+                conn.close()
+        async with Gateway(config) as gw:
+
+            async def acknowledged() -> bool:
+                record = await gw.store.get(message["id"])
+                return record is not None and record.state is State.ACKNOWLEDGED
+
+            await eventually(acknowledged)
+            record = await gw.store.get(message["id"])
+    finally:
+        await rest.stop()
+    assert [r["headers"]["Content-Type"] for r in rest.requests] == ["application/json"]
+    assert rest.requests[0]["body"] == body
+    assert record is not None and [d.content_type for d in record.deliveries] == [None]
+    assert _user_version(path) == migrations.LATEST

@@ -225,10 +225,19 @@ CREATE TABLE journal (
 # The SQLite store keeps the overall state of a message in messages.state (one process owns the file, so
 # the writer keeps it current); PostgreSQL derives it from the deliveries when it reads.
 
+_DELIVERY_CONTENT_TYPE = """
+-- The media type of each delivery's payload, decided by the broker. Rows already queued keep NULL (the
+-- database does not know the format they were mapped to); the delivery worker sends those with the media
+-- type of the destination's configured format, as the gateway that queued them did. A nullable column
+-- without a default is only a catalogue change: no table rewrite, no long lock.
+ALTER TABLE deliveries ADD COLUMN content_type TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
     Migration(2, "cheaper writes: lz4 payloads, HOT leases, journal head in one call", _CHEAPER_WRITES, ""),
+    Migration(3, "content type of each delivery", _DELIVERY_CONTENT_TYPE, _DELIVERY_CONTENT_TYPE),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
