@@ -354,24 +354,13 @@ class DestinationSettings(_Frozen):
     @field_validator("adapter")
     @classmethod
     def _known_adapter(cls, value: str) -> str:
-        from gateway.ports import resolve_adapter
-
-        try:
-            resolve_adapter(value)
-        except ConfigError as exc:
-            raise _Ref("", "", {}, "", message=exc.message) from None
+        _options_model("adapter", value)
         return value
 
     @field_validator("options", mode="before")
     @classmethod
     def _adapter_options(cls, value: Any, info: ValidationInfo) -> BaseModel:
-        from gateway.ports import NoOptions, resolve_adapter
-
-        try:
-            model = resolve_adapter(info.data["adapter"]).Options
-        except (KeyError, ConfigError):  # an unknown adapter: reported at ``adapter``
-            return NoOptions()
-        return _options(model, value, info)
+        return _options(value, info, kind="adapter", name=info.data.get("adapter"))
 
 
 class RouteSettings(_Frozen):
@@ -400,29 +389,37 @@ class InboundSettings(_Frozen):
     @field_validator("endpoint")
     @classmethod
     def _known_endpoint(cls, value: str) -> str:
-        from gateway.ports import resolve_inbound
-
-        try:
-            resolve_inbound(value)
-        except ConfigError as exc:
-            raise _Ref("", "", {}, "", message=exc.message) from None
+        _options_model("endpoint", value)
         return value
 
     @field_validator("options", mode="before")
     @classmethod
     def _endpoint_options(cls, value: Any, info: ValidationInfo) -> BaseModel:
-        from gateway.ports import NoOptions, resolve_inbound
-
-        try:
-            model = resolve_inbound(info.data["endpoint"]).Options
-        except (KeyError, ConfigError):  # an unknown endpoint: reported at ``endpoint``
-            return NoOptions()
-        return _options(model, value, info)
+        return _options(value, info, kind="endpoint", name=info.data.get("endpoint"))
 
 
-def _options(model: type[BaseModel], value: Any, info: ValidationInfo) -> BaseModel:
-    """``value`` validated into ``model`` (a model instance as it is), paths resolved against the context's
-    ``base``. Its errors are reported under the ``options`` field, all of them."""
+def _options_model(kind: Literal["adapter", "endpoint"], name: str) -> type[BaseModel]:
+    """The ``Options`` model of the adapter / inbound endpoint class registered as ``name``."""
+    from gateway.ports import resolve_adapter, resolve_inbound
+
+    try:
+        return (resolve_adapter(name) if kind == "adapter" else resolve_inbound(name)).Options
+    except ConfigError as exc:
+        raise _Ref("", "", {}, "", message=exc.message) from None
+
+
+def _options(value: Any, info: ValidationInfo, *, kind: Literal["adapter", "endpoint"], name: str | None) -> BaseModel:
+    """``value`` validated into the ``Options`` model of the ``kind`` named ``name`` (a model instance as it is),
+    paths resolved against the context's ``base``; all its errors are reported under the ``options`` field.
+    With no valid ``name`` (reported at that field) there is nothing to validate against."""
+    from gateway.ports import NoOptions
+
+    try:
+        model = _options_model(kind, name) if name is not None else None
+    except ValueError:
+        model = None
+    if model is None:
+        return NoOptions()
     if isinstance(value, model):
         return value
     if isinstance(value, BaseModel):

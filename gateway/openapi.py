@@ -116,8 +116,21 @@ _SUBMIT_HEADERS: list[dict[str, Any]] = [
         "schema": {"type": "string"},
         "description": "default: the authenticated party; must be it",
     },
-    {"name": "X-Conversation-Id", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Reference", "in": "header", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "X-Conversation-Id",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "default: the reference the document names, else X-Message-Id",
+    },
+    {
+        "name": "X-Reference",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "default: the dossier reference the document names (a VNSW envelope's "
+        "Header/Subject/reference, harmonized JSON envelope.reference)",
+    },
     {"name": "X-Destination", "in": "header", "required": False, "schema": {"type": "string"}},
     {"name": "X-Procedure", "in": "header", "required": False, "schema": {"type": "string"}},
     {
