@@ -14,6 +14,8 @@ id), so a reader sees each message once, complete or not at all. The receipt is 
 Errors: a missing or unwritable directory, a full disk are :class:`PartnerUnavailable` (retried); a
 connection string that is not a directory path is :class:`PartnerRejected`.
 Options (:class:`FileDropOptions`): ``extension`` (default ``xml``).
+The file is the document and nothing else: the enterprise an intermediary submitted a message for has no
+place of its own here (the document names it, as the gateway checked when it took the message in).
 
 Inbound (:class:`FileDropInbox`, inbound endpoint ``filedrop``): polls ``inbox/`` every ``interval``
 seconds (default 0.5; no extra dependency), oldest first, skipping hidden and ``.tmp``/``.part`` files

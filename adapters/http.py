@@ -9,12 +9,19 @@ never holds another's sockets.
 
 Options (:class:`HttpOptions`, ``[destinations.NAME.options]``):
 
-* ``max_connections`` (default 8): connections to the partner at once.
+* ``max_connections`` (default 8): connections to the partner at once;
+* ``tls`` (:class:`~adapters.options.TlsOptions`, for ``https://``): ``ca_bundle`` (whom to trust for the
+  partner's server certificate; default the system's), ``client_certificate``/``client_key``
+  (``client_key_password_env``) presented to the partner, ``minimum_version`` (``"1.2"``, default, or ``"1.3"``).
+  A bundle or key that does not load is a ``CONFIG_INVALID`` at start naming the option
+  (``destinations.TH.options.tls.client_certificate``); a failed handshake is ``PARTNER_UNAVAILABLE``.
 
 Request: the payload as the body (``Content-Type`` from the message) and the
 headers ``X-Message-Id`` (the gateway id, identical on every retry),
-``X-Sender``, ``X-Document-Type``, ``X-Conversation-Id`` and, for replies and
-amendments, ``X-Reference``.
+``X-Sender``, ``X-Document-Type``, ``X-Conversation-Id``, for replies and
+amendments ``X-Reference``, and, for a message an intermediary (``X-Sender``)
+submitted for an enterprise, ``X-On-Behalf-Of`` with the enterprise's id (the
+gateway has checked that the document names it).
 
 Receipt: a 2xx answer whose JSON body has ``message_id`` (and optionally
 ``duplicate: true``), or, for a non-JSON body, an ``X-Receipt-For`` header.
@@ -28,11 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.options import TlsOptions, client_ssl_context
 from gateway.errors import GatewayError, PartnerRejected, PartnerUnavailable
 from gateway.ports import Adapter, OutboundMessage, Receipt
 
@@ -73,6 +82,8 @@ class HttpOptions(BaseModel):
 
     max_connections: int = Field(8, ge=1, le=1024)
     """Connections to the partner at once (the destination's own pool)."""
+    tls: TlsOptions = TlsOptions()
+    """TLS towards the partner (``https://``): CA bundle, client certificate, minimum version."""
 
 
 class HttpAdapter(Adapter):
@@ -85,9 +96,15 @@ class HttpAdapter(Adapter):
 
     _session: aiohttp.ClientSession | None = None
 
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(url, timeout=timeout, options=options)
+        self._ssl = client_ssl_context(self.options.tls)
+
     async def open(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.options.max_connections)
+            connector = aiohttp.TCPConnector(limit=self.options.max_connections, ssl=self._ssl)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout)
             )
@@ -110,6 +127,8 @@ class HttpAdapter(Adapter):
         }
         if message.reference:
             headers["X-Reference"] = message.reference
+        if message.on_behalf_of:
+            headers["X-On-Behalf-Of"] = message.on_behalf_of
         try:
             async with self._session.post(self.url, data=message.payload, headers=headers) as response:
                 body = await response.content.read(_MAX_RECEIPT)

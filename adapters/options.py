@@ -26,15 +26,18 @@ option (``options.signer.password_env``, ``options.trust.anchors[0]``).
   also ``ocsp``, ``fetch_crls``, ``soft_fail``; a pinned entry is a path or
   ``{ certificate = "path", accept_from = ..., accept_until = ... }``);
 * :func:`certificate_from_options`: an ``x509.Certificate`` or a PEM/DER file;
-* :func:`path_from_options`: a file path.
+* :func:`path_from_options`: a file path;
+* :func:`client_ssl_context`: the ``ssl.SSLContext`` of a :class:`TlsOptions` table (``ca_bundle``,
+  ``client_certificate``/``client_key``, ``minimum_version``).
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cryptography import x509
 from pydantic import (
@@ -65,6 +68,8 @@ __all__ = [
     "trust_from_options",
     "certificate_from_options",
     "path_from_options",
+    "TlsOptions",
+    "client_ssl_context",
 ]
 
 
@@ -232,3 +237,54 @@ def certificate_from_options(value: Any, *, field: str, base: str | Path | None 
         return value
     path = path_from_options(value, field=field, base=base)
     return _load(field, lambda: load_certificates(path)[0])
+
+
+class TlsOptions(BaseModel):
+    """TLS towards a partner (``[destinations.NAME.options.tls]``): whom to trust for its server certificate, the
+    client certificate the gateway presents, the oldest protocol version accepted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    ca_bundle: FilePath | None = None
+    """PEM file of the CA certificates the partner's server certificate must chain to (default: the system's)."""
+    client_certificate: FilePath | None = None
+    """PEM file of the client certificate (and its chain) the gateway presents to the partner."""
+    client_key: FilePath | None = None
+    """PEM private key of ``client_certificate`` (default: in the same file)."""
+    client_key_password_env: str | None = None
+    """Environment variable holding the password of ``client_key``."""
+    minimum_version: Literal["1.2", "1.3"] = "1.2"
+    """Oldest TLS version the gateway negotiates with the partner."""
+
+    @model_validator(mode="after")
+    def _key_with_certificate(self) -> TlsOptions:
+        if self.client_certificate is None and (self.client_key or self.client_key_password_env):
+            raise ValueError("client_key needs client_certificate")
+        return self
+
+
+def client_ssl_context(tls: TlsOptions, *, field: str = "options.tls") -> ssl.SSLContext:
+    """The client-side ``ssl.SSLContext`` of ``tls`` (server certificate and host name verified); an unreadable
+    bundle, certificate or key is a ``CONFIG_INVALID`` naming its option."""
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the CA bundle {tls.ca_bundle}: {exc}", field=f"{field}.ca_bundle") from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_3 if tls.minimum_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    if tls.client_certificate is not None:
+        password: str | None = None
+        if tls.client_key_password_env is not None:
+            password = os.environ.get(tls.client_key_password_env)
+            if password is None:
+                raise ConfigError(
+                    f"environment variable {tls.client_key_password_env} is not set",
+                    field=f"{field}.client_key_password_env",
+                )
+        try:
+            context.load_cert_chain(tls.client_certificate, tls.client_key, password=password)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot load the client certificate {tls.client_certificate}: {exc}",
+                field=f"{field}.client_certificate",
+            ) from exc
+    return context

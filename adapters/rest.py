@@ -11,6 +11,9 @@ Each result is POSTed as JSON::
     {"message_id": <gateway id>, "sender", "document_type", "conversation", "reference",
      "content_type", "payload": <base64 of the document>}
 
+plus ``"on_behalf_of"`` (and the header ``X-On-Behalf-Of``) with the enterprise's id when an intermediary
+(``sender``) submitted the message for one;
+
 signed with the gateway's key as a **detached JWS** (RFC 7515, appendix F: compact serialization with an
 empty payload part) over the exact body bytes, in the header ``X-NSW-Signature``. The protected header
 carries ``alg`` (``ES256``/``ES384``/``RS256``/``PS256`` from the key), ``x5t#S256`` (the SHA-256 thumbprint
@@ -27,7 +30,7 @@ directory (connection string ``file:///var/nsw/mailbox/MARD``; ``options.party``
 it); the delivery is acknowledged once the result is on disk. The party then
 
 * ``GET /v1/results`` → ``{"results": [{"id", "sender", "document_type", "reference", "content_type",
-  "stored_at" (RFC 3339 UTC), "payload" (base64)}]}``: every result not yet acknowledged, oldest first
+  "on_behalf_of", "stored_at" (RFC 3339 UTC), "payload" (base64)}]}``: every result not yet acknowledged, oldest first
   (``?limit=``);
 * ``POST /v1/results/{id}/ack`` → ``{"id", "acknowledged": true}``: moves it to ``acked/``; a result is
   listed again and again until it is acknowledged, so a poller that crashes before processing loses
@@ -166,6 +169,7 @@ def webhook_body(message: OutboundMessage) -> bytes:
             "conversation": message.conversation,
             "reference": message.reference,
             "content_type": message.content_type,
+            **({"on_behalf_of": message.on_behalf_of} if message.on_behalf_of else {}),
             "payload": base64.b64encode(message.payload).decode("ascii"),
         },
         separators=(",", ":"),
@@ -208,6 +212,7 @@ class WebhookAdapter(HttpAdapter):
             reference=message.reference,
             content_type="application/json",
             headers={**message.headers, SIGNATURE_HEADER: jws},
+            on_behalf_of=message.on_behalf_of,
         )
         return await super().deliver(signed)
 
@@ -244,6 +249,7 @@ class MailboxAdapter(Adapter):
             "conversation": message.conversation,
             "reference": message.reference,
             "content_type": message.content_type,
+            "on_behalf_of": message.on_behalf_of,
             "stored_at": time.time(),
         }
         record = json.dumps({**meta, "payload": base64.b64encode(message.payload).decode("ascii")}).encode()
@@ -271,6 +277,9 @@ class PolledResult(WireModel):
     conversation: str | None
     reference: str | None
     content_type: str | None
+    on_behalf_of: str | None = Field(
+        None, description="the enterprise an intermediary (sender) submitted the result for"
+    )
     stored_at: Timestamp
     payload: str = Field(description="the document, base64")
 

@@ -41,6 +41,9 @@ from conformance.pki import KitPki
 from gateway.errors import (
     ERROR_CODES,
     DelegationMissing,
+    DocumentTypeMismatch,
+    DuplicateContent,
+    IdentityMismatch,
     MessageNotFound,
     NotAuthenticated,
     NotAuthorized,
@@ -49,6 +52,7 @@ from gateway.errors import (
     ValidationFailed,
     XmlTooLarge,
 )
+from gateway.ports import content_digest
 from gateway.wire import iso_utc
 from mappings import registry
 from signing.policy import VerifyPolicy
@@ -76,6 +80,8 @@ DEFECTS: Mapping[str, Mapping[str, str]] = {
         "accept-any-token": "NSW-REST-TA14",
         "leak-status": "NSW-REST-TA15",
         "ignore-document-types": "NSW-REST-TA16",
+        "accept-replays": "NSW-REST-TA17",
+        "accept-mislabelled": "NSW-REST-TA18",
     },
     "vnsw-ministry": {
         "ack-missing-header": "NSW-VNSW-TA02",
@@ -89,6 +95,8 @@ DEFECTS: Mapping[str, Mapping[str, str]] = {
         "crash-on-oversize": "NSW-VNSW-TA10",
         "allow-impersonation": "NSW-VNSW-TA11",
         "ack-non-soap": "NSW-VNSW-TA12",
+        "identity-fallback": "NSW-VNSW-TA13",
+        "identity-only": "NSW-VNSW-TA13",
     },
     "asw-formd": {
         "unsigned-receipts": "NSW-AS4-TA01",
@@ -97,6 +105,7 @@ DEFECTS: Mapping[str, Mapping[str, str]] = {
         "accept-revoked": "NSW-AS4-TA06",
         "process-duplicates": "NSW-AS4-TA07",
         "accept-xxe": "NSW-AS4-TA08",
+        "accept-any-signer": "NSW-AS4-TA09",
     },
 }
 """Per profile: each defect the peer can switch on, and the case that must catch it."""
@@ -109,6 +118,17 @@ _IGNORED_CODES = {
     "accept-wrong-usage": "CERT_KEY_USAGE",
 }
 _DS = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+def _unsigned(root: Any) -> Any:
+    """``root`` without its enveloped signatures (what the signature covers)."""
+    for sig in root.findall(_DS):
+        root.remove(sig)
+    return root
+
+
+_VNSW_IDENTITIES = ("identity", "ministryCode", "organizationCode")
+_FORM_D_ROOT = "{urn:nsw-gateway:atiga:e-form-d:1}CertificateOfOrigin"
 
 
 @dataclass(frozen=True)
@@ -140,6 +160,7 @@ class BrokenPeer:
         parties: Mapping[str, PeerParty],
         max_message_bytes: int = 1024 * 1024,
         port: int = 0,
+        form_d_types: Iterable[str] = ("eco.form_d",),
     ) -> None:
         known = DEFECTS.get(profile)
         if known is None or profile == "asw-formd":
@@ -155,6 +176,8 @@ class BrokenPeer:
         self.parties = dict(parties)
         self.max_message_bytes = max_message_bytes
         self.port = port
+        self.form_d_types = frozenset(form_d_types)
+        """The document types whose documents are e-Form Ds: an e-Form D declared as any other is refused."""
         self.trust = TrustStore(
             "peer",
             anchors=(pki.pki.root_cert,),
@@ -163,6 +186,8 @@ class BrokenPeer:
         self.limits = ParserLimits(max_bytes=max_message_bytes)
         self._messages: dict[str, _Stored] = {}
         self._by_key: dict[tuple[str, str], str] = {}
+        self._by_content: dict[tuple[str, str], str] = {}
+        """(sender, digest of the signed content) of accepted submissions -> their gateway id."""
         self.processed: list[str] = []
         """Message ids in the order they were processed (a duplicate processed twice appears twice)."""
         self._runner: web.AppRunner | None = None
@@ -240,11 +265,25 @@ class BrokenPeer:
             "destinations": ["sink"],
         }
         try:
-            self._check(raw, h.get("X-Format", "xml"))
+            self._check(raw, h.get("X-Format", "xml"), doc_type)
         except NswError as exc:
             ack.update(state="REJECTED", error=exc.to_dict())
             self._store(key, gid, ack, sender, h.get("X-Reference"))
             return self._error(exc, ack=ack)
+        try:
+            digest = (sender, content_digest(_unsigned(parse_xml(raw, limits=self.limits))))
+        except NswError:  # taken without parsing (the accept-xxe and accept-entity-expansion defects)
+            digest = (sender, raw.hex())
+        if digest in self._by_content and "accept-replays" not in self.defects:
+            original = self._messages[self._by_content[digest]].ack
+            return self._error(
+                DuplicateContent(
+                    f"already submitted as {original['message_id']!r}",
+                    field="body",
+                    details={"original": {k: original[k] for k in ("id", "message_id", "state")}},
+                )
+            )
+        self._by_content.setdefault(digest, gid)
         self._store(key, gid, ack, sender, h.get("X-Reference"))
         self.processed.append(mid)
         return web.json_response(ack, status=202, headers={"Location": f"/v1/messages/{gid}"})
@@ -253,7 +292,7 @@ class BrokenPeer:
         self._by_key[key] = gid
         self._messages[gid] = _Stored(ack, sender, reference, [{"state": ack["state"], "at": ack["received_at"]}])
 
-    def _check(self, raw: bytes, fmt: str) -> None:
+    def _check(self, raw: bytes, fmt: str, doc_type: str) -> None:
         head = raw[:4096]
         if b"<!DOCTYPE" in head:
             if b"SYSTEM" in head and "accept-xxe" in self.defects:
@@ -268,6 +307,8 @@ class BrokenPeer:
                 raise
         for sig in root.findall(_DS):
             root.remove(sig)
+        if root.tag == _FORM_D_ROOT and doc_type not in self.form_d_types and "accept-mislabelled" not in self.defects:
+            raise DocumentTypeMismatch(f"declared {doc_type}, but the content is an e-Form D", field="X-Document-Type")
         if fmt != "xml" and "ack-schema-violations" not in self.defects:
             issues = registry.get(fmt).validate(serialize(root))
             if issues:
@@ -285,8 +326,23 @@ class BrokenPeer:
             text("Header/Subject/type"),
             text("Header/Subject/function"),
             text("Header/Subject/reference"),
-            {"identity": text("Header/From/identity")},
+            {name: text(f"Header/From/{name}") for name in _VNSW_IDENTITIES},
         )
+
+    def _vnsw_identities(self, party: str, header: VnswHeader) -> None:
+        """Each From identity is the party's own (``allow-impersonation``: an Envelope naming another known party
+        is taken as that party's; ``identity-only``: From/identity alone is checked; ``identity-fallback``: an
+        unknown From/identity is taken from From/ministryCode)."""
+        claims = {name: header.sender.get(name, "") for name in _VNSW_IDENTITIES}
+        if "allow-impersonation" in self.defects and claims["identity"] in set(self.parties) - {party}:
+            return
+        if "identity-fallback" in self.defects and claims["identity"] not in self.parties:
+            claims["identity"] = claims["ministryCode"]
+        for name in ("identity",) if "identity-only" in self.defects else _VNSW_IDENTITIES:
+            if claims[name] != party:
+                raise IdentityMismatch(
+                    f"{party} cannot submit as {claims[name]!r}", field=f"/Envelope/Header/From/{name}"
+                )
 
     async def _vnsw(self, request: web.Request) -> web.StreamResponse:
         party = self._party(request)
@@ -321,9 +377,7 @@ class BrokenPeer:
                     header = None
                     raise
                 header = self._lenient_header(root)
-            sender = header.sender.get("identity", "")
-            if sender != party and "allow-impersonation" not in self.defects:
-                raise NotAuthorized(f"{party} cannot submit as {sender}", field="/Envelope/Header/From/identity")
+            self._vnsw_identities(party, header)
             key = (party, header.message_id)
             if key in self._by_key and "process-duplicates" not in self.defects:
                 return self._vnsw_answer(self._messages[self._by_key[key]].ack["answer"].encode("utf-8"))
@@ -457,10 +511,10 @@ AS4_DEFECTS: Mapping[str, str] = DEFECTS["asw-formd"]
 class _ForgetfulStore:
     """A duplicate store that never remembers (the ``process-duplicates`` defect)."""
 
-    async def receipt_for(self, message_id: str) -> bytes | None:
+    async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
         return None
 
-    async def remember(self, message_id: str, receipt: bytes) -> None:
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None:
         return None
 
 
@@ -518,7 +572,11 @@ class BrokenAs4Peer:
         self._signer = SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert])
         self.receiver = As4Receiver(
             party_id=party_id,
-            partners={kit_party: As4Partner(pmode, trust, kit.cert)},
+            partners={
+                kit_party: As4Partner(
+                    pmode, trust, kit.cert, signers=() if "accept-any-signer" in self.defects else (kit.cert.subject,)
+                )
+            },
             signer=self._signer,
             decrypter=SoftwareDecrypter(ours.key, ours.cert),
             store=_ForgetfulStore() if "process-duplicates" in self.defects else None,
@@ -556,7 +614,8 @@ class BrokenAs4Peer:
             receipt = build_receipt(
                 dataclasses.replace(self._last, user_message=other), self._signer, domain="broken-peer"
             )
-            await self.receiver.store.remember(self._last.user_message.message_id, receipt)  # consistent on retry
+            last = self._last.user_message
+            await self.receiver.store.remember(last.sender.party_id, last.message_id, receipt)  # consistent on retry
             return web.Response(body=receipt, status=200, headers={"Content-Type": response.headers["Content-Type"]})
         if "unsigned-receipts" in self.defects:
             root = parse_xml(response.body)

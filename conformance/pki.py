@@ -7,6 +7,8 @@
 * ``conformance-expired``: expired a year ago;
 * ``conformance-revoked``: revoked (listed in ``crl.pem`` and ``index.txt``);
 * ``conformance-wrong-usage``: keyUsage keyEncipherment only, extendedKeyUsage serverAuth;
+* ``conformance-another-partner``: valid, from the same CA, but another subject: another partner's, which
+  must not sign for the kit's party;
 * ``intruder/``: a second, unrelated PKI whose ``conformance`` certificate has the
   same subject as the valid one but chains to another root.
 
@@ -24,12 +26,23 @@ from gateway.errors import ConfigError
 from signing.dev.pki import DevPki, init_dev_pki
 from signing.keys import SoftwareSigner
 
-__all__ = ["KitPki", "prepare_pki", "open_pki", "KIT_SIGNER", "EXPIRED", "REVOKED", "WRONG_USAGE", "INTRUDER_DIR"]
+__all__ = [
+    "KitPki",
+    "prepare_pki",
+    "open_pki",
+    "KIT_SIGNER",
+    "EXPIRED",
+    "REVOKED",
+    "WRONG_USAGE",
+    "ANOTHER_PARTNER",
+    "INTRUDER_DIR",
+]
 
 KIT_SIGNER = "conformance"
 EXPIRED = "conformance-expired"
 REVOKED = "conformance-revoked"
 WRONG_USAGE = "conformance-wrong-usage"
+ANOTHER_PARTNER = "conformance-another-partner"
 INTRUDER_DIR = "intruder"
 
 
@@ -58,6 +71,7 @@ def prepare_pki(
     pki.issue(
         WRONG_USAGE, key=key, common_name=KIT_SIGNER, key_usage={"key_encipherment"}, extended_key_usage=["server_auth"]
     )
+    pki.issue(ANOTHER_PARTNER)
     init_dev_pki(path / INTRUDER_DIR, (KIT_SIGNER,), key_kind=key_kind, force=force)
     return open_pki(path)
 

@@ -42,10 +42,14 @@ class RestSettings(_Frozen):
     """``X-Format`` of the submissions (the sample document is an ATIGA e-Form D)."""
     forbidden_document_type: str | None = "sps.animal_quarantine_permit"
     """A document type the kit's party is *not* allowed to submit (None: skip that check's second half)."""
+    mislabelled_document_type: str | None = "sps.registration"
+    """A document type the kit's party *is* allowed to submit whose documents are not e-Form Ds: the kit declares
+    its e-Form D as this type and expects a refusal (None: that case is unmet)."""
     enterprise_header: str = "X-On-Behalf-Of"
     """Header naming the enterprise an intermediary submits for."""
     enterprise: str | None = None
-    """The enterprise the kit submits for, when the kit's party is an intermediary (sent in ``enterprise_header``)."""
+    """The enterprise the kit submits for, when the kit's party is an intermediary (sent in ``enterprise_header``,
+    and named as the exporter, ``Exporter/ID``, of every e-Form D the kit sends)."""
     undelegated_enterprise: str | None = None
     """An enterprise that has not delegated the kit's party (None: the delegation case is unmet)."""
     receiver_path: str = "/inbox"

@@ -7,11 +7,17 @@ Endpoints:
   ``X-Reference``, ``X-Destination``, ``X-Procedure``, ``X-Format``,
   ``X-On-Behalf-Of`` for intermediaries). 202 with
   the acknowledgement once durably stored; 200 with the *original*
-  acknowledgement for a duplicate; a rejection answers its error's status
-  with ``{"error": {...}, "ack": {...}}``.
+  acknowledgement (and ``X-Duplicate: true``) for a resubmission of the same
+  ``X-Message-Id``, whatever its body; 409 ``DUPLICATE_CONTENT`` for a signed
+  document this sender already had accepted under another ``X-Message-Id`` (a
+  replay), ``{"error": {..., "details": {"original": {"id", "message_id",
+  "state"}}}}`` naming that message and its current state, nothing stored or
+  queued; a rejection answers its error's status with
+  ``{"error": {...}, "ack": {...}}``.
 * ``GET /v1/messages/{id}``: state, deliveries and timestamped history.
 * ``GET /v1/messages?document_type=&state=&conversation=&reference=&since=&until=&limit=``.
-* ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``: the OpenAPI 3.1
+* ``GET /healthz``, ``GET /readyz`` (with the security defaults the configuration weakens), ``GET /metrics``
+  (Prometheus; a ``[gateway.metrics]`` scrape token unless ``public = true``), ``GET /openapi.json``: the OpenAPI 3.1
   document of this configuration, core routes and inbound endpoints' (:mod:`gateway.openapi`).
 
 Parties authenticate with ``Authorization: Bearer <token>`` (per-party API
@@ -32,16 +38,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
 
 from gateway.broker import Broker
 from gateway.config import Config
 from gateway.delivery import Clock, DeliveryEngine, SystemClock
 from gateway.errors import (
     ERROR_CODES,
+    CredentialsMalformed,
     GatewayError,
     MessageNotFound,
     MethodNotAllowed,
     NotAuthenticated,
+    NotAuthorized,
     NswError,
     PathNotFound,
     RequestInvalid,
@@ -64,6 +73,7 @@ from gateway.ports import (
 from gateway.security import build_adapter, build_receipts, build_signer, build_verifier
 from gateway.store import Store, store_from_settings
 from gateway.store.base import MessageQuery
+from gateway.transport import Listener, body_deadline
 from gateway.wire import Ack, Health, MessageStatus, Readiness, Rejection, SearchResult, error_reply, json_reply
 
 __all__ = ["Gateway", "build_app", "DOCUMENT"]
@@ -75,7 +85,7 @@ GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 """The OpenAPI document of an application built by :func:`build_app`."""
 
-_PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+_PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
 @web.middleware
@@ -111,15 +121,63 @@ async def _auth(
     # inbound endpoints that authenticate their callers themselves (AS4: WS-Security signature)
     if any(request.path in ep.public_paths() for ep in request.app[GATEWAY].inbound):
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("an Authorization: Bearer <token> header is required", field="Authorization")
-    party = request.app[GATEWAY].config.party_for_token(token.strip())
-    if party is None:
-        raise NotAuthenticated("the token matches no configured party", field="Authorization")
+    config = request.app[GATEWAY].config
+    if request.path == "/metrics":
+        scrape = config.gateway.metrics
+        if scrape.public:
+            return await handler(request)
+        token = _bearer(request)
+        if scrape.matches(token):
+            return await handler(request)
+        if config.party_for_token(token) is not None:
+            raise NotAuthorized(
+                "a party token does not open /metrics; use a [gateway.metrics] token", field="Authorization"
+            )
+        raise NotAuthenticated("the token matches no [gateway.metrics] scrape token", field="Authorization")
+    subject = _client_subject(request)
+    by_certificate = config.party_for_certificate(subject) if subject is not None else None
+    if "Authorization" in request.headers or by_certificate is None:
+        if subject is not None and by_certificate is None and "Authorization" not in request.headers:
+            raise NotAuthenticated(f"the TLS client certificate {subject} authenticates no party", field="certificate")
+        party = config.party_for_token(_bearer(request))
+        if party is None:
+            raise NotAuthenticated("the token matches no configured party", field="Authorization")
+        if by_certificate is not None and by_certificate != party:
+            raise NotAuthorized(
+                f"the bearer token is {party}'s, the TLS client certificate {by_certificate}'s", field="Authorization"
+            )
+    else:
+        party = by_certificate
     request[PARTY] = party
     return await handler(request)
+
+
+def _client_subject(request: web.Request) -> str | None:
+    """The RFC 4514 subject of the connection's TLS client certificate (verified in the handshake against
+    ``gateway.tls.client_ca``), if it presented one."""
+    transport = request.transport
+    tls = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    if not der:
+        return None
+    return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+
+
+def _bearer(request: web.Request) -> str:
+    """The token of the request's ``Authorization: Bearer <token>`` header."""
+    header = request.headers.get("Authorization", "")
+    if any(not " " <= c <= "~" for c in header):
+        # aiohttp hands bytes that are not UTF-8 over as surrogates: never echoed, never hashed
+        raise CredentialsMalformed(
+            "the Authorization header holds bytes that are not visible ASCII", field="Authorization"
+        )
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated("an Authorization: Bearer <token> header is required", field="Authorization")
+    if " " in token:
+        raise CredentialsMalformed("a bearer token holds no spaces", field="Authorization")
+    return token
 
 
 def _envelope(request: web.Request, party: str) -> SubmissionEnvelope:
@@ -216,7 +274,8 @@ async def _readyz(request: web.Request) -> web.Response:
         await gw.store.stats()
     except NswError as exc:
         return error_reply(exc)
-    return json_reply(Readiness(status="ready", circuits_open=gw.engine.circuits_open()))
+    weakened = list(gw.config.gateway.weakened)
+    return json_reply(Readiness(status="ready", circuits_open=gw.engine.circuits_open(), weakened=weakened))
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -231,7 +290,10 @@ async def _openapi(request: web.Request) -> web.Response:
 
 
 def build_app(gateway: Gateway) -> web.Application:
-    app = web.Application(middlewares=[_errors, _auth], client_max_size=gateway.config.gateway.max_message_bytes)
+    settings = gateway.config.gateway
+    app = web.Application(
+        middlewares=[_errors, _auth, body_deadline(settings.body_timeout)], client_max_size=settings.max_message_bytes
+    )
     app[GATEWAY] = gateway
     app.router.add_post("/v1/messages", _submit)
     app.router.add_get("/v1/messages", _search)
@@ -297,7 +359,8 @@ class Gateway:
             on_accepted=self.engine.wake,
         )
         self.serve_http = serve_http
-        self._runner: web.AppRunner | None = None
+        self.listener: Listener | None = None
+        """The HTTP listener while the gateway runs (``serve_http``): its ``limits`` count connections per client."""
         self.port: int | None = None
         self.inbound: list[InboundEndpoint] = [
             resolve_inbound(s.endpoint, field=f"inbound.{name}.endpoint")(name, options=s.options)
@@ -310,7 +373,8 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.gateway.host}:{self.port}"
+        scheme = "https" if self.config.gateway.tls is not None else "http"
+        return f"{scheme}://{self.config.gateway.host}:{self.port}"
 
     async def start(self) -> None:
         await self.store.open()
@@ -320,19 +384,18 @@ class Gateway:
             for endpoint in self.inbound:
                 await endpoint.start(self.intake)
             if self.serve_http:
-                self._runner = web.AppRunner(build_app(self), access_log=None)
-                await self._runner.setup()
-                site = web.TCPSite(self._runner, self.config.gateway.host, self.config.gateway.port)
-                await site.start()
-                self.port = int(self._runner.addresses[0][1])
+                self.listener = Listener(build_app(self), self.config.gateway)
+                self.port = await self.listener.start()
+            if self.config.gateway.weakened:
+                log.warning("security weakened by configuration: %s", ", ".join(self.config.gateway.weakened))
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            await listener.stop()
         for endpoint in self.inbound:
             await endpoint.stop()
         await self.engine.stop()

@@ -6,11 +6,23 @@ error) and hands the result to :meth:`Store.accept`, which commits the
 message, its history, one outbox entry per destination and the journal entry
 together. The acknowledgement is returned only after that commit; a second
 submission with the same sender and message id returns the original
-acknowledgement and adds nothing to any outbox.
+acknowledgement and adds nothing to any outbox. A signed document whose verified content that sender
+already had accepted under another message id (a replay: the same
+:attr:`~gateway.ports.VerifiedMessage.digest`) is refused with ``DUPLICATE_CONTENT`` naming the original
+message and its current state; nothing is stored or queued for it.
 
 Authorization failures (wrong party, document type not allowed, an
 intermediary submitting for an enterprise it is not delegated for:
-``AUTH_DELEGATION_MISSING``) are raised before anything is stored.
+``AUTH_DELEGATION_MISSING``) are raised before anything is stored; so is a verified document that claims a
+sender identity other than the party's own (a VNSW ``From/identity``: ``IDENTITY_MISMATCH``, see
+:meth:`Mapper.identities` and ``[parties.NAME.identities]``), whichever way it came in.
+
+What a submission declares must be what its verified content says, for every entry point and format: the
+document type by its ``[document_types.NAME]`` rule (:meth:`Mapper.kind`; ``DOCUMENT_TYPE_MISMATCH``, stored
+as ``REJECTED``), and an intermediary's enterprise (``X-On-Behalf-Of``) by the enterprises the document names
+(:meth:`Mapper.enterprises`; ``DELEGATION_MISMATCH``, an authorization failure: nothing is stored). The
+enterprise travels with every delivery (:attr:`Delivery.on_behalf_of`), so each destination sees who relayed
+what for whom.
 
 Verification (``gateway.verification``) yields the verified content only;
 that content, without the sender's signature, is mapped to each
@@ -31,7 +43,16 @@ from dataclasses import dataclass, replace
 
 from gateway.config import Config
 from gateway.delivery import Clock
-from gateway.errors import ClientError, DelegationMissing, NotAuthorized, RequestInvalid
+from gateway.errors import (
+    ClientError,
+    DelegationMismatch,
+    DelegationMissing,
+    DocumentTypeMismatch,
+    DuplicateContent,
+    IdentityMismatch,
+    NotAuthorized,
+    RequestInvalid,
+)
 from gateway.metrics import Metrics
 from gateway.model import Delivery, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
@@ -87,7 +108,9 @@ class Broker:
                 f"signed by {verified.certificate.subject.rfc4514_string()} "
                 f"(sha256 {fingerprint(verified.certificate)[:16]})"
             )
-        message = message.verify(at=self.clock.now(), detail=detail)
+        message = replace(message.verify(at=self.clock.now(), detail=detail), content_digest=verified.digest)
+        self._claimed_identities(env, verified.content)
+        self._declared_content(env, verified.content)
         if env.reference is None:
             env = self._named_reference(env, verified.content)
             message = replace(message, envelope=env)
@@ -124,6 +147,51 @@ class Broker:
         ]
         return message, deliveries, verified.signed if verified.signed is not None else verified.content
 
+    def _claimed_identities(self, env: SubmissionEnvelope, content: bytes) -> None:
+        """Every sender identity the verified document claims (:meth:`Mapper.identities`) is the sender's own,
+        as its ``identities`` configuration states; ``IDENTITY_MISMATCH`` naming the first element that is not."""
+        settings = self.config.parties[env.sender]
+        for claim in self.mapper.identities(content, env.format):
+            expected = settings.identity(claim.format, claim.name, env.sender)
+            if claim.value != expected:
+                claimed = repr(claim.value) if claim.value else "nothing"
+                raise IdentityMismatch(
+                    f"{env.sender} submits as {expected!r}; the document claims {claimed}", field=claim.path
+                )
+
+    def _declared_content(self, env: SubmissionEnvelope, content: bytes) -> None:
+        """The verified document is what the envelope declares: a document of the declared type by that type's
+        ``[document_types.NAME]`` rule (``DOCUMENT_TYPE_MISMATCH`` naming ``X-Document-Type`` and saying what the
+        content is), and, from an intermediary, about the enterprise it names in ``X-On-Behalf-Of``
+        (``DELEGATION_MISMATCH``): the same rule for every entry point, whichever endpoint derived the envelope."""
+        rule = self.config.document_types.get(env.document_type)
+        if rule is None:
+            raise DocumentTypeMismatch(
+                f"{env.document_type} is not a document type of this gateway",
+                field="X-Document-Type",
+                details={"declared": env.document_type, "known": sorted(self.config.document_types)},
+            )
+        if not rule.unchecked:
+            kind = self.mapper.kind(content, env.format)
+            if not rule.recognises(kind):
+                raise DocumentTypeMismatch(
+                    f"declared {env.document_type}, but the content is {kind}",
+                    field="X-Document-Type",
+                    details={
+                        "declared": env.document_type,
+                        "content": {"code": kind.code, "procedure": kind.procedure, "root": kind.root},
+                    },
+                )
+        if env.on_behalf_of is not None:
+            named = self.mapper.enterprises(content, env.format, paths=rule.enterprise_paths)
+            if env.on_behalf_of not in named:
+                said = f"names {', '.join(named)}" if named else "names no enterprise"
+                raise DelegationMismatch(
+                    f"submitted on behalf of {env.on_behalf_of}, but the document {said}",
+                    field="X-On-Behalf-Of",
+                    details={"on_behalf_of": env.on_behalf_of, "named": list(named)},
+                )
+
     def _named_reference(self, env: SubmissionEnvelope, content: bytes) -> SubmissionEnvelope:
         """``env`` with the dossier reference the document names (a VNSW envelope's ``Header/Subject/reference``),
         as the VNSW SOAP endpoint takes it, so that results correlate whichever way the message came in; also
@@ -136,6 +204,19 @@ class Broker:
             return replace(env, reference=value, conversation_id=env.conversation_id or value)
         except RequestInvalid as exc:
             raise RequestInvalid(f"the document's reference {value!r} is malformed", field=where) from exc
+
+    async def _content_duplicate(self, message: Message, original: SubmissionAck) -> DuplicateContent:
+        """The refusal of ``message``, whose signed content ``original`` already carried: names the original
+        and the state it is in now."""
+        record = await self.store.get(original.id)
+        state = record.state if record is not None else original.state
+        self.metrics.rejected[DuplicateContent.code] += 1
+        return DuplicateContent(
+            f"this signed document was already submitted by {original.sender} as {original.message_id!r}"
+            f" (gateway id {original.id}, now {state.value}); nothing was queued for {message.envelope.message_id!r}",
+            field="body",
+            details={"original": {"id": original.id, "message_id": original.message_id, "state": state.value}},
+        )
 
     async def submit(self, party: str, envelope: SubmissionEnvelope, raw: bytes) -> Submission:
         """Accept ``raw`` from the authenticated ``party``; returns once it is durably stored."""
@@ -157,6 +238,8 @@ class Broker:
         kept = raw
         try:
             message, deliveries, kept = await asyncio.to_thread(self._process, message, raw)
+        except (IdentityMismatch, DelegationMismatch):
+            raise  # an authorization failure: nothing is stored
         except ClientError as exc:
             message = message.reject(exc, at=self.clock.now())
             deliveries = []
@@ -171,6 +254,8 @@ class Broker:
             on_behalf_of=envelope.on_behalf_of,
         )
         ack, created = await self.store.accept(message, kept, deliveries, ack)
+        if not created and ack.id != message.id:
+            raise await self._content_duplicate(message, ack)
         if created:
             if ack.error:
                 self.metrics.rejected[ack.error["code"]] += 1

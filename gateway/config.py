@@ -7,7 +7,8 @@ dotted path of the bad key (``destinations.TH.retry.max_attempts``,
 
 Sections:
 
-* ``[gateway]``: listen address, verification/signing switches;
+* ``[gateway]``: listen address, verification/signing switches (secure by default: a weaker mode is written
+  out and reported), deadlines and a connection cap for clients, ``[gateway.metrics]`` (who may scrape);
 * ``[store]``: connection string and durability;
 * ``[signing]``: the gateway's own signing key(s) (``[[signing.keys]]``, PKCS#12
   or PEM; several with ``active_from`` for rotation);
@@ -22,6 +23,9 @@ Sections:
   ``[destinations.NAME.trust]`` (who signs its receipts);
 * ``[[routes]]``: which messages go where (first match wins; a route with
   several destinations fans out);
+* ``[document_types.NAME]``: how a document of each type is recognised from its content (document
+  codes, VNSW messages, pass-through XML root elements), so that what a sender declares must be what it
+  sends; every type a party or route names must be declared, with a rule or ``unchecked = true``;
 * ``[inbound.NAME]``: endpoints through which parties that do not call the API submit.
 
 ``[destinations.NAME.options]`` and ``[inbound.NAME.options]`` are validated at load against the
@@ -41,6 +45,7 @@ import difflib
 import hashlib
 import hmac
 import os
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +64,7 @@ from pydantic import (
 )
 
 from gateway.errors import ConfigError
+from gateway.model import DocumentKind
 
 __all__ = [
     "config_error",
@@ -76,6 +82,10 @@ __all__ = [
     "SigningProfileSettings",
     "KeySettings",
     "SigningSettings",
+    "DocumentTypeSettings",
+    "MetricsSettings",
+    "ServerTlsSettings",
+    "BearerToken",
     "Config",
     "load_config",
     "parse_config",
@@ -198,23 +208,123 @@ class SigningSettings(_Frozen):
     """The gateway's signing keys (a key ring: the newest whose ``active_from`` has passed signs)."""
 
 
+def _header_token(value: str) -> str:
+    if not value or any(not "\x21" <= c <= "\x7e" for c in value):
+        raise ValueError("a bearer token must be non-empty visible ASCII (no spaces, control or non-ASCII characters)")
+    return value
+
+
+BearerToken = Annotated[str, AfterValidator(_header_token)]
+"""An API bearer token: what can travel as ``Authorization: Bearer <token>`` (visible ASCII, no spaces)."""
+
+
+def _rfc4514(value: str) -> str:
+    from cryptography import x509
+
+    try:
+        return x509.Name.from_rfc4514_string(value).rfc4514_string()
+    except ValueError:
+        raise ValueError("must be an RFC 4514 subject, CN=...,O=...,C=... without spaces after commas") from None
+
+
+def _sha256_hex(value: tuple[str, ...]) -> tuple[str, ...]:
+    for v in value:
+        if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+            raise ValueError("must be lowercase SHA-256 hex digests")
+    return value
+
+
+def _token_matches(token: str, tokens: tuple[str, ...], digests: tuple[str, ...]) -> bool:
+    digest = token_digest(token)
+    known = {token_digest(t) for t in tokens} | set(digests)
+    return any(hmac.compare_digest(digest, k) for k in known)
+
+
+class MetricsSettings(_Frozen):
+    """``[gateway.metrics]``: who may scrape ``GET /metrics`` (its series name parties and destinations)."""
+
+    tokens: tuple[BearerToken, ...] = ()
+    """Scrape bearer tokens in clear (development only)."""
+    token_sha256: Annotated[tuple[str, ...], AfterValidator(_sha256_hex)] = ()
+    """SHA-256 hex digests of the scrape bearer tokens."""
+    public: bool = False
+    """Serve ``/metrics`` to anyone who reaches the port, without a token (reported as weakened)."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> MetricsSettings:
+        if self.public and (self.tokens or self.token_sha256):
+            raise _Ref("public", "", {}, "", message="public = true serves /metrics without a token; drop the tokens")
+        return self
+
+    def matches(self, token: str) -> bool:
+        return _token_matches(token, self.tokens, self.token_sha256)
+
+
+class ServerTlsSettings(_Frozen):
+    """``[gateway.tls]``: serve the API over HTTPS, optionally authenticating parties by TLS client certificate
+    (``parties.NAME.client_certificates``)."""
+
+    certificate: FilePath
+    """PEM file of the gateway's server certificate (followed by its chain)."""
+    key: FilePath
+    """PEM private key of ``certificate``."""
+    key_password_env: str | None = None
+    """Environment variable holding the password of ``key``."""
+    client_ca: FilePath | None = None
+    """PEM file of the CA certificates a client certificate must chain to; without it no client certificate is
+    asked for."""
+    client_certificates: Literal["optional", "required"] = "optional"
+    """With ``client_ca``: ``optional`` (a client may authenticate with a bearer token instead) or ``required``
+    (a connection without a valid client certificate fails its handshake)."""
+    minimum_version: Literal["1.2", "1.3"] = "1.2"
+    """Oldest TLS version the gateway accepts."""
+
+
 class GatewaySettings(_Frozen):
     host: str = "127.0.0.1"
     """Address the HTTP API listens on."""
     port: int = Field(8080, ge=0, le=65535)
     """Port the HTTP API listens on (0: any free port)."""
-    verification: Literal["signature", "well-formed", "off"] = "well-formed"
-    """``signature``: every submission must carry a signature valid under its party's ``trust`` and
-    ``verify`` profile (every party then needs a ``trust`` section); ``well-formed``: the hardened XML
-    parser only; ``off``: pass-through (benchmark baseline)."""
-    signing: Literal["on", "off"] = "off"
-    """``on``: sign every delivery with the gateway's key (``[signing]``) under the destination's profile."""
+    verification: Literal["signature", "well-formed", "off"] = "signature"
+    """``signature`` (the default): every submission must carry a signature valid under its party's ``trust``
+    and ``verify`` profile (every party then needs a ``trust`` section); ``well-formed``: the hardened XML
+    parser only; ``off``: pass-through (benchmark baseline). A weaker mode is reported at start and by
+    ``/readyz``."""
+    signing: Literal["on", "off"] = "on"
+    """``on`` (the default): sign every delivery with the gateway's key (``[signing]``) under the destination's
+    profile; ``off``: deliver unsigned (reported at start and by ``/readyz``)."""
+    metrics: MetricsSettings = MetricsSettings()
+    """Who may scrape ``GET /metrics`` (by default nobody until a token is configured)."""
+    tls: ServerTlsSettings | None = None
+    """Serve HTTPS (and accept TLS client certificates as party credentials); default plain HTTP."""
+    header_timeout: float = Field(20.0, gt=0)
+    """Seconds a connection may take to send a complete request head, counted from when it opens or from the
+    end of the previous answer (so also how long an idle keep-alive connection is kept); then it is closed."""
+    body_timeout: float = Field(60.0, gt=0)
+    """Seconds a client may take to send a whole request body; then it is answered ``REQUEST_TIMEOUT`` (408)
+    and the connection is closed."""
+    max_connections_per_client: int = Field(256, ge=0)
+    """Connections one client address may hold open at once; a further one is answered ``CONNECTION_LIMIT``
+    (429) and closed. ``0``: no cap (behind a reverse proxy, whose address every client shares)."""
     max_message_bytes: int = Field(16 * 1024 * 1024, gt=0)
     """Largest accepted submission."""
     lease_seconds: float = Field(60.0, gt=0)
     """How long a worker holds a claimed delivery before another may take it."""
     poll_interval: float = Field(0.5, gt=0)
     """How often idle delivery workers look for due messages (they are also woken on every new message)."""
+
+    @property
+    def weakened(self) -> tuple[str, ...]:
+        """The security defaults this configuration turns off (``verification=well-formed``, ``signing=off``,
+        ``metrics=public``): printed at start, logged, and listed by ``/readyz``."""
+        out = []
+        if self.verification != "signature":
+            out.append(f"verification={self.verification}")
+        if self.signing != "on":
+            out.append(f"signing={self.signing}")
+        if self.metrics.public:
+            out.append("metrics=public")
+        return tuple(out)
 
 
 class StoreSettings(_Frozen):
@@ -257,9 +367,9 @@ def token_digest(token: str) -> str:
 class PartySettings(_Frozen):
     name: str = ""
     """Human-readable name."""
-    tokens: tuple[str, ...] = ()
+    tokens: tuple[BearerToken, ...] = ()
     """API bearer tokens in clear (development only)."""
-    token_sha256: tuple[str, ...] = ()
+    token_sha256: Annotated[tuple[str, ...], AfterValidator(_sha256_hex)] = ()
     """SHA-256 hex digests of the party's API bearer tokens."""
     document_types: tuple[str, ...] = ()
     """Document types the party may submit (``*`` for any)."""
@@ -273,6 +383,18 @@ class PartySettings(_Frozen):
     """Who may sign this party's submissions (required with ``gateway.verification = "signature"``)."""
     verify: VerifySettings = VerifySettings()
     """What the gateway accepts as this party's signature."""
+    client_certificates: tuple[Annotated[str, AfterValidator(_rfc4514)], ...] = ()
+    """RFC 4514 subjects (``CN=moit,O=NSW Development PKI,C=VN``) of TLS client certificates, chaining to
+    ``gateway.tls.client_ca``, that authenticate as this party (instead of a bearer token)."""
+    identities: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per format, the sender identities this party's documents claim, by element: ``[parties.MARD.identities]
+    vnsw = { identity = "BNNPTNT", ministryCode = "BNNPTNT", organizationCode = "06" }``. A document (on every
+    path: REST, VNSW SOAP, AS4) claiming any other value is refused (``IDENTITY_MISMATCH``); an element not
+    listed must claim the party's own name. Keys are checked at load against the format's ``identity_fields``."""
+
+    def identity(self, format: str, name: str, party: str) -> str:
+        """The value of identity ``name`` that ``party``'s documents in ``format`` must claim."""
+        return self.identities.get(format, {}).get(name, party)
 
     @model_validator(mode="after")
     def _delegation(self) -> PartySettings:
@@ -285,18 +407,8 @@ class PartySettings(_Frozen):
     def delegated(self, enterprise: str) -> bool:
         return self.kind == "intermediary" and enterprise in self.on_behalf_of
 
-    @field_validator("token_sha256")
-    @classmethod
-    def _hex(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for v in value:
-            if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
-                raise ValueError("must be lowercase SHA-256 hex digests")
-        return value
-
     def matches(self, token: str) -> bool:
-        digest = token_digest(token)
-        known = {token_digest(t) for t in self.tokens} | set(self.token_sha256)
-        return any(hmac.compare_digest(digest, k) for k in known)
+        return _token_matches(token, self.tokens, self.token_sha256)
 
     def may_send(self, document_type: str) -> bool:
         return "*" in self.document_types or document_type in self.document_types
@@ -427,6 +539,87 @@ def _options(value: Any, info: ValidationInfo, *, kind: Literal["adapter", "endp
     return model.model_validate(value, context=info.context)
 
 
+_PROCEDURE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9*]+/[A-Za-z0-9*]+)?$")
+_ROOT = re.compile(r"^(\{[^{}\s]+\})?[A-Za-z_][\w.-]*$")
+_PATH = re.compile(r"^[A-Za-z_][\w.-]*(/[A-Za-z_][\w.-]*)*$")
+
+
+class DocumentTypeSettings(_Frozen):
+    """``[document_types.NAME]``: how the gateway recognises a document of type NAME from its content.
+
+    Every submission's declared type (``X-Document-Type``, or the one an inbound endpoint derives) must name one
+    of these, and its content must match one of the rules (``DOCUMENT_TYPE_MISMATCH`` otherwise): a Form D, SPS or
+    JSON message by its document code, a VNSW envelope (or JSON naming one) by its message, pass-through XML by its
+    root element. A type without any rule is a configuration error unless it says ``unchecked = true``."""
+
+    name: str = ""
+    """Human-readable name."""
+    codes: tuple[str, ...] = ()
+    """UN/EDIFACT 1001 document name codes of the harmonized document (``861`` certificate of origin, which every
+    Form D is; ``851`` phytosanitary certificate): matches a ``form-d``, ``sps`` or ``json`` submission."""
+    procedures: tuple[str, ...] = ()
+    """VNSW messages, ``"<documentType>/<type>/<function>"`` (``"BNNPTNT0600011/10/01"``), or a bare procedure
+    code for every message of it: matches a ``vnsw`` envelope's ``Header/Subject``, or JSON whose envelope names
+    the message."""
+    roots: tuple[str, ...] = ()
+    """Root elements of pass-through XML (``format = "xml"``), ``"{namespace}LocalName"`` (``"LocalName"`` without a
+    namespace)."""
+    enterprise_paths: tuple[str, ...] = ()
+    """Where pass-through XML of this type names the enterprise it is submitted for: element paths below the
+    root (local names, ``/``-separated: ``"Registrant/TaxCode"``). An intermediary's ``X-On-Behalf-Of`` must be
+    one of them; the mapped formats name it themselves (declarant, registrant, exporter identifier)."""
+    unchecked: bool = False
+    """Accept any content under this type, explicitly (opaque documents the gateway has no rule for): the kind
+    is not read. An intermediary's ``X-On-Behalf-Of`` is still checked against the document."""
+
+    @field_validator("procedures")
+    @classmethod
+    def _procedures(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for v in value:
+            if not _PROCEDURE.match(v):
+                raise ValueError(f"{v!r} is not <documentType>/<type>/<function> or a bare procedure code")
+        return value
+
+    @field_validator("roots")
+    @classmethod
+    def _roots(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for v in value:
+            if not _ROOT.match(v):
+                raise ValueError(f"{v!r} is not {{namespace}}LocalName or LocalName")
+        return value
+
+    @field_validator("enterprise_paths")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for v in value:
+            if not _PATH.match(v):
+                raise ValueError(f"{v!r} is not a /-separated path of element names")
+        return value
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> DocumentTypeSettings:
+        ruled = bool(self.codes or self.procedures or self.roots)
+        if self.unchecked and ruled:
+            raise _Ref("unchecked", "", {}, "", message="unchecked = true with a content rule: drop one of them")
+        if not self.unchecked and not ruled:
+            raise ValueError(
+                "needs a content rule (codes, procedures or roots), or unchecked = true to accept any content"
+            )
+        return self
+
+    def recognises(self, kind: DocumentKind) -> bool:
+        """Whether content of ``kind`` is a document of this type (always, when ``unchecked``)."""
+        if self.unchecked:
+            return True
+        if kind.root is not None and kind.root in self.roots:
+            return True
+        if kind.procedure is not None and (
+            kind.procedure in self.procedures or kind.procedure.split("/")[0] in self.procedures
+        ):
+            return True
+        return kind.code is not None and kind.code in self.codes
+
+
 class Config(_Frozen):
     gateway: GatewaySettings = GatewaySettings()
     store: StoreSettings = StoreSettings()
@@ -440,8 +633,11 @@ class Config(_Frozen):
     """Inbound endpoints (how parties that do not call the HTTP API get messages in), by name."""
     signing: SigningSettings = SigningSettings()
     """The gateway's own signing keys."""
+    document_types: dict[str, DocumentTypeSettings] = Field(default_factory=dict)
+    """Document types, by name, with how each is recognised from content. Every type a party, route or
+    submission names must be one of them."""
 
-    @field_validator("parties", "destinations")
+    @field_validator("parties", "destinations", "document_types")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         import re
@@ -453,7 +649,13 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
+        for name, party in self.parties.items():
+            for i, doc_type in enumerate(party.document_types):
+                if doc_type != "*" and doc_type not in self.document_types:
+                    raise _Ref(f"parties.{name}.document_types[{i}]", "", {}, "", message=_undeclared(doc_type))
         for i, route in enumerate(self.routes):
+            if route.document_type != "*" and route.document_type not in self.document_types:
+                raise _Ref(f"routes[{i}].document_type", "", {}, "", message=_undeclared(route.document_type))
             for j, dest in enumerate(route.to):
                 if dest not in self.destinations:
                     raise _Ref(f"routes[{i}].to[{j}]", dest, self.destinations, "destination")
@@ -463,13 +665,32 @@ class Config(_Frozen):
             for name, party in self.parties.items():
                 if party.trust is None:
                     raise _Ref(
-                        f"parties.{name}.trust", "", {}, "", message='required with gateway.verification = "signature"'
+                        f"parties.{name}.trust",
+                        "",
+                        {},
+                        "",
+                        message='required with gateway.verification = "signature" (the default; or set a weaker mode)',
                     )
         for name, settings in self.destinations.items():
             if settings.receipt == "signed" and settings.trust is None:
                 raise _Ref(f"destinations.{name}.trust", "", {}, "", message='required with receipt = "signed"')
+        ca = self.gateway.tls.client_ca if self.gateway.tls is not None else None
+        subjects: dict[str, str] = {}
+        for name, party in self.parties.items():
+            if party.client_certificates and ca is None:
+                raise _Ref(f"parties.{name}.client_certificates", "", {}, "", message="needs gateway.tls.client_ca")
+            for i, subject in enumerate(party.client_certificates):
+                if subjects.setdefault(subject, name) != name:
+                    message = f"{subject} already authenticates party {subjects[subject]}"
+                    raise _Ref(f"parties.{name}.client_certificates[{i}]", "", {}, "", message=message)
         if self.gateway.signing == "on" and not self.signing.keys:
-            raise _Ref("signing.keys", "", {}, "", message='gateway.signing = "on" needs at least one key')
+            raise _Ref(
+                "signing.keys",
+                "",
+                {},
+                "",
+                message='gateway.signing = "on" (the default) needs at least one key; or set gateway.signing = "off"',
+            )
         return self
 
     def party_for_token(self, token: str) -> str | None:
@@ -477,6 +698,20 @@ class Config(_Frozen):
             if party.matches(token):
                 return name
         return None
+
+    def party_for_certificate(self, subject: str) -> str | None:
+        """The party a verified TLS client certificate with this RFC 4514 ``subject`` authenticates as."""
+        for name, party in self.parties.items():
+            if subject in party.client_certificates:
+                return name
+        return None
+
+
+def _undeclared(doc_type: str) -> str:
+    return (
+        f"document type {doc_type!r} is not declared: add [document_types.{doc_type!r}] with how it is"
+        " recognised (codes, procedures or roots), or unchecked = true"
+    )
 
 
 class _Ref(ValueError):
@@ -550,6 +785,15 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     for name, party in config.parties.items():
         if party.format not in _GENERIC_FORMATS:
             _format(party.format, f"parties.{name}.format")
+        for fmt, claims in party.identities.items():
+            known = _format(fmt, f"parties.{name}.identities.{fmt}").identity_fields
+            for element in claims:
+                if element not in known:
+                    raise ConfigError(
+                        f"{fmt} documents claim no sender identity {element!r}"
+                        + (f"; known: {', '.join(known)}" if known else " (the format names no sender)"),
+                        field=f"parties.{name}.identities.{fmt}.{element}",
+                    )
     url = config.store.url
     if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_absolute():
         path = (base / url[len("sqlite:///") :]).resolve()

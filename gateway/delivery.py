@@ -236,6 +236,7 @@ class DestinationWorker:
             conversation=d.conversation,
             reference=d.reference,
             content_type=self.legacy_content_type if d.content_type is None else d.content_type,
+            on_behalf_of=d.on_behalf_of,
         )
         try:
             receipt = await self.adapter.deliver(out)

@@ -67,6 +67,10 @@ __all__ = [
     "CertificateExpired",
     "CertificateNotYetValid",
     "CertificateKeyUsage",
+    "CertificatePathLength",
+    "CertificateNameConstraints",
+    "CertificateCriticalExtension",
+    "CertificateKeyWeak",
     "CertificateRevoked",
     "RevocationUnavailable",
     "CertificateRotatedOut",
@@ -81,6 +85,7 @@ __all__ = [
     "PartnerRejected",
     "RequestInvalid",
     "NotAuthenticated",
+    "CredentialsMalformed",
     "NotAuthorized",
     "MessageNotFound",
     "NoRoute",
@@ -89,8 +94,15 @@ __all__ = [
     "EncryptionMissing",
     "DecryptionFailed",
     "DelegationMissing",
+    "DelegationMismatch",
+    "DocumentTypeMismatch",
+    "IdentityMismatch",
+    "DuplicateContent",
     "PathNotFound",
     "MethodNotAllowed",
+    "RequestMalformed",
+    "RequestTimeout",
+    "TooManyConnections",
     "ERROR_CODES",
     "error_table_markdown",
 ]
@@ -389,6 +401,30 @@ class CertificateKeyUsage(CertificateError):
     code = "CERT_KEY_USAGE"
 
 
+class CertificatePathLength(CertificateError):
+    """The path holds more CA certificates below a CA than its basicConstraints pathLenConstraint allows."""
+
+    code = "CERT_PATH_LENGTH"
+
+
+class CertificateNameConstraints(CertificateError):
+    """A certificate's names fall outside a CA's nameConstraints (permitted or excluded subtrees)."""
+
+    code = "CERT_NAME_CONSTRAINTS"
+
+
+class CertificateCriticalExtension(CertificateError):
+    """A certificate on the path carries a critical extension the gateway does not process (RFC 5280 4.2)."""
+
+    code = "CERT_CRITICAL_EXTENSION"
+
+
+class CertificateKeyWeak(CertificateError):
+    """A certificate on the path has a weak key or algorithm: RSA under 2048 bits, a curve not P-256/384/521, SHA-1."""
+
+    code = "CERT_KEY_WEAK"
+
+
 class CertificateRevoked(CertificateError):
     """The certificate is revoked (CRL or OCSP)."""
 
@@ -488,6 +524,13 @@ class NotAuthenticated(ClientError):
     http_status = 401
 
 
+class CredentialsMalformed(NotAuthenticated):
+    """The Authorization header is not a well-formed credential (bytes not UTF-8, a token not visible ASCII)."""
+
+    code = "AUTH_MALFORMED"
+    http_status = 401
+
+
 class NotAuthorized(ClientError):
     """The party may not do this: submit as another party, send this document type, read another's message."""
 
@@ -551,6 +594,42 @@ class DelegationMissing(NotAuthorized):
     http_status = 403
 
 
+class DelegationMismatch(NotAuthorized):
+    """An intermediary's ``X-On-Behalf-Of`` is not an enterprise the document names (or it names none).
+    The enterprises a document names are its declarant (applicant, registrant) and exporter identifiers."""
+
+    code = "DELEGATION_MISMATCH"
+    http_status = 403
+
+
+class DocumentTypeMismatch(ClientError):
+    """The content is not of the declared document type (``X-Document-Type``, or the type an endpoint derives).
+    Judged by the type's ``[document_types.NAME]`` rule; a type the configuration does not declare is refused
+    too. ``details.content`` says what the content is."""
+
+    code = "DOCUMENT_TYPE_MISMATCH"
+    http_status = 422
+
+
+class DuplicateContent(ClientError):
+    """A replay: this sender's signed document was already accepted under another message id.
+
+    ``details.original`` names that message (``id``, ``message_id``, ``state``). Nothing is stored or queued."""
+
+    code = "DUPLICATE_CONTENT"
+    http_status = 409
+
+
+class IdentityMismatch(NotAuthorized):
+    """An identity the message claims is not the authenticated party's (``field`` names the element).
+
+    A VNSW ``From/identity``, ``From/ministryCode`` or ``From/organizationCode`` other than the party's
+    configured ``identities.vnsw``; an AS4 message signed by a certificate that is not the claimed partner's."""
+
+    code = "IDENTITY_MISMATCH"
+    http_status = 403
+
+
 # --------------------------------------------------------------------------- HTTP API
 
 
@@ -571,6 +650,30 @@ class MethodNotAllowed(ClientError):
         self.allow: tuple[str, ...] = tuple(allow)
         kwargs.setdefault("field", "method")
         super().__init__(message, details={"allow": list(self.allow)}, **kwargs)
+
+
+class RequestMalformed(ClientError):
+    """The request is not well-formed HTTP/1.1 (a control character in a header, an over-long line).
+
+    Refused by the HTTP parser before routing; the connection is closed."""
+
+    code = "REQUEST_MALFORMED"
+
+
+class RequestTimeout(ClientError):
+    """The client did not send the whole request body within ``gateway.body_timeout``; the connection is closed."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+
+
+class TooManyConnections(ClientError):
+    """The client's address already holds ``gateway.max_connections_per_client`` open connections.
+
+    The new connection is answered before any request is read, and closed."""
+
+    code = "CONNECTION_LIMIT"
+    http_status = 429
 
 
 # --------------------------------------------------------------------------- stores

@@ -44,6 +44,7 @@ __all__ = [
     "Message",
     "Delivery",
     "SubmissionAck",
+    "DocumentKind",
     "gateway_message_id",
     "check_transition",
     "overall_state",
@@ -181,6 +182,35 @@ class SubmissionEnvelope:
 
 
 @dataclass(frozen=True)
+class DocumentKind:
+    """What a document is by its content (:meth:`gateway.ports.Mapper.kind`), matched against the declared
+    document type's rule (:class:`gateway.config.DocumentTypeSettings`). Each field is ``None`` when the
+    content does not say it."""
+
+    code: str | None = None
+    """UN/EDIFACT 1001 document name code of the harmonized document (``861`` certificate of origin, ``851``
+    phytosanitary certificate): a Form D, SPS or JSON submission."""
+    procedure: str | None = None
+    """The VNSW message, ``<documentType>/<type>/<function>`` (``BNNPTNT0600011/10/01``): a ``vnsw`` envelope, or
+    JSON whose envelope names it."""
+    root: str | None = None
+    """The root element of pass-through XML (``format = "xml"``), ``{namespace}LocalName`` (``LocalName`` without a
+    namespace)."""
+
+    def __str__(self) -> str:
+        said = [
+            f"{label} {value}"
+            for label, value in (
+                ("VNSW message", self.procedure),
+                ("document code", self.code),
+                ("root element", self.root),
+            )
+            if value
+        ]
+        return ", ".join(said) or "a document that states no kind"
+
+
+@dataclass(frozen=True)
 class Message:
     """A submitted message and its intake history. Build with :meth:`receive`; move with the event methods."""
 
@@ -189,6 +219,10 @@ class Message:
     received_at: float
     history: tuple[Transition, ...] = ()
     error: dict[str, Any] | None = None
+    content_digest: str | None = None
+    """The digest of the verified signed content (:attr:`gateway.ports.VerifiedMessage.digest`) of a queued
+    message: the store refuses a second message of the same sender with the same digest (a replay under another
+    message id). None for unsigned and rejected messages."""
 
     @property
     def state(self) -> State:
@@ -255,6 +289,9 @@ class Delivery:
     sender: str = ""
     document_type: str = ""
     reference: str | None = None
+    on_behalf_of: str | None = None
+    """The enterprise an intermediary (``sender``) submitted for; adapters pass it on where their protocol has a
+    place for it (``X-On-Behalf-Of``, AS4 ``originalSender``)."""
     state: State = S.QUEUED
     attempts: int = 0
     next_attempt_at: float = 0.0
@@ -286,6 +323,7 @@ class Delivery:
             sender=env.sender,
             document_type=env.document_type,
             reference=env.reference,
+            on_behalf_of=env.on_behalf_of,
             next_attempt_at=at,
             history=(Transition(S.QUEUED, at, from_state=None, destination=destination),),
         )

@@ -27,12 +27,16 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from gateway.errors import (
     ERROR_CODES,
     ClientError,
+    CredentialsMalformed,
+    DuplicateContent,
     GatewayError,
     MessageNotFound,
     MethodNotAllowed,
     NotAuthenticated,
+    NotAuthorized,
     NswError,
     RequestInvalid,
+    RequestTimeout,
     StoreSchemaOutdated,
     StoreUnavailable,
     XmlTooLarge,
@@ -183,6 +187,10 @@ def _submit_operation() -> dict[str, Any]:
     }
     # a refusal before storing answers {"error"}; a stored rejection {"error", "ack"} (the same again on resubmission)
     _merge(responses, error_responses(ClientError, schema=rejected))
+    responses[str(DuplicateContent.http_status)]["description"] += (
+        " (a replay: the signed document was already accepted from this sender under another X-Message-Id;"
+        " error.details.original names that message: id, message_id, state; nothing is stored or queued)"
+    )
     _merge(responses, error_responses(*STORE_ERRORS))
     for status in ("401", "404", "405"):
         responses.pop(status, None)  # not answered by this operation (401 is added with the bearer check)
@@ -261,15 +269,15 @@ def core_paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus metrics",
+                "summary": "Prometheus metrics (a [gateway.metrics] scrape token, unless public = true)",
                 "operationId": "metrics",
-                "security": public,
                 "responses": {
                     "200": {
                         "description": "Prometheus text format 0.0.4",
                         "headers": {"X-Prometheus-Format": {"required": True, "schema": {"type": "string"}}},
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **error_responses(NotAuthorized),
                 },
             }
         },
@@ -327,9 +335,9 @@ def build_document(
     for _, _, operation in _operations(paths):
         responses = operation.setdefault("responses", {})
         if operation.get("security") != []:
-            _merge(responses, error_responses(NotAuthenticated))
+            _merge(responses, error_responses(NotAuthenticated, CredentialsMalformed))
         if "requestBody" in operation:
-            _merge(responses, error_responses(XmlTooLarge))
+            _merge(responses, error_responses(XmlTooLarge, RequestTimeout))
         _merge(responses, error_responses(GatewayError))
         operation["responses"] = dict(sorted(responses.items()))
     found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}

@@ -53,7 +53,7 @@ from gateway.errors import (
     SignatureLocationInvalid,
     UnknownFormat,
 )
-from gateway.model import PartyId
+from gateway.model import DocumentKind, PartyId
 from signing.xml import parse_xml, serialize
 
 if TYPE_CHECKING:
@@ -72,15 +72,19 @@ __all__ = [
     "NullSigner",
     "DocumentSigner",
     "Mapper",
+    "IdentityClaim",
     "IdentityMapper",
     "Receipt",
     "ReceiptVerifier",
     "MessageIdReceiptVerifier",
     "SignedReceiptVerifier",
     "RegistryMapper",
+    "xml_kind",
+    "xml_texts",
     "RECEIPT_NS",
     "receipt_document",
     "payload_digest",
+    "content_digest",
     "OutboundMessage",
     "Adapter",
     "SubmitFunction",
@@ -110,6 +114,23 @@ class VerifiedMessage:
     """The signer's certificate (``cryptography.x509.Certificate``) when a signature was verified."""
     signed: bytes | None = None
     """The verified document with its signature (the evidence the store keeps); None when nothing was signed."""
+    digest: str | None = None
+    """For a signed document: :func:`content_digest` of the signed element without its signature, the key of
+    duplicate detection by content (a replay under another message id); None when nothing was signed."""
+
+
+@dataclass(frozen=True)
+class IdentityClaim:
+    """One sender identity a document claims (:meth:`Mapper.identities`)."""
+
+    format: str
+    """The format whose element it is (the key of the party's ``identities`` table)."""
+    name: str
+    """The element's name in that format (``identity``, ``ministryCode``...)."""
+    value: str
+    """What the document claims (``""``: the element is empty or missing)."""
+    path: str
+    """Where it stands in the document (``/Envelope/Header/From/identity``)."""
 
 
 @runtime_checkable
@@ -180,8 +201,23 @@ class DocumentVerifier:
         if policy.placement == "system-signature" and len(parent) == 0 and holder is not None:
             holder.remove(parent)
         return VerifiedMessage(
-            content=serialize(result.element), sender=sender, certificate=result.certificate, signed=signed
+            content=serialize(result.element),
+            sender=sender,
+            certificate=result.certificate,
+            signed=signed,
+            digest=content_digest(result.element),
         )
+
+
+def content_digest(element: etree._Element) -> str:
+    """``sha256:<hex>`` of the exclusive canonical form (C14N without comments) of a verified element.
+
+    Every serialization of the same signed content that still verifies (attribute order, quoting, namespace
+    declarations, empty-element form, character references, anything outside the signed element, the unsigned
+    ``KeyInfo``, a re-encoded or, for ECDSA, a mirrored ``SignatureValue``, a fresh signature over the same
+    content) has the same canonical form, hence the same digest."""
+    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 @runtime_checkable
@@ -250,6 +286,25 @@ class Mapper(Protocol):
         and the path of the element that holds it; ``None`` when it names none."""
         ...
 
+    def identities(self, raw: bytes, format: str) -> list[IdentityClaim]:
+        """Each sender identity a document in ``format`` claims (a VNSW envelope's ``From/identity``,
+        ``From/ministryCode``, ``From/organizationCode``); empty when it claims none. Pass-through XML (``xml``,
+        ``same``) claims what a registered format reads in it (a VNSW envelope submitted as ``xml``)."""
+        ...
+
+    def kind(self, raw: bytes, format: str) -> DocumentKind:
+        """What a document in ``format`` is by its content: the root element of pass-through XML (``xml``), the
+        VNSW message of a ``vnsw`` envelope, the document code of a Form D, SPS or JSON message (each format's
+        :meth:`mappings.registry.MessageFormat.kind`). Raises what reading it raises (``XML_*``,
+        ``VALIDATION_FAILED``, ``FORMAT_UNKNOWN``)."""
+        ...
+
+    def enterprises(self, raw: bytes, format: str, *, paths: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The identifiers of the enterprises a document in ``format`` is submitted for (declarant, registrant,
+        exporter: :func:`mappings.registry.named_enterprises`); for pass-through XML, the texts of the elements
+        at ``paths`` (local names below the root, ``/``-separated). Raises what reading it raises."""
+        ...
+
 
 class RegistryMapper:
     """Maps with :mod:`mappings.registry`: source format → harmonized ``TradeMessage`` (validated by the
@@ -273,6 +328,40 @@ class RegistryMapper:
             return get(format).reference(raw)
         except UnknownFormat:
             return None  # refused by map() with the closest registered names
+
+    def identities(self, raw: bytes, format: str) -> list[IdentityClaim]:
+        from mappings.registry import formats, get
+
+        if format in ("same", "xml"):
+            for fmt in formats():
+                claims = fmt.identities(raw) if fmt.identity_fields else []
+                if claims:
+                    return [IdentityClaim(fmt.name, *claim) for claim in claims]
+            return []
+        try:
+            return [IdentityClaim(format, *claim) for claim in get(format).identities(raw)]
+        except UnknownFormat:
+            return []  # refused by map() with the closest registered names
+
+    def kind(self, raw: bytes, format: str) -> DocumentKind:
+        from mappings.registry import get
+
+        if format in ("same", "xml"):
+            return xml_kind(raw)
+        try:
+            return get(format).kind(raw)
+        except UnknownFormat as exc:
+            raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
+
+    def enterprises(self, raw: bytes, format: str, *, paths: tuple[str, ...] = ()) -> tuple[str, ...]:
+        from mappings.registry import get
+
+        if format in ("same", "xml"):
+            return xml_texts(raw, paths)
+        try:
+            return get(format).enterprises(raw)
+        except UnknownFormat as exc:
+            raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
 
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         from gateway.errors import UnknownFormat, ValidationFailed
@@ -301,6 +390,27 @@ class RegistryMapper:
         return target.emit(message)
 
 
+def xml_kind(raw: bytes) -> DocumentKind:
+    """The kind of pass-through XML: its root element, ``{namespace}LocalName``."""
+    return DocumentKind(root=str(parse_xml(raw).tag))
+
+
+def xml_texts(raw: bytes, paths: Iterable[str]) -> tuple[str, ...]:
+    """The non-empty texts of the elements at ``paths`` (local names below the root, ``/``-separated, namespaces
+    ignored) of an XML document, in order, without repeats."""
+    root = parse_xml(raw)
+    found: list[str] = []
+    for path in paths:
+        level = [root]
+        for name in path.split("/"):
+            level = [c for e in level for c in e if isinstance(c.tag, str) and etree.QName(c).localname == name]
+        for element in level:
+            text = (element.text or "").strip()
+            if text and text not in found:
+                found.append(text)
+    return tuple(found)
+
+
 class IdentityMapper:
     """No conversion: only ``source == target`` (or target ``None``-like ``"same"``) is accepted."""
 
@@ -309,6 +419,15 @@ class IdentityMapper:
 
     def reference(self, raw: bytes, format: str) -> tuple[str, str] | None:
         return None
+
+    def identities(self, raw: bytes, format: str) -> list[IdentityClaim]:
+        return []
+
+    def kind(self, raw: bytes, format: str) -> DocumentKind:
+        return xml_kind(raw)
+
+    def enterprises(self, raw: bytes, format: str, *, paths: tuple[str, ...] = ()) -> tuple[str, ...]:
+        return xml_texts(raw, paths)
 
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         if target_format not in (source_format, "same"):
@@ -475,6 +594,9 @@ class OutboundMessage:
     reference: str | None = None
     content_type: str = "application/xml"
     headers: Mapping[str, str] = field(default_factory=dict)
+    on_behalf_of: str | None = None
+    """The enterprise an intermediary (``sender``) submitted for: an adapter passes it on where its protocol
+    has a place for it (each adapter's module says where), so the receiver sees who relayed what for whom."""
 
 
 class NoOptions(BaseModel):

@@ -214,6 +214,10 @@ class Health(WireModel):
 class Readiness(WireModel):
     status: Literal["ready"]
     circuits_open: list[str] = Field(description="destinations whose circuit breaker is not closed")
+    weakened: list[str] = Field(
+        description="security defaults this configuration turns off (`verification=well-formed`, `signing=off`, "
+        "`metrics=public`); empty when none is"
+    )
 
 
 def json_reply(body: WireModel, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -18,9 +18,10 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ValidationFailed, ValidationIssue
+from gateway.model import DocumentKind
 from mappings.dictionary import field_for
 from mappings.model import TradeMessage
-from mappings.registry import MessageFormat, build_message, register
+from mappings.registry import CERTIFICATE_OF_ORIGIN, MessageFormat, build_message, register
 from mappings.xmlformat import emit_strict, load_schema, parse_root, schema_issues
 from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, TEXT, Attr, Group, Leaf, leaves, read
 
@@ -179,6 +180,13 @@ class FormDFormat(MessageFormat):
         if issues:
             raise ValidationFailed(issues)
         return build_message(ctx)
+
+    def kind(self, data: bytes) -> DocumentKind:
+        """A certificate of origin (``861``), from the root element alone; any other root is refused as
+        :meth:`parse` refuses it."""
+        if parse_root(data).tag != SPEC.tag:
+            return super().kind(data)
+        return DocumentKind(code=CERTIFICATE_OF_ORIGIN)
 
     def emit(self, msg: TradeMessage) -> bytes:
         data = msg.model_dump(mode="python")

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from gateway.errors import UnknownFormat, ValidationFailed, ValidationIssue, XmlError
+from gateway.model import DocumentKind
 from mappings import rules
 from mappings.model import TradeMessage
 
@@ -34,6 +35,8 @@ __all__ = [
     "convert",
     "build_message",
     "loc_to_path",
+    "document_kind",
+    "named_enterprises",
 ]
 
 BUILTIN_MODULES: tuple[str, ...] = (
@@ -86,6 +89,50 @@ class MessageFormat(ABC):
         if envelope is None or not envelope.reference:
             return None
         return envelope.reference, "envelope.reference"
+
+    identity_fields: ClassVar[tuple[str, ...]] = ()
+    """The sender identities the format's messages claim, by name (the keys of a party's
+    ``[parties.NAME.identities.<format>]`` table); empty for a format whose messages name no sender."""
+
+    def identities(self, data: bytes) -> list[tuple[str, str, str]]:
+        """``(name, value, path)`` of each sender identity in :attr:`identity_fields` the message claims (an
+        element present but empty claims ``""``); empty when the message cannot be read (reading errors are
+        reported by :meth:`parse` and :meth:`validate`, not here)."""
+        return []
+
+    def kind(self, data: bytes) -> DocumentKind:
+        """What the message is (:func:`document_kind` of what :meth:`parse` reads); reading errors are raised
+        as :meth:`parse` raises them. Formats override it to answer from the root or header alone."""
+        return document_kind(self.parse(data))
+
+    def enterprises(self, data: bytes) -> tuple[str, ...]:
+        """The enterprises the message names (:func:`named_enterprises` of what :meth:`parse` reads)."""
+        return named_enterprises(self.parse(data))
+
+
+CERTIFICATE_OF_ORIGIN = "861"
+"""UN/EDIFACT 1001 code of a certificate of origin: the kind of a message with origin certificate data."""
+
+
+def document_kind(msg: TradeMessage) -> DocumentKind:
+    """The kind of a harmonized message: its VNSW message (``envelope`` procedure/type/function) and its
+    document code (``document.type_code``; ``861`` for a message with ``origin_certificate`` data and no code)."""
+    env = msg.envelope
+    procedure = f"{env.procedure}/{env.message_type}/{env.function}" if env is not None and env.procedure else None
+    code = msg.document.type_code if msg.document is not None else None
+    if code is None and msg.origin_certificate is not None:
+        code = CERTIFICATE_OF_ORIGIN
+    return DocumentKind(code=code, procedure=procedure)
+
+
+def named_enterprises(msg: TradeMessage) -> tuple[str, ...]:
+    """The identifiers (tax or registration numbers) of the parties a message is submitted for: the declarant
+    (applicant, registrant) and the exporter, in that order, without repeats."""
+    found: list[str] = []
+    for party in (msg.parties.declarant, msg.parties.exporter):
+        if party is not None and party.identifier and party.identifier not in found:
+            found.append(party.identifier)
+    return tuple(found)
 
 
 _REGISTRY: dict[str, MessageFormat] = {}

@@ -47,11 +47,15 @@ __all__ = [
     "ECDSA_SHA256",
     "ECDSA_SHA384",
     "ECDSA_SHA512",
+    "PSS_NS",
     "is_hmac",
+    "check_signature_parameters",
     "canonicalize",
 ]
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+PSS_NS = "http://www.w3.org/2007/05/xmldsig-more#"
+"""Namespace of ``pss:RSAPSSParams`` (RFC 6931 section 2.3.10)."""
 
 C14N_INCLUSIVE: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_INCLUSIVE_WITH_COMMENTS = C14N_INCLUSIVE + "#WithComments"
@@ -101,6 +105,11 @@ class SignatureAlgorithm:
     def hash(self) -> hashes.HashAlgorithm:
         return getattr(hashes, self.hash_name.upper())()
 
+    @property
+    def salt_length(self) -> int:
+        """RSASSA-PSS salt length of the ``*-rsa-MGF1`` methods: the hash length (RFC 6931 section 2.3.11)."""
+        return self.hash().digest_size
+
 
 SHA1_DIGEST = DigestAlgorithm(DS_NS + "sha1", "sha1", weak=True)
 SHA256_DIGEST = DigestAlgorithm("http://www.w3.org/2001/04/xmlenc#sha256", "sha256")
@@ -140,6 +149,27 @@ SIGNATURES: dict[str, SignatureAlgorithm] = {
 def is_hmac(uri: str) -> bool:
     """True for any HMAC SignatureMethod (xmldsig#hmac-sha1, xmldsig-more#hmac-sha256, ...)."""
     return "#hmac-" in uri.lower()
+
+
+def check_signature_parameters(method: etree._Element, algorithm: SignatureAlgorithm, where: str) -> None:
+    """Refuse SignatureMethod parameters that contradict ``algorithm``.
+
+    The ``*-rsa-MGF1`` methods fix MGF1 with the same hash and a salt as long as the hash; a
+    ``pss:RSAPSSParams/pss:SaltLength`` stating another length (which libxmlsec1 would ignore) is refused with
+    SIG_ALGORITHM_FORBIDDEN, a non-numeric one with SIG_MALFORMED.
+    """
+    from gateway.errors import AlgorithmForbidden, SignatureMalformed
+
+    for node in method.iterfind(f"{{{PSS_NS}}}RSAPSSParams/{{{PSS_NS}}}SaltLength"):
+        text = (node.text or "").strip()
+        if not text.isdigit():
+            raise SignatureMalformed(f"pss:SaltLength {text!r} is not a number", field=where)
+        if algorithm.key_type != "rsa-pss" or int(text) != algorithm.salt_length:
+            raise AlgorithmForbidden(
+                f"{algorithm.uri} with salt length {int(text)} is not accepted; the method fixes "
+                f"{algorithm.salt_length if algorithm.key_type == 'rsa-pss' else 'no salt'}",
+                field=where,
+            )
 
 
 def canonicalize(

@@ -151,7 +151,7 @@ class SoftwareSigner(Signer):
                 return _native_rsa_sign(self._native, data, algorithm)
             if algorithm.key_type == "rsa-pss":
                 pad: padding.AsymmetricPadding = padding.PSS(
-                    mgf=padding.MGF1(algorithm.hash()), salt_length=algorithm.hash().digest_size
+                    mgf=padding.MGF1(algorithm.hash()), salt_length=algorithm.salt_length
                 )
             else:
                 pad = padding.PKCS1v15()
@@ -289,8 +289,9 @@ def verify_raw(certificate: x509.Certificate, signature: bytes, data: bytes, alg
         if not isinstance(key, rsa.RSAPublicKey):
             return False
         if algorithm.key_type == "rsa-pss":
+            # Exactly the salt length the method fixes: PSS.AUTO would accept any.
             pad: padding.AsymmetricPadding = padding.PSS(
-                mgf=padding.MGF1(algorithm.hash()), salt_length=padding.PSS.AUTO
+                mgf=padding.MGF1(algorithm.hash()), salt_length=algorithm.salt_length
             )
         else:
             pad = padding.PKCS1v15()

@@ -6,13 +6,26 @@ sign for this party at this instant?* It accepts a certificate that is
 * pinned for the party, inside that pin's acceptance window (rotation: the
   old and the new certificate are both pinned during the overlap, the old one
   with ``accept_until`` at the end of the overlap), or
-* on a valid path, built from the certificates in KeyInfo and the store's
-  intermediates, to one of the party's trust anchors;
+* on a valid RFC 5280 path, built from the certificates in KeyInfo and the
+  store's intermediates, to one of the party's trust anchors;
 
 and in both cases within its validity dates, fit for signing (keyUsage,
-extendedKeyUsage) and not revoked according to the store's revocation
-checker. The :class:`TrustRegistry` maps party ids to their stores: trust is
-configuration of its own, separate from routing and from our own keys.
+extendedKeyUsage), with strong keys and not revoked according to the store's
+revocation checker. The :class:`TrustRegistry` maps party ids to their stores:
+trust is configuration of its own, separate from routing and from our own keys.
+
+Path building and validation are ``cryptography.x509.verification``'s (the
+Rust validator of pyca/cryptography): signatures, basicConstraints cA and
+pathLenConstraint, keyUsage keyCertSign, name constraints on subjectAltName
+names, refusal of unknown critical extensions, issuer key strength, validity at
+an instant. Its extension profile is relaxed from the Web PKI one to what
+document-signing hierarchies carry (no subjectAltName, serverAuth or
+authority/subject key identifiers required; basicConstraints of any
+criticality); the per-party keyUsage and extendedKeyUsage rules of the
+:class:`~signing.policy.VerifyPolicy` are applied on top. The store adds what
+the library leaves out: directoryName (and emailAddress) name constraints on
+subject names, the key strength of the signer certificate itself, clock skew
+on validity dates, pins with their windows, and revocation.
 """
 
 from __future__ import annotations
@@ -22,17 +35,32 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from cryptography.x509.verification import (
+    ClientVerifier,
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from gateway.errors import (
+    CertificateCriticalExtension,
+    CertificateError,
     CertificateExpired,
     CertificateKeyUsage,
+    CertificateKeyWeak,
+    CertificateNameConstraints,
     CertificateNotYetValid,
+    CertificatePathLength,
     CertificateRotatedOut,
     CertificateUntrusted,
     ConfigError,
@@ -41,7 +69,21 @@ from signing.keys import load_certificates
 from signing.policy import VerifyPolicy
 from signing.revocation import NoRevocationCheck, RevocationChecker
 
-__all__ = ["PinnedCertificate", "TrustStore", "TrustRegistry", "fingerprint"]
+__all__ = [
+    "PinnedCertificate",
+    "TrustStore",
+    "TrustRegistry",
+    "fingerprint",
+    "MIN_RSA_BITS",
+    "ALLOWED_CURVES",
+    "CA_EXTENSION_POLICY",
+    "EE_EXTENSION_POLICY",
+]
+
+MIN_RSA_BITS = 2048
+"""Smallest RSA modulus accepted for any certificate of a path (the validator's floor as well)."""
+ALLOWED_CURVES: frozenset[str] = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+"""Elliptic curves accepted for any certificate of a path: P-256, P-384, P-521."""
 
 
 @lru_cache(maxsize=4096)
@@ -52,6 +94,173 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def _name(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string()
+
+
+# --------------------------------------------------------------------------- the validator's profile
+
+
+def _ca_key_usage(_policy: object, cert: x509.Certificate, ku: x509.KeyUsage | None) -> None:
+    if ku is not None and not ku.key_cert_sign:
+        raise ValueError(f"keyUsage.keyCertSign must be asserted in a CA certificate ({_name(cert)})")
+
+
+CA_EXTENSION_POLICY: ExtensionPolicy = (
+    ExtensionPolicy.webpki_defaults_ca()
+    .require_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _ca_key_usage)
+    .may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.SubjectKeyIdentifier, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+)
+"""CA certificates: basicConstraints cA (and its pathLenConstraint) required, keyCertSign when keyUsage is
+present, name constraints honoured; key identifiers and extendedKeyUsage optional."""
+
+EE_EXTENSION_POLICY: ExtensionPolicy = (
+    ExtensionPolicy.webpki_defaults_ee()
+    .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
+)
+"""Signer certificates: subjectAltName optional; keyUsage, extendedKeyUsage and a CA flag are judged by the
+party's :class:`~signing.policy.VerifyPolicy` (``CERT_KEY_USAGE``), not by the Web PKI rules."""
+
+# The validator's reasons (its error text) mapped to our codes; anything else is CERT_UNTRUSTED.
+_REASONS: tuple[tuple[str, type[CertificateError]], ...] = (
+    ("path length constraint violated", CertificatePathLength),
+    ("name constraint", CertificateNameConstraints),
+    ("unaccounted-for critical extension", CertificateCriticalExtension),
+    ("key is too weak", CertificateKeyWeak),
+    ("key too weak", CertificateKeyWeak),
+    ("Forbidden public key algorithm", CertificateKeyWeak),
+    ("Forbidden signature algorithm", CertificateKeyWeak),
+    ("digest algorithm too weak", CertificateKeyWeak),
+)
+_DATES = "not valid at validation time"
+
+
+def _library_error(reason: str) -> type[CertificateError] | None:
+    for text, error in _REASONS:
+        if text in reason:
+            return error
+    return None
+
+
+# --------------------------------------------------------------------------- our own rules
+
+
+def _check_key_strength(cert: x509.Certificate) -> None:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise CertificateKeyWeak(
+                f"certificate {_name(cert)} has a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits required",
+                details={"fingerprint": fingerprint(cert), "key": f"rsa{key.key_size}"},
+            )
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in ALLOWED_CURVES:
+            raise CertificateKeyWeak(
+                f"certificate {_name(cert)} has a key on curve {key.curve.name}; only P-256, P-384 and P-521 are "
+                "accepted",
+                details={"fingerprint": fingerprint(cert), "key": key.curve.name},
+            )
+        return
+    raise CertificateKeyWeak(
+        f"certificate {_name(cert)} has a {type(key).__name__.removeprefix('_')} key; RSA or EC keys only",
+        details={"fingerprint": fingerprint(cert)},
+    )
+
+
+def _norm(value: str | bytes) -> str:
+    """RFC 4518-like string preparation: case folded, inner whitespace collapsed, outer whitespace removed."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return " ".join(text.casefold().split())
+
+
+def _rdns(name: x509.Name) -> list[frozenset[tuple[str, str]]]:
+    return [frozenset((a.oid.dotted_string, _norm(a.value)) for a in rdn) for rdn in name.rdns]
+
+
+def _dn_within(name: x509.Name, base: x509.Name) -> bool:
+    """RFC 5280 4.2.1.10: a DN is within a directoryName subtree when the base's RDNs are its first RDNs."""
+    outer, inner = _rdns(base), _rdns(name)
+    return len(inner) >= len(outer) and inner[: len(outer)] == outer
+
+
+def _mail_within(address: str, constraint: str) -> bool:
+    """RFC 5280 4.2.1.10 rfc822Name subtrees: a mailbox, a host, or ``.domain`` for every host below it."""
+    address, constraint = _norm(address), _norm(constraint)
+    if "@" in constraint:
+        return address == constraint
+    host = address.rpartition("@")[2]
+    if constraint.startswith("."):
+        return host.endswith(constraint)
+    return host == constraint
+
+
+def _subject_names(cert: x509.Certificate) -> tuple[list[x509.Name], list[str]]:
+    """The directory names and mail addresses of ``cert`` that subjectAltName checks by the validator leave out:
+    the subject DN, directoryName alternative names, and emailAddress attributes of the subject."""
+    names = [cert.subject] if len(cert.subject) else []
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names += san.get_values_for_type(x509.DirectoryName)
+    except x509.ExtensionNotFound:
+        pass
+    mails = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)]
+    return names, mails
+
+
+def _check_subject_name_constraints(path: Sequence[x509.Certificate]) -> None:
+    """directoryName and emailAddress name constraints of every CA on the path (leaf first) over the certificates
+    below it; self-issued intermediates are exempt (RFC 5280 6.1.3 (b), (c))."""
+    for i in range(1, len(path)):
+        try:
+            nc = path[i].extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            continue
+        permitted = list(nc.permitted_subtrees or ())
+        excluded = list(nc.excluded_subtrees or ())
+        permitted_dn = [g.value for g in permitted if isinstance(g, x509.DirectoryName)]
+        excluded_dn = [g.value for g in excluded if isinstance(g, x509.DirectoryName)]
+        permitted_mail = [g.value for g in permitted if isinstance(g, x509.RFC822Name)]
+        excluded_mail = [g.value for g in excluded if isinstance(g, x509.RFC822Name)]
+        if not (permitted_dn or excluded_dn or permitted_mail or excluded_mail):
+            continue
+        for j, cert in enumerate(path[:i]):
+            if j > 0 and cert.subject == cert.issuer:
+                continue
+            names, mails = _subject_names(cert)
+            for dn in names:
+                if permitted_dn and not any(_dn_within(dn, base) for base in permitted_dn):
+                    raise _name_constraint(cert, path[i], f"subject {dn.rfc4514_string()} is in no permitted subtree")
+                if any(_dn_within(dn, base) for base in excluded_dn):
+                    raise _name_constraint(cert, path[i], f"subject {dn.rfc4514_string()} is in an excluded subtree")
+            for mail in mails:
+                if permitted_mail and not any(_mail_within(mail, c) for c in permitted_mail):
+                    raise _name_constraint(cert, path[i], f"emailAddress {mail} is in no permitted subtree")
+                if any(_mail_within(mail, c) for c in excluded_mail):
+                    raise _name_constraint(cert, path[i], f"emailAddress {mail} is in an excluded subtree")
+
+
+def _name_constraint(cert: x509.Certificate, ca: x509.Certificate, why: str) -> CertificateNameConstraints:
+    return CertificateNameConstraints(
+        f"certificate {_name(cert)} violates the name constraints of {_name(ca)}: {why}",
+        details={"fingerprint": fingerprint(cert), "constrained_by": fingerprint(ca)},
+    )
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
+# --------------------------------------------------------------------------- stores
 
 
 @dataclass(frozen=True)
@@ -65,6 +274,18 @@ class PinnedCertificate:
     """Not accepted after this instant (the end of the overlap window of a rotated-out key)."""
 
 
+_PathKey = tuple[bool, str, frozenset[str], bool, int]
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """A path whose static checks passed, with the window in which all its certificates are valid."""
+
+    path: tuple[x509.Certificate, ...]
+    latest_start: datetime
+    earliest_end: datetime
+
+
 @dataclass(frozen=True)
 class TrustStore:
     """Everything that decides whether a certificate may sign for one party."""
@@ -74,9 +295,7 @@ class TrustStore:
     pinned: tuple[PinnedCertificate, ...] = ()
     intermediates: tuple[x509.Certificate, ...] = ()
     revocation: RevocationChecker = field(default_factory=NoRevocationCheck)
-    _paths: dict[tuple[bool, str, int], tuple[x509.Certificate, ...]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    _paths: dict[_PathKey, _Validated] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.anchors and not self.pinned:
@@ -122,6 +341,10 @@ class TrustStore:
             revocation=self.revocation,
         )
 
+    @cached_property
+    def _store(self) -> Store | None:
+        return Store(list(self.anchors)) if self.anchors else None
+
     # ------------------------------------------------------------------ validation
 
     def validate(
@@ -136,22 +359,28 @@ class TrustStore:
         at = at or datetime.now(UTC)
         fp = fingerprint(leaf)
         pin = self._pin_for(fp, at)
-        # Path building and the static checks (CA flags, key usage) are done once per
-        # (pinned or chained, leaf, policy); dates and revocation are checked on every call.
-        cache_key = (pin is not None, fp, id(policy))
-        path = self._paths.get(cache_key)
-        if path is None:
-            if pin is not None:
-                issuer = self._find_issuer(leaf, presented)
-                path = (leaf, issuer) if issuer is not None else (leaf,)
-            else:
-                path = self._build_path(leaf, presented, policy)
-            for ca in path[1:]:
-                self._check_ca(ca)
+        # The path and its static checks (signatures, constraints, extensions, key usage, key strength) are
+        # established once per (pinned or chained, leaf, policy rules); dates and revocation on every call.
+        key: _PathKey = (pin is not None, fp, policy.allowed_ekus, policy.require_key_usage, policy.max_chain_length)
+        skew = policy.clock_skew
+        cached = self._paths.get(key)
+        # A cached path is reused while every certificate on it is within its dates; otherwise another path
+        # may be valid at this instant (a renewed intermediate), and a fresh validation names the culprit.
+        if cached is not None and cached.latest_start <= at + skew and at - skew <= cached.earliest_end:
+            path = cached.path
+        else:
+            path = self._pinned_path(leaf, presented) if pin is not None else self._chain(leaf, presented, policy, at)
+            for cert in path:
+                _check_key_strength(cert)
+            _check_subject_name_constraints(path)
             self._check_signing_usage(leaf, policy)
-            self._paths[cache_key] = path
-        for cert in path:
-            self._check_dates(cert, at, policy.clock_skew)
+            for cert in path:
+                self._check_dates(cert, at, skew)
+            self._paths[key] = _Validated(
+                path,
+                latest_start=max(c.not_valid_before_utc for c in path),
+                earliest_end=min(c.not_valid_after_utc for c in path),
+            )
         for cert, issuer in itertools.pairwise(path):
             self.revocation.check(cert, issuer, at=at)
         return path
@@ -174,39 +403,94 @@ class TrustStore:
             details={"fingerprint": fp},
         )
 
+    def _pinned_path(
+        self, leaf: x509.Certificate, presented: Sequence[x509.Certificate]
+    ) -> tuple[x509.Certificate, ...]:
+        """A pin is trusted as such; its certificate still has to pass the signer profile (no unknown critical
+        extension), judged by the validator with the pin as its own anchor at an instant inside its validity
+        (its dates are checked, with the clock skew, by :meth:`validate`)."""
+        verifier = _verifier(Store([leaf]), leaf.not_valid_before_utc, 0)
+        try:
+            verifier.verify(leaf, [])
+        except VerificationError as exc:
+            raise self._refusal(leaf, str(exc)) from None
+        issuer = self._find_issuer(leaf, presented)
+        if issuer is None:
+            return (leaf,)
+        self._check_ca(issuer)
+        return (leaf, issuer)
+
+    def _chain(
+        self, leaf: x509.Certificate, presented: Sequence[x509.Certificate], policy: VerifyPolicy, at: datetime
+    ) -> tuple[x509.Certificate, ...]:
+        """The validator's path from ``leaf`` to an anchor, at ``at`` or, for validity dates, anywhere within the
+        clock skew of it."""
+        untrusted = [*presented, *self.intermediates]
+        store = self._store
+        if store is None:
+            raise self._untrusted(leaf)
+        depth = max(policy.max_chain_length - 2, 0)
+        reason = ""
+        for instant in (at, at + policy.clock_skew, at - policy.clock_skew):
+            try:
+                chain = _verifier(store, instant, depth).verify(leaf, untrusted).chain
+            except VerificationError as exc:
+                reason = reason or str(exc)
+                if _DATES not in str(exc) or not policy.clock_skew:
+                    break
+                continue
+            if len(chain) > policy.max_chain_length:
+                raise self._untrusted(leaf, f"its path holds more than {policy.max_chain_length} certificates")
+            return tuple(chain)
+        if _DATES in reason:
+            for cert in self._diagnostic_path(leaf, untrusted):
+                self._check_dates(cert, at, policy.clock_skew)
+        raise self._refusal(leaf, reason)
+
+    def _refusal(self, leaf: x509.Certificate, reason: str) -> CertificateError:
+        reason = reason.removeprefix("validation failed: ").split(" (encountered processing")[0]
+        error = _library_error(reason)
+        if error is None:
+            return self._untrusted(leaf, reason)
+        return error(
+            f"certificate {_name(leaf)} has no valid path for party {self.party!r}: {reason}",
+            details={"fingerprint": fingerprint(leaf), "reason": reason},
+        )
+
+    def _untrusted(self, leaf: x509.Certificate, reason: str | None = None) -> CertificateUntrusted:
+        because = f" ({reason})" if reason else ""
+        return CertificateUntrusted(
+            f"certificate {_name(leaf)} (issued by {leaf.issuer.rfc4514_string()}) is not pinned for party "
+            f"{self.party!r} and does not chain to any of its {len(self.anchors)} trust anchor(s){because}",
+            details={"fingerprint": fingerprint(leaf), **({"reason": reason} if reason else {})},
+        )
+
+    def _diagnostic_path(self, leaf: x509.Certificate, untrusted: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+        """Issuer by issuer, the path the validator would have taken; only used to name the certificate whose
+        dates made it refuse (the refusal itself is the validator's)."""
+        anchor_fps = {fingerprint(a) for a in self.anchors}
+        path = [leaf]
+        current = leaf
+        while fingerprint(current) not in anchor_fps and len(path) < 16:
+            issuer = next(
+                (
+                    c
+                    for c in (*self.anchors, *untrusted)
+                    if c is not current and c.subject == current.issuer and _issued_by(current, c)
+                ),
+                None,
+            )
+            if issuer is None:
+                break
+            path.append(issuer)
+            current = issuer
+        return path
+
     def _find_issuer(self, cert: x509.Certificate, presented: Sequence[x509.Certificate]) -> x509.Certificate | None:
         for candidate in (*presented, *self.intermediates, *self.anchors):
             if candidate.subject == cert.issuer and _issued_by(cert, candidate):
                 return candidate
         return None
-
-    def _build_path(
-        self, leaf: x509.Certificate, presented: Sequence[x509.Certificate], policy: VerifyPolicy
-    ) -> tuple[x509.Certificate, ...]:
-        anchor_fps = {fingerprint(a) for a in self.anchors}
-        path = [leaf]
-        current = leaf
-        while len(path) < policy.max_chain_length:
-            if fingerprint(current) in anchor_fps:
-                return tuple(path)
-            issuer = None
-            for candidate in (*self.anchors, *presented, *self.intermediates):
-                if candidate is current or candidate.subject != current.issuer:
-                    continue
-                if _issued_by(current, candidate):
-                    issuer = candidate
-                    break
-            if issuer is None:
-                break
-            path.append(issuer)
-            if fingerprint(issuer) in anchor_fps:
-                return tuple(path)
-            current = issuer
-        raise CertificateUntrusted(
-            f"certificate {_name(leaf)} (issued by {leaf.issuer.rfc4514_string()}) is not pinned for party "
-            f"{self.party!r} and does not chain to any of its {len(self.anchors)} trust anchor(s)",
-            details={"fingerprint": fingerprint(leaf)},
-        )
 
     @staticmethod
     def _check_dates(cert: x509.Certificate, at: datetime, skew: timedelta) -> None:
@@ -223,6 +507,7 @@ class TrustStore:
 
     @staticmethod
     def _check_ca(cert: x509.Certificate) -> None:
+        """The issuer found for a pinned certificate (not validated as a path: the pin is the trust)."""
         try:
             bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         except x509.ExtensionNotFound:
@@ -267,12 +552,15 @@ class TrustStore:
             )
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
+def _verifier(store: Store, at: datetime, depth: int) -> ClientVerifier:
+    return (
+        PolicyBuilder()
+        .store(store)
+        .time(at)
+        .max_chain_depth(depth)
+        .extension_policies(ca_policy=CA_EXTENSION_POLICY, ee_policy=EE_EXTENSION_POLICY)
+        .build_client_verifier()
+    )
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ from signing.algorithms import (
     SIGNATURES,
     TRANSFORM_ENVELOPED,
     canonicalize,
+    check_signature_parameters,
     is_hmac,
 )
 from signing.keys import verify_raw
@@ -411,8 +412,10 @@ def verify_document(
     c14n = _algorithm(_child(signed_info, 0, "CanonicalizationMethod"), "CanonicalizationMethod")
     if c14n not in policy.c14n_methods:
         raise AlgorithmForbidden(f"canonicalization {c14n} is not accepted", field="ds:CanonicalizationMethod")
-    method = _algorithm(_child(signed_info, 1, "SignatureMethod"), "SignatureMethod")
+    method_el = _child(signed_info, 1, "SignatureMethod")
+    method = _algorithm(method_el, "SignatureMethod")
     _check_signature_method(method, policy)
+    check_signature_parameters(method_el, SIGNATURES[method], "ds:SignatureMethod")
 
     references = signed_info.findall(_DS + "Reference")
     if len(references) != policy.references:

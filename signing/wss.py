@@ -88,6 +88,7 @@ from signing.algorithms import (
     DigestAlgorithm,
     SignatureAlgorithm,
     canonicalize,
+    check_signature_parameters,
     is_hmac,
 )
 from signing.keys import Signer, default_algorithm_for, verify_raw
@@ -585,6 +586,7 @@ def verify_envelope(
     method_el = _only(signed_info, _DS + "SignatureMethod", "ds:SignatureMethod")
     method = _algorithm(method_el)
     _check_signature_method(method, policy.dsig, element_path(method_el))
+    check_signature_parameters(method_el, SIGNATURES[method], element_path(method_el))
 
     index = _index_ids(envelope, policy.dsig.id_attributes)
     ref_elements = signed_info.findall(_DS + "Reference")

@@ -26,7 +26,9 @@ file, or to the current directory for an adapter built in code):
 * ``receiver`` (:class:`~adapters.as4.receiver.As4Receiver`): where
   :meth:`As4Adapter.receive` pulls verified inbound messages from;
 * ``sleep`` (``async`` callable) and ``clock``: injected in tests;
-* ``max_connections`` (default 8).
+* ``max_connections`` (default 8);
+* ``tls`` (:class:`~adapters.options.TlsOptions`, for ``https://``): ``ca_bundle``, ``client_certificate``/
+  ``client_key``, ``minimum_version``, as for the ``http`` adapter.
 
 Features: ``deliver`` (one user message, payload compressed, signed, encrypted),
 ``receipt`` (the signed non-repudiation receipt, verified against the partner's
@@ -36,6 +38,9 @@ exponential jittered waits until a receipt arrives or the PMode's attempts or
 time run out; the bytes are recorded in ``sent_store`` before the first
 transmission, so a redelivery after a restart resends them too), ``duplicate`` (a receipt seen before, or one the
 receiver marks ``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
+
+Who a message was relayed for: when an intermediary submitted it on behalf of an enterprise, the user message
+carries the property ``originalSender`` with the enterprise's id (unless the PMode sets that property itself).
 
 In the gateway TOML (paths relative to the configuration file, or absolute)::
 
@@ -113,8 +118,10 @@ from adapters.as4.sent import (
 from adapters.options import (
     CertificateOption,
     SignerOption,
+    TlsOptions,
     TrustOption,
     certificate_from_options,
+    client_ssl_context,
     object_or,
     path_from_options,
     signer_from_options,
@@ -141,6 +148,10 @@ __all__ = ["As4Adapter", "As4Options", "InboundMessage", "PROPERTY_HEADER_PREFIX
 
 PROPERTY_HEADER_PREFIX = "AS4-Property-"
 """OutboundMessage headers named ``AS4-Property-<name>`` become eb:MessageProperties."""
+
+ORIGINAL_SENDER = "originalSender"
+"""The eb:MessageProperties property (the eDelivery four-corner model's) that carries the enterprise an
+intermediary submitted for (:attr:`~gateway.ports.OutboundMessage.on_behalf_of`)."""
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _RETRYABLE_EBMS = frozenset({"EBMS:0005", "EBMS:0202", "EBMS:0301"})
@@ -190,6 +201,8 @@ class As4Options(BaseModel):
     """The clock of message timestamps and signal verification (injected in tests)."""
     max_connections: int = Field(8, ge=1, le=1024)
     """Connections to the partner at once."""
+    tls: TlsOptions = TlsOptions()
+    """TLS towards the partner (``https://``): CA bundle, client certificate, minimum version."""
 
 
 class As4Adapter(Adapter):
@@ -224,6 +237,7 @@ class As4Adapter(Adapter):
         self.endpoint = self.pmode.endpoint or url
         if not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
+        self._ssl = client_ssl_context(opts.tls)
         raw_store = opts.sent_store  # last: the only option that opens a file
         self._owns_sent_store = not isinstance(raw_store, SentStore)
         self.sent_store: SentStore
@@ -245,7 +259,7 @@ class As4Adapter(Adapter):
     async def open(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.options.max_connections),
+                connector=aiohttp.TCPConnector(limit=self.options.max_connections, ssl=self._ssl),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
 
@@ -274,11 +288,12 @@ class As4Adapter(Adapter):
             self._sent.move_to_end(ebms_id)
             outgoing, kept_digest = cached
         else:
-            record = await self.sent_store.get(ebms_id)
+            record = await self.sent_store.get(self.pmode.responder.party_id, ebms_id)
             if record is None:
                 built = self._build(message, ebms_id)
                 record = await self.sent_store.add(
                     SentRecord(
+                        partner=self.pmode.responder.party_id,
                         message_id=ebms_id,
                         body=built.body,
                         content_type=built.content_type,
@@ -328,6 +343,10 @@ class As4Adapter(Adapter):
             if name.startswith(PROPERTY_HEADER_PREFIX):
                 prop = name[len(PROPERTY_HEADER_PREFIX) :]
                 properties.append(Property(prop, value, pmode.property_types.get(prop)))
+        if message.on_behalf_of and not any(p.name == ORIGINAL_SENDER for p in properties):
+            properties.append(
+                Property(ORIGINAL_SENDER, message.on_behalf_of, pmode.property_types.get(ORIGINAL_SENDER))
+            )
         user = UserMessage(
             message_id=ebms_id,
             timestamp=self._clock(),
@@ -448,7 +467,7 @@ class As4Adapter(Adapter):
         duplicate = marked_duplicate or (seen is not None and seen == signal.signal.message_id)
         if seen != signal.signal.message_id:
             self._receipts_seen[sent_id] = signal.signal.message_id
-            await self.sent_store.set_receipt(sent_id, signal.signal.message_id)
+            await self.sent_store.set_receipt(self.pmode.responder.party_id, sent_id, signal.signal.message_id)
         return Receipt(message_id=sent_id, raw=body, status=status, duplicate=duplicate)
 
     # ------------------------------------------------------------------ receiving

@@ -7,18 +7,27 @@ load; relative paths are relative to the configuration file):
 * ``party_id``: our eb:PartyId (the eb:To of inbound messages);
 * ``signer``: our key for receipts and error signals (:func:`adapters.options.signer_from_options`);
 * ``decryption_key``: our key for decryption, a PKCS#12 or PEM table like ``signer`` (default: the ``signer`` key);
-* ``duplicate_store``: the SQLite file of received MessageIds and their receipts (default: in memory);
+* ``duplicate_store``: the SQLite file of received (partner, MessageId) pairs and their receipts (default: in memory);
 * ``partners``: one table per partner PartyId with ``party`` (the gateway party it submits as), ``pmode``
   (:class:`~adapters.as4.pmode.PMode` table, seen from our side), ``trust`` (who may sign for it,
-  :func:`adapters.options.trust_from_options`) and ``document_types`` (eb:Action → gateway document type;
-  default: the Action itself).
+  :func:`adapters.options.trust_from_options`), ``signers`` (the RFC 4514 subjects of the certificates that
+  sign for it: required when ``trust`` has anchors, which vouch for every certificate they issue, other
+  partners' included) and ``document_types`` (eb:Action → gateway document type; default: the Action itself).
 
 Partners authenticate by their WS-Security signature, not by a bearer token: ``path`` is one of
-:meth:`public_paths`. Each verified message is submitted to the broker as the partner's party (message id =
-eb:MessageId, conversation = eb:ConversationId, reference = eb:RefToMessageId, raw = the decrypted payload);
-the signed receipt is returned only once the broker has accepted it durably. A broker refusal is answered with
-a signed ebMS error signal (EBMS:0004, the gateway's code in the description); a store failure with HTTP 503
-so the partner resends; a duplicate MessageId with the original receipt, without a second submission.
+:meth:`public_paths`. The signed eb:From PartyId (and its type, when the PMode names one) must be the partner's
+and the signing certificate one of its ``signers`` (``IDENTITY_MISMATCH``, EBMS:0004, otherwise); the signed
+eb:To must be ``party_id`` (EBMS:0003); nothing is submitted otherwise.
+
+Each verified message is submitted to the broker as the partner's party (message id = eb:MessageId, conversation =
+eb:ConversationId, reference = eb:RefToMessageId, raw = the decrypted payload); the signed receipt is returned only
+once the broker has accepted it durably. A broker refusal is answered with a signed ebMS error signal (EBMS:0004,
+the gateway's code in the description); a store failure with HTTP 503 so the partner resends; a MessageId the same
+partner already sent with the original receipt, without a second submission (duplicates are keyed by the partner's
+PartyId and the MessageId: another partner's message with the same MessageId is its own message, submitted and
+answered with its own receipt). A signed payload the partner's party already had accepted under another MessageId (a
+replay) is refused by the broker: a signed error signal, EBMS:0004 with ``DUPLICATE_CONTENT`` and the original's id
+and state in the description.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
+from cryptography import x509
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from adapters.as4.messages import SIGNAL_CONTENT_TYPE, As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
@@ -66,8 +76,22 @@ class As4PartnerOptions(BaseModel):
     """The agreement (:class:`~adapters.as4.pmode.PMode`), seen from our side."""
     trust: TrustOption
     """Who may sign for the partner: a :class:`~signing.trust.TrustStore` or a ``{ anchors = [...], ... }`` table."""
+    signers: tuple[str, ...] = ()
+    """RFC 4514 subjects of the certificates that sign for this partner (``"CN=th-asw,O=Thai NSW,C=TH"``); any
+    other certificate ``trust`` accepts is refused. Required when ``trust`` has anchors; optional when it only
+    pins certificates (the pins are the partner's)."""
     document_types: dict[str, str] = Field(default_factory=dict)
     """eb:Action → the gateway's document type (default: the Action itself)."""
+
+    @field_validator("signers")
+    @classmethod
+    def _subjects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for subject in value:
+            try:
+                x509.Name.from_rfc4514_string(subject)
+            except ValueError as exc:
+                raise ValueError(f"{subject!r} is not an RFC 4514 distinguished name: {exc}") from None
+        return value
 
 
 def _decryption_key(value: Any, info: ValidationInfo) -> SignerOptions:
@@ -166,8 +190,17 @@ class As4Endpoint(InboundEndpoint):
     @staticmethod
     def _partner(party_id: str, table: As4PartnerOptions, field: str) -> InboundPartner:
         trust = trust_from_options(table.trust, party=party_id, field=f"{field}.trust")
+        if trust.anchors and not table.signers:
+            raise ConfigError(
+                f"name the certificates that sign for {party_id} (their RFC 4514 subjects): its trust anchors "
+                "vouch for every certificate they issue, other partners' too",
+                field=f"{field}.signers",
+            )
+        signers = tuple(x509.Name.from_rfc4514_string(s) for s in table.signers)
         return InboundPartner(
-            party=table.party, agreement=As4Partner(table.pmode, trust), document_types=dict(table.document_types)
+            party=table.party,
+            agreement=As4Partner(table.pmode, trust, signers=signers),
+            document_types=dict(table.document_types),
         )
 
     def public_paths(self) -> list[str]:

@@ -10,7 +10,9 @@ eb:From PartyId and, among that partner's agreements, the PMode by the (not
 yet trusted) eb:Service, eb:Service/@type, eb:Action and AgreementRef/@pmode
 (:func:`select_agreement`), decrypt, verify the signature with that partner's
 trust store, then read the UserMessage from the **verified** eb:Messaging only
-and check that its eb:From is that partner and its eb:To is us, that its
+and check that its eb:From (PartyId and type) is that partner, signed by one of
+the partner's certificates (:attr:`As4Partner.signers`; ``IDENTITY_MISMATCH``,
+EBMS:0004, otherwise) and its eb:To (PartyId and type) is us (EBMS:0003), that its
 Service and Action are those of the selected PMode, that every PartInfo has
 its MIME part (and no part is unlisted), and decompress within a size limit.
 
@@ -52,6 +54,7 @@ from adapters.as4.pmode import PMode
 from gateway.errors import (
     ConfigError,
     EncryptionMissing,
+    IdentityMismatch,
     NswError,
     ReceiptInvalid,
     ValidationFailed,
@@ -107,6 +110,10 @@ class As4Partner:
     pmode: PMode
     trust: TrustStore
     encryption_certificate: x509.Certificate | None = None
+    signers: tuple[x509.Name, ...] = ()
+    """The subjects of the certificates that sign for this partner: a message signed by any other certificate
+    ``trust`` accepts (another partner's, issued by the same CA) is refused (``IDENTITY_MISMATCH``). Empty: any
+    certificate ``trust`` accepts (a trust store that vouches for this partner alone)."""
 
 
 @dataclass(frozen=True)
@@ -343,6 +350,54 @@ def _decompress(data: bytes, limit: int, where: str) -> bytes:
     return out
 
 
+def _check_parties(
+    user: UserMessage,
+    partner: As4Partner,
+    claimed: str,
+    our_party_id: str,
+    verified: WssVerifyResult,
+    messaging: etree._Element,
+) -> None:
+    """The signed eb:From (PartyId and type) is the partner the message was verified for, its certificate one
+    of the partner's :attr:`As4Partner.signers`, and the signed eb:To (PartyId and type) is us."""
+    where_from = element_path(messaging) + "/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId"
+    responder = partner.pmode.responder
+    if user.sender.party_id != claimed or user.sender.party_id != responder.party_id:
+        raise IdentityMismatch(
+            f"eb:From {user.sender.party_id!r} is not the partner whose key signed", field=where_from
+        )
+    if responder.party_id_type is not None and user.sender.party_type != responder.party_id_type:
+        raise IdentityMismatch(
+            f"eb:From {user.sender.party_id!r} has type {user.sender.party_type!r}, the partner's is "
+            f"{responder.party_id_type!r}",
+            field=where_from + "/@type",
+        )
+    subject = verified.certificate.subject
+    if partner.signers and subject not in partner.signers:
+        raise IdentityMismatch(
+            f"signed by {subject.rfc4514_string()}, which is not a certificate of partner {responder.party_id!r}",
+            field="/S12:Envelope/S12:Header/wsse:Security/ds:Signature",
+        )
+    where_to = element_path(messaging) + "/eb:UserMessage/eb:PartyInfo/eb:To/eb:PartyId"
+    if user.receiver.party_id != our_party_id:
+        raise ValidationFailed(
+            [ValidationIssue(where_to, "AS4_PARTY", f"eb:To {user.receiver.party_id!r} is not us ({our_party_id!r})")],
+            details={"ebms": "EBMS:0003"},
+        )
+    ours = partner.pmode.initiator.party_id_type
+    if ours is not None and user.receiver.party_type != ours:
+        raise ValidationFailed(
+            [
+                ValidationIssue(
+                    where_to + "/@type",
+                    "AS4_PARTY",
+                    f"eb:To {user.receiver.party_id!r} has type {user.receiver.party_type!r}, ours is {ours!r}",
+                )
+            ],
+            details={"ebms": "EBMS:0003"},
+        )
+
+
 def open_user_message(
     body: bytes,
     content_type: str,
@@ -423,22 +478,7 @@ def open_user_message(
             ],
             details={"ebms": "EBMS:0010"},
         )
-    where_from = element_path(verified.messaging) + "/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId"
-    if user.sender.party_id != claimed or user.sender.party_id != partner.pmode.responder.party_id:
-        raise ValidationFailed(
-            [
-                ValidationIssue(
-                    where_from, "AS4_PARTY", f"eb:From {user.sender.party_id!r} is not the partner whose key signed"
-                )
-            ],
-            details={"ebms": "EBMS:0003"},
-        )
-    if user.receiver.party_id != our_party_id:
-        where_to = element_path(verified.messaging) + "/eb:UserMessage/eb:PartyInfo/eb:To/eb:PartyId"
-        raise ValidationFailed(
-            [ValidationIssue(where_to, "AS4_PARTY", f"eb:To {user.receiver.party_id!r} is not us ({our_party_id!r})")],
-            details={"ebms": "EBMS:0003"},
-        )
+    _check_parties(user, partner, claimed, our_party_id, verified, verified.messaging)
     listed = [p.cid for p in user.parts]
     for part in user.parts:
         if part.cid not in verified.attachments:

@@ -6,11 +6,15 @@ For each POST:
    message against the claimed partner's trust store; any coded failure is
    answered with a **signed** ebMS error signal (EBMS:0101 for signature and
    certificate failures, 0102 decryption, 0103 policy, 0009 header, 0001 an
-   unknown partner or Service/Action, 0010 a PMode mismatch, 0003/0007
-   content) whose ErrorDetail carries our error code and incident id;
-2. duplicate elimination: under a per-MessageId lock, a MessageId already in
-   the :class:`DuplicateStore` is answered with the *original* receipt and is
-   not delivered again;
+   unknown partner or Service/Action, 0010 a PMode mismatch, 0004 an eb:From
+   or a signer that is not the partner's (``IDENTITY_MISMATCH``), 0003 an eb:To
+   that is not us, 0003/0007 content) whose ErrorDetail carries our error code
+   and incident id;
+2. duplicate elimination, keyed by the sending partner's PartyId and the
+   MessageId (two partners may use the same MessageId: each is its own
+   message): under a lock per key, a key already in the
+   :class:`DuplicateStore` is answered with the *original* receipt and is not
+   delivered again;
 3. the verified message goes to the sink (an ``async`` callable, or the
    receiver's own :attr:`As4Receiver.inbox` queue). A sink that raises a
    retryable error makes the answer HTTP 503 without a receipt, so the sender's
@@ -54,50 +58,83 @@ MessageSink = Callable[[ReceivedMessage], Awaitable[None]]
 
 
 class DuplicateStore(Protocol):
-    """MessageIds already received, with the receipt each was answered with."""
+    """Messages already received, by (sending partner's PartyId, MessageId), with the receipt each was answered
+    with."""
 
-    async def receipt_for(self, message_id: str) -> bytes | None: ...
+    async def receipt_for(self, partner: str, message_id: str) -> bytes | None: ...
 
-    async def remember(self, message_id: str, receipt: bytes) -> None: ...
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None: ...
 
 
 class MemoryDuplicateStore:
     """In-memory duplicate store (tests, single-process receivers)."""
 
     def __init__(self) -> None:
-        self._receipts: dict[str, bytes] = {}
+        self._receipts: dict[tuple[str, str], bytes] = {}
 
-    async def receipt_for(self, message_id: str) -> bytes | None:
-        return self._receipts.get(message_id)
+    async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
+        return self._receipts.get((partner, message_id))
 
-    async def remember(self, message_id: str, receipt: bytes) -> None:
-        self._receipts[message_id] = receipt
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None:
+        self._receipts[(partner, message_id)] = receipt
 
     def __len__(self) -> int:
         return len(self._receipts)
 
 
+_RECEIVED_SCHEMA = 1
+"""``PRAGMA user_version`` of a duplicate store keyed by (partner, MessageId)."""
+
+_RECEIVED_TABLE = (
+    "CREATE TABLE IF NOT EXISTS as4_received (partner TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " receipt BLOB NOT NULL, at TEXT NOT NULL, PRIMARY KEY (partner, message_id))"
+)
+
+_LEGACY_PARTNER = ""
+"""The partner of rows written by a store keyed by MessageId alone (schema 0), which did not record it."""
+
+
 class SqliteDuplicateStore:
-    """Duplicate store in a SQLite file: survives restarts of the receiver."""
+    """Duplicate store in a SQLite file: survives restarts of the receiver.
+
+    A file written when the store was keyed by MessageId alone is upgraded in place when opened: its rows keep
+    their receipts under an unknown partner and still answer a resend of their MessageId from any partner
+    (as before the upgrade, since which partner sent them was not recorded); every row written since is keyed
+    by (partner, MessageId)."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS as4_received "
-            "(message_id TEXT PRIMARY KEY, receipt BLOB NOT NULL, at TEXT NOT NULL)"
-        )
-        self._db.commit()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version < _RECEIVED_SCHEMA:
+            legacy = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'as4_received'"
+            ).fetchone()
+            steps = [_RECEIVED_TABLE]
+            if legacy:
+                steps = [
+                    "ALTER TABLE as4_received RENAME TO as4_received_by_id",
+                    _RECEIVED_TABLE,
+                    "INSERT INTO as4_received (partner, message_id, receipt, at)"
+                    f" SELECT '{_LEGACY_PARTNER}', message_id, receipt, at FROM as4_received_by_id",
+                    "DROP TABLE as4_received_by_id",
+                ]
+            self._db.executescript(
+                "BEGIN IMMEDIATE;\n" + ";\n".join(steps) + f";\nPRAGMA user_version = {_RECEIVED_SCHEMA};\nCOMMIT;"
+            )
 
-    async def receipt_for(self, message_id: str) -> bytes | None:
-        row = self._db.execute("SELECT receipt FROM as4_received WHERE message_id = ?", (message_id,)).fetchone()
+    async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT receipt FROM as4_received WHERE message_id = ? AND partner IN (?, ?)"
+            " ORDER BY partner = ? DESC LIMIT 1",
+            (message_id, partner, _LEGACY_PARTNER, partner),
+        ).fetchone()
         return bytes(row[0]) if row else None
 
-    async def remember(self, message_id: str, receipt: bytes) -> None:
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None:
         self._db.execute(
-            "INSERT OR IGNORE INTO as4_received (message_id, receipt, at) VALUES (?, ?, ?)",
-            (message_id, receipt, datetime.now(UTC).isoformat()),
+            "INSERT OR IGNORE INTO as4_received (partner, message_id, receipt, at) VALUES (?, ?, ?, ?)",
+            (partner, message_id, receipt, datetime.now(UTC).isoformat()),
         )
-        self._db.commit()
 
     def close(self) -> None:
         self._db.close()
@@ -137,7 +174,7 @@ class As4Receiver:
         self.domain = domain
         self.clock = clock or (lambda: datetime.now(UTC))
         self.delivered = 0
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _partner(self, party_id: str) -> As4Partner | Sequence[As4Partner]:
         """The agreements with ``party_id``; an unknown party is EBMS:0001 ValueNotRecognized (no P-Mode can be
@@ -183,12 +220,13 @@ class As4Receiver:
         except NswError as exc:
             return self._error(exc, body, content_type)
         message_id = received.user_message.message_id
-        lock = self._locks.setdefault(message_id, asyncio.Lock())
+        key = (received.user_message.sender.party_id, message_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if received.partner.pmode.duplicate_detection:
-                original = await self.store.receipt_for(message_id)
+                original = await self.store.receipt_for(*key)
                 if original is not None:
-                    log.info("AS4 duplicate %s answered with its original receipt", message_id)
+                    log.info("AS4 duplicate %s from %s answered with its original receipt", message_id, key[0])
                     return web.Response(
                         body=original,
                         status=200,
@@ -205,8 +243,8 @@ class As4Receiver:
                 return self._error(exc, body, content_type)
             self.delivered += 1
             receipt = build_receipt(received, self.signer, domain=self.domain, at=self.clock())
-            await self.store.remember(message_id, receipt)
-        self._locks.pop(message_id, None)
+            await self.store.remember(*key, receipt)
+        self._locks.pop(key, None)
         return web.Response(body=receipt, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
 
     def app(self, path: str = "/as4", *, max_bytes: int = 128 * 1024 * 1024) -> web.Application:

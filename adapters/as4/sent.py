@@ -10,7 +10,9 @@ other digests, and that original receipt would never match it.
 
 So the adapter records each built message in a :class:`SentStore` **before
 its first transmission** and, on every later attempt (in this process or after
-a restart), resends the recorded bytes. A record holds the ebMS MessageId, the
+a restart), resends the recorded bytes. Records are kept per partner (the
+eb:To PartyId) and MessageId: adapters of two partners may share one store.
+A record holds the ebMS MessageId, the
 exact HTTP body and Content-Type, the UserMessage Timestamp, the signed
 ds:Reference elements, the SHA-256 of the gateway payload (a MessageId reused
 for other content is refused, never silently resent) and, once one verified,
@@ -66,6 +68,9 @@ class SentRecord:
     """SHA-256 (hex) of the gateway payload the message carries."""
     receipt_id: str | None = None
     """MessageId of the partner's verified receipt, once one arrived."""
+    partner: str = ""
+    """The eb:To PartyId the message is sent to: records are kept per (partner, MessageId), so adapters of two
+    partners sharing one store never take each other's message for their own."""
 
 
 def references_xml(elements: Sequence[etree._Element]) -> bytes:
@@ -85,18 +90,18 @@ def reference_elements(data: bytes) -> tuple[etree._Element, ...]:
 
 @runtime_checkable
 class SentStore(Protocol):
-    """The user messages this adapter has built, by ebMS MessageId."""
+    """The user messages the adapters have built, by (partner PartyId, ebMS MessageId)."""
 
-    async def get(self, message_id: str) -> SentRecord | None:
-        """The record of ``message_id``, if it was built before."""
+    async def get(self, partner: str, message_id: str) -> SentRecord | None:
+        """The record of ``message_id`` sent to ``partner``, if it was built before."""
         ...
 
     async def add(self, record: SentRecord) -> SentRecord:
-        """Record ``record`` unless its MessageId is recorded already; return the record that is kept."""
+        """Record ``record`` unless its (partner, MessageId) is recorded already; return the record that is kept."""
         ...
 
-    async def set_receipt(self, message_id: str, receipt_id: str) -> None:
-        """Remember the MessageId of the verified receipt of ``message_id``."""
+    async def set_receipt(self, partner: str, message_id: str, receipt_id: str) -> None:
+        """Remember the MessageId of the verified receipt of ``message_id`` sent to ``partner``."""
         ...
 
     def close(self) -> None:
@@ -111,22 +116,22 @@ class MemorySentStore:
     """
 
     def __init__(self, limit: int = 4096) -> None:
-        self._records: dict[str, SentRecord] = {}
+        self._records: dict[tuple[str, str], SentRecord] = {}
         self.limit = limit
 
-    async def get(self, message_id: str) -> SentRecord | None:
-        return self._records.get(message_id)
+    async def get(self, partner: str, message_id: str) -> SentRecord | None:
+        return self._records.get((partner, message_id))
 
     async def add(self, record: SentRecord) -> SentRecord:
-        kept = self._records.setdefault(record.message_id, record)
+        kept = self._records.setdefault((record.partner, record.message_id), record)
         while len(self._records) > self.limit:
             del self._records[next(iter(self._records))]
         return kept
 
-    async def set_receipt(self, message_id: str, receipt_id: str) -> None:
-        record = self._records.get(message_id)
+    async def set_receipt(self, partner: str, message_id: str, receipt_id: str) -> None:
+        record = self._records.get((partner, message_id))
         if record is not None:
-            self._records[message_id] = SentRecord(**{**record.__dict__, "receipt_id": receipt_id})
+            self._records[(partner, message_id)] = SentRecord(**{**record.__dict__, "receipt_id": receipt_id})
 
     def close(self) -> None:
         pass
@@ -137,22 +142,32 @@ class MemorySentStore:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS as4_sent (
-    message_id TEXT PRIMARY KEY,
+    partner TEXT NOT NULL,
+    message_id TEXT NOT NULL,
     body BLOB NOT NULL,
     content_type TEXT NOT NULL,
     timestamp TEXT NOT NULL,
     refs BLOB NOT NULL,
     payload_sha256 TEXT NOT NULL,
     receipt_id TEXT,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (partner, message_id)
 )
 """
+_SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a sent store keyed by (partner, MessageId)."""
+_LEGACY_PARTNER = ""
+"""The partner of records written when the store was keyed by MessageId alone (it was not recorded)."""
+_COLUMNS = "message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id, recorded_at"
 
 
 class SqliteSentStore:
     """Records in a SQLite file (``synchronous = FULL``): survives restarts of the gateway.
 
-    A path that cannot be opened is :class:`~gateway.errors.ConfigError` naming ``field``.
+    A path that cannot be opened is :class:`~gateway.errors.ConfigError` naming ``field``. A file written when
+    records were keyed by MessageId alone is upgraded in place when opened: its records are kept under an
+    unknown partner and still found by their MessageId for any partner (which partner was not recorded); every
+    record written since is keyed by (partner, MessageId).
     """
 
     def __init__(self, path: str | Path, *, field: str = "options.sent_store") -> None:
@@ -170,12 +185,29 @@ class SqliteSentStore:
             db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             try:
                 db.execute("PRAGMA synchronous = FULL")
-                db.execute(_SCHEMA)
+                if int(db.execute("PRAGMA user_version").fetchone()[0]) < _SCHEMA_VERSION:
+                    self._upgrade(db)
             except sqlite3.Error:
                 db.close()
                 raise
             self._db = db
         return self._db
+
+    @staticmethod
+    def _upgrade(db: sqlite3.Connection) -> None:
+        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'as4_sent'").fetchone()
+        steps = [_SCHEMA]
+        if legacy:
+            steps = [
+                "ALTER TABLE as4_sent RENAME TO as4_sent_by_id",
+                _SCHEMA,
+                f"INSERT INTO as4_sent (partner, {_COLUMNS})"
+                f" SELECT '{_LEGACY_PARTNER}', {_COLUMNS} FROM as4_sent_by_id",
+                "DROP TABLE as4_sent_by_id",
+            ]
+        db.executescript(
+            "BEGIN IMMEDIATE;\n" + ";\n".join(steps) + f";\nPRAGMA user_version = {_SCHEMA_VERSION};\nCOMMIT;"
+        )
 
     async def _exec(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self._run, sql, params)  # each write is an fsync: off the event loop
@@ -187,15 +219,15 @@ class SqliteSentStore:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"the AS4 sent store {self.path} failed: {exc}", field=self._field) from exc
 
-    async def get(self, message_id: str) -> SentRecord | None:
+    async def get(self, partner: str, message_id: str) -> SentRecord | None:
         rows = await self._exec(
-            "SELECT message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id "
-            "FROM as4_sent WHERE message_id = ?",
-            (message_id,),
+            "SELECT message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id, partner "
+            "FROM as4_sent WHERE message_id = ? AND partner IN (?, ?) ORDER BY partner = ? DESC LIMIT 1",
+            (message_id, partner, _LEGACY_PARTNER, partner),
         )
         if not rows:
             return None
-        mid, body, content_type, timestamp, refs, digest, receipt_id = rows[0]
+        mid, body, content_type, timestamp, refs, digest, receipt_id, kept_for = rows[0]
         return SentRecord(
             str(mid),
             bytes(body),
@@ -204,14 +236,16 @@ class SqliteSentStore:
             bytes(refs),
             str(digest),
             None if receipt_id is None else str(receipt_id),
+            str(kept_for),
         )
 
     async def add(self, record: SentRecord) -> SentRecord:
         await self._exec(
             "INSERT OR IGNORE INTO as4_sent "
-            "(message_id, body, content_type, timestamp, refs, payload_sha256, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "(partner, message_id, body, content_type, timestamp, refs, payload_sha256, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                record.partner,
                 record.message_id,
                 record.body,
                 record.content_type,
@@ -221,12 +255,16 @@ class SqliteSentStore:
                 datetime.now(UTC).isoformat(),
             ),
         )
-        kept = await self.get(record.message_id)
+        kept = await self.get(record.partner, record.message_id)
         assert kept is not None
         return kept
 
-    async def set_receipt(self, message_id: str, receipt_id: str) -> None:
-        await self._exec("UPDATE as4_sent SET receipt_id = ? WHERE message_id = ?", (receipt_id, message_id))
+    async def set_receipt(self, partner: str, message_id: str, receipt_id: str) -> None:
+        await self._exec(
+            "UPDATE as4_sent SET receipt_id = ? WHERE message_id = ? AND partner = (SELECT partner FROM as4_sent"
+            " WHERE message_id = ? AND partner IN (?, ?) ORDER BY partner = ? DESC LIMIT 1)",
+            (receipt_id, message_id, message_id, partner, _LEGACY_PARTNER, partner),
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -5,14 +5,21 @@ validated at config load):
 
 * ``path`` (default ``/vnsw/soap``): where the endpoint is mounted; ``GET <path>?wsdl`` serves
   ``wsdl/vnsw_receive.wsdl`` with the address of the request;
-* ``parties``: VNSW ``From/identity`` (or ``From/ministryCode``) → party name (``{BNNPTNT = "MARD"}``);
-  default: the identity itself;
 * ``document_types``: VNSW ``documentType`` (procedure code) → the gateway's document type; default: the
   procedure code itself. ``"<documentType>/<type>/<function>"`` keys win over bare procedure codes;
 * ``identity``: the ``From`` block of our answers (default: the NSW's, :data:`NSW_IDENTITY`).
 
-Callers authenticate like every API client (``Authorization: Bearer <party token>``); the party the envelope's
-``From`` maps to must be the authenticated one (``AUTH_FORBIDDEN`` otherwise).
+Callers authenticate like every API client (``Authorization: Bearer <party token>``) and submit as that party.
+The envelope's ``From/identity``, ``From/ministryCode`` and ``From/organizationCode`` must each be the
+authenticated party's own, as its configuration states them (the broker checks them, the same rule as for a
+VNSW envelope posted on REST)::
+
+    [parties.MARD.identities]
+    vnsw = { identity = "BNNPTNT", ministryCode = "BNNPTNT", organizationCode = "06" }
+
+An element not listed there must be the party's name itself. Any other value, an unknown ``identity`` with a
+known ``ministryCode`` included, is answered with the function-00 error list, ``IDENTITY_MISMATCH`` naming the
+element (``/Envelope/Header/From/identity``...), and nothing is stored.
 
 A POST is answered synchronously, as the ministry systems expect (``receiveResponse/responsePayload``):
 
@@ -20,7 +27,8 @@ A POST is answered synchronously, as the ministry systems expect (``receiveRespo
   meaning, for a resent ``messageId``);
 * the function-00 error list when the inner Envelope cannot be parsed (``XML_*``), misses a header element
   (``REQUEST_INVALID`` naming it), or the broker refuses or rejects it (``AUTH_FORBIDDEN``,
-  ``VALIDATION_FAILED``...). ``ErrorCode`` is the gateway's code; ``ErrorName`` names the element at fault.
+  ``IDENTITY_MISMATCH``, ``VALIDATION_FAILED``...). ``ErrorCode`` is the gateway's code; ``ErrorName`` names the
+  element at fault.
 
 SOAP faults (``soap:Client``, HTTP 500) only for malformed SOAP: not XML, not a SOAP 1.1 Envelope, no
 ``receiveRequest/requestPayload`` in the Body; and a ``soap:Server`` fault when the gateway itself fails to
@@ -46,6 +54,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.vnsw_soap.envelope import NSW_IDENTITY, VnswHeader, ack_envelope, error_envelope, read_header
+from gateway.config import Config
 from gateway.errors import (
     ERROR_CODES,
     GatewayError,
@@ -76,7 +85,6 @@ _HEADER_FIELDS = {
     "X-Conversation-Id": "/Envelope/Header/Subject/reference",
     "X-Reference": "/Envelope/Header/Subject/reference",
     "X-Procedure": "/Envelope/Header/Subject/documentType",
-    "X-Sender": "/Envelope/Header/From/identity",
 }
 """Broker envelope fields → the VNSW element they come from (so a 00 error names the element at fault)."""
 
@@ -159,8 +167,6 @@ class VnswSoapEndpointOptions(BaseModel):
 
     path: str = Field("/vnsw/soap", pattern=r"^/")
     """Where the endpoint is mounted (``GET <path>?wsdl`` serves the WSDL)."""
-    parties: dict[str, str] = Field(default_factory=dict)
-    """VNSW ``From/identity`` (or ``From/ministryCode``) → party name; default: the identity itself."""
     document_types: dict[str, str] = Field(default_factory=dict)
     """VNSW ``documentType`` (or ``"<documentType>/<type>/<function>"``) → the gateway's document type."""
     identity: dict[str, str] = Field(default_factory=dict)
@@ -186,7 +192,6 @@ class VnswSoapEndpoint(InboundEndpoint):
     def __init__(self, name: str = "vnsw", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options=options)
         self.path = self.options.path
-        self.parties: dict[str, str] = dict(self.options.parties)
         self.document_types: dict[str, str] = dict(self.options.document_types)
         self.identity: dict[str, str] = {**NSW_IDENTITY, **self.options.identity}
         self._wsdl = _wsdl_text(RECEIVE_WSDL)
@@ -264,28 +269,33 @@ class VnswSoapEndpoint(InboundEndpoint):
             }
         }
 
-    def recipient(self, party: str) -> dict[str, str]:
-        """The ``To`` block for ``party`` when its envelope is unreadable (its VNSW identity from ``parties``)."""
-        vnsw = next((k for k, v in self.parties.items() if v == party), party)
+    @staticmethod
+    def recipient(party: str, config: Config) -> dict[str, str]:
+        """The ``To`` block for ``party`` when its envelope is unreadable (its ``identities.vnsw``)."""
+        settings = config.parties.get(party)
+
+        def code(name: str) -> str:
+            return settings.identity("vnsw", name, party) if settings is not None else party
+
+        vnsw = code("identity")
         return {
             "name": vnsw,
             "identity": vnsw,
             "countryCode": "VN",
-            "ministryCode": vnsw,
-            "organizationCode": vnsw,
+            "ministryCode": code("ministryCode"),
+            "organizationCode": code("organizationCode"),
             "unitCode": vnsw,
         }
 
-    def envelope_for(self, header: VnswHeader) -> SubmissionEnvelope:
-        """The broker envelope of a VNSW message (sender mapped from ``From``, dossier as reference)."""
-        identity = header.sender.get("identity") or header.sender.get("ministryCode") or ""
-        sender = self.parties.get(identity) or self.parties.get(header.sender.get("ministryCode", "")) or identity
+    def envelope_for(self, header: VnswHeader, party: str) -> SubmissionEnvelope:
+        """The broker envelope of a VNSW message from the authenticated ``party`` (the broker holds ``From`` to
+        it), the dossier as reference."""
         key = f"{header.document_type}/{header.type}/{header.function}"
         document_type = (
             self.document_types.get(key) or self.document_types.get(header.document_type) or header.document_type
         )
         return SubmissionEnvelope(
-            sender=PartyId(sender),
+            sender=PartyId(party),
             message_id=header.message_id,
             document_type=document_type,
             conversation_id=header.reference,
@@ -301,7 +311,7 @@ class VnswSoapEndpoint(InboundEndpoint):
             if not payload.strip():
                 raise XmlMalformed("requestPayload is empty", field="requestPayload")
             header = read_header(parse_xml(payload))
-            envelope = self.envelope_for(header)
+            envelope = self.envelope_for(header, party)
             result = await intake.submit(PartyId(party), envelope, payload)
         except (XmlError, NswError) as exc:
             if exc.origin is not Origin.CLIENT:
@@ -310,7 +320,7 @@ class VnswSoapEndpoint(InboundEndpoint):
             if exc.field in _HEADER_FIELDS:
                 exc.field = _HEADER_FIELDS[exc.field]
             log.info("incident %s: VNSW message from %s refused: %s", exc.incident_id, party, exc)
-            return error_envelope(header, [exc], identity=self.identity, recipient=self.recipient(party))
+            return error_envelope(header, [exc], identity=self.identity, recipient=self.recipient(party, intake.config))
         except Exception as exc:  # never an unanswered ministry call: a coded Server fault
             error = GatewayError(f"internal error: {type(exc).__name__}", field="requestPayload")
             log.exception("incident %s", error.incident_id)
@@ -318,7 +328,8 @@ class VnswSoapEndpoint(InboundEndpoint):
         if result.ack.error:
             err = result.ack.error
             cls = ERROR_CODES.get(err.get("code", ""), GatewayError)
-            what = f"{err.get('field')}: {err.get('message')}" if err.get("field") else str(err.get("message"))
+            where = _HEADER_FIELDS.get(err.get("field") or "", err.get("field"))
+            what = f"{where}: {err.get('message')}" if where else str(err.get("message"))
             issues = err.get("issues") or []
             pairs = [(cls.code, what)] + [
                 (i.get("code", cls.code), f"{i.get('path')}: {i.get('message')}") for i in issues[1:]

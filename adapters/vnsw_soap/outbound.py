@@ -11,7 +11,10 @@ Options (:class:`VnswSoapOptions`, validated at config load):
   ``wsdl/vnsw_gateway.wsdl`` (no network at start). A file path is relative to the configuration file; a
   URL (the ministry's own ``?wsdl``) is fetched on the first delivery through the same transport;
 * ``strict`` (default ``true``): zeep's strict XML schema mode for the answer;
-* ``headers``: extra HTTP headers (``Authorization`` for a ministry that wants one).
+* ``headers``: extra HTTP headers (``Authorization`` for a ministry that wants one);
+* ``tls`` (:class:`~adapters.options.TlsOptions`, for ``https://``): ``ca_bundle``, ``client_certificate``/
+  ``client_key``, ``minimum_version``, as for the ``http`` adapter (the WSDL, when it is a URL, is fetched
+  with the same settings).
 
 Features: ``deliver``, ``receipt``: the synchronous answer's ``responsePayload`` is the receipt. A
 function-99 answer that names the delivered envelope's ``Subject/reference`` acknowledges the message; a
@@ -19,6 +22,9 @@ function-00 answer is :class:`~gateway.errors.PartnerRejected` listing its ``Err
 (``details.errors``); an answer that is not a readable VNSW acknowledgement is
 :class:`~gateway.errors.ReceiptInvalid` (retried). Business results come back later as separate inbound
 calls (``adapters.vnsw_soap.inbound``), correlated by ``Subject/reference``.
+
+``receiveRequest`` has no parameter for the enterprise an intermediary submitted a message for: the envelope
+itself names it (the gateway checked that it does when it took the message in), so nothing else is sent.
 
 zeep runs synchronously on a ``requests`` session in a worker thread: Settings
 ``forbid_dtd``/``forbid_entities``/``forbid_external`` on; zeep's transport carries the destination timeout.
@@ -31,6 +37,7 @@ timeouts, 5xx/408/429 and garbled answers are :class:`PartnerUnavailable` (retri
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Mapping
 from importlib import resources
@@ -43,6 +50,7 @@ import zeep.exceptions as zx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from zeep.transports import Transport
 
+from adapters.options import TlsOptions, client_ssl_context
 from adapters.vnsw_soap.envelope import read_answer, read_header
 from gateway.errors import (
     GatewayError,
@@ -124,6 +132,8 @@ class VnswSoapOptions(BaseModel):
     """zeep's strict XML schema mode for the answer."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra HTTP headers (``Authorization`` for a ministry that wants one)."""
+    tls: TlsOptions = TlsOptions()
+    """TLS towards the ministry (``https://``): CA bundle, client certificate, minimum version."""
 
     @field_validator("wsdl")
     @classmethod
@@ -132,6 +142,20 @@ class VnswSoapOptions(BaseModel):
         if value is None or "://" in value or base is None or Path(value).is_absolute():
             return value
         return str((Path(base) / value).resolve())
+
+
+class _TlsAdapter(requests.adapters.HTTPAdapter):
+    """``requests``' transport with the destination's ``ssl.SSLContext`` on every HTTPS connection."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        return host, {**pool, "ssl_context": self._context}
 
 
 class VnswSoapAdapter(Adapter):
@@ -149,6 +173,7 @@ class VnswSoapAdapter(Adapter):
         self.office_code = self.options.office_code
         self.wsdl = self.options.wsdl or _wsdl_path(GATEWAY_WSDL)
         self.strict = self.options.strict
+        self._ssl = client_ssl_context(self.options.tls)
         self._session: requests.Session | None = None
         self._service: Any = None
         self._lock = threading.Lock()
@@ -156,6 +181,7 @@ class VnswSoapAdapter(Adapter):
     async def open(self) -> None:
         if self._session is None:
             session = requests.Session()
+            session.mount("https://", _TlsAdapter(self._ssl))
             session.headers.update(self.options.headers)
             self._session = session
 

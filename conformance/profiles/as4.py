@@ -36,7 +36,7 @@ from adapters.as4 import (
 )
 from adapters.as4.mime import parse_multipart
 from conformance.listener import Incoming, Listener, listening, require_target
-from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
+from conformance.pki import ANOTHER_PARTNER, EXPIRED, REVOKED, KitPki, open_pki
 from conformance.profiles.rest import sample_document
 from conformance.registry import case, profile
 from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, PrerequisiteUnmet, unreachable
@@ -96,6 +96,12 @@ class As4Session:
     def signer(self, kind: str = "valid") -> Signer:
         if kind == "intruder":
             return self.pki.intruder_signer()
+        if kind == "another-partner":
+            if ANOTHER_PARTNER not in self.pki.pki.names:
+                raise PrerequisiteUnmet(
+                    f"the kit's PKI has no {ANOTHER_PARTNER!r} certificate; run 'nswgw conformance pki DIR --force'"
+                )
+            return self.pki.signer(ANOTHER_PARTNER)
         return self.pki.signer({"valid": self.options.settings.signer, "expired": EXPIRED, "revoked": REVOKED}[kind])
 
     def build(self, *, signer: str = "valid", conversation: str | None = None) -> OutgoingMessage:
@@ -388,6 +394,19 @@ async def xxe(ctx: CaseContext) -> None:
     evil = (decl + b"?>" if decl else b"") + b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + rest
     answer = s.answer(ctx, await s.post(ctx, sent.body.replace(soap, evil), sent.content_type, note="XXE DOCTYPE"))
     _refused(ctx, answer, "XML_DTD_FORBIDDEN")
+
+
+@case("NSW-AS4-TA09", AS4)
+async def another_partners_certificate(ctx: CaseContext) -> None:
+    """A message from the kit's party signed by another partner's certificate is refused with IDENTITY_MISMATCH.
+
+    Prerequisite: the party binds the kit's eb:PartyId to the kit's certificate (its subject, or a pin), not to
+    anything the kit's CA issued.
+    Predicate: a message whose eb:From is the kit's PartyId, signed by a valid certificate of the same CA with
+    another subject (``conformance-another-partner``), gets an ebMS error signal whose ErrorDetail code is
+    IDENTITY_MISMATCH, no receipt.
+    """
+    await _cert_case(ctx, "another-partner", "IDENTITY_MISMATCH")
 
 
 # ----------------------------------------------------------------------------------- the kit as receiver

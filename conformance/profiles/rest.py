@@ -4,7 +4,7 @@ The kit (as sender) submits to ``POST /v1/messages`` with its bearer token and
 reads back with ``GET /v1/messages/{id}`` and ``GET /v1/messages?reference=``.
 Submissions are ATIGA e-Form D documents (``conformance/data/form_d.xml``)
 signed with the kit's certificates (``nswgw conformance pki``); each case uses
-fresh message ids and its own ``X-Reference``.
+fresh message ids, its own ``X-Reference`` and its own document (a fresh certificate number).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+from xml.sax.saxutils import escape
 
 import aiohttp
 
@@ -43,6 +44,10 @@ SCHEMA_VIOLATION = (b"<ExportCountryCode>VN</ExportCountryCode>", b"<ExportCount
 SCHEMA_VIOLATION_PATHS = ("/*/*[1]/*[4]", "ExportCountryCode", "export_country")
 """An issue path naming the violating element: the XPath the gateway reports, or one naming the element/field."""
 TAMPER = (b"Minh Phu Seafood JSC", b"Minh Phu Seafood LLC")
+CERTIFICATE_NUMBER = b"<ID>VN-SG-24-00001</ID>"
+"""The sample's certificate number (``Certificate/ID``), replaced by a fresh one in each document sent."""
+EXPORTER_ID = b"<ID>0300000001</ID>"
+"""The sample's exporter (``Exporter/ID``), replaced by the enterprise the kit submits for."""
 
 XXE = (
     b'<?xml version="1.0"?>\n<!DOCTYPE CertificateOfOrigin [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
@@ -85,7 +90,15 @@ class RestSession:
         return self.pki.signer({"expired": EXPIRED, "revoked": REVOKED, "wrong-usage": WRONG_USAGE}[kind])
 
     def document(self, kind: str = "valid") -> bytes:
-        doc = sample_document()
+        """The sample e-Form D with a fresh certificate number: each signed document is a new one, so a party
+        that refuses replayed content (NSW-REST-TA17) takes every case's document as its own. Its exporter is
+        the enterprise the kit submits for (settings 'rest.enterprise'), when there is one."""
+        doc = sample_document().replace(
+            CERTIFICATE_NUMBER, b"<ID>VN-SG-" + uuid.uuid4().hex[:16].upper().encode() + b"</ID>", 1
+        )
+        enterprise = self.settings.rest.enterprise
+        if enterprise:  # the document names the enterprise the kit submits for, as its exporter
+            doc = doc.replace(EXPORTER_ID, b"<ID>" + escape(enterprise).encode() + b"</ID>", 1)
         if kind == "schema-violation":
             doc = doc.replace(*SCHEMA_VIOLATION)
         return doc
@@ -473,6 +486,63 @@ async def document_type_not_allowed(ctx: CaseContext) -> None:
     ctx.require(forbidden, "no forbidden document type configured")
     reply = await s.submit(ctx, s.signed(), X_Document_Type=forbidden, note=f"X-Document-Type: {forbidden}")
     _check_rejected(ctx, reply, "AUTH_FORBIDDEN", statuses=(403,))
+
+
+@case("NSW-REST-TA17", REST)
+async def replayed_document(ctx: CaseContext) -> None:
+    """A replayed signed document under a new message id is refused as a duplicate.
+
+    Prerequisite: as NSW-REST-TA01; the party offers search by reference (GET /v1/messages?reference=).
+    Predicate: the signed document accepted once, submitted again byte for byte under another message id, is
+    answered DUPLICATE_CONTENT (HTTP 409) naming the original message (``error.details.original.id`` is the
+    first acknowledgement's id), and a search by the replay's reference finds no message.
+    """
+    s: RestSession = ctx.session
+    body = s.signed()
+    first = await s.submit(ctx, body, reference=new_id("ref"), note="original")
+    ctx.require(first.status == 202, f"the original submission was not accepted (HTTP {first.status})")
+    replay_ref = new_id("ref")
+    second = await s.submit(ctx, body, reference=replay_ref, note="the same signed document under a new message id")
+    _check_rejected(ctx, second, "DUPLICATE_CONTENT", statuses=(409,))
+    data = second.json()
+    error = data.get("error") if isinstance(data, dict) else None
+    original = (error.get("details") or {}).get("original") if isinstance(error, dict) else None
+    ctx.check(
+        isinstance(original, dict) and original.get("id") == _ack(first).get("id"),
+        f"the refusal does not name the original message {_ack(first).get('id')!r} (details.original: {original!r})",
+    )
+    found = await ctx.http.get(s.options.url(f"/v1/messages?reference={replay_ref}"), s.headers(new_id()))
+    messages = (found.json() or {}).get("messages") if isinstance(found.json(), dict) else None
+    ctx.check(
+        isinstance(messages, list) and not messages,
+        f"a search by the replay's reference finds {len(messages) if isinstance(messages, list) else 'no list of'} "
+        "message(s), not none",
+    )
+
+
+@case("NSW-REST-TA18", REST)
+async def mislabelled_document(ctx: CaseContext) -> None:
+    """A document declared as another type is refused: what the header claims must be what the document is.
+
+    Prerequisite: as NSW-REST-TA01; the kit's party may also submit a document type whose documents are not
+    e-Form Ds (settings 'rest.mislabelled_document_type').
+    Predicate: the valid signed e-Form D declared as that type (X-Document-Type) is answered
+    DOCUMENT_TYPE_MISMATCH (HTTP 422) naming X-Document-Type.
+    """
+    s: RestSession = ctx.session
+    declared = s.settings.rest.mislabelled_document_type
+    ctx.require(
+        declared,
+        "no second document type the kit's party may submit is configured (settings 'rest.mislabelled_document_type')",
+    )
+    reply = await s.submit(
+        ctx, s.signed(), X_Document_Type=declared, note=f"an e-Form D as X-Document-Type: {declared}"
+    )
+    _check_rejected(ctx, reply, "DOCUMENT_TYPE_MISMATCH", statuses=(422,))
+    data = reply.json()
+    error = data.get("error") if isinstance(data, dict) else None
+    field = error.get("field") if isinstance(error, dict) else None
+    ctx.check(field == "X-Document-Type", f"the refusal names {field!r}, not X-Document-Type")
 
 
 # ----------------------------------------------------------------------------------- the kit as receiver

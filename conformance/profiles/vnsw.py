@@ -42,19 +42,25 @@ def vnsw_envelope(
     reference: str = "BNNPTNT11190000272",
     document_type: str = "BNNPTNT0600011",
     recipient: str = "NSW",
+    identity: str | None = None,
+    organization: str | None = None,
 ) -> bytes:
-    """A VNSW quarantine-result Envelope (type 12, function 05), shaped like the corpus; values fictitious."""
+    """A VNSW quarantine-result Envelope (type 12, function 05), shaped like the corpus; values fictitious.
 
-    def party(name: str) -> str:
+    ``From/identity``, ``From/ministryCode`` and ``From/organizationCode`` are ``sender``, unless ``identity`` or
+    ``organization`` name another ``From/identity`` or ``From/organizationCode``."""
+
+    def party(name: str, identity: str | None = None, organization: str = "06") -> str:
         return (
-            f"<name>{name}</name><identity>{name}</identity><countryCode>VN</countryCode>"
-            f"<ministryCode>{name}</ministryCode><organizationCode>06</organizationCode><unitCode>{name}</unitCode>"
+            f"<name>{name}</name><identity>{identity or name}</identity><countryCode>VN</countryCode>"
+            f"<ministryCode>{name}</ministryCode><organizationCode>{organization}</organizationCode>"
+            f"<unitCode>{name}</unitCode>"
         )
 
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Envelope><Header>'
         f"<Reference><version>01</version><messageId>{message_id}</messageId></Reference>"
-        f"<From>{party(sender)}</From><To>{party(recipient)}</To>"
+        f"<From>{party(sender, identity, organization or sender)}</From><To>{party(recipient)}</To>"
         f"<Subject><documentType>{document_type}</documentType><type>12</type><function>05</function>"
         f"<reference>{reference}</reference><documentYear>2019</documentYear><preReference>{reference}</preReference>"
         "<preDocumentYear>2019</preDocumentYear><sendDate>2019-12-13 09:15:02</sendDate></Subject></Header>"
@@ -421,17 +427,17 @@ async def oversized(ctx: CaseContext) -> None:
 
 @case("NSW-VNSW-TA11", VNSW)
 async def impersonation(ctx: CaseContext) -> None:
-    """An Envelope whose From names another party is refused with AUTH_FORBIDDEN.
+    """An Envelope whose From names another party is refused with IDENTITY_MISMATCH.
 
     Prerequisite: another party is configured at the target (settings 'other_party').
-    Predicate: a function-00 answer with ErrorCode AUTH_FORBIDDEN.
+    Predicate: a function-00 answer with ErrorCode IDENTITY_MISMATCH.
     """
     s: VnswSession = ctx.session
     other = s.settings.other_party
     if not other:
         raise PrerequisiteUnmet("no other party configured (settings 'other_party')")
     reply, answer = await s.call(ctx, s.signed(s.envelope(sender=other)), note=f"From/identity: {other}")
-    _refused(ctx, answer, "AUTH_FORBIDDEN")
+    _refused(ctx, answer, "IDENTITY_MISMATCH")
 
 
 @case("NSW-VNSW-TA12", VNSW)
@@ -447,6 +453,23 @@ async def not_soap(ctx: CaseContext) -> None:
     ctx.check(answer is not None and answer.function == "fault", "the answer is not a SOAP fault")
     assert answer is not None
     ctx.expect_code(answer.fault_code, "REQUEST_INVALID", what="the SOAP fault")
+
+
+@case("NSW-VNSW-TA13", VNSW)
+async def foreign_identity(ctx: CaseContext) -> None:
+    """An Envelope claiming a From identity that is not the kit's party's is refused with IDENTITY_MISMATCH.
+
+    Prerequisite: as NSW-VNSW-TA01 (the kit's From/identity, ministryCode and organizationCode are its party).
+    Predicate: each of two Envelopes signed by the kit's party gets a function-00 answer with ErrorCode
+    IDENTITY_MISMATCH: one whose From/identity is unknown to the target while its ministryCode is the kit's
+    (no fallback from an unknown identity to the ministry), one whose From/organizationCode is another.
+    """
+    s: VnswSession = ctx.session
+    unknown = f"UNKNOWN{uuid.uuid4().hex[:8].upper()}"
+    reply, answer = await s.call(ctx, s.signed(s.envelope(identity=unknown)), note=f"From/identity: {unknown}")
+    _refused(ctx, answer, "IDENTITY_MISMATCH")
+    reply, answer = await s.call(ctx, s.signed(s.envelope(organization="99")), note="From/organizationCode: 99")
+    _refused(ctx, answer, "IDENTITY_MISMATCH")
 
 
 # ----------------------------------------------------------------------------------- the kit as receiver

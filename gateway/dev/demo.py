@@ -167,11 +167,29 @@ def eco_form_d(n: int, partner: str, *, amendment: bool = False, size: int = 0) 
     )
 
 
-def registration(n: int) -> bytes:
+def registration(n: int, enterprise: str = ENTERPRISES[0]) -> bytes:
+    """A broker's animal consignment registration (pass-through XML) for ``enterprise``, unsigned."""
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><AnimalConsignmentRegistration Id="reg-{n}">'
+        f"<Registrant><TaxCode>{enterprise}</TaxCode></Registrant>"
         f"<Species>Bos taurus</Species><Head>{10 + n}</Head><Origin>AU</Origin></AnimalConsignmentRegistration>"
     ).encode()
+
+
+DOCUMENT_TYPES: dict[str, dict[str, Any]] = {
+    "eco.form_d": {"name": "ATIGA e-Form D certificate of origin", "codes": ["861"]},
+    "eco.form_d.amendment": {"name": "Amended ATIGA e-Form D", "codes": ["861"]},
+    "sps.registration": {
+        "name": "Animal consignment registration (pass-through XML)",
+        "roots": ["AnimalConsignmentRegistration"],
+        "enterprise_paths": ["Registrant/TaxCode"],
+    },
+    "sps.animal_quarantine_permit": {
+        "name": "MARD animal quarantine result",
+        "procedures": ["BNNPTNT0600011/12/05", "BNNPTNT0600011/12/06", "BNNPTNT0600011/12/07"],
+    },
+}
+"""The demo's document types and how each is recognised from its content."""
 
 
 _PERMIT: list[bytes] = []
@@ -421,6 +439,7 @@ def demo_config(
                 token="MARD",
                 trust=anchored,
                 verify={"profile": "vnsw-legacy"},
+                identities={"vnsw": {"identity": "BNNPTNT", "ministryCode": "BNNPTNT", "organizationCode": "06"}},
             ),
             "BROKER": party(
                 "Customs broker (data intermediary)",
@@ -441,6 +460,7 @@ def demo_config(
             {"document_type": "sps.registration", "to": ["MARD"]},
             {"document_type": "sps.animal_quarantine_permit", "to": ["CUSTOMS"]},
         ],
+        "document_types": DOCUMENT_TYPES,
     }
     for p in data["parties"].values():
         if p.get("trust") is None:
@@ -655,7 +675,7 @@ async def run_demo(
                         "BROKER",
                         f"REG-{n}",
                         "sps.registration",
-                        sign_document(registration(n), broker),
+                        sign_document(registration(n, ENTERPRISES[n % len(ENTERPRISES)]), broker),
                         {"X-On-Behalf-Of": ENTERPRISES[n % len(ENTERPRISES)]},
                     )
                 )

@@ -7,6 +7,9 @@ Everything the broker keeps goes through :class:`Store`. Implementations
   its intake history, its deliveries and its journal entry are committed;
 * **deduplication** by ``(sender, message_id)`` through a unique constraint:
   a second ``accept`` returns the original acknowledgement and stores nothing;
+  likewise by ``(sender, content_digest)`` (unique where the digest is set), so
+  a replay of the same signed content under another message id is refused in
+  the same atomic insert;
 * **leased claiming**: :meth:`Store.claim` hands each due delivery to one
   worker for a lease; a worker that dies simply lets the lease run out (a
   PostgreSQL store does this with ``SELECT ... FOR UPDATE SKIP LOCKED``);
@@ -139,7 +142,9 @@ class Store(abc.ABC):
         """Store a message, its intake history, its deliveries and an ``ACCEPTED`` journal entry, atomically.
 
         Returns ``(ack, True)``, or ``(original_ack, False)`` when ``(sender, message_id)`` is already
-        stored; in that case nothing is written and nothing is delivered again.
+        stored, or when ``message.content_digest`` is set and ``(sender, content_digest)`` is (a content
+        duplicate: ``original_ack.id`` is then not ``message.id``); in either case nothing is written and
+        nothing is delivered again.
         """
 
     @abc.abstractmethod

@@ -21,8 +21,9 @@ Features:
 * **per-conversation order** across nodes: only the head of a conversation (no earlier
   delivery of it to the same destination that is not yet ``ACKNOWLEDGED``) is claimable,
   checked by the claim statement itself on a partial index of the rows not acknowledged.
-* **deduplication** by the unique constraint on ``(sender, message_id)``
-  (``INSERT ... ON CONFLICT DO NOTHING``).
+* **deduplication** by the unique constraint on ``(sender, message_id)`` and the partial unique
+  index on ``(sender, content_digest)`` (``INSERT ... ON CONFLICT DO NOTHING``: a concurrent insert
+  of either key waits for the first and then does nothing).
 * **group commit**: writes queue to a few writer tasks per node; each runs every write
   waiting at that moment in one transaction (a compare-and-set that fails writes nothing, so
   the others commit), and answers the callers after ``COMMIT``.
@@ -162,7 +163,7 @@ def _loads(value: str | None) -> Any:
 
 _DELIVERY_COLUMNS = (
     "seq, message, destination, conversation, sender, document_type, reference, state, attempts,"
-    " queued_at, deadline, next_at, last_error, payload, receipt, content_type"
+    " queued_at, deadline, next_at, last_error, payload, receipt, content_type, on_behalf_of"
 )
 
 
@@ -184,6 +185,7 @@ def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ..
         payload,
         receipt,
         content_type,
+        on_behalf_of,
     ) = tuple(row)
     return Delivery(
         message_id=message,
@@ -192,6 +194,7 @@ def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ..
         sender=sender,
         document_type=document_type,
         reference=reference,
+        on_behalf_of=on_behalf_of,
         payload=bytes(payload),
         queued_at=queued_at,
         deadline=deadline,
@@ -264,9 +267,10 @@ _Op = Callable[[_Conn, _Tx], Awaitable[Any]]
 _ROWS = """
 WITH d AS (
     INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference, state, attempts,
-                            queued_at, deadline, next_at, payload, content_type)
+                            queued_at, deadline, next_at, payload, content_type, on_behalf_of)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $12::bytea[], $13::text[])),
+                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $12::bytea[], $13::text[],
+                         $22::text[])),
 t AS (
     INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)
     SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::float8[], $19::text[], $20::text[]))
@@ -274,7 +278,8 @@ SELECT h.seq, h.hash FROM journal_head($21::bigint) AS h WHERE $21::bigint IS NO
 """
 """The rows a transaction's writes left (deliveries, transitions) in one round trip, which also takes the
 journal lock and reads the journal's head when there are entries to chain (``$21``: the lock key, or NULL;
-no row: the journal is empty, or there was nothing to chain)."""
+no row: the journal is empty, or there was nothing to chain). ``$22``, the deliveries' enterprises, comes last
+because that column was added last."""
 
 _JOURNAL = """
 WITH j AS (
@@ -310,6 +315,7 @@ def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
         [t.code for _, t in ts],
         [t.detail for _, t in ts],
         lock,
+        [d.on_behalf_of for d in ds],
     )
 
 
@@ -628,9 +634,9 @@ class PostgresStore(Store):
         async def op(conn: _Conn, tx: _Tx) -> tuple[SubmissionAck, bool]:
             inserted = await conn.fetchval(
                 "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
-                " procedure, format, intake_state, received_at, error, ack, payload)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
-                " ON CONFLICT ON CONSTRAINT messages_dedup DO NOTHING RETURNING id",
+                " procedure, format, intake_state, received_at, error, ack, payload, content_digest)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+                " ON CONFLICT DO NOTHING RETURNING id",
                 message.id,
                 env.sender,
                 env.message_id,
@@ -645,11 +651,21 @@ class PostgresStore(Store):
                 _dumps(message.error),
                 _dumps(ack.to_dict()),
                 payload,
+                message.content_digest,
             )
             if inserted is None:
+                # either unique key: (sender, message_id) first (a resubmission), then (sender, content_digest)
                 original = await conn.fetchval(
-                    "SELECT ack FROM messages WHERE sender = $1 AND message_id = $2", env.sender, env.message_id
+                    "SELECT ack FROM messages WHERE sender = $1 AND (message_id = $2 OR content_digest = $3)"
+                    " ORDER BY message_id = $2 DESC LIMIT 1",
+                    env.sender,
+                    env.message_id,
+                    message.content_digest,
                 )
+                if original is None:
+                    raise GatewayError(
+                        f"message {message.id} conflicts with a stored row that is not visible", field="store"
+                    )
                 return SubmissionAck.from_dict(json.loads(original)), False
             tx.add_transitions(message.id, message.history)
             for d in deliveries:

@@ -208,7 +208,7 @@ def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[
 
 _DELIVERY_COLUMNS = (
     "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at,"
-    " deadline, next_at, last_error, payload, receipt, content_type"
+    " deadline, next_at, last_error, payload, receipt, content_type, on_behalf_of"
 )
 
 
@@ -230,6 +230,7 @@ def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Deliv
         payload,
         receipt,
         content_type,
+        on_behalf_of,
     ) = row
     return Delivery(
         message_id=message,
@@ -238,6 +239,7 @@ def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Deliv
         sender=sender,
         document_type=document_type,
         reference=reference,
+        on_behalf_of=on_behalf_of,
         payload=bytes(payload),
         queued_at=queued_at,
         deadline=deadline,
@@ -386,8 +388,8 @@ class SqliteStore(Store):
             try:
                 conn.execute(
                     "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
-                    " procedure, format, intake_state, state, received_at, error, ack, payload)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " procedure, format, intake_state, state, received_at, error, ack, payload, content_digest)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         message.id,
                         env.sender,
@@ -404,12 +406,18 @@ class SqliteStore(Store):
                         _dumps(message.error),
                         _dumps(ack.to_dict()),
                         payload,
+                        message.content_digest,
                     ),
                 )
             except sqlite3.IntegrityError:
                 row = conn.execute(
                     "SELECT ack FROM messages WHERE sender = ? AND message_id = ?", (env.sender, env.message_id)
                 ).fetchone()
+                if row is None and message.content_digest is not None:
+                    row = conn.execute(
+                        "SELECT ack FROM messages WHERE sender = ? AND content_digest = ?",
+                        (env.sender, message.content_digest),
+                    ).fetchone()
                 if row is None:
                     raise
                 return SubmissionAck.from_dict(json.loads(row[0])), False
@@ -417,8 +425,8 @@ class SqliteStore(Store):
             for d in deliveries:
                 conn.execute(
                     "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
-                    " state, attempts, queued_at, deadline, next_at, payload, content_type)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " state, attempts, queued_at, deadline, next_at, payload, content_type, on_behalf_of)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         d.message_id,
                         d.destination,
@@ -433,6 +441,7 @@ class SqliteStore(Store):
                         d.next_attempt_at,
                         d.payload,
                         d.content_type,
+                        d.on_behalf_of,
                     ),
                 )
                 _insert_transitions(conn, message.id, d.history)

@@ -35,8 +35,9 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ValidationFailed, ValidationIssue, XmlError
+from gateway.model import DocumentKind
 from mappings.model import TradeMessage
-from mappings.registry import MessageFormat, build_message, register
+from mappings.registry import MessageFormat, build_message, document_kind, named_enterprises, register
 from mappings.xmlformat import load_schema, local_name, parse_root, schema_issues, to_bytes
 from mappings.xmlspec import INT, Codec, Group, Leaf, code_map, get_path, leaves, read, set_path, write
 
@@ -238,6 +239,20 @@ def find_message(procedure: str | None, message_type: str | None, function: str 
     return None
 
 
+_SUBJECT = ("documentType", "type", "function")
+
+
+def _child(element: etree._Element | None, name: str) -> etree._Element | None:
+    """The first child element of ``element`` with local name ``name`` (namespaces ignored, as senders vary)."""
+    if element is None:
+        return None
+    return next((c for c in element if isinstance(c.tag, str) and local_name(c) == name), None)
+
+
+def _text(element: etree._Element | None) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
 def _implied_value(value: Any) -> str | None:
     if value is None:
         return None
@@ -295,6 +310,54 @@ class VnswFormat(MessageFormat):
                 return None
         value = (element.text or "").strip()
         return (value, "/Envelope/Header/Subject/reference") if value else None
+
+    def kind(self, data: bytes) -> DocumentKind:
+        """``Header/Subject`` ``documentType/type/function``, read without mapping the body (so a procedure
+        without a mapping module is recognised too); an unreadable header is refused as :meth:`parse` refuses it."""
+        root = parse_root(data)
+        subject = _child(_child(root, "Header"), "Subject") if local_name(root) == "Envelope" else None
+        triple = [_text(_child(subject, name)) for name in _SUBJECT]
+        if not all(triple):
+            return document_kind(self.parse(data))
+        return DocumentKind(procedure="/".join(triple))
+
+    def enterprises(self, data: bytes) -> tuple[str, ...]:
+        """The identifiers of the declarant and exporter in the content; none for a procedure without a mapping
+        module (``MESSAGE_TYPE_UNKNOWN``: nothing in its body can be read)."""
+        try:
+            return named_enterprises(self.parse(data))
+        except ValidationFailed as exc:
+            if any(i.code == "MESSAGE_TYPE_UNKNOWN" for i in exc.issues):
+                return ()
+            raise
+
+    identity_fields = ("identity", "ministryCode", "organizationCode")
+
+    def identities(self, data: bytes) -> list[tuple[str, str, str]]:
+        """``Header/From/{identity, ministryCode, organizationCode}``: each is checked against the sending party
+        (an element missing from ``From`` claims ``""``). A ``From`` with none of them (a WS-Addressing
+        ``wsa:From``) is no VNSW sender: nothing is claimed, and reading it as ``vnsw`` fails validation."""
+        try:
+            root = parse_root(data)
+        except (ValidationFailed, XmlError):
+            return []
+        if local_name(root) != "Envelope":
+            return []
+
+        def child(el: etree._Element | None, name: str) -> etree._Element | None:
+            if el is None:
+                return None
+            return next((c for c in el if isinstance(c.tag, str) and local_name(c) == name), None)
+
+        sender = child(child(root, "Header"), "From")
+        if sender is None or all(child(sender, name) is None for name in self.identity_fields):
+            return []
+        claims = []
+        for name in self.identity_fields:
+            el = child(sender, name)
+            value = (el.text or "").strip() if el is not None else ""
+            claims.append((name, value, f"/Envelope/Header/From/{name}"))
+        return claims
 
     def emit(self, msg: TradeMessage) -> bytes:
         data = msg.model_dump(mode="python")

@@ -5,6 +5,7 @@ Every test runs the real As4Adapter against a real As4Receiver served by aiohttp
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,22 @@ async def test_submit_delivers_the_payload_and_returns_the_verified_receipt(gate
     assert got.user_message.sender.party_id == GATEWAY and got.user_message.action == ACTION
     assert got.verification.certificate == gateway.certificate
     assert b"NonRepudiationInformation" in receipt.raw
+
+
+async def test_a_message_relayed_for_an_enterprise_carries_it_as_the_original_sender_property(
+    gateway: Side, partner: Side
+) -> None:
+    receiver = receiver_for(partner, gateway)
+    relayed = dataclasses.replace(outbound("relay-1"), sender="BROKER", on_behalf_of="0300000001")
+    async with serve(receiver.app()) as url, adapter_for(gateway, partner, url) as adapter:
+        await adapter.deliver(relayed)
+        await adapter.deliver(outbound("direct-1"))
+    by_id = {}
+    while not receiver.inbox.empty():
+        got = receiver.inbox.get_nowait()
+        by_id[got.user_message.message_id] = {p.name: p.value for p in got.user_message.properties}
+    assert by_id["relay-1@nsw-gateway"].get("originalSender") == "0300000001"
+    assert "originalSender" not in by_id["direct-1@nsw-gateway"]
 
 
 async def test_eco_form_d_reaches_the_partner_over_as4_and_its_receipt_comes_back(gateway: Side, partner: Side) -> None:

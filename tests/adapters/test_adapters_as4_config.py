@@ -84,6 +84,8 @@ async def test_message_submitted_through_the_gateway_api_is_acknowledged_with_th
 [gateway]
 port = 0
 poll_interval = 0.05
+verification = "well-formed"   # unsigned test documents
+signing = "off"
 
 [store]
 url = "sqlite:///{tmp_path / "gw.db"}"
@@ -115,12 +117,15 @@ intermediates = ["{pki / "issuing-ca.pem"}"]
 id = "VN-NSW-TH-ASW-eco"
 service = "{SERVICE}"
 action = "{ACTION}"
-initiator = {{ party_id = "{GATEWAY}" }}
-responder = {{ party_id = "{PARTNER}" }}
+# the partner knows us and itself by these PartyIds of this type (a PartyId of another type is another party)
+initiator = {{ party_id = "{GATEWAY}", party_id_type = "urn:oasis:names:tc:ebcore:partyid-type:unregistered" }}
+responder = {{ party_id = "{PARTNER}", party_id_type = "urn:oasis:names:tc:ebcore:partyid-type:unregistered" }}
 reception_awareness = {{ attempts = 1 }}
 [[routes]]
 document_type = "eco.form_d"
 to = ["TH"]
+[document_types."eco.form_d"]
+unchecked = true               # opaque test documents
 """,
             encoding="utf-8",
         )
@@ -167,7 +172,7 @@ to = ["TH"]
     assert receipt.verification.certificate == partner.certificate
     store = SqliteSentStore(tmp_path / "as4-sent.db")
     try:
-        sent = await store.get(f"{ack['id']}@nsw-gateway")
+        sent = await store.get(PARTNER, f"{ack['id']}@nsw-gateway")
     finally:
         store.close()
     assert sent is not None and sent.receipt_id == receipt.signal.message_id

@@ -48,6 +48,7 @@ def inbound_options(dev_pki: DevPki, tmp_path: Path, *, party: str = "TH") -> di
                     "responder": {"party_id": PARTNER},
                 },
                 "trust": {"anchors": [str(pki / "root-ca.pem")], "intermediates": [str(pki / "issuing-ca.pem")]},
+                "signers": [dev_pki.party("th-asw").cert.subject.rfc4514_string()],
                 "document_types": {ACTION: "eco.form_d"},
             }
         },
@@ -248,3 +249,139 @@ def test_bad_partner_trust_and_pmode_name_the_option(dev_pki: DevPki, tmp_path: 
         As4Endpoint("asean", options={**options, "partners": {PARTNER: {**partner, "pmode": {"id": "x"}}}})
     assert str(caught.value.field).startswith(f"inbound.asean.options.partners.{PARTNER}.pmode")
     assert json.dumps(options)  # plain TOML values
+
+
+# --------------------------------------------------------------------------- identities bound to the signer
+
+MY_PARTNER = "MY-ASW"
+ISO6523 = "urn:oasis:names:tc:ebcore:partyid-type:iso6523:0088"
+
+
+def two_partner_options(dev_pki: DevPki, tmp_path: Path, **th_pmode: Any) -> dict[str, Any]:
+    """TH-ASW (submitting as TH) and MY-ASW (as MY), both trusting the dev PKI's root, each bound to its own
+    certificate by ``signers``."""
+    options = inbound_options(dev_pki, tmp_path)
+    th = options["partners"][PARTNER]
+    th = {**th, "pmode": {**th["pmode"], **th_pmode}}
+    my = {
+        **th,
+        "party": "MY",
+        "pmode": {**th["pmode"], "id": "VN-NSW-MY-ASW-eco", "responder": {"party_id": MY_PARTNER}},
+        "signers": [dev_pki.party("my-asw").cert.subject.rfc4514_string()],
+    }
+    return {**options, "partners": {PARTNER: th, MY_PARTNER: my}}
+
+
+def two_partner_gateway(dev_pki: DevPki, tmp_path: Path, destination: str, **th_pmode: Any) -> Gateway:
+    config = make_config(
+        tmp_path,
+        {"DEST": destination},
+        parties={
+            "TH": {"tokens": ["th-token"], "document_types": ["eco.form_d"]},
+            "MY": {"tokens": ["my-token"], "document_types": ["eco.form_d"]},
+        },
+        routes=[{"document_type": "eco.form_d", "to": ["DEST"]}],
+        extra={
+            "inbound": {"asean": {"endpoint": "as4", "options": two_partner_options(dev_pki, tmp_path, **th_pmode)}}
+        },
+    )
+    return Gateway(config)
+
+
+async def _stored(gw: Gateway) -> list[str]:
+    from gateway.store.base import MessageQuery
+
+    return [r.message.id for party in ("TH", "MY") for r in await gw.store.search(MessageQuery(sender=party))]
+
+
+async def test_partner_th_signing_a_message_claiming_my_party_id_is_refused_with_IDENTITY_MISMATCH(
+    dev_pki: DevPki, tmp_path: Path
+) -> None:
+    """TH-ASW's key (trusted through the same root as MY-ASW's) signs a message whose eb:From is MY-ASW."""
+    dest = await Receiver().start()
+    try:
+        gw = two_partner_gateway(dev_pki, tmp_path, dest.url)
+        async with gw:
+            async with th_adapter(dev_pki, f"{gw.url}/as4", from_party=MY_PARTNER) as adapter:
+                with pytest.raises(PartnerRejected) as caught:
+                    await adapter.deliver(outbound("MY-ECO-9"))
+            stored = await _stored(gw)
+    finally:
+        await dest.stop()
+    details = caught.value.details
+    assert details["ebms"] == "EBMS:0004"
+    assert str(details["detail"]).startswith("IDENTITY_MISMATCH") and "ds:Signature" in str(details["detail"])
+    assert "CN=th-asw" in str(caught.value)
+    assert stored == [] and dest.requests == []
+
+
+async def test_each_partner_signing_as_itself_is_accepted_as_its_own_party(dev_pki: DevPki, tmp_path: Path) -> None:
+    dest = await Receiver().start()
+    try:
+        gw = two_partner_gateway(dev_pki, tmp_path, dest.url)
+        async with gw:
+            async with th_adapter(dev_pki, f"{gw.url}/as4") as adapter:
+                await adapter.deliver(outbound("TH-ECO-9"))
+            stored = await _stored(gw)
+    finally:
+        await dest.stop()
+    ebms_id = f"TH-ECO-9@{pmode(PARTNER, GATEWAY).message_id_domain}"
+    assert stored == [gateway_message_id("TH", ebms_id)]
+
+
+async def test_party_id_of_another_type_than_the_pmodes_is_refused_with_IDENTITY_MISMATCH(
+    dev_pki: DevPki, tmp_path: Path
+) -> None:
+    """Our PMode knows TH-ASW as an ISO 6523 id; the message names TH-ASW of type ``unregistered``."""
+    gw = two_partner_gateway(
+        dev_pki, tmp_path, "http://127.0.0.1:9/unused", responder={"party_id": PARTNER, "party_id_type": ISO6523}
+    )
+    async with gw:
+        async with th_adapter(dev_pki, f"{gw.url}/as4") as adapter:
+            with pytest.raises(PartnerRejected) as caught:
+                await adapter.deliver(outbound("TH-ECO-T"))
+        stored = await _stored(gw)
+    details = caught.value.details
+    assert details["ebms"] == "EBMS:0004"
+    assert str(details["detail"]).startswith("IDENTITY_MISMATCH") and "eb:From/eb:PartyId/@type" in details["detail"]
+    assert stored == []
+
+
+async def test_message_addressed_to_another_gateway_is_refused_and_nothing_is_stored(
+    dev_pki: DevPki, tmp_path: Path
+) -> None:
+    us, th = side(dev_pki, "nsw-gateway", GATEWAY), side(dev_pki, "th-asw", PARTNER)
+    gw = two_partner_gateway(dev_pki, tmp_path, "http://127.0.0.1:9/unused")
+    async with gw:
+        adapter = As4Adapter(
+            f"{gw.url}/as4",
+            timeout=10,
+            options={
+                "pmode": pmode(PARTNER, "SG-NSW", attempts=1),
+                "signer": th.signer,
+                "trust": us.trust,
+                "encryption_certificate": us.certificate,
+            },
+        )
+        async with adapter:
+            with pytest.raises(PartnerRejected) as caught:
+                await adapter.deliver(outbound("TH-ECO-SG"))
+        stored = await _stored(gw)
+    details = caught.value.details
+    assert details["ebms"] == "EBMS:0003"
+    assert str(details["detail"]).startswith("VALIDATION_FAILED") and "eb:To/eb:PartyId" in details["detail"]
+    assert stored == []
+
+
+def test_partner_trusted_through_anchors_without_signers_is_a_config_error(dev_pki: DevPki, tmp_path: Path) -> None:
+    options = inbound_options(dev_pki, tmp_path)
+    partner = {k: v for k, v in options["partners"][PARTNER].items() if k != "signers"}
+    with pytest.raises(ConfigError) as caught:
+        As4Endpoint("asean", options={**options, "partners": {PARTNER: partner}})
+    assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.signers"
+    with pytest.raises(ConfigError) as caught:
+        As4Endpoint("asean", options={**options, "partners": {PARTNER: {**partner, "signers": ["not a DN"]}}})
+    assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.signers"
+    assert "not an RFC 4514 distinguished name" in caught.value.message
+    pinned = {**partner, "trust": {"pinned": [str(dev_pki.party("th-asw").cert_path)]}}
+    assert As4Endpoint("asean", options={**options, "partners": {PARTNER: pinned}}).partners[PARTNER].party == "TH"

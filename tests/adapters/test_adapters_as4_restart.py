@@ -98,7 +98,7 @@ async def test_resend_after_a_restart_sends_the_recorded_bytes_and_returns_the_v
         async with adapter_for(gateway, partner, cutter.url, attempts=2, sent_store=sent_store) as second:
             receipt = await second.deliver(outbound("eco-restart-1"))
             assert second.transmissions == 1
-    original = await receiver.store.receipt_for("eco-restart-1@nsw-gateway")
+    original = await receiver.store.receipt_for(gateway.party_id, "eco-restart-1@nsw-gateway")
     assert receipt.message_id == "eco-restart-1" and receipt.duplicate and receipt.status == 200
     assert original is not None and receipt.raw == original
     assert receiver.delivered == 1 and receiver.inbox.qsize() == 1
@@ -189,7 +189,7 @@ async def test_sent_store_records_the_message_before_the_first_transmission(
             await adapter.deliver(outbound("eco-restart-5"))
     store = SqliteSentStore(path)
     try:
-        record = await store.get("eco-restart-5@nsw-gateway")
+        record = await store.get(partner.party_id, "eco-restart-5@nsw-gateway")
     finally:
         store.close()
     assert (

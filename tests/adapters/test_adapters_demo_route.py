@@ -53,11 +53,7 @@ async def test_moit_form_d_over_vnsw_soap_reaches_th_over_as4_and_the_receipt_is
             routes=[{"document_type": "eco.form_d", "sender": "MOIT", "to": ["TH"]}],
         )
         gw = Gateway(config, adapters={"TH": adapter})
-        gw.inbound.append(
-            VnswSoapEndpoint(
-                "vnsw", options={"parties": {"BCT": "MOIT"}, "document_types": {"BCT0300001": "eco.form_d"}}
-            )
-        )
+        gw.inbound.append(VnswSoapEndpoint("vnsw", options={"document_types": {"BCT0300001": "eco.form_d"}}))
         form_d = eco_form_d(7, "TH").decode().split("?>", 1)[1]
         envelope = vnsw_envelope(
             "moit-eco-7",

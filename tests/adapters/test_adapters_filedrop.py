@@ -88,6 +88,37 @@ async def test_bad_file_goes_to_error_with_a_sidecar_carrying_XML_MALFORMED(gate
     assert (drop / "error" / "broken.xml").read_bytes() == b"<Permit>"
 
 
+async def test_file_that_is_not_the_inboxs_document_type_goes_to_error_with_DOCUMENT_TYPE_MISMATCH(
+    tmp_path: Path,
+) -> None:
+    """The inbox declares its plain-XML files quarantine results; a Form D dropped there is refused by its root."""
+    form_d = (
+        Path(__file__).resolve().parents[1] / "vectors" / "mappings" / "formd" / "form_d_two_items.xml"
+    ).read_bytes()
+    config = make_config(
+        tmp_path,
+        {"BACKEND": "http://127.0.0.1:9/"},
+        document_types={"sps.permit": {"procedures": ["BNNPTNT0600011/12/05"], "roots": ["QuarantineResult"]}},
+    )
+    gw = Gateway(config)
+    drop = tmp_path / "drop"
+    gw.inbound.append(
+        FileDropInbox(
+            "mard", options={"path": str(drop), "party": "MARD", "document_type": "sps.permit", "interval": 0.05}
+        )
+    )
+    async with gw:
+        atomic_write(drop / "inbox", "result.xml", b"<QuarantineResult>ok</QuarantineResult>")
+        atomic_write(drop / "inbox", "eco.xml", form_d)
+        await eventually(lambda: (drop / "error" / "eco.xml.error.json").exists())
+        await eventually(lambda: (drop / "processed" / "result.xml").exists())
+    error = json.loads((drop / "error" / "eco.xml.error.json").read_bytes())["error"]
+    assert (error["code"], error["field"]) == ("DOCUMENT_TYPE_MISMATCH", "X-Document-Type")
+    assert error["message"] == (
+        "declared sps.permit, but the content is root element {urn:nsw-gateway:atiga:e-form-d:1}CertificateOfOrigin"
+    )
+
+
 async def test_vnsw_file_missing_its_message_id_goes_to_error_naming_the_element(gateway) -> None:  # type: ignore[no-untyped-def]
     gw, drop, _ = gateway
     atomic_write(drop / "inbox", "nomid.xml", vnsw_envelope("x").replace(b"<messageId>x</messageId>", b""))

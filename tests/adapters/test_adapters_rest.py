@@ -61,6 +61,33 @@ def test_unsigned_alg_none_webhook_is_SIG_MALFORMED() -> None:
     assert err.value.code == "SIG_MALFORMED"
 
 
+async def test_a_webhook_relayed_for_an_enterprise_names_it_in_the_signed_body_and_the_header() -> None:
+    seen: list[tuple[dict[str, Any], str | None]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        verify_webhook(body, request.headers[SIGNATURE_HEADER], SIGNER.certificate)
+        seen.append((json.loads(body), request.headers.get("X-On-Behalf-Of")))
+        return web.json_response({"message_id": json.loads(body)["message_id"]})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        async with WebhookAdapter(url, options={"signer": SIGNER}) as adapter:
+            relayed = OutboundMessage("g2", b"<Reg/>", "BROKER", "sps.registration", "c", on_behalf_of="0300000001")
+            await adapter.deliver(relayed)
+            await adapter.deliver(OutboundMessage("g3", b"<Permit/>", "MARD", "sps.permit", "c"))
+    finally:
+        await runner.cleanup()
+    (first, first_header), (second, second_header) = seen
+    assert (first["sender"], first["on_behalf_of"], first_header) == ("BROKER", "0300000001", "0300000001")
+    assert "on_behalf_of" not in second and second_header is None
+
+
 def test_webhook_without_a_key_is_config_invalid_naming_the_option() -> None:
     with pytest.raises(ConfigError) as err:
         WebhookAdapter("http://127.0.0.1:9/hook")
@@ -176,7 +203,7 @@ async def test_a_result_is_listed_until_acknowledged_and_a_retry_does_not_resurr
 
 
 def test_inbound_section_names_a_known_endpoint_or_suggests_one(tmp_path: Path) -> None:
-    base = {"store": {"url": f"sqlite:///{tmp_path / 'g.db'}"}}
+    base = {"gateway": {"signing": "off"}, "store": {"url": f"sqlite:///{tmp_path / 'g.db'}"}}
     config = parse_config({**base, "inbound": {"vnsw": {"endpoint": "vnsw-soap", "options": {"path": "/soap"}}}})
     assert config.inbound["vnsw"].endpoint == "vnsw-soap"
     gw = Gateway(config)
@@ -250,6 +277,7 @@ def test_webhook_and_mailbox_destinations_and_poll_endpoint_from_toml_values(tmp
     (tmp_path / "c.pem").write_bytes(signer.certificate.public_bytes(serialization.Encoding.PEM))
     config = parse_config(
         {
+            "gateway": {"verification": "well-formed", "signing": "off"},
             "store": {"url": f"sqlite:///{tmp_path / 'g.db'}"},
             "parties": {"MARD": {"tokens": ["t"], "document_types": ["*"]}},
             "destinations": {

@@ -39,11 +39,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     receiver = await Receiver().start()
     config = make_config(tmp_path, {"NSW-BACKEND": receiver.url})
     gw = Gateway(config)
-    gw.inbound.append(
-        VnswSoapEndpoint(
-            "vnsw", options={"parties": {"BNNPTNT": "MARD"}, "document_types": {"BNNPTNT0600011": "sps.permit"}}
-        )
-    )
+    gw.inbound.append(VnswSoapEndpoint("vnsw", options={"document_types": {"BNNPTNT0600011": "sps.permit"}}))
     try:
         async with gw:
             yield gw
@@ -139,16 +135,141 @@ async def test_malformed_message_id_gets_00_naming_the_vnsw_element(gateway: Gat
     assert code == "REQUEST_INVALID" and name.startswith("/Envelope/Header/Reference/messageId")
 
 
-async def test_envelope_from_another_party_gets_00_with_AUTH_FORBIDDEN(gateway: Gateway) -> None:
-    answer = await _call(gateway, vnsw_envelope("m-imp"), token=TOKENS["MOIT"])
-    [(code, _)] = _errors(answer)
-    assert code == "AUTH_FORBIDDEN"
+def _claiming(message_id: str, **claims: str) -> bytes:
+    """MARD's envelope (``From`` BNNPTNT / BNNPTNT / 06) with the ``From`` elements in ``claims`` replaced."""
+    envelope = vnsw_envelope(message_id)
+    head, sep, rest = envelope.partition(b"</From>")
+    for name, value in claims.items():
+        start, end = head.index(f"<{name}>".encode()), head.index(f"</{name}>".encode())
+        head = head[:start] + f"<{name}>{value}".encode() + head[end:]
+    return head + sep + rest
+
+
+async def _nothing_stored(gw: Gateway, *message_ids: str) -> None:
+    for mid in message_ids:
+        for party in ("MARD", "MOIT"):
+            assert await gw.store.get(gateway_message_id(party, mid)) is None, (party, mid)
+
+
+async def test_mard_token_with_an_envelope_claiming_moit_identity_gets_00_with_IDENTITY_MISMATCH(
+    gateway: Gateway,
+) -> None:
+    """MARD's token submitting a VNSW envelope claiming From/identity of MOIT (BCT) is refused, nothing queued."""
+    answer = await _call(gateway, vnsw_envelope("m-imp", sender="BCT"))
+    [(code, name)] = _errors(answer)
+    assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/identity: ")
     assert answer.findtext("Header/Subject/reference") == "BNNPTNT11190000272"  # the header was readable
+    await _nothing_stored(gateway, "m-imp")
+
+
+async def test_moit_token_with_mards_envelope_is_refused_not_looked_up_as_mard(tmp_path: Path) -> None:
+    """MOIT, allowed to send the procedure, submits MARD's envelope: the From is not looked up as MARD's party."""
+    config = make_config(tmp_path, {"NSW-BACKEND": "http://127.0.0.1:9/"}, parties={"MOIT": {"document_types": ["*"]}})
+    gw = Gateway(config)
+    gw.inbound.append(VnswSoapEndpoint("vnsw", options={"document_types": {"BNNPTNT0600011": "sps.permit"}}))
+    async with gw:
+        answer = await _call(gw, vnsw_envelope("m-moit"), token=TOKENS["MOIT"])
+        await _nothing_stored(gw, "m-moit")
+    [(code, name)] = _errors(answer)
+    assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/identity: ")
+
+
+async def test_unknown_identity_with_mards_ministry_code_gets_00_with_IDENTITY_MISMATCH(gateway: Gateway) -> None:
+    """No fallback: an identity the configuration does not name is refused although ministryCode is MARD's."""
+    answer = await _call(gateway, _claiming("m-unk", identity="BNNPTNT-LAB"))
+    [(code, name)] = _errors(answer)
+    assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/identity: ")
+    await _nothing_stored(gateway, "m-unk")
+
+
+async def test_mards_identity_with_moits_ministry_code_gets_00_naming_ministry_code(gateway: Gateway) -> None:
+    [(code, name)] = _errors(await _call(gateway, _claiming("m-min", ministryCode="BCT")))
+    assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/ministryCode: ")
+    await _nothing_stored(gateway, "m-min")
+
+
+async def test_another_organization_code_gets_00_naming_organization_code(gateway: Gateway) -> None:
+    [(code, name)] = _errors(await _call(gateway, _claiming("m-org", organizationCode="07")))
+    assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/organizationCode: ")
+    await _nothing_stored(gateway, "m-org")
+
+
+async def test_envelope_without_organization_code_gets_00_naming_it(gateway: Gateway) -> None:
+    payload = vnsw_envelope("m-noorg").replace(b"<organizationCode>06</organizationCode>", b"", 1)
+    [(code, name)] = _errors(await _call(gateway, payload))
+    assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/organizationCode: ")
+    await _nothing_stored(gateway, "m-noorg")
+
+
+async def test_rest_vnsw_envelope_claiming_moit_identity_with_mards_token_is_IDENTITY_MISMATCH(
+    gateway: Gateway,
+) -> None:
+    """The same rule on REST (``X-Format: vnsw``): 403 naming the element, nothing stored or delivered."""
+    status, body = await _post_rest(gateway, vnsw_envelope("rest-imp", sender="BCT"), "rest-imp")
+    assert status == 403
+    assert (body["error"]["code"], body["error"]["field"]) == ("IDENTITY_MISMATCH", "/Envelope/Header/From/identity")
+    status, body = await _post_rest(gateway, _claiming("rest-org", organizationCode="07"), "rest-org")
+    assert status == 403
+    assert (body["error"]["code"], body["error"]["field"]) == (
+        "IDENTITY_MISMATCH",
+        "/Envelope/Header/From/organizationCode",
+    )
+    await _nothing_stored(gateway, "rest-imp", "rest-org")
+
+
+async def test_rest_vnsw_envelope_passed_through_as_xml_is_held_to_the_same_identities(gateway: Gateway) -> None:
+    """``X-Format: xml`` (not mapped, delivered as submitted) does not let MARD's token send MOIT's envelope."""
+    status, body = await _post_rest(gateway, vnsw_envelope("rest-xml", sender="BCT"), "rest-xml", **{"X-Format": "xml"})
+    assert status == 403
+    assert (body["error"]["code"], body["error"]["field"]) == ("IDENTITY_MISMATCH", "/Envelope/Header/From/identity")
+    await _nothing_stored(gateway, "rest-xml")
+
+
+def test_an_identity_the_format_does_not_claim_is_config_invalid_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_config(
+            tmp_path,
+            {"NSW-BACKEND": "http://127.0.0.1:9/"},
+            parties={"MARD": {"identities": {"vnsw": {"identity": "BNNPTNT", "ministry": "BNNPTNT"}}}},
+        )
+    assert info.value.field == "parties.MARD.identities.vnsw.ministry"
+    assert "identity, ministryCode, organizationCode" in info.value.message
+
+
+def test_soap_endpoint_options_have_no_identity_to_party_map() -> None:
+    with pytest.raises(ConfigError) as info:
+        VnswSoapEndpoint("vnsw", options={"parties": {"BNNPTNT": "MARD"}})
+    assert info.value.field is not None and "parties" in info.value.field
 
 
 async def test_procedure_the_party_may_not_send_gets_00_with_AUTH_FORBIDDEN(gateway: Gateway) -> None:
     [(code, name)] = _errors(await _call(gateway, vnsw_envelope("m-p", document_type="BNN0300003")))
     assert code == "AUTH_FORBIDDEN" and name.startswith("/Envelope/Header/Subject/documentType")
+
+
+async def test_procedure_mapped_to_a_document_type_its_content_is_not_gets_00_with_DOCUMENT_TYPE_MISMATCH(
+    tmp_path: Path,
+) -> None:
+    """The endpoint derives eco.form_d from the procedure code; the envelope is a quarantine result, not a Form D."""
+    config = make_config(
+        tmp_path,
+        {"NSW-BACKEND": "http://127.0.0.1:9/"},
+        parties={"MARD": {"document_types": ["eco.form_d"]}},
+        document_types={"eco.form_d": {"codes": ["861"]}},
+    )
+    gw = Gateway(config)
+    gw.inbound.append(VnswSoapEndpoint("vnsw", options={"document_types": {"BNNPTNT0600011": "eco.form_d"}}))
+    async with gw:
+        answer = await _call(gw, vnsw_envelope("m-eco"))
+        record = await gw.store.get(gateway_message_id("MARD", "m-eco"))
+    assert answer.findtext("Header/Subject/function") == "00"
+    [(code, name)] = _errors(answer)
+    assert code == "DOCUMENT_TYPE_MISMATCH"
+    assert name == (
+        "/Envelope/Header/Subject/documentType: declared eco.form_d, but the content is VNSW message "
+        "BNNPTNT0600011/12/05"
+    )
+    assert record is not None and record.message.state.value == "REJECTED"
 
 
 async def test_not_xml_is_a_soap_fault_with_XML_MALFORMED(gateway: Gateway) -> None:
@@ -419,7 +540,7 @@ async def test_gateway_failure_is_a_server_fault_not_a_00_refusal(tmp_path: Path
     async def unavailable(party: str, envelope: object, raw: bytes) -> object:
         raise StoreUnavailable("database restarting", field="store")
 
-    endpoint = VnswSoapEndpoint("vnsw", options={"parties": {"BNNPTNT": "MARD"}})
+    endpoint = VnswSoapEndpoint("vnsw")
     app = web.Application()
     config = make_config(tmp_path, {"CUSTOMS": "http://127.0.0.1:9/"})
     intake = Intake(

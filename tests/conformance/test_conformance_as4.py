@@ -41,7 +41,7 @@ async def _messages(gw: Gateway) -> list[dict[str, object]]:
 
 
 def test_case_ids() -> None:
-    assert [c.id for c in cases(AS4, role="sender")] == [f"NSW-AS4-TA{n:02d}" for n in range(0, 9)]
+    assert [c.id for c in cases(AS4, role="sender")] == [f"NSW-AS4-TA{n:02d}" for n in range(0, 10)]
 
 
 async def test_gateway_without_the_kit_partner_fails_the_preflight_only(kit_pki: KitPki, tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ async def test_gateway_without_the_kit_partner_fails_the_preflight_only(kit_pki:
     async with Gateway(config) as gw:
         report = await run_profile(AS4, RunOptions(target=gw.url, settings=kit_settings(kit_pki)))
         stored = await _messages(gw)
-    ids = [f"NSW-AS4-TA{n:02d}" for n in range(1, 9)]
+    ids = [f"NSW-AS4-TA{n:02d}" for n in range(1, 10)]
     assert {r.case.id: r.outcome for r in report.results} == {"NSW-AS4-TA00": Outcome.FAIL} | dict.fromkeys(
         ids, Outcome.NOT_RUN
     )
@@ -65,7 +65,7 @@ async def test_target_down_fails_the_preflight_only(kit_pki: KitPki) -> None:
     async with BrokenAs4Peer(pki=kit_pki) as peer:
         url = peer.url
     report = await run_profile(AS4, RunOptions(target=url, settings=kit_settings(kit_pki), request_timeout=5))
-    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 8}
+    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 9}
     assert report.result("NSW-AS4-TA00").reason.startswith("the target is unreachable")
 
 
@@ -91,7 +91,7 @@ async def _passes_against_gateway(kit_pki: KitPki, tmp_path: Path, *, sink_forma
         await eventually(lambda: len(sink.received) >= 2)
         await asyncio.sleep(0.3)  # a second delivery of either, or of a refused message, would show up here
         stored = await _messages(gw)
-    assert [r.case.id for r in report.results] == [f"NSW-AS4-TA{n:02d}" for n in range(0, 9)]
+    assert [r.case.id for r in report.results] == [f"NSW-AS4-TA{n:02d}" for n in range(0, 10)]
     assert len(stored) == 2 and len(sink.received) == 2, (stored, sink.received)
     assert all(m["sender"] == "CONFORMANCE" and m["document_type"] == "eco.form_d" for m in stored), stored
     check_reports(report, tmp_path / "report", raw="<!DOCTYPE x [", escaped="&lt;!DOCTYPE x [")

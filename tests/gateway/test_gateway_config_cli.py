@@ -88,6 +88,9 @@ def test_first_matching_route_wins_and_fans_out() -> None:
 def _write_config(tmp_path: Path, url: str = "http://127.0.0.1:9/inbox") -> Path:
     path = tmp_path / "gw.toml"
     path.write_text(f"""
+[gateway]
+verification = "well-formed"   # unsigned test documents
+signing = "off"
 [store]
 url = "sqlite:///gw.db"
 synchronous = "NORMAL"
@@ -103,6 +106,8 @@ max_wait = 0.02
 jitter = 0.0
 [[routes]]
 to = ["TH"]
+[document_types."eco.form_d"]
+unchecked = true               # opaque test documents
 """)
     return path
 

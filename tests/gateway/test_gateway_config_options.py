@@ -43,6 +43,9 @@ def _copy_pki(dev_pki: DevPki, into: Path) -> None:
 
 
 RELATIVE_CONFIG = f"""
+[gateway]
+verification = "well-formed"   # unsigned test documents
+signing = "off"
 [store]
 url = "sqlite:///data/gw.db"
 
@@ -238,11 +241,21 @@ def test_signer_object_passed_in_code_is_kept_in_the_config_and_the_adapter(dev_
         "http://127.0.0.1:9/hook", options={"signer": {"key": str(us.key_path), "cert": str(us.cert_path)}}
     )
     signer = adapter.signer
-    config = parse_config({"destinations": {"HOOK": {"adapter": "webhook", "url": "u", "options": {"signer": signer}}}})
+    config = parse_config(
+        {
+            "gateway": {"signing": "off"},
+            "destinations": {"HOOK": {"adapter": "webhook", "url": "u", "options": {"signer": signer}}},
+        }
+    )
     options = config.destinations["HOOK"].options
     assert isinstance(options, WebhookOptions) and options.signer is signer and isinstance(signer, Signer)
     assert WebhookAdapter("http://127.0.0.1:9/hook", options=options).signer is signer
-    same = parse_config({"destinations": {"HOOK": {"adapter": "webhook", "url": "u", "options": options}}})
+    same = parse_config(
+        {
+            "gateway": {"signing": "off"},
+            "destinations": {"HOOK": {"adapter": "webhook", "url": "u", "options": options}},
+        }
+    )
     assert same.destinations["HOOK"].options is options
 
 
@@ -262,7 +275,12 @@ def test_key_that_cannot_be_loaded_at_start_names_the_option_under_its_destinati
 ) -> None:
     monkeypatch.delenv("NSW_TEST_UNSET_P12_PASSWORD", raising=False)
     signer = {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "NSW_TEST_UNSET_P12_PASSWORD"}
-    config = parse_config({"destinations": {"HOOK": {"adapter": "webhook", "url": "u", "options": {"signer": signer}}}})
+    config = parse_config(
+        {
+            "gateway": {"signing": "off"},
+            "destinations": {"HOOK": {"adapter": "webhook", "url": "u", "options": {"signer": signer}}},
+        }
+    )
     with pytest.raises(ConfigError) as caught:
         build_adapter("HOOK", config.destinations["HOOK"])
     assert caught.value.code == "CONFIG_INVALID"

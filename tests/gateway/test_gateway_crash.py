@@ -44,6 +44,8 @@ def _config(tmp_path: Path, port: int, dedup: Receiver, plain: Receiver) -> Path
 [gateway]
 port = {port}
 poll_interval = 0.05
+verification = "well-formed"   # unsigned test documents
+signing = "off"
 [store]
 url = "sqlite:///crash.db"
 synchronous = "FULL"
@@ -63,6 +65,8 @@ timeout = 5
 [[routes]]
 document_type = "eco.form_d"
 to = ["DEDUP", "PLAIN"]
+[document_types."eco.form_d"]
+unchecked = true               # opaque test documents
 """)
     return path
 

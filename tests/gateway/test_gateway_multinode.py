@@ -47,6 +47,8 @@ def _config(tmp_path: Path, dsn: str, receiver: Receiver) -> Path:
 [gateway]
 poll_interval = 0.2
 lease_seconds = 2
+verification = "well-formed"   # unsigned test documents
+signing = "off"
 [store]
 kind = "postgresql"
 dsn = "{dsn}"
@@ -67,6 +69,8 @@ jitter = 0.02
 [[routes]]
 document_type = "eco.form_d"
 to = ["DEDUP"]
+[document_types."eco.form_d"]
+unchecked = true               # opaque test documents
 """)
     return path
 

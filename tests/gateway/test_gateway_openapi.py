@@ -56,6 +56,7 @@ def _as4_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, Any]:
                     "responder": {"party_id": PARTNER},
                 },
                 "trust": {"anchors": [str(pki / "root-ca.pem")], "intermediates": [str(pki / "issuing-ca.pem")]},
+                "signers": [dev_pki.party("th-asw").cert.subject.rfc4514_string()],
                 "document_types": {ACTION: "eco.form_d"},
             }
         },
@@ -154,7 +155,7 @@ async def rig(dev_pki: DevPki, tmp_path: Path) -> AsyncIterator[tuple[Checked, R
                 "results": {"endpoint": "poll"},
                 "vnsw": {
                     "endpoint": "vnsw-soap",
-                    "options": {"parties": {"BNNPTNT": "MARD"}, "document_types": {"BNNPTNT0600011": "sps.permit"}},
+                    "options": {"document_types": {"BNNPTNT0600011": "sps.permit"}},
                 },
                 "asean": {"endpoint": "as4", "options": _as4_options(dev_pki, tmp_path)},
             }
@@ -222,7 +223,8 @@ def test_the_statuses_come_from_the_error_classes(tmp_path: Path) -> None:
     gw = Gateway(make_config(tmp_path, {"TH": "http://127.0.0.1:9/x"}), serve_http=False)
     paths = build_app(gw)[DOCUMENT]["paths"]
     submit = paths["/v1/messages"]["post"]["responses"]
-    assert set(submit) == {"200", "202", "400", "401", "403", "413", "422", "500", "503"}
+    assert set(submit) == {"200", "202", "400", "401", "403", "408", "409", "413", "422", "429", "500", "503"}
+    assert "AUTH_MALFORMED" in submit["401"]["description"] and "REQUEST_TIMEOUT" in submit["408"]["description"]
     assert set(submit["202"]["headers"]) == {"Location"}
     assert set(submit["200"]["headers"]) == {"Location", "X-Duplicate"}
     assert set(paths["/v1/messages/{id}"]["get"]["responses"]) == {"200", "401", "404", "500", "503"}
@@ -230,6 +232,8 @@ def test_the_statuses_come_from_the_error_classes(tmp_path: Path) -> None:
     assert set(paths["/readyz"]["get"]["responses"]) == {"200", "500", "503"}
     assert paths["/readyz"]["get"]["security"] == []
     assert "STORE_UNAVAILABLE" in paths["/readyz"]["get"]["responses"]["503"]["description"]
+    assert set(paths["/metrics"]["get"]["responses"]) == {"200", "401", "403", "500"}
+    assert "security" not in paths["/metrics"]["get"]
 
 
 # --------------------------------------------------------------------------- every route, live

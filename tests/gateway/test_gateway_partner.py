@@ -94,6 +94,9 @@ def test_partner_for_a_config_without_an_http_destination_lists_it_skipped_and_f
     drop = tmp_path / "drop"
     (tmp_path / "gw.toml").write_text(
         f"""
+[gateway]
+verification = "well-formed"   # unsigned test documents
+signing = "off"
 [store]
 url = "sqlite:///{tmp_path / "gw.db"}"
 [parties.MOIT]
@@ -105,6 +108,8 @@ url = "{drop}"
 [[routes]]
 document_type = "*"
 to = ["MARD"]
+[document_types."eco.form_d"]
+unchecked = true               # opaque test documents
 """,
         encoding="utf-8",
     )

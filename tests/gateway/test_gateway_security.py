@@ -15,7 +15,7 @@ from lxml import etree
 from gateway.api import Gateway
 from gateway.errors import ConfigError
 from gateway.model import State
-from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, submit
+from helpers.gateway import TOKENS, Receiver, eventually, make_config, submit
 from helpers.mappings import form_d, quarantine_result
 from helpers.ocsp import OcspResponder, dev_pki, free_loopback_port, ocsp_responder  # noqa: F401
 from mappings.registry import get as get_format
@@ -84,6 +84,7 @@ def secure_config(
         routes=routes,
         parties=base,
         per_destination=per_destination,
+        document_types={"sps.quarantine_result": {"procedures": ["BNNPTNT0600011/12/05"]}},
         gateway={"verification": "signature", "signing": signing},
         extra={"signing": {"keys": [{"pkcs12": str(gw_key.p12_path), "password": "changeit"}]}},
     )
@@ -344,7 +345,13 @@ def broker_config(tmp_path: Path, url: str) -> Any:
                 "on_behalf_of": ["ENT-0100000001", "ENT-0200000002"],
             }
         },
+        document_types={"sps.registration": {"roots": ["Registration"], "enterprise_paths": ["Registrant/TaxCode"]}},
     )
+
+
+def registration(enterprise: str) -> bytes:
+    """A registration (pass-through XML) naming the enterprise it is submitted for."""
+    return f"<Registration><Registrant><TaxCode>{enterprise}</TaxCode></Registrant></Registration>".encode()
 
 
 async def test_intermediary_submits_for_a_delegated_enterprise_and_the_message_records_both(tmp_path: Path) -> None:
@@ -352,7 +359,13 @@ async def test_intermediary_submits_for_a_delegated_enterprise_and_the_message_r
     try:
         async with Gateway(broker_config(tmp_path, mard.url)) as gw, aiohttp.ClientSession() as s:
             status, ack = await submit(
-                s, gw.url, "BROKER", "REG-1", "sps.registration", doc(1), X_On_Behalf_Of="ENT-0100000001"
+                s,
+                gw.url,
+                "BROKER",
+                "REG-1",
+                "sps.registration",
+                registration("ENT-0100000001"),
+                X_On_Behalf_Of="ENT-0100000001",
             )
             record = await read(s, gw, "BROKER", ack["id"])
             await eventually(lambda: len(mard.processed) == 1)
@@ -373,7 +386,9 @@ async def test_submission_for_an_enterprise_not_delegated_is_rejected_with_auth_
     headers = {"X_On_Behalf_Of": enterprise} if enterprise else {}
     try:
         async with Gateway(broker_config(tmp_path, mard.url)) as gw, aiohttp.ClientSession() as s:
-            status, body = await submit(s, gw.url, party, "REG-1", "sps.registration", doc(1), **headers)
+            status, body = await submit(
+                s, gw.url, party, "REG-1", "sps.registration", registration("ENT-0100000001"), **headers
+            )
     finally:
         await mard.stop()
     assert status == 403 and body["error"]["code"] == "AUTH_DELEGATION_MISSING"

@@ -42,9 +42,14 @@ def queued(
     conversation: str | None = None,
     sender: str = "MOIT",
     content_types: dict[str, str] | None = None,
+    on_behalf_of: str | None = None,
 ) -> tuple[Message, list[Delivery], SubmissionAck]:
     env = SubmissionEnvelope(
-        sender=PartyId(sender), message_id=mid, document_type="eco.form_d", conversation_id=conversation
+        sender=PartyId(sender),
+        message_id=mid,
+        document_type="eco.form_d",
+        conversation_id=conversation,
+        on_behalf_of=on_behalf_of,
     )
     m = Message.receive(env, at=at).verify(at=at).map(at=at).enqueue(at=at)
     types = content_types or {}
@@ -102,6 +107,18 @@ async def test_content_type_of_each_delivery_survives_claim_retry_lookup_and_dea
     assert await store.expire("REST", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 1
     [dead] = await store.dead_letters(destination="REST")
     assert dead.content_type == "application/json"
+
+
+async def test_enterprise_a_delivery_was_relayed_for_survives_claim_lookup_and_dead_letter(store: Store) -> None:
+    relayed = await accept(store, "M-1", sender="BROKER", on_behalf_of="0300000001")
+    await accept(store, "M-2")
+    claimed = {d.message_id: d for d in await store.claim("TH", owner="w", limit=10, now=110.0, lease=10)}
+    assert [d.on_behalf_of for d in claimed.values()] == ["0300000001", None]
+    record = await store.get(relayed.id)
+    assert record is not None and [d.on_behalf_of for d in record.deliveries] == ["0300000001"]
+    assert await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 2
+    dead = {d.message_id: d.on_behalf_of for d in await store.dead_letters(destination="TH")}
+    assert dead[relayed.id] == "0300000001"
 
 
 async def test_claimed_delivery_is_not_handed_out_twice_until_its_lease_ends(store: Store) -> None:

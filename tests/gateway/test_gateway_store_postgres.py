@@ -303,7 +303,10 @@ def test_postgresql_store_without_a_dsn_names_the_key() -> None:
         parse_config({"store": {"kind": "postgresql"}})
     assert err.value.code == "CONFIG_INVALID" and err.value.field == "store.dsn"
     assert isinstance(
-        store_from_settings(parse_config({"store": {"kind": "postgresql", "dsn": PG_DSN}}).store), PostgresStore
+        store_from_settings(
+            parse_config({"gateway": {"signing": "off"}, "store": {"kind": "postgresql", "dsn": PG_DSN}}).store
+        ),
+        PostgresStore,
     )
 
 

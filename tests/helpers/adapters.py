@@ -13,6 +13,7 @@ import asyncio
 import base64
 import importlib.util
 import json
+import ssl
 import threading
 import uuid
 import warnings
@@ -111,7 +112,9 @@ class SpyneMinistry:
     ``fault`` (a SOAP fault), ``garbage`` (a responsePayload that is not XML).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
+        """Serve HTTPS with this server context."""
         self.mode = "ok"
         self.calls: list[dict[str, str]] = []
         self.processed: list[str] = []
@@ -187,13 +190,16 @@ class SpyneMinistry:
             return wsgi(environ, start_response)
 
         self._server = make_server("127.0.0.1", 0, guarded, handler_class=_QuietHandler)
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -457,10 +463,9 @@ class VnswSoapHarness(Harness):
         return VnswSoapAdapter(self.ministry.url, timeout=5, options={"office_code": "BNN"})
 
     def payload(self, message_id: str) -> bytes:
+        """MARD's own envelope (``From`` BNNPTNT: the gateway refuses MARD's token claiming another ``From``)."""
         return vnsw_envelope(
             message_id,
-            sender="NSW",
-            recipient="BNNPTNT",
             type_="10",
             function="01",
             content="<Registration><NSWFileCode>BNNPTNT11190000272</NSWFileCode></Registration>",
@@ -475,11 +480,7 @@ class VnswSoapHarness(Harness):
     def inbound(self) -> list[Any]:
         from adapters.vnsw_soap import VnswSoapEndpoint
 
-        return [
-            VnswSoapEndpoint(
-                "vnsw", options={"parties": {"BNNPTNT": "MARD"}, "document_types": {"BNNPTNT0600011": "sps.permit"}}
-            )
-        ]
+        return [VnswSoapEndpoint("vnsw", options={"document_types": {"BNNPTNT0600011": "sps.permit"}})]
 
     async def receive(self, gw: Any, message_id: str) -> str:
         """MARD calls our SOAP endpoint with zeep and gets the function-99 acknowledgement."""
@@ -597,6 +598,7 @@ class As4Harness(Harness):
                             "party": self.party,
                             "pmode": pmode(self.us.party_id, self.them.party_id),
                             "trust": self.them.trust,
+                            "signers": [self.them.certificate.subject.rfc4514_string()],
                             "document_types": {"eco.form_d": self.document_type},
                         }
                     },

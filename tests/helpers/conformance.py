@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from conformance.broken_peer import BrokenPeer, PeerParty
-from conformance.pki import KitPki
+from conformance.pki import KIT_SIGNER, KitPki
 from conformance.settings import KitSettings
 from gateway.config import Config, parse_config
 
@@ -17,6 +17,8 @@ OTHER_TOKEN = "other-token"
 MAX_BYTES = 64 * 1024
 DELEGATED = "ENT-0300000001"
 UNDELEGATED = "ENT-0999999999"
+FORM_D_TYPE = {"codes": ["861"]}
+"""How the gateway recognises the kit's e-Form Ds (``[document_types."eco.form_d"]``)."""
 
 
 def kit_settings(pki: KitPki, **rest: Any) -> KitSettings:
@@ -72,12 +74,18 @@ def gateway_config(
     """
     trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
     data: dict[str, Any] = {
-        "gateway": {"port": 0, "poll_interval": 0.05, "verification": "signature", "max_message_bytes": MAX_BYTES},
+        "gateway": {
+            "port": 0,
+            "poll_interval": 0.05,
+            "verification": "signature",
+            "signing": "off",
+            "max_message_bytes": MAX_BYTES,
+        },
         "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
         "parties": {
             "CONFORMANCE": {
                 "tokens": [KIT_TOKEN],
-                "document_types": ["eco.form_d"],
+                "document_types": ["eco.form_d", "sps.registration"],
                 "format": "form-d",
                 "kind": "intermediary",
                 "on_behalf_of": [DELEGATED],
@@ -94,6 +102,10 @@ def gateway_config(
             }
         },
         "routes": [{"document_type": "*", "to": ["SINK"]}],
+        "document_types": {
+            "eco.form_d": FORM_D_TYPE,
+            "sps.registration": {"procedures": ["BNNPTNT0600011/10/01"]},
+        },
     }
     for name in omit_parties:
         del data["parties"][name]
@@ -102,7 +114,7 @@ def gateway_config(
 
 def broken_peer(pki: KitPki, *defects: str, profile: str = "rest-intermediary") -> BrokenPeer:
     parties = {
-        "CONFORMANCE": PeerParty(KIT_TOKEN, ("eco.form_d",), (DELEGATED,)),
+        "CONFORMANCE": PeerParty(KIT_TOKEN, ("eco.form_d", "sps.registration"), (DELEGATED,)),
         "OTHER": PeerParty(OTHER_TOKEN, ("eco.form_d",)),
     }
     return BrokenPeer(profile, defects, pki=pki, parties=parties, max_message_bytes=MAX_BYTES)
@@ -112,7 +124,13 @@ def vnsw_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_form
     """Our gateway with the VNSW SOAP inbound endpoint; the kit's party signs in <SystemSignature>."""
     trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
     data: dict[str, Any] = {
-        "gateway": {"port": 0, "poll_interval": 0.05, "verification": "signature", "max_message_bytes": MAX_BYTES},
+        "gateway": {
+            "port": 0,
+            "poll_interval": 0.05,
+            "verification": "signature",
+            "signing": "off",
+            "max_message_bytes": MAX_BYTES,
+        },
         "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
         "parties": {
             "CONFORMANCE": {
@@ -140,6 +158,7 @@ def vnsw_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_form
         },
         "routes": [{"document_type": "*", "to": ["SINK"]}],
         "inbound": {"vnsw": {"endpoint": "vnsw-soap"}},
+        "document_types": {"BNNPTNT0600011": {"procedures": ["BNNPTNT0600011"]}},
     }
     return parse_config(data)
 
@@ -177,7 +196,7 @@ def as4_receiver(
     )
     return As4Receiver(
         party_id=party_id,
-        partners={kit_party: As4Partner(pmode, trust, kit.cert)},
+        partners={kit_party: As4Partner(pmode, trust, kit.cert, signers=(kit.cert.subject,))},
         signer=SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert]),
         decrypter=SoftwareDecrypter(ours.key, ours.cert),
     )
@@ -241,12 +260,20 @@ def as4_gateway_config(
                     "responder": {"party_id": kit_party_id},
                 },
                 "trust": trust,
+                "signers": [pki.pki.party(KIT_SIGNER).cert.subject.rfc4514_string()],
                 "document_types": {action: "eco.form_d"},
             }
         },
     }
     data: dict[str, Any] = {
-        "gateway": {"port": 0, "poll_interval": 0.05, "max_message_bytes": MAX_BYTES},
+        # the AS4 endpoint checks the WS-Security signature; the payload itself is not signed
+        "gateway": {
+            "port": 0,
+            "poll_interval": 0.05,
+            "verification": "well-formed",
+            "signing": "off",
+            "max_message_bytes": MAX_BYTES,
+        },
         "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
         "parties": {
             "CONFORMANCE": {"tokens": [KIT_TOKEN], "document_types": ["eco.form_d"], "format": "form-d"},
@@ -260,6 +287,7 @@ def as4_gateway_config(
             }
         },
         "routes": [{"document_type": "eco.form_d", "sender": "CONFORMANCE", "to": ["SINK"]}],
+        "document_types": {"eco.form_d": FORM_D_TYPE},
         "inbound": {"asean": {"endpoint": "as4", "options": inbound}},
     }
     return parse_config(data)

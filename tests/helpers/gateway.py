@@ -16,6 +16,14 @@ from gateway.config import Config, parse_config
 
 TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TRADER": "trader-token", "BROKER": "broker-token"}
 
+RIG_DOCUMENT_TYPES = ("eco.form_d", "eco.amendment", "sps.permit", "sps.registration")
+"""The document types of :func:`make_config`'s parties, declared ``unchecked``: the rig moves opaque documents."""
+VNSW_IDENTITIES = {
+    "MARD": {"identity": "BNNPTNT", "ministryCode": "BNNPTNT", "organizationCode": "06"},
+    "MOIT": {"identity": "BCT", "ministryCode": "BCT", "organizationCode": "06"},
+}
+"""The VNSW ``From`` identities of the test parties (``[parties.NAME.identities] vnsw = {...}``)."""
+
 
 class Receiver:
     """A partner endpoint on 127.0.0.1: records every request and answers with a JSON receipt.
@@ -120,15 +128,35 @@ def make_config(
     gateway: dict[str, Any] | None = None,
     per_destination: dict[str, dict[str, Any]] | None = None,
     parties: dict[str, dict[str, Any]] | None = None,
+    document_types: dict[str, dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Config:
+    """A gateway configuration for ``destinations`` (name → URL). Its documents are not signed, so it states the
+    weak modes it relies on (``verification = "well-formed"``, ``signing = "off"``, a public ``/metrics``) unless
+    ``gateway`` sets them. They are opaque too (:func:`doc`), so its document types are declared ``unchecked``;
+    ``document_types`` adds or replaces declarations (with content rules)."""
     retry = {"max_attempts": 50, "ttl": 60.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.01, **(retry or {})}
     data: dict[str, Any] = {
-        "gateway": {"port": 0, "poll_interval": 0.05, **(gateway or {})},
+        "gateway": {
+            "port": 0,
+            "poll_interval": 0.05,
+            "verification": "well-formed",
+            "signing": "off",
+            "metrics": {"public": True},
+            **(gateway or {}),
+        },
         "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
         "parties": {
-            "MOIT": {"tokens": [TOKENS["MOIT"]], "document_types": ["eco.form_d", "eco.amendment"]},
-            "MARD": {"tokens": [TOKENS["MARD"]], "document_types": ["sps.permit"]},
+            "MOIT": {
+                "tokens": [TOKENS["MOIT"]],
+                "document_types": ["eco.form_d", "eco.amendment"],
+                "identities": {"vnsw": VNSW_IDENTITIES["MOIT"]},
+            },
+            "MARD": {
+                "tokens": [TOKENS["MARD"]],
+                "document_types": ["sps.permit"],
+                "identities": {"vnsw": VNSW_IDENTITIES["MARD"]},
+            },
             "TRADER": {"tokens": [TOKENS["TRADER"]], "document_types": ["sps.registration"]},
         },
         "destinations": {
@@ -143,6 +171,10 @@ def make_config(
             for name, url in destinations.items()
         },
         "routes": routes if routes is not None else [{"document_type": "*", "to": list(destinations)}],
+        "document_types": {
+            **{name: {"unchecked": True} for name in RIG_DOCUMENT_TYPES},
+            **(document_types or {}),
+        },
     }
     for name, settings in (parties or {}).items():
         data["parties"][name] = {**data["parties"].get(name, {}), **settings}

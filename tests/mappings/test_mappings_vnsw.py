@@ -333,3 +333,22 @@ def test_declared_messages_cover_the_first_procedures() -> None:
     } <= keys
     assert find_message("BNN0300003", "20", "99") is not None
     assert MARD.country == "VN"
+
+
+def test_the_from_block_is_read_as_the_identities_the_envelope_claims() -> None:
+    data = VNSW.emit(quarantine_result())
+    assert VNSW.identities(data) == [
+        ("identity", "BNNPTNT", "/Envelope/Header/From/identity"),
+        ("ministryCode", "BNNPTNT", "/Envelope/Header/From/ministryCode"),
+        ("organizationCode", "06", "/Envelope/Header/From/organizationCode"),
+    ]
+    missing = data.replace(b"<organizationCode>06</organizationCode>", b"", 1)
+    assert VNSW.identities(missing)[2] == ("organizationCode", "", "/Envelope/Header/From/organizationCode")
+
+
+def test_a_soap_envelope_with_a_ws_addressing_from_claims_no_vnsw_identity() -> None:
+    soap = (
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing">'
+        b"<s:Header><a:From><a:Address>urn:x</a:Address></a:From></s:Header><s:Body/></s:Envelope>"
+    )
+    assert VNSW.identities(soap) == [] and VNSW.identities(b"<Doc/>") == [] and VNSW.identities(b"not xml") == []

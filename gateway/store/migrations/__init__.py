@@ -233,11 +233,29 @@ _DELIVERY_CONTENT_TYPE = """
 ALTER TABLE deliveries ADD COLUMN content_type TEXT;
 """
 
+_CONTENT_DIGEST = """
+-- The digest of the verified signed content of each queued message (a replay of the same signed document
+-- under another message id is refused as a duplicate). Rows already stored keep NULL: the digest is computed
+-- at verification and the stored evidence is not verified again. A nullable column is a catalogue change; the
+-- partial unique index covers only rows with a digest, so building it on a table of old rows reads it once.
+ALTER TABLE messages ADD COLUMN content_digest TEXT;
+CREATE UNIQUE INDEX messages_content_dedup ON messages (sender, content_digest) WHERE content_digest IS NOT NULL;
+"""
+
+_DELIVERY_ON_BEHALF_OF = """
+-- The enterprise an intermediary submitted each delivery's message for, passed on to the destination
+-- (X-On-Behalf-Of, AS4 originalSender). Rows already queued keep NULL and go out as they would have. A nullable
+-- column without a default is only a catalogue change.
+ALTER TABLE deliveries ADD COLUMN on_behalf_of TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
     Migration(2, "cheaper writes: lz4 payloads, HOT leases, journal head in one call", _CHEAPER_WRITES, ""),
     Migration(3, "content type of each delivery", _DELIVERY_CONTENT_TYPE, _DELIVERY_CONTENT_TYPE),
+    Migration(4, "content digest of each signed message, unique per sender", _CONTENT_DIGEST, _CONTENT_DIGEST),
+    Migration(5, "enterprise each delivery was relayed for", _DELIVERY_ON_BEHALF_OF, _DELIVERY_ON_BEHALF_OF),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
