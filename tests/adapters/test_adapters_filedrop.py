@@ -82,7 +82,9 @@ async def test_dropped_files_are_submitted_and_moved_to_processed(gateway) -> No
 async def test_bad_file_goes_to_error_with_a_sidecar_carrying_XML_MALFORMED(gateway) -> None:  # type: ignore[no-untyped-def]
     gw, drop, _ = gateway
     atomic_write(drop / "inbox", "broken.xml", b"<Permit>")
-    await eventually(lambda: (drop / "error" / "broken.xml.error.json").exists())
+    # the sidecar is written before the file is moved next to it (a crash in between leaves the file in the
+    # inbox, to be refused again): wait for both
+    await eventually(lambda: (drop / "error" / "broken.xml").exists() and not (drop / "inbox" / "broken.xml").exists())
     sidecar = json.loads((drop / "error" / "broken.xml.error.json").read_bytes())
     assert sidecar["error"]["code"] == "XML_MALFORMED" and sidecar["file"] == "broken.xml"
     assert (drop / "error" / "broken.xml").read_bytes() == b"<Permit>"
