@@ -21,9 +21,9 @@ option (``options.signer.password_env``, ``options.trust.anchors[0]``).
   ``{ key = "path", cert = "path" }`` (PEM; optionally ``chain``,
   ``password``/``password_env``);
 * :func:`trust_from_options`: a :class:`~signing.trust.TrustStore`, or
-  ``{ anchors = [...], pinned = [...], intermediates = [...], crls = [...] }``,
-  the same table as ``[destinations.X.trust]`` (:class:`gateway.config.TrustSettings`:
-  also ``ocsp``, ``fetch_crls``, ``soft_fail``; a pinned entry is a path or
+  ``{ anchors = [...], signers = [...], pinned = [...], intermediates = [...], crls = [...] }``,
+  the same table as ``[destinations.X.trust]`` (:class:`gateway.config.TrustSettings`: ``signers`` required
+  with anchors, or ``any_signer = true``; also ``ocsp``, ``fetch_crls``, ``soft_fail``; a pinned entry is a path or
   ``{ certificate = "path", accept_from = ..., accept_until = ... }``);
 * :func:`certificate_from_options`: an ``x509.Certificate`` or a PEM/DER file;
 * :func:`path_from_options`: a file path;
@@ -217,7 +217,9 @@ def trust_from_options(
     if isinstance(value, TrustSettings):
         return trust_store(party, value, field=field)
     if value is None:
-        raise ConfigError("a trust store is required: { anchors = [...] } and/or { pinned = [...] }", field=field)
+        raise ConfigError(
+            "a trust store is required: { anchors = [...], signers = [...] } and/or { pinned = [...] }", field=field
+        )
     if not isinstance(value, Mapping):
         raise ConfigError(
             f"must be a table (anchors, pinned, intermediates, crls), not {type(value).__name__}", field=field

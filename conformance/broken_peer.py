@@ -37,7 +37,7 @@ from lxml import etree
 
 from adapters.vnsw_soap.envelope import VnswHeader, ack_envelope, error_envelope, read_header
 from adapters.vnsw_soap.inbound import read_soap_request, soap_fault, soap_response
-from conformance.pki import KitPki
+from conformance.pki import KIT_SIGNER, KitPki
 from gateway.errors import (
     ERROR_CODES,
     DelegationMissing,
@@ -55,6 +55,7 @@ from gateway.errors import (
 from gateway.ports import content_digest
 from gateway.wire import iso_utc
 from mappings import registry
+from signing.identity import SignerIdentity
 from signing.policy import VerifyPolicy
 from signing.revocation import CrlChecker
 from signing.trust import TrustStore
@@ -82,6 +83,7 @@ DEFECTS: Mapping[str, Mapping[str, str]] = {
         "ignore-document-types": "NSW-REST-TA16",
         "accept-replays": "NSW-REST-TA17",
         "accept-mislabelled": "NSW-REST-TA18",
+        "accept-any-signer": "NSW-REST-TA19",
     },
     "vnsw-ministry": {
         "ack-missing-header": "NSW-VNSW-TA02",
@@ -97,6 +99,7 @@ DEFECTS: Mapping[str, Mapping[str, str]] = {
         "ack-non-soap": "NSW-VNSW-TA12",
         "identity-fallback": "NSW-VNSW-TA13",
         "identity-only": "NSW-VNSW-TA13",
+        "accept-any-signer": "NSW-VNSW-TA14",
     },
     "asw-formd": {
         "unsigned-receipts": "NSW-AS4-TA01",
@@ -182,6 +185,8 @@ class BrokenPeer:
             "peer",
             anchors=(pki.pki.root_cert,),
             revocation=CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path]),
+            signers=None if "accept-any-signer" in self.defects else SignerIdentity.subject(CN=KIT_SIGNER),
+            any_signer="accept-any-signer" in self.defects,
         )
         self.limits = ParserLimits(max_bytes=max_message_bytes)
         self._messages: dict[str, _Stored] = {}
@@ -560,7 +565,14 @@ class BrokenAs4Peer:
             if "accept-revoked" in self.defects
             else CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path])
         )
-        trust = TrustStore(kit_party, anchors=anchors, intermediates=intermediates, revocation=revocation)
+        trust = TrustStore(
+            kit_party,
+            anchors=anchors,
+            intermediates=intermediates,
+            revocation=revocation,
+            signers=None if "accept-any-signer" in self.defects else SignerIdentity.subject(CN=KIT_SIGNER),
+            any_signer="accept-any-signer" in self.defects,
+        )
         unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
         pmode = PMode(
             id=f"{party_id}-{kit_party}",
@@ -572,11 +584,7 @@ class BrokenAs4Peer:
         self._signer = SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert])
         self.receiver = As4Receiver(
             party_id=party_id,
-            partners={
-                kit_party: As4Partner(
-                    pmode, trust, kit.cert, signers=() if "accept-any-signer" in self.defects else (kit.cert.subject,)
-                )
-            },
+            partners={kit_party: As4Partner(pmode, trust, kit.cert)},
             signer=self._signer,
             decrypter=SoftwareDecrypter(ours.key, ours.cert),
             store=_ForgetfulStore() if "process-duplicates" in self.defects else None,

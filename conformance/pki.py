@@ -12,8 +12,9 @@
 * ``intruder/``: a second, unrelated PKI whose ``conformance`` certificate has the
   same subject as the valid one but chains to another root.
 
-The party under test pins or anchors ``DIR/root-ca.pem`` for the kit's party and
-reads ``DIR/crl.pem``. :func:`open_pki` reopens the directory as a :class:`KitPki`.
+The party under test anchors ``DIR/root-ca.pem`` for the kit's party, bound to the kit's certificates (their
+subject CN ``conformance``: the valid, expired, revoked and wrong-usage ones share it), and reads
+``DIR/crl.pem``. :func:`open_pki` reopens the directory as a :class:`KitPki`.
 """
 
 from __future__ import annotations

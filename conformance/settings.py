@@ -4,7 +4,8 @@ A TOML file (``nswgw conformance run --settings kit.toml``), validated into the
 frozen :class:`KitSettings`; unknown keys are errors naming the key. The
 certificates come from a development PKI prepared by
 ``nswgw conformance pki DIR`` (:func:`conformance.pki.prepare_pki`): the party
-under test trusts that PKI's root CA (and reads its CRL) for the kit's party.
+under test trusts that PKI's root CA (and reads its CRL) for the kit's party, bound to the kit's certificates
+(``signers``: subject CN ``conformance``, the kit's ``signer``), not to every certificate of that CA.
 Example::
 
     party = "CONFORMANCE"

@@ -274,7 +274,7 @@ async def _readyz(request: web.Request) -> web.Response:
         await gw.store.stats()
     except NswError as exc:
         return error_reply(exc)
-    weakened = list(gw.config.gateway.weakened)
+    weakened = list(gw.config.weakened)
     return json_reply(Readiness(status="ready", circuits_open=gw.engine.circuits_open(), weakened=weakened))
 
 
@@ -386,8 +386,8 @@ class Gateway:
             if self.serve_http:
                 self.listener = Listener(build_app(self), self.config.gateway)
                 self.port = await self.listener.start()
-            if self.config.gateway.weakened:
-                log.warning("security weakened by configuration: %s", ", ".join(self.config.gateway.weakened))
+            if self.config.weakened:
+                log.warning("security weakened by configuration: %s", ", ".join(self.config.weakened))
         except BaseException:
             await self.stop()
             raise

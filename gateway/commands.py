@@ -78,7 +78,7 @@ async def _serve(config: Config) -> None:
         # Signature work runs in threads; the event loop must get the GIL back quickly to answer the
         # database and the partners (the default 5 ms hand-over shows up directly as queueing latency).
         sys.setswitchinterval(SWITCH_INTERVAL)
-        weakened = gw.config.gateway.weakened
+        weakened = gw.config.weakened
         print(f"nswgw listening on {gw.url}" + (f" (weakened: {', '.join(weakened)})" if weakened else ""), flush=True)
         await stop.wait()
     print("nswgw stopped", flush=True)

@@ -14,8 +14,8 @@ Sections:
   or PEM; several with ``active_from`` for rotation);
 * ``[parties.NAME]``: who may submit, with which API tokens, document types and
   default format; ``kind = "intermediary"`` with ``on_behalf_of`` for data
-  intermediaries; ``[parties.NAME.trust]`` (anchors, pinned certificates with
-  acceptance windows, intermediates, CRLs, OCSP, soft-fail) and
+  intermediaries; ``[parties.NAME.trust]`` (anchors with the ``signers`` who may sign through them, or
+  ``any_signer = true``; pinned certificates with acceptance windows, intermediates, CRLs, OCSP, soft-fail) and
   ``[parties.NAME.verify]`` (``default`` or ``vnsw-legacy``, ``allow_sha1``);
 * ``[destinations.NAME]``: where messages go: adapter, URL, format, concurrency
   (bulkhead), retry policy and circuit breaker, ``[destinations.NAME.signing]``
@@ -77,6 +77,7 @@ __all__ = [
     "RouteSettings",
     "InboundSettings",
     "PinnedSettings",
+    "SignerSettings",
     "TrustSettings",
     "VerifySettings",
     "SigningProfileSettings",
@@ -133,11 +134,87 @@ class PinnedSettings(_Frozen):
     """Not accepted after this instant (end of the overlap window of a rotated-out certificate)."""
 
 
+_SHA256 = re.compile(r"^(?:[0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")
+
+
+class SignerSettings(_Frozen):
+    """One rule of ``signers`` (``signing.identity.SignerRule``): what a certificate signing for the party
+    carries. Every criterion written must hold; a certificate satisfying one of the party's rules may sign."""
+
+    dn: str | None = None
+    """The whole subject DN, RFC 4514 (``"CN=moit,O=NSW Development PKI,C=VN"``)."""
+    subject: dict[str, str] = Field(default_factory=dict)
+    """Subject attributes by name (``CN``, ``O``, ``OU``, ``C``, ``serialNumber``, ``organizationIdentifier``,
+    ``emailAddress``, ``UID``, ``DC``, ``L``, ``ST`` or a dotted OID) and the value each must have."""
+    dns: tuple[str, ...] = ()
+    """subjectAltName dNSName values, one of which the certificate must carry."""
+    email: tuple[str, ...] = ()
+    """subjectAltName rfc822Name values, one of which the certificate must carry."""
+    uri: tuple[str, ...] = ()
+    """subjectAltName URI values, one of which the certificate must carry."""
+    directory_name: tuple[str, ...] = ()
+    """subjectAltName directoryName values (RFC 4514), one of which the certificate must carry."""
+    certificate_sha256: tuple[str, ...] = ()
+    """SHA-256 fingerprints of the DER certificate (hex, colons allowed), one of which it must have."""
+    public_key_sha256: tuple[str, ...] = ()
+    """SHA-256 fingerprints of the DER SubjectPublicKeyInfo (hex), one of which its key must have."""
+
+    @model_validator(mode="after")
+    def _valid(self) -> SignerSettings:
+        from cryptography import x509
+
+        from signing.identity import attribute_oid
+
+        if not (
+            self.dn
+            or self.subject
+            or self.dns
+            or self.email
+            or self.uri
+            or self.directory_name
+            or self.certificate_sha256
+            or self.public_key_sha256
+        ):
+            raise ValueError(
+                "a signer needs at least one of dn, subject, dns, email, uri, directory_name, certificate_sha256, "
+                "public_key_sha256"
+            )
+        for key, names in (("dn", (self.dn,) if self.dn else ()), ("directory_name", self.directory_name)):
+            for name in names:
+                try:
+                    x509.Name.from_rfc4514_string(name)
+                except ValueError as exc:
+                    raise _Ref(key, "", {}, "", message=f"{name!r} is not an RFC 4514 name: {exc}") from None
+        for attribute in self.subject:
+            try:
+                attribute_oid(attribute)
+            except ValueError as exc:
+                raise _Ref(f"subject.{attribute}", "", {}, "", message=str(exc)) from None
+        for key in ("certificate_sha256", "public_key_sha256"):
+            for value in getattr(self, key):
+                if not _SHA256.match(value):
+                    raise _Ref(key, "", {}, "", message=f"{value!r} is not a SHA-256 fingerprint (64 hex digits)")
+        return self
+
+
 class TrustSettings(_Frozen):
-    """Who may sign for a party (or a destination's receipts): ``signing.trust.TrustStore``."""
+    """Who may sign for a party (or a destination's receipts): ``signing.trust.TrustStore``.
+
+    A party trusted through ``anchors`` names its ``signers``: an anchor vouches for every certificate it
+    issues, other parties' too. ``any_signer = true`` accepts any of them instead (for an anchor that issues
+    to this party alone), and is reported as weakened at start and by ``/readyz``."""
 
     anchors: tuple[FilePath, ...] = ()
-    """PEM files of trust anchors (CA certificates); a signer must chain to one of them."""
+    """PEM files of trust anchors (CA certificates); a signer must chain to one of them and be one of
+    ``signers``."""
+    signers: tuple[SignerSettings, ...] = ()
+    """The certificates that may sign for the party through ``anchors``: a certificate satisfying one of these
+    rules (``[{ subject = { CN = "moit", O = "Ministry of Industry and Trade" } }]``); any other is refused with
+    ``CERT_IDENTITY_MISMATCH``. Required with ``anchors`` unless ``any_signer``; pinned certificates are the
+    party's as such."""
+    any_signer: bool = False
+    """Accept every certificate the anchors vouch for, whoever it was issued to (weakened; instead of
+    ``signers``)."""
     pinned: tuple[PinnedSettings, ...] = ()
     """Certificates accepted as such, each with an optional acceptance window (key rotation)."""
     intermediates: tuple[FilePath, ...] = ()
@@ -157,6 +234,26 @@ class TrustSettings(_Frozen):
     def _something(self) -> TrustSettings:
         if not self.anchors and not self.pinned:
             raise ValueError("needs at least one trust anchor or pinned certificate")
+        if self.anchors and not self.signers and not self.any_signer:
+            raise _Ref(
+                "signers",
+                "",
+                {},
+                "",
+                message="required with anchors, which vouch for every certificate they issue: name the party's "
+                'certificates, e.g. signers = [{ subject = { CN = "...", O = "..." } }] (or dns, email, uri, '
+                "directory_name, dn, certificate_sha256, public_key_sha256), or write any_signer = true",
+            )
+        if self.signers and self.any_signer:
+            raise _Ref("any_signer", "", {}, "", message="any_signer = true with signers: drop one of them")
+        if self.signers and not self.anchors:
+            raise _Ref(
+                "signers",
+                "",
+                {},
+                "",
+                message="applies to certificates accepted through anchors; pinned certificates are the party's as such",
+            )
         return self
 
 
@@ -693,6 +790,13 @@ class Config(_Frozen):
             )
         return self
 
+    @property
+    def weakened(self) -> tuple[str, ...]:
+        """The security defaults this configuration turns off: :attr:`GatewaySettings.weakened` and every trust
+        section, adapter options included, that accepts any signer of its anchors
+        (``parties.X.trust.any_signer``): printed at start, logged, and listed by ``/readyz``."""
+        return (*self.gateway.weakened, *(f"{path}.any_signer" for path in _any_signer(self, "")))
+
     def party_for_token(self, token: str) -> str | None:
         for name, party in self.parties.items():
             if party.matches(token):
@@ -705,6 +809,23 @@ class Config(_Frozen):
             if subject in party.client_certificates:
                 return name
         return None
+
+
+def _any_signer(value: Any, path: str) -> list[str]:
+    """The dotted paths of the trust sections under ``value`` that write ``any_signer = true``."""
+    if isinstance(value, TrustSettings):
+        return [path] if value.any_signer else []
+    found: list[str] = []
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found += _any_signer(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += _any_signer(item, f"{path}.{key}")
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            found += _any_signer(item, f"{path}[{i}]")
+    return found
 
 
 def _undeclared(doc_type: str) -> str:

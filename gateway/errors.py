@@ -66,6 +66,7 @@ __all__ = [
     "CertificateUntrusted",
     "CertificateExpired",
     "CertificateNotYetValid",
+    "CertificateIdentityMismatch",
     "CertificateKeyUsage",
     "CertificatePathLength",
     "CertificateNameConstraints",
@@ -103,6 +104,7 @@ __all__ = [
     "RequestMalformed",
     "RequestTimeout",
     "TooManyConnections",
+    "SignalLimitExceeded",
     "ERROR_CODES",
     "error_table_markdown",
 ]
@@ -395,6 +397,13 @@ class CertificateNotYetValid(CertificateError):
     code = "CERT_NOT_YET_VALID"
 
 
+class CertificateIdentityMismatch(CertificateError):
+    """The certificate chains to one of the party's trust anchors but is not one of the party's signers (its
+    ``signers`` rules): another ministry's, enterprise's or partner's certificate of the same CA."""
+
+    code = "CERT_IDENTITY_MISMATCH"
+
+
 class CertificateKeyUsage(CertificateError):
     """The certificate's keyUsage/extendedKeyUsage does not allow signing documents."""
 
@@ -673,6 +682,17 @@ class TooManyConnections(ClientError):
     The new connection is answered before any request is read, and closed."""
 
     code = "CONNECTION_LIMIT"
+    http_status = 429
+
+
+class SignalLimitExceeded(ClientError):
+    """A refused AS4 message beyond the endpoint's ``error_signals`` bound: answered unsigned with HTTP 429.
+
+    Signing an error signal spends our private key; a client address (or all of them together) that sends more
+    refused messages than the bound allows gets this coded answer instead, ``details.refused`` naming the code
+    the message was refused with."""
+
+    code = "AS4_SIGNAL_LIMIT"
     http_status = 429
 
 

@@ -1,8 +1,9 @@
 """Builds the security ports from the configuration: trust stores, verify policies, the key ring.
 
 * :func:`trust_store`: ``[parties.X.trust]`` / ``[destinations.X.trust]`` → ``signing.trust.TrustStore``
-  (anchors, pinned certificates with acceptance windows, intermediates, revocation: OCSP then CRLs,
-  hard-fail unless ``soft_fail``);
+  (anchors with the ``signers`` who may sign through them, or ``any_signer``; pinned certificates with
+  acceptance windows; intermediates; revocation: OCSP then CRLs, hard-fail unless ``soft_fail``);
+* :func:`signer_identity`: ``signers`` → ``signing.identity.SignerIdentity``;
 * :func:`verify_policy`: ``[parties.X.verify]`` → ``signing.policy.VerifyPolicy``;
 * :func:`build_verifier`, :func:`build_signer`, :func:`build_receipts`: the broker's and the delivery
   workers' ports for the switches ``gateway.verification`` and ``gateway.signing``.
@@ -24,6 +25,7 @@ from gateway.config import (
     Config,
     DestinationSettings,
     KeySettings,
+    SignerSettings,
     SigningProfileSettings,
     TrustSettings,
     VerifySettings,
@@ -43,6 +45,7 @@ from gateway.ports import (
     WellFormedVerifier,
     resolve_adapter,
 )
+from signing.identity import SignerIdentity, SignerRule, attribute_oid
 from signing.keys import KeyRing, SoftwareSigner, load_certificates
 from signing.keys import Signer as KeySigner
 from signing.policy import SigningProfile, VerifyPolicy
@@ -58,6 +61,8 @@ from signing.trust import PinnedCertificate, TrustStore
 
 __all__ = [
     "trust_store",
+    "signer_identity",
+    "signer_rule",
     "verify_policy",
     "signing_profile",
     "key_ring",
@@ -75,6 +80,24 @@ def _loading(field: str) -> Iterator[None]:
         yield
     except NswError as exc:
         raise ConfigError(exc.message, field=field) from exc
+
+
+def signer_rule(settings: SignerSettings) -> SignerRule:
+    return SignerRule(
+        dn=x509.Name.from_rfc4514_string(settings.dn) if settings.dn else None,
+        subject=tuple((attribute_oid(k), v) for k, v in settings.subject.items()),
+        dns=settings.dns,
+        email=settings.email,
+        uri=settings.uri,
+        directory_name=tuple(x509.Name.from_rfc4514_string(n) for n in settings.directory_name),
+        certificate_sha256=settings.certificate_sha256,
+        public_key_sha256=settings.public_key_sha256,
+    )
+
+
+def signer_identity(settings: TrustSettings) -> SignerIdentity | None:
+    """The certificates that may sign through the anchors of ``settings`` (``None``: no rule written)."""
+    return SignerIdentity(tuple(signer_rule(s) for s in settings.signers)) if settings.signers else None
 
 
 def trust_store(name: str, settings: TrustSettings, *, field: str) -> TrustStore:
@@ -115,6 +138,8 @@ def trust_store(name: str, settings: TrustSettings, *, field: str) -> TrustStore
         pinned=tuple(pinned),
         intermediates=tuple(certs("intermediates", settings.intermediates)),
         revocation=revocation,
+        signers=signer_identity(settings),
+        any_signer=settings.any_signer,
     )
 
 

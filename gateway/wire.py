@@ -216,7 +216,8 @@ class Readiness(WireModel):
     circuits_open: list[str] = Field(description="destinations whose circuit breaker is not closed")
     weakened: list[str] = Field(
         description="security defaults this configuration turns off (`verification=well-formed`, `signing=off`, "
-        "`metrics=public`); empty when none is"
+        "`metrics=public`, `parties.X.trust.any_signer` for a trust section accepting any certificate of its "
+        "anchors); empty when none is"
     )
 
 

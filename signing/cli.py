@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from gateway.cli import read_input, write_output
 from gateway.errors import ConfigError, SignatureError
 from signing.algorithms import C14N_EXCLUSIVE, C14N_INCLUSIVE, DIGESTS, SIGNATURES
+from signing.identity import SignerIdentity, SignerRule, attribute_oid
 from signing.keys import Signer, SoftwareSigner
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.revocation import CrlChecker, FirstAvailable, NoRevocationCheck, OcspChecker, RevocationChecker
@@ -74,12 +75,29 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     if not args.anchor and not args.pin:
         raise ConfigError("give at least one --anchor CA.pem or --pin SIGNER.pem", field="--anchor")
+    if args.anchor and not args.signer and not args.any_signer:
+        raise ConfigError(
+            "an --anchor vouches for every certificate it issues: name the signer by its subject attributes "
+            "(--signer CN=moit --signer O=...), or give --any-signer",
+            field="--signer",
+        )
+    attributes = []
+    for item in args.signer or ():
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(f"{item!r} is not ATTRIBUTE=VALUE")
+            attributes.append((attribute_oid(name.strip()), value.strip()))
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="--signer") from None
     trust = TrustStore.from_files(
         args.party,
         anchors=args.anchor or (),
         pinned=args.pin or (),
         intermediates=args.intermediate or (),
         revocation=_revocation(args),
+        signers=SignerIdentity((SignerRule(subject=tuple(attributes)),)) if attributes and args.anchor else None,
+        any_signer=args.any_signer,
     )
     policy = (
         VerifyPolicy.vnsw_legacy(allow_sha1=args.allow_sha1)
@@ -145,6 +163,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help="signed document, or - for stdin")
     p.add_argument("--party", default="cli", help="party name used in messages")
     p.add_argument("--anchor", action="append", help="trust anchor CA certificate (PEM); repeatable")
+    p.add_argument(
+        "--signer",
+        action="append",
+        metavar="ATTR=VALUE",
+        help="subject attribute the signer's certificate must carry to sign through --anchor (CN=moit, "
+        "organizationIdentifier=..., serialNumber=...); repeatable, all must hold",
+    )
+    p.add_argument("--any-signer", action="store_true", help="accept any certificate --anchor vouches for")
     p.add_argument("--pin", action="append", help="pinned signer certificate (PEM); repeatable")
     p.add_argument("--intermediate", action="append", help="intermediate CA certificate (PEM); repeatable")
     p.add_argument("--crl", action="append", help="CRL file (PEM or DER); repeatable")

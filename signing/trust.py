@@ -9,8 +9,10 @@ sign for this party at this instant?* It accepts a certificate that is
 * on a valid RFC 5280 path, built from the certificates in KeyInfo and the
   store's intermediates, to one of the party's trust anchors;
 
-and in both cases within its validity dates, fit for signing (keyUsage,
-extendedKeyUsage), with strong keys and not revoked according to the store's
+in the second case also one of the party's signers (its :class:`~signing.identity.SignerIdentity`: an anchor
+vouches for every certificate it issues, other parties' too, so a store with anchors names the certificates
+that sign for its party, or says ``any_signer`` explicitly); and in both cases within its validity dates,
+fit for signing (keyUsage, extendedKeyUsage), with strong keys and not revoked according to the store's
 revocation checker. The :class:`TrustRegistry` maps party ids to their stores:
 trust is configuration of its own, separate from routing and from our own keys.
 
@@ -65,6 +67,7 @@ from gateway.errors import (
     CertificateUntrusted,
     ConfigError,
 )
+from signing.identity import SignerIdentity
 from signing.keys import load_certificates
 from signing.policy import VerifyPolicy
 from signing.revocation import NoRevocationCheck, RevocationChecker
@@ -295,6 +298,11 @@ class TrustStore:
     pinned: tuple[PinnedCertificate, ...] = ()
     intermediates: tuple[x509.Certificate, ...] = ()
     revocation: RevocationChecker = field(default_factory=NoRevocationCheck)
+    signers: SignerIdentity | None = None
+    """The certificates that may sign for the party through ``anchors`` (pins are the party's as such)."""
+    any_signer: bool = False
+    """Accept every certificate the anchors vouch for, whoever it was issued to (only for an anchor that issues
+    to this party alone); required, instead of ``signers``, for a store with anchors."""
     _paths: dict[_PathKey, _Validated] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -302,6 +310,13 @@ class TrustStore:
             raise ConfigError(
                 f"trust store of party {self.party!r} has neither trust anchors nor pinned certificates",
                 field=f"parties.{self.party}.trust",
+            )
+        if self.anchors and self.signers is None and not self.any_signer:
+            raise ConfigError(
+                f"trust store of party {self.party!r} has trust anchors but names none of its signers: the anchors "
+                "vouch for every certificate they issue, other parties' too; give signers (subject attributes, "
+                "subjectAltName values or fingerprints), or any_signer = true",
+                field=f"parties.{self.party}.trust.signers",
             )
 
     @classmethod
@@ -313,6 +328,8 @@ class TrustStore:
         pinned: Iterable[str | Path] = (),
         intermediates: Iterable[str | Path] = (),
         revocation: RevocationChecker | None = None,
+        signers: SignerIdentity | None = None,
+        any_signer: bool = False,
     ) -> TrustStore:
         """Build a store from PEM files (each file may hold several certificates)."""
         return cls(
@@ -321,6 +338,8 @@ class TrustStore:
             pinned=tuple(PinnedCertificate(c) for p in pinned for c in load_certificates(p)),
             intermediates=tuple(c for p in intermediates for c in load_certificates(p)),
             revocation=revocation or NoRevocationCheck(),
+            signers=signers,
+            any_signer=any_signer,
         )
 
     def with_rotation(
@@ -339,6 +358,8 @@ class TrustStore:
             pinned=(*retired, PinnedCertificate(new_certificate, accept_from=now)),
             intermediates=self.intermediates,
             revocation=self.revocation,
+            signers=self.signers,
+            any_signer=self.any_signer,
         )
 
     @cached_property
@@ -355,7 +376,8 @@ class TrustStore:
         policy: VerifyPolicy,
         at: datetime | None = None,
     ) -> tuple[x509.Certificate, ...]:
-        """Validate ``leaf`` for signing; return its path (leaf first). Raises a CERT_* error."""
+        """Validate ``leaf`` for signing for the party; return its path (leaf first). Raises a CERT_* error
+        (``CERT_IDENTITY_MISMATCH`` for a certificate on a valid path that is not one of the party's signers)."""
         at = at or datetime.now(UTC)
         fp = fingerprint(leaf)
         pin = self._pin_for(fp, at)
@@ -383,6 +405,8 @@ class TrustStore:
             )
         for cert, issuer in itertools.pairwise(path):
             self.revocation.check(cert, issuer, at=at)
+        if pin is None and self.signers is not None:
+            self.signers.check(leaf, party=self.party)
         return path
 
     def _pin_for(self, fp: str, at: datetime) -> PinnedCertificate | None:

@@ -41,6 +41,13 @@ its own code:
 6. the signer certificate (``CERT_*``), then the SignatureValue
    (``SIG_SIGNATURE_INVALID``), then each digest (``SIG_DIGEST_MISMATCH``
    naming the altered element or ``cid:``).
+
+:func:`verify_envelope_signature` runs steps 1-6 but the ``cid:`` digests, with
+public keys only: AS4 signs the attachments before encrypting them, so a
+receiver authenticates the sender first and spends its private key (decryption)
+only on a message that an accepted certificate signed; the
+:class:`WssSignedEnvelope` it returns checks the attachment digests once they
+are decrypted.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ import base64
 import binascii
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -109,8 +116,10 @@ __all__ = [
     "WssPolicy",
     "SignedReference",
     "WssVerifyResult",
+    "WssSignedEnvelope",
     "sign_envelope",
     "verify_envelope",
+    "verify_envelope_signature",
     "security_header",
     "element_path",
     "new_id",
@@ -234,6 +243,58 @@ class WssVerifyResult:
     @property
     def signer_fingerprint(self) -> str:
         return fingerprint(self.certificate)
+
+
+@dataclass(frozen=True)
+class WssSignedEnvelope:
+    """A signature whose signer certificate, SignatureValue and eb:Messaging / soap:Body digests verified.
+
+    Its ``cid:`` digests are not checked yet: :meth:`verify_attachments` checks them against the attachments as
+    signed (AS4: decrypted) and returns the :class:`WssVerifyResult`. Until then only :attr:`messaging`,
+    :attr:`body` and :attr:`certificate` may be read (to authenticate the sender before decrypting)."""
+
+    messaging: etree._Element | None
+    body: etree._Element
+    content_ids: frozenset[str]
+    """The Content-IDs of the MIME attachments the signature was checked against."""
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    references: tuple[SignedReference, ...]
+    signature: etree._Element
+    signature_method: str
+    c14n_method: str
+    require_attachments: bool = True
+
+    def verify_attachments(self, attachments: Mapping[str, bytes]) -> WssVerifyResult:
+        """The verified result, once each ``cid:`` reference's digest matches its attachment's octets."""
+        covered: set[str] = set()
+        for ref in self.references:
+            if not ref.uri.startswith("cid:"):
+                continue
+            cid = ref.uri[4:]
+            content = attachments.get(cid)
+            if content is None:
+                raise ReferenceNotFound(f"no MIME attachment has Content-ID <{cid}>", field=ref.uri)
+            if _b64(DIGESTS[ref.digest_method].digest(content)) != ref.digest_value:
+                raise DigestMismatch(f"{ref.uri} was altered after signing (digest mismatch)", field=ref.uri)
+            covered.add(cid)
+        if self.require_attachments:
+            for cid in attachments:
+                if cid not in covered:
+                    raise ReferenceCountInvalid(
+                        f"the signature does not cover the attachment cid:{cid}", field="cid:" + cid
+                    )
+        return WssVerifyResult(
+            messaging=self.messaging,
+            body=self.body,
+            attachments={cid: attachments[cid] for cid in attachments if cid in covered},
+            certificate=self.certificate,
+            chain=self.chain,
+            references=self.references,
+            signature=self.signature,
+            signature_method=self.signature_method,
+            c14n_method=self.c14n_method,
+        )
 
 
 # --------------------------------------------------------------------------- signing
@@ -421,7 +482,7 @@ class _Ref:
 
 
 def _parse_reference(
-    ref: etree._Element, index: Mapping[str, etree._Element], attachments: Mapping[str, bytes], policy: WssPolicy
+    ref: etree._Element, index: Mapping[str, etree._Element], content_ids: Collection[str], policy: WssPolicy
 ) -> _Ref:
     where = element_path(ref)
     uri = ref.get("URI")
@@ -463,7 +524,7 @@ def _parse_reference(
                 field=where + "/ds:Transforms",
             )
         cid = uri[4:]
-        if cid not in attachments:
+        if cid not in content_ids:
             raise ReferenceNotFound(f"no MIME attachment has Content-ID <{cid}>", field=uri)
         return _Ref(signed, None, cid, None, ())
     if not uri.startswith("#") or len(uri) < 2 or "(" in uri:
@@ -532,8 +593,28 @@ def verify_envelope(
     ``attachments`` maps every MIME attachment's Content-ID (without ``cid:``)
     to its content octets as signed (AS4: decrypted, still compressed).
     """
-    at = at or datetime.now(UTC)
     attachments = dict(attachments or {})
+    signed = verify_envelope_signature(envelope, trust=trust, content_ids=attachments, policy=policy, at=at)
+    return signed.verify_attachments(attachments)
+
+
+def verify_envelope_signature(
+    envelope: etree._Element,
+    *,
+    trust: TrustStore,
+    content_ids: Collection[str] = (),
+    policy: WssPolicy = _DEFAULT_POLICY,
+    at: datetime | None = None,
+) -> WssSignedEnvelope:
+    """Every check of :func:`verify_envelope` but the digests of the ``cid:`` references.
+
+    ``content_ids`` are the Content-IDs (without ``cid:``) of the envelope's MIME attachments. The signer
+    certificate, the SignatureValue and the digests of eb:Messaging and soap:Body are verified here, with public
+    keys only; the attachment digests, which AS4 computes over the content before encryption, are verified by
+    :meth:`WssSignedEnvelope.verify_attachments` once the attachments are decrypted.
+    """
+    at = at or datetime.now(UTC)
+    attachments = frozenset(content_ids)
     if envelope.tag != _S + "Envelope":
         raise SignatureMalformed(
             f"the root element {element_path(envelope)} is not a SOAP 1.2 Envelope", field=element_path(envelope)
@@ -658,27 +739,27 @@ def verify_envelope(
             field=element_path(value_el),
         )
     for ref in refs:
-        algorithm = DIGESTS[ref.reference.digest_method]
         if ref.cid is not None:
-            computed = algorithm.digest(attachments[ref.cid])
-            where = ref.reference.uri
-        else:
-            assert ref.target is not None and ref.c14n is not None
-            computed = algorithm.digest(canonicalize(ref.target, ref.c14n, inclusive_prefixes=ref.prefixes))
-            where = element_path(ref.target)
+            continue
+        assert ref.target is not None and ref.c14n is not None
+        computed = DIGESTS[ref.reference.digest_method].digest(
+            canonicalize(ref.target, ref.c14n, inclusive_prefixes=ref.prefixes)
+        )
+        where = element_path(ref.target)
         if _b64(computed) != ref.reference.digest_value:
             raise DigestMismatch(f"{where} was altered after signing (digest mismatch)", field=where)
 
-    return WssVerifyResult(
+    return WssSignedEnvelope(
         messaging=messaging if "messaging" in covered else None,
         body=body,
-        attachments={cid: attachments[cid] for cid in attachments if cid in covered},
+        content_ids=attachments,
         certificate=certificate,
         chain=chain,
         references=tuple(r.reference for r in refs),
         signature=signature,
         signature_method=method,
         c14n_method=c14n,
+        require_attachments=policy.require_attachments,
     )
 
 

@@ -31,7 +31,14 @@ from adapters.as4.messages import (
     verify_signal,
 )
 from adapters.as4.pmode import PartyConfig, PMode, PropertyConfig, ReceptionAwareness, SecurityConfig
-from adapters.as4.receiver import As4Receiver, DuplicateStore, MemoryDuplicateStore, SqliteDuplicateStore
+from adapters.as4.receiver import (
+    As4Receiver,
+    DuplicateStore,
+    ErrorSignalLimits,
+    MemoryDuplicateStore,
+    SignalBudget,
+    SqliteDuplicateStore,
+)
 from adapters.as4.sent import MemorySentStore, SentRecord, SentStore, SqliteSentStore
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "As4Receiver",
     "DuplicateStore",
     "EbmsError",
+    "ErrorSignalLimits",
     "MemoryDuplicateStore",
     "MemorySentStore",
     "OutgoingMessage",
@@ -56,6 +64,7 @@ __all__ = [
     "SecurityConfig",
     "SentRecord",
     "SentStore",
+    "SignalBudget",
     "SignalMessage",
     "SqliteDuplicateStore",
     "SqliteSentStore",

@@ -11,8 +11,9 @@ file, or to the current directory for an adapter built in code):
   ``{ p12 = "path", password_env = "VAR" }`` / ``{ key = "path", cert = "path" }``
   (:func:`adapters.options.signer_from_options`);
 * ``trust``: who may sign the partner's receipts, a
-  :class:`~signing.trust.TrustStore` or a table ``{ anchors = [...], pinned = [...],
-  intermediates = [...], crls = [...] }`` (:func:`adapters.options.trust_from_options`);
+  :class:`~signing.trust.TrustStore` or a table ``{ anchors = [...], signers = [...], pinned = [...],
+  intermediates = [...], crls = [...] }`` (:func:`adapters.options.trust_from_options`; with anchors, ``signers``
+  name the partner's certificates: a receipt signed by another of the CA's is ``CERT_IDENTITY_MISMATCH``);
 * ``encryption_certificate`` (``x509.Certificate`` or a PEM/DER file path): the
   partner's key-transport certificate (required when the PMode encrypts);
 * ``sent_store`` (a path to a SQLite file, or a
@@ -186,7 +187,7 @@ class As4Options(BaseModel):
     ``{ key = ..., cert = ... }``."""
     trust: TrustOption
     """Who may sign the partner's receipts: a :class:`~signing.trust.TrustStore`, or ``{ anchors = [...],
-    pinned = [...], intermediates = [...], crls = [...] }``."""
+    signers = [...], pinned = [...], intermediates = [...], crls = [...] }``."""
     encryption_certificate: CertificateOption | None = None
     """The partner's key-transport certificate (an ``x509.Certificate`` or a PEM/DER file); required when the
     PMode encrypts."""

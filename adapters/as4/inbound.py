@@ -8,15 +8,19 @@ load; relative paths are relative to the configuration file):
 * ``signer``: our key for receipts and error signals (:func:`adapters.options.signer_from_options`);
 * ``decryption_key``: our key for decryption, a PKCS#12 or PEM table like ``signer`` (default: the ``signer`` key);
 * ``duplicate_store``: the SQLite file of received (partner, MessageId) pairs and their receipts (default: in memory);
+* ``error_signals``: how many refused messages are answered with a signed error signal, per client address and
+  overall (:class:`~adapters.as4.receiver.ErrorSignalLimits`: ``per_client_burst`` 10, ``per_client_rate`` 1/s,
+  ``burst`` 50, ``rate`` 10/s); beyond them HTTP 429 ``AS4_SIGNAL_LIMIT``, unsigned;
 * ``partners``: one table per partner PartyId with ``party`` (the gateway party it submits as), ``pmode``
   (:class:`~adapters.as4.pmode.PMode` table, seen from our side), ``trust`` (who may sign for it,
-  :func:`adapters.options.trust_from_options`), ``signers`` (the RFC 4514 subjects of the certificates that
-  sign for it: required when ``trust`` has anchors, which vouch for every certificate they issue, other
-  partners' included) and ``document_types`` (eb:Action → gateway document type; default: the Action itself).
+  :func:`adapters.options.trust_from_options`: with anchors, which vouch for every certificate they issue, other
+  partners' included, its ``signers`` name the partner's certificates, as for every party) and
+  ``document_types`` (eb:Action → gateway document type; default: the Action itself).
 
 Partners authenticate by their WS-Security signature, not by a bearer token: ``path`` is one of
 :meth:`public_paths`. The signed eb:From PartyId (and its type, when the PMode names one) must be the partner's
-and the signing certificate one of its ``signers`` (``IDENTITY_MISMATCH``, EBMS:0004, otherwise); the signed
+(``IDENTITY_MISMATCH``, EBMS:0004, otherwise) and the signing certificate one the partner's ``trust`` accepts for it
+(``CERT_IDENTITY_MISMATCH``, EBMS:0101, for another certificate of the same CA); the signed
 eb:To must be ``party_id`` (EBMS:0003); nothing is submitted otherwise.
 
 Each verified message is submitted to the broker as the partner's party (message id = eb:MessageId, conversation =
@@ -38,12 +42,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
-from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
 from adapters.as4.messages import SIGNAL_CONTENT_TYPE, As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
-from adapters.as4.receiver import As4Receiver, MemoryDuplicateStore, SqliteDuplicateStore
+from adapters.as4.receiver import As4Receiver, ErrorSignalLimits, MemoryDuplicateStore, SqliteDuplicateStore
 from adapters.options import (
     SignerOption,
     SignerOptions,
@@ -54,8 +57,9 @@ from adapters.options import (
     trust_from_options,
 )
 from gateway.config import FilePath
-from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin
+from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin, SignalLimitExceeded
 from gateway.model import PartyId, SubmissionEnvelope
+from gateway.openapi import error_responses
 from gateway.ports import InboundEndpoint, Intake
 from signing.keys import Signer, SoftwareSigner
 from signing.xenc import Decrypter, SoftwareDecrypter
@@ -75,23 +79,11 @@ class As4PartnerOptions(BaseModel):
     pmode: PMode
     """The agreement (:class:`~adapters.as4.pmode.PMode`), seen from our side."""
     trust: TrustOption
-    """Who may sign for the partner: a :class:`~signing.trust.TrustStore` or a ``{ anchors = [...], ... }`` table."""
-    signers: tuple[str, ...] = ()
-    """RFC 4514 subjects of the certificates that sign for this partner (``"CN=th-asw,O=Thai NSW,C=TH"``); any
-    other certificate ``trust`` accepts is refused. Required when ``trust`` has anchors; optional when it only
-    pins certificates (the pins are the partner's)."""
+    """Who may sign for the partner: a :class:`~signing.trust.TrustStore` or a ``{ anchors = [...], signers = [...] }``
+    table (:class:`gateway.config.TrustSettings`: with anchors, ``signers`` such as
+    ``[{ dn = "CN=th-asw,O=Thai NSW,C=TH" }]`` name the partner's certificates; pins are the partner's as such)."""
     document_types: dict[str, str] = Field(default_factory=dict)
     """eb:Action → the gateway's document type (default: the Action itself)."""
-
-    @field_validator("signers")
-    @classmethod
-    def _subjects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for subject in value:
-            try:
-                x509.Name.from_rfc4514_string(subject)
-            except ValueError as exc:
-                raise ValueError(f"{subject!r} is not an RFC 4514 distinguished name: {exc}") from None
-        return value
 
 
 def _decryption_key(value: Any, info: ValidationInfo) -> SignerOptions:
@@ -116,6 +108,9 @@ class As4EndpointOptions(BaseModel):
     (default: the ``signer`` key)."""
     duplicate_store: FilePath | None = None
     """The SQLite file of received MessageIds and their receipts (default: in memory)."""
+    error_signals: ErrorSignalLimits = ErrorSignalLimits()
+    """Token buckets bounding the signed error signals that answer refused messages (each costs a private-key
+    operation), per client address and overall; beyond them a refusal is answered HTTP 429 ``AS4_SIGNAL_LIMIT``."""
     partners: dict[str, As4PartnerOptions] = Field(min_length=1)
     """One table per partner PartyId."""
 
@@ -185,21 +180,15 @@ class As4Endpoint(InboundEndpoint):
             decrypter=self.decrypter,
             sink=self._submit,
             store=MemoryDuplicateStore(),
+            error_signals=opts.error_signals,
         )
 
     @staticmethod
     def _partner(party_id: str, table: As4PartnerOptions, field: str) -> InboundPartner:
         trust = trust_from_options(table.trust, party=party_id, field=f"{field}.trust")
-        if trust.anchors and not table.signers:
-            raise ConfigError(
-                f"name the certificates that sign for {party_id} (their RFC 4514 subjects): its trust anchors "
-                "vouch for every certificate they issue, other partners' too",
-                field=f"{field}.signers",
-            )
-        signers = tuple(x509.Name.from_rfc4514_string(s) for s in table.signers)
         return InboundPartner(
             party=table.party,
-            agreement=As4Partner(table.pmode, trust, signers=signers),
+            agreement=As4Partner(table.pmode, trust),
             document_types=dict(table.document_types),
         )
 
@@ -239,6 +228,7 @@ class As4Endpoint(InboundEndpoint):
                             "headers": {"Retry-After": {"required": True, "schema": {"type": "string"}}},
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
+                        **error_responses(SignalLimitExceeded),
                     },
                 }
             }

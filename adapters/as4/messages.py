@@ -8,13 +8,17 @@ Receiving (:func:`open_user_message`): split the MIME parts, parse the SOAP
 part with the hardened parser, pick the partner by the (not yet trusted)
 eb:From PartyId and, among that partner's agreements, the PMode by the (not
 yet trusted) eb:Service, eb:Service/@type, eb:Action and AgreementRef/@pmode
-(:func:`select_agreement`), decrypt, verify the signature with that partner's
-trust store, then read the UserMessage from the **verified** eb:Messaging only
-and check that its eb:From (PartyId and type) is that partner, signed by one of
-the partner's certificates (:attr:`As4Partner.signers`; ``IDENTITY_MISMATCH``,
-EBMS:0004, otherwise) and its eb:To (PartyId and type) is us (EBMS:0003), that its
-Service and Action are those of the selected PMode, that every PartInfo has
-its MIME part (and no part is unlisted), and decompress within a size limit.
+(:func:`select_agreement`), verify the signature with that partner's trust
+store (signer certificate, SignatureValue, eb:Messaging and Body digests:
+public-key work only), read the UserMessage from the **verified** eb:Messaging
+only and check that its eb:From (PartyId and type) is that partner
+(``IDENTITY_MISMATCH``, EBMS:0004, otherwise; the trust store accepts only the
+partner's own certificates, ``CERT_IDENTITY_MISMATCH`` otherwise) and its eb:To (PartyId and type) is
+us (EBMS:0003), that its Service and Action are those of the selected PMode;
+only then decrypt (our private key), check each attachment's signed digest
+over the decrypted octets (AS4 signs before it encrypts, so these digests cannot
+be checked earlier), that every PartInfo has its MIME part (and no part is
+unlisted), and decompress within a size limit.
 
 Signals (:func:`build_receipt`, :func:`build_error_signal`,
 :func:`verify_signal`, :func:`check_receipt`): signed SOAP envelopes without
@@ -72,6 +76,7 @@ from signing.wss import (
     element_path,
     sign_envelope,
     verify_envelope,
+    verify_envelope_signature,
 )
 from signing.xenc import Decrypter, decrypt_attachments, encrypt_attachments
 from signing.xml import parse_xml, serialize
@@ -110,10 +115,6 @@ class As4Partner:
     pmode: PMode
     trust: TrustStore
     encryption_certificate: x509.Certificate | None = None
-    signers: tuple[x509.Name, ...] = ()
-    """The subjects of the certificates that sign for this partner: a message signed by any other certificate
-    ``trust`` accepts (another partner's, issued by the same CA) is refused (``IDENTITY_MISMATCH``). Empty: any
-    certificate ``trust`` accepts (a trust store that vouches for this partner alone)."""
 
 
 @dataclass(frozen=True)
@@ -355,11 +356,11 @@ def _check_parties(
     partner: As4Partner,
     claimed: str,
     our_party_id: str,
-    verified: WssVerifyResult,
+    certificate: x509.Certificate,
     messaging: etree._Element,
 ) -> None:
-    """The signed eb:From (PartyId and type) is the partner the message was verified for, its certificate one
-    of the partner's :attr:`As4Partner.signers`, and the signed eb:To (PartyId and type) is us."""
+    """The signed eb:From (PartyId and type) is the partner the message was verified for (whose ``trust``
+    accepted ``certificate`` as one of its signers), and the signed eb:To (PartyId and type) is us."""
     where_from = element_path(messaging) + "/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId"
     responder = partner.pmode.responder
     if user.sender.party_id != claimed or user.sender.party_id != responder.party_id:
@@ -371,12 +372,6 @@ def _check_parties(
             f"eb:From {user.sender.party_id!r} has type {user.sender.party_type!r}, the partner's is "
             f"{responder.party_id_type!r}",
             field=where_from + "/@type",
-        )
-    subject = verified.certificate.subject
-    if partner.signers and subject not in partner.signers:
-        raise IdentityMismatch(
-            f"signed by {subject.rfc4514_string()}, which is not a certificate of partner {responder.party_id!r}",
-            field="/S12:Envelope/S12:Header/wsse:Security/ds:Signature",
         )
     where_to = element_path(messaging) + "/eb:UserMessage/eb:PartyInfo/eb:To/eb:PartyId"
     if user.receiver.party_id != our_party_id:
@@ -407,7 +402,7 @@ def open_user_message(
     decrypter: Decrypter | None,
     at: datetime | None = None,
 ) -> ReceivedMessage:
-    """Decrypt and verify an inbound user message; return what was verified.
+    """Verify an inbound user message's sender, then decrypt it; return what was verified.
 
     ``partner_for(party_id)`` returns the partner's agreement(s) for the
     claimed eb:From PartyId or raises (``AS4_UNKNOWN_PARTNER``); the one
@@ -446,23 +441,16 @@ def open_user_message(
         partner = agreements if isinstance(agreements, As4Partner) else agreements[0]
     security = partner.pmode.security
     raw = {cid: part.content for cid, part in mime.attachments.items()}
-    decrypted = decrypt_attachments(envelope, raw, decrypter)
-    if security.require_encryption:
-        for cid in raw:
-            if cid not in decrypted.encrypted:
-                raise EncryptionMissing(
-                    f"attachment cid:{cid} arrived unencrypted; the PMode requires encryption", field="cid:" + cid
-                )
-    verified = verify_envelope(
-        envelope, trust=partner.trust, attachments=decrypted.attachments, policy=security.verify, at=at
-    )
-    assert verified.messaging is not None or not security.verify.require_messaging
-    if verified.messaging is None:
+    # The sender is authenticated (public keys only) before our private key decrypts anything: the signature
+    # covers eb:Messaging and the Body as sent, the attachments as they were before encryption.
+    signed = verify_envelope_signature(envelope, trust=partner.trust, content_ids=raw, policy=security.verify, at=at)
+    assert signed.messaging is not None or not security.verify.require_messaging
+    if signed.messaging is None:
         raise ValidationFailed(
             [ValidationIssue("/S12:Envelope/S12:Header/eb:Messaging", "AS4_MISSING", "no eb:Messaging")],
             details={"ebms": "EBMS:0009"},
         )
-    user = parse_user_message(verified.messaging)
+    user = parse_user_message(signed.messaging)
     chosen = select_agreement(
         agreements, service=user.service, service_type=user.service_type, action=user.action, pmode_id=user.pmode
     )
@@ -470,7 +458,7 @@ def open_user_message(
         raise ValidationFailed(
             [
                 ValidationIssue(
-                    element_path(verified.messaging) + "/eb:UserMessage/eb:CollaborationInfo",
+                    element_path(signed.messaging) + "/eb:UserMessage/eb:CollaborationInfo",
                     "AS4_PMODE_MISMATCH",
                     f"the signed header belongs to PMode {chosen.pmode.id!r}, "
                     f"not {partner.pmode.id!r} it was verified under",
@@ -478,7 +466,15 @@ def open_user_message(
             ],
             details={"ebms": "EBMS:0010"},
         )
-    _check_parties(user, partner, claimed, our_party_id, verified, verified.messaging)
+    _check_parties(user, partner, claimed, our_party_id, signed.certificate, signed.messaging)
+    decrypted = decrypt_attachments(envelope, raw, decrypter)
+    if security.require_encryption:
+        for cid in raw:
+            if cid not in decrypted.encrypted:
+                raise EncryptionMissing(
+                    f"attachment cid:{cid} arrived unencrypted; the PMode requires encryption", field="cid:" + cid
+                )
+    verified = signed.verify_attachments(decrypted.attachments)
     listed = [p.cid for p in user.parts]
     for part in user.parts:
         if part.cid not in verified.attachments:

@@ -2,14 +2,18 @@
 
 For each POST:
 
-1. :func:`~adapters.as4.messages.open_user_message` decrypts and verifies the
-   message against the claimed partner's trust store; any coded failure is
-   answered with a **signed** ebMS error signal (EBMS:0101 for signature and
-   certificate failures, 0102 decryption, 0103 policy, 0009 header, 0001 an
-   unknown partner or Service/Action, 0010 a PMode mismatch, 0004 an eb:From
-   or a signer that is not the partner's (``IDENTITY_MISMATCH``), 0003 an eb:To
-   that is not us, 0003/0007 content) whose ErrorDetail carries our error code
-   and incident id;
+1. :func:`~adapters.as4.messages.open_user_message` verifies the message's
+   signature against the claimed partner's trust store, then decrypts it; any
+   coded failure is answered with a **signed** ebMS error signal (EBMS:0101 for
+   signature and certificate failures, 0102 decryption, 0103 policy, 0009
+   header, 0001 an unknown partner or Service/Action, 0010 a PMode mismatch,
+   0004 an eb:From that is not the partner's (``IDENTITY_MISMATCH``), 0003 an
+   eb:To that is not us, 0003/0007 content) whose ErrorDetail carries our error
+   code and incident id. Each signed signal costs a private-key operation, for
+   anyone who can reach the endpoint: these refusals are bounded by token
+   buckets per client address and overall (:class:`ErrorSignalLimits`); beyond
+   them a refusal is answered HTTP 429 ``AS4_SIGNAL_LIMIT`` (JSON, unsigned,
+   ``details.refused`` the refusal's code, ``Retry-After``);
 2. duplicate elimination, keyed by the sending partner's PartyId and the
    MessageId (two partners may use the same MessageId: each is its own
    message): under a lock per key, a key already in the
@@ -28,13 +32,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.as4.messages import (
     SIGNAL_CONTENT_TYPE,
@@ -45,12 +52,21 @@ from adapters.as4.messages import (
     open_user_message,
     peek_message_id,
 )
-from gateway.errors import NswError, ValidationFailed, ValidationIssue
+from gateway.errors import NswError, SignalLimitExceeded, ValidationFailed, ValidationIssue
+from gateway.wire import error_reply
 from signing.keys import Signer
 from signing.xenc import Decrypter
 from signing.xml import parse_xml
 
-__all__ = ["DuplicateStore", "MemoryDuplicateStore", "SqliteDuplicateStore", "As4Receiver", "MessageSink"]
+__all__ = [
+    "DuplicateStore",
+    "MemoryDuplicateStore",
+    "SqliteDuplicateStore",
+    "As4Receiver",
+    "MessageSink",
+    "ErrorSignalLimits",
+    "SignalBudget",
+]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +156,80 @@ class SqliteDuplicateStore:
         self._db.close()
 
 
+class ErrorSignalLimits(BaseModel):
+    """``error_signals``: how many refused messages are answered with a signed ebMS error signal.
+
+    Two token buckets, one per client address and one for all clients together; a signed signal takes a token
+    from both. Beyond them a refusal is answered HTTP 429 ``AS4_SIGNAL_LIMIT``, without signing. Receipts and the
+    refusals of messages already verified and accepted from a partner are always signed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    per_client_burst: int = Field(10, ge=0)
+    """Signed error signals one client address may receive at once (its bucket's size)."""
+    per_client_rate: float = Field(1.0, ge=0)
+    """Signed error signals per second a client address's bucket refills by (0: never)."""
+    burst: int = Field(50, ge=0)
+    """Signed error signals all clients together may receive at once."""
+    rate: float = Field(10.0, ge=0)
+    """Signed error signals per second the overall bucket refills by (0: never)."""
+    clients: int = Field(10_000, ge=1)
+    """Client addresses tracked at most (a full bucket is forgotten first; the overall bucket still holds)."""
+
+
+class _Bucket:
+    __slots__ = ("tokens", "stamp")
+
+    def __init__(self, tokens: float, stamp: float) -> None:
+        self.tokens = tokens
+        self.stamp = stamp
+
+    def refill(self, size: int, rate: float, now: float) -> None:
+        self.tokens = min(float(size), self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+
+
+class SignalBudget:
+    """The token buckets of :class:`ErrorSignalLimits` (``clock``: seconds, monotonic)."""
+
+    def __init__(self, limits: ErrorSignalLimits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._overall = _Bucket(float(limits.burst), clock())
+        self._clients: dict[str, _Bucket] = {}
+
+    def take(self, client: str) -> bool:
+        """Whether one more signed error signal may go to ``client`` now (and if so, count it)."""
+        limits, now = self.limits, self._clock()
+        self._overall.refill(limits.burst, limits.rate, now)
+        bucket = self._clients.get(client)
+        if bucket is None:
+            self._forget(now)
+            bucket = self._clients[client] = _Bucket(float(limits.per_client_burst), now)
+        bucket.refill(limits.per_client_burst, limits.per_client_rate, now)
+        if bucket.tokens < 1 or self._overall.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        self._overall.tokens -= 1
+        return True
+
+    def retry_after(self) -> int:
+        """Seconds after which a refused client may expect a token again (at most an hour)."""
+        rate = min(self.limits.rate, self.limits.per_client_rate)
+        return 3600 if rate <= 0 else max(1, min(3600, math.ceil(1 / rate)))
+
+    def _forget(self, now: float) -> None:
+        if len(self._clients) < self.limits.clients:
+            return
+        limits = self.limits
+        for address, bucket in list(self._clients.items()):
+            bucket.refill(limits.per_client_burst, limits.per_client_rate, now)
+            if bucket.tokens >= limits.per_client_burst:
+                del self._clients[address]
+        while len(self._clients) >= limits.clients:
+            del self._clients[next(iter(self._clients))]
+
+
 class As4Receiver:
     """Receives AS4 user messages for ``party_id`` from the configured partners.
 
@@ -163,6 +253,7 @@ class As4Receiver:
         store: DuplicateStore | None = None,
         domain: str = "nsw-gateway",
         clock: Callable[[], datetime] | None = None,
+        error_signals: ErrorSignalLimits | SignalBudget | None = None,
     ) -> None:
         self.party_id = party_id
         self.partners = dict(partners)
@@ -174,6 +265,11 @@ class As4Receiver:
         self.domain = domain
         self.clock = clock or (lambda: datetime.now(UTC))
         self.delivered = 0
+        self.budget = (
+            error_signals
+            if isinstance(error_signals, SignalBudget)
+            else SignalBudget(error_signals or ErrorSignalLimits())
+        )
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _partner(self, party_id: str) -> As4Partner | Sequence[As4Partner]:
@@ -205,6 +301,25 @@ class As4Receiver:
         signal = build_error_signal(error, ref, self.signer, domain=self.domain, at=self.clock())
         return web.Response(body=signal, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
 
+    def _refusal(self, error: NswError, body: bytes, content_type: str, client: str) -> web.Response:
+        """A refused, unverified message: signed error signal within the budget, else HTTP 429 unsigned."""
+        if self.budget.take(client):
+            return self._error(error, body, content_type)
+        limited = SignalLimitExceeded(
+            f"{client} sent more refused messages than are answered with a signed error signal; this one was "
+            f"refused with {error.code} (incident {error.incident_id})",
+            field="error_signals",
+            details={"refused": error.code, "refused_incident_id": error.incident_id},
+        )
+        log.warning(
+            "AS4 message from %s refused: %s (incident %s), unsigned: %s",
+            client,
+            error,
+            error.incident_id,
+            limited.incident_id,
+        )
+        return error_reply(limited, headers={"Retry-After": str(self.budget.retry_after())})
+
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         content_type = request.headers.get("Content-Type", "")
@@ -218,7 +333,7 @@ class As4Receiver:
                 at=self.clock(),
             )
         except NswError as exc:
-            return self._error(exc, body, content_type)
+            return self._refusal(exc, body, content_type, request.remote or "")
         message_id = received.user_message.message_id
         key = (received.user_message.sender.party_id, message_id)
         lock = self._locks.setdefault(key, asyncio.Lock())

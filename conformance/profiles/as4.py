@@ -42,6 +42,7 @@ from conformance.registry import case, profile
 from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, PrerequisiteUnmet, unreachable
 from conformance.settings import As4Settings, RunOptions
 from gateway.errors import NswError
+from signing.identity import SignerIdentity
 from signing.keys import Signer
 from signing.trust import PinnedCertificate, TrustStore
 from signing.wss import EB_NS, SOAP12_NS
@@ -188,7 +189,12 @@ async def _session(options: RunOptions) -> AsyncIterator[As4Session]:
                 f"no certificate of the party {s.as4.party_id!r} (settings 'as4.party_certificate')"
             )
         cert = pki.pki.party(s.as4.party_id).cert
-        trust = TrustStore(s.as4.party_id, anchors=(pki.pki.root_cert,), intermediates=(pki.pki.issuing_cert,))
+        trust = TrustStore(
+            s.as4.party_id,
+            anchors=(pki.pki.root_cert,),
+            intermediates=(pki.pki.issuing_cert,),
+            signers=SignerIdentity.of(cert),
+        )
     async with listening(options, s.as4.receiver_path) as listener:
         yield As4Session(options, pki, cert, trust, listener)
 
@@ -398,15 +404,15 @@ async def xxe(ctx: CaseContext) -> None:
 
 @case("NSW-AS4-TA09", AS4)
 async def another_partners_certificate(ctx: CaseContext) -> None:
-    """A message from the kit's party signed by another partner's certificate is refused with IDENTITY_MISMATCH.
+    """A message from the kit's party signed by another partner's certificate is refused with CERT_IDENTITY_MISMATCH.
 
     Prerequisite: the party binds the kit's eb:PartyId to the kit's certificate (its subject, or a pin), not to
     anything the kit's CA issued.
     Predicate: a message whose eb:From is the kit's PartyId, signed by a valid certificate of the same CA with
     another subject (``conformance-another-partner``), gets an ebMS error signal whose ErrorDetail code is
-    IDENTITY_MISMATCH, no receipt.
+    CERT_IDENTITY_MISMATCH, no receipt.
     """
-    await _cert_case(ctx, "another-partner", "IDENTITY_MISMATCH")
+    await _cert_case(ctx, "another-partner", "CERT_IDENTITY_MISMATCH")
 
 
 # ----------------------------------------------------------------------------------- the kit as receiver

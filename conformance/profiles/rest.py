@@ -22,7 +22,7 @@ import aiohttp
 
 from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.model import Severity
-from conformance.pki import EXPIRED, REVOKED, WRONG_USAGE, KitPki, open_pki
+from conformance.pki import ANOTHER_PARTNER, EXPIRED, REVOKED, WRONG_USAGE, KitPki, open_pki
 from conformance.registry import case, profile
 from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, unreachable
 from conformance.settings import RunOptions
@@ -87,7 +87,8 @@ class RestSession:
             return self.pki.signer(self.settings.signer)
         if kind == "intruder":
             return self.pki.intruder_signer()
-        return self.pki.signer({"expired": EXPIRED, "revoked": REVOKED, "wrong-usage": WRONG_USAGE}[kind])
+        kinds = {"expired": EXPIRED, "revoked": REVOKED, "wrong-usage": WRONG_USAGE, "another-party": ANOTHER_PARTNER}
+        return self.pki.signer(kinds[kind])
 
     def document(self, kind: str = "valid") -> bytes:
         """The sample e-Form D with a fresh certificate number: each signed document is a new one, so a party
@@ -543,6 +544,20 @@ async def mislabelled_document(ctx: CaseContext) -> None:
     error = data.get("error") if isinstance(data, dict) else None
     field = error.get("field") if isinstance(error, dict) else None
     ctx.check(field == "X-Document-Type", f"the refusal names {field!r}, not X-Document-Type")
+
+
+@case("NSW-REST-TA19", REST)
+async def another_partys_certificate(ctx: CaseContext) -> None:
+    """A document signed by another party's certificate of the same CA is rejected with CERT_IDENTITY_MISMATCH.
+
+    Prerequisite: the party binds the kit's party to the kit's certificate (its subject, a subjectAltName, a
+    fingerprint or a pin), not to anything the kit's CA issued (``signers`` of its trust).
+    Predicate: the document signed by a valid certificate of the kit's CA with another subject
+    (``conformance-another-partner``) is answered CERT_IDENTITY_MISMATCH (HTTP 403).
+    """
+    await _cert_case(
+        ctx, "another-party", "CERT_IDENTITY_MISMATCH", "signed by another party's certificate of the same CA"
+    )
 
 
 # ----------------------------------------------------------------------------------- the kit as receiver

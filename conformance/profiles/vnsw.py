@@ -19,7 +19,7 @@ import aiohttp
 from lxml import etree
 
 from conformance.listener import Incoming, Listener, listening, require_target
-from conformance.pki import EXPIRED, REVOKED, KitPki, open_pki
+from conformance.pki import ANOTHER_PARTNER, EXPIRED, REVOKED, KitPki, open_pki
 from conformance.registry import case, profile
 from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, PrerequisiteUnmet, unreachable
 from conformance.settings import KitSettings, RunOptions
@@ -143,7 +143,13 @@ class VnswSession:
         if signer == "intruder":
             key = pki.intruder_signer()
         else:
-            key = pki.signer({"valid": self.settings.signer, "expired": EXPIRED, "revoked": REVOKED}[signer])
+            kinds = {
+                "valid": self.settings.signer,
+                "expired": EXPIRED,
+                "revoked": REVOKED,
+                "another-party": ANOTHER_PARTNER,
+            }
+            key = pki.signer(kinds[signer])
         return sign_document(payload, key, SigningProfile.vnsw_legacy())
 
     def envelope(self, message_id: str | None = None, **kw: str) -> bytes:
@@ -470,6 +476,20 @@ async def foreign_identity(ctx: CaseContext) -> None:
     _refused(ctx, answer, "IDENTITY_MISMATCH")
     reply, answer = await s.call(ctx, s.signed(s.envelope(organization="99")), note="From/organizationCode: 99")
     _refused(ctx, answer, "IDENTITY_MISMATCH")
+
+
+@case("NSW-VNSW-TA14", VNSW)
+async def another_partys_certificate(ctx: CaseContext) -> None:
+    """An Envelope from the kit's party signed by another party's certificate of the same CA is refused with
+    CERT_IDENTITY_MISMATCH.
+
+    Prerequisite: the party binds the kit's party to the kit's certificate (its subject, a subjectAltName, a
+    fingerprint or a pin), not to anything the kit's CA issued (``signers`` of its trust).
+    Predicate: an Envelope whose From is the kit's party, signed in <SystemSignature> by a valid certificate of
+    the kit's CA with another subject (``conformance-another-partner``), gets a function-00 answer with ErrorCode
+    CERT_IDENTITY_MISMATCH.
+    """
+    await _signature_case(ctx, "CERT_IDENTITY_MISMATCH", signer="another-party")
 
 
 # ----------------------------------------------------------------------------------- the kit as receiver

@@ -7,7 +7,8 @@ Starts, all on 127.0.0.1 and in a fresh temporary directory:
   MARD and a customs broker with RSA-2048 keys, the receivers with P-256 keys;
 * the gateway (embedded SQLite store, HTTP API, delivery workers) with
   ``verification = "signature"`` (per-party trust: MOIT pinned, MARD and the
-  broker anchored at the dev root; MARD on the ``vnsw-legacy`` profile) and
+  broker anchored at the dev root, each bound to its own certificate by ``signers``; MARD on the
+  ``vnsw-legacy`` profile) and
   ``signing = "on"`` (its own PKCS#12 key);
 * simulated ministries that submit over the HTTP API: MOIT issuing signed
   e-C/O Form D (``mappings`` ``form-d`` documents; every fifth an amendment in
@@ -384,15 +385,17 @@ def demo_config(
     """The demo topology. With ``pki``: per-party trust, the gateway's key and signed receipts."""
     retry = {"max_attempts": 30, "ttl": 120.0, "initial": 0.2, "max_wait": 1.0, "jitter": 0.2}
     secure = pki is not None
-    anchored = (
-        {
+
+    def anchored(key: str) -> dict[str, Any] | None:
+        """The dev root for a party, whose signer is the dev PKI's certificate issued for ``key``."""
+        if not secure:
+            return None
+        return {
             "anchors": [str(pki.root_cert_path)],
             "intermediates": [str(pki.issuing_cert_path)],
             "crls": [str(pki.crl_path), str(pki.root_crl_path)],
+            "signers": [{"dn": pki.party(key).cert.subject.rfc4514_string()}],
         }
-        if secure
-        else None
-    )
 
     def party(name: str, doc_types: list[str], fmt: str, **extra: Any) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -437,7 +440,7 @@ def demo_config(
                 ["sps.animal_quarantine_permit"],
                 "vnsw",
                 token="MARD",
-                trust=anchored,
+                trust=anchored("mard"),
                 verify={"profile": "vnsw-legacy"},
                 identities={"vnsw": {"identity": "BNNPTNT", "ministryCode": "BNNPTNT", "organizationCode": "06"}},
             ),
@@ -446,7 +449,7 @@ def demo_config(
                 ["sps.registration"],
                 "xml",
                 token="BROKER",
-                trust=anchored,
+                trust=anchored("broker"),
                 kind="intermediary",
                 on_behalf_of=list(ENTERPRISES),
             ),

@@ -109,7 +109,7 @@ def run(iterations: int = 200) -> list[dict[str, object]]:
         key = generate_key(key_kind)
         cert = issue_certificate(ca, ca_key, f"MOIT bench {key_kind}", key.public_key())
         signer = SoftwareSigner(key, cert)
-        trust = TrustStore("moit", anchors=(ca,))
+        trust = TrustStore("moit", anchors=(ca,), any_signer=True)
         policy = VerifyPolicy()
         profile = SigningProfile()
         key_pem = key.private_bytes(

@@ -242,6 +242,21 @@ async def test_receipt_signed_by_someone_else_is_receipt_invalid(gateway: Side, 
     assert caught.value.retryable
 
 
+async def test_receipt_signed_by_another_partners_certificate_of_the_same_ca_is_cert_identity_mismatch(
+    gateway: Side, partner: Side, intruder: Side
+) -> None:
+    """Prerequisite: TH-ASW's trust (``partner.trust``) anchors the dev PKI root with signers subject CN th-asw.
+    Predicate: a receipt signed by SG-ASW's valid certificate of the same root is ReceiptInvalid caused by
+    CERT_IDENTITY_MISMATCH, not an acknowledgement."""
+    receiver = receiver_for(partner, gateway)
+    receiver.signer = intruder.signer
+    assert partner.trust.anchors and partner.trust.signers is not None
+    async with serve(receiver.app()) as url, adapter_for(gateway, partner, url, attempts=2) as adapter:
+        with pytest.raises(ReceiptInvalid) as caught:
+            await adapter.deliver(outbound("rcpt-2"))
+    assert caught.value.details["cause"] == "CERT_IDENTITY_MISMATCH"
+
+
 async def test_receipt_for_another_message_is_receipt_invalid(gateway: Side, partner: Side) -> None:
     # A genuine, validly signed receipt of an earlier message is replayed for a new one.
     receiver = receiver_for(partner, gateway)

@@ -65,6 +65,7 @@ def toml_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, object]:
         "trust": {
             "anchors": [str(dev_pki.directory / "root-ca.pem")],
             "intermediates": [str(dev_pki.directory / "issuing-ca.pem")],
+            "signers": [{"subject": {"CN": "th-asw"}}],
         },
         "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
         "sent_store": str(tmp_path / "as4-sent.db"),
@@ -113,6 +114,7 @@ password_env = "AS4_TEST_P12_PASSWORD"
 [destinations.TH.options.trust]
 anchors = ["{pki / "root-ca.pem"}"]
 intermediates = ["{pki / "issuing-ca.pem"}"]
+signers = [{{ subject = {{ CN = "th-asw", O = "NSW Development PKI" }} }}]
 [destinations.TH.options.pmode]
 id = "VN-NSW-TH-ASW-eco"
 service = "{SERVICE}"
@@ -213,7 +215,8 @@ async def test_adapter_takes_a_pem_key_with_its_cert_and_pinned_trust(dev_pki: D
         ("signer", {"key": "k.pem"}, "options.signer"),
         ("signer", {"p12": "a.p12", "passwd": "x"}, "options.signer.passwd"),
         ("signer", "key.pem", "options.signer"),
-        ("trust", {"anchors": ["nowhere.pem"]}, "options.trust.anchors[0]"),
+        ("trust", {"anchors": ["nowhere.pem"], "signers": [{"subject": {"CN": "th-asw"}}]}, "options.trust.anchors[0]"),
+        ("trust", {"anchors": ["root-ca.pem"]}, "options.trust.signers"),
         ("trust", {}, "options.trust"),
         ("trust", {"anchors": [], "pinned": ["nowhere.pem"]}, "options.trust.pinned[0].certificate"),
         ("encryption_certificate", "nowhere.pem", "options.encryption_certificate"),
@@ -226,6 +229,7 @@ async def test_adapter_takes_a_pem_key_with_its_cert_and_pinned_trust(dev_pki: D
         "unknown-signer-key",
         "signer-not-a-table",
         "anchor-missing",
+        "anchors-without-signers",
         "trust-empty",
         "pinned-missing",
         "encryption-certificate-missing",
@@ -254,7 +258,11 @@ async def test_relative_paths_are_relative_to_the_current_directory(
             "key": str(us.key_path.relative_to(dev_pki.directory)),
             "cert": str(us.cert_path.relative_to(dev_pki.directory)),
         },
-        "trust": {"anchors": ["root-ca.pem"], "intermediates": ["issuing-ca.pem"]},
+        "trust": {
+            "anchors": ["root-ca.pem"],
+            "intermediates": ["issuing-ca.pem"],
+            "signers": [{"subject": {"CN": "th-asw"}}],
+        },
     }
     adapter = As4Adapter("http://127.0.0.1:1/as4", options=options)
     assert adapter.signer.certificate == us.cert and adapter.trust.anchors == (dev_pki.root_cert,)

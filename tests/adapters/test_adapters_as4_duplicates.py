@@ -20,7 +20,7 @@ from gateway.model import gateway_message_id
 from gateway.ports import OutboundMessage
 from gateway.store.base import MessageQuery
 from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, pmode, receiver_for, serve, side
-from helpers.gateway import Receiver, eventually, make_config
+from helpers.gateway import Receiver, dev_trust, eventually, make_config
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
 from signing.sign import sign_document
@@ -46,8 +46,11 @@ def _partner(dev_pki: DevPki, party: str, party_id: str, cert_name: str) -> dict
             "initiator": {"party_id": GATEWAY},
             "responder": {"party_id": party_id},
         },
-        "trust": {"anchors": [str(pki / "root-ca.pem")], "intermediates": [str(pki / "issuing-ca.pem")]},
-        "signers": [dev_pki.party(cert_name).cert.subject.rfc4514_string()],
+        "trust": {
+            "anchors": [str(pki / "root-ca.pem")],
+            "intermediates": [str(pki / "issuing-ca.pem")],
+            "signers": [{"dn": dev_pki.party(cert_name).cert.subject.rfc4514_string()}],
+        },
         "document_types": {ACTION: "eco.form_d"},
     }
 
@@ -66,15 +69,17 @@ def two_partner_gateway(
     }
     if duplicate_store:
         options["duplicate_store"] = str(tmp_path / "as4-received.db")
-    trust = {"anchors": [str(dev_pki.root_cert_path)], "intermediates": [str(dev_pki.issuing_cert_path)]}
     parties: dict[str, dict[str, Any]] = {
         "TH": {"tokens": ["th-token"], "document_types": ["eco.form_d"]},
         "MY": {"tokens": ["my-token"], "document_types": ["eco.form_d"]},
     }
     if verification == "signature":
         parties = {
-            **{name: {"trust": trust} for name in ("MOIT", "MARD", "TRADER")},
-            **{name: {**settings, "trust": trust} for name, settings in parties.items()},
+            **{name: {"trust": dev_trust(dev_pki, name.lower())} for name in ("MOIT", "MARD", "TRADER")},
+            **{
+                name: {**settings, "trust": dev_trust(dev_pki, f"{name.lower()}-asw")}
+                for name, settings in parties.items()
+            },
         }
     config = make_config(
         tmp_path,

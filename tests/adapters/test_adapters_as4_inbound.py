@@ -47,8 +47,11 @@ def inbound_options(dev_pki: DevPki, tmp_path: Path, *, party: str = "TH") -> di
                     "initiator": {"party_id": GATEWAY},
                     "responder": {"party_id": PARTNER},
                 },
-                "trust": {"anchors": [str(pki / "root-ca.pem")], "intermediates": [str(pki / "issuing-ca.pem")]},
-                "signers": [dev_pki.party("th-asw").cert.subject.rfc4514_string()],
+                "trust": {
+                    "anchors": [str(pki / "root-ca.pem")],
+                    "intermediates": [str(pki / "issuing-ca.pem")],
+                    "signers": [{"dn": dev_pki.party("th-asw").cert.subject.rfc4514_string()}],
+                },
                 "document_types": {ACTION: "eco.form_d"},
             }
         },
@@ -259,7 +262,7 @@ ISO6523 = "urn:oasis:names:tc:ebcore:partyid-type:iso6523:0088"
 
 def two_partner_options(dev_pki: DevPki, tmp_path: Path, **th_pmode: Any) -> dict[str, Any]:
     """TH-ASW (submitting as TH) and MY-ASW (as MY), both trusting the dev PKI's root, each bound to its own
-    certificate by ``signers``."""
+    certificate by its trust's ``signers``."""
     options = inbound_options(dev_pki, tmp_path)
     th = options["partners"][PARTNER]
     th = {**th, "pmode": {**th["pmode"], **th_pmode}}
@@ -267,7 +270,7 @@ def two_partner_options(dev_pki: DevPki, tmp_path: Path, **th_pmode: Any) -> dic
         **th,
         "party": "MY",
         "pmode": {**th["pmode"], "id": "VN-NSW-MY-ASW-eco", "responder": {"party_id": MY_PARTNER}},
-        "signers": [dev_pki.party("my-asw").cert.subject.rfc4514_string()],
+        "trust": {**th["trust"], "signers": [{"dn": dev_pki.party("my-asw").cert.subject.rfc4514_string()}]},
     }
     return {**options, "partners": {PARTNER: th, MY_PARTNER: my}}
 
@@ -288,16 +291,38 @@ def two_partner_gateway(dev_pki: DevPki, tmp_path: Path, destination: str, **th_
     return Gateway(config)
 
 
+def test_partner_trust_opting_into_any_signer_is_accepted_and_reported_weakened(
+    dev_pki: DevPki, tmp_path: Path
+) -> None:
+    """Prerequisite: MY-ASW's trust anchors the dev root with any_signer = true instead of signers.
+    Predicate: the configuration loads and lists the opt-in among what it weakens (start log and ``/readyz``)."""
+    options = two_partner_options(dev_pki, tmp_path)
+    my = options["partners"][MY_PARTNER]
+    trust = {k: v for k, v in my["trust"].items() if k != "signers"} | {"any_signer": True}
+    options["partners"][MY_PARTNER] = {**my, "trust": trust}
+    config = make_config(
+        tmp_path,
+        {"DEST": "http://127.0.0.1:9/x"},
+        parties={"TH": {"tokens": ["th-token"]}, "MY": {"tokens": ["my-token"]}},
+        extra={"inbound": {"asean": {"endpoint": "as4", "options": options}}},
+    )
+    assert f"inbound.asean.options.partners.{MY_PARTNER}.trust.any_signer" in config.weakened
+    assert not any(PARTNER + "." in w for w in config.weakened)
+
+
 async def _stored(gw: Gateway) -> list[str]:
     from gateway.store.base import MessageQuery
 
     return [r.message.id for party in ("TH", "MY") for r in await gw.store.search(MessageQuery(sender=party))]
 
 
-async def test_partner_th_signing_a_message_claiming_my_party_id_is_refused_with_IDENTITY_MISMATCH(
+async def test_partner_th_signing_a_message_claiming_my_party_id_is_refused_with_CERT_IDENTITY_MISMATCH(
     dev_pki: DevPki, tmp_path: Path
 ) -> None:
-    """TH-ASW's key (trusted through the same root as MY-ASW's) signs a message whose eb:From is MY-ASW."""
+    """Prerequisite: MY-ASW's trust anchors the dev PKI root with signers = [{ dn = "CN=my-asw,..." }].
+    Predicate: TH-ASW's key (a valid certificate of the same root) signing a message whose eb:From is MY-ASW is
+    refused by MY-ASW's trust store: a signed error signal, EBMS:0101, CERT_IDENTITY_MISMATCH naming the signing
+    certificate's token; nothing is submitted."""
     dest = await Receiver().start()
     try:
         gw = two_partner_gateway(dev_pki, tmp_path, dest.url)
@@ -309,9 +334,10 @@ async def test_partner_th_signing_a_message_claiming_my_party_id_is_refused_with
     finally:
         await dest.stop()
     details = caught.value.details
-    assert details["ebms"] == "EBMS:0004"
-    assert str(details["detail"]).startswith("IDENTITY_MISMATCH") and "ds:Signature" in str(details["detail"])
-    assert "CN=th-asw" in str(caught.value)
+    assert details["ebms"] == "EBMS:0101"
+    assert (
+        str(details["detail"]).startswith("CERT_IDENTITY_MISMATCH") and "wsse:BinarySecurityToken" in details["detail"]
+    )
     assert stored == [] and dest.requests == []
 
 
@@ -375,13 +401,15 @@ async def test_message_addressed_to_another_gateway_is_refused_and_nothing_is_st
 
 def test_partner_trusted_through_anchors_without_signers_is_a_config_error(dev_pki: DevPki, tmp_path: Path) -> None:
     options = inbound_options(dev_pki, tmp_path)
-    partner = {k: v for k, v in options["partners"][PARTNER].items() if k != "signers"}
+    partner = options["partners"][PARTNER]
+    anchored = {k: v for k, v in partner["trust"].items() if k != "signers"}
     with pytest.raises(ConfigError) as caught:
-        As4Endpoint("asean", options={**options, "partners": {PARTNER: partner}})
-    assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.signers"
+        As4Endpoint("asean", options={**options, "partners": {PARTNER: {**partner, "trust": anchored}}})
+    assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.trust.signers"
+    not_a_dn = {**anchored, "signers": [{"dn": "not a DN"}]}
     with pytest.raises(ConfigError) as caught:
-        As4Endpoint("asean", options={**options, "partners": {PARTNER: {**partner, "signers": ["not a DN"]}}})
-    assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.signers"
-    assert "not an RFC 4514 distinguished name" in caught.value.message
+        As4Endpoint("asean", options={**options, "partners": {PARTNER: {**partner, "trust": not_a_dn}}})
+    assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.trust.signers[0].dn"
+    assert "not an RFC 4514 name" in caught.value.message
     pinned = {**partner, "trust": {"pinned": [str(dev_pki.party("th-asw").cert_path)]}}
     assert As4Endpoint("asean", options={**options, "partners": {PARTNER: pinned}}).partners[PARTNER].party == "TH"

@@ -30,6 +30,7 @@ TRUST = TrustStore(
     MANIFEST["partner_party_id"],
     anchors=tuple(_cert(p) for p in MANIFEST["trust"]["anchors"]),
     intermediates=tuple(_cert(p) for p in MANIFEST["trust"]["intermediates"]),
+    any_signer=True,
 )
 DECRYPTER = SoftwareDecrypter(
     serialization.load_pem_private_key((ROOT / MANIFEST["decryption_key"]).read_bytes(), None),  # type: ignore[arg-type]

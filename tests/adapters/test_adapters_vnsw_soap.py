@@ -21,9 +21,14 @@ from gateway.model import gateway_message_id
 from gateway.ports import MessageIdReceiptVerifier, OutboundMessage
 from gateway.store.base import MessageQuery
 from helpers.adapters import SpyneMinistry, call_vnsw_endpoint, vnsw_envelope
-from helpers.gateway import TOKENS, Receiver, make_config
+from helpers.gateway import TOKENS, Receiver, dev_trust, make_config
+from helpers.ocsp import dev_pki  # noqa: F401
 from mappings.registry import get
 from mappings.xmlformat import load_schema
+from signing.dev.pki import DevPki
+from signing.keys import SoftwareSigner
+from signing.policy import SigningProfile
+from signing.sign import sign_document
 from signing.xml import parse_xml
 
 pytestmark = [pytest.mark.interop]
@@ -160,6 +165,49 @@ async def test_mard_token_with_an_envelope_claiming_moit_identity_gets_00_with_I
     assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/identity: ")
     assert answer.findtext("Header/Subject/reference") == "BNNPTNT11190000272"  # the header was readable
     await _nothing_stored(gateway, "m-imp")
+
+
+@pytest.mark.parametrize(("signer", "code"), [("moit", "CERT_IDENTITY_MISMATCH"), ("mard", None)])
+async def test_another_ministrys_certificate_signing_a_vnsw_envelope_as_mard_gets_00_with_CERT_IDENTITY_MISMATCH(
+    tmp_path: Path, dev_pki: DevPki, signer: str, code: str | None
+) -> None:
+    """Prerequisite: MARD's trust anchors the dev PKI root (which also issues MOIT's certificate) with
+    signers = [{ subject = { CN = "mard", O = "NSW Development PKI" } }].
+    Predicate: MARD's envelope signed in <SystemSignature> by MOIT's certificate, sent with MARD's token, gets a
+    function-00 answer with ErrorCode CERT_IDENTITY_MISMATCH naming MARD and MOIT's subject, recorded REJECTED
+    and nothing delivered; signed by MARD's own certificate it is acknowledged."""
+    receiver = await Receiver().start()
+    config = make_config(
+        tmp_path,
+        {"NSW-BACKEND": receiver.url},
+        parties={
+            "MARD": {"trust": dev_trust(dev_pki, "mard"), "verify": {"profile": "vnsw-legacy"}, "format": "vnsw"},
+            "MOIT": {"trust": dev_trust(dev_pki, "moit")},
+            "TRADER": {"trust": dev_trust(dev_pki, "trader")},
+        },
+        gateway={"verification": "signature"},
+    )
+    gw = Gateway(config)
+    gw.inbound.append(VnswSoapEndpoint("vnsw", options={"document_types": {"BNNPTNT0600011": "sps.permit"}}))
+    issued = dev_pki.party(signer)
+    signed = sign_document(
+        vnsw_envelope(f"vn-signed-by-{signer}"),
+        SoftwareSigner(issued.key, issued.cert, [dev_pki.issuing_cert]),
+        SigningProfile.vnsw_legacy(),
+    )
+    try:
+        async with gw:
+            answer = await _call(gw, signed)
+            stored = await gw.store.get(gateway_message_id("MARD", f"vn-signed-by-{signer}"))
+    finally:
+        await receiver.stop()
+    if code is None:
+        assert answer.findtext("Header/Subject/function") == "99" and stored is not None
+        return
+    [(got, name)] = _errors(answer)
+    assert answer.findtext("Header/Subject/function") == "00"
+    assert got == code and "'MARD'" in name and "CN=moit" in name
+    assert stored is not None and stored.state.name == "REJECTED" and receiver.requests == []
 
 
 async def test_moit_token_with_mards_envelope_is_refused_not_looked_up_as_mard(tmp_path: Path) -> None:

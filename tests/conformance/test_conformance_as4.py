@@ -137,6 +137,7 @@ async def test_as4_receiver_profile_passes_against_our_adapter_sending(kit_pki: 
     from conformance.profiles.rest import sample_document
     from gateway.errors import PartnerUnavailable
     from gateway.ports import OutboundMessage
+    from signing.identity import SignerIdentity
     from signing.keys import SoftwareSigner
     from signing.trust import TrustStore
 
@@ -162,7 +163,10 @@ async def test_as4_receiver_profile_passes_against_our_adapter_sending(kit_pki: 
             "pmode": pmode,
             "signer": SoftwareSigner(ours.key, ours.cert, [kit_pki.pki.issuing_cert]),
             "trust": TrustStore(
-                "conformance-asw", anchors=(kit_pki.pki.root_cert,), intermediates=(kit_pki.pki.issuing_cert,)
+                "conformance-asw",
+                anchors=(kit_pki.pki.root_cert,),
+                intermediates=(kit_pki.pki.issuing_cert,),
+                signers=SignerIdentity.of(kit.cert),
             ),
             "encryption_certificate": kit.cert,
             "sleep": sleep,

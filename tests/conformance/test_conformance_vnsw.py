@@ -27,14 +27,14 @@ def kit_pki(tmp_path_factory: pytest.TempPathFactory) -> KitPki:
 
 
 def test_case_ids() -> None:
-    assert [c.id for c in cases(VNSW, role="sender")] == [f"NSW-VNSW-TA{n:02d}" for n in range(0, 14)]
+    assert [c.id for c in cases(VNSW, role="sender")] == [f"NSW-VNSW-TA{n:02d}" for n in range(0, 15)]
 
 
 async def test_unknown_token_fails_the_preflight_and_the_other_cases_are_not_run(kit_pki: KitPki) -> None:
     settings = kit_settings(kit_pki).model_copy(update={"token": "not-the-kit-token"})
     async with broken_peer(kit_pki, profile=VNSW) as peer:
         report = await run_profile(VNSW, RunOptions(target=peer.url, settings=settings))
-    ids = [f"NSW-VNSW-TA{n:02d}" for n in range(1, 14)]
+    ids = [f"NSW-VNSW-TA{n:02d}" for n in range(1, 15)]
     assert {r.case.id: r.outcome for r in report.results} == {"NSW-VNSW-TA00": Outcome.FAIL} | dict.fromkeys(
         ids, Outcome.NOT_RUN
     )
@@ -47,7 +47,7 @@ async def test_target_down_fails_the_preflight_only(kit_pki: KitPki) -> None:
     async with broken_peer(kit_pki, profile=VNSW) as peer:
         url = peer.url
     report = await run_profile(VNSW, RunOptions(target=url, settings=kit_settings(kit_pki), request_timeout=5))
-    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 13}
+    assert report.counts() == {"PASS": 0, "FAIL": 1, "ERROR": 0, "NOT_RUN": 14}
     assert report.result("NSW-VNSW-TA00").reason.startswith("the target is unreachable")
 
 

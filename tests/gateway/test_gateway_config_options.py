@@ -66,7 +66,7 @@ url = "http://127.0.0.1:9/as4"
 encryption_certificate = "pki/th-asw.pem"
 sent_store = "data/as4-sent.db"
 signer = {{ key = "pki/gateway.key", cert = "pki/gateway.pem" }}
-trust = {{ anchors = ["pki/root-ca.pem"], intermediates = ["pki/issuing-ca.pem"] }}
+trust = {{ anchors = ["pki/root-ca.pem"], intermediates = ["pki/issuing-ca.pem"], signers = [{{ subject = {{ CN = "th-asw" }} }}] }}
 [destinations.TH.options.pmode]
 id = "VN-NSW-TH-ASW-eco"
 service = "{SERVICE}"

@@ -55,8 +55,11 @@ def _as4_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, Any]:
                     "initiator": {"party_id": GATEWAY},
                     "responder": {"party_id": PARTNER},
                 },
-                "trust": {"anchors": [str(pki / "root-ca.pem")], "intermediates": [str(pki / "issuing-ca.pem")]},
-                "signers": [dev_pki.party("th-asw").cert.subject.rfc4514_string()],
+                "trust": {
+                    "anchors": [str(pki / "root-ca.pem")],
+                    "intermediates": [str(pki / "issuing-ca.pem")],
+                    "signers": [{"dn": dev_pki.party("th-asw").cert.subject.rfc4514_string()}],
+                },
                 "document_types": {ACTION: "eco.form_d"},
             }
         },

@@ -16,7 +16,7 @@ from gateway.dev.partner import Partner, plan
 from gateway.errors import ConfigError
 from gateway.model import State
 from gateway.ports import SignedReceiptVerifier
-from helpers.gateway import TOKENS, eventually, make_config, submit
+from helpers.gateway import TOKENS, dev_trust, eventually, make_config, submit
 from helpers.ocsp import dev_pki, free_loopback_port  # noqa: F401
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
@@ -37,8 +37,8 @@ async def test_partner_acknowledges_a_signed_sample_with_a_signed_receipt_the_ga
         {"TH": url},
         parties={
             "MOIT": {"trust": {"pinned": [{"certificate": str(dev_pki.party("moit").cert_path)}]}},
-            "MARD": {"trust": {"anchors": [str(dev_pki.root_cert_path)]}},
-            "TRADER": {"trust": {"anchors": [str(dev_pki.root_cert_path)]}},
+            "MARD": {"trust": dev_trust(dev_pki, "mard")},
+            "TRADER": {"trust": dev_trust(dev_pki, "trader")},
         },
         per_destination={
             "TH": {"receipt": "signed", "trust": {"pinned": [{"certificate": str(dev_pki.party("th-asw").cert_path)}]}}

@@ -26,7 +26,7 @@ from gateway.store import Store
 from gateway.store.base import MessageQuery
 from gateway.store.sqlite import SqliteStore
 from helpers.adapters import call_vnsw_endpoint, vnsw_envelope
-from helpers.gateway import Receiver, eventually, make_config, submit
+from helpers.gateway import Receiver, dev_trust, eventually, make_config, submit
 from helpers.postgres import IsolatedPostgresStore
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
@@ -67,12 +67,11 @@ async def rig(
     request: pytest.FixtureRequest, tmp_path: Path, dev_pki: DevPki
 ) -> AsyncIterator[tuple[Gateway, aiohttp.ClientSession, Receiver]]:
     th = await Receiver().start()
-    trust = {"anchors": [str(dev_pki.root_cert_path)], "intermediates": [str(dev_pki.issuing_cert_path)]}
     config = make_config(
         tmp_path,
         {"TH": th.url},
         routes=[{"document_type": "eco.form_d", "to": ["TH"]}],
-        parties={name: {"trust": trust} for name in ("MOIT", "MARD", "TRADER")},
+        parties={name: {"trust": dev_trust(dev_pki, name.lower())} for name in ("MOIT", "MARD", "TRADER")},
         gateway={"verification": "signature"},
     )
     try:
@@ -278,12 +277,11 @@ async def test_signed_document_dropped_as_a_file_after_its_rest_submission_goes_
 ) -> None:
     """The file drop names a file by its bytes (``sha256:...``): a re-wrapped copy is another id, same content."""
     th = await Receiver().start()
-    trust = {"anchors": [str(dev_pki.root_cert_path)], "intermediates": [str(dev_pki.issuing_cert_path)]}
     config = make_config(
         tmp_path,
         {"TH": th.url},
         routes=[{"document_type": "eco.form_d", "to": ["TH"]}],
-        parties={name: {"trust": trust} for name in ("MOIT", "MARD", "TRADER")},
+        parties={name: {"trust": dev_trust(dev_pki, name.lower())} for name in ("MOIT", "MARD", "TRADER")},
         gateway={"verification": "signature"},
     )
     gw = Gateway(config)
@@ -403,15 +401,14 @@ async def test_signed_vnsw_envelope_sent_on_soap_after_its_rest_submission_is_an
     """MARD's signed envelope first posted on REST (under an X-Message-Id of its own), then to the SOAP endpoint,
     which takes the envelope's messageId: the function-00 error list names the original."""
     th = await Receiver().start()
-    trust = {"anchors": [str(dev_pki.root_cert_path)], "intermediates": [str(dev_pki.issuing_cert_path)]}
     config = make_config(
         tmp_path,
         {"TH": th.url},
         routes=[{"document_type": "sps.permit", "to": ["TH"]}],
         parties={
-            "MOIT": {"trust": trust},
-            "TRADER": {"trust": trust},
-            "MARD": {"trust": trust, "verify": {"profile": "vnsw-legacy"}, "format": "vnsw"},
+            "MOIT": {"trust": dev_trust(dev_pki, "moit")},
+            "TRADER": {"trust": dev_trust(dev_pki, "trader")},
+            "MARD": {"trust": dev_trust(dev_pki, "mard"), "verify": {"profile": "vnsw-legacy"}, "format": "vnsw"},
         },
         gateway={"verification": "signature"},
     )

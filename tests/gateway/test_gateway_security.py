@@ -19,7 +19,7 @@ from helpers.gateway import TOKENS, Receiver, eventually, make_config, submit
 from helpers.mappings import form_d, quarantine_result
 from helpers.ocsp import OcspResponder, dev_pki, free_loopback_port, ocsp_responder  # noqa: F401
 from mappings.registry import get as get_format
-from signing.dev.pki import DevPki
+from signing.dev.pki import DEFAULT_ORGANIZATION, DevPki
 from signing.keys import SoftwareSigner
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.sign import sign_document
@@ -37,8 +37,16 @@ def pinned(pki: DevPki, name: str, **window: Any) -> dict[str, Any]:
     return {"pinned": [{"certificate": str(pki.party(name).cert_path), **window}]}
 
 
-def anchored(pki: DevPki, **extra: Any) -> dict[str, Any]:
-    return {"anchors": [str(pki.root_cert_path)], "intermediates": [str(pki.issuing_cert_path)], **extra}
+def anchored(pki: DevPki, *names: str, **extra: Any) -> dict[str, Any]:
+    """The dev PKI's root for a party whose signers are the dev PKI certificates issued under ``names`` (their
+    subject CN, within the dev PKI's organization)."""
+    signers = [{"subject": {"CN": name, "O": DEFAULT_ORGANIZATION}} for name in names]
+    return {
+        "anchors": [str(pki.root_cert_path)],
+        "intermediates": [str(pki.issuing_cert_path)],
+        "signers": signers,
+        **extra,
+    }
 
 
 def eco(n: int = 1) -> bytes:
@@ -68,12 +76,12 @@ def secure_config(
     base = {
         "MOIT": {"trust": pinned(pki, "moit"), "format": "form-d"},
         "MARD": {
-            "trust": anchored(pki),
+            "trust": anchored(pki, "mard"),
             "verify": {"profile": "vnsw-legacy"},
             "format": "vnsw",
             "document_types": ["sps.permit", "sps.quarantine_result"],
         },
-        "TRADER": {"trust": anchored(pki)},
+        "TRADER": {"trust": anchored(pki, "trader")},
     }
     for name, settings in (parties or {}).items():
         base[name] = {**base.get(name, {}), **settings}
@@ -153,6 +161,85 @@ async def test_bad_signature_is_rejected_with_its_code_and_nothing_is_delivered(
     assert record["error"]["code"] == code and th.requests == []
 
 
+async def test_enterprise_certificate_of_the_same_ca_signing_as_moit_is_rejected_with_cert_identity_mismatch(
+    tmp_path: Path, dev_pki: DevPki
+) -> None:
+    """Prerequisite: MOIT's trust anchors the dev PKI root, which also issues enterprises' certificates, with
+    signers = [{ subject = { CN = "moit", O = "NSW Development PKI" } }].
+    Predicate: an e-C/O signed by an enterprise's valid certificate of that CA, submitted with MOIT's token, is
+    refused 403 CERT_IDENTITY_MISMATCH naming MOIT and the enterprise's subject, nothing delivered; MOIT's own
+    certificate is accepted and recorded as the signer."""
+    from signing.dev.pki import generate_key
+
+    enterprise = dev_pki.issue("ent-0300000001-gw", key=generate_key("p256"))
+    forged = sign_document(eco(1), SoftwareSigner(enterprise.key, enterprise.cert, [dev_pki.issuing_cert]))
+    th = await Receiver().start()
+    try:
+        config = secure_config(
+            tmp_path, dev_pki, {"TH": th.url}, parties={"MOIT": {"trust": anchored(dev_pki, "moit")}}
+        )
+        async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+            status, body = await submit(s, gw.url, "MOIT", "ECO-1", "eco.form_d", forged)
+            ok, ack = await submit(s, gw.url, "MOIT", "ECO-2", "eco.form_d", signed_eco(dev_pki, "moit", 2))
+            await eventually(lambda: len(th.processed) == 1)
+            record = await read(s, gw, "MOIT", ack["id"])
+    finally:
+        await th.stop()
+    assert status == 403 and body["error"]["code"] == "CERT_IDENTITY_MISMATCH" and body["ack"]["state"] == "REJECTED"
+    assert "'MOIT'" in body["error"]["message"] and "CN=ent-0300000001-gw" in body["error"]["message"]
+    assert ok == 202 and len(th.requests) == 1
+    verified = [h for h in record["history"] if h["to"] == "VERIFIED"][0]
+    assert verified["detail"].startswith("signed by CN=moit")
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [("party", "parties.MARD.trust.signers"), ("receipts", "destinations.TH.trust.signers")],
+)
+def test_trust_anchors_without_signers_are_refused_at_load_naming_the_field(
+    tmp_path: Path, dev_pki: DevPki, where: str, field: str
+) -> None:
+    """Anchors vouch for every certificate they issue: a trust section with anchors and neither signers nor
+    any_signer is CONFIG_INVALID naming its ``signers`` and saying what to write."""
+    bare = {"anchors": [str(dev_pki.root_cert_path)]}
+    with pytest.raises(ConfigError) as err:
+        secure_config(
+            tmp_path,
+            dev_pki,
+            {"TH": "http://127.0.0.1:9/x"},
+            parties={"MARD": {"trust": bare}} if where == "party" else None,
+            per_destination={"TH": {"receipt": "signed", "trust": bare}} if where == "receipts" else None,
+        )
+    assert err.value.code == "CONFIG_INVALID" and err.value.field == field
+    assert "signers = [{ subject = " in err.value.message and "any_signer = true" in err.value.message
+
+
+async def test_any_signer_opt_in_is_accepted_and_reported_weakened_at_start_and_by_readyz(
+    tmp_path: Path, dev_pki: DevPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prerequisite: MARD's trust anchors the dev root with any_signer = true.
+    Predicate: the gateway starts, logs the weakening, ``/readyz`` lists ``parties.MARD.trust.any_signer``, and
+    MOIT's certificate of the same CA signs as MARD (what the opt-in accepts)."""
+    config = secure_config(
+        tmp_path,
+        dev_pki,
+        {"CUSTOMS": "http://127.0.0.1:9/x"},
+        parties={"MARD": {"trust": {"anchors": [str(dev_pki.root_cert_path)], "any_signer": True}}},
+    )
+    assert "parties.MARD.trust.any_signer" in config.weakened
+    with caplog.at_level("WARNING", logger="nswgw.api"):
+        async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+            async with s.get(f"{gw.url}/readyz") as r:
+                ready = await r.json()
+            status, _ = await submit(
+                s, gw.url, "MARD", "QR-1", "sps.quarantine_result", vnsw_result_by(dev_pki, "moit")
+            )
+    assert ready["weakened"] == list(config.gateway.weakened) + ["parties.MARD.trust.any_signer"]
+    assert "security weakened by configuration: " in caplog.text
+    assert "parties.MARD.trust.any_signer" in caplog.text
+    assert status == 202
+
+
 async def test_pinned_certificate_past_its_acceptance_window_is_rejected_with_cert_rotated_out(
     tmp_path: Path, dev_pki: DevPki
 ) -> None:
@@ -180,7 +267,7 @@ async def test_signer_revoked_in_the_configured_crl_is_rejected_with_cert_revoke
         tmp_path,
         dev_pki,
         {"TH": "http://127.0.0.1:9/x"},
-        parties={"MOIT": {"trust": anchored(dev_pki, crls=[str(dev_pki.crl_path)])}},
+        parties={"MOIT": {"trust": anchored(dev_pki, "moit-revoked-gw", crls=[str(dev_pki.crl_path)])}},
     )
     async with Gateway(config) as gw, aiohttp.ClientSession() as s:
         status, body = await submit(s, gw.url, "MOIT", "ECO-1", "eco.form_d", data)
@@ -189,6 +276,10 @@ async def test_signer_revoked_in_the_configured_crl_is_rejected_with_cert_revoke
 
 def vnsw_result(pki: DevPki, profile: SigningProfile) -> bytes:
     return sign_document(get_format("vnsw").emit(quarantine_result()), signer(pki, "mard"), profile)
+
+
+def vnsw_result_by(pki: DevPki, party: str) -> bytes:
+    return sign_document(get_format("vnsw").emit(quarantine_result()), signer(pki, party), SigningProfile.vnsw_legacy())
 
 
 async def test_vnsw_legacy_party_signs_inside_systemsignature_and_a_default_placement_is_sig_location_invalid(
@@ -274,7 +365,9 @@ def test_unreadable_trust_anchor_is_a_config_error_naming_the_key(tmp_path: Path
         tmp_path,
         dev_pki,
         {"TH": "http://127.0.0.1:9/x"},
-        parties={"MOIT": {"trust": {"anchors": [str(tmp_path / "missing.pem")]}}},
+        parties={
+            "MOIT": {"trust": {"anchors": [str(tmp_path / "missing.pem")], "signers": [{"subject": {"CN": "moit"}}]}}
+        },
     )
     with pytest.raises(ConfigError) as err:
         Gateway(config)
@@ -288,6 +381,44 @@ def test_signature_verification_without_trust_for_a_party_is_a_config_error(tmp_
 
 
 # --------------------------------------------------------------------------- signed receipts
+
+
+async def test_signed_receipt_signed_by_another_certificate_of_the_destinations_ca_is_refused(
+    tmp_path: Path, dev_pki: DevPki
+) -> None:
+    """Prerequisite: TH's receipt trust anchors the dev PKI root with signers = [{ subject = { CN = "th-asw",
+    O = "NSW Development PKI" } }].
+    Predicate: a receipt signed by MY-ASW's valid certificate of the same CA does not acknowledge the delivery:
+    PARTNER_RECEIPT_INVALID caused by CERT_IDENTITY_MISMATCH, the delivery retried and dead."""
+    th = await Receiver(receipt_signer=signer(dev_pki, "my-asw")).start()
+    try:
+        config = secure_config(
+            tmp_path,
+            dev_pki,
+            {"TH": th.url},
+            per_destination={
+                "TH": {
+                    "receipt": "signed",
+                    "trust": anchored(dev_pki, "th-asw"),
+                    "retry": {"max_attempts": 2, "ttl": 60.0, "initial": 0.01, "max_wait": 0.02, "jitter": 0.0},
+                }
+            },
+        )
+        async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+            _, ack = await submit(s, gw.url, "MOIT", "ECO-1", "eco.form_d", signed_eco(dev_pki))
+
+            async def settled() -> bool:
+                rec = await gw.store.get(ack["id"])
+                return rec is not None and rec.deliveries[0].state is State.DEAD
+
+            await eventually(settled)
+            record = await gw.store.get(ack["id"])
+    finally:
+        await th.stop()
+    assert record is not None
+    error = record.deliveries[0].last_error
+    assert error["code"] == "PARTNER_RECEIPT_INVALID" and len(th.requests) == 2
+    assert "CERT_IDENTITY_MISMATCH" in json.dumps(error) and "CN=my-asw" in json.dumps(error)
 
 
 @pytest.mark.parametrize("scenario", ["trusted", "untrusted_key", "other_message", "other_content"])
@@ -469,7 +600,7 @@ async def test_ocsp_revocation_and_soft_fail_from_configuration(
     if scenario == "revoked_by_ocsp":
         dev_pki.revoke(name, reason="key_compromise")
     url = ocsp_responder.url if scenario == "revoked_by_ocsp" else f"http://127.0.0.1:{free_loopback_port()}/"
-    trust = anchored(dev_pki, ocsp=True, ocsp_responder=url, soft_fail=scenario.endswith("soft_fail"))
+    trust = anchored(dev_pki, name, ocsp=True, ocsp_responder=url, soft_fail=scenario.endswith("soft_fail"))
     data = sign_document(eco(), SoftwareSigner(issued.key, issued.cert, [dev_pki.issuing_cert]))
     th = await Receiver().start()
     try:

@@ -24,7 +24,7 @@ import pytest
 from gateway.api import Gateway
 from gateway.config import parse_config, token_digest
 from gateway.errors import ConfigError
-from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, submit
+from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
 from signing.dev.pki import DevPki
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ async def test_a_secure_configuration_reports_nothing_weakened(
         tmp_path,
         {"TH": receiver.url},
         gateway={"verification": "signature", "signing": "on", "metrics": {"tokens": [SCRAPE]}},
-        parties={name: {"trust": {"anchors": [str(dev_pki.root_cert_path)]}} for name in ("MOIT", "MARD", "TRADER")},
+        parties={name: {"trust": dev_trust(dev_pki, name.lower())} for name in ("MOIT", "MARD", "TRADER")},
         extra={"signing": {"keys": [{"pkcs12": str(dev_pki.party("nsw-gateway").p12_path), "password": "changeit"}]}},
     )
     with caplog.at_level(logging.WARNING, logger="nswgw.api"):

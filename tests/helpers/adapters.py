@@ -598,7 +598,6 @@ class As4Harness(Harness):
                             "party": self.party,
                             "pmode": pmode(self.us.party_id, self.them.party_id),
                             "trust": self.them.trust,
-                            "signers": [self.them.certificate.subject.rfc4514_string()],
                             "document_types": {"eco.form_d": self.document_type},
                         }
                     },

@@ -13,6 +13,7 @@ from cryptography import x509
 
 from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode, ReceptionAwareness, SecurityConfig
 from signing.dev.pki import DevPki
+from signing.identity import SignerIdentity
 from signing.keys import SoftwareSigner
 from signing.trust import TrustStore
 from signing.xenc import SoftwareDecrypter
@@ -32,7 +33,8 @@ class Side:
     signer: SoftwareSigner
     decrypter: SoftwareDecrypter
     trust: TrustStore
-    """A trust store accepting this party's signatures (the dev PKI's root and issuing CA)."""
+    """A trust store accepting this party's signatures: certificates of the dev PKI's root and issuing CA whose
+    subject CN is the party's name."""
 
 
 def side(pki: DevPki, name: str, party_id: str) -> Side:
@@ -42,7 +44,12 @@ def side(pki: DevPki, name: str, party_id: str) -> Side:
         certificate=issued.cert,
         signer=SoftwareSigner(issued.key, issued.cert, [pki.issuing_cert]),  # type: ignore[arg-type]
         decrypter=SoftwareDecrypter(issued.key, issued.cert),  # type: ignore[arg-type]
-        trust=TrustStore(party_id, anchors=(pki.root_cert,), intermediates=(pki.issuing_cert,)),
+        trust=TrustStore(
+            party_id,
+            anchors=(pki.root_cert,),
+            intermediates=(pki.issuing_cert,),
+            signers=SignerIdentity.subject(CN=name),
+        ),
     )
 
 

@@ -72,7 +72,12 @@ def gateway_config(
 
     ``omit_parties``: leave these parties out, as an operator who has not prepared the gateway for the kit yet.
     """
-    trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
+    trust = {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"subject": {"CN": KIT_SIGNER}}],
+    }
+    other_trust = {**trust, "signers": [{"subject": {"CN": "other"}}]}
     data: dict[str, Any] = {
         "gateway": {
             "port": 0,
@@ -91,7 +96,12 @@ def gateway_config(
                 "on_behalf_of": [DELEGATED],
                 "trust": trust,
             },
-            "OTHER": {"tokens": [OTHER_TOKEN], "document_types": ["eco.form_d"], "format": "form-d", "trust": trust},
+            "OTHER": {
+                "tokens": [OTHER_TOKEN],
+                "document_types": ["eco.form_d"],
+                "format": "form-d",
+                "trust": other_trust,
+            },
         },
         "destinations": {
             "SINK": {
@@ -122,7 +132,12 @@ def broken_peer(pki: KitPki, *defects: str, profile: str = "rest-intermediary") 
 
 def vnsw_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json") -> Config:
     """Our gateway with the VNSW SOAP inbound endpoint; the kit's party signs in <SystemSignature>."""
-    trust = {"anchors": [str(pki.pki.root_cert_path)], "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)]}
+    trust = {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"subject": {"CN": KIT_SIGNER}}],
+    }
+    other_trust = {**trust, "signers": [{"subject": {"CN": "other"}}]}
     data: dict[str, Any] = {
         "gateway": {
             "port": 0,
@@ -144,7 +159,7 @@ def vnsw_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_form
                 "tokens": [OTHER_TOKEN],
                 "document_types": ["BNNPTNT0600011"],
                 "format": "vnsw",
-                "trust": trust,
+                "trust": other_trust,
                 "verify": {"profile": "vnsw-legacy"},
             },
         },
@@ -173,6 +188,7 @@ def as4_receiver(
 ) -> Any:
     """Our gateway's AS4 receiver (adapters.as4.As4Receiver) for the kit's party, trusting the kit's PKI and CRL."""
     from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode
+    from signing.identity import SignerIdentity
     from signing.keys import SoftwareSigner
     from signing.revocation import CrlChecker
     from signing.trust import TrustStore
@@ -193,10 +209,11 @@ def as4_receiver(
         anchors=(pki.pki.root_cert,),
         intermediates=(pki.pki.issuing_cert,),
         revocation=CrlChecker.from_files([pki.pki.crl_path, pki.pki.root_crl_path]),
+        signers=SignerIdentity.subject(CN=KIT_SIGNER),
     )
     return As4Receiver(
         party_id=party_id,
-        partners={kit_party: As4Partner(pmode, trust, kit.cert, signers=(kit.cert.subject,))},
+        partners={kit_party: As4Partner(pmode, trust, kit.cert)},
         signer=SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert]),
         decrypter=SoftwareDecrypter(ours.key, ours.cert),
     )
@@ -244,6 +261,7 @@ def as4_gateway_config(
         "anchors": [str(pki.pki.root_cert_path)],
         "intermediates": [str(pki.pki.issuing_cert_path)],
         "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"dn": pki.pki.party(KIT_SIGNER).cert.subject.rfc4514_string()}],
     }
     inbound = {
         "party_id": party_id,
@@ -260,7 +278,6 @@ def as4_gateway_config(
                     "responder": {"party_id": kit_party_id},
                 },
                 "trust": trust,
-                "signers": [pki.pki.party(KIT_SIGNER).cert.subject.rfc4514_string()],
                 "document_types": {action: "eco.form_d"},
             }
         },

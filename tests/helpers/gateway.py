@@ -117,6 +117,19 @@ class Receiver:
         return Counter(self.processed)
 
 
+def dev_trust(pki: Any, *names: str, **extra: Any) -> dict[str, Any]:
+    """A ``[parties.X.trust]`` table: the dev PKI's root (and issuing CA), signers the dev PKI certificates issued
+    under ``names`` (subject CN and the dev PKI's organization)."""
+    from signing.dev.pki import DEFAULT_ORGANIZATION
+
+    return {
+        "anchors": [str(pki.root_cert_path)],
+        "intermediates": [str(pki.issuing_cert_path)],
+        "signers": [{"subject": {"CN": name, "O": DEFAULT_ORGANIZATION}} for name in names],
+        **extra,
+    }
+
+
 def make_config(
     tmp_path: Path,
     destinations: dict[str, str],

@@ -43,4 +43,5 @@ def vector_trust(party: str = "moit") -> TrustStore:
         party,
         anchors=(cert("root-ca"),),
         revocation=CrlChecker.from_files([PKI / "issuing-ca.crl.pem", PKI / "root-ca.crl.pem"]),
+        any_signer=True,
     )

@@ -39,7 +39,7 @@ def test_sign_then_verify_with_the_dev_pki(pki_dir: Path, tmp_path: Path, capsys
     )
     assert rc == 0
     capsys.readouterr()
-    rc = main(["verify", str(out), "--anchor", str(pki_dir / "root-ca.pem"), "--json"])
+    rc = main(["verify", str(out), "--anchor", str(pki_dir / "root-ca.pem"), "--signer", "CN=mard", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["valid"] is True
     assert report["signer"].startswith("CN=mard")
@@ -71,9 +71,10 @@ def test_vnsw_legacy_sign_and_verify_with_pem_keys(pki_dir: Path, tmp_path: Path
     )
     assert b"<SystemSignature><ds:Signature" in out.read_bytes()
     capsys.readouterr()
-    assert main(["verify", str(out), "--anchor", str(pki_dir / "root-ca.pem"), "--profile", "vnsw-legacy"]) == 0
+    anchored = ["--anchor", str(pki_dir / "root-ca.pem"), "--signer", "CN=moit"]
+    assert main(["verify", str(out), *anchored, "--profile", "vnsw-legacy"]) == 0
     assert capsys.readouterr().out.startswith("VALID signer=CN=moit")
-    assert main(["verify", str(out), "--anchor", str(pki_dir / "root-ca.pem")]) == 1
+    assert main(["verify", str(out), *anchored]) == 1
     assert "INVALID SIG_LOCATION_INVALID" in capsys.readouterr().err
 
 
@@ -93,6 +94,7 @@ def test_verify_exits_non_zero_with_code_and_reason(vector: str, code: str, caps
             str(VECTORS / vector),
             "--anchor",
             str(pki / "root-ca.pem"),
+            "--any-signer",
             "--crl",
             str(pki / "issuing-ca.crl.pem"),
             "--crl",
@@ -150,14 +152,34 @@ def test_console_script_runs_as_a_process(pki_dir: Path, tmp_path: Path) -> None
     )
     assert sign.returncode == 0, sign.stderr
     verify = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "verify", "-", "--anchor", str(pki_dir / "root-ca.pem")],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "verify",
+            "-",
+            "--anchor",
+            str(pki_dir / "root-ca.pem"),
+            "--signer",
+            "CN=customs",
+        ],
         input=sign.stdout,
         capture_output=True,
         timeout=60,
     )
     assert verify.returncode == 0, verify.stderr
     bad = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "verify", "-", "--anchor", str(pki_dir / "root-ca.pem")],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "verify",
+            "-",
+            "--anchor",
+            str(pki_dir / "root-ca.pem"),
+            "--signer",
+            "CN=customs",
+        ],
         input=sign.stdout.replace(b"licence", b"LICENCE"),
         capture_output=True,
         timeout=60,
@@ -169,7 +191,7 @@ def test_console_script_runs_as_a_process(pki_dir: Path, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     "argv",
     [
-        ["verify", "no-such-file.xml", "--anchor", str(VECTORS / "pki" / "root-ca.pem")],
+        ["verify", "no-such-file.xml", "--anchor", str(VECTORS / "pki" / "root-ca.pem"), "--any-signer"],
         ["validate", "--format", "form-d", "no-such-file.xml"],
         ["map", "--from", "form-d", "--to", "json", "no-such-file.xml", "-"],
     ],

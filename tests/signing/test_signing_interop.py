@@ -58,7 +58,7 @@ class Pki:
             self.key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
         )
         self.signer = SoftwareSigner(self.key, self.cert, [self.mid])
-        self.trust = TrustStore("moit", anchors=(self.root,))
+        self.trust = TrustStore("moit", anchors=(self.root,), any_signer=True)
 
 
 @pytest.fixture(scope="module", params=["rsa2048", "p256"])

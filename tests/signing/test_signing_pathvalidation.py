@@ -144,7 +144,7 @@ class Chain:
     anchors: list[x509.Certificate] = field(default_factory=list)
 
     def store(self) -> TrustStore:
-        return TrustStore("partner", anchors=tuple(self.anchors))
+        return TrustStore("partner", anchors=tuple(self.anchors), any_signer=True)
 
 
 def through(*nodes: Node) -> Chain:
@@ -497,7 +497,7 @@ def test_equal_policies_share_the_validated_path() -> None:
 
 
 def test_dev_pki_certificates_pass_path_validation(dev_pki: Any) -> None:
-    store = TrustStore("moit", anchors=(dev_pki.root_cert,))
+    store = TrustStore("moit", anchors=(dev_pki.root_cert,), any_signer=True)
     for party in ("moit", "nsw-gateway", "th-asw"):
         cert = dev_pki.party(party).cert
         path = store.validate(cert, [dev_pki.issuing_cert], policy=VerifyPolicy())
@@ -526,7 +526,7 @@ class _SaltSigner(Signer):
 def rsa_signer() -> tuple[Node, TrustStore]:
     r = root()
     leaf = make(r, "PSS Signer", key=rsa.generate_private_key(65537, 2048))
-    return leaf, TrustStore("partner", anchors=(r.cert,))
+    return leaf, TrustStore("partner", anchors=(r.cert,), any_signer=True)
 
 
 _PSS_PROFILE = SigningProfile(signature_method=RSA_PSS_SHA256.uri)
@@ -622,11 +622,11 @@ def _eco() -> bytes:
 
 
 def _gateway_config(tmp_path: Path, chain: Chain) -> Any:
-    """A gateway verifying every submission (``verification = "signature"``), MOIT's trust anchored at the
-    chain's root."""
+    """A gateway verifying every submission (``verification = "signature"``), each party's trust anchored at the
+    chain's root, which issues to that party alone (``any_signer``)."""
     anchor = tmp_path / "anchor.pem"
     anchor.write_bytes(_pem(chain.anchors))
-    trust = {"anchors": [str(anchor)]}
+    trust = {"anchors": [str(anchor)], "any_signer": True}
     return make_config(
         tmp_path,
         {"TH": "http://127.0.0.1:9/inbox"},

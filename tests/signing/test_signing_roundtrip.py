@@ -57,7 +57,7 @@ RSA_METHODS = [A.RSA_SHA256, A.RSA_SHA384, A.RSA_SHA512, A.RSA_PSS_SHA256, A.RSA
 def test_rsa_signatures_round_trip(ca, rsa, c14n, method, reference_id):
     profile = SigningProfile(c14n=c14n, signature_method=method.uri)
     signed = sign_document(DOC, rsa, profile, reference_id=reference_id)
-    result = verify_document(signed, trust=TrustStore("moit", anchors=(ca[1],)))
+    result = verify_document(signed, trust=TrustStore("moit", anchors=(ca[1],), any_signer=True))
     assert result.signature_method == method.uri
     assert result.c14n_method == c14n
     assert result.reference_uri == ("" if reference_id is None else "#co-7")
@@ -75,12 +75,12 @@ def test_rsa_signatures_round_trip(ca, rsa, c14n, method, reference_id):
 def test_ecdsa_signatures_round_trip(request, ca, signer_name, method, c14n):
     signer = request.getfixturevalue(signer_name)
     signed = sign_document(DOC, signer, SigningProfile(c14n=c14n, signature_method=method.uri))
-    result = verify_document(signed, trust=TrustStore("moit", anchors=(ca[1],)))
+    result = verify_document(signed, trust=TrustStore("moit", anchors=(ca[1],), any_signer=True))
     assert result.signature_method == method.uri
 
 
 def test_default_algorithm_follows_the_key(ca, rsa, p256, p384):
-    trust = TrustStore("moit", anchors=(ca[1],))
+    trust = TrustStore("moit", anchors=(ca[1],), any_signer=True)
     got = {s: verify_document(sign_document(DOC, s), trust=trust).signature_method for s in (rsa, p256, p384)}
     assert got == {rsa: A.RSA_SHA256.uri, p256: A.ECDSA_SHA256.uri, p384: A.ECDSA_SHA384.uri}
 
@@ -102,7 +102,7 @@ def test_vnsw_legacy_profile_on_the_captured_mard_sample(ca, rsa):
     system_signatures = root.findall("SystemSignature")
     assert len(system_signatures) == 1  # the existing element is reused, not duplicated
     assert system_signatures[0][0].tag == f"{{{A.DS_NS}}}Signature"
-    trust = TrustStore("bnn", anchors=(ca[1],))
+    trust = TrustStore("bnn", anchors=(ca[1],), any_signer=True)
     result = verify_document(signed, trust=trust, policy=VerifyPolicy.vnsw_legacy())
     assert result.element is not None and result.reference_uri == "" and result.c14n_method == A.C14N_INCLUSIVE
     assert result.element.findtext("Header/Subject/reference") == "BNNPTNT11190000272"
@@ -115,7 +115,7 @@ def test_vnsw_legacy_profile_on_the_captured_mard_sample(ca, rsa):
 def test_vnsw_legacy_sha1_only_when_the_party_allows_it(ca, rsa):
     sample = (CORPUS / "mard_BNNPTNT0600011_t10_f01_registration_NSW_to_BNN_sample.xml").read_bytes()
     signed = sign_document(sample, rsa, SigningProfile.vnsw_legacy(allow_sha1=True))
-    trust = TrustStore("bnn", anchors=(ca[1],))
+    trust = TrustStore("bnn", anchors=(ca[1],), any_signer=True)
     result = verify_document(signed, trust=trust, policy=VerifyPolicy.vnsw_legacy(allow_sha1=True))
     assert result.signature_method == A.RSA_SHA1.uri and result.digest_method == A.SHA1_DIGEST.uri
     with pytest.raises(NswError) as info:
@@ -129,7 +129,9 @@ def test_tampering_the_legacy_envelope_is_detected(ca, rsa):
     forged = signed.replace(b"<Tel>66225741</Tel>", b"<Tel>00000000</Tel>")
     assert forged != signed
     with pytest.raises(NswError) as info:
-        verify_document(forged, trust=TrustStore("bnn", anchors=(ca[1],)), policy=VerifyPolicy.vnsw_legacy())
+        verify_document(
+            forged, trust=TrustStore("bnn", anchors=(ca[1],), any_signer=True), policy=VerifyPolicy.vnsw_legacy()
+        )
     assert info.value.code == "SIG_DIGEST_MISMATCH"
     assert info.value.field == "/SOAP:Envelope"
 
@@ -147,7 +149,7 @@ def test_verify_accepts_a_parsed_element_and_returns_that_tree(ca, rsa):
     from signing.xml import parse_xml
 
     root = parse_xml(sign_document(DOC, rsa))
-    result = verify_document(root, trust=TrustStore("moit", anchors=(ca[1],)))
+    result = verify_document(root, trust=TrustStore("moit", anchors=(ca[1],), any_signer=True))
     assert result.element is root
 
 
@@ -157,7 +159,7 @@ def test_key_ring_switches_keys_at_activation(ca, rsa, p256):
     ring = KeyRing(
         [(rsa, now - dt.timedelta(days=30)), (p256, now + dt.timedelta(hours=1))], clock=lambda: clock["now"]
     )
-    trust = TrustStore("moit", anchors=(ca[1],))
+    trust = TrustStore("moit", anchors=(ca[1],), any_signer=True)
     assert verify_document(sign_document(DOC, ring), trust=trust).certificate == rsa.certificate
     clock["now"] = now + dt.timedelta(hours=2)
     assert verify_document(sign_document(DOC, ring), trust=trust).certificate == p256.certificate
@@ -179,7 +181,7 @@ def test_pkcs12_and_pem_signers_load_and_sign(tmp_path: Path, ca, rsa):
             b"moit", key, rsa.certificate, [ca[1]], serialization.BestAvailableEncryption(b"pw")
         )
     )
-    trust = TrustStore("moit", anchors=(ca[1],))
+    trust = TrustStore("moit", anchors=(ca[1],), any_signer=True)
     for signer in (
         SoftwareSigner.from_pem(tmp_path / "k.pem", tmp_path / "c.pem", password=b"pw"),
         SoftwareSigner.from_pkcs12(tmp_path / "s.p12", b"pw"),
@@ -215,5 +217,5 @@ def test_comment_inserted_into_signed_text_cannot_truncate_it(ca, rsa):
     """XML canonicalization ignores comments, so the signature stays valid; the text read must stay whole."""
     signed = sign_document(b"<Permit><Holder>admin.evil.example</Holder></Permit>", rsa)
     injected = signed.replace(b"admin.evil.example", b"admin<!-- -->.evil.example")
-    result = verify_document(injected, trust=TrustStore("moit", anchors=(ca[1],)))
+    result = verify_document(injected, trust=TrustStore("moit", anchors=(ca[1],), any_signer=True))
     assert result.element.findtext("Holder") == "admin.evil.example"

@@ -32,7 +32,7 @@ def _code(fn) -> str:
 
 def test_chain_through_intermediate_presented_in_keyinfo(dev_pki):
     signed = sign_document(DOC, _signer(dev_pki, "mard"))
-    result = verify_document(signed, trust=TrustStore("mard", anchors=(dev_pki.root_cert,)))
+    result = verify_document(signed, trust=TrustStore("mard", anchors=(dev_pki.root_cert,), any_signer=True))
     assert [c.subject for c in result.chain] == [
         dev_pki.party("mard").cert.subject,
         dev_pki.issuing_cert.subject,
@@ -44,10 +44,10 @@ def test_chain_through_intermediate_known_to_the_store(dev_pki):
     party = dev_pki.party("mard")
     signed = sign_document(DOC, SoftwareSigner(party.key, party.cert))  # leaf only in KeyInfo
     assert (
-        _code(lambda: verify_document(signed, trust=TrustStore("mard", anchors=(dev_pki.root_cert,))))
+        _code(lambda: verify_document(signed, trust=TrustStore("mard", anchors=(dev_pki.root_cert,), any_signer=True)))
         == "CERT_UNTRUSTED"
     )
-    store = TrustStore("mard", anchors=(dev_pki.root_cert,), intermediates=(dev_pki.issuing_cert,))
+    store = TrustStore("mard", anchors=(dev_pki.root_cert,), intermediates=(dev_pki.issuing_cert,), any_signer=True)
     assert len(verify_document(signed, trust=store).chain) == 3
 
 
@@ -55,14 +55,18 @@ def test_another_partys_anchor_does_not_vouch(dev_pki):
     other_key = generate_key("p256")
     other_root = issue_certificate(None, other_key, "Thai NSW Root", other_key.public_key(), is_ca=True)
     signed = sign_document(DOC, _signer(dev_pki, "th-asw"))
-    assert _code(lambda: verify_document(signed, trust=TrustStore("th-asw", anchors=(other_root,)))) == "CERT_UNTRUSTED"
+    assert (
+        _code(lambda: verify_document(signed, trust=TrustStore("th-asw", anchors=(other_root,), any_signer=True)))
+        == "CERT_UNTRUSTED"
+    )
 
 
 def test_a_ca_certificate_cannot_sign_documents(dev_pki):
     signer = SoftwareSigner(dev_pki.issuing_key, dev_pki.issuing_cert)
     signed = sign_document(DOC, signer)
     assert (
-        _code(lambda: verify_document(signed, trust=TrustStore("x", anchors=(dev_pki.root_cert,)))) == "CERT_KEY_USAGE"
+        _code(lambda: verify_document(signed, trust=TrustStore("x", anchors=(dev_pki.root_cert,), any_signer=True)))
+        == "CERT_KEY_USAGE"
     )
 
 
@@ -111,7 +115,8 @@ def test_keyinfo_without_certificate_uses_the_single_live_pin(dev_pki):
         == party.cert
     )
     assert (
-        _code(lambda: verify_document(bare, trust=TrustStore("my-asw", anchors=(dev_pki.root_cert,)))) == "CERT_MISSING"
+        _code(lambda: verify_document(bare, trust=TrustStore("my-asw", anchors=(dev_pki.root_cert,), any_signer=True)))
+        == "CERT_MISSING"
     )
 
 
@@ -123,6 +128,7 @@ def test_revoked_signer_rejected_by_real_ocsp_responder(dev_pki, ocsp_responder)
         "moit",
         anchors=(dev_pki.root_cert,),
         revocation=FirstAvailable([OcspChecker(), CrlChecker.from_files([dev_pki.root_crl_path])]),
+        any_signer=True,
     )
     assert verify_document(signed, trust=store).certificate == issued.cert  # good before revocation
     dev_pki.revoke("trust-test-revoked-ocsp", reason="key_compromise")
@@ -130,6 +136,7 @@ def test_revoked_signer_rejected_by_real_ocsp_responder(dev_pki, ocsp_responder)
         "moit",
         anchors=(dev_pki.root_cert,),
         revocation=FirstAvailable([OcspChecker(), CrlChecker.from_files([dev_pki.root_crl_path])]),
+        any_signer=True,
     )
     with pytest.raises(NswError) as info:
         verify_document(signed, trust=fresh)
@@ -144,7 +151,7 @@ def test_revocation_unavailable_is_hard_fail_by_default(dev_pki):
     dead = f"http://127.0.0.1:{free_loopback_port()}/"
     issued = dev_pki.issue("trust-test-dead-responder", key=key, ocsp_url=dead)
     signed = sign_document(DOC, SoftwareSigner(key, issued.cert, [dev_pki.issuing_cert]))
-    store = TrustStore("moit", anchors=(dev_pki.root_cert,), revocation=OcspChecker(timeout=2.0))
+    store = TrustStore("moit", anchors=(dev_pki.root_cert,), revocation=OcspChecker(timeout=2.0), any_signer=True)
     assert _code(lambda: verify_document(signed, trust=store)) == "CERT_REVOCATION_UNAVAILABLE"
 
 
@@ -158,12 +165,13 @@ def test_revoked_signer_rejected_by_crl(dev_pki):
         "moit",
         anchors=(dev_pki.root_cert,),
         revocation=CrlChecker.from_files([dev_pki.crl_path, dev_pki.root_crl_path]),
+        any_signer=True,
     )
     assert _code(lambda: verify_document(signed, trust=store)) == "CERT_REVOKED"
 
 
 def test_registry_knows_only_configured_parties(dev_pki):
-    registry = TrustRegistry({"moit": TrustStore("moit", anchors=(dev_pki.root_cert,))})
+    registry = TrustRegistry({"moit": TrustStore("moit", anchors=(dev_pki.root_cert,), any_signer=True)})
     assert registry.for_party("moit").party == "moit"
     assert _code(lambda: registry.for_party("mof")) == "CERT_UNTRUSTED"
 
@@ -198,7 +206,7 @@ def test_expired_certificate_in_the_chain_is_named(dev_pki):
     leaf = issue_certificate(mid, mid_key, "Signer", leaf_key.public_key())
     signed = sign_document(DOC, SoftwareSigner(leaf_key, leaf, [mid]))
     with pytest.raises(NswError) as info:
-        verify_document(signed, trust=TrustStore("x", anchors=(root,)))
+        verify_document(signed, trust=TrustStore("x", anchors=(root,), any_signer=True))
     assert info.value.code == "CERT_EXPIRED"
     assert "Lapsed Issuing CA" in info.value.message
 
@@ -208,7 +216,7 @@ def test_clock_skew_tolerance(dev_pki):
     start = dt.datetime.now(UTC) + dt.timedelta(minutes=2)
     cert = issue_certificate(dev_pki.issuing_cert, dev_pki.issuing_key, "Fresh", key.public_key(), not_before=start)
     signed = sign_document(DOC, SoftwareSigner(key, cert, [dev_pki.issuing_cert]))
-    store = TrustStore("x", anchors=(dev_pki.root_cert,))
+    store = TrustStore("x", anchors=(dev_pki.root_cert,), any_signer=True)
     assert verify_document(signed, trust=store).certificate == cert  # 2 minutes early is inside the 5-minute skew
     strict = VerifyPolicy(clock_skew=dt.timedelta(0))
     assert _code(lambda: verify_document(signed, trust=store, policy=strict)) == "CERT_NOT_YET_VALID"

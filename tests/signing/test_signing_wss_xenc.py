@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from gateway.errors import AlgorithmForbidden, DecryptionFailed
 from helpers.as4 import Side, side
 from signing.algorithms import ECDSA_SHA256, RSA_PSS_SHA256
 from signing.dev.pki import DevPki, generate_key
+from signing.identity import SignerIdentity
 from signing.keys import SoftwareSigner
 from signing.policy import VerifyPolicy
 from signing.wss import WssPolicy, sign_envelope, verify_envelope
@@ -45,13 +47,14 @@ def test_ecdsa_signature_verifies_and_is_refused_when_the_policy_allows_only_rsa
     envelope = envelope_with_messaging()
     sign_envelope(envelope, signer, {"a@x": b"payload"}, algorithm=ECDSA_SHA256)
     envelope = parse_xml(serialize(envelope))
-    result = verify_envelope(envelope, trust=alice.trust, attachments={"a@x": b"payload"})
+    trust = dataclasses.replace(alice.trust, signers=SignerIdentity.of(issued.cert))
+    result = verify_envelope(envelope, trust=trust, attachments={"a@x": b"payload"})
     assert result.signature_method == ECDSA_SHA256.uri and result.attachments == {"a@x": b"payload"}
     rsa_only = WssPolicy(
         dsig=VerifyPolicy(signature_methods=frozenset({"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"}))
     )
     with pytest.raises(AlgorithmForbidden) as caught:
-        verify_envelope(envelope, trust=alice.trust, attachments={"a@x": b"payload"}, policy=rsa_only)
+        verify_envelope(envelope, trust=trust, attachments={"a@x": b"payload"}, policy=rsa_only)
     assert caught.value.field.endswith("ds:SignatureMethod")
 
 

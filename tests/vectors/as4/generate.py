@@ -327,7 +327,7 @@ def main() -> None:
     # Receipts: the genuine receipt of the valid message, and the same receipt re-wrapped for another message.
     partner = As4Partner(
         pmode(encrypt=False).model_copy(update={"responder": PartyConfig(party_id=PARTNER)}),
-        TrustStore(PARTNER, anchors=(cert("root-ca"),), intermediates=(cert("issuing-ca"),)),
+        TrustStore(PARTNER, anchors=(cert("root-ca"),), intermediates=(cert("issuing-ca"),), any_signer=True),
     )
     received = open_user_message(
         valid_body, valid_ct, our_party_id=US, partner_for=lambda _: partner, decrypter=None, at=VERIFY_AT
