@@ -30,7 +30,7 @@ from gateway.errors import (
     ValidationFailed,
 )
 from gateway.ports import OutboundMessage
-from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, pmode, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, partner_options, pmode, side
 from helpers.gateway import make_config
 from signing.algorithms import SignatureAlgorithm
 from signing.dev.pki import DevPki
@@ -97,18 +97,7 @@ def gateway_with(
         "signer": signer,
         "decryption_key": decrypter,
         "partners": {
-            PARTNER: {
-                "party": "TH",
-                "pmode": {
-                    "id": "VN-NSW-TH-ASW-eco",
-                    "service": SERVICE,
-                    "action": ACTION,
-                    "initiator": {"party_id": GATEWAY},
-                    "responder": {"party_id": PARTNER},
-                },
-                "trust": {"pinned": [str(dev_pki.party("th-asw").cert_path)]},
-                "document_types": {ACTION: "eco.form_d"},
-            }
+            PARTNER: partner_options(dev_pki, "TH", trust={"pinned": [str(dev_pki.party("th-asw").cert_path)]})
         },
     }
     if limits:

@@ -19,7 +19,7 @@ from gateway.errors import PartnerRejected
 from gateway.model import gateway_message_id
 from gateway.ports import OutboundMessage
 from gateway.store.base import MessageQuery
-from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, pmode, receiver_for, serve, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, receiver_for, serve, side
 from helpers.gateway import Receiver, dev_trust, eventually, make_config
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
@@ -35,26 +35,6 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AS4_TEST_P12_PASSWORD", "changeit")
 
 
-def _partner(dev_pki: DevPki, party: str, party_id: str, cert_name: str) -> dict[str, Any]:
-    pki = dev_pki.directory
-    return {
-        "party": party,
-        "pmode": {
-            "id": f"VN-NSW-{party_id}-eco",
-            "service": SERVICE,
-            "action": ACTION,
-            "initiator": {"party_id": GATEWAY},
-            "responder": {"party_id": party_id},
-        },
-        "trust": {
-            "anchors": [str(pki / "root-ca.pem")],
-            "intermediates": [str(pki / "issuing-ca.pem")],
-            "signers": [{"dn": dev_pki.party(cert_name).cert.subject.rfc4514_string()}],
-        },
-        "document_types": {ACTION: "eco.form_d"},
-    }
-
-
 def two_partner_gateway(
     dev_pki: DevPki, tmp_path: Path, destination: str, *, duplicate_store: bool, verification: str = "well-formed"
 ) -> Gateway:
@@ -63,8 +43,8 @@ def two_partner_gateway(
         "party_id": GATEWAY,
         "signer": {"p12": str(gw_key.p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
         "partners": {
-            PARTNER: _partner(dev_pki, "TH", PARTNER, "th-asw"),
-            MY_PARTNER: _partner(dev_pki, "MY", MY_PARTNER, "my-asw"),
+            PARTNER: partner_options(dev_pki, "TH", party_id=PARTNER, cert_name="th-asw"),
+            MY_PARTNER: partner_options(dev_pki, "MY", party_id=MY_PARTNER, cert_name="my-asw"),
         },
     }
     if duplicate_store:

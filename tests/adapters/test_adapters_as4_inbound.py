@@ -19,7 +19,7 @@ from gateway.api import Gateway
 from gateway.errors import ConfigError, PartnerRejected
 from gateway.model import gateway_message_id
 from gateway.ports import OutboundMessage, resolve_inbound
-from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, pmode, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, side
 from helpers.gateway import Receiver, eventually, make_config
 from signing.dev.pki import DevPki
 
@@ -28,7 +28,6 @@ FORM_D = b"<CertificateOfOrigin><ReferenceNo>TH-2026-0001</ReferenceNo><Form>D</
 
 def inbound_options(dev_pki: DevPki, tmp_path: Path, *, party: str = "TH") -> dict[str, Any]:
     """What ``[inbound.asean.options]`` decodes to (plain TOML values)."""
-    pki = dev_pki.directory
     return {
         "party_id": GATEWAY,
         "signer": {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
@@ -37,24 +36,7 @@ def inbound_options(dev_pki: DevPki, tmp_path: Path, *, party: str = "TH") -> di
             "cert": str(dev_pki.party("nsw-gateway").cert_path),
         },
         "duplicate_store": str(tmp_path / "as4-received.db"),
-        "partners": {
-            PARTNER: {
-                "party": party,
-                "pmode": {
-                    "id": "VN-NSW-TH-ASW-eco",
-                    "service": SERVICE,
-                    "action": ACTION,
-                    "initiator": {"party_id": GATEWAY},
-                    "responder": {"party_id": PARTNER},
-                },
-                "trust": {
-                    "anchors": [str(pki / "root-ca.pem")],
-                    "intermediates": [str(pki / "issuing-ca.pem")],
-                    "signers": [{"dn": dev_pki.party("th-asw").cert.subject.rfc4514_string()}],
-                },
-                "document_types": {ACTION: "eco.form_d"},
-            }
-        },
+        "partners": {PARTNER: partner_options(dev_pki, party)},
     }
 
 

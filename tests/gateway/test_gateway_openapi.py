@@ -28,7 +28,7 @@ from gateway.errors import GatewayError, StoreUnavailable
 from gateway.openapi import documented_operations, served_operations, undocumented_operations
 from gateway.ports import InboundEndpoint, Intake, OutboundMessage
 from helpers.adapters import vnsw_envelope
-from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, pmode, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, side
 from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config
 from mappings.registry import convert
 from signing.dev.pki import DevPki
@@ -40,29 +40,11 @@ FORM_D = b"<CertificateOfOrigin><ReferenceNo>TH-2026-0001</ReferenceNo><Form>D</
 
 
 def _as4_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, Any]:
-    pki = dev_pki.directory
     return {
         "party_id": GATEWAY,
         "signer": {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
         "duplicate_store": str(tmp_path / "as4-received.db"),
-        "partners": {
-            PARTNER: {
-                "party": "TH",
-                "pmode": {
-                    "id": "VN-NSW-TH-ASW-eco",
-                    "service": SERVICE,
-                    "action": ACTION,
-                    "initiator": {"party_id": GATEWAY},
-                    "responder": {"party_id": PARTNER},
-                },
-                "trust": {
-                    "anchors": [str(pki / "root-ca.pem")],
-                    "intermediates": [str(pki / "issuing-ca.pem")],
-                    "signers": [{"dn": dev_pki.party("th-asw").cert.subject.rfc4514_string()}],
-                },
-                "document_types": {ACTION: "eco.form_d"},
-            }
-        },
+        "partners": {PARTNER: partner_options(dev_pki, "TH")},
     }
 
 

@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -164,3 +165,34 @@ class AnswerCutter:
                 with contextlib.suppress(OSError):
                     await w.wait_closed()
             self._tasks.discard(task)
+
+
+def partner_options(
+    dev_pki: DevPki,
+    party: str,
+    *,
+    party_id: str = PARTNER,
+    cert_name: str = "th-asw",
+    trust: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``partners`` entry of the AS4 endpoint's options (plain TOML values): the agreement with
+    ``party_id`` for Form D e-C/O, trusting the dev PKI's CA for the certificate issued as ``cert_name`` only
+    (or ``trust``)."""
+    pki = dev_pki.directory
+    return {
+        "party": party,
+        "pmode": {
+            "id": f"VN-NSW-{party_id}-eco",
+            "service": SERVICE,
+            "action": ACTION,
+            "initiator": {"party_id": GATEWAY},
+            "responder": {"party_id": party_id},
+        },
+        "trust": trust
+        or {
+            "anchors": [str(pki / "root-ca.pem")],
+            "intermediates": [str(pki / "issuing-ca.pem")],
+            "signers": [{"dn": dev_pki.party(cert_name).cert.subject.rfc4514_string()}],
+        },
+        "document_types": {ACTION: "eco.form_d"},
+    }
