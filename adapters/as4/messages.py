@@ -356,11 +356,10 @@ def _check_parties(
     partner: As4Partner,
     claimed: str,
     our_party_id: str,
-    certificate: x509.Certificate,
     messaging: etree._Element,
 ) -> None:
     """The signed eb:From (PartyId and type) is the partner the message was verified for (whose ``trust``
-    accepted ``certificate`` as one of its signers), and the signed eb:To (PartyId and type) is us."""
+    accepted the signer's certificate as one of its signers), and the signed eb:To (PartyId and type) is us."""
     where_from = element_path(messaging) + "/eb:UserMessage/eb:PartyInfo/eb:From/eb:PartyId"
     responder = partner.pmode.responder
     if user.sender.party_id != claimed or user.sender.party_id != responder.party_id:
@@ -466,7 +465,7 @@ def open_user_message(
             ],
             details={"ebms": "EBMS:0010"},
         )
-    _check_parties(user, partner, claimed, our_party_id, signed.certificate, signed.messaging)
+    _check_parties(user, partner, claimed, our_party_id, signed.messaging)
     decrypted = decrypt_attachments(envelope, raw, decrypter)
     if security.require_encryption:
         for cid in raw:
