@@ -29,7 +29,8 @@ submitted but not yet moved when the gateway stopped is acknowledged as a duplic
 moved then: never lost, never submitted twice. Options (:class:`FileDropInboxOptions`): ``path`` (the drop
 directory, a plain path relative to the configuration file or a ``file:///`` URL), ``party``,
 ``document_type`` (for files that are not VNSW envelopes), ``format`` (default ``xml``), ``interval``,
-``document_types`` as for ``vnsw-soap``.
+``document_types`` as for ``vnsw-soap``. A file larger than ``gateway.max_message_bytes`` is moved to
+``error/`` unread with ``XML_TOO_LARGE`` (nothing is stored for it), as the HTTP entry points refuse such a body.
 """
 
 from __future__ import annotations
@@ -50,7 +51,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from gateway.config import FilePath
-from gateway.errors import ConfigError, GatewayError, NswError, PartnerRejected, PartnerUnavailable, RequestInvalid
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    NswError,
+    PartnerRejected,
+    PartnerUnavailable,
+    RequestInvalid,
+    XmlTooLarge,
+)
 from gateway.model import PartyId, SubmissionEnvelope
 from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
 from gateway.wire import Ack
@@ -282,13 +291,18 @@ class FileDropInbox(InboundEndpoint):
         )
 
     async def handle(self, intake: Intake, path: Path) -> None:
-        """Submit one file, then move it to ``processed/`` or ``error/`` (with its ``.error.json``)."""
+        """Submit one file, then move it to ``processed/`` or ``error/`` (with its ``.error.json``).
+        A file larger than ``gateway.max_message_bytes`` is refused unread (``XML_TOO_LARGE``), as over HTTP."""
+        limit = intake.config.gateway.max_message_bytes
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            size = path.stat().st_size
+            data = b"" if size > limit else await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             return  # moved by a concurrent scan
         error: dict[str, Any] | None = None
         try:
+            if size > limit or len(data) > limit:
+                raise XmlTooLarge(f"file is {max(size, len(data))} bytes; the limit is {limit}", field="body")
             envelope = self.envelope_for(data)
             result = await intake.submit(PartyId(self.party), envelope, data)
             error = result.ack.error

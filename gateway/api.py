@@ -16,7 +16,8 @@ Endpoints:
   ``{"error": {...}, "ack": {...}}``.
 * ``GET /v1/messages/{id}``: state, deliveries and timestamped history.
 * ``GET /v1/messages?document_type=&state=&conversation=&reference=&since=&until=&limit=``.
-* ``GET /healthz``, ``GET /readyz`` (with the security defaults the configuration weakens), ``GET /metrics``
+* ``GET /healthz``, ``GET /readyz`` (the store's checks, each ``ok`` or ``failed: ...``, 503 ``not ready`` when
+  one failed; with the security defaults the configuration weakens), ``GET /metrics``
   (Prometheus; a ``[gateway.metrics]`` scrape token unless ``public = true``), ``GET /openapi.json``: the OpenAPI 3.1
   document of this configuration, core routes and inbound endpoints' (:mod:`gateway.openapi`).
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +56,8 @@ from gateway.errors import (
     NswError,
     PathNotFound,
     RequestInvalid,
+    StoreError,
+    StoreUnavailable,
     XmlTooLarge,
 )
 from gateway.metrics import Metrics
@@ -94,6 +98,9 @@ async def _errors(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except StoreError as exc:
+        log.error("incident %s: %s %s refused: %s", exc.incident_id, request.method, request.path, exc)
+        return error_reply(exc)
     except NswError as exc:
         log.info("incident %s: %s", exc.incident_id, exc)
         return error_reply(exc)
@@ -270,12 +277,18 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    try:
-        await gw.store.stats()
-    except NswError as exc:
-        return error_reply(exc)
-    weakened = list(gw.config.weakened)
-    return json_reply(Readiness(status="ready", circuits_open=gw.engine.circuits_open(), weakened=weakened))
+    checks = await gw.store.health()
+    failed = sorted(name for name, result in checks.items() if result != "ok")
+    body = Readiness(
+        status="not ready" if failed else "ready",
+        checks=checks,
+        circuits_open=gw.engine.circuits_open(),
+        weakened=list(gw.config.weakened),
+    )
+    if failed:
+        log.error("not ready: %s", "; ".join(f"{name} {checks[name]}" for name in failed))
+        return json_reply(body, status=503, headers={"Retry-After": str(StoreUnavailable.retry_after)})
+    return json_reply(body)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -331,6 +344,7 @@ class Gateway:
         clock: Clock | None = None,
         adapters: Mapping[str, Adapter] | None = None,
         serve_http: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -346,6 +360,7 @@ class Gateway:
             receipts=receipts or build_receipts(config),
             adapters={name: given.get(name) or build_adapter(name, dest) for name, dest in config.destinations.items()},
             legacy_content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
+            rng=rng,
         )
         self.store.on_work(self.engine.wake)
         self.broker = Broker(

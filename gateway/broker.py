@@ -32,7 +32,9 @@ the media type of the format its payload was mapped to
 (:meth:`Mapper.media_type`), which the delivery worker sends as it is. The store keeps the
 verified document with the sender's signature as evidence. Every other client error is stored as
 ``REJECTED`` with its code, so the sender can look it up, and a duplicate of
-a rejected submission gets the same rejection back.
+a rejected submission gets the same rejection back; of a rejected submission the store keeps only an
+:class:`~gateway.model.Excerpt` (its first ``gateway.rejected_prefix_bytes`` bytes, and the size and SHA-256 of
+the whole), so an oversized or unparseable document does not cost its size in the store.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from gateway.errors import (
     RequestInvalid,
 )
 from gateway.metrics import Metrics
-from gateway.model import Delivery, Message, PartyId, SubmissionAck, SubmissionEnvelope
+from gateway.model import Delivery, Excerpt, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
 from gateway.routing import Router
 from gateway.store.base import Store
@@ -235,7 +237,7 @@ class Broker:
                 f"{party} is an intermediary: name the enterprise it submits for", field="X-On-Behalf-Of"
             )
         message = Message.receive(envelope, at=self.clock.now())
-        kept = raw
+        kept: bytes | Excerpt
         try:
             message, deliveries, kept = await asyncio.to_thread(self._process, message, raw)
         except (IdentityMismatch, DelegationMismatch):
@@ -243,6 +245,7 @@ class Broker:
         except ClientError as exc:
             message = message.reject(exc, at=self.clock.now())
             deliveries = []
+            kept = Excerpt.of(raw, self.config.gateway.rejected_prefix_bytes)
         ack = SubmissionAck(
             id=message.id,
             sender=envelope.sender,

@@ -65,6 +65,7 @@ from pydantic import (
 
 from gateway.errors import ConfigError
 from gateway.model import DocumentKind
+from signing.xml import DEFAULT_LIMITS
 
 __all__ = [
     "config_error",
@@ -404,11 +405,26 @@ class GatewaySettings(_Frozen):
     """Connections one client address may hold open at once; a further one is answered ``CONNECTION_LIMIT``
     (429) and closed. ``0``: no cap (behind a reverse proxy, whose address every client shares)."""
     max_message_bytes: int = Field(16 * 1024 * 1024, gt=0)
-    """Largest accepted submission."""
+    """Largest accepted submission, in bytes, at every entry point (REST, inbound SOAP and AS4 requests: the
+    HTTP body limit); at most the XML parser's own limit (:data:`signing.xml.DEFAULT_LIMITS`, 16 MiB), which
+    every document is parsed under, so a larger value is refused at load rather than refusing such documents
+    later."""
+    rejected_prefix_bytes: int = Field(4096, ge=0)
+    """How much of a refused submission the store keeps as evidence: its first bytes, with the size and
+    SHA-256 of the whole (``messages.payload_size``, ``messages.payload_sha256``), so a sender's file can be
+    matched without keeping all of it. Accepted messages keep their whole verified document."""
     lease_seconds: float = Field(60.0, gt=0)
     """How long a worker holds a claimed delivery before another may take it."""
     poll_interval: float = Field(0.5, gt=0)
     """How often idle delivery workers look for due messages (they are also woken on every new message)."""
+
+    @field_validator("max_message_bytes")
+    @classmethod
+    def _within_parser_limit(cls, value: int) -> int:
+        parser = DEFAULT_LIMITS.max_bytes
+        if value > parser:
+            raise _Ref("", "", {}, "", message=f"{value} is above the XML parser's limit: at most {parser} bytes")
+        return value
 
     @property
     def weakened(self) -> tuple[str, ...]:
@@ -439,6 +455,12 @@ class StoreSettings(_Frozen):
     (``kind = "postgresql"``)."""
     pool_size: int = Field(10, ge=3, le=200)
     """PostgreSQL connections per gateway node."""
+    min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    """SQLite: ``/readyz`` fails its ``free_space`` check below this many free bytes on the file system of the
+    database file (default 64 MiB; 0 turns the check off)."""
+    integrity_interval: float = Field(300.0, gt=0)
+    """SQLite: seconds a ``PRAGMA quick_check`` of ``/readyz`` is reused before it is run again (it reads the
+    whole file)."""
 
     @model_validator(mode="after")
     def _one_selector(self) -> StoreSettings:
@@ -528,7 +550,11 @@ class BreakerSettings(_Frozen):
     failure_threshold: int = Field(5, ge=1)
     """Consecutive recoverable failures that open the circuit."""
     reset_timeout: float = Field(30.0, gt=0)
-    """Seconds the circuit stays open before one probe is let through."""
+    """Seconds the circuit stays open before one probe is let through (spread by ``jitter``)."""
+    jitter: float = Field(0.2, ge=0, lt=1)
+    """Relative spread of each open period: it lasts ``reset_timeout`` × a uniform factor in
+    [1 − jitter, 1 + jitter], drawn afresh every time the circuit opens, so probes do not lock onto the down
+    phase of a partner that flaps with the same period (0: no spread)."""
 
 
 class DestinationSettings(_Frozen):
@@ -546,6 +572,11 @@ class DestinationSettings(_Frozen):
     """Backoff, attempts and time-to-live."""
     breaker: BreakerSettings = BreakerSettings()
     """Circuit breaker."""
+    conversation_on_dead: Literal["hold", "skip"] = "hold"
+    """What a dead-lettered conversation head does to the later messages of its conversation: ``hold`` keeps
+    them queued behind it (order kept; an ERROR log line and ``nswgw_conversations_held_total`` alert at once;
+    those still waiting at their time-to-live die with ``CONVERSATION_BLOCKED`` naming the head), ``skip``
+    delivers them after it."""
     options: BaseModel = Field(default_factory=dict, validate_default=True)
     """Adapter-specific options: a table validated into the adapter's ``Options`` model (documented in the
     adapter's module)."""
@@ -915,6 +946,10 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
                         + (f"; known: {', '.join(known)}" if known else " (the format names no sender)"),
                         field=f"parties.{name}.identities.{fmt}.{element}",
                     )
+    from gateway.ports import resolve_inbound
+
+    for name, inbound in config.inbound.items():
+        resolve_inbound(inbound.endpoint).check_config(inbound.options, config, field=f"inbound.{name}.options")
     url = config.store.url
     if base is not None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_absolute():
         path = (base / url[len("sqlite:///") :]).resolve()

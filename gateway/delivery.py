@@ -14,13 +14,17 @@
 * **Time-to-live**: a delivery still undelivered at its deadline goes ``DEAD``
   (also while it waits behind an open breaker or an earlier message).
 * **Circuit breaker** per destination (:class:`CircuitBreaker`): after
-  ``failure_threshold`` consecutive recoverable failures nothing is claimed
-  for ``reset_timeout``; then one probe decides.
+  ``failure_threshold`` consecutive recoverable failures (a receipt that does
+  not acknowledge the message is one) nothing is claimed for ``reset_timeout``
+  spread by ``jitter``, drawn afresh each time it opens; then one probe decides.
 * **Bulkhead**: each destination has its own worker loop, its own adapter
   (and connection pool) and at most ``concurrency`` deliveries in flight, so
   one dead partner never slows the others.
 * **Conversation order**: the store only hands out the head of each
-  conversation, so an amendment never overtakes its original.
+  conversation, so an amendment never overtakes its original. A dead head
+  holds up the rest of its conversation (``conversation_on_dead = "hold"``,
+  alerted at once; those reaching their TTL die with ``CONVERSATION_BLOCKED``)
+  or is stepped over (``"skip"``).
 * **Receipts**: a delivery is ``ACKNOWLEDGED`` only once the
   :class:`~gateway.ports.ReceiptVerifier` accepts the receiver's receipt.
 * **Content type**: each delivery is sent with the media type the broker
@@ -32,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -43,7 +48,7 @@ from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_del
 from gateway.config import BreakerSettings, Config, DestinationSettings, RetryPolicy
 from gateway.errors import GatewayError, InvalidTransition, NswError, PartnerUnavailable, ReceiptInvalid
 from gateway.metrics import Metrics
-from gateway.model import Delivery
+from gateway.model import Delivery, State
 from gateway.ports import Adapter, OutboundMessage, ReceiptVerifier
 from gateway.store.base import Store
 
@@ -91,20 +96,29 @@ class Backoff:
 
 
 class CircuitBreaker:
-    """Closed → (threshold consecutive failures) → open → (reset_timeout) → half-open: one probe → closed/open."""
+    """Closed → (threshold consecutive failures) → open → (reset_timeout ± jitter) → half-open: one probe →
+    closed/open. ``rng`` draws the spread of each open period (seed it in tests)."""
 
-    def __init__(self, settings: BreakerSettings, clock: Clock) -> None:
+    def __init__(self, settings: BreakerSettings, clock: Clock, rng: random.Random | None = None) -> None:
         self.settings = settings
         self.clock = clock
+        self.rng = rng or random.Random()
         self.failures = 0
         self.opened_at: float | None = None
+        self.open_for = settings.reset_timeout
+        """How long the current open period lasts (``reset_timeout`` spread by ``jitter``)."""
         self.probing = False
+
+    @property
+    def probe_at(self) -> float | None:
+        """When the circuit turns half-open (None while closed)."""
+        return None if self.opened_at is None else self.opened_at + self.open_for
 
     @property
     def state(self) -> str:
         if self.opened_at is None:
             return "closed"
-        if self.clock.now() - self.opened_at >= self.settings.reset_timeout:
+        if self.clock.now() >= self.opened_at + self.open_for:  # the same sum as probe_at
             return "half-open"
         return "open"
 
@@ -127,6 +141,8 @@ class CircuitBreaker:
         self.failures += 1
         if self.probing or self.failures >= self.settings.failure_threshold:
             self.opened_at = self.clock.now()
+            spread = self.settings.jitter
+            self.open_for = self.settings.reset_timeout * (1.0 + self.rng.uniform(-spread, spread))
         self.probing = False
 
 
@@ -149,7 +165,9 @@ class DestinationWorker:
         owner: str,
         lease: float,
         poll_interval: float,
+        rng: random.Random | None = None,
     ) -> None:
+        """``rng``: the random source of the breaker's jitter (seeded in tests)."""
         self.name = name
         self.settings = settings
         self.adapter = adapter
@@ -161,7 +179,7 @@ class DestinationWorker:
         self.lease = max(lease, settings.timeout * 2)
         self.poll_interval = poll_interval
         self.backoff = Backoff(settings.retry, adapter.recoverable)
-        self.breaker = CircuitBreaker(settings.breaker, clock)
+        self.breaker = CircuitBreaker(settings.breaker, clock, rng)
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
         self._signed_receipts = receipts.signed(name)
@@ -204,6 +222,7 @@ class DestinationWorker:
                 now=now,
                 code=PartnerUnavailable.code,
                 detail=f"time-to-live of {self.settings.retry.ttl}s expired before delivery to {self.name}",
+                on_dead=self.settings.conversation_on_dead,
             )
             if expired:
                 self.metrics.dead[self.name] += expired
@@ -211,7 +230,14 @@ class DestinationWorker:
         n = self.breaker.allowance(free) if free > 0 else 0
         claimed: list[Delivery] = []
         if n > 0:
-            claimed = await self.store.claim(self.name, owner=self.owner, limit=n, now=now, lease=self.lease)
+            claimed = await self.store.claim(
+                self.name,
+                owner=self.owner,
+                limit=n,
+                now=now,
+                lease=self.lease,
+                on_dead=self.settings.conversation_on_dead,
+            )
             if not claimed and self.breaker.probing:  # nothing to probe with: let the next claim probe
                 self.breaker.probing = False
         self.metrics.circuit_open[self.name] = int(self.breaker.state != "closed")
@@ -257,7 +283,6 @@ class DestinationWorker:
             result = d.attempt_failed(error, at=self.clock.now()).dead(error, at=self.clock.now())
             self.metrics.dead[self.name] += 1
         else:
-            self.breaker.success()
             now = self.clock.now()
             result = d.delivered(at=now)
             try:
@@ -267,9 +292,11 @@ class DestinationWorker:
                     )
                 else:
                     kept = self.receipts.verify(receipt, d.message_id, self.name, payload=d.payload)
-            except ReceiptInvalid as exc:
+            except ReceiptInvalid as exc:  # answering 200 with garbage must not keep the circuit closed
+                self.breaker.failure()
                 result = self._failed(result, exc)
             else:
+                self.breaker.success()
                 result = result.acknowledged(kept, at=now)
                 self.metrics.delivered[self.name] += 1
                 self.metrics.observe_latency(self.name, now - d.queued_at)
@@ -277,6 +304,37 @@ class DestinationWorker:
             await self.store.record(result, owner=self.owner, now=self.clock.now())
         except InvalidTransition:
             log.warning("lost the lease on %s→%s; another worker owns it now", d.message_id, self.name)
+            return
+        if result.state is State.DEAD:
+            await self._head_died(result)
+
+    async def _head_died(self, d: Delivery) -> None:
+        """Alert when a dead delivery leaves later messages of its conversation behind it."""
+        try:
+            waiting = await self.store.waiting_behind(d)
+        except NswError as exc:
+            log.error("outbox %s: cannot count what waits behind dead %s: %s", self.name, d.message_id, exc)
+            return
+        if not waiting:
+            return
+        if self.settings.conversation_on_dead == "hold":
+            self.metrics.conversations_held[self.name] += 1
+            log.error(
+                "conversation %s to %s is held behind dead message %s: %d later message(s) wait until it is"
+                " replayed or their time-to-live ends",
+                d.conversation,
+                self.name,
+                d.message_id,
+                waiting,
+            )
+        else:
+            log.warning(
+                "conversation %s to %s goes on after dead message %s (%d later message(s))",
+                d.conversation,
+                self.name,
+                d.message_id,
+                waiting,
+            )
 
     def _failed(self, d: Delivery, error: NswError) -> Delivery:
         now = self.clock.now()
@@ -302,8 +360,10 @@ class DeliveryEngine:
         receipts: ReceiptVerifier,
         adapters: Mapping[str, Adapter],
         legacy_content_types: Mapping[str, str],
+        rng: random.Random | None = None,
     ) -> None:
-        """``adapters`` per destination. A delivery is sent with the content type the broker stored on it;
+        """``adapters`` per destination; ``rng`` is the random source of the breakers' jitter. A delivery is sent
+        with the content type the broker stored on it;
         ``legacy_content_types`` (per destination, the media type of its configured format) serves only the
         rows queued by a gateway that did not store one (before store schema 3: a file or database upgraded
         with deliveries still queued, or written by a node still running the earlier version), which is what
@@ -327,6 +387,7 @@ class DeliveryEngine:
                 owner=self.owner,
                 lease=config.gateway.lease_seconds,
                 poll_interval=config.gateway.poll_interval,
+                rng=rng,
             )
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -29,7 +29,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "StoreError",
     "StoreUnavailable",
+    "StoreFull",
+    "StoreCorrupt",
     "UnknownDestination",
     "StoreSchemaOutdated",
     "Origin",
@@ -84,6 +87,7 @@ __all__ = [
     "PartnerError",
     "PartnerUnavailable",
     "PartnerRejected",
+    "ConversationBlocked",
     "RequestInvalid",
     "NotAuthenticated",
     "CredentialsMalformed",
@@ -130,6 +134,8 @@ class NswError(Exception):
     origin: Origin = Origin.GATEWAY
     http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
+    retry_after: ClassVar[int | None] = None
+    """Seconds a client should wait before resending (the ``Retry-After`` of the answer), when it should."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -517,6 +523,15 @@ class PartnerRejected(PartnerError):
     code = "PARTNER_REJECTED"
 
 
+class ConversationBlocked(PartnerError):
+    """Time-to-live ran out while held behind a dead earlier message of the conversation (``details.head``).
+
+    ``details.head`` is that message's gateway id (``conversation_on_dead = "hold"``): replay it, then this one.
+    """
+
+    code = "CONVERSATION_BLOCKED"
+
+
 # --------------------------------------------------------------------------- broker (gateway/ core)
 
 
@@ -699,15 +714,39 @@ class SignalLimitExceeded(ClientError):
 # --------------------------------------------------------------------------- stores
 
 
-class StoreUnavailable(GatewayError):
+class StoreError(GatewayError):
+    """The store failed: nothing of the operation was written (a submission refused with one was not accepted)."""
+
+
+class StoreUnavailable(StoreError):
     """The store's database cannot be reached or dropped the connection (network, restart, failover). Retried."""
 
     code = "STORE_UNAVAILABLE"
     http_status = 503
     retryable = True
+    retry_after = 5
 
 
-class StoreSchemaOutdated(GatewayError):
+class StoreFull(StoreError):
+    """The store's disk (or database) is full: nothing was stored; resend after ``Retry-After``. Retried."""
+
+    code = "STORE_FULL"
+    http_status = 507
+    retryable = True
+    retry_after = 30
+
+
+class StoreCorrupt(StoreError):
+    """The store's database file is damaged (malformed page, not a database): nothing was stored. Retried once
+    an operator has restored the file."""
+
+    code = "STORE_CORRUPT"
+    http_status = 503
+    retryable = True
+    retry_after = 60
+
+
+class StoreSchemaOutdated(StoreError):
     """The store's schema version is not the one this gateway needs; run ``nswgw db upgrade``."""
 
     code = "STORE_SCHEMA_OUTDATED"

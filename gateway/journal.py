@@ -20,7 +20,16 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["GENESIS", "JournalEntry", "JournalProblem", "JournalReport", "entry_hash", "payload_digest", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "JournalEntry",
+    "JournalProblem",
+    "JournalReport",
+    "entry_hash",
+    "head_status",
+    "payload_digest",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 """The ``prev`` hash of the first entry."""
@@ -120,3 +129,12 @@ def verify_chain(entries: Iterable[JournalEntry]) -> JournalReport:
             problems.append(JournalProblem(entry.seq, "edited (content does not match its hash)"))
         prev_seq, prev_hash = entry.seq, entry.hash
     return JournalReport(count, prev_seq, prev_hash, tuple(problems))
+
+
+def head_status(head: JournalEntry | None) -> str:
+    """``ok`` when the newest entry (``None``: an empty journal) hashes to its recorded hash, else ``failed: ...``
+    (the cheap check of readiness; :func:`verify_chain` walks the whole chain)."""
+    if head is None:
+        return "ok"
+    expected = entry_hash(head.prev, head.seq, head.at, head.kind, head.message_id, head.destination, head.digest)
+    return "ok" if expected == head.hash else f"failed: the journal head (entry {head.seq}) does not match its hash"

@@ -3,7 +3,9 @@
 Counters ``nswgw_messages_received_total{sender}``,
 ``nswgw_messages_rejected_total{code}``, ``nswgw_deliveries_total{destination}``
 (receipt verified), ``nswgw_delivery_retries_total{destination}``,
-``nswgw_dead_letters_total{destination}``; histogram
+``nswgw_dead_letters_total{destination}``,
+``nswgw_conversations_held_total{destination}`` (a dead delivery holding up later
+messages of its conversation); histogram
 ``nswgw_delivery_latency_seconds{destination}`` (queued → receipt verified,
 per partner); gauge ``nswgw_circuit_open{destination}``.
 """
@@ -48,6 +50,7 @@ class Metrics:
         self.retries: dict[str, int] = defaultdict(int)
         self.dead: dict[str, int] = defaultdict(int)
         self.circuit_open: dict[str, int] = defaultdict(int)
+        self.conversations_held: dict[str, int] = defaultdict(int)
         self.latency: dict[str, _Histogram] = defaultdict(_Histogram)
 
     def observe_latency(self, destination: str, seconds: float) -> None:
@@ -75,6 +78,12 @@ class Metrics:
         counter("nswgw_deliveries_total", "Deliveries whose receipt was verified.", "destination", self.delivered)
         counter("nswgw_delivery_retries_total", "Failed attempts scheduled for a retry.", "destination", self.retries)
         counter("nswgw_dead_letters_total", "Deliveries moved to the dead-letter queue.", "destination", self.dead)
+        counter(
+            "nswgw_conversations_held_total",
+            "Dead deliveries that hold up later messages of their conversation.",
+            "destination",
+            self.conversations_held,
+        )
         counter(
             "nswgw_circuit_open",
             "1 while the destination's circuit breaker is open.",

@@ -24,6 +24,7 @@ updates, so a stale worker cannot move a row either.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -45,6 +46,7 @@ __all__ = [
     "Delivery",
     "SubmissionAck",
     "DocumentKind",
+    "Excerpt",
     "gateway_message_id",
     "check_transition",
     "overall_state",
@@ -266,6 +268,30 @@ class Message:
 
     def reject(self, error: NswError, *, at: float) -> Message:
         return self._go(S.REJECTED, at, error=error)
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """What the store keeps of a refused submission instead of all of it: its first bytes, and the size and
+    SHA-256 of the whole (so an operator can match the sender's file, and a refused oversized or unparseable
+    document does not cost its size in the store)."""
+
+    prefix: bytes
+    """The first bytes of the submission (all of it when it is no longer than the prefix limit)."""
+    size: int
+    """The size of the whole submission, in bytes."""
+    sha256: str
+    """The SHA-256 hex digest of the whole submission."""
+
+    @classmethod
+    def of(cls, data: bytes, limit: int) -> Excerpt:
+        """The excerpt of ``data`` keeping at most ``limit`` bytes."""
+        return cls(bytes(data[:limit]), len(data), hashlib.sha256(data).hexdigest())
+
+    @property
+    def truncated(self) -> bool:
+        """Whether :attr:`prefix` is less than the whole."""
+        return len(self.prefix) < self.size
 
 
 @dataclass(frozen=True)

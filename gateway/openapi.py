@@ -37,6 +37,8 @@ from gateway.errors import (
     NswError,
     RequestInvalid,
     RequestTimeout,
+    StoreCorrupt,
+    StoreFull,
     StoreSchemaOutdated,
     StoreUnavailable,
     XmlTooLarge,
@@ -62,7 +64,7 @@ __all__ = [
 OPENAPI_VERSION = "3.1.0"
 REF_TEMPLATE = "#/components/schemas/{model}"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-STORE_ERRORS: tuple[type[NswError], ...] = (StoreUnavailable, StoreSchemaOutdated)
+STORE_ERRORS: tuple[type[NswError], ...] = (StoreUnavailable, StoreFull, StoreCorrupt, StoreSchemaOutdated)
 """What an operation that reads or writes the store can answer besides its own errors."""
 
 
@@ -82,13 +84,24 @@ def error_responses(*errors: type[NswError], schema: Any = Error) -> dict[str, A
     """Response objects for the errors an operation answers: one per HTTP status the classes carry, naming
     their codes, with the error body (or ``schema``) as JSON."""
     by_status: dict[int, set[str]] = {}
+    resend: dict[int, set[str]] = {}
     for cls in errors:
         for concrete in _concrete(cls):
             by_status.setdefault(concrete.http_status, set()).add(concrete.code)
+            if concrete.retry_after is not None:
+                resend.setdefault(concrete.http_status, set()).add(concrete.code)
     responses: dict[str, Any] = {
         str(status): {"description": "coded error: " + ", ".join(sorted(codes)), "content": json_content(schema)}
         for status, codes in sorted(by_status.items())
     }
+    for status, codes in resend.items():
+        responses[str(status)]["headers"] = {
+            "Retry-After": {
+                "required": codes == by_status[status],
+                "description": "seconds to wait before resending (" + ", ".join(sorted(codes)) + ")",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        }
     if MethodNotAllowed.code in by_status.get(MethodNotAllowed.http_status, ()):
         responses[str(MethodNotAllowed.http_status)]["headers"] = {
             "Allow": {"required": True, "description": "the methods served here", "schema": {"type": "string"}}
@@ -258,12 +271,20 @@ def core_paths() -> dict[str, Any]:
         },
         "/readyz": {
             "get": {
-                "summary": "Readiness: the store answers",
+                "summary": "Readiness: the store's checks (write, free space, integrity, journal head)",
                 "operationId": "readyz",
                 "security": public,
                 "responses": {
-                    "200": {"description": "ready", "content": json_content(Readiness)},
-                    **error_responses(*STORE_ERRORS),
+                    "200": {"description": "ready: every check is ok", "content": json_content(Readiness)},
+                    "503": {
+                        "description": "not ready: checks names each failed check, with its reason (a store fault: "
+                        + ", ".join(sorted(c.code for c in STORE_ERRORS))
+                        + ")",
+                        "headers": {
+                            "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+                        },
+                        "content": json_content(Readiness),
+                    },
                 },
             }
         },

@@ -698,6 +698,12 @@ class InboundEndpoint(abc.ABC):
         self.name = name
         self.options = validate_options(self.Options, options, field=f"inbound.{name}.options")
 
+    @classmethod  # noqa: B027 - optional hook
+    def check_config(cls, options: BaseModel, config: Config, *, field: str) -> None:
+        """Called at config load with the validated :attr:`Options` (at ``field``) and the whole configuration:
+        raise :class:`~gateway.errors.ConfigError` naming the option that contradicts the gateway's settings (a
+        payload limit above ``gateway.max_message_bytes``). Default: nothing to check."""
+
     def routes(self, intake: Intake) -> list[web.AbstractRouteDef]:
         """aiohttp route definitions (``web.get(...)``, ``web.post(...)``) behind the API's authentication."""
         return []

@@ -212,7 +212,14 @@ class Health(WireModel):
 
 
 class Readiness(WireModel):
-    status: Literal["ready"]
+    """``GET /readyz``: 200 when every check passed, else 503 (``status: "not ready"``)."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(
+        description="each check the store ran (`write`: a write probe rolled back, `free_space` (SQLite): free bytes "
+        "on the store's filesystem at least `[store] min_free_bytes`, `integrity`: SQLite `PRAGMA quick_check` "
+        "(cached) or a PostgreSQL query, `journal`: the journal head readable) → `ok` or `failed: <reason>`"
+    )
     circuits_open: list[str] = Field(description="destinations whose circuit breaker is not closed")
     weakened: list[str] = Field(
         description="security defaults this configuration turns off (`verification=well-formed`, `signing=off`, "
@@ -227,7 +234,10 @@ def json_reply(body: WireModel, *, status: int = 200, headers: dict[str, str] | 
 
 
 def error_reply(exc: NswError, *, headers: dict[str, str] | None = None) -> web.Response:
-    """The coded JSON answer of ``exc`` at its HTTP status (with ``Allow`` for ``METHOD_NOT_ALLOWED``)."""
+    """The coded JSON answer of ``exc`` at its HTTP status (with ``Allow`` for ``METHOD_NOT_ALLOWED``, ``Retry-After``
+    for an error that says when to resend)."""
     if isinstance(exc, MethodNotAllowed):
         headers = {"Allow": ", ".join(exc.allow), **(headers or {})}
+    if exc.retry_after is not None:
+        headers = {"Retry-After": str(exc.retry_after), **(headers or {})}
     return json_reply(Error.of(exc), status=exc.http_status, headers=headers)

@@ -56,7 +56,7 @@ from adapters.options import (
     signer_from_options,
     trust_from_options,
 )
-from gateway.config import FilePath
+from gateway.config import Config, FilePath
 from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin, SignalLimitExceeded
 from gateway.model import PartyId, SubmissionEnvelope
 from gateway.openapi import error_responses
@@ -192,12 +192,26 @@ class As4Endpoint(InboundEndpoint):
             document_types=dict(table.document_types),
         )
 
+    @classmethod
+    def check_config(cls, options: BaseModel, config: Config, *, field: str) -> None:
+        """A partner's PMode ``max_payload_bytes`` is at most ``gateway.max_message_bytes`` (unset: that)."""
+        assert isinstance(options, As4EndpointOptions)
+        limit = config.gateway.max_message_bytes
+        for pid, partner in options.partners.items():
+            own = partner.pmode.max_payload_bytes
+            if own is not None and own > limit:
+                raise ConfigError(
+                    f"{own} is above the gateway's limit: at most gateway.max_message_bytes = {limit}",
+                    field=f"{field}.partners.{pid}.pmode.max_payload_bytes",
+                )
+
     def public_paths(self) -> list[str]:
         """AS4 partners authenticate by their WS-Security signature, not by a bearer token."""
         return [self.path]
 
     def routes(self, intake: Intake) -> list[Any]:
         self._intake = intake
+        self.receiver.max_payload_bytes = intake.config.gateway.max_message_bytes
         return [web.post(self.path, self.receiver.handle)]
 
     def openapi_paths(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ from signing.wss import (
     verify_envelope_signature,
 )
 from signing.xenc import Decrypter, decrypt_attachments, encrypt_attachments
-from signing.xml import parse_xml, serialize
+from signing.xml import DEFAULT_LIMITS, parse_xml, serialize
 
 __all__ = [
     "As4Partner",
@@ -400,8 +400,12 @@ def open_user_message(
     partner_for: Callable[[str], As4Partner | Sequence[As4Partner]],
     decrypter: Decrypter | None,
     at: datetime | None = None,
+    max_payload_bytes: int = DEFAULT_LIMITS.max_bytes,
 ) -> ReceivedMessage:
     """Verify an inbound user message's sender, then decrypt it; return what was verified.
+
+    ``max_payload_bytes`` bounds each (decompressed) payload of a partner whose PMode sets no
+    ``max_payload_bytes`` of its own (default: the XML parser's limit).
 
     ``partner_for(party_id)`` returns the partner's agreement(s) for the
     claimed eb:From PartyId or raises (``AS4_UNKNOWN_PARTNER``); the one
@@ -497,14 +501,15 @@ def open_user_message(
         assert part.cid is not None
         data = verified.attachments[part.cid]
         compression = part.prop("CompressionType")
+        limit = partner.pmode.max_payload_bytes or max_payload_bytes
         if compression == _GZIP:
-            data = _decompress(data, partner.pmode.max_payload_bytes, part.href)
+            data = _decompress(data, limit, part.href)
         elif compression is not None:
             raise ValidationFailed(
                 [ValidationIssue(part.href, "AS4_COMPRESSION", f"unsupported CompressionType {compression!r}")],
                 details={"ebms": "EBMS:0303"},
             )
-        elif len(data) > partner.pmode.max_payload_bytes:
+        elif len(data) > limit:
             raise ValidationFailed(
                 [ValidationIssue(part.href, "AS4_TOO_LARGE", "payload exceeds the PMode's limit")],
                 details={"ebms": "EBMS:0004"},

@@ -95,7 +95,12 @@ class PMode(BaseModel):
     compress: bool = Field(
         True, description="gzip payloads (AS4 compression feature, CompressionType application/gzip)."
     )
-    max_payload_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest accepted (decompressed) payload.")
+    max_payload_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Largest accepted (decompressed) payload, in bytes. Unset: the receiver's limit (on the gateway's"
+        " as4 endpoint its gateway.max_message_bytes, which a larger value may not exceed: refused at load).",
+    )
     receipt_required: bool = Field(True, description="A signed non-repudiation receipt must come back (AS4: always).")
     duplicate_detection: bool = Field(
         True, description="Receiver side: answer a repeated MessageId with the original receipt."

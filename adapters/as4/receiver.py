@@ -56,7 +56,7 @@ from gateway.errors import NswError, SignalLimitExceeded, ValidationFailed, Vali
 from gateway.wire import error_reply
 from signing.keys import Signer
 from signing.xenc import Decrypter
-from signing.xml import parse_xml
+from signing.xml import DEFAULT_LIMITS, parse_xml
 
 __all__ = [
     "DuplicateStore",
@@ -240,6 +240,7 @@ class As4Receiver:
     Service/Action is answered with a signed EBMS:0001 ValueNotRecognized, a
     message naming a PMode whose Service/Action it does not carry with
     EBMS:0010 ProcessingModeMismatch (ebMS 3.0 Core, section 6.7.1).
+    ``max_payload_bytes`` bounds the payloads of a partner whose PMode sets no limit of its own.
     """
 
     def __init__(
@@ -254,9 +255,11 @@ class As4Receiver:
         domain: str = "nsw-gateway",
         clock: Callable[[], datetime] | None = None,
         error_signals: ErrorSignalLimits | SignalBudget | None = None,
+        max_payload_bytes: int = DEFAULT_LIMITS.max_bytes,
     ) -> None:
         self.party_id = party_id
         self.partners = dict(partners)
+        self.max_payload_bytes = max_payload_bytes
         self.signer = signer
         self.decrypter = decrypter
         self.inbox: asyncio.Queue[ReceivedMessage] = asyncio.Queue()
@@ -331,6 +334,7 @@ class As4Receiver:
                 partner_for=self._partner,
                 decrypter=self.decrypter,
                 at=self.clock(),
+                max_payload_bytes=self.max_payload_bytes,
             )
         except NswError as exc:
             return self._refusal(exc, body, content_type, request.remote or "")
@@ -353,7 +357,9 @@ class As4Receiver:
                 if exc.retryable:
                     log.warning("AS4 %s: delivery to the back end failed, asking for a resend: %s", message_id, exc)
                     return web.Response(
-                        status=503, text=f"{exc.code}: delivery failed, resend later", headers={"Retry-After": "1"}
+                        status=503,
+                        text=f"{exc.code}: delivery failed, resend later",
+                        headers={"Retry-After": str(exc.retry_after or 1)},
                     )
                 return self._error(exc, body, content_type)
             self.delivered += 1

@@ -218,11 +218,13 @@ class VnswSoapEndpoint(InboundEndpoint):
             try:
                 answer = await self.receive(intake, party, payload.encode("utf-8"))
             except _GatewaySide as exc:  # our fault, not the message's: a Server fault, so the ministry resends
+                wait = exc.error.retry_after
                 return web.Response(
                     body=soap_fault(exc.error, faultcode="Server"),
                     status=500,
                     content_type=_CONTENT_TYPE,
                     charset="utf-8",
+                    headers={"Retry-After": str(wait)} if wait is not None else None,
                 )
             return web.Response(body=soap_response(answer), content_type=_CONTENT_TYPE, charset="utf-8")
 

@@ -51,4 +51,10 @@ def store_from_settings(settings: Any) -> Store:
         raise ConfigError(f'[store] kind = "sqlite" needs url = "sqlite:///PATH", not {url!r}', field="store.url")
     from gateway.store.sqlite import SqliteStore
 
-    return SqliteStore(url, synchronous=settings.synchronous, max_batch=settings.max_batch)
+    return SqliteStore(
+        url,
+        synchronous=settings.synchronous,
+        max_batch=settings.max_batch,
+        min_free_bytes=settings.min_free_bytes,
+        integrity_interval=settings.integrity_interval,
+    )

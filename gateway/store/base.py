@@ -15,7 +15,9 @@ Everything the broker keeps goes through :class:`Store`. Implementations
   PostgreSQL store does this with ``SELECT ... FOR UPDATE SKIP LOCKED``);
 * **per-conversation order**: a delivery is only claimable when every earlier
   delivery (lower ``seq``) of the same conversation to the same destination
-  is ``ACKNOWLEDGED``;
+  is ``ACKNOWLEDGED`` (or, with ``on_dead="skip"``, ``DEAD``); one that reaches
+  its time-to-live behind a ``DEAD`` one (``on_dead="hold"``) dies with
+  ``CONVERSATION_BLOCKED`` naming it;
 * **compare-and-set** on every state change (:meth:`Store.record`): the row
   must still be in the state the worker claimed and leased to that worker.
 
@@ -28,12 +30,25 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from gateway.errors import ConversationBlocked
 from gateway.journal import JournalEntry
-from gateway.model import Delivery, Message, State, SubmissionAck, Transition, overall_state
+from gateway.model import Delivery, Excerpt, Message, State, SubmissionAck, Transition, overall_state
 
-__all__ = ["Store", "MessageRecord", "MessageQuery", "DestinationStats"]
+__all__ = ["Store", "MessageRecord", "MessageQuery", "DestinationStats", "OnDead", "blocked_by"]
+
+OnDead = Literal["hold", "skip"]
+"""Whether a ``DEAD`` delivery still blocks the later ones of its conversation (``hold``) or not (``skip``)."""
+
+
+def blocked_by(head: str, delivery: Delivery, detail: str) -> ConversationBlocked:
+    """The error of ``delivery`` expiring behind the dead delivery of message ``head`` (both stores)."""
+    return ConversationBlocked(
+        f"{detail}, held behind dead message {head} of conversation {delivery.conversation}",
+        field=delivery.destination,
+        details={"head": head, "conversation": delivery.conversation},
+    )
 
 
 @dataclass(frozen=True)
@@ -137,9 +152,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def accept(
-        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: SubmissionAck
+        self, message: Message, payload: bytes | Excerpt, deliveries: Sequence[Delivery], ack: SubmissionAck
     ) -> tuple[SubmissionAck, bool]:
         """Store a message, its intake history, its deliveries and an ``ACCEPTED`` journal entry, atomically.
+
+        ``payload`` is the evidence: the whole verified document of an accepted message, or the
+        :class:`~gateway.model.Excerpt` of a refused one (its prefix in ``payload``, the size and SHA-256 of the
+        whole in ``payload_size`` and ``payload_sha256``; both NULL for a whole payload).
 
         Returns ``(ack, True)``, or ``(original_ack, False)`` when ``(sender, message_id)`` is already
         stored, or when ``message.content_digest`` is set and ``(sender, content_digest)`` is (a content
@@ -148,9 +167,12 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
+    async def claim(
+        self, destination: str, *, owner: str, limit: int, now: float, lease: float, on_dead: OnDead = "hold"
+    ) -> list[Delivery]:
         """Lease up to ``limit`` due deliveries of ``destination`` to ``owner``, oldest first,
-        at most one per conversation (its head). Returned with an empty history."""
+        at most one per conversation (its head: the first one not ``ACKNOWLEDGED``, nor ``DEAD`` with
+        ``on_dead="skip"``). Returned with an empty history."""
 
     @abc.abstractmethod
     async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
@@ -162,8 +184,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def expire(self, destination: str, *, now: float, code: str, detail: str) -> int:
-        """Move unleased ``QUEUED`` deliveries of ``destination`` past their deadline to ``DEAD``."""
+    async def expire(self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold") -> int:
+        """Move unleased ``QUEUED`` deliveries of ``destination`` past their deadline to ``DEAD``: with error
+        ``code``, or, for one held behind a ``DEAD`` earlier delivery of its conversation (``on_dead="hold"``),
+        with :class:`~gateway.errors.ConversationBlocked` whose ``details.head`` is the earliest such one's
+        message id."""
+
+    @abc.abstractmethod
+    async def waiting_behind(self, delivery: Delivery) -> int:
+        """How many later deliveries of ``delivery``'s conversation to its destination are neither
+        ``ACKNOWLEDGED`` nor ``DEAD`` (what a dead head holds up)."""
 
     @abc.abstractmethod
     async def get(self, message_id: str) -> MessageRecord | None:
@@ -182,6 +212,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
         """Journal entries with ``seq > after``, in order."""
+
+    @abc.abstractmethod
+    async def health(self) -> dict[str, str]:
+        """Readiness checks, by name, each ``"ok"`` or ``"failed: <reason>"``; never raises for a store fault.
+
+        ``write`` (a write through the writers, rolled back: nothing stays), ``integrity`` (the database is
+        sound), ``journal`` (the journal head is readable and hashes to itself), and what else the store can
+        check (SQLite: ``free_space`` on the file's file system)."""
 
     @abc.abstractmethod
     async def stats(self) -> list[DestinationStats]:

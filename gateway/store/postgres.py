@@ -36,8 +36,11 @@ Features:
   the journal lock and head, one for the journal entries with the notification, COMMIT.
 * **LISTEN/NOTIFY**: accepting a message notifies the channel of the schema with its
   destinations; every node listens and wakes its idle workers (:meth:`Store.on_work`).
-* driver exceptions never cross the interface: connection failures become
-  ``STORE_UNAVAILABLE``, anything else ``GATEWAY_INTERNAL`` (``raise ... from exc``).
+* driver exceptions never cross the interface (``raise ... from exc``, logged at ERROR on ``nswgw.store``
+  with the incident id): connection failures become ``STORE_UNAVAILABLE``, a full disk (SQLSTATE 53100) or
+  out of memory ``STORE_FULL``, damaged data (XX001, XX002) ``STORE_CORRUPT``, anything else ``GATEWAY_INTERNAL``.
+* :meth:`PostgresStore.health` (``/readyz``): a write rolled back to a savepoint in a writer's transaction,
+  a trivial query, the journal head.
 
 Options: ``pool_size`` (connections per node, default 10), ``writers`` (concurrent write
 transactions per node, default 2), ``max_batch`` (writes per transaction, default 256),
@@ -49,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -57,16 +61,36 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 
-from gateway.errors import ConfigError, GatewayError, InvalidTransition, NswError, StoreSchemaOutdated, StoreUnavailable
-from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
-from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, SubmissionEnvelope, Transition
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    InvalidTransition,
+    NswError,
+    StoreCorrupt,
+    StoreFull,
+    StoreSchemaOutdated,
+    StoreUnavailable,
+)
+from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, head_status, payload_digest
+from gateway.model import (
+    Delivery,
+    Excerpt,
+    Message,
+    PartyId,
+    State,
+    SubmissionAck,
+    SubmissionEnvelope,
+    Transition,
+)
 from gateway.store import migrations
-from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
+from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, OnDead, Store, blocked_by
 
 __all__ = ["PostgresStore", "upgrade_schema", "schema_version", "redact"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+log = logging.getLogger("nswgw.store")
 
 _Conn = Any
 """An asyncpg connection, or a pool's proxy of one (asyncpg's stubs type the two apart)."""
@@ -94,13 +118,19 @@ def translate(exc: BaseException, where: str) -> NswError:
     """A driver (or socket) exception as a gateway error: the one mapping of the store boundary."""
     if isinstance(exc, NswError):
         return exc
-    if isinstance(exc, _UNAVAILABLE):
-        error: NswError = StoreUnavailable(
+    error: NswError
+    if isinstance(exc, asyncpg.DiskFullError | asyncpg.OutOfMemoryError):  # SQLSTATE 53100, 53200
+        error = StoreFull(f"PostgreSQL store {where} is full: {type(exc).__name__}: {exc}", field="store.dsn")
+    elif isinstance(exc, asyncpg.DataCorruptedError | asyncpg.IndexCorruptedError):  # XX001, XX002
+        error = StoreCorrupt(f"PostgreSQL store {where} is damaged: {type(exc).__name__}: {exc}", field="store.dsn")
+    elif isinstance(exc, _UNAVAILABLE):
+        error = StoreUnavailable(
             f"PostgreSQL store {where} is unavailable: {type(exc).__name__}: {exc}", field="store.dsn"
         )
     else:
         error = GatewayError(f"PostgreSQL store {where} failed: {type(exc).__name__}: {exc}", field="store")
     error.__cause__ = exc
+    log.error("incident %s: %s", error.incident_id, error)
     return error
 
 
@@ -224,7 +254,7 @@ _OVERALL_STATE = """(CASE WHEN m.intake_state <> 'QUEUED' THEN m.intake_state EL
                 ELSE 'ACKNOWLEDGED' END
     FROM deliveries AS d WHERE d.message = m.id) END)"""
 
-_CLAIM = f"""
+_CLAIM_SQL = """
 UPDATE deliveries AS d SET lease_owner = $2, lease_until = $3::float8 + $5::float8, lease_node = $6
 FROM (
     SELECT c.seq FROM deliveries AS c
@@ -234,13 +264,21 @@ FROM (
       -- deliveries_pending on (destination, conversation), whatever the backlog)
       AND c.seq = (SELECT min(e.seq) FROM deliveries AS e
                    WHERE e.destination = c.destination AND e.conversation = c.conversation
-                     AND e.state <> 'ACKNOWLEDGED')
+                     AND e.state <> 'ACKNOWLEDGED'{blocking})
     ORDER BY c.seq
     LIMIT $4
     FOR UPDATE SKIP LOCKED) AS claimed
 WHERE d.seq = claimed.seq
-RETURNING {", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))}
+RETURNING {returning}
 """
+_CLAIMS: dict[str, str] = {
+    on_dead: _CLAIM_SQL.format(
+        blocking=blocking, returning=", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
+    )
+    for on_dead, blocking in {"hold": "", "skip": " AND e.state <> 'DEAD'"}.items()
+}
+"""The claim per ``on_dead`` policy: with ``skip`` a ``DEAD`` row no longer heads its conversation (the
+``<> 'ACKNOWLEDGED'`` term stays as written so that ``deliveries_pending`` serves the probe)."""
 
 _LIVE_NODES = (
     "SELECT n.id FROM nodes AS n JOIN pg_stat_activity AS a ON a.pid = n.pid AND a.backend_start = n.backend_start"
@@ -627,15 +665,18 @@ class PostgresStore(Store):
 
     @_guarded
     async def accept(
-        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: SubmissionAck
+        self, message: Message, payload: bytes | Excerpt, deliveries: Sequence[Delivery], ack: SubmissionAck
     ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
+        whole = (payload.size, payload.sha256) if isinstance(payload, Excerpt) else (None, None)
+        data = payload.prefix if isinstance(payload, Excerpt) else payload
 
         async def op(conn: _Conn, tx: _Tx) -> tuple[SubmissionAck, bool]:
             inserted = await conn.fetchval(
                 "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
-                " procedure, format, intake_state, received_at, error, ack, payload, content_digest)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+                " procedure, format, intake_state, received_at, error, ack, payload, content_digest,"
+                " payload_size, payload_sha256)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
                 " ON CONFLICT DO NOTHING RETURNING id",
                 message.id,
                 env.sender,
@@ -650,8 +691,9 @@ class PostgresStore(Store):
                 message.received_at,
                 _dumps(message.error),
                 _dumps(ack.to_dict()),
-                payload,
+                data,
                 message.content_digest,
+                *whole,
             )
             if inserted is None:
                 # either unique key: (sender, message_id) first (a resubmission), then (sender, content_digest)
@@ -673,15 +715,17 @@ class PostgresStore(Store):
             tx.deliveries.extend(deliveries)
             tx.notify.update(d.destination for d in deliveries)
             if message.state is not State.REJECTED:
-                tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(payload)))
+                tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(data)))
             return ack, True
 
         return await self._write(op)
 
     @_guarded
-    async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
+    async def claim(
+        self, destination: str, *, owner: str, limit: int, now: float, lease: float, on_dead: OnDead = "hold"
+    ) -> list[Delivery]:
         pool = self._require_pool()
-        rows = await pool.fetch(_CLAIM, destination, owner, now, limit, lease, self._node)
+        rows = await pool.fetch(_CLAIMS[on_dead], destination, owner, now, limit, lease, self._node)
         return sorted((_delivery(r) for r in rows), key=lambda d: d.seq or 0)
 
     @_guarded
@@ -692,7 +736,7 @@ class PostgresStore(Store):
         await self._write(op)
 
     @_guarded
-    async def expire(self, destination: str, *, now: float, code: str, detail: str) -> int:
+    async def expire(self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold") -> int:
         from gateway.errors import ERROR_CODES
 
         error_cls = ERROR_CODES[code]
@@ -708,14 +752,36 @@ class PostgresStore(Store):
             n = 0
             for row in rows:
                 d = _delivery(row)
+                head = None
+                if on_dead == "hold":
+                    head = await conn.fetchval(
+                        "SELECT message FROM deliveries WHERE destination = $1 AND conversation = $2 AND seq < $3"
+                        " AND state = 'DEAD' ORDER BY seq LIMIT 1",
+                        destination,
+                        d.conversation,
+                        d.seq,
+                    )
+                error = error_cls(detail, field=destination) if head is None else blocked_by(head, d, detail)
                 try:
-                    await _record(conn, tx, d.dead(error_cls(detail, field=destination), at=now), None, now)
+                    await _record(conn, tx, d.dead(error, at=now), None, now)
                 except InvalidTransition:
                     continue
                 n += 1
             return n
 
         return await self._write(op)
+
+    @_guarded
+    async def waiting_behind(self, delivery: Delivery) -> int:
+        async with self._require_pool().acquire() as conn:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE destination = $1 AND conversation = $2 AND seq > $3"
+                " AND state <> 'ACKNOWLEDGED' AND state <> 'DEAD'",
+                delivery.destination,
+                delivery.conversation,
+                delivery.seq or 0,
+            )
+        return int(n)
 
     # ------------------------------------------------------------------ reads
 
@@ -783,6 +849,29 @@ class PostgresStore(Store):
         )
         return [JournalEntry(*tuple(r)) for r in rows]
 
+    async def health(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self._write(_probe_write)
+            checks["write"] = "ok"
+        except NswError as exc:
+            checks["write"] = f"failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - translated: a check reports, it does not raise
+            checks["write"] = f"failed: {translate(exc, self.name)}"
+        try:
+            pool = self._require_pool()
+            await pool.fetchval("SELECT 1")
+            checks["integrity"] = "ok"
+            row = await pool.fetchrow(
+                "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal ORDER BY seq DESC LIMIT 1"
+            )
+            checks["journal"] = head_status(JournalEntry(*tuple(row)) if row is not None else None)
+        except Exception as exc:  # noqa: BLE001 - translated: a check reports, it does not raise
+            failed = f"failed: {translate(exc, self.name)}"
+            checks.setdefault("integrity", failed)
+            checks["journal"] = failed
+        return checks
+
     @_guarded
     async def stats(self) -> list[DestinationStats]:
         out: dict[str, dict[State, int]] = {}
@@ -791,6 +880,17 @@ class PostgresStore(Store):
         ):
             out.setdefault(dest, {})[State(state)] = n
         return [DestinationStats(k, v) for k, v in sorted(out.items())]
+
+
+async def _probe_write(conn: _Conn, tx: _Tx) -> None:
+    """A write inside a writer's transaction, rolled back to a savepoint: nothing stays."""
+    probe = conn.transaction()
+    await probe.start()
+    try:
+        await conn.execute("CREATE TEMPORARY TABLE readiness_probe (at float8) ON COMMIT DROP")
+        await conn.execute("INSERT INTO readiness_probe VALUES ($1)", time.time())
+    finally:
+        await probe.rollback()
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:

@@ -18,24 +18,48 @@ Features:
   (``PRAGMA user_version``), applied when the store opens; a file newer than this
   gateway is refused with ``STORE_SCHEMA_OUTDATED``.
 
+* Driver faults are translated where they arise (:func:`translate`, logged at ERROR on
+  ``nswgw.store`` with the incident id): a full disk is ``STORE_FULL`` (507), a damaged file
+  ``STORE_CORRUPT``, an I/O error or a lock held too long ``STORE_UNAVAILABLE``; a failed commit
+  answers every caller of its batch with the error, so nothing refused was acknowledged.
+* :meth:`SqliteStore.health` (``/readyz``): a write rolled back in the writer's transaction, free
+  space on the file's file system (``min_free_bytes``), ``PRAGMA quick_check`` (reused for
+  ``integrity_interval`` seconds), the journal head.
+
+Options: ``synchronous``, ``max_batch``, ``min_free_bytes`` (default 64 MiB), ``integrity_interval``
+(seconds, default 300).
+
 Nothing SQLite-specific crosses :class:`~gateway.store.base.Store`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import queue
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.errors import ConfigError, GatewayError, InvalidTransition
-from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, payload_digest
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    InvalidTransition,
+    NswError,
+    StoreCorrupt,
+    StoreFull,
+    StoreUnavailable,
+)
+from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, head_status, payload_digest
 from gateway.model import (
     Delivery,
+    Excerpt,
     Message,
     PartyId,
     State,
@@ -45,11 +69,40 @@ from gateway.model import (
     overall_state,
 )
 from gateway.store import migrations
-from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, Store
+from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, OnDead, Store, blocked_by
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "translate"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("nswgw.store")
+
+_UNAVAILABLE_CODES = frozenset(
+    {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_PROTOCOL}
+)
+
+
+def translate(exc: BaseException, where: str) -> NswError:
+    """A SQLite (or file system) exception as a gateway error, logged at ERROR with its incident id: the one
+    mapping of the store boundary. A full disk is ``STORE_FULL``, a damaged file ``STORE_CORRUPT``, an I/O error
+    or a lock held too long ``STORE_UNAVAILABLE``, anything else ``GATEWAY_INTERNAL``."""
+    if isinstance(exc, NswError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc)
+    error: NswError
+    if primary == sqlite3.SQLITE_FULL or "database or disk is full" in text:
+        error = StoreFull(f"SQLite store {where} is full: {text}", field="store.url")
+    elif primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+        error = StoreCorrupt(f"SQLite store {where} is damaged: {text}", field="store.url")
+    elif primary in _UNAVAILABLE_CODES or isinstance(exc, OSError) or "disk I/O error" in text or "locked" in text:
+        error = StoreUnavailable(f"SQLite store {where} is unavailable: {text}", field="store.url")
+    else:
+        error = GatewayError(f"SQLite store {where} failed: {type(exc).__name__}: {text}", field="store")
+    error.__cause__ = exc
+    log.error("incident %s: %s", error.incident_id, error)
+    return error
 
 
 class _ConnectionThread(threading.Thread):
@@ -73,6 +126,8 @@ class _ConnectionThread(threading.Thread):
         self.start()
         self._ready.wait()
         if self._startup_error is not None:
+            if isinstance(self._startup_error, sqlite3.Error | OSError):
+                raise translate(self._startup_error, self._path) from self._startup_error
             raise self._startup_error
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
@@ -146,11 +201,17 @@ class _ConnectionThread(threading.Thread):
                     results.append((future, value, None))
             conn.execute("COMMIT")
         except sqlite3.Error as db_error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = GatewayError(f"store transaction failed: {db_error}", field="store")
-            error.__cause__ = db_error
+            # nothing of the batch is committed (SQLite may have rolled it back itself: a full disk, an I/O error)
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            error = translate(db_error, self._path)
             results = [(future, None, error) for _, future in batch]
+        else:
+            results = [
+                (future, value, translate(outcome, self._path) if isinstance(outcome, sqlite3.Error) else outcome)
+                for future, value, outcome in results
+            ]
         self.batches += 1
         self.operations += len(batch)
         for future, value, outcome in results:
@@ -205,6 +266,10 @@ def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[
         ],
     )
 
+
+_BLOCKING: dict[str, str] = {"hold": "", "skip": " AND e.state <> 'DEAD'"}
+"""Per ``on_dead`` policy, what else (besides ``ACKNOWLEDGED``) an earlier delivery must not be to hold up a
+later one (the ``<> 'ACKNOWLEDGED'`` term stays as written so that ``deliveries_pending`` serves the probe)."""
 
 _DELIVERY_COLUMNS = (
     "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at,"
@@ -311,7 +376,15 @@ def _record(conn: sqlite3.Connection, d: Delivery, owner: str | None, now: float
 class SqliteStore(Store):
     """:class:`~gateway.store.base.Store` on an embedded SQLite database file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        max_batch: int = 512,
+        min_free_bytes: int = 64 * 1024 * 1024,
+        integrity_interval: float = 300.0,
+    ) -> None:
         text = str(path)
         if text.startswith("sqlite:///"):
             text = text[len("sqlite:///") :]
@@ -322,6 +395,11 @@ class SqliteStore(Store):
         self.path = text
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
+        self.min_free_bytes = min_free_bytes
+        """Below this many free bytes on the file's file system, :meth:`health` fails ``free_space``."""
+        self.integrity_interval = integrity_interval
+        """Seconds a ``PRAGMA quick_check`` result is reused by :meth:`health` (it reads the whole file)."""
+        self._integrity: tuple[float, str] | None = None
         self._writer: _ConnectionThread | None = None
         self._reader: _ConnectionThread | None = None
 
@@ -369,6 +447,43 @@ class SqliteStore(Store):
             raise GatewayError("the store is not open", field="store")
         return self._reader.submit(fn)
 
+    # ------------------------------------------------------------------ readiness
+
+    async def health(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self._write(_probe_write)
+            checks["write"] = "ok"
+        except NswError as exc:
+            checks["write"] = f"failed: {exc}"
+        checks["free_space"] = await asyncio.to_thread(self._free_space)
+        now = time.monotonic()
+        if self._integrity is None or now - self._integrity[0] >= self.integrity_interval:
+            try:
+                result = await self._read(_quick_check)
+            except NswError as exc:
+                result = f"failed: {exc}"
+            self._integrity = (now, result)
+        checks["integrity"] = self._integrity[1]
+        try:
+            checks["journal"] = await self._read(_journal_head)
+        except NswError as exc:
+            checks["journal"] = f"failed: {exc}"
+        return checks
+
+    def _free_space(self) -> str:
+        if self.path == ":memory:":
+            return "ok"
+        directory = Path(self.path).resolve().parent
+        try:
+            free = shutil.disk_usage(directory).free
+        except OSError as exc:
+            return f"failed: {translate(exc, self.path)}"
+        if free < self.min_free_bytes:
+            log.error("SQLite store %s: %d bytes free on %s, under store.min_free_bytes", self.path, free, directory)
+            return f"failed: {free} bytes free on {directory}, under store.min_free_bytes ({self.min_free_bytes})"
+        return "ok"
+
     # ------------------------------------------------------------------ writes
 
     async def recover(self, *, now: float) -> int:
@@ -380,16 +495,19 @@ class SqliteStore(Store):
         return await self._write(op)
 
     async def accept(
-        self, message: Message, payload: bytes, deliveries: Sequence[Delivery], ack: SubmissionAck
+        self, message: Message, payload: bytes | Excerpt, deliveries: Sequence[Delivery], ack: SubmissionAck
     ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
+        whole = (payload.size, payload.sha256) if isinstance(payload, Excerpt) else (None, None)
+        data = payload.prefix if isinstance(payload, Excerpt) else payload
 
         def op(conn: sqlite3.Connection) -> tuple[SubmissionAck, bool]:
             try:
                 conn.execute(
                     "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
-                    " procedure, format, intake_state, state, received_at, error, ack, payload, content_digest)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " procedure, format, intake_state, state, received_at, error, ack, payload, content_digest,"
+                    " payload_size, payload_sha256)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         message.id,
                         env.sender,
@@ -405,8 +523,9 @@ class SqliteStore(Store):
                         message.received_at,
                         _dumps(message.error),
                         _dumps(ack.to_dict()),
-                        payload,
+                        data,
                         message.content_digest,
+                        *whole,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -452,20 +571,24 @@ class SqliteStore(Store):
                     kind=ACCEPTED,
                     message=message.id,
                     destination=None,
-                    digest=payload_digest(payload),
+                    digest=payload_digest(data),
                 )
             return ack, True
 
         return await self._write(op)
 
-    async def claim(self, destination: str, *, owner: str, limit: int, now: float, lease: float) -> list[Delivery]:
+    async def claim(
+        self, destination: str, *, owner: str, limit: int, now: float, lease: float, on_dead: OnDead = "hold"
+    ) -> list[Delivery]:
+        blocking = _BLOCKING[on_dead]
+
         def op(conn: sqlite3.Connection) -> list[Delivery]:
             rows = conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries AS d"
                 " WHERE d.destination = ? AND d.state = 'QUEUED' AND d.next_at <= ?"
                 " AND (d.lease_owner IS NULL OR d.lease_until < ?)"
                 " AND NOT EXISTS (SELECT 1 FROM deliveries AS e WHERE e.destination = d.destination"
-                "   AND e.conversation = d.conversation AND e.seq < d.seq AND e.state <> 'ACKNOWLEDGED')"
+                f"   AND e.conversation = d.conversation AND e.seq < d.seq AND e.state <> 'ACKNOWLEDGED'{blocking})"
                 " ORDER BY d.seq LIMIT ?",
                 (destination, now, now, limit),
             ).fetchall()
@@ -481,7 +604,7 @@ class SqliteStore(Store):
     async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
         await self._write(lambda conn: _record(conn, delivery, owner, now))
 
-    async def expire(self, destination: str, *, now: float, code: str, detail: str) -> int:
+    async def expire(self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold") -> int:
         from gateway.errors import ERROR_CODES
 
         error_cls = ERROR_CODES[code]
@@ -494,10 +617,30 @@ class SqliteStore(Store):
             ).fetchall()
             for row in rows:
                 d = _delivery(row)
-                _record(conn, d.dead(error_cls(detail, field=destination), at=now), None, now)
+                head = None
+                if on_dead == "hold":
+                    found = conn.execute(
+                        "SELECT message FROM deliveries WHERE destination = ? AND conversation = ? AND seq < ?"
+                        " AND state = 'DEAD' ORDER BY seq LIMIT 1",
+                        (destination, d.conversation, d.seq),
+                    ).fetchone()
+                    head = found[0] if found else None
+                error = error_cls(detail, field=destination) if head is None else blocked_by(head, d, detail)
+                _record(conn, d.dead(error, at=now), None, now)
             return len(rows)
 
         return await self._write(op)
+
+    async def waiting_behind(self, delivery: Delivery) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE destination = ? AND conversation = ? AND seq > ?"
+                " AND state <> 'ACKNOWLEDGED' AND state <> 'DEAD'",
+                (delivery.destination, delivery.conversation, delivery.seq or 0),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._read(op)
 
     # ------------------------------------------------------------------ reads
 
@@ -583,6 +726,32 @@ class SqliteStore(Store):
             return [DestinationStats(k, v) for k, v in sorted(out.items())]
 
         return await self._read(op)
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """A write through the writer's transaction, rolled back: nothing stays in the file."""
+    conn.execute("SAVEPOINT probe")
+    try:
+        conn.execute("CREATE TABLE readiness_probe (at REAL)")
+        conn.execute("INSERT INTO readiness_probe VALUES (?)", (time.time(),))
+    finally:
+        conn.execute("ROLLBACK TO probe")
+        conn.execute("RELEASE probe")
+
+
+def _quick_check(conn: sqlite3.Connection) -> str:
+    problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+    if problems == ["ok"]:
+        return "ok"
+    log.error("SQLite store integrity check failed: %s", "; ".join(problems))
+    return f"failed: [{StoreCorrupt.code}] " + "; ".join(problems)
+
+
+def _journal_head(conn: sqlite3.Connection) -> str:
+    row = conn.execute(
+        "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return head_status(JournalEntry(*row) if row is not None else None)
 
 
 def _load_record(conn: sqlite3.Connection, message_id: str) -> MessageRecord | None:

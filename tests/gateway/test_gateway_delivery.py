@@ -143,7 +143,10 @@ async def test_partner_down_past_ttl_ends_in_dlq_and_replays_cleanly(tmp_path: P
         await eventually(lambda: all_in(gw, ids, State.DEAD))
         dead = await gw.store.dead_letters(destination="TH")
         assert [d.message_id for d in dead] == ids
-        assert all(d.last_error and d.last_error["code"] == "PARTNER_UNAVAILABLE" for d in dead)
+        assert dead[0].last_error is not None and dead[0].last_error["code"] == "PARTNER_UNAVAILABLE"
+        for d in dead[1:]:  # held behind the dead head, which they name
+            assert d.last_error is not None and d.last_error["code"] == "CONVERSATION_BLOCKED"
+            assert d.last_error["details"]["head"] == ids[0]
         th.mode = "ok"
         replayed = await replay(gw.store, config, now=gw.clock.now(), destination="TH")
         gw.engine.wake()
@@ -221,7 +224,7 @@ class FakeClock:
 
 def test_circuit_opens_after_threshold_then_lets_one_probe_through() -> None:
     clock = FakeClock()
-    b = CircuitBreaker(BreakerSettings(failure_threshold=3, reset_timeout=10), clock)
+    b = CircuitBreaker(BreakerSettings(failure_threshold=3, reset_timeout=10, jitter=0), clock)
     assert b.allowance(4) == 4
     for _ in range(3):
         b.failure()

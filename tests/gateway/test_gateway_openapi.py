@@ -208,12 +208,14 @@ def test_the_statuses_come_from_the_error_classes(tmp_path: Path) -> None:
     gw = Gateway(make_config(tmp_path, {"TH": "http://127.0.0.1:9/x"}), serve_http=False)
     paths = build_app(gw)[DOCUMENT]["paths"]
     submit = paths["/v1/messages"]["post"]["responses"]
-    assert set(submit) == {"200", "202", "400", "401", "403", "408", "409", "413", "422", "429", "500", "503"}
+    assert set(submit) == {"200", "202", "400", "401", "403", "408", "409", "413", "422", "429", "500", "503", "507"}
+    assert "STORE_FULL" in submit["507"]["description"] and submit["507"]["headers"]["Retry-After"]["required"]
+    assert "Retry-After" in submit["503"]["headers"]  # not required: STORE_SCHEMA_OUTDATED says no time
     assert "AUTH_MALFORMED" in submit["401"]["description"] and "REQUEST_TIMEOUT" in submit["408"]["description"]
     assert set(submit["202"]["headers"]) == {"Location"}
     assert set(submit["200"]["headers"]) == {"Location", "X-Duplicate"}
-    assert set(paths["/v1/messages/{id}"]["get"]["responses"]) == {"200", "401", "404", "500", "503"}
-    assert set(paths["/v1/messages"]["get"]["responses"]) == {"200", "400", "401", "500", "503"}
+    assert set(paths["/v1/messages/{id}"]["get"]["responses"]) == {"200", "401", "404", "500", "503", "507"}
+    assert set(paths["/v1/messages"]["get"]["responses"]) == {"200", "400", "401", "500", "503", "507"}
     assert set(paths["/readyz"]["get"]["responses"]) == {"200", "500", "503"}
     assert paths["/readyz"]["get"]["security"] == []
     assert "STORE_UNAVAILABLE" in paths["/readyz"]["get"]["responses"]["503"]["description"]
@@ -404,15 +406,22 @@ async def test_a_wrong_method_is_METHOD_NOT_ALLOWED_with_allow(rig) -> None:
         assert r.headers["Allow"] == "GET"
 
 
-async def test_readyz_answers_503_STORE_UNAVAILABLE_when_the_store_is_down(rig, monkeypatch) -> None:
+async def test_readyz_answers_503_not_ready_naming_the_failed_check_when_the_store_is_down(rig, monkeypatch) -> None:
     client, _ = rig
 
-    async def down() -> None:
+    def down(fn: object) -> None:
         raise StoreUnavailable("connection refused", field="store.url")
 
-    monkeypatch.setattr(client.gw.store, "stats", down)
+    monkeypatch.setattr(client.gw.store, "_write", down)
     answer = await client.call("GET", "/readyz")
-    assert answer.status == 503 and answer.json()["error"]["code"] == "STORE_UNAVAILABLE"
+    body = answer.json()
+    assert answer.status == 503 and body["status"] == "not ready" and answer.headers["Retry-After"].isdigit()
+    assert body["checks"]["write"].startswith("failed: [STORE_UNAVAILABLE]")
+    assert {k: v for k, v in body["checks"].items() if k != "write"} == {
+        "free_space": "ok",
+        "integrity": "ok",
+        "journal": "ok",
+    }
 
 
 async def test_an_unexpected_failure_is_500_GATEWAY_INTERNAL(rig, monkeypatch) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import InvalidTransition, PartnerUnavailable
+from gateway.errors import InvalidTransition, PartnerRejected, PartnerUnavailable
 from gateway.journal import verify_chain
 from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, SubmissionEnvelope
 from gateway.store import MessageQuery, Store, open_store
@@ -145,6 +145,54 @@ async def test_amendment_waits_until_its_original_is_acknowledged(store: Store) 
     await store.record(orig.delivered(at=204.0).acknowledged(b"r", at=204.0), owner="w", now=204.0)
     assert [d.message_id for d in await store.claim("TH", owner="w", limit=10, now=205.0, lease=10)] == [
         queued("AMEND")[0].id
+    ]
+
+
+async def _dead_head_and_followers(store: Store) -> tuple[Delivery, list[str]]:
+    """ORIG, AMEND-1, AMEND-2 in conversation C-1 to TH; ORIG claimed and rejected into the dead-letter queue."""
+    await accept(store, "ORIG", conversation="C-1")
+    await accept(store, "AMEND-1", conversation="C-1")
+    await accept(store, "AMEND-2", conversation="C-1")
+    [orig] = await store.claim("TH", owner="w", limit=10, now=200.0, lease=10)
+    rejected = PartnerRejected("schema", field="TH")
+    dead = orig.attempt_failed(rejected, at=201.0).dead(rejected, at=201.0)
+    await store.record(dead, owner="w", now=201.0)
+    return dead, [queued("AMEND-1")[0].id, queued("AMEND-2")[0].id]
+
+
+async def test_dead_head_holds_its_conversation_and_followers_expire_naming_it(store: Store) -> None:
+    dead, followers = await _dead_head_and_followers(store)
+    assert await store.claim("TH", owner="w", limit=10, now=202.0, lease=10, on_dead="hold") == []
+    assert await store.waiting_behind(dead) == 2
+    assert await store.expire("TH", now=250.0, code="PARTNER_UNAVAILABLE", detail="ttl", on_dead="hold") == 2
+    letters = await store.dead_letters(destination="TH")
+    assert [d.message_id for d in letters] == [dead.message_id, *followers]
+    assert letters[0].last_error is not None and letters[0].last_error["code"] == "PARTNER_REJECTED"
+    for d in letters[1:]:
+        assert d.last_error is not None and d.last_error["code"] == "CONVERSATION_BLOCKED"
+        assert d.last_error["details"] == {"head": dead.message_id, "conversation": "C-1"}
+    assert await store.waiting_behind(dead) == 0
+
+
+async def test_dead_head_is_stepped_over_with_skip_and_order_is_kept_after_it(store: Store) -> None:
+    dead, followers = await _dead_head_and_followers(store)
+    [first] = await store.claim("TH", owner="w", limit=10, now=202.0, lease=10, on_dead="skip")
+    assert first.message_id == followers[0]  # the next head: one per conversation, still in order
+    await store.record(first.delivered(at=203.0).acknowledged(b"r", at=203.0), owner="w", now=203.0)
+    [second] = await store.claim("TH", owner="w", limit=10, now=204.0, lease=10, on_dead="skip")
+    assert second.message_id == followers[1]
+    await store.record(second.delivered(at=205.0).acknowledged(b"r", at=205.0), owner="w", now=205.0)
+    assert await store.waiting_behind(dead) == 0
+
+
+async def test_follower_expiring_with_skip_keeps_the_code_of_its_own_failure(store: Store) -> None:
+    dead, followers = await _dead_head_and_followers(store)
+    assert await store.expire("TH", now=250.0, code="PARTNER_UNAVAILABLE", detail="ttl", on_dead="skip") == 2
+    letters = await store.dead_letters(destination="TH")
+    assert [d.last_error["code"] for d in letters if d.last_error] == [
+        "PARTNER_REJECTED",
+        "PARTNER_UNAVAILABLE",
+        "PARTNER_UNAVAILABLE",
     ]
 
 

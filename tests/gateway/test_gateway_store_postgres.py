@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,8 @@ from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnav
 from gateway.journal import verify_chain
 from gateway.model import State
 from gateway.store import MessageQuery, Store, migrations, store_from_settings
-from gateway.store.postgres import _CLAIM, PostgresStore
+from gateway.store.base import OnDead
+from gateway.store.postgres import _CLAIMS, PostgresStore
 from helpers.gateway import Receiver, eventually, make_config
 from helpers.postgres import PG_DSN, fresh_schema
 
@@ -257,7 +259,10 @@ async def test_delivery_queued_at_version_2_is_upgraded_and_sent_with_its_destin
     assert record is not None and [d.content_type for d in record.deliveries] == [None]
 
 
-async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the_backlog(dsn: str) -> None:
+@pytest.mark.parametrize("on_dead", ["hold", "skip"])
+async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the_backlog(
+    dsn: str, on_dead: OnDead
+) -> None:
     [store] = await _nodes(dsn, 1)
     conn = await asyncpg.connect(dsn)
     try:
@@ -265,11 +270,13 @@ async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the
         # plan must reach rows by index, and check each candidate's conversation head with one probe on
         # (destination, conversation), not by reading every pending row of the destination per candidate.
         await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute("PREPARE claim AS " + _CLAIM)
+        await conn.execute("PREPARE claim AS " + _CLAIMS[on_dead])
         await conn.execute("EXECUTE claim('TH', 'w', 0, 16, 60, 1)")
         await asyncio.gather(*(accept(store, f"M-{i}", conversation=f"C-{i % 50}") for i in range(1200)))
         delivered = 0
-        while done := await store.claim("TH", owner="w", limit=100, now=200.0, lease=60):  # 50 heads at a time
+        while done := await store.claim(
+            "TH", owner="w", limit=100, now=200.0, lease=60, on_dead=on_dead
+        ):  # 50 heads at a time
             await asyncio.gather(
                 *(store.record(d.delivered(at=201.0).acknowledged(b"ok", at=201.0), owner="w", now=201.0) for d in done)
             )
@@ -289,7 +296,7 @@ async def test_claim_finds_conversation_heads_and_its_rows_by_index_whatever_the
         assert scans and all(kind in ("Index Scan", "Index Only Scan", "ModifyTable") for kind, _, _ in scans), scans
         [(_, _, head_probe)] = [scan for scan in scans if scan[1] == "deliveries_pending"]
         assert "destination" in head_probe and "conversation" in head_probe, scans
-        [new] = await store.claim("TH", owner="w", limit=16, now=300.0, lease=60)
+        [new] = await store.claim("TH", owner="w", limit=16, now=300.0, lease=60, on_dead=on_dead)
         assert new.message_id == queued("NEW-1")[0].id
     finally:
         await conn.close()
@@ -330,6 +337,8 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "dead_letters": lambda s: s.dead_letters(),
     "journal": lambda s: s.journal(),
     "stats": lambda s: s.stats(),
+    "health": lambda s: s.health(),
+    "waiting_behind": lambda s: s.waiting_behind(queued("X")[1][0]),
 }
 
 
@@ -354,6 +363,12 @@ async def test_no_driver_exception_leaves_any_store_method(broken: str) -> None:
                         )
                 finally:
                     await admin.close()
+                if name == "health":  # never raises: each check it could not pass is reported failed, coded
+                    checks = await store.health()
+                    failed = [v for v in checks.values() if v != "ok"]
+                    assert all(re.match(r"failed: \[(STORE_UNAVAILABLE|GATEWAY_INTERNAL)\]", v) for v in failed), checks
+                    assert failed or broken == "connections-killed", checks
+                    continue
                 try:
                     await _CALLS[name](store)
                 except NswError as exc:

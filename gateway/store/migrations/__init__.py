@@ -249,6 +249,15 @@ _DELIVERY_ON_BEHALF_OF = """
 ALTER TABLE deliveries ADD COLUMN on_behalf_of TEXT;
 """
 
+_PAYLOAD_EXCERPT = """
+-- A refused submission keeps only its first bytes as evidence (gateway.rejected_prefix_bytes) with the size and
+-- SHA-256 of the whole: payload is then a prefix when length(payload) < payload_size. NULL for accepted
+-- messages (payload is their whole verified document) and for rows stored before. Nullable columns without a
+-- default are only a catalogue change.
+ALTER TABLE messages ADD COLUMN payload_size {size_type};
+ALTER TABLE messages ADD COLUMN payload_sha256 TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -256,6 +265,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "content type of each delivery", _DELIVERY_CONTENT_TYPE, _DELIVERY_CONTENT_TYPE),
     Migration(4, "content digest of each signed message, unique per sender", _CONTENT_DIGEST, _CONTENT_DIGEST),
     Migration(5, "enterprise each delivery was relayed for", _DELIVERY_ON_BEHALF_OF, _DELIVERY_ON_BEHALF_OF),
+    Migration(
+        6,
+        "size and digest of a refused submission kept as a prefix",
+        _PAYLOAD_EXCERPT.format(size_type="BIGINT"),
+        _PAYLOAD_EXCERPT.format(size_type="INTEGER"),
+    ),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
