@@ -413,8 +413,10 @@ class Gateway:
             await listener.stop()
         for endpoint in self.inbound:
             await endpoint.stop()
-        await self.engine.stop()
-        await self.store.close()
+        try:
+            await self.engine.stop()  # records or releases every delivery its workers hold
+        finally:
+            await self.store.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()

@@ -417,6 +417,11 @@ class GatewaySettings(_Frozen):
     """How long a worker holds a claimed delivery before another may take it."""
     poll_interval: float = Field(0.5, gt=0)
     """How often idle delivery workers look for due messages (they are also woken on every new message)."""
+    shutdown_grace: float = Field(10.0, ge=0)
+    """On stop, how long deliveries already being sent may take to finish (each is also bounded by its
+    destination's ``timeout``). Whatever is still unfinished then is cancelled and its lease released back
+    to ``QUEUED`` in the store, without counting the attempt; after a restart it is sent again with the same
+    message id, which the receiver must deduplicate since the first request may have reached it."""
 
     @field_validator("max_message_bytes")
     @classmethod

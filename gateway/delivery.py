@@ -29,6 +29,15 @@
   :class:`~gateway.ports.ReceiptVerifier` accepts the receiver's receipt.
 * **Content type**: each delivery is sent with the media type the broker
   stored on it (``Delivery.content_type``), not one derived here.
+* **Shutdown leaves no lease behind**: a stopping worker claims nothing more,
+  gives the attempts in flight ``[gateway] shutdown_grace`` seconds, cancels
+  the rest, then records every delivery it still holds: the outcome if one was
+  reached (a write interrupted by the cancellation is repeated; the store's
+  compare-and-set makes a write that did land a no-op), else the lease is
+  released back to ``QUEUED`` with the attempt not counted and a history step
+  saying so. A released request may already have reached the partner: after a
+  restart it is sent again with the same message id, for the receiver to
+  deduplicate.
 """
 
 from __future__ import annotations
@@ -165,9 +174,11 @@ class DestinationWorker:
         owner: str,
         lease: float,
         poll_interval: float,
+        shutdown_grace: float = 10.0,
         rng: random.Random | None = None,
     ) -> None:
-        """``rng``: the random source of the breaker's jitter (seeded in tests)."""
+        """``rng``: the random source of the breaker's jitter (seeded in tests); ``shutdown_grace``: how long
+        attempts in flight may go on after :meth:`stop` before they are cancelled and their leases released."""
         self.name = name
         self.settings = settings
         self.adapter = adapter
@@ -178,6 +189,7 @@ class DestinationWorker:
         self.owner = owner
         self.lease = max(lease, settings.timeout * 2)
         self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
         self.backoff = Backoff(settings.retry, adapter.recoverable)
         self.breaker = CircuitBreaker(settings.breaker, clock, rng)
         self.wake = asyncio.Event()
@@ -187,6 +199,10 @@ class DestinationWorker:
         """Sent for a delivery queued without a content type (by a gateway before store schema 3)."""
         self._stopping = False
         self._last_expire = 0.0
+        self._held: dict[str, Delivery] = {}
+        """Claimed by this worker and not yet recorded, by message id."""
+        self._outcomes: dict[str, Delivery] = {}
+        """The result reached for a held delivery whose write has not completed yet."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -206,11 +222,35 @@ class DestinationWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll_interval)
         finally:
-            if self.inflight:
-                await asyncio.wait(self.inflight, timeout=self.settings.timeout)
-                for task in list(self.inflight):
-                    task.cancel()
-                await asyncio.gather(*self.inflight, return_exceptions=True)
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Let the attempts in flight finish within the grace period, cancel the rest, hand back what is held."""
+        if self.inflight:
+            _, pending = await asyncio.wait(set(self.inflight), timeout=self.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        now = self.clock.now()
+        for key, d in list(self._held.items()):
+            outcome = self._outcomes.get(key)
+            final = outcome or d.released(
+                f"lease released at shutdown of {self.owner}: sent again with the same message id", at=now
+            )
+            try:
+                await self.store.record(final, owner=self.owner, now=now)
+            except InvalidTransition:  # the interrupted write did land, or the lease is no longer ours
+                pass
+            except NswError as exc:
+                log.error("outbox %s: cannot hand back %s at shutdown (its lease runs out): %s", self.name, key, exc)
+            else:
+                if outcome is None:
+                    log.info("outbox %s: released %s at shutdown", self.name, key)
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        self._held.pop(key, None)
+        self._outcomes.pop(key, None)
 
     async def _step(self) -> bool:
         """Expire, then claim and start what the bulkhead and breaker allow. True if it should go again at once."""
@@ -241,6 +281,10 @@ class DestinationWorker:
             if not claimed and self.breaker.probing:  # nothing to probe with: let the next claim probe
                 self.breaker.probing = False
         self.metrics.circuit_open[self.name] = int(self.breaker.state != "closed")
+        for d in claimed:
+            self._held[d.message_id] = d
+        if self._stopping:  # stopped while claiming: the drain hands these back unsent
+            return False
         for d in claimed:
             task = asyncio.create_task(self._attempt(d), name=f"deliver {d.message_id}->{self.name}")
             self.inflight.add(task)
@@ -300,11 +344,14 @@ class DestinationWorker:
                 result = result.acknowledged(kept, at=now)
                 self.metrics.delivered[self.name] += 1
                 self.metrics.observe_latency(self.name, now - d.queued_at)
+        self._outcomes[d.message_id] = result
         try:
             await self.store.record(result, owner=self.owner, now=self.clock.now())
         except InvalidTransition:
+            self._forget(d.message_id)
             log.warning("lost the lease on %s→%s; another worker owns it now", d.message_id, self.name)
             return
+        self._forget(d.message_id)
         if result.state is State.DEAD:
             await self._head_died(result)
 
@@ -387,6 +434,7 @@ class DeliveryEngine:
                 owner=self.owner,
                 lease=config.gateway.lease_seconds,
                 poll_interval=config.gateway.poll_interval,
+                shutdown_grace=config.gateway.shutdown_grace,
                 rng=rng,
             )
         self._tasks: list[asyncio.Task[None]] = []

@@ -384,6 +384,17 @@ class Delivery:
     def dead(self, error: NswError, *, at: float) -> Delivery:
         return self._go(S.DEAD, at, error=error)
 
+    def released(self, detail: str, *, at: float) -> Delivery:
+        """Handed back unfinished (its lease given up): still ``QUEUED``, the attempt not counted, the same
+        message id when it is claimed again. Only a claimed, ``QUEUED`` delivery can be released."""
+        if self.state is not S.QUEUED:
+            raise InvalidTransition(
+                f"delivery {self.message_id}→{self.destination} is {self.state.value}: only a QUEUED one is released",
+                field="state",
+            )
+        step = Transition(S.QUEUED, at, from_state=S.QUEUED, destination=self.destination, detail=detail)
+        return replace(self, history=self.history + (step,))
+
     def replay(self, *, at: float, ttl: float) -> Delivery:
         """Back from the dead-letter queue: a fresh attempt budget and time-to-live, the same message id."""
         return self._go(S.QUEUED, at, attempts=0, next_attempt_at=at, queued_at=at, deadline=at + ttl)

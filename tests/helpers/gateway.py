@@ -31,6 +31,8 @@ class Receiver:
     ``dedup``: remember message ids and acknowledge a repeat as a duplicate without "processing" it.
     ``mode``: ``ok`` | ``down`` (503) | ``reject`` (400) | ``bad-receipt`` (acknowledges another id).
     ``fail_first``: answer 503 to the first N requests, then behave per ``mode``.
+    ``delay``: seconds to wait after processing a request before answering it (a slow or hanging partner;
+    the request has reached it even if the gateway gives up waiting); lowering it also ends the waits begun.
     """
 
     def __init__(
@@ -41,7 +43,9 @@ class Receiver:
         fail_first: int = 0,
         receipt_signer: Any = None,
         verify_with: Any = None,
+        delay: float = 0.0,
     ) -> None:
+        self.delay = delay
         self.receipt_signer = receipt_signer
         """A ``signing.keys.Signer``: answer with a signed ``<Receipt>`` (``gateway.ports.receipt_document``)."""
         self.verify_with = verify_with
@@ -88,6 +92,9 @@ class Receiver:
         if not (self.dedup and duplicate):
             self.processed.append(mid)
         self._seen.add(mid)
+        arrived = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() < arrived + self.delay:  # lowering ``delay`` cuts the wait short
+            await asyncio.sleep(0.02)
         if self.receipt_signer is not None:
             from gateway.ports import receipt_document
             from signing.sign import sign_document
