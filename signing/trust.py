@@ -32,7 +32,6 @@ on validity dates, pins with their windows, and revocation.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import (
     ClientVerifier,
@@ -67,7 +65,7 @@ from gateway.errors import (
     CertificateUntrusted,
     ConfigError,
 )
-from signing.identity import SignerIdentity
+from signing.identity import SignerIdentity, certificate_fingerprint
 from signing.keys import load_certificates
 from signing.policy import VerifyPolicy
 from signing.revocation import NoRevocationCheck, RevocationChecker
@@ -89,10 +87,9 @@ ALLOWED_CURVES: frozenset[str] = frozenset({"secp256r1", "secp384r1", "secp521r1
 """Elliptic curves accepted for any certificate of a path: P-256, P-384, P-521."""
 
 
-@lru_cache(maxsize=4096)
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 fingerprint of the DER certificate, lower-case hex."""
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+fingerprint = lru_cache(maxsize=4096)(certificate_fingerprint)
+"""SHA-256 fingerprint of the DER certificate, lower-case hex (:func:`signing.identity.certificate_fingerprint`,
+cached per certificate)."""
 
 
 def _name(cert: x509.Certificate) -> str:
