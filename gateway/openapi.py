@@ -123,47 +123,36 @@ def _merge(responses: dict[str, Any], extra: Mapping[str, Any]) -> None:
             mine["description"] = f"{mine.get('description', '')}; {response['description']}".lstrip("; ")
 
 
+def _header(
+    name: str, *, required: bool = False, max_length: int | None = None, description: str = ""
+) -> dict[str, Any]:
+    """A request header parameter (a string)."""
+    schema: dict[str, Any] = {"type": "string"}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    parameter: dict[str, Any] = {"name": name, "in": "header", "required": required, "schema": schema}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
 _SUBMIT_HEADERS: list[dict[str, Any]] = [
-    {"name": "X-Message-Id", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 128}},
-    {"name": "X-Document-Type", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 64}},
-    {
-        "name": "X-Sender",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "default: the authenticated party; must be it",
-    },
-    {
-        "name": "X-Conversation-Id",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "default: the reference the document names, else X-Message-Id",
-    },
-    {
-        "name": "X-Reference",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "default: the dossier reference the document names (a VNSW envelope's "
+    _header("X-Message-Id", required=True, max_length=128),
+    _header("X-Document-Type", required=True, max_length=64),
+    _header("X-Sender", description="default: the authenticated party; must be it"),
+    _header("X-Conversation-Id", description="default: the reference the document names, else X-Message-Id"),
+    _header(
+        "X-Reference",
+        description="default: the dossier reference the document names (a VNSW envelope's "
         "Header/Subject/reference, harmonized JSON envelope.reference)",
-    },
-    {"name": "X-Destination", "in": "header", "required": False, "schema": {"type": "string"}},
-    {"name": "X-Procedure", "in": "header", "required": False, "schema": {"type": "string"}},
-    {
-        "name": "X-Format",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "the payload's format (json, vnsw, form-d, sps, xml...); default: the party's configured format",
-    },
-    {
-        "name": "X-On-Behalf-Of",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "intermediaries: the enterprise submitted for",
-    },
+    ),
+    _header("X-Destination"),
+    _header("X-Procedure"),
+    _header(
+        "X-Format",
+        description="the payload's format (json, vnsw, form-d, sps, xml...); default: the party's configured format",
+    ),
+    _header("X-On-Behalf-Of", description="intermediaries: the enterprise submitted for"),
 ]
 
 _INSTANT = {
