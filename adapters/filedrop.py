@@ -61,7 +61,7 @@ from gateway.errors import (
     XmlTooLarge,
 )
 from gateway.model import PartyId, SubmissionEnvelope
-from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, InboundEndpoint, Intake, OutboundMessage, Receipt
 from gateway.wire import Ack
 
 __all__ = [
@@ -157,9 +157,14 @@ class FileDropAdapter(Adapter):
     options: FileDropOptions
 
     def __init__(
-        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
     ) -> None:
-        super().__init__(url, timeout=timeout, options=options)
+        super().__init__(url, timeout=timeout, options=options, state=state)
         self.extension = self.options.extension.lstrip(".")
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
@@ -214,8 +219,14 @@ class FileDropInbox(InboundEndpoint):
     Options: ClassVar[type[BaseModel]] = FileDropInboxOptions
     options: FileDropInboxOptions
 
-    def __init__(self, name: str = "filedrop", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
-        super().__init__(name, options=options)
+    def __init__(
+        self,
+        name: str = "filedrop",
+        *,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
+    ) -> None:
+        super().__init__(name, options=options, state=state)
         self.root = Path(self.options.path)
         self.party = self.options.party
         self.interval = self.options.interval

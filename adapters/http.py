@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.options import TlsOptions, client_ssl_context
 from gateway.errors import GatewayError, PartnerRejected, PartnerUnavailable
-from gateway.ports import Adapter, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt
 
 __all__ = ["HttpAdapter", "HttpOptions", "translate_error"]
 
@@ -97,9 +97,14 @@ class HttpAdapter(Adapter):
     _session: aiohttp.ClientSession | None = None
 
     def __init__(
-        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
     ) -> None:
-        super().__init__(url, timeout=timeout, options=options)
+        super().__init__(url, timeout=timeout, options=options, state=state)
         self._ssl = client_ssl_context(self.options.tls)
 
     async def open(self) -> None:

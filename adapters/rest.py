@@ -73,7 +73,7 @@ from gateway.errors import (
     SignatureValueInvalid,
 )
 from gateway.openapi import error_responses, json_content
-from gateway.ports import Adapter, InboundEndpoint, Intake, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, InboundEndpoint, Intake, OutboundMessage, Receipt
 from gateway.wire import Timestamp, WireModel, json_reply
 from signing.algorithms import ECDSA_SHA256, ECDSA_SHA384, RSA_PSS_SHA256, RSA_SHA256, SignatureAlgorithm
 from signing.keys import Signer, default_algorithm_for, verify_raw
@@ -195,9 +195,14 @@ class WebhookAdapter(HttpAdapter):
     options: WebhookOptions
 
     def __init__(
-        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
     ) -> None:
-        super().__init__(url, timeout=timeout, options=options)
+        super().__init__(url, timeout=timeout, options=options, state=state)
         self.signer: Signer = signer_from_options(self.options.signer, field="options.signer")
 
     async def deliver(self, message: OutboundMessage) -> Receipt:

@@ -10,7 +10,10 @@ receiver, and measures
   ``--concurrency`` submissions in flight, spread round-robin over the nodes;
 * **latency at half the peak rate**: an open loop at 50 % of that peak, as many messages as the peak run;
   p50/p99/p99.9 of submission → receipt at the receiver;
-* **CPU per message**: user+system CPU time of the gateway processes (``/proc``) over the peak run / messages.
+* **CPU per message**: user+system CPU time of the gateway processes (``/proc``) over the peak run / messages;
+* **peak RSS per submission** (``--rss-sizes``, :mod:`peak_rss`): one fresh SQLite gateway per document size
+  (1, 8 and 16 MiB signed documents with a large base64 element), its peak resident growth as a ratio to the
+  payload (``peak_rss`` in the JSON).
 
 The **crypto floor** is measured in the same run: raw python-xmlsec parse + verify + sign of the same
 document with the key already loaded (no policy, no trust store), one core. Every throughput is given as a
@@ -507,6 +510,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if unknown or not wanted:
         raise SystemExit(f"--sizes: unknown document size {', '.join(unknown) or '(none given)'}; known: 8KB, 100KB")
     sizes = {k: known[k] for k in wanted}
+    from peak_rss import parse_sizes
+    from peak_rss import run as run_peak_rss
+
+    rss_sizes = parse_sizes(args.rss_sizes) if args.rss_sizes.strip() else {}
     docs, floor = make_documents(sizes, messages_per_case(args.messages))
     cases = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
     if args.quick:
@@ -518,6 +525,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 r = await run_case(store, nodes, size, docs[size], floor[size], args, Path(tmp))
                 results.append(r)
                 print(f"  done: {store} x{nodes} {size}: {r['msg_per_s']} msg/s", file=sys.stderr, flush=True)
+    peak_rss = []
+    if rss_sizes:
+        peak_rss = await run_peak_rss(rss_sizes, lines=False)
+        print(f"  done: peak RSS {args.rss_sizes}", file=sys.stderr, flush=True)
     by = {(r["store"], r["nodes"], r["document"]): r for r in results}
     targets = {}
     for size in sizes:
@@ -544,6 +555,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "floor_us": {k: round(v * 1e6, 1) for k, v in floor.items()},
         "results": results,
         "targets": targets,
+        "peak_rss": peak_rss,
     }
 
 
@@ -597,10 +609,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"), help="write the results here")
     p.add_argument("--quick", action="store_true", help="skip the 4-node runs")
     p.add_argument("--sizes", default="8KB,100KB", help="documents to run, comma-separated (8KB, 100KB)")
+    p.add_argument(
+        "--rss-sizes",
+        default="1MiB,8MiB,16MiB",
+        help="peak RSS per submission (benchmarks/peak_rss.py), comma-separated; empty: skip",
+    )
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     report = asyncio.run(main_async(args))
     print_table(report)
+    if report["peak_rss"]:
+        from peak_rss import print_table as print_peak_rss
+
+        print_peak_rss(report["peak_rss"])
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print(f"results written to {args.json}")
     return 0

@@ -519,8 +519,22 @@ class _ForgetfulStore:
     async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
         return None
 
-    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None:
-        return None
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> bytes:
+        return receipt  # kept nowhere: the next resend is processed again
+
+
+class _ForgingStore:
+    """A duplicate store whose receipts the peer may replace (the ``receipt-for-another-message`` defect answers
+    every resend with the receipt it forged for the first transmission)."""
+
+    def __init__(self) -> None:
+        self.receipts: dict[tuple[str, str], bytes] = {}
+
+    async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
+        return self.receipts.get((partner, message_id))
+
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> bytes:
+        return self.receipts.setdefault((partner, message_id), receipt)
 
 
 class BrokenAs4Peer:
@@ -582,12 +596,13 @@ class BrokenAs4Peer:
             action=action,
         )
         self._signer = SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert])
+        self._forging = _ForgingStore()
         self.receiver = As4Receiver(
             party_id=party_id,
             partners={kit_party: As4Partner(pmode, trust, kit.cert)},
             signer=self._signer,
             decrypter=SoftwareDecrypter(ours.key, ours.cert),
-            store=_ForgetfulStore() if "process-duplicates" in self.defects else None,
+            store=_ForgetfulStore() if "process-duplicates" in self.defects else self._forging,
             sink=self._sink,
         )
         self.path = path
@@ -623,7 +638,7 @@ class BrokenAs4Peer:
                 dataclasses.replace(self._last, user_message=other), self._signer, domain="broken-peer"
             )
             last = self._last.user_message
-            await self.receiver.store.remember(last.sender.party_id, last.message_id, receipt)  # consistent on retry
+            self._forging.receipts[(last.sender.party_id, last.message_id)] = receipt  # consistent on retry
             return web.Response(body=receipt, status=200, headers={"Content-Type": response.headers["Content-Type"]})
         if "unsigned-receipts" in self.defects:
             root = parse_xml(response.body)

@@ -18,8 +18,12 @@ Endpoints:
 * ``GET /v1/messages?document_type=&state=&conversation=&reference=&since=&until=&limit=``.
 * ``GET /healthz``, ``GET /readyz`` (the store's checks, each ``ok`` or ``failed: ...``, 503 ``not ready`` when
   one failed; with the security defaults the configuration weakens), ``GET /metrics``
-  (Prometheus; a ``[gateway.metrics]`` scrape token unless ``public = true``), ``GET /openapi.json``: the OpenAPI 3.1
+  (:mod:`gateway.metrics`: text format 0.0.4 or OpenMetrics by ``Accept``; outbox gauges and readiness counted at
+  each scrape; a ``[gateway.metrics]`` scrape token unless ``public = true``, decided in ``_authorize_scrape``;
+  every request counted by route template and status), ``GET /openapi.json``: the OpenAPI 3.1
   document of this configuration, core routes and inbound endpoints' (:mod:`gateway.openapi`).
+* ``/v1/admin/*``: the operator API (:mod:`gateway.admin`), for ``[operators.NAME]`` credentials only (bearer
+  token or TLS client certificate); an operator token also scrapes ``/metrics`` and opens no party endpoint.
 
 Parties authenticate with ``Authorization: Bearer <token>`` (per-party API
 tokens from the configuration); a party submits only as itself, only the
@@ -35,16 +39,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from cryptography import x509
 
+from gateway import __version__
+from gateway.admin import ADMIN_PREFIX, OPERATOR, admin_routes
+from gateway.archive import Archiver
+from gateway.audit import Anchoring, require_sound_journal
 from gateway.broker import Broker
+from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.delivery import Clock, DeliveryEngine, SystemClock
+from gateway.delivery import DeliveryEngine
 from gateway.errors import (
     ERROR_CODES,
     CredentialsMalformed,
@@ -60,7 +71,8 @@ from gateway.errors import (
     StoreUnavailable,
     XmlTooLarge,
 )
-from gateway.metrics import Metrics
+from gateway.events import EventBus
+from gateway.metrics import Metrics, OutboxGauges
 from gateway.model import PartyId, State, SubmissionEnvelope
 from gateway.openapi import build_document, undocumented_operations
 from gateway.ports import (
@@ -71,12 +83,20 @@ from gateway.ports import (
     Mapper,
     ReceiptVerifier,
     RegistryMapper,
+    StoreAdapterState,
     Verifier,
     resolve_inbound,
 )
-from gateway.security import build_adapter, build_receipts, build_signer, build_verifier
+from gateway.security import (
+    build_adapter,
+    build_receipts,
+    build_signer,
+    build_verifier,
+    certificate_inventory,
+    key_ring,
+)
 from gateway.store import Store, store_from_settings
-from gateway.store.base import MessageQuery
+from gateway.store.base import DestinationStats, MessageQuery
 from gateway.transport import Listener, body_deadline
 from gateway.wire import Ack, Health, MessageStatus, Readiness, Rejection, SearchResult, error_reply, json_reply
 
@@ -105,7 +125,13 @@ async def _errors(
         log.info("incident %s: %s", exc.incident_id, exc)
         return error_reply(exc)
     except web.HTTPRequestEntityTooLarge as exc:
-        return error_reply(XmlTooLarge(exc.text or "request body too large", field="body"))
+        too_large = XmlTooLarge(exc.text or "request body too large", field="body")
+        log.info("incident %s: %s %s refused: %s", too_large.incident_id, request.method, request.path, too_large)
+        for endpoint in request.app[GATEWAY].inbound:  # a SOAP fault, an ebMS error signal...
+            answer = endpoint.refusal(request, too_large)
+            if answer is not None:
+                return answer
+        return error_reply(too_large)
     except web.HTTPMethodNotAllowed as exc:
         allow = sorted(m for m in exc.allowed_methods if m != "HEAD")
         return error_reply(MethodNotAllowed(f"{request.method} is not served at {request.path}", allow=allow))
@@ -120,6 +146,53 @@ async def _errors(
 
 
 @web.middleware
+async def _requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """``nswgw_http_requests_total`` and ``nswgw_http_request_duration_seconds`` by route template (the path
+    pattern a route was added with, ``unmatched`` when none matched: bounded whatever clients send)."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        request.app[GATEWAY].metrics.http_request(route, status, time.perf_counter() - started)
+
+
+@web.middleware
+async def _refusals(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """``nswgw_rejections_total`` for a request refused before the broker answers it (authentication, a malformed
+    request, an oversized body, an unknown path...): by code, and by party once one is authenticated."""
+    code: str | None = None
+    try:
+        return await handler(request)
+    except NswError as exc:
+        code = exc.code if exc.http_status < 500 else None
+        raise
+    except web.HTTPRequestEntityTooLarge:
+        code = XmlTooLarge.code
+        raise
+    except web.HTTPMethodNotAllowed:
+        code = MethodNotAllowed.code
+        raise
+    except web.HTTPNotFound:
+        code = PathNotFound.code
+        raise
+    finally:
+        if code is not None:
+            request.app[GATEWAY].metrics.refused(code, request.get(PARTY, ""))
+
+
+@web.middleware
 async def _auth(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
@@ -130,23 +203,26 @@ async def _auth(
         return await handler(request)
     config = request.app[GATEWAY].config
     if request.path == "/metrics":
-        scrape = config.gateway.metrics
-        if scrape.public:
-            return await handler(request)
-        token = _bearer(request)
-        if scrape.matches(token):
-            return await handler(request)
-        if config.party_for_token(token) is not None:
-            raise NotAuthorized(
-                "a party token does not open /metrics; use a [gateway.metrics] token", field="Authorization"
-            )
-        raise NotAuthenticated("the token matches no [gateway.metrics] scrape token", field="Authorization")
+        _authorize_scrape(request, config)
+        return await handler(request)
     subject = _client_subject(request)
+    if request.path.startswith(ADMIN_PREFIX):
+        request[OPERATOR] = _operator(request, config, subject)
+        return await handler(request)
     by_certificate = config.party_for_certificate(subject) if subject is not None else None
     if "Authorization" in request.headers or by_certificate is None:
         if subject is not None and by_certificate is None and "Authorization" not in request.headers:
+            if config.operator_for_certificate(subject) is not None:
+                raise NotAuthorized(
+                    f"{subject} is an operator's certificate: it opens /v1/admin/ only", field="certificate"
+                )
             raise NotAuthenticated(f"the TLS client certificate {subject} authenticates no party", field="certificate")
-        party = config.party_for_token(_bearer(request))
+        token = _bearer(request)
+        party = config.party_for_token(token)
+        if party is None and config.operator_for_token(token) is not None:
+            raise NotAuthorized(
+                "an operator token opens /v1/admin/ and /metrics only, no party endpoint", field="Authorization"
+            )
         if party is None:
             raise NotAuthenticated("the token matches no configured party", field="Authorization")
         if by_certificate is not None and by_certificate != party:
@@ -157,6 +233,43 @@ async def _auth(
         party = by_certificate
     request[PARTY] = party
     return await handler(request)
+
+
+def _operator(request: web.Request, config: Config, subject: str | None) -> str:
+    """The operator a ``/v1/admin/`` request authenticates as (bearer token, else TLS client certificate); a party's
+    credentials are ``AUTH_FORBIDDEN`` there, none at all ``AUTH_REQUIRED``."""
+    if "Authorization" not in request.headers and subject is not None:
+        operator = config.operator_for_certificate(subject)
+        if operator is not None:
+            return operator
+        if config.party_for_certificate(subject) is not None:
+            raise NotAuthorized(f"{subject} is a party's certificate: /v1/admin/ is for operators", field="certificate")
+        raise NotAuthenticated(f"the TLS client certificate {subject} authenticates no operator", field="certificate")
+    token = _bearer(request)
+    operator = config.operator_for_token(token)
+    if operator is not None:
+        return operator
+    if config.party_for_token(token) is not None:
+        raise NotAuthorized(
+            "a party token does not open /v1/admin/; use an [operators.NAME] token", field="Authorization"
+        )
+    raise NotAuthenticated("the token matches no configured operator", field="Authorization")
+
+
+def _authorize_scrape(request: web.Request, config: Config) -> None:
+    """Who may read ``GET /metrics`` (its series name parties and destinations): anyone with ``public = true``,
+    else a ``[gateway.metrics]`` scrape token or an operator's token. The one place that decides it."""
+    scrape = config.gateway.metrics
+    if scrape.public:
+        return
+    token = _bearer(request)
+    if scrape.matches(token) or config.operator_for_token(token) is not None:
+        return
+    if config.party_for_token(token) is not None:
+        raise NotAuthorized(
+            "a party token does not open /metrics; use a [gateway.metrics] token", field="Authorization"
+        )
+    raise NotAuthenticated("the token matches no [gateway.metrics] scrape token", field="Authorization")
 
 
 def _client_subject(request: web.Request) -> str | None:
@@ -277,7 +390,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    checks = await gw.store.health()
+    checks = await gw.readiness()
     failed = sorted(name for name, result in checks.items() if result != "ok")
     body = Readiness(
         status="not ready" if failed else "ready",
@@ -293,8 +406,20 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    return web.Response(
-        text=gw.metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Prometheus-Format": "0.0.4"}
+    await gw.refresh_metrics()
+    body, content_type = gw.metrics.exposition(request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+_PENDING = (State.QUEUED, State.FAILED, State.DELIVERED)
+
+
+def _outbox(stats: DestinationStats) -> OutboxGauges:
+    oldest = [stats.oldest[s] for s in _PENDING if s in stats.oldest]
+    return OutboxGauges(
+        pending=sum(stats.counts.get(s, 0) for s in _PENDING),
+        oldest_queued_at=min(oldest) if oldest else None,
+        dead=stats.counts.get(State.DEAD, 0),
     )
 
 
@@ -305,7 +430,8 @@ async def _openapi(request: web.Request) -> web.Response:
 def build_app(gateway: Gateway) -> web.Application:
     settings = gateway.config.gateway
     app = web.Application(
-        middlewares=[_errors, _auth, body_deadline(settings.body_timeout)], client_max_size=settings.max_message_bytes
+        middlewares=[_requests, _errors, _refusals, _auth, body_deadline(settings.body_timeout)],
+        client_max_size=settings.max_message_bytes,
     )
     app[GATEWAY] = gateway
     app.router.add_post("/v1/messages", _submit)
@@ -315,6 +441,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
+    app.add_routes(admin_routes(gateway))
     app.add_routes([r for ep in gateway.inbound for r in ep.routes(gateway.intake)])
     document = build_document(gateway.inbound)
     app[DOCUMENT] = document
@@ -329,7 +456,9 @@ class Gateway:
     The composition root: every collaborator of :class:`~gateway.broker.Broker` and
     :class:`~gateway.delivery.DeliveryEngine` is built here from the configuration (:mod:`gateway.security`
     for verifier, signer and receipts; the adapter registry for adapters and inbound endpoints), unless a
-    caller hands one in (tests, benchmarks).
+    caller hands one in (tests, benchmarks). Each adapter it builds gets its durable state in the store as
+    ``state=`` (:meth:`adapter_state`: namespace ``destination:NAME``), each inbound endpoint likewise
+    (``inbound:NAME``).
     """
 
     def __init__(
@@ -348,7 +477,9 @@ class Gateway:
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.metrics = Metrics()
+        self.events = EventBus()
+        self.metrics = Metrics(version=__version__, destinations=config.destinations)
+        self.metrics.certificates((c.party, c.role, c.serial, c.not_after) for c in certificate_inventory(config))
         self.store = store or store_from_settings(config.store)
         mapper = mapper or RegistryMapper()
         given = dict(adapters or {})
@@ -358,11 +489,26 @@ class Gateway:
             clock=self.clock,
             metrics=self.metrics,
             receipts=receipts or build_receipts(config),
-            adapters={name: given.get(name) or build_adapter(name, dest) for name, dest in config.destinations.items()},
+            adapters={
+                name: given.get(name) or build_adapter(name, dest, state=self.adapter_state(f"destination:{name}"))
+                for name, dest in config.destinations.items()
+            },
             legacy_content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
             rng=rng,
         )
         self.store.on_work(self.engine.wake)
+        anchor = config.journal.anchor
+        self.anchoring = Anchoring(
+            self.store,
+            Path(anchor) if anchor is not None else None,
+            interval=config.journal.anchor_interval,
+            now=self.clock.now,
+        )
+        self.archiver = (
+            Archiver(self.store, config, key_ring(config), now=self.clock.now)
+            if config.retention.interval is not None
+            else None
+        )
         self.broker = Broker(
             config,
             self.store,
@@ -378,22 +524,74 @@ class Gateway:
         """The HTTP listener while the gateway runs (``serve_http``): its ``limits`` count connections per client."""
         self.port: int | None = None
         self.inbound: list[InboundEndpoint] = [
-            resolve_inbound(s.endpoint, field=f"inbound.{name}.endpoint")(name, options=s.options)
+            resolve_inbound(s.endpoint, field=f"inbound.{name}.endpoint")(
+                name, options=s.options, state=self.adapter_state(f"inbound:{name}")
+            )
             for name, s in config.inbound.items()
         ]
         """The endpoints of the ``[inbound.NAME]`` sections, in order (a caller may append more before start)."""
         self.intake = Intake(
             submit=self.broker.submit, party_of=lambda request: PartyId(request[PARTY]), store=self.store, config=config
         )
+        self.config_file: tuple[Path, Config] | None = None
+        """The file the configuration came from and what it held when loaded (command-line overrides such as
+        ``--port`` apply on top): what ``POST /v1/admin/reload`` and SIGHUP read again and compare with."""
+        self._own_verifier = verifier is None
+
+    def reconfigure(self, config: Config) -> None:
+        """Run with ``config`` from now on: a configuration whose ``parties``, ``routes``, ``document_types`` or
+        ``operators`` differ from the running one's, and nothing else (:func:`gateway.admin.reload`). The broker
+        authorizes, verifies and routes with it from the next submission; a verifier handed in by a caller is
+        kept. Inbound endpoints keep the configuration they were started with."""
+        verifier = build_verifier(config) if self._own_verifier else self.broker.verifier
+        inventory = certificate_inventory(config)
+        self.config = config
+        self.engine.config = config
+        self.broker.reconfigure(config, verifier)
+        self.metrics.certificates((c.party, c.role, c.serial, c.not_after) for c in inventory)
+
+    def adapter_state(self, namespace: str) -> StoreAdapterState:
+        """The durable records of one destination's adapter (``destination:NAME``) or one inbound endpoint
+        (``inbound:NAME``) in this gateway's store, expiring on the gateway's clock."""
+        return StoreAdapterState(self.store, namespace, now=self.clock.now)
 
     @property
     def url(self) -> str:
         scheme = "https" if self.config.gateway.tls is not None else "http"
         return f"{scheme}://{self.config.gateway.host}:{self.port}"
 
+    async def readiness(self) -> dict[str, str]:
+        """The checks of ``/readyz`` (the store's and the journal anchoring's), each ``ok`` or ``failed: ...``;
+        also the ``nswgw_ready`` gauges."""
+        checks = await self.store.health() | await self.anchoring.checks()
+        self.metrics.observe_readiness(checks)
+        return checks
+
+    async def refresh_metrics(self) -> None:
+        """Bring the scrape-time gauges up to date: outboxes from the store (one grouped query), readiness,
+        breakers. A store fault leaves the outbox gauges as they were and reports ``nswgw_ready`` 0."""
+        try:
+            stats = await self.store.stats()
+        except NswError as exc:
+            log.error("metrics: cannot count the outboxes: %s", exc)
+        else:
+            self.metrics.observe_outboxes({s.destination: _outbox(s) for s in stats}, now=self.clock.now())
+        await self.readiness()
+        open_ = set(self.engine.circuits_open())
+        for name in self.engine.workers:
+            self.metrics.circuit(name, open_=name in open_)
+
     async def start(self) -> None:
         await self.store.open()
         try:
+            base = await self.store.journal_base()
+            verified = await require_sound_journal(self.store, self.anchoring.path, start=(base.seq, base.hash))
+            self.anchoring.start((verified.head_seq, verified.head_hash))
+            head = await self.store.journal_head()
+            if head is not None:  # a wall clock gone back across a restart: never earlier than what is stored
+                self.clock.not_before(head.at)
+            if self.archiver is not None:
+                self.archiver.start()
             await self.store.recover(now=self.clock.now())
             await self.engine.start()
             for endpoint in self.inbound:
@@ -414,7 +612,10 @@ class Gateway:
         for endpoint in self.inbound:
             await endpoint.stop()
         try:
+            if self.archiver is not None:
+                await self.archiver.stop()  # a round in progress is cut off: its bundle is redone next time
             await self.engine.stop()  # records or releases every delivery its workers hold
+            await self.anchoring.stop()  # anchors the head the engine's last records left
         finally:
             await self.store.close()
 

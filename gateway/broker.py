@@ -43,8 +43,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from gateway.clock import Clock
 from gateway.config import Config
-from gateway.delivery import Clock
 from gateway.errors import (
     ClientError,
     DelegationMismatch,
@@ -98,6 +98,12 @@ class Broker:
         self.clock = clock
         self.metrics = metrics
         self.on_accepted = on_accepted
+        self.router = Router(config.routes, tuple(config.destinations))
+
+    def reconfigure(self, config: Config, verifier: Verifier) -> None:
+        """Authorize, verify and route with ``config`` and ``verifier`` from the next submission (a reload of
+        parties, routes and trust; the destinations are the same)."""
+        self.config, self.verifier = config, verifier
         self.router = Router(config.routes, tuple(config.destinations))
 
     def _process(self, message: Message, raw: bytes) -> tuple[Message, list[Delivery], bytes]:
@@ -212,7 +218,7 @@ class Broker:
         and the state it is in now."""
         record = await self.store.get(original.id)
         state = record.state if record is not None else original.state
-        self.metrics.rejected[DuplicateContent.code] += 1
+        self.metrics.submission_rejected(DuplicateContent.code)  # the refusal itself is counted where it is answered
         return DuplicateContent(
             f"this signed document was already submitted by {original.sender} as {original.message_id!r}"
             f" (gateway id {original.id}, now {state.value}); nothing was queued for {message.envelope.message_id!r}",
@@ -261,8 +267,9 @@ class Broker:
             raise await self._content_duplicate(message, ack)
         if created:
             if ack.error:
-                self.metrics.rejected[ack.error["code"]] += 1
+                self.metrics.submission_rejected(ack.error["code"])
+                self.metrics.refused(ack.error["code"], party)
             else:
-                self.metrics.received[envelope.sender] += 1
+                self.metrics.accepted(envelope.sender)
                 self.on_accepted(ack.destinations)
         return Submission(ack, created)

@@ -1,4 +1,13 @@
-"""``nswgw serve``, ``nswgw check-config``, ``nswgw dlq list|replay``, ``nswgw log verify`` (and ``nswgw demo``).
+"""``nswgw serve``, ``check-config``, ``dlq list|replay``, ``log verify``, ``archive [verify]`` (and ``demo``).
+
+``log verify`` walks the whole message log: the hash chain, the digest of every stored payload and receipt
+against its entry, the anchors of ``[journal] anchor`` (entries cut off the end) and the database's own
+integrity check; each problem is listed, exit 1.
+
+``archive`` moves finished messages past their retention into signed bundles in ``[retention] archive_dir`` and
+prunes them and their journal prefix; ``archive verify BUNDLE... [--trust CERT]`` checks bundles offline
+(signature, member digests, journal chain and links, payloads against their entries), each problem coded,
+exit 1 (gateway/archive.py, gateway/README.md "Retention and archiving").
 
 ``check-config`` validates a configuration file without starting anything: every mistake (adapter and
 endpoint options included) is listed in one ``CONFIG_INVALID`` with its dotted field path, exit 2.
@@ -18,10 +27,12 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway.config import Config, load_config
 from gateway.delivery import replay
-from gateway.journal import JournalEntry, verify_chain
+from gateway.errors import NswError
+from gateway.journal import JournalReport, read_anchors
 from gateway.store import Store, store_from_settings
 
 __all__ = ["register", "main"]
@@ -63,14 +74,32 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- serve
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, source: tuple[Path, Config] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads ``source`` (the file and what it held at start) as
+    ``POST /v1/admin/reload`` does, operator ``SIGHUP``."""
+    from gateway.admin import reload
     from gateway.api import Gateway
+    from gateway.memory import release_large_buffers
+
+    # large short-lived buffers (a big submission's copies) go back to the system when freed
+    release_large_buffers()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with Gateway(config) as gw:
+        gw.config_file = source
+
+        def hangup() -> None:
+            try:
+                result = reload(gw, "SIGHUP")
+            except NswError as exc:
+                print(f"nswgw reload refused, configuration kept: {exc}", file=sys.stderr, flush=True)
+            else:
+                print(f"nswgw reloaded {result.config}: {', '.join(result.changed) or 'nothing changed'}", flush=True)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
         # Everything built at start (modules, config, schemas, key material) stays: keep it out of the
         # cyclic collector's way, so that full collections under load scan only what traffic created.
         gc.collect()
@@ -85,11 +114,11 @@ async def _serve(config: Config) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = _config(args)
+    loaded = config = _config(args)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:
         config = config.model_copy(update={"gateway": config.gateway.model_copy(update=overrides)})
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config, (Path(args.config), loaded)))
     return 0
 
 
@@ -141,19 +170,21 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- log
 
 
-async def _journal(config: Config) -> list[JournalEntry]:
-    entries: list[JournalEntry] = []
+async def _log_verify(config: Config, anchor: str | None, evidence: bool) -> JournalReport:
+    from gateway.audit import audit_store
+
+    path = anchor or config.journal.anchor
+    anchors = read_anchors(path) if path is not None else []
     async with _store(config) as store:
-        while True:
-            page = await store.journal(after=entries[-1].seq if entries else 0)
-            if not page:
-                break
-            entries.extend(page)
-    return entries
+        base = await store.journal_base()
+        return await audit_store(
+            store, anchors=anchors, evidence=evidence, integrity=evidence, start=(base.seq, base.hash)
+        )
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    report = verify_chain(asyncio.run(_journal(_config(args))))
+    config = _config(args)
+    report = asyncio.run(_log_verify(config, args.anchor, not args.chain_only))
     if args.json:
         print(
             json.dumps(
@@ -162,17 +193,102 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
                     "entries": report.entries,
                     "head_seq": report.head_seq,
                     "head_hash": report.head_hash,
+                    "anchored": bool(args.anchor or config.journal.anchor),
                     "problems": [str(p) for p in report.problems],
                 }
             )
         )
     elif report.ok:
-        print(f"message log OK: {report.entries} entries, head {report.head_seq} {report.head_hash}")
+        checked = "chain" if args.chain_only else "chain, evidence digests, store integrity"
+        anchored = ", anchors" if args.anchor or config.journal.anchor else " (no anchor file: truncation unchecked)"
+        print(
+            f"message log OK: {report.entries} entries, head {report.head_seq} {report.head_hash};"
+            f" checked {checked}{anchored}"
+        )
     else:
         print(f"message log BROKEN: {len(report.problems)} problem(s) in {report.entries} entries", file=sys.stderr)
         for p in report.problems:
             print(f"  {p}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+# ---------------------------------------------------------------------------- archive
+
+
+def _instant(text: str) -> float:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+async def _archive(config: Config, before: float | None, dry_run: bool) -> list[object]:
+    from gateway.archive import archive
+    from gateway.security import key_ring
+
+    signer = key_ring(config)
+    runs: list[object] = []
+    async with _store(config) as store:
+        while True:
+            run = await archive(store, config, signer, now=time.time(), before=before, dry_run=dry_run)
+            if run.bundle is None:
+                break
+            runs.append(run)
+            if dry_run:
+                break
+    return runs
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from gateway.archive import ArchiveRun
+
+    runs = [r for r in asyncio.run(_archive(_config(args), args.before, args.dry_run)) if isinstance(r, ArchiveRun)]
+    if args.json:
+        print(json.dumps([{**r.__dict__, "bundle": str(r.bundle), "dry_run": args.dry_run} for r in runs]))
+        return 0
+    if not runs:
+        print("nothing to archive")
+    for run in runs:
+        verb = "would write" if args.dry_run else ("pruned (bundle already written)" if run.reused else "archived")
+        print(
+            f"{verb} {run.bundle}: {run.messages} message(s), journal entries {run.first_seq}..{run.last_seq}"
+            f" ({run.entries})"
+        )
+    return 0
+
+
+def cmd_archive_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cryptography import x509
+
+    from gateway.archive import verify_bundles
+    from gateway.errors import ConfigError
+    from gateway.security import key_ring
+
+    trust: list[x509.Certificate] = []
+    for path in args.trust or ():
+        try:
+            trust.extend(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"trusted certificate {path} cannot be read: {exc}", field="--trust") from exc
+    if not trust:
+        if not Path(args.config).exists():
+            raise ConfigError("give --trust CERT or a --config with the gateway's signing key", field="--trust")
+        trust.append(key_ring(_config(args)).certificate)
+    problems = verify_bundles([Path(b) for b in args.bundles], trust=trust)
+    if args.json:
+        print(json.dumps({"ok": not problems, "problems": [p.to_dict() for p in problems]}))
+    elif not problems:
+        print(f"archive OK: {len(args.bundles)} bundle(s)")
+    else:
+        print(f"archive BROKEN: {len(problems)} problem(s)", file=sys.stderr)
+        for p in problems:
+            print(f"  {p.code} {p.field}: {p}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 # ---------------------------------------------------------------------------- registration
@@ -209,9 +325,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     log = subparsers.add_parser("log", help="the tamper-evident message log")
     log_sub = log.add_subparsers(dest="log_command", metavar="ACTION", required=True)
-    ver = log_sub.add_parser("verify", help="check the hash chain; exit 1 if any entry was edited or removed")
+    ver = log_sub.add_parser(
+        "verify",
+        help="check the hash chain, each entry's stored evidence, the anchors and the database; exit 1 on any problem",
+    )
     common(ver)
+    ver.add_argument("--anchor", help="the anchor file to check against (default: [journal] anchor)")
+    ver.add_argument(
+        "--chain-only", action="store_true", help="check only the chain and the anchors (not payloads nor the database)"
+    )
     ver.set_defaults(handler=cmd_log_verify)
+
+    arc = subparsers.add_parser(
+        "archive",
+        help="move finished messages older than their retention into a signed bundle in [retention] archive_dir,"
+        " then prune them (and their journal prefix) from the store",
+    )
+    common(arc)
+    arc.add_argument("--before", type=_instant, help="only messages received before this ISO 8601 instant")
+    arc.add_argument("--dry-run", action="store_true", help="show what would be archived; write and prune nothing")
+    arc.set_defaults(handler=cmd_archive)
+    arc_sub = arc.add_subparsers(dest="archive_command", metavar="ACTION")
+    averify = arc_sub.add_parser(
+        "verify",
+        help="check bundles: manifest signature and signer, member digests, journal chain and links, payload"
+        " digests; exit 1 on any problem",
+    )
+    common(averify)
+    averify.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    averify.add_argument(
+        "--trust", action="append", help="PEM certificate the manifests must be signed with (default: [signing] key)"
+    )
+    averify.set_defaults(handler=cmd_archive_verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,7 @@ import hmac
 import os
 import re
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,13 +65,15 @@ from pydantic import (
 
 from gateway.errors import ConfigError
 from gateway.model import DocumentKind
-from signing.xml import DEFAULT_LIMITS
+from signing.xml import DEFAULT_LIMITS, ParserLimits
 
 __all__ = [
     "config_error",
     "GatewaySettings",
     "StoreSettings",
+    "JournalSettings",
     "PartySettings",
+    "OperatorSettings",
     "RetryPolicy",
     "BreakerSettings",
     "DestinationSettings",
@@ -406,9 +408,11 @@ class GatewaySettings(_Frozen):
     (429) and closed. ``0``: no cap (behind a reverse proxy, whose address every client shares)."""
     max_message_bytes: int = Field(16 * 1024 * 1024, gt=0)
     """Largest accepted submission, in bytes, at every entry point (REST, inbound SOAP and AS4 requests: the
-    HTTP body limit); at most the XML parser's own limit (:data:`signing.xml.DEFAULT_LIMITS`, 16 MiB), which
-    every document is parsed under, so a larger value is refused at load rather than refusing such documents
-    later."""
+    HTTP body limit; a drop-folder file), and the size limit the XML parser enforces on what it receives
+    (:attr:`parser_limits`); at most the parser's ceiling (:data:`signing.xml.DEFAULT_LIMITS`, 16 MiB), under
+    which the gateway also parses what it maps and signs, so a larger value is refused at load rather than
+    refusing such documents later. A single text node may be as large as the limit allows (a base64
+    attachment inside XML above libxml2's own 10 MB text limit is accepted)."""
     rejected_prefix_bytes: int = Field(4096, ge=0)
     """How much of a refused submission the store keeps as evidence: its first bytes, with the size and
     SHA-256 of the whole (``messages.payload_size``, ``messages.payload_sha256``), so a sender's file can be
@@ -430,6 +434,11 @@ class GatewaySettings(_Frozen):
         if value > parser:
             raise _Ref("", "", {}, "", message=f"{value} is above the XML parser's limit: at most {parser} bytes")
         return value
+
+    @property
+    def parser_limits(self) -> ParserLimits:
+        """The limits every received document is parsed under: :attr:`max_message_bytes` as the size limit."""
+        return ParserLimits.of(self.max_message_bytes)
 
     @property
     def weakened(self) -> tuple[str, ...]:
@@ -460,6 +469,11 @@ class StoreSettings(_Frozen):
     (``kind = "postgresql"``)."""
     pool_size: int = Field(10, ge=3, le=200)
     """PostgreSQL connections per gateway node."""
+    node_timeout: float = Field(30.0, ge=1.0, le=3600.0)
+    """PostgreSQL: seconds without a heartbeat (written by each node every ``node_timeout / 6`` seconds, timed by
+    the database clock) after which a node whose session is gone too is dead, and a starting node releases its
+    leases. Longer than any network cut the nodes should live through without being taken for dead; each node's own
+    value applies to it."""
     min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
     """SQLite: ``/readyz`` fails its ``free_space`` check below this many free bytes on the file system of the
     database file (default 64 MiB; 0 turns the check off)."""
@@ -536,6 +550,35 @@ class PartySettings(_Frozen):
 
     def may_send(self, document_type: str) -> bool:
         return "*" in self.document_types or document_type in self.document_types
+
+
+class OperatorSettings(_Frozen):
+    """``[operators.NAME]``: who may use the operator API under ``/v1/admin/`` (and scrape ``/metrics``). An
+    operator is not a party: its credentials open no party endpoint, and a party's open no operator endpoint."""
+
+    name: str = ""
+    """Human-readable name (the person or team)."""
+    tokens: tuple[BearerToken, ...] = ()
+    """Operator bearer tokens in clear (development only)."""
+    token_sha256: Annotated[tuple[str, ...], AfterValidator(_sha256_hex)] = ()
+    """SHA-256 hex digests of the operator's bearer tokens."""
+    client_certificates: tuple[Annotated[str, AfterValidator(_rfc4514)], ...] = ()
+    """RFC 4514 subjects of TLS client certificates, chaining to ``gateway.tls.client_ca``, that authenticate as
+    this operator."""
+    roles: tuple[Literal["read", "act"], ...] = ("read", "act")
+    """``read``: the ``GET`` operations of the operator API and ``/metrics``; ``act``: also the actions (replay of
+    dead letters, reload of the configuration)."""
+
+    @model_validator(mode="after")
+    def _credentials(self) -> OperatorSettings:
+        if not (self.tokens or self.token_sha256 or self.client_certificates):
+            raise _Ref("tokens", "", {}, "", message="an operator needs tokens, token_sha256 or client_certificates")
+        if not self.roles:
+            raise _Ref("roles", "", {}, "", message='an operator needs at least one role ("read", "act")')
+        return self
+
+    def matches(self, token: str) -> bool:
+        return _token_matches(token, self.tokens, self.token_sha256)
 
 
 class RetryPolicy(_Frozen):
@@ -704,6 +747,10 @@ class DocumentTypeSettings(_Frozen):
     unchecked: bool = False
     """Accept any content under this type, explicitly (opaque documents the gateway has no rule for): the kind
     is not read. An intermediary's ``X-On-Behalf-Of`` is still checked against the document."""
+    retention: timedelta | None = Field(None, gt=timedelta(0))
+    """How long a finished message of this type stays in the store before ``nswgw archive`` moves it into an
+    archive bundle (ISO 8601 duration, ``"P7Y"`` is not one: write days, ``"P2555D"``). Unset: ``[retention]
+    default``."""
 
     @field_validator("procedures")
     @classmethod
@@ -753,6 +800,45 @@ class DocumentTypeSettings(_Frozen):
         return kind.code is not None and kind.code in self.codes
 
 
+class RetentionSettings(_Frozen):
+    """``[retention]``: when finished messages leave the store for signed archive bundles (``nswgw archive``)."""
+
+    default: timedelta = Field(timedelta(days=365), gt=timedelta(0))
+    """How long a finished message stays in the store (ISO 8601 duration, ``"P365D"``) unless its document type
+    sets ``retention``. Counted from when the gateway received it."""
+    archive_dir: FilePath | None = None
+    """Where the bundles are written (relative to the configuration file); created when missing. ``nswgw
+    archive`` refuses to run without it."""
+    batch: int = Field(10_000, gt=0)
+    """At most this many journal entries (and their messages) per bundle; one prune transaction per bundle."""
+    interval: timedelta | None = Field(None, gt=timedelta(0))
+    """How often ``nswgw serve`` archives by itself (ISO 8601 duration, ``"PT1H"``), as ``nswgw archive`` would:
+    needs ``archive_dir`` and a ``[signing]`` key. Unset (the default): only ``nswgw archive`` archives."""
+
+    @model_validator(mode="after")
+    def _interval_needs_a_directory(self) -> RetentionSettings:
+        if self.interval is not None and self.archive_dir is None:
+            raise ValueError("retention.interval needs retention.archive_dir")
+        return self
+
+
+class JournalSettings(_Frozen):
+    anchor: FilePath | None = None
+    """A file the running gateway appends its journal head to (one JSON line, fsynced), so that entries cut off
+    the end of the journal are detected: at start (the gateway refuses to start, ``JOURNAL_BROKEN``), by
+    ``/readyz`` and by ``nswgw log verify``. Put it on another volume or host than the store. Unset: no anchor
+    (truncation of the newest entries goes unnoticed). Missing directories are created at start."""
+    anchor_interval: float = Field(60.0, gt=0)
+    """Seconds between two anchors while the head moves (one more is written when the gateway stops)."""
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchor_file(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).is_dir():
+            raise ValueError(f"{value} is a directory; name the anchor file in it")
+        return value
+
+
 class Config(_Frozen):
     gateway: GatewaySettings = GatewaySettings()
     store: StoreSettings = StoreSettings()
@@ -769,8 +855,14 @@ class Config(_Frozen):
     document_types: dict[str, DocumentTypeSettings] = Field(default_factory=dict)
     """Document types, by name, with how each is recognised from content. Every type a party, route or
     submission names must be one of them."""
+    journal: JournalSettings = JournalSettings()
+    """The tamper-evident message log's anchoring outside the store."""
+    retention: RetentionSettings = RetentionSettings()
+    """Retention of finished messages and where their archive bundles go."""
+    operators: dict[str, OperatorSettings] = Field(default_factory=dict)
+    """Operators of the gateway (the operator API under ``/v1/admin/``), by name."""
 
-    @field_validator("parties", "destinations", "document_types")
+    @field_validator("parties", "destinations", "document_types", "operators")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         import re
@@ -816,6 +908,17 @@ class Config(_Frozen):
                 if subjects.setdefault(subject, name) != name:
                     message = f"{subject} already authenticates party {subjects[subject]}"
                     raise _Ref(f"parties.{name}.client_certificates[{i}]", "", {}, "", message=message)
+        for name, operator in self.operators.items():
+            if operator.client_certificates and ca is None:
+                raise _Ref(f"operators.{name}.client_certificates", "", {}, "", message="needs gateway.tls.client_ca")
+            for i, subject in enumerate(operator.client_certificates):
+                if subject in subjects:
+                    message = f"{subject} already authenticates party {subjects[subject]}"
+                    raise _Ref(f"operators.{name}.client_certificates[{i}]", "", {}, "", message=message)
+            for i, token in enumerate(operator.tokens):
+                if (holder := self.party_for_token(token)) is not None:
+                    message = f"this token is also party {holder}'s; an operator's tokens must be its own"
+                    raise _Ref(f"operators.{name}.tokens[{i}]", "", {}, "", message=message)
         if self.gateway.signing == "on" and not self.signing.keys:
             raise _Ref(
                 "signing.keys",
@@ -843,6 +946,19 @@ class Config(_Frozen):
         """The party a verified TLS client certificate with this RFC 4514 ``subject`` authenticates as."""
         for name, party in self.parties.items():
             if subject in party.client_certificates:
+                return name
+        return None
+
+    def operator_for_token(self, token: str) -> str | None:
+        for name, operator in self.operators.items():
+            if operator.matches(token):
+                return name
+        return None
+
+    def operator_for_certificate(self, subject: str) -> str | None:
+        """The operator a verified TLS client certificate with this RFC 4514 ``subject`` authenticates as."""
+        for name, operator in self.operators.items():
+            if subject in operator.client_certificates:
                 return name
         return None
 

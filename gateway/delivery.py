@@ -20,11 +20,19 @@
 * **Bulkhead**: each destination has its own worker loop, its own adapter
   (and connection pool) and at most ``concurrency`` deliveries in flight, so
   one dead partner never slows the others.
+* **Time** comes from :mod:`gateway.clock`: stored times are gateway time (immune to wall-clock steps), the
+  breaker's open period and the expiry cadence are monotonic.
 * **Conversation order**: the store only hands out the head of each
   conversation, so an amendment never overtakes its original. A dead head
   holds up the rest of its conversation (``conversation_on_dead = "hold"``,
-  alerted at once; those reaching their TTL die with ``CONVERSATION_BLOCKED``)
+  alerted at once, whether the head died of an error or of its own TTL; those reaching their TTL die with
+  ``CONVERSATION_BLOCKED``)
   or is stepped over (``"skip"``).
+* **An outcome is recorded, even across a store outage**: when the store is
+  unavailable (a lost connection, a network cut) the worker keeps the result
+  of the attempt and records it again (0.1 s doubling to 5 s) until the store
+  answers or the worker stops, rather than letting the lease run out and the
+  partner get the message a second time.
 * **Receipts**: a delivery is ``ACKNOWLEDGED`` only once the
   :class:`~gateway.ports.ReceiptVerifier` accepts the receiver's receipt.
 * **Content type**: each delivery is sent with the media type the broker
@@ -46,16 +54,23 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 import uuid
 from collections.abc import Mapping
-from typing import Protocol
 
 import tenacity
 from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
+from gateway.clock import Clock, SystemClock
 from gateway.config import BreakerSettings, Config, DestinationSettings, RetryPolicy
-from gateway.errors import GatewayError, InvalidTransition, NswError, PartnerUnavailable, ReceiptInvalid
+from gateway.errors import (
+    ConversationBlocked,
+    GatewayError,
+    InvalidTransition,
+    NswError,
+    PartnerUnavailable,
+    ReceiptInvalid,
+    StoreUnavailable,
+)
 from gateway.metrics import Metrics
 from gateway.model import Delivery, State
 from gateway.ports import Adapter, OutboundMessage, ReceiptVerifier
@@ -64,22 +79,6 @@ from gateway.store.base import Store
 __all__ = ["Clock", "SystemClock", "Backoff", "CircuitBreaker", "DestinationWorker", "DeliveryEngine", "replay"]
 
 log = logging.getLogger("nswgw.delivery")
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """Wall-clock time and real sleeps."""
-
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 class Backoff:
@@ -127,7 +126,7 @@ class CircuitBreaker:
     def state(self) -> str:
         if self.opened_at is None:
             return "closed"
-        if self.clock.now() >= self.opened_at + self.open_for:  # the same sum as probe_at
+        if self.clock.monotonic() >= self.opened_at + self.open_for:  # the same sum as probe_at
             return "half-open"
         return "open"
 
@@ -149,7 +148,7 @@ class CircuitBreaker:
     def failure(self) -> None:
         self.failures += 1
         if self.probing or self.failures >= self.settings.failure_threshold:
-            self.opened_at = self.clock.now()
+            self.opened_at = self.clock.monotonic()
             spread = self.settings.jitter
             self.open_for = self.settings.reset_timeout * (1.0 + self.rng.uniform(-spread, spread))
         self.probing = False
@@ -159,6 +158,8 @@ class DestinationWorker:
     """The outbox worker of one destination."""
 
     EXPIRE_EVERY = 1.0
+    STORE_RETRY_INITIAL = 0.1
+    STORE_RETRY_MAX = 5.0
 
     def __init__(
         self,
@@ -198,7 +199,7 @@ class DestinationWorker:
         self.legacy_content_type = legacy_content_type
         """Sent for a delivery queued without a content type (by a gateway before store schema 3)."""
         self._stopping = False
-        self._last_expire = 0.0
+        self._last_expire = float("-inf")
         self._held: dict[str, Delivery] = {}
         """Claimed by this worker and not yet recorded, by message id."""
         self._outcomes: dict[str, Delivery] = {}
@@ -211,6 +212,7 @@ class DestinationWorker:
     async def run(self) -> None:
         try:
             while not self._stopping:
+                self.wake.clear()  # cleared before the step, so that a wake-up during it is not lost
                 try:
                     busy = await self._step()
                 except NswError as exc:  # e.g. the store is briefly unavailable: keep the worker alive
@@ -218,7 +220,6 @@ class DestinationWorker:
                     busy = False
                 if busy:
                     continue
-                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll_interval)
         finally:
@@ -255,8 +256,8 @@ class DestinationWorker:
     async def _step(self) -> bool:
         """Expire, then claim and start what the bulkhead and breaker allow. True if it should go again at once."""
         now = self.clock.now()
-        if now - self._last_expire >= self.EXPIRE_EVERY:
-            self._last_expire = now
+        if self.clock.monotonic() - self._last_expire >= self.EXPIRE_EVERY:
+            self._last_expire = self.clock.monotonic()
             expired = await self.store.expire(
                 self.name,
                 now=now,
@@ -264,8 +265,11 @@ class DestinationWorker:
                 detail=f"time-to-live of {self.settings.retry.ttl}s expired before delivery to {self.name}",
                 on_dead=self.settings.conversation_on_dead,
             )
-            if expired:
-                self.metrics.dead[self.name] += expired
+            for d in expired:
+                self.metrics.dead_lettered(self.name, (d.last_error or {}).get("code", PartnerUnavailable.code))
+            for d in expired:  # a head dying at its time-to-live holds its followers like one dying of an error
+                if (d.last_error or {}).get("code") != ConversationBlocked.code:
+                    await self._head_died(d)
         free = self.settings.concurrency - len(self.inflight)
         n = self.breaker.allowance(free) if free > 0 else 0
         claimed: list[Delivery] = []
@@ -280,7 +284,7 @@ class DestinationWorker:
             )
             if not claimed and self.breaker.probing:  # nothing to probe with: let the next claim probe
                 self.breaker.probing = False
-        self.metrics.circuit_open[self.name] = int(self.breaker.state != "closed")
+        self.metrics.circuit(self.name, open_=self.breaker.state != "closed")
         for d in claimed:
             self._held[d.message_id] = d
         if self._stopping:  # stopped while claiming: the drain hands these back unsent
@@ -317,7 +321,7 @@ class DestinationWorker:
         except NswError as exc:
             self.breaker.success()  # the partner answered: it is up
             result = d.attempt_failed(exc, at=self.clock.now()).dead(exc, at=self.clock.now())
-            self.metrics.dead[self.name] += 1
+            self.metrics.dead_lettered(self.name, exc.code)
         except Exception as exc:  # an adapter bug must not lose the message: park it in the DLQ
             error = GatewayError(
                 f"adapter {self.settings.adapter} failed: {type(exc).__name__}: {exc}",
@@ -325,7 +329,7 @@ class DestinationWorker:
             )
             log.exception("adapter %s raised an untranslated exception", self.settings.adapter)
             result = d.attempt_failed(error, at=self.clock.now()).dead(error, at=self.clock.now())
-            self.metrics.dead[self.name] += 1
+            self.metrics.dead_lettered(self.name, error.code)
         else:
             now = self.clock.now()
             result = d.delivered(at=now)
@@ -342,11 +346,11 @@ class DestinationWorker:
             else:
                 self.breaker.success()
                 result = result.acknowledged(kept, at=now)
-                self.metrics.delivered[self.name] += 1
-                self.metrics.observe_latency(self.name, now - d.queued_at)
+                self.metrics.delivered(self.name, now - d.queued_at)
         self._outcomes[d.message_id] = result
         try:
-            await self.store.record(result, owner=self.owner, now=self.clock.now())
+            if not await self._record_outcome(result):
+                return  # stopping: the drain records it
         except InvalidTransition:
             self._forget(d.message_id)
             log.warning("lost the lease on %s→%s; another worker owns it now", d.message_id, self.name)
@@ -354,6 +358,45 @@ class DestinationWorker:
         self._forget(d.message_id)
         if result.state is State.DEAD:
             await self._head_died(result)
+        elif result.state is State.ACKNOWLEDGED:
+            await self._dossier_done(result)
+
+    async def _dossier_done(self, d: Delivery) -> None:
+        """Observe the dossier latency (submission → last verified receipt) once ``d`` completes its message."""
+        try:
+            record = await self.store.get(d.message_id)
+        except NswError as exc:
+            log.warning("outbox %s: no dossier latency for %s: %s", self.name, d.message_id, exc)
+            return
+        if record is None or any(x.state is not State.ACKNOWLEDGED or not x.history for x in record.deliveries):
+            return
+        # destinations acknowledging at the same time all see the message complete: the last receipt observes
+        last = max(record.deliveries, key=lambda x: (x.history[-1].at, x.destination))
+        if last.destination == self.name:
+            done = last.history[-1].at - record.message.received_at
+            self.metrics.dossier_completed(record.message.envelope.document_type, done)
+
+    async def _record_outcome(self, result: Delivery) -> bool:
+        """Record an attempt's outcome, again while the store is unavailable (a lost connection, a network cut),
+        waiting ``STORE_RETRY_INITIAL`` seconds doubling to ``STORE_RETRY_MAX``: the partner has the message, so it
+        must be recorded rather than sent again once the lease runs out. False: the worker stopped first."""
+        wait = self.STORE_RETRY_INITIAL
+        while True:
+            try:
+                await self.store.record(result, owner=self.owner, now=self.clock.now())
+                return True
+            except StoreUnavailable as exc:
+                if self._stopping:
+                    return False
+                if wait == self.STORE_RETRY_INITIAL:
+                    log.warning(
+                        "outbox %s: cannot record %s yet, retrying until the store answers: %s",
+                        self.name,
+                        result.message_id,
+                        exc,
+                    )
+            await asyncio.sleep(wait * random.uniform(0.5, 1.0))  # the store's real outage, whatever the clock
+            wait = min(2 * wait, self.STORE_RETRY_MAX)
 
     async def _head_died(self, d: Delivery) -> None:
         """Alert when a dead delivery leaves later messages of its conversation behind it."""
@@ -365,7 +408,7 @@ class DestinationWorker:
         if not waiting:
             return
         if self.settings.conversation_on_dead == "hold":
-            self.metrics.conversations_held[self.name] += 1
+            self.metrics.conversation_held(self.name)
             log.error(
                 "conversation %s to %s is held behind dead message %s: %d later message(s) wait until it is"
                 " replayed or their time-to-live ends",
@@ -388,9 +431,9 @@ class DestinationWorker:
         failed = d.attempt_failed(error, at=now)
         when = self.backoff.next_attempt(failed, error, now)
         if when is None:
-            self.metrics.dead[self.name] += 1
+            self.metrics.dead_lettered(self.name, error.code)
             return failed.dead(error, at=now)
-        self.metrics.retries[self.name] += 1
+        self.metrics.retry_scheduled(self.name, error.code)
         return failed.retry_at(when, at=now)
 
 

@@ -35,6 +35,9 @@ __all__ = [
     "StoreCorrupt",
     "UnknownDestination",
     "StoreSchemaOutdated",
+    "JournalBroken",
+    "ArchiveTampered",
+    "ArchiveSignatureInvalid",
     "Origin",
     "NswError",
     "ClientError",
@@ -94,6 +97,7 @@ __all__ = [
     "NotAuthorized",
     "MessageNotFound",
     "NoRoute",
+    "ReloadRefused",
     "InvalidTransition",
     "ReceiptInvalid",
     "EncryptionMissing",
@@ -583,6 +587,14 @@ class NoRoute(ClientError):
     http_status = 422
 
 
+class ReloadRefused(ClientError):
+    """A configuration reload (``POST /v1/admin/reload``, SIGHUP) changes keys that only a restart applies (the
+    store, the listener, TLS, destinations...); ``details.keys`` names them. The running configuration is kept."""
+
+    code = "RELOAD_REFUSED"
+    http_status = 409
+
+
 class InvalidTransition(GatewayError):
     """A message or delivery was asked to move to a state its state machine does not allow."""
 
@@ -751,6 +763,31 @@ class StoreSchemaOutdated(StoreError):
 
     code = "STORE_SCHEMA_OUTDATED"
     http_status = 503
+
+
+class JournalBroken(StoreError):
+    """The message log does not verify (an entry edited, removed or cut off the end, or stored evidence replaced):
+    the gateway refuses to start on it; ``nswgw log verify`` lists every problem."""
+
+    code = "JOURNAL_BROKEN"
+    http_status = 503
+
+
+class ArchiveTampered(GatewayError):
+    """An archive bundle does not verify (a member, its journal segment or a payload); ``field`` names it.
+
+    A member differs from its manifest digest, is missing or is not listed; the journal segment is broken or
+    does not follow the previous bundle; or a payload differs from its journal entry (``member#seq``)."""
+
+    code = "ARCHIVE_TAMPERED"
+
+
+class ArchiveSignatureInvalid(GatewayError):
+    """An archive bundle's manifest signature does not verify, or its signer is not the trusted certificate.
+
+    The trusted certificate is ``--trust``, else the gateway's own signing certificate."""
+
+    code = "ARCHIVE_SIGNATURE_INVALID"
 
 
 def error_table_markdown() -> str:

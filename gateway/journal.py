@@ -9,19 +9,37 @@ message, its receipt being verified), so the log and the store never
 disagree. ``nswgw log verify`` runs :func:`verify_chain` over a store.
 
 Cutting entries off the *end* is only detectable against a head recorded
-elsewhere: :class:`JournalReport` gives ``head`` (seq and hash) for an
-operator to publish or to compare with a previous run.
+elsewhere: a running gateway appends its head to an **anchor file**
+(``[journal] anchor``, one JSON line per :class:`Anchor`, fsynced) every
+``anchor_interval`` seconds and when it stops; :func:`check_anchors` reports an
+anchored entry that is gone (``truncated``) or different (``anchor-mismatch``).
+Place the file on another volume or host than the store, so that restoring or
+truncating the database does not take the anchor with it.
+
+Each entry also names the SHA-256 of its evidence (the accepted payload; the
+delivered payload and the receipt): :func:`check_evidence` compares what the
+store holds now with it, which catches a stored payload replaced behind the
+chain's back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.errors import ConfigError
 
 __all__ = [
     "GENESIS",
+    "Anchor",
+    "append_anchor",
+    "check_anchors",
+    "check_evidence",
+    "read_anchors",
     "JournalEntry",
     "JournalProblem",
     "JournalReport",
@@ -93,7 +111,9 @@ class JournalEntry:
 class JournalProblem:
     seq: int
     problem: str
-    """``edited`` (the entry does not hash to its recorded hash), ``removed`` (a gap) or ``broken-link``."""
+    """``edited`` (the entry does not hash to its recorded hash), ``removed`` (a gap), ``broken-link``,
+    ``evidence-replaced`` / ``evidence-missing`` (:func:`check_evidence`), ``truncated`` / ``anchor-mismatch``
+    (:func:`check_anchors`), or ``store-damaged``, each with what was found."""
 
     def __str__(self) -> str:
         return f"entry {self.seq}: {self.problem}"
@@ -111,11 +131,13 @@ class JournalReport:
         return not self.problems
 
 
-def verify_chain(entries: Iterable[JournalEntry]) -> JournalReport:
-    """Walk the chain in ``seq`` order and report every place it is broken."""
+def verify_chain(entries: Iterable[JournalEntry], *, start: tuple[int, str] = (0, GENESIS)) -> JournalReport:
+    """Walk the chain in ``seq`` order and report every place it is broken. ``start`` is the ``(seq, hash)`` the
+    first entry follows: the genesis, or the last entry before them (pruned into an archive, or verified on an
+    earlier page)."""
     problems: list[JournalProblem] = []
     count = 0
-    prev_seq, prev_hash = 0, GENESIS
+    prev_seq, prev_hash = start
     for entry in entries:
         count += 1
         if entry.seq != prev_seq + 1:
@@ -138,3 +160,105 @@ def head_status(head: JournalEntry | None) -> str:
         return "ok"
     expected = entry_hash(head.prev, head.seq, head.at, head.kind, head.message_id, head.destination, head.digest)
     return "ok" if expected == head.hash else f"failed: the journal head (entry {head.seq}) does not match its hash"
+
+
+def check_evidence(entries: Iterable[JournalEntry], digests: Mapping[int, str | None]) -> list[JournalProblem]:
+    """Compare each entry's recorded digest with ``digests[seq]``, the SHA-256 of the evidence the store holds
+    now for it (``None``: the row is gone)."""
+    problems: list[JournalProblem] = []
+    for entry in entries:
+        held = digests.get(entry.seq)
+        what = "accepted payload" if entry.kind == ACCEPTED else f"delivery to {entry.destination}"
+        if held is None:
+            problems.append(JournalProblem(entry.seq, f"evidence-missing ({what} of {entry.message_id} is gone)"))
+        elif held != entry.digest:
+            problems.append(
+                JournalProblem(entry.seq, f"evidence-replaced ({what} of {entry.message_id} is not what was logged)")
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A journal head recorded outside the store."""
+
+    seq: int
+    hash: str
+    at: float
+    """When it was recorded (gateway time, seconds since the epoch)."""
+
+    def to_json(self) -> str:
+        return json.dumps({"seq": self.seq, "hash": self.hash, "at": self.at}, separators=(",", ":"))
+
+
+def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
+    """The anchors in ``path`` in file order (none when the file does not exist yet). A line that is not an
+    anchor is a :class:`~gateway.errors.ConfigError` naming the file and line, except a last line cut short by a
+    crash while it was written, which is ignored."""
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"journal anchor file {file} cannot be read: {exc}", field="journal.anchor") from exc
+    anchors: list[Anchor] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            anchors.append(Anchor(int(item["seq"]), str(item["hash"]), float(item["at"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            if number == len(lines) and not line.endswith("}"):
+                break  # the last write was cut short: nothing after it was ever anchored
+            raise ConfigError(
+                f"journal anchor file {file}, line {number}, is not an anchor: {exc}", field="journal.anchor"
+            ) from exc
+    return anchors
+
+
+def append_anchor(path: str | os.PathLike[str], anchor: Anchor) -> None:
+    """Append ``anchor`` to ``path`` as one line and fsync it (the file and, when it is new, its directory)."""
+    file = Path(path)
+    new = not file.exists()
+    with open(file, "a", encoding="utf-8") as out:
+        out.write(anchor.to_json() + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    if new:
+        fd = os.open(file.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def check_anchors(
+    anchors: Iterable[Anchor], entries: Mapping[int, JournalEntry], *, head_seq: int, base_seq: int = 0
+) -> list[JournalProblem]:
+    """Each anchor must still be in the journal with its hash: an anchored seq beyond ``head_seq`` means entries
+    were cut off the end; a different hash, that the chain was rewritten. Anchors at or before ``base_seq`` (the
+    last entry pruned into an archive) are not checked here. ``entries`` holds at least the anchored seqs."""
+    problems: list[JournalProblem] = []
+    newest: Anchor | None = None
+    for anchor in anchors:
+        if anchor.seq <= base_seq:
+            continue
+        if anchor.seq > head_seq:
+            if newest is None or anchor.seq > newest.seq:
+                newest = anchor
+            continue
+        entry = entries.get(anchor.seq)
+        if entry is None:
+            problems.append(JournalProblem(anchor.seq, "anchor-mismatch (the anchored entry is missing)"))
+        elif entry.hash != anchor.hash:
+            problems.append(JournalProblem(anchor.seq, "anchor-mismatch (the entry differs from its anchored hash)"))
+    if newest is not None:
+        problems.append(
+            JournalProblem(
+                head_seq + 1,
+                f"truncated (entries {head_seq + 1}..{newest.seq} were anchored and are gone; head is {head_seq})",
+            )
+        )
+    return problems

@@ -283,9 +283,12 @@ def core_paths() -> dict[str, Any]:
                 "operationId": "metrics",
                 "responses": {
                     "200": {
-                        "description": "Prometheus text format 0.0.4",
-                        "headers": {"X-Prometheus-Format": {"required": True, "schema": {"type": "string"}}},
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                        "description": "Prometheus text format 0.0.4 (text/plain; version=0.0.4), or OpenMetrics"
+                        " 1.0.0 when Accept names application/openmetrics-text",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
                     },
                     **error_responses(NotAuthorized),
                 },
@@ -334,7 +337,9 @@ def build_document(
     endpoints: Iterable[InboundEndpoint] = (), *, title: str = "NSW interoperability gateway"
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of an API serving the core routes and those of ``endpoints``."""
-    paths = core_paths()
+    from gateway.admin import admin_paths  # the operator API's module builds on this one's helpers
+
+    paths = core_paths() | admin_paths()
     for endpoint in endpoints:
         for path, item in copy.deepcopy(endpoint.openapi_paths()).items():
             mine = paths.setdefault(path, {})

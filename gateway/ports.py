@@ -24,6 +24,11 @@ The adapter contract is a port too: :class:`Adapter` (outbound, one ``deliver()`
 (routes and/or a background task, handed an :class:`Intake`), and the alias/entry-point registry that finds
 them by name (:func:`resolve_adapter`, :func:`resolve_inbound`). The core declares them; ``adapters/``
 implements them.
+
+What an adapter or endpoint must remember beyond one call (what it sent, what it received) is gateway state:
+:class:`AdapterState`, namespaced key/value records with a time-to-live, kept by the gateway's store
+(:class:`StoreAdapterState`: SQLite or PostgreSQL, shared by every node) and handed to each adapter and endpoint
+by the composition root; :class:`MemoryAdapterState` when one is built in code without a gateway.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ import difflib
 import hashlib
 import importlib
 import os
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 from aiohttp import web
 from lxml import etree
@@ -54,7 +60,7 @@ from gateway.errors import (
     UnknownFormat,
 )
 from gateway.model import DocumentKind, PartyId
-from signing.xml import parse_xml, serialize
+from signing.xml import DEFAULT_LIMITS, ParserLimits, parse_xml, serialize
 
 if TYPE_CHECKING:
     from gateway.broker import Submission
@@ -86,6 +92,9 @@ __all__ = [
     "payload_digest",
     "content_digest",
     "OutboundMessage",
+    "AdapterState",
+    "StoreAdapterState",
+    "MemoryAdapterState",
     "Adapter",
     "SubmitFunction",
     "Intake",
@@ -149,8 +158,12 @@ class NullVerifier:
 
 
 class WellFormedVerifier:
-    """No signature check, but an XML document must pass the hardened parser (``XML_*`` errors otherwise).
-    A submission in a registered non-XML format (``json``) passes through: the mapper parses and validates it."""
+    """No signature check, but an XML document must pass the hardened parser under ``limits``
+    (``gateway.max_message_bytes``; ``XML_*`` errors otherwise). A submission in a registered non-XML format
+    (``json``) passes through: the mapper parses and validates it."""
+
+    def __init__(self, limits: ParserLimits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
 
     def verify(self, raw: bytes, sender: PartyId, *, format: str = "xml") -> VerifiedMessage:
         if format not in ("xml", "same"):
@@ -158,7 +171,7 @@ class WellFormedVerifier:
 
             if not get(format).media_type.endswith("xml"):
                 return VerifiedMessage(content=raw, sender=sender)
-        parse_xml(raw)
+        parse_xml(raw, limits=self._limits)
         return VerifiedMessage(content=raw, sender=sender)
 
 
@@ -168,10 +181,15 @@ class DocumentVerifier:
     :attr:`VerifiedMessage.content` is the verified element (the whole document: policies require the
     root to be signed) with the verified ``ds:Signature`` removed, ready to be mapped and re-signed;
     :attr:`VerifiedMessage.signed` is the verified element with its signature (kept as evidence).
+    The document is parsed once, under ``limits`` (``gateway.max_message_bytes``).
     """
 
     def __init__(
-        self, parties: Mapping[str, tuple[Any, Any]], verify_document: Callable[..., Any] | None = None
+        self,
+        parties: Mapping[str, tuple[Any, Any]],
+        verify_document: Callable[..., Any] | None = None,
+        *,
+        limits: ParserLimits = DEFAULT_LIMITS,
     ) -> None:
         if verify_document is None:
             from signing.verify import verify_document as default
@@ -179,14 +197,16 @@ class DocumentVerifier:
             verify_document = default
         self._verify_document = verify_document
         self._parties = dict(parties)
+        self._limits = limits
 
     def verify(self, raw: bytes, sender: PartyId, *, format: str = "xml") -> VerifiedMessage:
         entry = self._parties.get(sender)
         if entry is None:
             raise ConfigError(f"no trust configured for party {sender}", field=f"parties.{sender}.trust")
         trust, policy = entry
+        root = parse_xml(raw, limits=self._limits)
         try:
-            result = self._verify_document(raw, trust=trust, policy=policy)
+            result = self._verify_document(root, trust=trust, policy=policy)
         except NswError as exc:
             if exc.field is None:  # the trust layer's CERT_* name no field: it is the signer's certificate
                 exc.field = "ds:KeyInfo/ds:X509Data/ds:X509Certificate"
@@ -622,6 +642,105 @@ def validate_options(
         raise config_error(exc, prefix=field) from None
 
 
+class AdapterState(abc.ABC):
+    """Durable records of one adapter or inbound endpoint: its own namespace of ``key -> bytes`` records, each with
+    a time-to-live, kept in the gateway's store.
+
+    Every node of a gateway on one PostgreSQL database sees the same records, so a retry picked up by another
+    node, or a duplicate arriving at another node, finds what the first node recorded; a SQLite gateway keeps
+    them across restarts. Failures are the store's own errors (``STORE_UNAVAILABLE``, ``STORE_FULL``,
+    ``STORE_CORRUPT``: retryable), nothing of the driver. A record past its time-to-live is absent: :meth:`get`
+    does not return it, :meth:`add` replaces it, :meth:`purge` removes it. Times are the gateway's clock.
+    """
+
+    namespace: str
+    """Whose records these are (``destination:TH``, ``inbound:asean``): two namespaces never see each other's."""
+
+    @abc.abstractmethod
+    async def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        """Store ``value`` under ``key`` for ``ttl`` seconds unless a live record holds ``key``: whether this call
+        stored it. Atomic across nodes: of concurrent adds of one key, exactly one returns True (what duplicate
+        detection needs)."""
+
+    @abc.abstractmethod
+    async def put(self, key: str, value: bytes, *, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds, replacing what it held."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> bytes | None:
+        """The live record under ``key``; None when there is none (never stored, deleted or expired)."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the record under ``key`` (nothing when there is none)."""
+
+    @abc.abstractmethod
+    async def purge(self) -> int:
+        """Remove the expired records of this namespace; how many."""
+
+
+class StoreAdapterState(AdapterState):
+    """:class:`AdapterState` in the gateway's store (the ``adapter_state`` table, both store kinds), expiry on
+    ``now`` (the gateway's clock). Built by the composition root (:class:`gateway.api.Gateway`)."""
+
+    def __init__(self, store: Store, namespace: str, *, now: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.namespace = namespace
+        self._now = now
+
+    async def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        now = self._now()
+        return await self.store.state_add(self.namespace, key, value, expires_at=now + ttl, now=now)
+
+    async def put(self, key: str, value: bytes, *, ttl: float) -> None:
+        await self.store.state_put(self.namespace, key, value, expires_at=self._now() + ttl)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self.store.state_get(self.namespace, key, now=self._now())
+
+    async def delete(self, key: str) -> None:
+        await self.store.state_delete(self.namespace, key)
+
+    async def purge(self) -> int:
+        return await self.store.state_purge(self.namespace, now=self._now())
+
+
+class MemoryAdapterState(AdapterState):
+    """:class:`AdapterState` in this process's memory: what an adapter or endpoint built in code without a gateway
+    (a test, a partner simulator) gets. Lost with the object; one process only."""
+
+    def __init__(self, namespace: str = "memory", *, now: Callable[[], float] = time.time) -> None:
+        self.namespace = namespace
+        self._now = now
+        self._records: dict[str, tuple[bytes, float]] = {}
+
+    async def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        self._records[key] = (value, self._now() + ttl)
+        return True
+
+    async def put(self, key: str, value: bytes, *, ttl: float) -> None:
+        self._records[key] = (value, self._now() + ttl)
+
+    async def get(self, key: str) -> bytes | None:
+        record = self._records.get(key)
+        return None if record is None or record[1] <= self._now() else record[0]
+
+    async def delete(self, key: str) -> None:
+        self._records.pop(key, None)
+
+    async def purge(self) -> int:
+        now = self._now()
+        expired = [key for key, (_, until) in self._records.items() if until <= now]
+        for key in expired:
+            del self._records[key]
+        return len(expired)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
 class Adapter(abc.ABC):
     """Base of every outbound adapter. One instance per destination; it owns its connections."""
 
@@ -634,12 +753,22 @@ class Adapter(abc.ABC):
     options: BaseModel
     """The validated options (an instance of :attr:`Options`)."""
 
+    state: AdapterState
+    """This destination's durable records (namespace ``destination:NAME``), handed in by the composition root;
+    a :class:`MemoryAdapterState` for an adapter built in code without one."""
+
     def __init__(
-        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
         self.options = validate_options(self.Options, options, field="options")
+        self.state = state if state is not None else MemoryAdapterState()
 
     async def open(self) -> None:  # noqa: B027 - optional hook; an adapter without connections needs none
         """Acquire connections (called once before the first delivery)."""
@@ -647,7 +776,7 @@ class Adapter(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release every connection."""
 
-    async def __aenter__(self) -> Adapter:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -694,9 +823,20 @@ class InboundEndpoint(abc.ABC):
     options: BaseModel
     """The validated options (an instance of :attr:`Options`)."""
 
-    def __init__(self, name: str, *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
+    state: AdapterState
+    """This endpoint's durable records (namespace ``inbound:NAME``), handed in by the composition root; a
+    :class:`MemoryAdapterState` for an endpoint built in code without one."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
+    ) -> None:
         self.name = name
         self.options = validate_options(self.Options, options, field=f"inbound.{name}.options")
+        self.state = state if state is not None else MemoryAdapterState(f"inbound:{name}")
 
     @classmethod  # noqa: B027 - optional hook
     def check_config(cls, options: BaseModel, config: Config, *, field: str) -> None:
@@ -712,6 +852,13 @@ class InboundEndpoint(abc.ABC):
         """Paths of :meth:`routes` that authenticate their callers themselves (an AS4 partner by its
         WS-Security signature): the API's bearer-token check skips them. Default: none."""
         return []
+
+    def refusal(self, request: web.Request, error: NswError) -> web.StreamResponse | None:
+        """The answer, in this endpoint's own protocol, to a request for one of its :meth:`routes` that the
+        gateway refused before the route saw it (a body over ``gateway.max_message_bytes``: ``XML_TOO_LARGE``);
+        ``None`` for a request that is not this endpoint's, or to answer with the gateway's JSON error reply.
+        Default: ``None``."""
+        return None
 
     def openapi_paths(self) -> dict[str, Any]:
         """OpenAPI 3.1 path items describing every route of :meth:`routes` (``{"/path": {"post": {...}}}``),

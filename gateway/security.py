@@ -6,7 +6,9 @@
 * :func:`signer_identity`: ``signers`` → ``signing.identity.SignerIdentity``;
 * :func:`verify_policy`: ``[parties.X.verify]`` → ``signing.policy.VerifyPolicy``;
 * :func:`build_verifier`, :func:`build_signer`, :func:`build_receipts`: the broker's and the delivery
-  workers' ports for the switches ``gateway.verification`` and ``gateway.signing``.
+  workers' ports for the switches ``gateway.verification`` and ``gateway.signing``;
+* :func:`certificate_inventory`: every certificate the configuration names, with its party and role (the
+  ``nswgw_certificate_expiry_timestamp_seconds`` gauges).
 
 Every file is loaded here, at start; a file that cannot be read or decoded is ``CONFIG_INVALID`` naming
 the configuration key (``parties.MOIT.trust.anchors[0]``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -33,6 +36,7 @@ from gateway.config import (
 from gateway.errors import ConfigError, NswError
 from gateway.ports import (
     Adapter,
+    AdapterState,
     DeliverySigner,
     DocumentSigner,
     DocumentVerifier,
@@ -70,6 +74,8 @@ __all__ = [
     "build_signer",
     "build_receipts",
     "build_adapter",
+    "ConfiguredCertificate",
+    "certificate_inventory",
 ]
 
 
@@ -192,12 +198,12 @@ def build_verifier(config: Config) -> Verifier:
     if mode == "off":
         return NullVerifier()
     if mode == "well-formed":
-        return WellFormedVerifier()
+        return WellFormedVerifier(config.gateway.parser_limits)
     parties = {}
     for name, party in config.parties.items():
         assert party.trust is not None  # enforced by Config
         parties[name] = (trust_store(name, party.trust, field=f"parties.{name}.trust"), verify_policy(party.verify))
-    return DocumentVerifier(parties)
+    return DocumentVerifier(parties, limits=config.gateway.parser_limits)
 
 
 def build_signer(config: Config) -> DeliverySigner:
@@ -215,14 +221,79 @@ def build_receipts(config: Config) -> ReceiptVerifier:
     return SignedReceiptVerifier(trust) if trust else MessageIdReceiptVerifier()
 
 
-def build_adapter(name: str, settings: DestinationSettings) -> Adapter:
+def build_adapter(name: str, settings: DestinationSettings, *, state: AdapterState | None = None) -> Adapter:
     """The outbound adapter of destination ``name``, found by its alias in the adapter registry, built with
-    its validated options. A ``CONFIG_INVALID`` of the adapter (a key file that does not load, a password
-    variable that is not set) names the option under the destination (``destinations.TH.options.signer``)."""
+    its validated options and ``state``, its durable records (the gateway hands in the store's namespace
+    ``destination:NAME``; None: in memory). A ``CONFIG_INVALID`` of the adapter (a key file that does not load,
+    a password variable that is not set) names the option under the destination
+    (``destinations.TH.options.signer``)."""
     cls = resolve_adapter(settings.adapter, field=f"destinations.{name}.adapter")
     try:
-        return cls(settings.url, timeout=settings.timeout, options=settings.options)
+        return cls(settings.url, timeout=settings.timeout, options=settings.options, state=state)
     except ConfigError as exc:
         if exc.field is not None and (exc.field in ("options", "url") or exc.field.startswith("options.")):
             exc.field = f"destinations.{name}.{exc.field}"
         raise
+
+
+@dataclass(frozen=True)
+class ConfiguredCertificate:
+    """A certificate the configuration names, for the expiry gauges of ``/metrics``."""
+
+    party: str
+    """The party or destination whose trust names it; ``gateway`` for the gateway's own keys and TLS."""
+    role: str
+    """``signing`` (a key of ``[signing]``), ``tls`` / ``client_ca`` (``[gateway.tls]``), ``anchor``, ``pinned``,
+    ``intermediate`` (a party's trust) or ``receipt_anchor``, ``receipt_pinned``, ``receipt_intermediate`` (a
+    destination's receipt trust)."""
+    field: str
+    """The configuration key that names the file (``parties.MOIT.trust.anchors[0]``)."""
+    certificate: x509.Certificate
+
+    @property
+    def serial(self) -> str:
+        return format(self.certificate.serial_number, "x")
+
+    @property
+    def not_after(self) -> float:
+        return self.certificate.not_valid_after_utc.timestamp()
+
+
+def certificate_inventory(config: Config) -> list[ConfiguredCertificate]:
+    """Every certificate the configuration names (the end-entity certificate of each signing key and of the TLS
+    server; every certificate of each trust file). A file that does not load is ``CONFIG_INVALID`` naming it."""
+    found: list[ConfiguredCertificate] = []
+
+    def add(party: str, role: str, field: str, path: str | os.PathLike[str] | None, *, first: bool = False) -> None:
+        with _loading(field):
+            certificates = load_certificates(path)
+        found.extend(ConfiguredCertificate(party, role, field, c) for c in certificates[: 1 if first else None])
+
+    for i, key in enumerate(config.signing.keys):
+        field = f"signing.keys[{i}]"
+        if key.pkcs12 is not None:
+            with _loading(f"{field}.pkcs12"):
+                signer = SoftwareSigner.from_pkcs12(key.pkcs12, _password(key, field))
+            found.append(ConfiguredCertificate("gateway", "signing", f"{field}.pkcs12", signer.certificate))
+        else:
+            add("gateway", "signing", f"{field}.certificate", key.certificate, first=True)
+    tls = config.gateway.tls
+    if tls is not None:
+        add("gateway", "tls", "gateway.tls.certificate", tls.certificate, first=True)
+        add("gateway", "client_ca", "gateway.tls.client_ca", tls.client_ca)
+
+    def trust(name: str, settings: TrustSettings | None, base: str, prefix: str) -> None:
+        if settings is None:
+            return
+        for i, path in enumerate(settings.anchors):
+            add(name, f"{prefix}anchor", f"{base}.anchors[{i}]", path)
+        for i, pin in enumerate(settings.pinned):
+            add(name, f"{prefix}pinned", f"{base}.pinned[{i}].certificate", pin.certificate)
+        for i, path in enumerate(settings.intermediates):
+            add(name, f"{prefix}intermediate", f"{base}.intermediates[{i}]", path)
+
+    for name, party in config.parties.items():
+        trust(name, party.trust, f"parties.{name}.trust", "")
+    for name, dest in config.destinations.items():
+        trust(name, dest.trust, f"destinations.{name}.trust", "receipt_")
+    return found

@@ -10,7 +10,13 @@ else. The parser
   blow-up and external-DTD fetches;
 * rejects entity references that survive parsing (``XML_ENTITY_FORBIDDEN``);
 * enforces a size limit before parsing (``XML_TOO_LARGE``) and a depth limit
-  (``XML_TOO_DEEP``);
+  (``XML_TOO_DEEP``). The size limit is the caller's: the gateway parses what it
+  receives under ``gateway.max_message_bytes`` (:meth:`ParserLimits.of`), so the
+  configured limit is the one enforced. A document larger than libxml2's fixed
+  10 MB text-node limit (a large base64 attachment inside XML) is parsed with
+  libxml2's ``huge_tree`` option, which lifts only those fixed limits: the byte
+  limit above bounds every text node, the DTD refusal keeps every entity
+  expansion out and the depth limit is checked as for every document;
 * maps every libxml2 complaint to ``XML_MALFORMED`` with line and column;
 * drops comments, so that a comment slipped into signed text (which XML
   canonicalization ignores) can never truncate what ``element.text`` returns
@@ -39,12 +45,21 @@ class ParserLimits:
     max_depth: int = 128
     """Deepest accepted element nesting (the root element is depth 1)."""
 
+    @classmethod
+    def of(cls, max_bytes: int) -> ParserLimits:
+        """The default limits with ``max_bytes`` (``gateway.max_message_bytes``) as the size limit."""
+        return cls(max_bytes=max_bytes)
+
 
 DEFAULT_LIMITS = ParserLimits()
 
 _local = threading.local()
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE")
+_NON_SPACE = re.compile(rb"\S")
+_LIBXML2_TEXT_LIMIT = 10_000_000
+"""libxml2's ``XML_MAX_TEXT_LENGTH``: without ``huge_tree`` a longer text node fails to parse. A document of at
+most this many bytes cannot hold one (character references only shrink), so it is parsed without ``huge_tree``."""
 _ELEMENT_START = re.compile(rb"<[A-Za-z_:]")
 
 
@@ -56,8 +71,11 @@ class _DenyResolver(etree.Resolver):
         return self.resolve_string("", context)
 
 
-def _parser() -> etree.XMLParser:
-    parser = getattr(_local, "parser", None)
+def _parser(huge: bool) -> etree.XMLParser:
+    parsers = getattr(_local, "parsers", None)
+    if parsers is None:
+        parsers = _local.parsers = {}
+    parser = parsers.get(huge)
     if parser is None:
         parser = etree.XMLParser(
             resolve_entities=False,
@@ -65,13 +83,13 @@ def _parser() -> etree.XMLParser:
             load_dtd=False,
             dtd_validation=False,
             attribute_defaults=False,
-            huge_tree=False,
+            huge_tree=huge,
             remove_blank_text=False,
             remove_comments=True,
             collect_ids=False,
         )
         parser.resolvers.add(_DenyResolver())
-        _local.parser = parser
+        parsers[huge] = parser
     return parser
 
 
@@ -100,14 +118,14 @@ def parse_xml(data: bytes | str, *, limits: ParserLimits = DEFAULT_LIMITS) -> et
         raise TypeError(f"parse_xml takes bytes, not {type(data).__name__}")
     if len(data) > limits.max_bytes:
         raise XmlTooLarge(f"document is {len(data)} bytes; the limit is {limits.max_bytes}", field="/")
-    if not data.strip():
+    data = bytes(data)  # the same object for bytes; one copy of a bytearray or memoryview
+    if _NON_SPACE.search(data) is None:
         raise XmlMalformed("document is empty", field="/")
-    data = bytes(data)
     doctype = _DOCTYPE.search(data)
     if doctype is not None and _ELEMENT_START.search(data, 0, doctype.start()) is None:
         # Refuse before libxml2 reads a single declaration of the internal subset.
         raise XmlDtdForbidden("document type declarations are not accepted", field="DOCTYPE")
-    parser = _parser()
+    parser = _parser(len(data) > _LIBXML2_TEXT_LIMIT)
     _local.denied = None
     try:
         root = etree.fromstring(data, parser)

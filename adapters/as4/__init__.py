@@ -6,12 +6,23 @@
 * :mod:`adapters.as4.messages`: building and opening signed/encrypted user messages and signals;
 * :mod:`adapters.as4.receiver`: the aiohttp receiver with duplicate elimination and PMode
   matching on parties, Service and Action;
-* :mod:`adapters.as4.sent`: what the adapter sent, byte for byte, kept across restarts;
+* :mod:`adapters.as4.sent`: what the adapter sent, byte for byte, kept across restarts and shared by every node;
 * :mod:`adapters.as4.adapter`: :class:`As4Adapter`, registered as ``as4``.
 
 Security (WS-Security 1.1 signatures over eb:Messaging, Body and attachments;
 AES-128-GCM payload encryption with RSA-OAEP key transport) lives in
 :mod:`signing.wss` and :mod:`signing.xenc`.
+
+State: what AS4 must remember is gateway state, kept in the gateway's store (SQLite or PostgreSQL) through the
+:class:`~gateway.ports.AdapterState` the gateway hands each adapter (namespace ``destination:NAME``) and each
+inbound endpoint (``inbound:NAME``): the messages the adapter sent, byte for byte, until their receipt arrives
+and after (:class:`StateSentStore`), and the (partner PartyId, MessageId) pairs the endpoint received with the
+receipt each was answered with (:class:`StateDuplicateStore`). Every node of a gateway on PostgreSQL shares
+them: a resend picked up by another node carries the recorded bytes (the partner's receipt matches), a duplicate
+arriving at another node is answered with the original receipt and not submitted again; a SQLite gateway keeps
+them across restarts. Each is kept ``retention`` seconds (option of the adapter and of the endpoint, default 30
+days). There are no node-local files: the former options ``sent_store`` and ``duplicate_store`` are refused at
+load.
 """
 
 from adapters.as4.adapter import PROPERTY_HEADER_PREFIX, As4Adapter
@@ -37,9 +48,9 @@ from adapters.as4.receiver import (
     ErrorSignalLimits,
     MemoryDuplicateStore,
     SignalBudget,
-    SqliteDuplicateStore,
+    StateDuplicateStore,
 )
-from adapters.as4.sent import MemorySentStore, SentRecord, SentStore, SqliteSentStore
+from adapters.as4.sent import SentRecord, SentStore, StateSentStore
 
 __all__ = [
     "As4Adapter",
@@ -49,7 +60,6 @@ __all__ = [
     "EbmsError",
     "ErrorSignalLimits",
     "MemoryDuplicateStore",
-    "MemorySentStore",
     "OutgoingMessage",
     "PMode",
     "PROPERTY_HEADER_PREFIX",
@@ -66,8 +76,8 @@ __all__ = [
     "SentStore",
     "SignalBudget",
     "SignalMessage",
-    "SqliteDuplicateStore",
-    "SqliteSentStore",
+    "StateDuplicateStore",
+    "StateSentStore",
     "UserMessage",
     "VerifiedSignal",
     "build_error_signal",

@@ -16,14 +16,15 @@ file, or to the current directory for an adapter built in code):
   name the partner's certificates: a receipt signed by another of the CA's is ``CERT_IDENTITY_MISMATCH``);
 * ``encryption_certificate`` (``x509.Certificate`` or a PEM/DER file path): the
   partner's key-transport certificate (required when the PMode encrypts);
-* ``sent_store`` (a path to a SQLite file, or a
-  :class:`~adapters.as4.sent.SentStore`): where every built message is recorded
-  before its first transmission, so that a resend, also after a restart of the
-  gateway, carries the exact same bytes (and the partner's original receipt
-  still matches). Not configured: an in-memory store, lost on restart (a
-  message resent after a restart is rebuilt, and a partner that answers a
-  duplicate with the original receipt is then reported ``ReceiptInvalid``):
-  configure it in production;
+* ``retention`` (seconds, default 30 days): how long the record of a sent message is kept after it was last
+  written. Every built message is recorded in the adapter's :class:`~gateway.ports.AdapterState` (in the
+  gateway: its store, namespace ``destination:NAME``, shared by every node) before its first transmission, so
+  that a resend, also after a restart or on another node, carries the exact same bytes (and the partner's
+  original receipt still matches). Keep it longer than a delivery to the destination may be retried
+  (``retry.ttl``). An adapter built in code without ``state=`` keeps its records in memory (a message resent by
+  a new instance is then rebuilt, and a partner that answers a duplicate with the original receipt is reported
+  ``ReceiptInvalid``). The option ``sent_store`` (a SQLite file of its own) no longer exists and is refused at
+  load;
 * ``receiver`` (:class:`~adapters.as4.receiver.As4Receiver`): where
   :meth:`As4Adapter.receive` pulls verified inbound messages from;
 * ``sleep`` (``async`` callable) and ``clock``: injected in tests;
@@ -36,9 +37,10 @@ Features: ``deliver`` (one user message, payload compressed, signed, encrypted),
 trust store and checked to acknowledge exactly the references we signed),
 ``reception-awareness`` (the same bytes, hence the same MessageId, resent with
 exponential jittered waits until a receipt arrives or the PMode's attempts or
-time run out; the bytes are recorded in ``sent_store`` before the first
-transmission, so a redelivery after a restart resends them too), ``duplicate`` (a receipt seen before, or one the
-receiver marks ``X-AS4-Duplicate``, is reported ``Receipt.duplicate``), ``receive``.
+time run out; the bytes are recorded in the adapter's state before the first
+transmission, so a redelivery after a restart or by another node resends them
+too), ``duplicate`` (a receipt seen before, or one the receiver marks ``X-AS4-Duplicate``, is reported
+``Receipt.duplicate``), ``receive``.
 
 Who a message was relayed for: when an intermediary submitted it on behalf of an enterprise, the user message
 carries the property ``originalSender`` with the enterprise's id (unless the PMode sets that property itself).
@@ -50,7 +52,6 @@ In the gateway TOML (paths relative to the configuration file, or absolute)::
     url = "https://as4.th-asw.example/as4"
     [destinations.TH.options]
     encryption_certificate = "/etc/nsw/partners/th-asw-encryption.pem"
-    sent_store = "/var/lib/nsw/as4-sent-TH.db"
     signer = { p12 = "/etc/nsw/keys/gateway.p12", password_env = "NSW_AS4_P12_PASSWORD" }
     trust = { anchors = ["/etc/nsw/partners/th-asw-root.pem"], intermediates = ["/etc/nsw/partners/th-asw-ca.pem"] }
     [destinations.TH.options.pmode]
@@ -66,8 +67,8 @@ Configuration errors are :class:`~gateway.errors.ConfigError` naming the option
 Errors: connection failures, timeouts, 408/425/429/5xx without a signal are
 :class:`~gateway.errors.PartnerUnavailable`; a signed ebMS error signal is
 :class:`~gateway.errors.PartnerRejected` (EBMS:0005/0202/0301 are
-``PartnerUnavailable``) with ``details["ebms"]``; a sent store that fails is
-:class:`~gateway.errors.StoreUnavailable` (retried; nothing is sent unrecorded);
+``PartnerUnavailable``) with ``details["ebms"]``; a store that fails to record the message is the store's
+``STORE_UNAVAILABLE`` / ``STORE_FULL`` / ``STORE_CORRUPT`` (retried; nothing is sent unrecorded);
 a MessageId already sent with another payload is
 :class:`~gateway.errors.GatewayError` (``details["cause"] = "AS4_MESSAGE_ID_REUSED"``,
 final); a signal that does not verify
@@ -84,10 +85,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -108,14 +109,7 @@ from adapters.as4.messages import (
 from adapters.as4.mime import parse_multipart
 from adapters.as4.pmode import PMode
 from adapters.as4.receiver import As4Receiver
-from adapters.as4.sent import (
-    MemorySentStore,
-    SentRecord,
-    SentStore,
-    SqliteSentStore,
-    reference_elements,
-    references_xml,
-)
+from adapters.as4.sent import SentRecord, SentStore, StateSentStore, reference_elements, references_xml
 from adapters.options import (
     CertificateOption,
     SignerOption,
@@ -123,13 +117,9 @@ from adapters.options import (
     TrustOption,
     certificate_from_options,
     client_ssl_context,
-    object_or,
-    path_from_options,
     signer_from_options,
     trust_from_options,
-    validate_file_path,
 )
-from gateway.config import FilePath
 from gateway.errors import (
     ConfigError,
     GatewayError,
@@ -137,9 +127,11 @@ from gateway.errors import (
     PartnerRejected,
     PartnerUnavailable,
     ReceiptInvalid,
+    StoreCorrupt,
+    StoreFull,
     StoreUnavailable,
 )
-from gateway.ports import Adapter, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt
 from signing.keys import Signer
 from signing.trust import TrustStore
 from signing.wss import EB_NS, SOAP12_NS
@@ -191,9 +183,20 @@ class As4Options(BaseModel):
     encryption_certificate: CertificateOption | None = None
     """The partner's key-transport certificate (an ``x509.Certificate`` or a PEM/DER file); required when the
     PMode encrypts."""
-    sent_store: Annotated[SentStore | FilePath, object_or(SentStore, validate_file_path)] | None = None
-    """The SQLite file (or a :class:`~adapters.as4.sent.SentStore`) where every built message is recorded before
-    its first transmission; default: in memory, lost on restart."""
+    retention: float = Field(30 * 86400.0, gt=0)
+    """Seconds the record of a sent message (its exact bytes for resends, its receipt's MessageId) is kept in the
+    gateway's store after it was last written; longer than a delivery to this destination may be retried."""
+    sent_store: object | None = None
+    """No longer an option: sent messages are kept in the gateway's store. A value is refused at load."""
+
+    @field_validator("sent_store")
+    @classmethod
+    def _no_sent_store(cls, value: object) -> None:
+        raise ValueError(
+            "the AS4 adapter no longer keeps a sent store of its own: sent messages are kept in the gateway's"
+            " store ([store]), shared by every node; remove this option (options.retention sets how long)"
+        )
+
     receiver: As4Receiver | None = None
     """Where :meth:`As4Adapter.receive` pulls verified inbound messages from (code only)."""
     sleep: Callable[[float], Awaitable[None]] | None = None
@@ -210,16 +213,20 @@ class As4Adapter(Adapter):
     """Pushes user messages to one AS4 partner and returns its verified receipt."""
 
     scheme: ClassVar[str] = "as4"
-    recoverable = (*Adapter.recoverable, StoreUnavailable)
-    """Also :class:`~gateway.errors.StoreUnavailable`: a message the sent store cannot record is not sent, and
-    retried."""
+    recoverable = (*Adapter.recoverable, StoreUnavailable, StoreFull, StoreCorrupt)
+    """Also the store's faults: a message the store cannot record is not sent, and retried."""
     Options: ClassVar[type[BaseModel]] = As4Options
     options: As4Options
 
     def __init__(
-        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
     ) -> None:
-        super().__init__(url, timeout=timeout, options=options)
+        super().__init__(url, timeout=timeout, options=options, state=state)
         opts = self.options
         self.pmode = opts.pmode
         self.signer: Signer = signer_from_options(opts.signer, field="options.signer")
@@ -239,15 +246,7 @@ class As4Adapter(Adapter):
         if not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
         self._ssl = client_ssl_context(opts.tls)
-        raw_store = opts.sent_store  # last: the only option that opens a file
-        self._owns_sent_store = not isinstance(raw_store, SentStore)
-        self.sent_store: SentStore
-        if raw_store is None:
-            self.sent_store = MemorySentStore()
-        elif isinstance(raw_store, SentStore):
-            self.sent_store = raw_store
-        else:
-            self.sent_store = SqliteSentStore(path_from_options(raw_store, field="options.sent_store"))
+        self.sent_store: SentStore = StateSentStore(self.state, retention=opts.retention)
         self._sleep: Callable[[float], Awaitable[None]] = opts.sleep or asyncio.sleep
         self._clock: Callable[[], datetime] = opts.clock or (lambda: datetime.now(UTC))
         self._sent: OrderedDict[str, tuple[OutgoingMessage, str]] = OrderedDict()
@@ -268,8 +267,6 @@ class As4Adapter(Adapter):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-        if self._owns_sent_store:
-            self.sent_store.close()
 
     # ------------------------------------------------------------------ sending
 
@@ -326,13 +323,13 @@ class As4Adapter(Adapter):
             envelope = parse_xml(parse_multipart(record.body, record.content_type).soap)
             messaging = envelope.find(f"{{{SOAP12_NS}}}Header/{{{EB_NS}}}Messaging")
             if messaging is None:
-                raise GatewayError("no eb:Messaging in the recorded message", field="options.sent_store")
+                raise GatewayError("no eb:Messaging in the recorded message", field="state")
             user = parse_user_message(messaging)
             references = signed_references_of(reference_elements(record.references))
         except NswError as exc:
             raise GatewayError(
-                f"the sent store's record of {record.message_id} cannot be read: {exc.message}",
-                field="options.sent_store",
+                f"the sent-message record of {record.message_id} cannot be read: {exc.message}",
+                field="options.retention",
                 details={"cause": exc.code},
             ) from exc
         return OutgoingMessage(user, record.body, record.content_type, references)

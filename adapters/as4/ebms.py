@@ -23,6 +23,7 @@ from gateway.errors import (
     ValidationFailed,
     ValidationIssue,
     XmlError,
+    XmlTooLarge,
 )
 from signing.wss import EB_NS, NAMESPACES, SOAP12_NS, WSSE_NS, WSU_NS, element_path, new_id
 
@@ -182,6 +183,8 @@ def ebms_error_for(error: NswError) -> str:
         return "EBMS:0103"
     if isinstance(error, SignatureError):
         return "EBMS:0101"
+    if isinstance(error, XmlTooLarge):
+        return "EBMS:0004"  # a message over the size limit, as a payload over its PMode's limit
     if isinstance(error, XmlError):
         return "EBMS:0009"
     code = error.details.get("ebms") if error.details else None

@@ -7,7 +7,11 @@ load; relative paths are relative to the configuration file):
 * ``party_id``: our eb:PartyId (the eb:To of inbound messages);
 * ``signer``: our key for receipts and error signals (:func:`adapters.options.signer_from_options`);
 * ``decryption_key``: our key for decryption, a PKCS#12 or PEM table like ``signer`` (default: the ``signer`` key);
-* ``duplicate_store``: the SQLite file of received (partner, MessageId) pairs and their receipts (default: in memory);
+* ``retention`` (seconds, default 30 days): how long a received (partner, MessageId) pair and its receipt are
+  remembered for duplicate elimination. They are kept in the endpoint's :class:`~gateway.ports.AdapterState` (in
+  the gateway: its store, namespace ``inbound:NAME``, shared by every node and kept across restarts), so a
+  duplicate arriving at another node is answered like one arriving at the first. The former option
+  ``duplicate_store`` (a SQLite file of its own) is refused at load;
 * ``error_signals``: how many refused messages are answered with a signed error signal, per client address and
   overall (:class:`~adapters.as4.receiver.ErrorSignalLimits`: ``per_client_burst`` 10, ``per_client_rate`` 1/s,
   ``burst`` 50, ``rate`` 10/s); beyond them HTTP 429 ``AS4_SIGNAL_LIMIT``, unsigned;
@@ -16,6 +20,10 @@ load; relative paths are relative to the configuration file):
   :func:`adapters.options.trust_from_options`: with anchors, which vouch for every certificate they issue, other
   partners' included, its ``signers`` name the partner's certificates, as for every party) and
   ``document_types`` (eb:Action → gateway document type; default: the Action itself).
+
+A message larger than ``gateway.max_message_bytes`` is refused unread with a signed ebMS error signal (EBMS:0004,
+``XML_TOO_LARGE`` at ``body`` in the ErrorDetail, no RefToMessageInError: the MessageId was not read), within the
+error-signal budget like every refusal.
 
 Partners authenticate by their WS-Security signature, not by a bearer token: ``path`` is one of
 :meth:`public_paths`. The signed eb:From PartyId (and its type, when the PMode names one) must be the partner's
@@ -42,25 +50,24 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from adapters.as4.messages import SIGNAL_CONTENT_TYPE, As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
-from adapters.as4.receiver import As4Receiver, ErrorSignalLimits, MemoryDuplicateStore, SqliteDuplicateStore
+from adapters.as4.receiver import As4Receiver, ErrorSignalLimits, StateDuplicateStore
 from adapters.options import (
     SignerOption,
     SignerOptions,
     TrustOption,
     object_or,
-    path_from_options,
     signer_from_options,
     trust_from_options,
 )
-from gateway.config import Config, FilePath
+from gateway.config import Config
 from gateway.errors import ClientError, ConfigError, GatewayError, NswError, Origin, SignalLimitExceeded
 from gateway.model import PartyId, SubmissionEnvelope
 from gateway.openapi import error_responses
-from gateway.ports import InboundEndpoint, Intake
+from gateway.ports import AdapterState, InboundEndpoint, Intake
 from signing.keys import Signer, SoftwareSigner
 from signing.xenc import Decrypter, SoftwareDecrypter
 
@@ -106,8 +113,20 @@ class As4EndpointOptions(BaseModel):
     ) = None
     """Our key for decryption: a :class:`~signing.xenc.Decrypter`, or a software key like ``signer``
     (default: the ``signer`` key)."""
-    duplicate_store: FilePath | None = None
-    """The SQLite file of received MessageIds and their receipts (default: in memory)."""
+    retention: float = Field(30 * 86400.0, gt=0)
+    """Seconds a received (partner, MessageId) and the receipt it was answered with are remembered in the
+    gateway's store: a resend within them is answered with that receipt and not submitted again."""
+    duplicate_store: object | None = None
+    """No longer an option: received MessageIds are kept in the gateway's store. A value is refused at load."""
+
+    @field_validator("duplicate_store")
+    @classmethod
+    def _no_duplicate_store(cls, value: object) -> None:
+        raise ValueError(
+            "the AS4 endpoint no longer keeps a duplicate store of its own: received MessageIds are kept in the"
+            " gateway's store ([store]), shared by every node; remove this option (options.retention sets how long)"
+        )
+
     error_signals: ErrorSignalLimits = ErrorSignalLimits()
     """Token buckets bounding the signed error signals that answer refused messages (each costs a private-key
     operation), per client address and overall; beyond them a refusal is answered HTTP 429 ``AS4_SIGNAL_LIMIT``."""
@@ -148,8 +167,14 @@ class As4Endpoint(InboundEndpoint):
     Options: ClassVar[type[BaseModel]] = As4EndpointOptions
     options: As4EndpointOptions
 
-    def __init__(self, name: str = "as4", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
-        super().__init__(name, options=options)
+    def __init__(
+        self,
+        name: str = "as4",
+        *,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
+    ) -> None:
+        super().__init__(name, options=options, state=state)
         opts = self.options
         f = f"inbound.{name}.options"
         self.path = opts.path
@@ -169,9 +194,6 @@ class As4Endpoint(InboundEndpoint):
         self.partners: dict[str, InboundPartner] = {
             pid: self._partner(pid, table, f"{f}.partners.{pid}") for pid, table in opts.partners.items()
         }
-        raw_store = opts.duplicate_store
-        self._store_path = None if raw_store is None else path_from_options(raw_store, field=f"{f}.duplicate_store")
-        self._sqlite: SqliteDuplicateStore | None = None
         self._intake: Intake | None = None
         self.receiver = As4Receiver(
             party_id=self.party_id,
@@ -179,7 +201,7 @@ class As4Endpoint(InboundEndpoint):
             signer=self.signer,
             decrypter=self.decrypter,
             sink=self._submit,
-            store=MemoryDuplicateStore(),
+            store=StateDuplicateStore(self.state, retention=opts.retention),
             error_signals=opts.error_signals,
         )
 
@@ -208,6 +230,13 @@ class As4Endpoint(InboundEndpoint):
     def public_paths(self) -> list[str]:
         """AS4 partners authenticate by their WS-Security signature, not by a bearer token."""
         return [self.path]
+
+    def refusal(self, request: web.Request, error: NswError) -> web.StreamResponse | None:
+        """A message refused unread for its size: the receiver's signed ebMS error signal (EBMS:0004,
+        ``XML_TOO_LARGE``)."""
+        if request.path != self.path:
+            return None
+        return self.receiver.oversized(request, error)
 
     def routes(self, intake: Intake) -> list[Any]:
         self._intake = intake
@@ -250,14 +279,6 @@ class As4Endpoint(InboundEndpoint):
 
     async def start(self, intake: Intake) -> None:
         self._intake = intake
-        if self._store_path is not None and self._sqlite is None:
-            self._sqlite = SqliteDuplicateStore(self._store_path)
-            self.receiver.store = self._sqlite
-
-    async def stop(self) -> None:
-        sqlite, self._sqlite = self._sqlite, None
-        if sqlite is not None:
-            sqlite.close()
 
     def envelope_for(self, received: ReceivedMessage) -> tuple[str, SubmissionEnvelope, bytes]:
         """The gateway party, broker envelope and raw payload of a verified user message.

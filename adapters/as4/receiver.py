@@ -8,7 +8,8 @@ For each POST:
    signature and certificate failures, 0102 decryption, 0103 policy, 0009
    header, 0001 an unknown partner or Service/Action, 0010 a PMode mismatch,
    0004 an eb:From that is not the partner's (``IDENTITY_MISMATCH``), 0003 an
-   eb:To that is not us, 0003/0007 content) whose ErrorDetail carries our error
+   eb:To that is not us, 0003/0007 content, 0004 a message over the size limit,
+   refused unread: ``XML_TOO_LARGE``) whose ErrorDetail carries our error
    code and incident id. Each signed signal costs a private-key operation, for
    anyone who can reach the endpoint: these refusals are bounded by token
    buckets per client address and overall (:class:`ErrorSignalLimits`); beyond
@@ -18,26 +19,31 @@ For each POST:
    MessageId (two partners may use the same MessageId: each is its own
    message): under a lock per key, a key already in the
    :class:`DuplicateStore` is answered with the *original* receipt and is not
-   delivered again;
+   delivered again. In the gateway the store is :class:`StateDuplicateStore`
+   on the endpoint's :class:`~gateway.ports.AdapterState`, in the gateway's
+   store: a duplicate arriving at another node, or after a restart, is answered
+   the same way;
 3. the verified message goes to the sink (an ``async`` callable, or the
    receiver's own :attr:`As4Receiver.inbox` queue). A sink that raises a
    retryable error makes the answer HTTP 503 without a receipt, so the sender's
    reception awareness resends the same MessageId; a non-retryable coded error
    is answered with a signed error signal;
 4. the signed non-repudiation receipt is stored and returned (HTTP 200,
-   ``application/soap+xml``).
+   ``application/soap+xml``); the first receipt stored wins: when two nodes
+   received the same message at once (the sink must absorb the second
+   delivery, as the broker does by (sender, message id)), the later one answers
+   with the first one's receipt, marked ``X-AS4-Duplicate``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
@@ -52,7 +58,9 @@ from adapters.as4.messages import (
     open_user_message,
     peek_message_id,
 )
-from gateway.errors import NswError, SignalLimitExceeded, ValidationFailed, ValidationIssue
+from adapters.as4.sent import PURGE_INTERVAL
+from gateway.errors import NswError, SignalLimitExceeded, ValidationFailed, ValidationIssue, XmlTooLarge
+from gateway.ports import AdapterState
 from gateway.wire import error_reply
 from signing.keys import Signer
 from signing.xenc import Decrypter
@@ -61,7 +69,7 @@ from signing.xml import DEFAULT_LIMITS, parse_xml
 __all__ = [
     "DuplicateStore",
     "MemoryDuplicateStore",
-    "SqliteDuplicateStore",
+    "StateDuplicateStore",
     "As4Receiver",
     "MessageSink",
     "ErrorSignalLimits",
@@ -77,9 +85,14 @@ class DuplicateStore(Protocol):
     """Messages already received, by (sending partner's PartyId, MessageId), with the receipt each was answered
     with."""
 
-    async def receipt_for(self, partner: str, message_id: str) -> bytes | None: ...
+    async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
+        """The receipt ``message_id`` from ``partner`` was answered with, if it was received before."""
+        ...
 
-    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None: ...
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> bytes:
+        """Keep ``receipt`` as the answer to ``message_id`` from ``partner`` unless one is kept already (another
+        node answered the same message meanwhile): return the receipt that is kept, the first one."""
+        ...
 
 
 class MemoryDuplicateStore:
@@ -91,69 +104,44 @@ class MemoryDuplicateStore:
     async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
         return self._receipts.get((partner, message_id))
 
-    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None:
-        self._receipts[(partner, message_id)] = receipt
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> bytes:
+        return self._receipts.setdefault((partner, message_id), receipt)
 
     def __len__(self) -> int:
         return len(self._receipts)
 
 
-_RECEIVED_SCHEMA = 1
-"""``PRAGMA user_version`` of a duplicate store keyed by (partner, MessageId)."""
+class StateDuplicateStore:
+    """Duplicate store on an :class:`~gateway.ports.AdapterState` (in the gateway: its store, namespace
+    ``inbound:NAME``, shared by every node and kept across restarts). One record per (partner, MessageId) under the
+    key ``received:["partner","message_id"]``, its value the receipt, kept ``retention`` seconds; the first receipt
+    stored wins (:meth:`AdapterState.add <gateway.ports.AdapterState.add>`, atomic across nodes)."""
 
-_RECEIVED_TABLE = (
-    "CREATE TABLE IF NOT EXISTS as4_received (partner TEXT NOT NULL, message_id TEXT NOT NULL,"
-    " receipt BLOB NOT NULL, at TEXT NOT NULL, PRIMARY KEY (partner, message_id))"
-)
+    def __init__(self, state: AdapterState, *, retention: float) -> None:
+        self.state = state
+        self.retention = retention
+        self._purged_at: float | None = None
 
-_LEGACY_PARTNER = ""
-"""The partner of rows written by a store keyed by MessageId alone (schema 0), which did not record it."""
-
-
-class SqliteDuplicateStore:
-    """Duplicate store in a SQLite file: survives restarts of the receiver.
-
-    A file written when the store was keyed by MessageId alone is upgraded in place when opened: its rows keep
-    their receipts under an unknown partner and still answer a resend of their MessageId from any partner
-    (as before the upgrade, since which partner sent them was not recorded); every row written since is keyed
-    by (partner, MessageId)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version < _RECEIVED_SCHEMA:
-            legacy = self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'as4_received'"
-            ).fetchone()
-            steps = [_RECEIVED_TABLE]
-            if legacy:
-                steps = [
-                    "ALTER TABLE as4_received RENAME TO as4_received_by_id",
-                    _RECEIVED_TABLE,
-                    "INSERT INTO as4_received (partner, message_id, receipt, at)"
-                    f" SELECT '{_LEGACY_PARTNER}', message_id, receipt, at FROM as4_received_by_id",
-                    "DROP TABLE as4_received_by_id",
-                ]
-            self._db.executescript(
-                "BEGIN IMMEDIATE;\n" + ";\n".join(steps) + f";\nPRAGMA user_version = {_RECEIVED_SCHEMA};\nCOMMIT;"
-            )
+    @staticmethod
+    def key(partner: str, message_id: str) -> str:
+        return "received:" + json.dumps([partner, message_id], ensure_ascii=False, separators=(",", ":"))
 
     async def receipt_for(self, partner: str, message_id: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT receipt FROM as4_received WHERE message_id = ? AND partner IN (?, ?)"
-            " ORDER BY partner = ? DESC LIMIT 1",
-            (message_id, partner, _LEGACY_PARTNER, partner),
-        ).fetchone()
-        return bytes(row[0]) if row else None
+        return await self.state.get(self.key(partner, message_id))
 
-    async def remember(self, partner: str, message_id: str, receipt: bytes) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO as4_received (partner, message_id, receipt, at) VALUES (?, ?, ?, ?)",
-            (partner, message_id, receipt, datetime.now(UTC).isoformat()),
-        )
-
-    def close(self) -> None:
-        self._db.close()
+    async def remember(self, partner: str, message_id: str, receipt: bytes) -> bytes:
+        now = time.monotonic()
+        if self._purged_at is None or now - self._purged_at >= PURGE_INTERVAL:
+            self._purged_at = now
+            await self.state.purge()
+        key = self.key(partner, message_id)
+        if await self.state.add(key, receipt, ttl=self.retention):
+            return receipt
+        kept = await self.state.get(key)
+        if kept is None:  # expired between the two calls: ours is the answer now
+            await self.state.put(key, receipt, ttl=self.retention)
+            return receipt
+        return kept
 
 
 class ErrorSignalLimits(BaseModel):
@@ -323,9 +311,18 @@ class As4Receiver:
         )
         return error_reply(limited, headers={"Retry-After": str(self.budget.retry_after())})
 
+    def oversized(self, request: web.Request, error: NswError) -> web.Response:
+        """The answer to a message refused unread for its size (``XML_TOO_LARGE``): a signed error signal,
+        EBMS:0004, within the error-signal budget (HTTP 429 beyond it), as for every refused message; unread,
+        it cannot name the MessageId it answers."""
+        return self._refusal(error, b"", request.headers.get("Content-Type", ""), request.remote or "")
+
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
         content_type = request.headers.get("Content-Type", "")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            return self.oversized(request, XmlTooLarge(exc.text or "the message is too large", field="body"))
         try:
             received = open_user_message(
                 body,
@@ -364,8 +361,13 @@ class As4Receiver:
                 return self._error(exc, body, content_type)
             self.delivered += 1
             receipt = build_receipt(received, self.signer, domain=self.domain, at=self.clock())
-            await self.store.remember(*key, receipt)
+            kept = await self.store.remember(*key, receipt)
         self._locks.pop(key, None)
+        if kept != receipt:  # another node answered the same message meanwhile: its receipt is the answer
+            log.info("AS4 duplicate %s from %s answered with its original receipt", message_id, key[0])
+            return web.Response(
+                body=kept, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE, "X-AS4-Duplicate": "true"}
+            )
         return web.Response(body=receipt, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
 
     def app(self, path: str = "/as4", *, max_bytes: int = 128 * 1024 * 1024) -> web.Application:

@@ -11,7 +11,7 @@ other digests, and that original receipt would never match it.
 So the adapter records each built message in a :class:`SentStore` **before
 its first transmission** and, on every later attempt (in this process or after
 a restart), resends the recorded bytes. Records are kept per partner (the
-eb:To PartyId) and MessageId: adapters of two partners may share one store.
+eb:To PartyId) and MessageId: adapters of two partners may share one state.
 A record holds the ebMS MessageId, the
 exact HTTP body and Content-Type, the UserMessage Timestamp, the signed
 ds:Reference elements, the SHA-256 of the gateway payload (a MessageId reused
@@ -19,33 +19,31 @@ for other content is refused, never silently resent) and, once one verified,
 the MessageId of the partner's receipt (so a later receipt with the same id is
 reported as a duplicate, also after a restart).
 
-* :class:`SqliteSentStore`: a SQLite file (``options.sent_store = "path"``);
-  what a deployment configures;
-* :class:`MemorySentStore`: the default when ``sent_store`` is not configured;
-  lives as long as the adapter, so a resend after a restart is rebuilt.
-
-Failures of the SQLite file are :class:`~gateway.errors.StoreUnavailable`
-(retryable): a message that cannot be recorded is not transmitted.
+The records are the adapter's :class:`~gateway.ports.AdapterState` (:class:`StateSentStore`): in the
+gateway they live in the gateway's store (namespace ``destination:NAME``), so a resend after a restart, or
+picked up by another node of a gateway on PostgreSQL, carries the bytes the first transmission carried, and the
+partner's receipt of it matches wherever it is processed. Each record is kept ``retention`` seconds after it was
+last written (built, or its receipt recorded). Store faults (``STORE_UNAVAILABLE``, ``STORE_FULL``,
+``STORE_CORRUPT``) are retryable: a message that cannot be recorded is not transmitted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-import threading
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from lxml import etree
 
-from gateway.errors import ConfigError, StoreUnavailable
+from gateway.errors import GatewayError
+from gateway.ports import AdapterState
 from signing.algorithms import DS_NS
 from signing.xml import parse_xml, serialize
 
-__all__ = ["SentRecord", "SentStore", "MemorySentStore", "SqliteSentStore", "references_xml", "reference_elements"]
+__all__ = ["SentRecord", "SentStore", "StateSentStore", "PURGE_INTERVAL", "references_xml", "reference_elements"]
 
 _DS = f"{{{DS_NS}}}"
 
@@ -88,186 +86,96 @@ def reference_elements(data: bytes) -> tuple[etree._Element, ...]:
     return tuple(parse_xml(data).iterfind(_DS + "Reference"))
 
 
+PURGE_INTERVAL = 3600.0
+"""Seconds between two purges of expired records (the first write after start purges)."""
+
+
 @runtime_checkable
 class SentStore(Protocol):
-    """The user messages the adapters have built, by (partner PartyId, ebMS MessageId)."""
+    """The user messages the adapter has built, by (partner PartyId, ebMS MessageId)."""
 
     async def get(self, partner: str, message_id: str) -> SentRecord | None:
         """The record of ``message_id`` sent to ``partner``, if it was built before."""
         ...
 
     async def add(self, record: SentRecord) -> SentRecord:
-        """Record ``record`` unless its (partner, MessageId) is recorded already; return the record that is kept."""
+        """Record ``record`` unless its (partner, MessageId) is recorded already; return the record that is kept
+        (the first one: of two nodes building the same message at once, both send the one recorded first)."""
         ...
 
     async def set_receipt(self, partner: str, message_id: str, receipt_id: str) -> None:
         """Remember the MessageId of the verified receipt of ``message_id`` sent to ``partner``."""
         ...
 
-    def close(self) -> None:
-        """Release the file (the store reopens it when used again)."""
-        ...
 
+class StateSentStore:
+    """:class:`SentStore` on an :class:`~gateway.ports.AdapterState`: one record per (partner, MessageId) under
+    the key ``sent:["partner","message_id"]``, its value a JSON header line followed by the exact body."""
 
-class MemorySentStore:
-    """Records in memory: the default when ``sent_store`` is not configured (lost on restart).
-
-    Keeps the newest ``limit`` records.
-    """
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._records: dict[tuple[str, str], SentRecord] = {}
-        self.limit = limit
-
-    async def get(self, partner: str, message_id: str) -> SentRecord | None:
-        return self._records.get((partner, message_id))
-
-    async def add(self, record: SentRecord) -> SentRecord:
-        kept = self._records.setdefault((record.partner, record.message_id), record)
-        while len(self._records) > self.limit:
-            del self._records[next(iter(self._records))]
-        return kept
-
-    async def set_receipt(self, partner: str, message_id: str, receipt_id: str) -> None:
-        record = self._records.get((partner, message_id))
-        if record is not None:
-            self._records[(partner, message_id)] = SentRecord(**{**record.__dict__, "receipt_id": receipt_id})
-
-    def close(self) -> None:
-        pass
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS as4_sent (
-    partner TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    content_type TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    refs BLOB NOT NULL,
-    payload_sha256 TEXT NOT NULL,
-    receipt_id TEXT,
-    recorded_at TEXT NOT NULL,
-    PRIMARY KEY (partner, message_id)
-)
-"""
-_SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of a sent store keyed by (partner, MessageId)."""
-_LEGACY_PARTNER = ""
-"""The partner of records written when the store was keyed by MessageId alone (it was not recorded)."""
-_COLUMNS = "message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id, recorded_at"
-
-
-class SqliteSentStore:
-    """Records in a SQLite file (``synchronous = FULL``): survives restarts of the gateway.
-
-    A path that cannot be opened is :class:`~gateway.errors.ConfigError` naming ``field``. A file written when
-    records were keyed by MessageId alone is upgraded in place when opened: its records are kept under an
-    unknown partner and still found by their MessageId for any partner (which partner was not recorded); every
-    record written since is keyed by (partner, MessageId).
-    """
-
-    def __init__(self, path: str | Path, *, field: str = "options.sent_store") -> None:
-        self.path = Path(path)
+    def __init__(self, state: AdapterState, *, retention: float, field: str = "state") -> None:
+        self.state = state
+        self.retention = retention
         self._field = field
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        try:
-            self._connect()
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the AS4 sent store {self.path}: {exc}", field=field) from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            try:
-                db.execute("PRAGMA synchronous = FULL")
-                if int(db.execute("PRAGMA user_version").fetchone()[0]) < _SCHEMA_VERSION:
-                    self._upgrade(db)
-            except sqlite3.Error:
-                db.close()
-                raise
-            self._db = db
-        return self._db
+        self._purged_at: float | None = None
 
     @staticmethod
-    def _upgrade(db: sqlite3.Connection) -> None:
-        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'as4_sent'").fetchone()
-        steps = [_SCHEMA]
-        if legacy:
-            steps = [
-                "ALTER TABLE as4_sent RENAME TO as4_sent_by_id",
-                _SCHEMA,
-                f"INSERT INTO as4_sent (partner, {_COLUMNS})"
-                f" SELECT '{_LEGACY_PARTNER}', {_COLUMNS} FROM as4_sent_by_id",
-                "DROP TABLE as4_sent_by_id",
-            ]
-        db.executescript(
-            "BEGIN IMMEDIATE;\n" + ";\n".join(steps) + f";\nPRAGMA user_version = {_SCHEMA_VERSION};\nCOMMIT;"
-        )
+    def key(partner: str, message_id: str) -> str:
+        return "sent:" + json.dumps([partner, message_id], ensure_ascii=False, separators=(",", ":"))
 
-    async def _exec(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self._run, sql, params)  # each write is an fsync: off the event loop
+    @staticmethod
+    def encode(record: SentRecord) -> bytes:
+        header = {
+            "message_id": record.message_id,
+            "content_type": record.content_type,
+            "timestamp": record.timestamp.isoformat(),
+            "references": record.references.decode("utf-8"),
+            "payload_sha256": record.payload_sha256,
+            "receipt_id": record.receipt_id,
+            "partner": record.partner,
+        }
+        return json.dumps(header, separators=(",", ":")).encode("ascii") + b"\n" + record.body
 
-    def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._connect().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"the AS4 sent store {self.path} failed: {exc}", field=self._field) from exc
+    def decode(self, value: bytes) -> SentRecord:
+        line, _, body = value.partition(b"\n")
+        try:
+            header = json.loads(line)
+            return SentRecord(
+                message_id=str(header["message_id"]),
+                body=body,
+                content_type=str(header["content_type"]),
+                timestamp=datetime.fromisoformat(str(header["timestamp"])),
+                references=str(header["references"]).encode("utf-8"),
+                payload_sha256=str(header["payload_sha256"]),
+                receipt_id=None if header["receipt_id"] is None else str(header["receipt_id"]),
+                partner=str(header["partner"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GatewayError(
+                f"a sent-message record in {self.state.namespace} cannot be read: {exc}", field=self._field
+            ) from exc
 
     async def get(self, partner: str, message_id: str) -> SentRecord | None:
-        rows = await self._exec(
-            "SELECT message_id, body, content_type, timestamp, refs, payload_sha256, receipt_id, partner "
-            "FROM as4_sent WHERE message_id = ? AND partner IN (?, ?) ORDER BY partner = ? DESC LIMIT 1",
-            (message_id, partner, _LEGACY_PARTNER, partner),
-        )
-        if not rows:
-            return None
-        mid, body, content_type, timestamp, refs, digest, receipt_id, kept_for = rows[0]
-        return SentRecord(
-            str(mid),
-            bytes(body),
-            str(content_type),
-            datetime.fromisoformat(str(timestamp)),
-            bytes(refs),
-            str(digest),
-            None if receipt_id is None else str(receipt_id),
-            str(kept_for),
-        )
+        value = await self.state.get(self.key(partner, message_id))
+        return None if value is None else self.decode(value)
 
     async def add(self, record: SentRecord) -> SentRecord:
-        await self._exec(
-            "INSERT OR IGNORE INTO as4_sent "
-            "(partner, message_id, body, content_type, timestamp, refs, payload_sha256, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.partner,
-                record.message_id,
-                record.body,
-                record.content_type,
-                record.timestamp.isoformat(),
-                record.references,
-                record.payload_sha256,
-                datetime.now(UTC).isoformat(),
-            ),
-        )
+        await self._purge()
+        if await self.state.add(self.key(record.partner, record.message_id), self.encode(record), ttl=self.retention):
+            return record
         kept = await self.get(record.partner, record.message_id)
-        assert kept is not None
+        if kept is None:  # expired between the two calls: ours is the record now
+            await self.state.put(self.key(record.partner, record.message_id), self.encode(record), ttl=self.retention)
+            return record
         return kept
 
     async def set_receipt(self, partner: str, message_id: str, receipt_id: str) -> None:
-        await self._exec(
-            "UPDATE as4_sent SET receipt_id = ? WHERE message_id = ? AND partner = (SELECT partner FROM as4_sent"
-            " WHERE message_id = ? AND partner IN (?, ?) ORDER BY partner = ? DESC LIMIT 1)",
-            (receipt_id, message_id, message_id, partner, _LEGACY_PARTNER, partner),
-        )
+        record = await self.get(partner, message_id)
+        if record is not None and record.receipt_id != receipt_id:
+            updated = SentRecord(**{**record.__dict__, "receipt_id": receipt_id})
+            await self.state.put(self.key(partner, message_id), self.encode(updated), ttl=self.retention)
 
-    def close(self) -> None:
-        with self._lock:
-            db, self._db = self._db, None
-        if db is not None:
-            db.close()
+    async def _purge(self) -> None:
+        now = time.monotonic()
+        if self._purged_at is None or now - self._purged_at >= PURGE_INTERVAL:
+            self._purged_at = now
+            await self.state.purge()

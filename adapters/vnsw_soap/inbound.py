@@ -31,9 +31,12 @@ A POST is answered synchronously, as the ministry systems expect (``receiveRespo
   element at fault.
 
 SOAP faults (``soap:Client``, HTTP 500) only for malformed SOAP: not XML, not a SOAP 1.1 Envelope, no
-``receiveRequest/requestPayload`` in the Body; and a ``soap:Server`` fault when the gateway itself fails to
-take the message (store unavailable: ``STORE_UNAVAILABLE``...), so that the ministry resends it rather than
-reading a 00 refusal. Every fault carries ``detail/nsw:error`` with ``code``, ``field`` and ``incident``.
+``receiveRequest/requestPayload`` in the Body, a request larger than ``gateway.max_message_bytes``
+(``XML_TOO_LARGE`` naming ``body``, refused unread; the SOAP request and the VNSW Envelope in it are parsed under
+that same limit, a payload of one text node above libxml2's own 10 MB included); and a ``soap:Server`` fault
+when the gateway itself fails to take the message (store unavailable: ``STORE_UNAVAILABLE``...), so that the
+ministry resends it rather than reading a 00 refusal. Every fault carries ``detail/nsw:error`` with ``code``,
+``field`` and ``incident``.
 
 Correlation: the submitted envelope carries ``conversation_id`` and ``reference`` = ``Subject/reference``
 (the dossier number), so a business result (a permit answering a registration) comes in as its own call
@@ -67,8 +70,8 @@ from gateway.errors import (
 )
 from gateway.model import PartyId, SubmissionEnvelope
 from gateway.openapi import error_responses
-from gateway.ports import InboundEndpoint, Intake
-from signing.xml import parse_xml
+from gateway.ports import AdapterState, InboundEndpoint, Intake
+from signing.xml import DEFAULT_LIMITS, ParserLimits, parse_xml
 
 __all__ = ["VnswSoapEndpoint", "VnswSoapEndpointOptions", "SOAP11_NS", "VNSW_WS_NS", "RECEIVE_WSDL"]
 
@@ -124,9 +127,10 @@ def _local(el: Any) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
 
-def read_soap_request(raw: bytes) -> str:
-    """The ``requestPayload`` string of a SOAP 1.1 ``receiveRequest``; an :class:`NswError` naming what is wrong."""
-    root = parse_xml(raw)
+def read_soap_request(raw: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> str:
+    """The ``requestPayload`` string of a SOAP 1.1 ``receiveRequest``; an :class:`NswError` naming what is wrong.
+    ``raw`` is parsed under ``limits`` (the gateway's ``max_message_bytes``)."""
+    root = parse_xml(raw, limits=limits)
     if root.tag == f"{{{SOAP12_NS}}}Envelope":
         raise RequestInvalid(
             "this endpoint speaks SOAP 1.1, not SOAP 1.2",
@@ -189,8 +193,14 @@ class VnswSoapEndpoint(InboundEndpoint):
     Options: ClassVar[type[BaseModel]] = VnswSoapEndpointOptions
     options: VnswSoapEndpointOptions
 
-    def __init__(self, name: str = "vnsw", *, options: BaseModel | Mapping[str, Any] | None = None) -> None:
-        super().__init__(name, options=options)
+    def __init__(
+        self,
+        name: str = "vnsw",
+        *,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
+    ) -> None:
+        super().__init__(name, options=options, state=state)
         self.path = self.options.path
         self.document_types: dict[str, str] = dict(self.options.document_types)
         self.identity: dict[str, str] = {**NSW_IDENTITY, **self.options.identity}
@@ -208,15 +218,14 @@ class VnswSoapEndpoint(InboundEndpoint):
             party = intake.party_of(request)
             raw = await request.read()
             try:
-                payload = read_soap_request(raw)
+                payload = read_soap_request(raw, limits=intake.config.gateway.parser_limits)
             except NswError as exc:
                 log.info("incident %s: malformed SOAP from %s: %s", exc.incident_id, party, exc)
-                code = exc.details.get("faultcode", "Client") if isinstance(exc.details, dict) else "Client"
-                return web.Response(
-                    body=soap_fault(exc, faultcode=code), status=500, content_type=_CONTENT_TYPE, charset="utf-8"
-                )
+                return self._fault(exc)
+            document = payload.encode("utf-8")
+            del payload  # one copy of the inner Envelope is kept while it is taken, not two
             try:
-                answer = await self.receive(intake, party, payload.encode("utf-8"))
+                answer = await self.receive(intake, party, document)
             except _GatewaySide as exc:  # our fault, not the message's: a Server fault, so the ministry resends
                 wait = exc.error.retry_after
                 return web.Response(
@@ -229,6 +238,20 @@ class VnswSoapEndpoint(InboundEndpoint):
             return web.Response(body=soap_response(answer), content_type=_CONTENT_TYPE, charset="utf-8")
 
         return [web.get(self.path, wsdl), web.post(self.path, post)]
+
+    def _fault(self, error: NswError) -> web.Response:
+        """A ``soap:Client`` fault (or the ``faultcode`` the error names), HTTP 500, for a request refused as it is."""
+        code = error.details.get("faultcode", "Client") if isinstance(error.details, dict) else "Client"
+        return web.Response(
+            body=soap_fault(error, faultcode=code), status=500, content_type=_CONTENT_TYPE, charset="utf-8"
+        )
+
+    def refusal(self, request: web.Request, error: NswError) -> web.StreamResponse | None:
+        """A POST refused before it was read (larger than ``gateway.max_message_bytes``: ``XML_TOO_LARGE``) is
+        answered like every other unreadable request: a ``soap:Client`` fault."""
+        if request.path != self.path or request.method != "POST":
+            return None
+        return self._fault(error)
 
     def openapi_paths(self) -> dict[str, Any]:
         xml = {_CONTENT_TYPE: {"schema": {"type": "string"}}}
@@ -312,7 +335,7 @@ class VnswSoapEndpoint(InboundEndpoint):
         try:
             if not payload.strip():
                 raise XmlMalformed("requestPayload is empty", field="requestPayload")
-            header = read_header(parse_xml(payload))
+            header = read_header(parse_xml(payload, limits=intake.config.gateway.parser_limits))
             envelope = self.envelope_for(header, party)
             result = await intake.submit(PartyId(party), envelope, payload)
         except (XmlError, NswError) as exc:

@@ -60,7 +60,7 @@ from gateway.errors import (
     ReceiptInvalid,
     RequestInvalid,
 )
-from gateway.ports import Adapter, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt
 from signing.xml import parse_xml
 
 __all__ = ["VnswSoapAdapter", "VnswSoapOptions", "translate_error", "GATEWAY_WSDL"]
@@ -167,9 +167,14 @@ class VnswSoapAdapter(Adapter):
     options: VnswSoapOptions
 
     def __init__(
-        self, url: str, *, timeout: float = 30.0, options: BaseModel | Mapping[str, Any] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        options: BaseModel | Mapping[str, Any] | None = None,
+        state: AdapterState | None = None,
     ) -> None:
-        super().__init__(url, timeout=timeout, options=options)
+        super().__init__(url, timeout=timeout, options=options, state=state)
         self.office_code = self.options.office_code
         self.wsdl = self.options.wsdl or _wsdl_path(GATEWAY_WSDL)
         self.strict = self.options.strict

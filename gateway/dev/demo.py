@@ -427,6 +427,7 @@ def demo_config(
     data: dict[str, Any] = {
         "gateway": {"port": 0, "verification": verification, "signing": signing, "poll_interval": 0.1},
         "store": {"url": f"sqlite:///{store_dir / 'gateway.db'}", "synchronous": synchronous},
+        "journal": {"anchor": str(store_dir / "journal-anchor.jsonl")},
         "parties": {
             "MOIT": party(
                 "Ministry of Industry and Trade",
@@ -766,8 +767,8 @@ async def run_demo(
                 lat = [p.arrivals[mid] - submitted[mid] for mid, dests in expected.items() if name in dests]
                 result.latencies[name] = lat
                 result.deliveries[name] = len(lat)
-                result.retries[name] = gw.metrics.retries[name]
-                result.dead[name] = gw.metrics.dead[name]
+                result.retries[name] = int(gw.metrics.value("nswgw_delivery_retries_total", destination=name))
+                result.dead[name] = int(gw.metrics.value("nswgw_dead_letters_total", destination=name))
                 result.partner_verified[name] = p.verified
                 result.partner_verify_failures[name] = dict(p.verify_failures)
                 receipts = gw.engine.workers[name].receipts

@@ -19,7 +19,7 @@ def open_store(url: str, **options: object) -> Store:
         pg_options = {
             k: v
             for k, v in options.items()
-            if k in ("pool_size", "writers", "max_batch", "connect_timeout", "node_name")
+            if k in ("pool_size", "writers", "max_batch", "connect_timeout", "node_name", "node_timeout")
         }
         return PostgresStore(url, **pg_options)  # type: ignore[arg-type]
     if "://" in url and not url.startswith("sqlite:///"):
@@ -45,7 +45,12 @@ def store_from_settings(settings: Any) -> Store:
             raise ConfigError('[store] kind = "postgresql" needs dsn = "postgresql://..."', field="store.dsn")
         if not str(dsn).startswith(_POSTGRES):
             raise ConfigError("store.dsn must be a postgresql:// connection string", field="store.dsn")
-        return PostgresStore(str(dsn), max_batch=min(settings.max_batch, 256), pool_size=settings.pool_size)
+        return PostgresStore(
+            str(dsn),
+            max_batch=min(settings.max_batch, 256),
+            pool_size=settings.pool_size,
+            node_timeout=settings.node_timeout,
+        )
     url = str(settings.url)
     if "://" in url and not url.startswith("sqlite:///"):
         raise ConfigError(f'[store] kind = "sqlite" needs url = "sqlite:///PATH", not {url!r}', field="store.url")

@@ -12,7 +12,10 @@ Everything the broker keeps goes through :class:`Store`. Implementations
   the same atomic insert;
 * **leased claiming**: :meth:`Store.claim` hands each due delivery to one
   worker for a lease; a worker that dies simply lets the lease run out (a
-  PostgreSQL store does this with ``SELECT ... FOR UPDATE SKIP LOCKED``);
+  PostgreSQL store does this with ``SELECT ... FOR UPDATE SKIP LOCKED``).
+  Leases run by the store's clock: the ``now`` its one node passes (SQLite),
+  or the database's (PostgreSQL: nodes' clocks may disagree), while next
+  attempts and deadlines are in the gateway's ``now``;
 * **per-conversation order**: a delivery is only claimable when every earlier
   delivery (lower ``seq``) of the same conversation to the same destination
   is ``ACKNOWLEDGED`` (or, with ``on_dead="skip"``, ``DEAD``); one that reaches
@@ -29,14 +32,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.errors import ConversationBlocked
 from gateway.journal import JournalEntry
 from gateway.model import Delivery, Excerpt, Message, State, SubmissionAck, Transition, overall_state
 
-__all__ = ["Store", "MessageRecord", "MessageQuery", "DestinationStats", "OnDead", "blocked_by"]
+__all__ = ["Store", "JournalBase", "MessageRecord", "MessageQuery", "DestinationStats", "OnDead", "blocked_by"]
 
 OnDead = Literal["hold", "skip"]
 """Whether a ``DEAD`` delivery still blocks the later ones of its conversation (``hold``) or not (``skip``)."""
@@ -121,6 +124,19 @@ class MessageQuery:
 class DestinationStats:
     destination: str
     counts: dict[State, int]
+    oldest: dict[State, float] = field(default_factory=dict)
+    """Per state, the earliest ``queued_at`` of the destination's deliveries in it (``/metrics``: the age of the
+    oldest pending delivery)."""
+
+
+@dataclass(frozen=True)
+class JournalBase:
+    """The last journal entry pruned into an archive bundle: the remaining entries chain on from ``hash``."""
+
+    seq: int
+    hash: str
+    manifest_sha256: str
+    """SHA-256 of the manifest of the bundle that holds entry ``seq`` (``""``: nothing archived yet)."""
 
 
 class Store(abc.ABC):
@@ -184,11 +200,13 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def expire(self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold") -> int:
+    async def expire(
+        self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold"
+    ) -> list[Delivery]:
         """Move unleased ``QUEUED`` deliveries of ``destination`` past their deadline to ``DEAD``: with error
         ``code``, or, for one held behind a ``DEAD`` earlier delivery of its conversation (``on_dead="hold"``),
         with :class:`~gateway.errors.ConversationBlocked` whose ``details.head`` is the earliest such one's
-        message id."""
+        message id. Returns the deliveries it moved, as stored (``last_error`` names each one's code)."""
 
     @abc.abstractmethod
     async def waiting_behind(self, delivery: Delivery) -> int:
@@ -214,6 +232,39 @@ class Store(abc.ABC):
         """Journal entries with ``seq > after``, in order."""
 
     @abc.abstractmethod
+    async def journal_head(self) -> JournalEntry | None:
+        """The newest journal entry (``None``: the journal is empty)."""
+
+    @abc.abstractmethod
+    async def journal_base(self) -> JournalBase:
+        """The last pruned journal entry, or ``(0, GENESIS, "")`` when nothing was pruned."""
+
+    @abc.abstractmethod
+    async def finished_messages(self, *, received_before: float, limit: int) -> list[tuple[str, str, float]]:
+        """``(id, document_type, received_at)`` of messages received before ``received_before`` with no delivery
+        but ``ACKNOWLEDGED`` or ``DEAD`` (and unleased), oldest first: what archiving may take."""
+
+    @abc.abstractmethod
+    async def message_payload(self, message_id: str) -> bytes | None:
+        """The evidence stored for a message (its payload, or the excerpt of a refused one)."""
+
+    @abc.abstractmethod
+    async def prune_archived(self, message_ids: Sequence[str], *, base: JournalBase) -> int:
+        """In one transaction: delete the messages, their deliveries and transitions, every journal entry up to
+        ``base.seq``, and record ``base``. Returns how many messages were deleted."""
+
+    @abc.abstractmethod
+    async def evidence_digests(self, entries: Sequence[JournalEntry]) -> dict[int, str | None]:
+        """For each entry (by ``seq``): the SHA-256 hex of the evidence the store holds now for it, computed as
+        the journal did (an ``ACCEPTED`` entry: the message's payload; a ``DELIVERED`` one: the delivery's payload
+        followed by its receipt), or ``None`` when that row is gone."""
+
+    @abc.abstractmethod
+    async def integrity(self) -> str:
+        """A full check of the database's own structures (slow: reads everything): ``"ok"`` or ``"failed: ..."``;
+        never raises for a store fault."""
+
+    @abc.abstractmethod
     async def health(self) -> dict[str, str]:
         """Readiness checks, by name, each ``"ok"`` or ``"failed: <reason>"``; never raises for a store fault.
 
@@ -224,3 +275,30 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def stats(self) -> list[DestinationStats]:
         """Delivery counts per destination and state (for /metrics and /readyz)."""
+
+    # ---------------------------------------------------------------- adapter state
+    #
+    # The records behind :class:`gateway.ports.AdapterState` (table ``adapter_state``, primary key
+    # ``(namespace, key)``): written through the store's writer, read like everything else, faults translated
+    # as for every other method. A record whose ``expires_at`` is not after ``now`` is absent.
+
+    @abc.abstractmethod
+    async def state_add(self, namespace: str, key: str, value: bytes, *, expires_at: float, now: float) -> bool:
+        """Insert the record unless a live one holds ``(namespace, key)`` (an expired one is replaced): whether
+        it was written. Atomic across every node of the store."""
+
+    @abc.abstractmethod
+    async def state_put(self, namespace: str, key: str, value: bytes, *, expires_at: float) -> None:
+        """Insert or replace the record of ``(namespace, key)``."""
+
+    @abc.abstractmethod
+    async def state_get(self, namespace: str, key: str, *, now: float) -> bytes | None:
+        """The value of the live record of ``(namespace, key)``, if any."""
+
+    @abc.abstractmethod
+    async def state_delete(self, namespace: str, key: str) -> None:
+        """Remove the record of ``(namespace, key)``, if any."""
+
+    @abc.abstractmethod
+    async def state_purge(self, namespace: str, *, now: float) -> int:
+        """Remove the expired records of ``namespace``; how many."""

@@ -69,7 +69,15 @@ from gateway.model import (
     overall_state,
 )
 from gateway.store import migrations
-from gateway.store.base import DestinationStats, MessageQuery, MessageRecord, OnDead, Store, blocked_by
+from gateway.store.base import (
+    DestinationStats,
+    JournalBase,
+    MessageQuery,
+    MessageRecord,
+    OnDead,
+    Store,
+    blocked_by,
+)
 
 __all__ = ["SqliteStore", "translate"]
 
@@ -193,6 +201,8 @@ class _ConnectionThread(threading.Thread):
                 try:
                     value = fn(conn)
                 except Exception as failure:  # noqa: BLE001 - handed to this operation's caller, which alone it undoes
+                    if isinstance(failure, sqlite3.Error) and not conn.in_transaction:
+                        raise  # SQLite rolled the whole batch back itself (a full disk): every caller gets this error
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     results.append((future, None, failure))
@@ -225,6 +235,33 @@ def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) 
         future.set_exception(exc)
     else:
         future.set_result(value)
+
+
+_BLOB_CHUNK = 1024 * 1024
+"""Payloads larger than this are written with incremental blob I/O, one chunk at a time: a bound parameter
+is copied by SQLite and then again into the row it builds (twice the payload in memory at once)."""
+
+
+def _blob_value(data: bytes) -> str:
+    """The SQL value of a payload column: the parameter itself, or for a large payload a zero-filled blob of
+    its size (``zeroblob(?)``) that :func:`_write_blob` fills in."""
+    return "zeroblob(?)" if len(data) > _BLOB_CHUNK else "?"
+
+
+def _blob_parameter(data: bytes) -> bytes | int:
+    """The parameter of :func:`_blob_value`: the payload, or its size."""
+    return len(data) if len(data) > _BLOB_CHUNK else data
+
+
+def _write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int | None, data: bytes) -> None:
+    """Fill the ``zeroblob`` of a large payload just inserted (``rowid``) in chunks; nothing for a small one."""
+    if len(data) <= _BLOB_CHUNK:
+        return
+    assert rowid is not None  # a row was just inserted
+    view = memoryview(data)
+    with conn.blobopen(table, column, rowid) as blob:
+        for start in range(0, len(view), _BLOB_CHUNK):
+            blob.write(view[start : start + _BLOB_CHUNK])
 
 
 def _dumps(value: Any) -> str | None:
@@ -503,11 +540,11 @@ class SqliteStore(Store):
 
         def op(conn: sqlite3.Connection) -> tuple[SubmissionAck, bool]:
             try:
-                conn.execute(
+                inserted = conn.execute(
                     "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
                     " procedure, format, intake_state, state, received_at, error, ack, payload, content_digest,"
                     " payload_size, payload_sha256)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_blob_value(data)},?,?,?)",
                     (
                         message.id,
                         env.sender,
@@ -523,7 +560,7 @@ class SqliteStore(Store):
                         message.received_at,
                         _dumps(message.error),
                         _dumps(ack.to_dict()),
-                        data,
+                        _blob_parameter(data),
                         message.content_digest,
                         *whole,
                     ),
@@ -540,12 +577,13 @@ class SqliteStore(Store):
                 if row is None:
                     raise
                 return SubmissionAck.from_dict(json.loads(row[0])), False
+            _write_blob(conn, "messages", "payload", inserted.lastrowid, data)
             _insert_transitions(conn, message.id, message.history)
             for d in deliveries:
-                conn.execute(
+                row = conn.execute(
                     "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
                     " state, attempts, queued_at, deadline, next_at, payload, content_type, on_behalf_of)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f" VALUES (?,?,?,?,?,?,?,?,?,?,?,{_blob_value(d.payload)},?,?)",
                     (
                         d.message_id,
                         d.destination,
@@ -558,11 +596,12 @@ class SqliteStore(Store):
                         d.queued_at,
                         d.deadline,
                         d.next_attempt_at,
-                        d.payload,
+                        _blob_parameter(d.payload),
                         d.content_type,
                         d.on_behalf_of,
                     ),
                 )
+                _write_blob(conn, "deliveries", "payload", row.lastrowid, d.payload)
                 _insert_transitions(conn, message.id, d.history)
             if message.state is not State.REJECTED:
                 _append_journal(
@@ -604,17 +643,20 @@ class SqliteStore(Store):
     async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
         await self._write(lambda conn: _record(conn, delivery, owner, now))
 
-    async def expire(self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold") -> int:
+    async def expire(
+        self, destination: str, *, now: float, code: str, detail: str, on_dead: OnDead = "hold"
+    ) -> list[Delivery]:
         from gateway.errors import ERROR_CODES
 
         error_cls = ERROR_CODES[code]
 
-        def op(conn: sqlite3.Connection) -> int:
+        def op(conn: sqlite3.Connection) -> list[Delivery]:
             rows = conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = ? AND state = 'QUEUED'"
                 " AND deadline <= ? AND (lease_owner IS NULL OR lease_until < ?) ORDER BY seq",
                 (destination, now, now),
             ).fetchall()
+            expired: list[Delivery] = []
             for row in rows:
                 d = _delivery(row)
                 head = None
@@ -626,8 +668,10 @@ class SqliteStore(Store):
                     ).fetchone()
                     head = found[0] if found else None
                 error = error_cls(detail, field=destination) if head is None else blocked_by(head, d, detail)
-                _record(conn, d.dead(error, at=now), None, now)
-            return len(rows)
+                dead = d.dead(error, at=now)
+                _record(conn, dead, None, now)
+                expired.append(dead)
+            return expired
 
         return await self._write(op)
 
@@ -716,16 +760,148 @@ class SqliteStore(Store):
 
         return await self._read(op)
 
-    async def stats(self) -> list[DestinationStats]:
-        def op(conn: sqlite3.Connection) -> list[DestinationStats]:
-            out: dict[str, dict[State, int]] = {}
-            for dest, state, n in conn.execute(
-                "SELECT destination, state, COUNT(*) FROM deliveries GROUP BY destination, state"
-            ):
-                out.setdefault(dest, {})[State(state)] = n
-            return [DestinationStats(k, v) for k, v in sorted(out.items())]
+    async def journal_head(self) -> JournalEntry | None:
+        def op(conn: sqlite3.Connection) -> JournalEntry | None:
+            row = conn.execute(
+                "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            return None if row is None else JournalEntry(*row)
 
         return await self._read(op)
+
+    async def journal_base(self) -> JournalBase:
+        def op(conn: sqlite3.Connection) -> JournalBase:
+            row = conn.execute("SELECT seq, hash, manifest_sha256 FROM journal_base WHERE id = 1").fetchone()
+            return JournalBase(0, GENESIS, "") if row is None else JournalBase(*row)
+
+        return await self._read(op)
+
+    async def finished_messages(self, *, received_before: float, limit: int) -> list[tuple[str, str, float]]:
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str, float]]:
+            return [
+                (r[0], r[1], r[2])
+                for r in conn.execute(
+                    "SELECT m.id, m.document_type, m.received_at FROM messages m WHERE m.received_at < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message = m.id"
+                    " AND (d.state NOT IN ('ACKNOWLEDGED', 'DEAD') OR d.lease_owner IS NOT NULL))"
+                    " ORDER BY m.received_at LIMIT ?",
+                    (received_before, limit),
+                )
+            ]
+
+        return await self._read(op)
+
+    async def message_payload(self, message_id: str) -> bytes | None:
+        def op(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT payload FROM messages WHERE id = ?", (message_id,)).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(op)
+
+    async def prune_archived(self, message_ids: Sequence[str], *, base: JournalBase) -> int:
+        ids = list(message_ids)
+
+        def op(conn: sqlite3.Connection) -> int:
+            deleted = 0
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM transitions WHERE message IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM deliveries WHERE message IN ({marks})", chunk)
+                deleted += conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk).rowcount
+            conn.execute("DELETE FROM journal WHERE seq <= ?", (base.seq,))
+            conn.execute(
+                "INSERT INTO journal_base (id, seq, hash, manifest_sha256) VALUES (1, ?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET seq = excluded.seq, hash = excluded.hash, manifest_sha256 = excluded.manifest_sha256",
+                (base.seq, base.hash, base.manifest_sha256),
+            )
+            return deleted
+
+        return await self._write(op)
+
+    async def evidence_digests(self, entries: Sequence[JournalEntry]) -> dict[int, str | None]:
+        def op(conn: sqlite3.Connection) -> dict[int, str | None]:
+            out: dict[int, str | None] = {}
+            for e in entries:
+                if e.kind == ACCEPTED:
+                    row = conn.execute("SELECT payload FROM messages WHERE id = ?", (e.message_id,)).fetchone()
+                    out[e.seq] = None if row is None else payload_digest(row[0])
+                else:
+                    row = conn.execute(
+                        "SELECT payload, receipt FROM deliveries WHERE message = ? AND destination = ?",
+                        (e.message_id, e.destination),
+                    ).fetchone()
+                    out[e.seq] = None if row is None else payload_digest(row[0] + (row[1] or b""))
+            return out
+
+        return await self._read(op)
+
+    async def integrity(self) -> str:
+        try:
+            return await self._read(_integrity_check)
+        except NswError as exc:
+            return f"failed: {exc}"
+
+    async def stats(self) -> list[DestinationStats]:
+        def op(conn: sqlite3.Connection) -> list[DestinationStats]:
+            out: dict[str, DestinationStats] = {}
+            for dest, state, n, oldest in conn.execute(
+                "SELECT destination, state, COUNT(*), MIN(queued_at) FROM deliveries GROUP BY destination, state"
+            ):
+                stats = out.setdefault(dest, DestinationStats(dest, {}))
+                stats.counts[State(state)] = n
+                stats.oldest[State(state)] = oldest
+            return [out[k] for k in sorted(out)]
+
+        return await self._read(op)
+
+    # ------------------------------------------------------------------ adapter state
+
+    async def state_add(self, namespace: str, key: str, value: bytes, *, expires_at: float, now: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT INTO adapter_state (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+                " WHERE adapter_state.expires_at <= ?",
+                (namespace, key, value, expires_at, now),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(op)
+
+    async def state_put(self, namespace: str, key: str, value: bytes, *, expires_at: float) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO adapter_state (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (namespace, key, value, expires_at),
+            )
+
+        await self._write(op)
+
+    async def state_get(self, namespace: str, key: str, *, now: float) -> bytes | None:
+        def op(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT value FROM adapter_state WHERE namespace = ? AND key = ? AND expires_at > ?",
+                (namespace, key, now),
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(op)
+
+    async def state_delete(self, namespace: str, key: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM adapter_state WHERE namespace = ? AND key = ?", (namespace, key))
+
+        await self._write(op)
+
+    async def state_purge(self, namespace: str, *, now: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM adapter_state WHERE namespace = ? AND expires_at <= ?", (namespace, now)
+            ).rowcount
+
+        return await self._write(op)
 
 
 def _probe_write(conn: sqlite3.Connection) -> None:
@@ -744,6 +920,13 @@ def _quick_check(conn: sqlite3.Connection) -> str:
     if problems == ["ok"]:
         return "ok"
     log.error("SQLite store integrity check failed: %s", "; ".join(problems))
+    return f"failed: [{StoreCorrupt.code}] " + "; ".join(problems)
+
+
+def _integrity_check(conn: sqlite3.Connection) -> str:
+    problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(20)")]
+    if problems == ["ok"]:
+        return "ok"
     return f"failed: [{StoreCorrupt.code}] " + "; ".join(problems)
 
 

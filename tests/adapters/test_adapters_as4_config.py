@@ -1,4 +1,4 @@
-"""The AS4 adapter configured from the gateway TOML: keys, trust, certificates and the sent store as plain values.
+"""The AS4 adapter configured from the gateway TOML: keys, trust, certificates and retention as plain values.
 
 The end-to-end test runs a whole gateway (real store, real API on 127.0.0.1) whose destination is
 ``adapter = "as4"`` towards a real As4Receiver on 127.0.0.1.
@@ -14,7 +14,7 @@ import pytest
 
 from adapters.as4 import As4Adapter, verify_signal
 from adapters.as4.adapter import As4Options
-from adapters.as4.sent import SqliteSentStore
+from adapters.as4.sent import StateSentStore
 from adapters.options import SignerOptions
 from gateway.api import Gateway
 from gateway.config import load_config
@@ -68,7 +68,7 @@ def toml_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, object]:
             "signers": [{"subject": {"CN": "th-asw"}}],
         },
         "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
-        "sent_store": str(tmp_path / "as4-sent.db"),
+        "retention": 86400,
     }
 
 
@@ -107,7 +107,7 @@ max_wait = 0.05
 jitter = 0.01
 [destinations.TH.options]
 encryption_certificate = "{dev_pki.party("th-asw").cert_path}"
-sent_store = "{tmp_path / "as4-sent.db"}"
+retention = 86400
 [destinations.TH.options.signer]
 p12 = "{dev_pki.party("nsw-gateway").p12_path}"
 password_env = "AS4_TEST_P12_PASSWORD"
@@ -159,6 +159,8 @@ unchecked = true               # opaque test documents
             await eventually(settled)
             record = await read()
             stored = await gw.store.get(ack["id"])
+            sent_store = StateSentStore(gw.adapter_state("destination:TH"), retention=86400)
+            sent = await sent_store.get(PARTNER, f"{ack['id']}@nsw-gateway")
     assert record["state"] == "ACKNOWLEDGED"
     history = record["history"]
     assert isinstance(history, list)
@@ -172,11 +174,7 @@ unchecked = true               # opaque test documents
     receipt = verify_signal(stored.deliveries[0].receipt, "application/soap+xml", trust=partner.trust)
     assert receipt.signal.receipt and receipt.signal.ref_to_message_id == f"{ack['id']}@nsw-gateway"
     assert receipt.verification.certificate == partner.certificate
-    store = SqliteSentStore(tmp_path / "as4-sent.db")
-    try:
-        sent = await store.get(PARTNER, f"{ack['id']}@nsw-gateway")
-    finally:
-        store.close()
+    # what the adapter sent is recorded in the gateway's own store, with the MessageId of its receipt
     assert sent is not None and sent.receipt_id == receipt.signal.message_id
 
 
@@ -190,7 +188,7 @@ async def test_adapter_is_built_from_plain_toml_values(
     )
     assert isinstance(adapter.trust, TrustStore) and adapter.trust.party == PARTNER
     assert adapter.encryption_certificate == dev_pki.party("th-asw").cert
-    assert isinstance(adapter.sent_store, SqliteSentStore)
+    assert isinstance(adapter.sent_store, StateSentStore) and adapter.sent_store.retention == 86400
     await adapter.close()
 
 
@@ -221,6 +219,7 @@ async def test_adapter_takes_a_pem_key_with_its_cert_and_pinned_trust(dev_pki: D
         ("trust", {"anchors": [], "pinned": ["nowhere.pem"]}, "options.trust.pinned[0].certificate"),
         ("encryption_certificate", "nowhere.pem", "options.encryption_certificate"),
         ("sent_store", 42, "options.sent_store"),
+        ("retention", 0, "options.retention"),
     ],
     ids=[
         "password-variable-unset",
@@ -233,7 +232,8 @@ async def test_adapter_takes_a_pem_key_with_its_cert_and_pinned_trust(dev_pki: D
         "trust-empty",
         "pinned-missing",
         "encryption-certificate-missing",
-        "sent-store-not-a-path",
+        "sent-store-removed",
+        "retention-not-positive",
     ],
 )
 async def test_bad_toml_option_is_a_config_error_naming_the_option(
@@ -267,3 +267,15 @@ async def test_relative_paths_are_relative_to_the_current_directory(
     adapter = As4Adapter("http://127.0.0.1:1/as4", options=options)
     assert adapter.signer.certificate == us.cert and adapter.trust.anchors == (dev_pki.root_cert,)
     await adapter.close()
+
+
+async def test_sent_store_file_option_is_refused_at_load_pointing_to_the_gateway_store(
+    dev_pki: DevPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a configuration written for a node-local SQLite file of sent messages: that file no longer means anything
+    monkeypatch.setenv("AS4_TEST_P12_PASSWORD", "changeit")
+    options = {**toml_options(dev_pki, tmp_path), "sent_store": str(tmp_path / "as4-sent.db")}
+    with pytest.raises(ConfigError) as caught:
+        As4Adapter("http://127.0.0.1:1/as4", options=options)
+    assert caught.value.code == "CONFIG_INVALID" and caught.value.field == "options.sent_store"
+    assert "sent messages are kept in the gateway's store ([store])" in caught.value.message

@@ -1,4 +1,4 @@
-"""AS4 duplicate elimination is per partner: (eb:From PartyId, eb:MessageId), in memory and in SQLite.
+"""AS4 duplicate elimination is per partner: (eb:From PartyId, eb:MessageId), in the gateway's store.
 
 Everything real on 127.0.0.1: the gateway with its ``as4`` inbound endpoint, TH-ASW and MY-ASW as
 ``As4Adapter`` instances sending to it, and a loopback destination the messages are routed to.
@@ -6,19 +6,18 @@ Everything real on 127.0.0.1: the gateway with its ``as4`` inbound endpoint, TH-
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.as4 import As4Adapter, SqliteDuplicateStore, verify_signal
-from adapters.as4.sent import MemorySentStore, SentRecord, SqliteSentStore
+from adapters.as4 import As4Adapter, StateDuplicateStore, verify_signal
 from gateway.api import Gateway
 from gateway.errors import PartnerRejected
 from gateway.model import gateway_message_id
-from gateway.ports import OutboundMessage
+from gateway.ports import AdapterState, MemoryAdapterState, OutboundMessage, StoreAdapterState
 from gateway.store.base import MessageQuery
+from gateway.store.sqlite import SqliteStore
 from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, receiver_for, serve, side
 from helpers.gateway import Receiver, dev_trust, eventually, make_config
 from signing.dev.pki import DevPki
@@ -36,7 +35,7 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def two_partner_gateway(
-    dev_pki: DevPki, tmp_path: Path, destination: str, *, duplicate_store: bool, verification: str = "well-formed"
+    dev_pki: DevPki, tmp_path: Path, destination: str, *, verification: str = "well-formed"
 ) -> Gateway:
     gw_key = dev_pki.party("nsw-gateway")
     options: dict[str, Any] = {
@@ -47,8 +46,6 @@ def two_partner_gateway(
             MY_PARTNER: partner_options(dev_pki, "MY", party_id=MY_PARTNER, cert_name="my-asw"),
         },
     }
-    if duplicate_store:
-        options["duplicate_store"] = str(tmp_path / "as4-received.db")
     parties: dict[str, dict[str, Any]] = {
         "TH": {"tokens": ["th-token"], "document_types": ["eco.form_d"]},
         "MY": {"tokens": ["my-token"], "document_types": ["eco.form_d"]},
@@ -92,13 +89,12 @@ def outbound(message_id: str, payload: bytes, sender: str) -> OutboundMessage:
     )
 
 
-@pytest.mark.parametrize("duplicate_store", [False, True], ids=["memory", "sqlite"])
 async def test_two_partners_with_the_same_message_id_each_get_their_message_submitted_and_their_own_receipt(
-    dev_pki: DevPki, tmp_path: Path, duplicate_store: bool
+    dev_pki: DevPki, tmp_path: Path
 ) -> None:
     dest = await Receiver().start()
     try:
-        gw = two_partner_gateway(dev_pki, tmp_path, dest.url, duplicate_store=duplicate_store)
+        gw = two_partner_gateway(dev_pki, tmp_path, dest.url)
         async with gw:
             url = f"{gw.url}/as4"
             async with (
@@ -137,7 +133,7 @@ async def test_replayed_signed_payload_under_a_new_message_id_gets_an_ebms_error
     signed = sign_document(TH_FORM_D, SoftwareSigner(p.key, p.cert, [dev_pki.issuing_cert]))
     dest = await Receiver().start()
     try:
-        gw = two_partner_gateway(dev_pki, tmp_path, dest.url, duplicate_store=True, verification="signature")
+        gw = two_partner_gateway(dev_pki, tmp_path, dest.url, verification="signature")
         async with gw:
             async with adapter(dev_pki, f"{gw.url}/as4", "th-asw", PARTNER) as th:
                 first = await th.deliver(outbound("ECO-A", signed, PARTNER))
@@ -155,63 +151,21 @@ async def test_replayed_signed_payload_under_a_new_message_id_gets_an_ebms_error
     assert len(dest.requests) == 1
 
 
-def _legacy_file(path: Path, rows: list[tuple[str, bytes]]) -> None:
-    """A duplicate store written when it was keyed by MessageId alone."""
-    conn = sqlite3.connect(path)
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS as4_received (message_id TEXT PRIMARY KEY, receipt BLOB NOT NULL, at TEXT NOT NULL)"
-    )
-    conn.executemany("INSERT INTO as4_received VALUES (?, ?, '2026-01-01T00:00:00+00:00')", rows)
-    conn.commit()
-    conn.close()
-
-
-async def test_sqlite_duplicate_store_keys_receipts_by_partner_and_message_id(tmp_path: Path) -> None:
-    store = SqliteDuplicateStore(tmp_path / "received.db")
-    try:
-        await store.remember("TH-ASW", "ECO-1@x", b"<th/>")
-        await store.remember("MY-ASW", "ECO-1@x", b"<my/>")
-        await store.remember("TH-ASW", "ECO-1@x", b"<th-again/>")  # the first receipt stays
-        assert await store.receipt_for("TH-ASW", "ECO-1@x") == b"<th/>"
-        assert await store.receipt_for("MY-ASW", "ECO-1@x") == b"<my/>"
-        assert await store.receipt_for("SG-ASW", "ECO-1@x") is None
-    finally:
-        store.close()
-    reopened = SqliteDuplicateStore(tmp_path / "received.db")
-    try:
-        assert await reopened.receipt_for("MY-ASW", "ECO-1@x") == b"<my/>"
-    finally:
-        reopened.close()
-
-
-async def test_duplicate_store_file_keyed_by_message_id_alone_is_upgraded_keeping_its_receipts(
+async def test_received_message_ids_in_the_gateway_store_are_keyed_by_partner_and_survive_a_restart(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "received.db"
-    _legacy_file(path, [("OLD-1@x", b"<old/>")])
-    store = SqliteDuplicateStore(path)
-    try:
-        # a resend of a message received before the upgrade is still answered with its receipt
-        assert await store.receipt_for("TH-ASW", "OLD-1@x") == b"<old/>"
-        await store.remember("TH-ASW", "NEW-1@x", b"<th/>")
-        await store.remember("MY-ASW", "NEW-1@x", b"<my/>")
-        assert await store.receipt_for("MY-ASW", "NEW-1@x") == b"<my/>"
-        await store.remember("MY-ASW", "OLD-1@x", b"<my-old/>")  # recorded under its partner, preferred to it
-        assert await store.receipt_for("MY-ASW", "OLD-1@x") == b"<my-old/>"
-    finally:
-        store.close()
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
-        keys = [r[1] for r in sorted(conn.execute("PRAGMA table_info(as4_received)"), key=lambda r: r[5]) if r[5]]
-        assert keys == ["partner", "message_id"]
-    finally:
-        conn.close()
-    again = SqliteDuplicateStore(path)  # opening an upgraded file changes nothing
-    try:
-        assert await again.receipt_for("TH-ASW", "NEW-1@x") == b"<th/>"
-    finally:
-        again.close()
+    async with SqliteStore(tmp_path / "gw.db", synchronous="NORMAL") as store:
+        received = StateDuplicateStore(StoreAdapterState(store, "inbound:asean"), retention=3600)
+        assert await received.remember("TH-ASW", "ECO-1@x", b"<th/>") == b"<th/>"
+        assert await received.remember("MY-ASW", "ECO-1@x", b"<my/>") == b"<my/>"
+        assert await received.remember("TH-ASW", "ECO-1@x", b"<th-again/>") == b"<th/>"  # the first receipt stays
+        assert await received.receipt_for("SG-ASW", "ECO-1@x") is None
+    async with SqliteStore(tmp_path / "gw.db", synchronous="NORMAL") as store:
+        received = StateDuplicateStore(StoreAdapterState(store, "inbound:asean"), retention=3600)
+        assert await received.receipt_for("TH-ASW", "ECO-1@x") == b"<th/>"
+        assert await received.receipt_for("MY-ASW", "ECO-1@x") == b"<my/>"
+        other = StateDuplicateStore(StoreAdapterState(store, "inbound:other"), retention=3600)
+        assert await other.receipt_for("TH-ASW", "ECO-1@x") is None  # another endpoint's namespace
 
 
 # ------------------------------------------------------------------------------------------ the sent store
@@ -221,7 +175,7 @@ async def _no_sleep(seconds: float) -> None:
     return None
 
 
-def sending_adapter(dev_pki: DevPki, url: str, cert_name: str, party_id: str, sent_store: Any) -> As4Adapter:
+def sending_adapter(dev_pki: DevPki, url: str, cert_name: str, party_id: str, state: AdapterState) -> As4Adapter:
     """The gateway's adapter towards ``party_id``."""
     us, them = side(dev_pki, "nsw-gateway", GATEWAY), side(dev_pki, cert_name, party_id)
     return As4Adapter(
@@ -233,18 +187,23 @@ def sending_adapter(dev_pki: DevPki, url: str, cert_name: str, party_id: str, se
             "trust": them.trust,
             "encryption_certificate": them.certificate,
             "sleep": _no_sleep,
-            "sent_store": sent_store,
         },
+        state=state,
     )
 
 
 @pytest.mark.parametrize("shared", ["memory", "sqlite"])
-async def test_one_message_fanned_out_to_two_partners_sharing_a_sent_store_reaches_each_as_its_own(
+async def test_one_message_fanned_out_to_two_partners_sharing_a_state_reaches_each_as_its_own(
     dev_pki: DevPki, tmp_path: Path, shared: str
 ) -> None:
-    """The same gateway message (hence the same ebMS MessageId) to TH-ASW and MY-ASW through one sent store:
+    """The same gateway message (hence the same ebMS MessageId) to TH-ASW and MY-ASW through one adapter state:
     each partner gets the message built for it (encrypted for its key) and each receipt is checked."""
-    sent_store: Any = MemorySentStore() if shared == "memory" else str(tmp_path / "as4-sent.db")
+    async with SqliteStore(tmp_path / "gw.db", synchronous="NORMAL") as store:
+        state = MemoryAdapterState() if shared == "memory" else StoreAdapterState(store, "destination:ASEAN")
+        await fan_out(dev_pki, state)
+
+
+async def fan_out(dev_pki: DevPki, sent_store: AdapterState) -> None:
     us = side(dev_pki, "nsw-gateway", GATEWAY)
     th_side, my_side = side(dev_pki, "th-asw", PARTNER), side(dev_pki, "my-asw", MY_PARTNER)
     th_receiver, my_receiver = receiver_for(th_side, us), receiver_for(my_side, us)
@@ -262,37 +221,3 @@ async def test_one_message_fanned_out_to_two_partners_sharing_a_sent_store_reach
     assert list(th_got.payloads.values()) == [TH_FORM_D] and list(my_got.payloads.values()) == [TH_FORM_D]
     assert my_got.user_message.receiver.party_id == MY_PARTNER
     assert not th_receipt.duplicate and not my_receipt.duplicate
-
-
-async def test_sent_store_file_keyed_by_message_id_alone_is_upgraded_keeping_its_records(tmp_path: Path) -> None:
-    path = tmp_path / "as4-sent.db"
-    conn = sqlite3.connect(path)
-    conn.execute(
-        "CREATE TABLE as4_sent (message_id TEXT PRIMARY KEY, body BLOB NOT NULL, content_type TEXT NOT NULL,"
-        " timestamp TEXT NOT NULL, refs BLOB NOT NULL, payload_sha256 TEXT NOT NULL, receipt_id TEXT,"
-        " recorded_at TEXT NOT NULL)"
-    )
-    conn.execute(
-        "INSERT INTO as4_sent VALUES ('old@x', x'00', 'multipart/related', '2026-01-01T00:00:00+00:00',"
-        " x'00', 'abc', NULL, '2026-01-01T00:00:00+00:00')"
-    )
-    conn.commit()
-    conn.close()
-    store = SqliteSentStore(path)
-    try:
-        old = await store.get(PARTNER, "old@x")
-        assert old is not None and old.payload_sha256 == "abc" and old.partner == ""
-        await store.set_receipt(PARTNER, "old@x", "receipt-1")
-        assert (await store.get(PARTNER, "old@x")).receipt_id == "receipt-1"  # type: ignore[union-attr]
-        new = SentRecord("new@x", b"th", "multipart/related", old.timestamp, b"", "def", partner=PARTNER)
-        assert await store.add(new) == new
-        assert await store.get(MY_PARTNER, "new@x") is None
-        mine = SentRecord("new@x", b"my", "multipart/related", old.timestamp, b"", "def", partner=MY_PARTNER)
-        assert await store.add(mine) == mine and (await store.get(PARTNER, "new@x")) == new
-    finally:
-        store.close()
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
-    finally:
-        conn.close()

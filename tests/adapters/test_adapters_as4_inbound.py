@@ -35,7 +35,7 @@ def inbound_options(dev_pki: DevPki, tmp_path: Path, *, party: str = "TH") -> di
             "key": str(dev_pki.party("nsw-gateway").key_path),
             "cert": str(dev_pki.party("nsw-gateway").cert_path),
         },
-        "duplicate_store": str(tmp_path / "as4-received.db"),
+        "retention": 86400,
         "partners": {PARTNER: partner_options(dev_pki, party)},
     }
 
@@ -204,6 +204,7 @@ async def test_as4_path_needs_no_bearer_token_but_the_api_still_does(dev_pki: De
         ("signer", "key.pem", "inbound.asean.options.signer"),
         ("path", "as4", "inbound.asean.options.path"),
         ("duplicate_store", 42, "inbound.asean.options.duplicate_store"),
+        ("retention", -1, "inbound.asean.options.retention"),
         ("partners", {}, "inbound.asean.options.partners"),
         ("partners", {PARTNER: {"pmode": {}}}, f"inbound.asean.options.partners.{PARTNER}.party"),
     ],
@@ -211,7 +212,8 @@ async def test_as4_path_needs_no_bearer_token_but_the_api_still_does(dev_pki: De
         "party-id-empty",
         "signer-not-a-table",
         "path-relative",
-        "duplicate-store-not-a-path",
+        "duplicate-store-removed",
+        "retention-negative",
         "no-partners",
         "partner-without-party",
     ],
@@ -222,6 +224,18 @@ def test_bad_option_is_a_config_error_naming_it(
     with pytest.raises(ConfigError) as caught:
         As4Endpoint("asean", options={**inbound_options(dev_pki, tmp_path), key: value})
     assert caught.value.field == field
+
+
+def test_duplicate_store_file_option_is_refused_at_load_pointing_to_the_gateway_store(
+    dev_pki: DevPki, tmp_path: Path
+) -> None:
+    # a configuration written for a node-local SQLite file of received MessageIds: it no longer means anything
+    options = {**inbound_options(dev_pki, tmp_path), "duplicate_store": str(tmp_path / "as4-received.db")}
+    with pytest.raises(ConfigError) as caught:
+        As4Endpoint("asean", options=options)
+    assert caught.value.code == "CONFIG_INVALID" and caught.value.field == "inbound.asean.options.duplicate_store"
+    assert "received MessageIds are kept in the gateway's store ([store])" in caught.value.message
+    assert not (tmp_path / "as4-received.db").exists()
 
 
 def test_bad_partner_trust_and_pmode_name_the_option(dev_pki: DevPki, tmp_path: Path) -> None:

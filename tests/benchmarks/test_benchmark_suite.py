@@ -32,6 +32,8 @@ def test_quick_suite_on_8kb_reports_rates_latencies_cpu_and_targets_for_each_sto
             "8",
             "--dsn",
             PG_DSN,
+            "--rss-sizes",
+            "256KiB",
             "--json",
             str(out),
         ],
@@ -52,6 +54,40 @@ def test_quick_suite_on_8kb_reports_rates_latencies_cpu_and_targets_for_each_sto
     assert set(report["targets"]) == {"8KB"}
     assert {"sqlite_meets_0.5", "pg_meets_1.6", "p99_meets_50ms"} <= set(report["targets"]["8KB"])
     assert "targets 8KB:" in run.stdout and "sqlite" in run.stdout
+    [rss] = report["peak_rss"]
+    assert rss["document"] == "256KiB" and 0 < rss["payload_bytes"] <= 256 * 1024
+    assert rss["peak_rss_bytes"] > 0 and rss["growth_ratio"] == round(rss["growth_bytes"] / rss["payload_bytes"], 2)
+    assert "peak RSS of one fresh gateway per submission" in run.stdout
+
+
+def test_peak_rss_reports_each_sizes_growth_as_json_lines_and_a_table(tmp_path: Path) -> None:
+    out = tmp_path / "rss.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peak_rss.py"), "--sizes", "64KiB,256KiB", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert [r["document"] for r in lines] == ["64KiB", "256KiB"]
+    assert json.loads(out.read_text()) == lines
+    for r in lines:
+        assert r["peak_rss_bytes"] >= r["baseline_rss_bytes"] > 0 and r["payload_bytes"] > 0
+        assert r["growth_bytes"] == r["peak_rss_bytes"] - r["baseline_rss_bytes"]
+        assert len(r["load_average"]) == 3 and r["seconds_to_delivery"] > 0
+    assert "x payload" in run.stdout and "load average at the end" in run.stdout
+
+
+def test_peak_rss_refuses_a_size_above_the_gateways_limit_naming_the_option(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peak_rss.py"), "--sizes", "32MiB"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "--sizes: 32MiB is outside 64KiB..16MiB (the gateway's limit)" in run.stderr
 
 
 def test_unknown_document_size_is_refused_naming_the_option(tmp_path: Path) -> None:

@@ -434,7 +434,6 @@ def readme_gateway_config(profile: str, tmp_path: Path, kit_pki: KitPki, sink_ur
         block.group(1)
         .replace("/abs/kit-pki", str(kit_pki.directory).replace("\\", "/"))
         .replace("http://127.0.0.1:9000/inbox", sink_url)
-        .replace("/var/lib/nswgw/as4-received.db", str(tmp_path / "as4-received.db").replace("\\", "/"))
     )
     data = tomllib.loads(text)
     # the operator's own [gateway] settings: this rig's sink takes unsigned deliveries

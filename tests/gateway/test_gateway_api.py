@@ -208,7 +208,7 @@ async def test_search_returns_only_the_partys_own_messages(rig) -> None:
 async def test_ops_endpoints(rig) -> None:
     gw, s, th = rig
     await submit(s, gw.url, "MOIT", "ECO-1", "eco.form_d", doc(1))
-    await eventually(lambda: gw.metrics.delivered["TH"] == 1)
+    await eventually(lambda: gw.metrics.value("nswgw_deliveries_total", destination="TH") == 1)
     async with s.get(f"{gw.url}/healthz") as r:
         assert r.status == 200
     async with s.get(f"{gw.url}/readyz") as r:

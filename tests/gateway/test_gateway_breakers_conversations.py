@@ -34,6 +34,12 @@ class FakeClock:
     def now(self) -> float:
         return self.t
 
+    def monotonic(self) -> float:
+        return self.t
+
+    def not_before(self, at: float) -> None:
+        self.t = max(self.t, at)
+
     async def sleep(self, seconds: float) -> None:
         self.t += seconds
 
@@ -135,7 +141,7 @@ async def test_partner_answering_receipts_for_another_message_opens_the_breaker(
         assert d.state is State.QUEUED and d.attempts == 3
         assert d.last_error is not None and d.last_error["code"] == "PARTNER_RECEIPT_INVALID"
         assert ready["circuits_open"] == ["TH"]
-        assert gw.metrics.circuit_open["TH"] == 1
+        assert gw.metrics.value("nswgw_circuit_open", destination="TH") == 1
         assert len(th.requests) == 3  # nothing was sent while open
 
         th.mode = "ok"
@@ -269,11 +275,11 @@ async def test_dead_conversation_head_holds_its_followers_alerts_and_they_expire
         aiohttp.ClientSession() as s,
     ):
         head, followers = await _conversation_with_rejected_head(s, gw, th)
-        await eventually(lambda: gw.metrics.conversations_held["TH"] == 1)
+        await eventually(lambda: gw.metrics.value("nswgw_conversations_held_total", destination="TH") == 1)
         assert await _state(gw, head) is State.DEAD
         alerts = [r for r in caplog.records if r.levelno == logging.ERROR and head in r.getMessage()]
         assert len(alerts) == 1 and "C-1" in alerts[0].getMessage()
-        assert 'nswgw_conversations_held_total{destination="TH"} 1' in gw.metrics.render()
+        assert 'nswgw_conversations_held_total{destination="TH"} 1.0' in gw.metrics.render()
         # the worker goes on with other conversations, but not with the held one
         _, other = await submit(s, gw.url, "MOIT", "OTHER", "eco.form_d", doc(9))
         await eventually(lambda: _acknowledged(gw, other["id"]))
@@ -299,6 +305,47 @@ async def test_dead_conversation_head_holds_its_followers_alerts_and_they_expire
     assert th.processed == [other["id"], head, *followers]
 
 
+async def test_conversation_head_dying_at_its_ttl_alerts_once_and_holds_its_follower(
+    tmp_path: Path, receivers: list[Receiver], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prerequisite: ``hold``; TH is down; the head of C-1 is queued 50 s before its follower (TTL 100 s).
+    Predicate: when the head reaches its TTL it dies with ``PARTNER_UNAVAILABLE`` and the same alert as a head
+    dying of an error is raised once (ERROR naming C-1 and the head, ``nswgw_conversations_held_total`` 1); the
+    follower dies at its own TTL with ``CONVERSATION_BLOCKED`` naming the head, without a second alert."""
+    th = Receiver(mode="down")
+    await th.start()
+    receivers.append(th)
+    clock = FakeClock()
+    config = make_config(tmp_path, {"TH": th.url}, retry={"ttl": 100.0})
+    caplog.set_level(logging.ERROR, logger="nswgw.delivery")
+    async with Gateway(config, clock=clock) as gw, aiohttp.ClientSession() as s:
+        _, head = await submit(s, gw.url, "MOIT", "ORIG", "eco.form_d", doc(0), X_Conversation_Id="C-1")
+        await eventually(lambda: len(th.requests) >= 1)
+        clock.t += 50.0
+        _, follower = await submit(s, gw.url, "MOIT", "AMEND-1", "eco.amendment", doc(1), X_Conversation_Id="C-1")
+        clock.t += 51.0
+        gw.engine.wake()
+        await eventually(lambda: gw.metrics.value("nswgw_conversations_held_total", destination="TH") == 1)
+        [dead] = await gw.store.dead_letters(destination="TH")
+        assert dead.message_id == head["id"] and dead.last_error is not None
+        assert dead.last_error["code"] == "PARTNER_UNAVAILABLE"
+        assert await _state(gw, follower["id"]) is State.QUEUED
+        alerts = [
+            r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and "is held behind" in r.getMessage()
+        ]
+        assert len(alerts) == 1 and head["id"] in alerts[0] and "C-1" in alerts[0]
+
+        clock.t += 50.0
+        gw.engine.wake()
+        await eventually(lambda: _all_dead(gw, [follower["id"]]))
+        letters = await gw.store.dead_letters(destination="TH")
+        assert letters[1].last_error is not None and letters[1].last_error["code"] == "CONVERSATION_BLOCKED"
+        assert letters[1].last_error["details"]["head"] == head["id"]
+        assert gw.metrics.value("nswgw_conversations_held_total", destination="TH") == 1
+        again = [r for r in caplog.records if r.levelno == logging.ERROR and "is held behind" in r.getMessage()]
+        assert len(again) == 1
+
+
 async def test_dead_conversation_head_is_stepped_over_with_skip(
     tmp_path: Path,
     receivers: list[Receiver],
@@ -316,7 +363,7 @@ async def test_dead_conversation_head_is_stepped_over_with_skip(
         head, followers = await _conversation_with_rejected_head(s, gw, th)
         await eventually(lambda: _all_acknowledged(gw, followers))
         [dead] = await gw.store.dead_letters(destination="TH")
-        held = gw.metrics.conversations_held["TH"]
+        held = gw.metrics.value("nswgw_conversations_held_total", destination="TH")
     assert dead.message_id == head and dead.last_error is not None
     assert dead.last_error["code"] == "PARTNER_REJECTED"
     assert th.processed == followers

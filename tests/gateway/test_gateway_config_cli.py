@@ -157,7 +157,10 @@ def test_log_verify_detects_an_edited_entry(tmp_path: Path, capsys: pytest.Captu
     conn.close()
     assert main(["log", "verify", "--config", str(path), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert not report["ok"] and report["problems"] == ["entry 1: edited (content does not match its hash)"]
+    assert not report["ok"] and report["problems"] == [
+        "entry 1: edited (content does not match its hash)",
+        "entry 1: evidence-missing (accepted payload of forged is gone)",
+    ]
 
 
 def test_command_with_a_bad_config_reports_the_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,7 +64,6 @@ adapter = "as4"
 url = "http://127.0.0.1:9/as4"
 [destinations.TH.options]
 encryption_certificate = "pki/th-asw.pem"
-sent_store = "data/as4-sent.db"
 signer = {{ key = "pki/gateway.key", cert = "pki/gateway.pem" }}
 trust = {{ anchors = ["pki/root-ca.pem"], intermediates = ["pki/issuing-ca.pem"], signers = [{{ subject = {{ CN = "th-asw" }} }}] }}
 [destinations.TH.options.pmode]
@@ -101,7 +100,7 @@ async def test_relative_key_trust_and_directory_paths_are_relative_to_the_config
     assert isinstance(hook, WebhookOptions) and isinstance(hook.signer, SignerOptions)
     assert hook.signer.key == str((home / "pki" / "gateway.key").resolve())
     th = config.destinations["TH"].options
-    assert isinstance(th, As4Options) and th.sent_store == str((home / "data" / "as4-sent.db").resolve())
+    assert isinstance(th, As4Options)
     inbox = config.inbound["legacy"].options
     assert isinstance(inbox, FileDropInboxOptions) and inbox.path == str((home / "drop" / "mard").resolve())
 
@@ -115,7 +114,6 @@ async def test_relative_key_trust_and_directory_paths_are_relative_to_the_config
         assert as4.encryption_certificate == dev_pki.party("th-asw").cert
     finally:
         await as4.close()
-    assert (home / "data" / "as4-sent.db").exists() and not (elsewhere / "data").exists()
     endpoint = resolve_inbound("filedrop")("legacy", options=inbox)
     assert isinstance(endpoint, FileDropInbox) and endpoint.root == (home / "drop" / "mard").resolve()
 

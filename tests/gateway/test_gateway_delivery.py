@@ -122,7 +122,7 @@ async def test_partner_outage_then_recovery_delivers_in_conversation_order(tmp_p
             ids.setdefault(conv, []).append(ack["id"])
         every = [i for v in ids.values() for i in v]
         await eventually(lambda: all_in(gw, every, State.ACKNOWLEDGED))
-        retries = gw.metrics.retries["TH"]
+        retries = gw.metrics.value("nswgw_delivery_retries_total", destination="TH")
     assert sorted(th.processed) == sorted(every) and len(th.processed) == 30
     for conv_ids in ids.values():
         assert [i for i in th.processed if i in conv_ids] == conv_ids
@@ -217,6 +217,12 @@ class FakeClock:
 
     def now(self) -> float:
         return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def not_before(self, at: float) -> None:
+        self.t = max(self.t, at)
 
     async def sleep(self, seconds: float) -> None:
         self.t += seconds

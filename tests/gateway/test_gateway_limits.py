@@ -1,8 +1,10 @@
 """One size limit on the whole intake path, and bounded evidence of refused submissions.
 
 ``gateway.max_message_bytes`` is the limit of every entry point (REST, the ``vnsw-soap`` and ``as4`` endpoints,
-the file drop) and may not exceed the XML parser's own (refused at load), nor may an AS4 PMode's
-``max_payload_bytes`` exceed it. A refused submission is stored as ``REJECTED`` with only its first
+the file drop) and the limit the intake's XML parser enforces; it may not exceed the parser's ceiling (refused at
+load), nor may an AS4 PMode's ``max_payload_bytes`` exceed it. Each entry point refuses an oversized request in
+its own protocol: JSON 413 on REST, a ``soap:Client`` fault on SOAP, a signed ebMS error signal on AS4. A single
+text node above libxml2's own 10 MB limit (a base64 attachment) is accepted within the limit. A refused submission is stored as ``REJECTED`` with only its first
 ``gateway.rejected_prefix_bytes`` bytes and the size and SHA-256 of the whole; an accepted one keeps its whole
 verified document. Real gateways on 127.0.0.1; the stored rows are read from the database itself.
 """
@@ -16,20 +18,29 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import aiohttp
 import asyncpg
 import pytest
 
+from adapters.as4 import verify_signal
+from adapters.as4.messages import SIGNAL_CONTENT_TYPE
 from adapters.filedrop import FileDropInbox, atomic_write
 from gateway.api import Gateway
 from gateway.config import Config
-from gateway.errors import ConfigError
-from helpers.as4 import GATEWAY, PARTNER, partner_options
-from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, submit
+from gateway.errors import ConfigError, XmlTooLarge
+from gateway.model import PartyId
+from gateway.security import build_verifier
+from gateway.store.base import MessageQuery
+from helpers.adapters import vnsw_envelope
+from helpers.as4 import GATEWAY, PARTNER, partner_options, side
+from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
 from helpers.postgres import fresh_schema
 from signing.dev.pki import DevPki
-from signing.xml import DEFAULT_LIMITS
+from signing.xml import DEFAULT_LIMITS, parse_xml
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 
 MIB = 1024 * 1024
 
@@ -101,7 +112,6 @@ def _as4_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, Any]:
     return {
         "party_id": GATEWAY,
         "signer": {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
-        "duplicate_store": str(tmp_path / "as4-received.db"),
         "partners": {PARTNER: partner_options(dev_pki, "TH")},
     }
 
@@ -225,12 +235,9 @@ def test_an_as4_pmode_payload_limit_above_max_message_bytes_is_refused_at_load(t
     assert "65536" in err.value.message
 
 
-@pytest.mark.parametrize("path", ["/v1/messages", "/vnsw/soap", "/as4"])
-async def test_a_body_above_max_message_bytes_is_refused_with_XML_TOO_LARGE_naming_body(
-    tmp_path: Path, dev_pki: DevPki, receiver: Receiver, path: str
-) -> None:
-    limit = 64 * 1024
-    config = make_config(
+def _three_entry_points(tmp_path: Path, dev_pki: DevPki, receiver: Receiver, limit: int) -> Config:
+    """REST, a ``vnsw-soap`` endpoint at ``/vnsw/soap`` and an ``as4`` endpoint at ``/as4``, under ``limit``."""
+    return make_config(
         tmp_path,
         {"TH": receiver.url},
         gateway={"max_message_bytes": limit},
@@ -241,10 +248,59 @@ async def test_a_body_above_max_message_bytes_is_refused_with_XML_TOO_LARGE_nami
             }
         },
     )
+
+
+async def post_raw(
+    s: aiohttp.ClientSession, gw: Gateway, path: str, body: bytes, content_type: str
+) -> tuple[int, str, bytes]:
+    """POST ``body`` (streamed) to ``path`` as MARD; the status, the answer's media type and the answer."""
+    headers = {"Authorization": f"Bearer {TOKENS['MARD']}", "Content-Type": content_type, "SOAPAction": '""'}
+    async with s.post(f"{gw.url}{path}", data=io.BytesIO(body), headers=headers) as r:
+        return r.status, r.content_type, await r.read()
+
+
+async def test_a_rest_body_above_max_message_bytes_is_refused_with_XML_TOO_LARGE_naming_body(
+    tmp_path: Path, dev_pki: DevPki, receiver: Receiver
+) -> None:
+    limit = 64 * 1024
+    config = _three_entry_points(tmp_path, dev_pki, receiver, limit)
     async with Gateway(config) as gw, aiohttp.ClientSession() as s:
-        status, answer = await post(s, gw, path, "TOO-BIG", doc(1, size=limit + 1), party="MARD")
+        status, answer = await post(s, gw, "/v1/messages", "TOO-BIG", doc(1, size=limit + 1), party="MARD")
         assert await gw.store.get("TOO-BIG") is None
     assert status == 413 and answer["error"]["code"] == "XML_TOO_LARGE" and answer["error"]["field"] == "body", answer
+
+
+async def test_a_soap_request_above_max_message_bytes_is_a_soap_client_fault_with_XML_TOO_LARGE(
+    tmp_path: Path, dev_pki: DevPki, receiver: Receiver
+) -> None:
+    limit = 64 * 1024
+    config = _three_entry_points(tmp_path, dev_pki, receiver, limit)
+    async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+        status, media_type, answer = await post_raw(s, gw, "/vnsw/soap", doc(1, size=limit + 1), "text/xml")
+        stored_any = await gw.store.search(MessageQuery(sender="MARD"))
+    assert status == 500 and media_type == "text/xml", answer[:300]
+    fault = parse_xml(answer).find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+    assert fault is not None and fault.findtext("faultcode") == "SOAP-ENV:Client"
+    error = fault.find("detail/{urn:nsw:gateway:error}error")
+    assert error is not None and error.get("code") == "XML_TOO_LARGE" and error.get("field") == "body"
+    assert stored_any == []
+
+
+async def test_an_as4_message_above_max_message_bytes_is_answered_with_a_signed_ebms_error_XML_TOO_LARGE(
+    tmp_path: Path, dev_pki: DevPki, receiver: Receiver
+) -> None:
+    limit = 64 * 1024
+    config = _three_entry_points(tmp_path, dev_pki, receiver, limit)
+    async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+        status, media_type, answer = await post_raw(s, gw, "/as4", doc(1, size=limit + 1), "application/soap+xml")
+        stored_any = await gw.store.search(MessageQuery(sender="MARD"))
+    assert status == 200 and media_type == "application/soap+xml", answer[:300]
+    signal = verify_signal(answer, SIGNAL_CONTENT_TYPE, trust=side(dev_pki, "nsw-gateway", GATEWAY).trust)
+    [error] = signal.signal.errors
+    assert error.code == "EBMS:0004" and error.ref_to_message_in_error is None
+    assert error.detail is not None and error.detail.startswith("XML_TOO_LARGE incident ")
+    assert error.detail.endswith(" at body")
+    assert stored_any == []
 
 
 async def test_a_document_of_exactly_the_default_limit_is_accepted_end_to_end_and_one_byte_more_is_not(
@@ -260,3 +316,97 @@ async def test_a_document_of_exactly_the_default_limit_is_accepted_end_to_end_an
         assert status == 202, ack
         status, answer = await post(s, gw, "/v1/messages", "OVER", exact + b" ")
     assert status == 413 and answer["error"]["code"] == "XML_TOO_LARGE" and answer["error"]["field"] == "body"
+
+
+# --------------------------------------------------------------------------- large text nodes within the limit
+
+LIBXML2_TEXT_LIMIT = 10_000_000
+"""libxml2's own limit on one text node (without ``huge_tree``): a document within ``max_message_bytes`` may hold a
+larger one, a base64 attachment."""
+
+
+async def test_a_rest_document_with_one_text_node_above_libxml2s_10_mb_limit_is_accepted_whole(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    config = make_config(tmp_path, {"TH": receiver.url})
+    body = doc("HUGE-TEXT", size=LIBXML2_TEXT_LIMIT + MIB)
+    assert len(body) <= config.gateway.max_message_bytes
+    async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+        status, ack = await post(s, gw, "/v1/messages", "HUGE-TEXT", body)
+    assert status == 202 and ack["state"] == "QUEUED", ack
+    payload, size, digest, state = await stored(config, ack["id"])
+    assert state == "QUEUED" and payload == body and size is None and digest is None
+
+
+async def test_a_soap_request_whose_payload_is_one_text_node_above_libxml2s_10_mb_limit_is_acknowledged(
+    tmp_path: Path, dev_pki: DevPki, receiver: Receiver
+) -> None:
+    config = _three_entry_points(tmp_path, dev_pki, receiver, DEFAULT_LIMITS.max_bytes)
+    layout = "\n" * (LIBXML2_TEXT_LIMIT + MIB)  # the inner Envelope, one text node of the SOAP request, > 10 MB
+    envelope = vnsw_envelope(
+        "VN-HUGE-1",
+        content=f"<QuarantineResult>{layout}<NSWFileCode>BNNPTNT11190000272</NSWFileCode><Reason>Ho so hop le</Reason>"
+        "</QuarantineResult>",
+    )
+    request = (
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP11}"><soapenv:Body>'
+        '<ws:receiveRequest xmlns:ws="http://com/vnsw/ws/generated"><requestPayload>'
+        f"{escape(envelope.decode())}</requestPayload></ws:receiveRequest></soapenv:Body></soapenv:Envelope>"
+    ).encode()
+    assert len(request) <= DEFAULT_LIMITS.max_bytes
+    async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+        status, media_type, answer = await post_raw(s, gw, "/vnsw/soap", request, "text/xml")
+        [record] = await gw.store.search(MessageQuery(sender="MARD"))
+    assert status == 200 and media_type == "text/xml", answer[:500]
+    payload = parse_xml(answer).findtext(".//{http://com/vnsw/ws/generated}responsePayload")
+    assert payload is not None
+    assert parse_xml(payload.encode()).findtext("Header/Subject/function") == "99", payload[-1000:]
+    assert record.message.envelope.message_id == "VN-HUGE-1" and record.message.state.value == "QUEUED"
+
+
+@pytest.mark.parametrize("verification", ["well-formed", "signature"])
+def test_the_intake_parser_enforces_max_message_bytes_not_a_limit_of_its_own(
+    tmp_path: Path, dev_pki: DevPki, verification: str
+) -> None:
+    config = make_config(
+        tmp_path,
+        {"TH": "http://127.0.0.1:9/"},
+        gateway={"max_message_bytes": 64 * 1024, "verification": verification},
+        parties={
+            "MOIT": {"tokens": [TOKENS["MOIT"]], "document_types": ["eco.form_d"], "trust": dev_trust(dev_pki, "moit")},
+            "MARD": {"tokens": [TOKENS["MARD"]], "document_types": ["sps.permit"], "trust": dev_trust(dev_pki, "mard")},
+            "TRADER": {
+                "tokens": [TOKENS["TRADER"]],
+                "document_types": ["sps.registration"],
+                "trust": dev_trust(dev_pki, "trader"),
+            },
+        },
+    )
+    assert config.gateway.parser_limits.max_bytes == 64 * 1024 < DEFAULT_LIMITS.max_bytes
+    with pytest.raises(XmlTooLarge) as refused:
+        build_verifier(config).verify(doc(1, size=64 * 1024), PartyId("MOIT"))
+    assert refused.value.code == "XML_TOO_LARGE" and "the limit is 65536" in refused.value.message
+
+
+async def test_a_multi_mib_payload_is_stored_byte_for_byte_for_the_message_and_its_delivery(
+    tmp_path: Path, store_section: dict[str, Any]
+) -> None:
+    config = make_config(tmp_path, {"TH": "http://127.0.0.1:9/"}, extra=store_section)
+    body = doc("BIG-ROW", size=3 * MIB + 12345)  # written in chunks (SQLite blob I/O), not as one parameter
+    async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+        status, ack = await post(s, gw, "/v1/messages", "BIG-ROW", body)
+        assert status == 202, ack
+    payload, _, _, state = await stored(config, ack["id"])
+    assert state == "QUEUED" and payload == body
+    query = "SELECT payload FROM deliveries WHERE message = "
+    if config.store.kind == "postgresql":
+        assert config.store.dsn is not None
+        conn = await asyncpg.connect(config.store.dsn)
+        try:
+            rows = [bytes(r[0]) for r in await conn.fetch(query + "$1", ack["id"])]
+        finally:
+            await conn.close()
+    else:
+        with sqlite3.connect(config.store.url.removeprefix("sqlite:///")) as db:
+            rows = [bytes(r[0]) for r in db.execute(query + "?", (ack["id"],))]
+    assert rows == [body]

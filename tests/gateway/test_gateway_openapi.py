@@ -43,7 +43,6 @@ def _as4_options(dev_pki: DevPki, tmp_path: Path) -> dict[str, Any]:
     return {
         "party_id": GATEWAY,
         "signer": {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
-        "duplicate_store": str(tmp_path / "as4-received.db"),
         "partners": {PARTNER: partner_options(dev_pki, "TH")},
     }
 
@@ -136,6 +135,7 @@ async def rig(dev_pki: DevPki, tmp_path: Path) -> AsyncIterator[tuple[Checked, R
             {"document_type": "*", "to": ["TH"]},
         ],
         extra={
+            "operators": {"ops": {"tokens": ["ops-token"]}},
             "inbound": {
                 "results": {"endpoint": "poll"},
                 "vnsw": {
@@ -143,7 +143,7 @@ async def rig(dev_pki: DevPki, tmp_path: Path) -> AsyncIterator[tuple[Checked, R
                     "options": {"document_types": {"BNNPTNT0600011": "sps.permit"}},
                 },
                 "asean": {"endpoint": "as4", "options": _as4_options(dev_pki, tmp_path)},
-            }
+            },
         },
     )
     try:
@@ -331,6 +331,30 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
         headers={"Content-Type": 'multipart/related; boundary="x"'},
     )
     assert answer.status == 200 and b"Error" in answer.body  # a signed ebMS error signal
+
+    # the operator API
+    ops = {"Authorization": "Bearer ops-token"}
+    answer = await client.call("GET", "/v1/admin/messages", path="/v1/admin/messages?limit=2", headers=ops)
+    assert answer.status == 200 and len(answer.json()["messages"]) == 2 and answer.json()["next_cursor"]
+    answer = await client.call("GET", "/v1/admin/messages", headers=_bearer("MOIT"))
+    assert answer.status == 403 and answer.json()["error"]["code"] == "AUTH_FORBIDDEN"
+    answer = await client.call("GET", "/v1/admin/messages/{id}", path=f"/v1/admin/messages/{ack['id']}", headers=ops)
+    assert answer.status == 200 and answer.json()["evidence"][0]["destination"] == "TH"
+    answer = await client.call("GET", "/v1/admin/messages/{id}", path="/v1/admin/messages/nope", headers=ops)
+    assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
+    answer = await client.call("GET", "/v1/admin/dead-letters", headers=ops)
+    assert answer.status == 200 and answer.json() == {"dead_letters": []}
+    replay = "/v1/admin/dead-letters/replay"
+    answer = await client.call("POST", replay, json={"destination": "TH"}, headers=ops)
+    assert answer.status == 200 and answer.json() == {"replayed": [], "operator": "ops"}
+    answer = await client.call("POST", replay, json={"ids": ["nope"]}, headers=ops)
+    assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
+    answer = await client.call("GET", "/v1/admin/partners", headers=ops)
+    assert answer.status == 200 and {p["destination"] for p in answer.json()["partners"]} == {"TH", "MARD-BOX"}
+    answer = await client.call("POST", "/v1/admin/reload", headers=ops)
+    assert answer.status == 409 and answer.json()["error"]["code"] == "RELOAD_REFUSED"  # started without a file
+    answer = await client.call("GET", "/v1/admin/certificates", headers=ops)
+    assert answer.status == 200  # this rig configures no trust files; the shape is checked against the document
 
     assert client.called == documented_operations(client.document)
 

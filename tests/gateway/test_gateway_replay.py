@@ -113,7 +113,7 @@ async def test_same_signed_document_under_a_new_message_id_is_refused_naming_the
         assert r.status == 404 and (await r.json())["error"]["code"] == "MESSAGE_NOT_FOUND"
     assert await _stored(gw) == ["ECO-1"]
     assert len(th.requests) == 1
-    assert gw.metrics.rejected["DUPLICATE_CONTENT"] == 1
+    assert gw.metrics.value("nswgw_messages_rejected_total", code="DUPLICATE_CONTENT") == 1
 
 
 async def test_rewrapped_signed_document_under_a_new_message_id_is_still_a_duplicate(rig: Any, dev_pki: DevPki) -> None:

@@ -211,7 +211,7 @@ async def test_batch_claimed_while_stopping_is_released_unsent(
 
         gw.store.claim = claim_then_stop  # type: ignore[method-assign]
         worker._stopping = False
-        worker._last_expire = worker.clock.now()
+        worker._last_expire = worker.clock.monotonic()
         runner = asyncio.create_task(worker.run())
         await asyncio.wait_for(runner, 10)
         assert len(await _leases(store_settings)) == 0

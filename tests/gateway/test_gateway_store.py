@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gateway.journal import verify_chain
 from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, SubmissionEnvelope
 from gateway.store import MessageQuery, Store, open_store
 from gateway.store.sqlite import SqliteStore
+from helpers.gateway import eventually
 from helpers.postgres import IsolatedPostgresStore
 
 STORES: dict[str, Callable[[Path], Store]] = {
@@ -43,6 +45,7 @@ def queued(
     sender: str = "MOIT",
     content_types: dict[str, str] | None = None,
     on_behalf_of: str | None = None,
+    ttl: float = 50.0,
 ) -> tuple[Message, list[Delivery], SubmissionAck]:
     env = SubmissionEnvelope(
         sender=PartyId(sender),
@@ -54,7 +57,7 @@ def queued(
     m = Message.receive(env, at=at).verify(at=at).map(at=at).enqueue(at=at)
     types = content_types or {}
     ds = [
-        Delivery.create(m, d, f"<m>{mid}</m>".encode(), content_type=types.get(d, "application/xml"), at=at, ttl=50.0)
+        Delivery.create(m, d, f"<m>{mid}</m>".encode(), content_type=types.get(d, "application/xml"), at=at, ttl=ttl)
         for d in destinations
     ]
     ack = SubmissionAck(m.id, sender, mid, m.state, at, destinations)
@@ -101,10 +104,11 @@ async def test_content_type_of_each_delivery_survives_claim_retry_lookup_and_dea
     )
     [again] = await store.claim("REST", owner="w", limit=10, now=113.0, lease=1)
     assert again.content_type == "application/json"
+    await store.record(again.released("handed back", at=114.0), owner="w", now=114.0)
     record = await store.get(ack.id)
     assert record is not None
     assert {d.destination: d.content_type for d in record.deliveries} == types
-    assert await store.expire("REST", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 1
+    assert len(await store.expire("REST", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl")) == 1
     [dead] = await store.dead_letters(destination="REST")
     assert dead.content_type == "application/json"
 
@@ -114,18 +118,36 @@ async def test_enterprise_a_delivery_was_relayed_for_survives_claim_lookup_and_d
     await accept(store, "M-2")
     claimed = {d.message_id: d for d in await store.claim("TH", owner="w", limit=10, now=110.0, lease=10)}
     assert [d.on_behalf_of for d in claimed.values()] == ["0300000001", None]
+    for d in claimed.values():
+        await store.record(d.released("handed back", at=111.0), owner="w", now=111.0)
     record = await store.get(relayed.id)
     assert record is not None and [d.on_behalf_of for d in record.deliveries] == ["0300000001"]
-    assert await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 2
+    assert len(await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl")) == 2
     dead = {d.message_id: d.on_behalf_of for d in await store.dead_letters(destination="TH")}
     assert dead[relayed.id] == "0300000001"
 
 
+async def _claim_when_a_lease_ends(store: Store, owner: str) -> list[Delivery]:
+    """Claim (in real time) until something is handed out: leases run by the store's clock (SQLite: the ``now``
+    its one node gives; PostgreSQL: the database's), so these tests wait for real leases to end."""
+    taken: list[Delivery] = []
+
+    async def claimed() -> bool:
+        taken.extend(await store.claim("TH", owner=owner, limit=10, now=time.time(), lease=600))
+        return bool(taken)
+
+    await eventually(claimed, limit=30)
+    return taken
+
+
 async def test_claimed_delivery_is_not_handed_out_twice_until_its_lease_ends(store: Store) -> None:
     await accept(store, "M-1")
-    assert len(await store.claim("TH", owner="a", limit=10, now=200.0, lease=10)) == 1
-    assert await store.claim("TH", owner="b", limit=10, now=205.0, lease=10) == []
-    assert len(await store.claim("TH", owner="b", limit=10, now=211.0, lease=10)) == 1
+    await accept(store, "M-2")
+    [long] = await store.claim("TH", owner="a", limit=1, now=time.time(), lease=600)
+    [short] = await store.claim("TH", owner="a", limit=1, now=time.time(), lease=0.2)
+    taken = await _claim_when_a_lease_ends(store, "b")
+    assert [d.message_id for d in taken] == [short.message_id]  # the other lease has not ended: still a's
+    assert long.message_id != short.message_id
 
 
 async def test_amendment_waits_until_its_original_is_acknowledged(store: Store) -> None:
@@ -164,7 +186,7 @@ async def test_dead_head_holds_its_conversation_and_followers_expire_naming_it(s
     dead, followers = await _dead_head_and_followers(store)
     assert await store.claim("TH", owner="w", limit=10, now=202.0, lease=10, on_dead="hold") == []
     assert await store.waiting_behind(dead) == 2
-    assert await store.expire("TH", now=250.0, code="PARTNER_UNAVAILABLE", detail="ttl", on_dead="hold") == 2
+    assert len(await store.expire("TH", now=250.0, code="PARTNER_UNAVAILABLE", detail="ttl", on_dead="hold")) == 2
     letters = await store.dead_letters(destination="TH")
     assert [d.message_id for d in letters] == [dead.message_id, *followers]
     assert letters[0].last_error is not None and letters[0].last_error["code"] == "PARTNER_REJECTED"
@@ -187,7 +209,7 @@ async def test_dead_head_is_stepped_over_with_skip_and_order_is_kept_after_it(st
 
 async def test_follower_expiring_with_skip_keeps_the_code_of_its_own_failure(store: Store) -> None:
     dead, followers = await _dead_head_and_followers(store)
-    assert await store.expire("TH", now=250.0, code="PARTNER_UNAVAILABLE", detail="ttl", on_dead="skip") == 2
+    assert len(await store.expire("TH", now=250.0, code="PARTNER_UNAVAILABLE", detail="ttl", on_dead="skip")) == 2
     letters = await store.dead_letters(destination="TH")
     assert [d.last_error["code"] for d in letters if d.last_error] == [
         "PARTNER_REJECTED",
@@ -198,8 +220,8 @@ async def test_follower_expiring_with_skip_keeps_the_code_of_its_own_failure(sto
 
 async def test_stale_worker_cannot_record_after_losing_its_lease(store: Store) -> None:
     await accept(store, "M-1")
-    [d] = await store.claim("TH", owner="a", limit=1, now=200.0, lease=10)
-    [d2] = await store.claim("TH", owner="b", limit=1, now=211.0, lease=10)
+    [d] = await store.claim("TH", owner="a", limit=1, now=time.time(), lease=0.1)
+    [d2] = await _claim_when_a_lease_ends(store, "b")
     with pytest.raises(InvalidTransition) as err:
         await store.record(d.delivered(at=212.0).acknowledged(b"", at=212.0), owner="a", now=212.0)
     assert err.value.code == "STATE_TRANSITION_INVALID"
@@ -217,8 +239,8 @@ async def test_recover_releases_the_leases_of_a_crashed_run(store: Store) -> Non
 
 async def test_expired_message_goes_to_the_dead_letter_queue(store: Store) -> None:
     ack = await accept(store, "M-1")
-    assert await store.expire("TH", now=149.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 0
-    assert await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl") == 1
+    assert len(await store.expire("TH", now=149.0, code="PARTNER_UNAVAILABLE", detail="ttl")) == 0
+    assert len(await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl")) == 1
     [dead] = await store.dead_letters(destination="TH")
     assert dead.message_id == ack.id and dead.last_error is not None
     assert dead.last_error["code"] == "PARTNER_UNAVAILABLE"

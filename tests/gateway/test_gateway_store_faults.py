@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -31,7 +30,7 @@ from gateway.config import Config
 from gateway.errors import StoreCorrupt
 from gateway.store.postgres import PostgresStore
 from helpers.gateway import TOKENS, Receiver, doc, make_config, submit
-from helpers.postgres import PG_DSN, create_schema, drop_schema
+from helpers.postgres import PG_DSN, PgProxy, create_schema, drop_schema, pg_proxy
 
 FORM_D = "eco.form_d"
 
@@ -210,68 +209,19 @@ async def test_a_sqlite_file_that_is_not_a_database_is_refused_at_start_with_STO
         await receiver.stop()
 
 
-class _Proxy:
-    """A TCP proxy on 127.0.0.1 in front of PostgreSQL that can refuse new connections (an outage)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def refuse(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            await server.wait_closed()
-
-    async def stop(self) -> None:
-        await self.refuse()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                dst.close()
-
-        for task in (asyncio.create_task(pipe(reader, up_writer)), asyncio.create_task(pipe(up_reader, writer))):
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-
 @pytest.fixture
-async def proxied_dsn() -> AsyncIterator[tuple[str, _Proxy]]:
+async def proxied_dsn() -> AsyncIterator[tuple[str, PgProxy]]:
     schema, dsn = await create_schema()
-    target = urlsplit(PG_DSN)
-    proxy = _Proxy(target.hostname or "127.0.0.1", target.port or 5432)
-    await proxy.start()
-    parts = urlsplit(dsn)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
     try:
-        yield urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host)), proxy
+        async with pg_proxy() as proxy:
+            yield proxy.through(dsn), proxy
     finally:
-        await proxy.stop()
         await drop_schema(schema)
 
 
 @pytest.mark.postgres
 async def test_postgresql_with_its_connections_killed_answers_503_STORE_UNAVAILABLE_and_recovers(
-    tmp_path: Path, proxied_dsn: tuple[str, _Proxy], caplog: pytest.LogCaptureFixture
+    tmp_path: Path, proxied_dsn: tuple[str, PgProxy], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Prerequisite: a gateway on PostgreSQL through a loopback proxy; its sessions are killed with
     ``pg_terminate_backend`` while the proxy refuses new connections.
@@ -363,18 +313,22 @@ async def test_a_vnsw_submission_on_a_full_store_is_a_server_fault_with_STORE_FU
     from lxml import etree
 
     from adapters.vnsw_soap.inbound import VnswSoapEndpoint
+    from gateway.broker import Submission
     from gateway.errors import StoreFull
+    from gateway.model import PartyId, SubmissionEnvelope
     from gateway.ports import Intake
     from gateway.store.sqlite import SqliteStore
     from helpers.adapters import vnsw_envelope
 
-    async def full(party: str, envelope: object, raw: bytes) -> object:
+    async def full(party: PartyId, envelope: SubmissionEnvelope, raw: bytes) -> Submission:
         raise StoreFull("database or disk is full", field="store.url")
 
     endpoint = VnswSoapEndpoint("vnsw")
     app = web.Application()
     config = make_config(tmp_path, {"CUSTOMS": "http://127.0.0.1:9/"})
-    intake = Intake(submit=full, party_of=lambda request: "MARD", store=SqliteStore(tmp_path / "s.db"), config=config)
+    intake = Intake(
+        submit=full, party_of=lambda request: PartyId("MARD"), store=SqliteStore(tmp_path / "s.db"), config=config
+    )
     app.add_routes(endpoint.routes(intake))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -398,7 +352,8 @@ async def test_a_vnsw_submission_on_a_full_store_is_a_server_fault_with_STORE_FU
     assert status == 500 and retry_after == str(StoreFull.retry_after)
     fault = etree.fromstring(body).find(f".//{{{soap}}}Fault")
     assert fault is not None and fault.findtext("faultcode") == "SOAP-ENV:Server"
-    assert fault.find(".//{urn:nsw:gateway:error}error").get("code") == "STORE_FULL"
+    error = fault.find(".//{urn:nsw:gateway:error}error")
+    assert error is not None and error.get("code") == "STORE_FULL"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -446,7 +401,6 @@ async def test_an_as4_message_on_a_full_store_is_answered_503_with_STORE_FULL_an
             "key": str(dev_pki.party("nsw-gateway").key_path),
             "cert": str(dev_pki.party("nsw-gateway").cert_path),
         },
-        "duplicate_store": str(tmp_path / "as4-received.db"),
         "partners": {PARTNER: partner_options(dev_pki, "TH")},
     }
     dest = await Receiver().start()

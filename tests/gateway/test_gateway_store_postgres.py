@@ -21,13 +21,13 @@ from test_gateway_store_sqlite_schema import LEGACY_TRANSITIONS, version_2_rows
 from gateway.api import Gateway
 from gateway.cli import main as nswgw
 from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
-from gateway.journal import verify_chain
+from gateway.journal import JournalEntry, verify_chain
 from gateway.model import State
 from gateway.store import MessageQuery, Store, migrations, store_from_settings
-from gateway.store.base import OnDead
+from gateway.store.base import JournalBase, OnDead
 from gateway.store.postgres import _CLAIMS, PostgresStore
 from helpers.gateway import Receiver, eventually, make_config
-from helpers.postgres import PG_DSN, fresh_schema
+from helpers.postgres import PG_DSN, fresh_schema, pg_proxy
 
 pytestmark = [pytest.mark.postgres]
 
@@ -85,9 +85,8 @@ async def test_next_message_of_a_conversation_is_not_claimable_on_another_node_u
 async def test_the_same_message_submitted_to_two_nodes_at_once_is_stored_once(dsn: str) -> None:
     a, b = stores = await _nodes(dsn, 2)
     try:
-        results = await asyncio.gather(
-            *(s.accept(*queued("DUP-1")[:1], b"<raw/>", *queued("DUP-1")[1:]) for s in (a, b, a, b))
-        )
+        m, ds, ack = queued("DUP-1")
+        results = await asyncio.gather(*(s.accept(m, b"<raw/>", ds, ack) for s in (a, b, a, b)))
         assert sorted(created for _, created in results) == [False, False, False, True]
         assert len({ack for ack, _ in results}) == 1
         assert len(await a.claim("TH", owner="w", limit=10, now=200.0, lease=60)) == 1
@@ -127,26 +126,35 @@ async def test_new_work_on_one_node_wakes_the_idle_workers_of_another(dsn: str) 
 
 
 async def test_restarting_node_releases_the_leases_of_a_dead_node_but_not_of_a_live_one(dsn: str) -> None:
-    dead, live = stores = await _nodes(dsn, 2)
-    try:
-        await accept(live, "M-1")
-        await accept(live, "M-2")
-        [d1] = await dead.claim("TH", owner="dead", limit=1, now=200.0, lease=1000)
-        [d2] = await live.claim("TH", owner="live", limit=1, now=200.0, lease=1000)
-        admin = await asyncpg.connect(PG_DSN)
-        try:  # SIGKILL as the database sees it: the node's session ends
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1", dead._listener.get_server_pid()
-            )  # type: ignore[union-attr]
+    """A node is dead once its session is gone and its heartbeat is older than its ``node_timeout`` (1 s here)."""
+    async with pg_proxy() as proxy:
+        dead = PostgresStore(
+            proxy.through(dsn), pool_size=4, node_name="node-dead", node_timeout=1.0, connect_timeout=1.0
+        )
+        await dead.open()
+        stores = [dead, *await _nodes(dsn, 1)]
+        live = stores[1]
+        try:
+            await accept(live, "M-1")
+            await accept(live, "M-2")
+            [d1] = await dead.claim("TH", owner="dead", limit=1, now=200.0, lease=1000)
+            [d2] = await live.claim("TH", owner="live", limit=1, now=200.0, lease=1000)
+            proxy.cut()  # a crash as the database sees it: the node's sessions end and no heartbeat comes
+            [restarted] = await _nodes(dsn, 1)
+            stores.append(restarted)
+            released: list[int] = []
+
+            async def dead_by_now() -> bool:
+                released.append(await restarted.recover(now=201.0))
+                return sum(released) > 0
+
+            await eventually(dead_by_now, limit=30)
+            assert sum(released) == 1
+            [again] = await restarted.claim("TH", owner="new", limit=5, now=201.0, lease=10)
+            assert again.message_id == d1.message_id and again.message_id != d2.message_id
         finally:
-            await admin.close()
-        [restarted] = await _nodes(dsn, 1)
-        stores.append(restarted)
-        assert await restarted.recover(now=201.0) == 1
-        [again] = await restarted.claim("TH", owner="new", limit=5, now=201.0, lease=10)
-        assert again.message_id == d1.message_id and again.message_id != d2.message_id
-    finally:
-        await _close(stores)
+            proxy.heal()
+            await _close(stores)
 
 
 async def test_gateway_refuses_to_start_on_a_database_whose_schema_is_behind() -> None:
@@ -328,7 +336,7 @@ async def test_unreachable_database_is_store_unavailable_not_a_driver_error() ->
 # Every Store method, called with valid arguments. A method missing here fails the next test.
 _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "recover": lambda s: s.recover(now=1.0),
-    "accept": lambda s: s.accept(*queued("X")[:1], b"<x/>", *queued("X")[1:]),
+    "accept": lambda s: s.accept(queued("X")[0], b"<x/>", queued("X")[1], queued("X")[2]),
     "claim": lambda s: s.claim("TH", owner="w", limit=1, now=1.0, lease=1.0),
     "record": lambda s: s.record(replace(queued("X")[1][0], history=()).delivered(at=2.0), owner="w", now=2.0),
     "expire": lambda s: s.expire("TH", now=1.0, code="PARTNER_UNAVAILABLE", detail="ttl"),
@@ -339,6 +347,20 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "stats": lambda s: s.stats(),
     "health": lambda s: s.health(),
     "waiting_behind": lambda s: s.waiting_behind(queued("X")[1][0]),
+    "state_add": lambda s: s.state_add("inbound:as4", "k", b"v", expires_at=2.0, now=1.0),
+    "state_put": lambda s: s.state_put("inbound:as4", "k", b"v", expires_at=2.0),
+    "state_get": lambda s: s.state_get("inbound:as4", "k", now=1.0),
+    "state_delete": lambda s: s.state_delete("inbound:as4", "k"),
+    "state_purge": lambda s: s.state_purge("inbound:as4", now=1.0),
+    "journal_head": lambda s: s.journal_head(),
+    "evidence_digests": lambda s: s.evidence_digests(
+        [JournalEntry(1, 1.0, "ACCEPTED", "x", None, "0" * 64, "0" * 64, "0" * 64)]
+    ),
+    "integrity": lambda s: s.integrity(),
+    "journal_base": lambda s: s.journal_base(),
+    "finished_messages": lambda s: s.finished_messages(received_before=1.0, limit=1),
+    "message_payload": lambda s: s.message_payload("x"),
+    "prune_archived": lambda s: s.prune_archived(["x"], base=JournalBase(1, "0" * 64, "")),
 }
 
 
@@ -368,6 +390,11 @@ async def test_no_driver_exception_leaves_any_store_method(broken: str) -> None:
                     failed = [v for v in checks.values() if v != "ok"]
                     assert all(re.match(r"failed: \[(STORE_UNAVAILABLE|GATEWAY_INTERNAL)\]", v) for v in failed), checks
                     assert failed or broken == "connections-killed", checks
+                    continue
+                if name == "integrity":  # never raises either: reports the coded failure
+                    result = await store.integrity()
+                    assert result == "ok" or re.match(r"failed: \[(STORE_UNAVAILABLE|GATEWAY_INTERNAL)\]", result)
+                    assert result != "ok" or broken == "connections-killed", result
                     continue
                 try:
                     await _CALLS[name](store)

@@ -266,7 +266,6 @@ def as4_gateway_config(
     inbound = {
         "party_id": party_id,
         "signer": {"key": str(ours.key_path), "cert": str(ours.cert_path)},
-        "duplicate_store": str(tmp_path / "as4-received.db"),
         "partners": {
             kit_party_id: {
                 "party": "CONFORMANCE",

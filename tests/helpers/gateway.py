@@ -120,6 +120,12 @@ class Receiver:
         if runner is not None:
             await runner.cleanup()
 
+    async def __aenter__(self) -> Receiver:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     def counts(self) -> Counter[str]:
         return Counter(self.processed)
 

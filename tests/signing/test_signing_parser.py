@@ -111,3 +111,40 @@ def test_captured_vnsw_sample_parses() -> None:
         ).read_bytes()
     )
     assert root.find("Header/Subject/documentType").text == "BNNPTNT0600011"
+
+
+LIBXML2_TEXT_LIMIT = 10_000_000
+"""libxml2's own limit on one text node without ``huge_tree``."""
+_PAD = b"QUJD" * (LIBXML2_TEXT_LIMIT // 4 + 250_000)  # one base64 text node of 11 MB
+
+
+def test_a_base64_text_node_above_libxml2s_10_mb_limit_is_parsed_whole_within_our_limit() -> None:
+    root = parse_xml(b"<Doc><Attachment>" + _PAD + b"</Attachment></Doc>")
+    attachment = root.find("Attachment")
+    assert attachment is not None and attachment.text is not None and len(attachment.text) == len(_PAD)
+
+
+def test_a_large_document_is_still_refused_above_the_callers_limit() -> None:
+    data = b"<Doc><Attachment>" + _PAD + b"</Attachment></Doc>"
+    with pytest.raises(XmlError) as info:
+        parse_xml(data, limits=ParserLimits(max_bytes=len(data) - 1))
+    assert info.value.code == "XML_TOO_LARGE"
+    assert str(len(data) - 1) in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;' + _PAD + b"</a>", "XML_DTD_FORBIDDEN"),
+        (b"<a>&x;" + _PAD + b"</a>", "XML_ENTITY_FORBIDDEN"),
+        (b"<a>" * 300 + _PAD + b"</a>" * 300, "XML_TOO_DEEP"),
+        (b"<a>" * 5000 + _PAD + b"</a>" * 5000, "XML_TOO_DEEP"),
+        (b"<a>" + _PAD, "XML_MALFORMED"),
+    ],
+    ids=["internal-subset", "undeclared-entity", "depth-300", "depth-5000", "unclosed"],
+)
+def test_a_document_above_libxml2s_text_limit_keeps_every_protection(data: bytes, code: str) -> None:
+    assert len(data) > LIBXML2_TEXT_LIMIT
+    with pytest.raises(XmlError) as info:
+        parse_xml(data)
+    assert info.value.code == code

@@ -258,6 +258,41 @@ ALTER TABLE messages ADD COLUMN payload_size {size_type};
 ALTER TABLE messages ADD COLUMN payload_sha256 TEXT;
 """
 
+_ADAPTER_STATE = """
+-- What adapters and inbound endpoints remember (gateway.ports.AdapterState: an AS4 adapter's sent messages, an
+-- AS4 endpoint's received MessageIds), one namespace per destination or endpoint, shared by every node. A record
+-- whose expires_at (seconds since the epoch, the gateway's clock) has passed is absent and purged by namespace.
+CREATE TABLE adapter_state (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value {blob} NOT NULL,
+    expires_at {real} NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX adapter_state_expiry ON adapter_state (namespace, expires_at);
+"""
+
+_NODE_HEARTBEAT = """
+-- A PostgreSQL node is live while its listening session is connected or its heartbeat (seen_at, written by the
+-- node from the database clock every few seconds) is younger than the node's own timeout (seconds): a node whose
+-- connections drop in a network cut keeps its id and its leases while it reconnects. Rows of nodes that never
+-- heartbeat (seen_at NULL: a node started by the previous version) stay live by their session alone. Nullable
+-- columns without a default are only a catalogue change.
+ALTER TABLE nodes ADD COLUMN seen_at TIMESTAMPTZ;
+ALTER TABLE nodes ADD COLUMN timeout DOUBLE PRECISION;
+"""
+
+_JOURNAL_BASE = """
+-- one row: the last journal entry pruned (archived); the remaining entries chain on from its hash, and the
+-- next archive bundle names this bundle's manifest digest
+CREATE TABLE journal_base (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -271,6 +306,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         _PAYLOAD_EXCERPT.format(size_type="BIGINT"),
         _PAYLOAD_EXCERPT.format(size_type="INTEGER"),
     ),
+    Migration(
+        7,
+        "durable state of adapters and inbound endpoints",
+        _ADAPTER_STATE.format(blob="BYTEA", real="DOUBLE PRECISION"),
+        _ADAPTER_STATE.format(blob="BLOB", real="REAL"),
+    ),
+    # only PostgreSQL has several nodes
+    Migration(8, "heartbeat of each node by the database clock", _NODE_HEARTBEAT, ""),
+    Migration(9, "the last journal entry pruned into an archive bundle", _JOURNAL_BASE, _JOURNAL_BASE),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 

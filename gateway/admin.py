@@ -1,0 +1,607 @@
+"""The operator API under ``/v1/admin/``: for ``[operators.NAME]`` credentials only (never a party's).
+
+Operations (JSON; instants are RFC 3339 UTC strings; every error is coded like the rest of the API):
+
+* ``GET /v1/admin/messages?sender=&destination=&state=&document_type=&code=&since=&until=&limit=&cursor=``:
+  messages of every party, newest first. Paged by cursor: an answer that filled ``limit`` carries
+  ``next_cursor`` (opaque: the exact arrival time of its last message); pass it as ``cursor`` for the next, older
+  page (messages that arrived at that very same instant as the last one are not repeated, nor shown).
+  ``destination`` and ``code`` (the error code of the message or of any of its deliveries) are applied to the
+  messages the store's own filters return, at most 1000 per page.
+* ``GET /v1/admin/messages/{id}``: the full record: history, every delivery with its attempts and last error,
+  and the SHA-256 of each delivered payload and of its verified receipt. The store keeps neither the accepted
+  payload's digest on the message row (it is in the journal's ``ACCEPTED`` entry) nor who signed it.
+* ``GET /v1/admin/dead-letters?destination=`` and ``POST /v1/admin/dead-letters/replay`` with
+  ``{"ids": [...]}`` (gateway ids) or ``{"destination": "TH"}`` (all of its dead letters):
+  :func:`gateway.delivery.replay`, answered with what was replayed.
+* ``GET /v1/admin/partners``: per destination, the breaker's state and consecutive failures, the backlog and
+  dead-letter counts from the store, and delivery latency percentiles estimated from the
+  ``nswgw_delivery_latency_seconds`` histogram.
+* ``GET /v1/admin/certificates``: every configured certificate (:func:`gateway.security.certificate_inventory`)
+  with subject, issuer, serial, SHA-256 fingerprint, notAfter and days left.
+
+``read`` operators may call the ``GET`` operations, ``act`` operators also the ``POST`` ones
+(``AUTH_FORBIDDEN`` otherwise). Every action is logged (logger ``nswgw.admin``) with the operator's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives import hashes
+from pydantic import Field, ValidationError
+
+from gateway.config import Config, load_config
+from gateway.delivery import replay
+from gateway.errors import (
+    ConfigError,
+    MessageNotFound,
+    NotAuthorized,
+    ReloadRefused,
+    RequestInvalid,
+    UnknownDestination,
+)
+from gateway.metrics import LATENCY_BUCKETS
+from gateway.model import Delivery, State
+from gateway.openapi import STORE_ERRORS, error_responses, json_content
+from gateway.security import certificate_inventory
+from gateway.store.base import MessageQuery, MessageRecord
+from gateway.wire import Error, MessageStatus, Timestamp, WireModel, json_reply
+
+if TYPE_CHECKING:
+    from gateway.api import Gateway
+
+__all__ = ["ADMIN_PREFIX", "OPERATOR", "RELOADABLE", "admin_routes", "admin_paths", "reload"]
+
+log = logging.getLogger("nswgw.admin")
+
+ADMIN_PREFIX = "/v1/admin/"
+OPERATOR: web.RequestKey[str] = web.RequestKey("operator", str)
+"""The name of the ``[operators.NAME]`` a ``/v1/admin/`` request authenticated as."""
+
+_PERCENTILES = (0.5, 0.95, 0.99)
+RELOADABLE = frozenset({"parties", "routes", "document_types", "operators"})
+"""The sections a reload applies without a restart (parties with their tokens and trust, routes, the document
+types they name, operators); a change anywhere else is ``RELOAD_REFUSED`` naming the keys."""
+
+
+# ---------------------------------------------------------------------------------------------- wire models
+
+
+class AdminSearchResult(WireModel):
+    """``GET /v1/admin/messages``: matching messages of every party, newest first."""
+
+    messages: list[MessageStatus]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next (older) page; null on the last page (opaque)",
+        examples=["1796279400.123456"],
+    )
+
+
+class DeliveryEvidence(WireModel):
+    """What the store holds of one delivery's bytes."""
+
+    destination: str
+    payload_sha256: str = Field(description="SHA-256 hex of the bytes delivered (mapped and signed)")
+    receipt_sha256: str | None = Field(description="SHA-256 hex of the verified receipt; null before one")
+
+
+class MessageRecordView(WireModel):
+    """``GET /v1/admin/messages/{id}``: the message as a party sees it, plus the digests of what was delivered."""
+
+    message: MessageStatus
+    evidence: list[DeliveryEvidence]
+    signer: str | None = Field(
+        description="who signed the submission; null: the store does not keep the verified signer (the journal's "
+        "ACCEPTED entry holds the accepted payload's SHA-256)"
+    )
+
+
+class DeadLetter(WireModel):
+    """One delivery in the dead-letter queue."""
+
+    id: str = Field(description="the gateway id of the message")
+    destination: str
+    sender: str
+    document_type: str
+    conversation: str
+    attempts: int
+    last_error: dict[str, Any] | None
+    queued_at: Timestamp
+    deadline: Timestamp
+
+
+class DeadLetters(WireModel):
+    dead_letters: list[DeadLetter]
+
+
+class ReplayRequest(WireModel):
+    """``POST /v1/admin/dead-letters/replay``: the messages (gateway ids) or the destination whose dead letters go
+    back to their outboxes (fresh attempts and time-to-live, same message id)."""
+
+    ids: list[str] | None = Field(default=None, examples=[["0f8c1a2b3c4d5e6f"]])
+    destination: str | None = Field(default=None, examples=["TH"])
+
+
+class ReplayResult(WireModel):
+    replayed: list[DeadLetter]
+    operator: str
+
+
+class Percentiles(WireModel):
+    """Estimated from the histogram's buckets (linear within a bucket, as Prometheus' ``histogram_quantile``)."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class Partner(WireModel):
+    """One destination as the gateway sees it now."""
+
+    destination: str
+    breaker: str = Field(description="closed, open or half-open", examples=["closed"])
+    consecutive_failures: int
+    pending: int = Field(description="deliveries not final yet (queued, awaiting a retry or a receipt)")
+    dead: int = Field(description="deliveries in the dead-letter queue")
+    delivered: int = Field(description="deliveries whose receipt was verified since this gateway started")
+    latency_seconds: Percentiles = Field(description="queued → verified receipt, since this gateway started")
+
+
+class Partners(WireModel):
+    partners: list[Partner]
+
+
+class CertificateView(WireModel):
+    party: str = Field(description="the party or destination whose trust names it; `gateway` for its own")
+    role: str = Field(examples=["pinned"])
+    field: str = Field(description="the configuration key naming the file", examples=["parties.MOIT.trust.pinned[0]"])
+    subject: str
+    issuer: str
+    serial: str = Field(description="hex")
+    sha256: str = Field(description="SHA-256 fingerprint of the DER, hex")
+    not_after: Timestamp
+    days_left: float
+
+
+class Certificates(WireModel):
+    certificates: list[CertificateView]
+
+
+class ReloadResult(WireModel):
+    """``POST /v1/admin/reload``: the configuration file was valid and is running now."""
+
+    config: str = Field(description="the file read", examples=["/etc/nswgw/gateway.toml"])
+    changed: list[str] = Field(description="the sections that differ from before", examples=[["parties"]])
+    operator: str
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+
+
+def _dead_letter(d: Delivery) -> DeadLetter:
+    return DeadLetter(
+        id=d.message_id,
+        destination=d.destination,
+        sender=d.sender,
+        document_type=d.document_type,
+        conversation=d.conversation,
+        attempts=d.attempts,
+        last_error=d.last_error,
+        queued_at=_at(d.queued_at),
+        deadline=_at(d.deadline),
+    )
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _instant(query: Mapping[str, str], name: str) -> float | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestInvalid(
+            f"{name} must be an ISO 8601 date-time (2026-12-02T09:30:00Z): {value!r}", field=name
+        ) from None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _cursor(value: str | None) -> float | None:
+    """A page cursor: the exact ``received_at`` (seconds since the epoch) of the previous page's last message."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise RequestInvalid(f"cursor must be the next_cursor of a previous page: {value!r}", field="cursor") from None
+
+
+def _codes(record: MessageRecord) -> set[str]:
+    errors = [record.message.error, *(d.last_error for d in record.deliveries)]
+    return {e["code"] for e in errors if e is not None and "code" in e}
+
+
+def _quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """``histogram_quantile`` over cumulative ``(upper bound, count)`` buckets (the last one ``+Inf``)."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * ((rank - below) / (count - below) if count > below else 0.0)
+        lower, below = bound, count
+    return lower
+
+
+def _require(request: web.Request, gateway: Gateway, role: str) -> str:
+    operator = request[OPERATOR]
+    if role not in gateway.config.operators[operator].roles:
+        raise NotAuthorized(f"operator {operator} lacks the {role!r} role", field="Authorization")
+    return operator
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """The dotted keys at which two dumped configurations differ (a table: key by key; anything else whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return found
+    return [] if old == new else [path]
+
+
+def reload(gateway: Gateway, operator: str) -> ReloadResult:
+    """Read the gateway's configuration file again and run with its ``parties``, ``routes``, ``document_types``
+    and ``operators`` (:data:`RELOADABLE`). An invalid file is ``CONFIG_INVALID`` with every error; a change
+    anywhere else (compared with the file as it was loaded) is ``RELOAD_REFUSED`` naming the keys; in both cases
+    the running configuration is kept."""
+    if gateway.config_file is None:
+        raise ReloadRefused("this gateway was not started from a configuration file", field="config")
+    path, loaded = gateway.config_file
+    fresh = load_config(path)
+    fixed = _differences(
+        loaded.model_dump(mode="json", exclude=set(RELOADABLE)),
+        fresh.model_dump(mode="json", exclude=set(RELOADABLE)),
+        "",
+    )
+    if fixed:
+        raise ReloadRefused(
+            f"{path} changes {', '.join(fixed)}: only a restart applies that (a reload applies "
+            f"{', '.join(sorted(RELOADABLE))})",
+            field=fixed[0],
+            details={"keys": fixed},
+        )
+    running = gateway.config
+    changed = [
+        k
+        for k in sorted(RELOADABLE)
+        if _differences(running.model_dump(mode="json", include={k}), fresh.model_dump(mode="json", include={k}), "")
+    ]
+    sections = {
+        "parties": fresh.parties,
+        "routes": fresh.routes,
+        "document_types": fresh.document_types,
+        "operators": fresh.operators,
+    }
+    updated: Config = running.model_copy(update=sections)
+    gateway.reconfigure(updated)
+    gateway.config_file = (path, fresh)
+    log.info("operator %s reloaded %s: %s", operator, path, ", ".join(changed) or "nothing changed")
+    return ReloadResult(config=str(path), changed=changed, operator=operator)
+
+
+def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
+    """The routes of the operator API, bound to ``gateway``."""
+
+    async def search(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        q = request.query
+        state = q.get("state")
+        if state is not None and state not in State.__members__:
+            raise RequestInvalid(f"unknown state {state!r}; one of {', '.join(State.__members__)}", field="state")
+        try:
+            limit = int(q.get("limit", "100"))
+        except ValueError:
+            raise RequestInvalid("limit must be an integer from 1 to 1000", field="limit") from None
+        if not 1 <= limit <= 1000:
+            raise RequestInvalid(f"limit must be an integer from 1 to 1000: {limit}", field="limit")
+        until = _instant(q, "until")
+        cursor = _cursor(q.get("cursor"))
+        if cursor is not None:
+            until = cursor if until is None else min(until, cursor)
+        destination, code = q.get("destination"), q.get("code")
+        post_filtered = destination is not None or code is not None
+        records = await gateway.store.search(
+            MessageQuery(
+                sender=q.get("sender"),
+                document_type=q.get("document_type"),
+                state=State(state) if state else None,
+                since=_instant(q, "since"),
+                until=until,
+                limit=1000 if post_filtered else limit,
+            )
+        )
+        fetched = len(records)
+        if destination is not None:
+            records = [r for r in records if any(d.destination == destination for d in r.deliveries)]
+        if code is not None:
+            records = [r for r in records if code in _codes(r)]
+        page = records[:limit]
+        more = len(records) > limit or fetched == (1000 if post_filtered else limit)
+        next_cursor = repr(page[-1].message.received_at) if page and more else None
+        return json_reply(AdminSearchResult(messages=[MessageStatus.of(r) for r in page], next_cursor=next_cursor))
+
+    async def record(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        found = await gateway.store.get(request.match_info["id"])
+        if found is None:
+            raise MessageNotFound(f"no message {request.match_info['id']}", field="id")
+        evidence = [
+            DeliveryEvidence(
+                destination=d.destination,
+                payload_sha256=hashlib.sha256(d.payload).hexdigest(),
+                receipt_sha256=hashlib.sha256(d.receipt).hexdigest() if d.receipt is not None else None,
+            )
+            for d in found.deliveries
+        ]
+        return json_reply(MessageRecordView(message=MessageStatus.of(found), evidence=evidence, signer=None))
+
+    async def dead_letters(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        destination = request.query.get("destination")
+        if destination is not None and destination not in gateway.config.destinations:
+            raise UnknownDestination(f"no destination {destination!r}", field="destination")
+        found = await gateway.store.dead_letters(destination=destination)
+        return json_reply(DeadLetters(dead_letters=[_dead_letter(d) for d in found]))
+
+    async def replay_dead(request: web.Request) -> web.Response:
+        operator = _require(request, gateway, "act")
+        try:
+            body = ReplayRequest.model_validate_json(await request.read())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "body"
+            raise RequestInvalid(
+                f'the body must be {{"ids": [...]}} or {{"destination": ...}}: {first["msg"]}', field=field
+            ) from None
+        if (body.ids is None) == (body.destination is None):
+            raise RequestInvalid("name either ids (gateway ids) or destination (all of its dead letters)", field="body")
+        if body.destination is not None and body.destination not in gateway.config.destinations:
+            raise UnknownDestination(f"no destination {body.destination!r}", field="destination")
+        now = gateway.clock.now()
+        done: list[Delivery] = []
+        if body.ids is not None:
+            if not body.ids:
+                raise RequestInvalid("ids names no message", field="ids")
+            for i, mid in enumerate(body.ids):
+                if not await gateway.store.dead_letters(message_id=mid):
+                    raise MessageNotFound(f"message {mid} has no dead letter", field=f"ids[{i}]")
+            for mid in body.ids:
+                done += await replay(gateway.store, gateway.config, now=now, message_id=mid)
+        else:
+            done = await replay(gateway.store, gateway.config, now=now, destination=body.destination)
+        gateway.engine.wake(tuple({d.destination for d in done}))
+        log.info(
+            "operator %s replayed %d dead letter(s): %s",
+            operator,
+            len(done),
+            ", ".join(f"{d.message_id}→{d.destination}" for d in done) or "none",
+        )
+        return json_reply(ReplayResult(replayed=[_dead_letter(d) for d in done], operator=operator))
+
+    async def partners(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        stats = {s.destination: s.counts for s in await gateway.store.stats()}
+        out = []
+        for name, worker in gateway.engine.workers.items():
+            counts = stats.get(name, {})
+            buckets = [
+                (
+                    bound,
+                    gateway.metrics.value("nswgw_delivery_latency_seconds_bucket", destination=name, le=repr(bound)),
+                )
+                for bound in LATENCY_BUCKETS
+            ]
+            buckets.append(
+                (
+                    float("inf"),
+                    gateway.metrics.value("nswgw_delivery_latency_seconds_bucket", destination=name, le="+Inf"),
+                )
+            )
+            p50, p95, p99 = (_quantile(q, buckets) for q in _PERCENTILES)
+            out.append(
+                Partner(
+                    destination=name,
+                    breaker=worker.breaker.state,
+                    consecutive_failures=worker.breaker.failures,
+                    pending=sum(counts.get(s, 0) for s in (State.QUEUED, State.FAILED, State.DELIVERED)),
+                    dead=counts.get(State.DEAD, 0),
+                    delivered=int(gateway.metrics.value("nswgw_deliveries_total", destination=name)),
+                    latency_seconds=Percentiles(p50=p50, p95=p95, p99=p99),
+                )
+            )
+        return json_reply(Partners(partners=out))
+
+    async def certificates(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        now = gateway.clock.now()
+        out = [
+            CertificateView(
+                party=c.party,
+                role=c.role,
+                field=c.field,
+                subject=c.certificate.subject.rfc4514_string(),
+                issuer=c.certificate.issuer.rfc4514_string(),
+                serial=c.serial,
+                sha256=c.certificate.fingerprint(hashes.SHA256()).hex(),
+                not_after=_at(c.not_after),
+                days_left=round((c.not_after - now) / 86400, 2),
+            )
+            for c in certificate_inventory(gateway.config)
+        ]
+        return json_reply(Certificates(certificates=out))
+
+    async def reload_config(request: web.Request) -> web.Response:
+        operator = _require(request, gateway, "act")
+        try:
+            result = reload(gateway, operator)
+        except ConfigError as exc:
+            log.warning("operator %s: reload refused, the running configuration is kept: %s", operator, exc)
+            return json_reply(Error.of(exc), status=422)
+        except ReloadRefused as exc:
+            log.warning("operator %s: reload refused, the running configuration is kept: %s", operator, exc)
+            raise
+        return json_reply(result)
+
+    return [
+        web.post("/v1/admin/reload", reload_config),
+        web.get("/v1/admin/messages", search),
+        web.get("/v1/admin/messages/{id}", record),
+        web.get("/v1/admin/dead-letters", dead_letters),
+        web.post("/v1/admin/dead-letters/replay", replay_dead),
+        web.get("/v1/admin/partners", partners),
+        web.get("/v1/admin/certificates", certificates),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- OpenAPI
+
+
+_INSTANT_PARAM = {"type": "string", "format": "date-time", "examples": ["2026-12-03T06:30:00Z"]}
+
+
+def admin_paths() -> dict[str, Any]:
+    """The path items of :func:`admin_routes`, for :func:`gateway.openapi.build_document`."""
+    forbidden = error_responses(NotAuthorized)
+    query = [
+        {"name": "sender", "in": "query", "schema": {"type": "string"}},
+        {"name": "destination", "in": "query", "schema": {"type": "string"}},
+        {"name": "state", "in": "query", "schema": {"type": "string", "enum": [s.value for s in State]}},
+        {"name": "document_type", "in": "query", "schema": {"type": "string"}},
+        {"name": "code", "in": "query", "schema": {"type": "string"}, "description": "an error code of the message"},
+        {"name": "since", "in": "query", "schema": _INSTANT_PARAM},
+        {"name": "until", "in": "query", "schema": _INSTANT_PARAM},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of a page"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+    ]
+    invalid = {
+        "422": {
+            "description": "coded error: CONFIG_INVALID (the file is invalid: details.errors lists every error; the "
+            "running configuration is kept)",
+            "content": json_content(Error),
+        }
+    }
+    return {
+        "/v1/admin/reload": {
+            "post": {
+                "summary": "Operator (act): reload parties, routes, document types and operators from the file",
+                "operationId": "adminReload",
+                "tags": ["operator"],
+                "responses": {
+                    "200": {"description": "the new configuration runs", "content": json_content(ReloadResult)},
+                    **invalid,
+                    **error_responses(ReloadRefused, NotAuthorized),
+                },
+            }
+        },
+        "/v1/admin/messages": {
+            "get": {
+                "summary": "Operator: search the messages of every party, newest first (cursor-paged)",
+                "operationId": "adminSearchMessages",
+                "tags": ["operator"],
+                "parameters": query,
+                "responses": {
+                    "200": {"description": "a page of messages", "content": json_content(AdminSearchResult)},
+                    **error_responses(RequestInvalid, NotAuthorized, *STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/admin/messages/{id}": {
+            "get": {
+                "summary": "Operator: a message's full record with the digests of what was delivered",
+                "operationId": "adminGetMessage",
+                "tags": ["operator"],
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "the record", "content": json_content(MessageRecordView)},
+                    **error_responses(MessageNotFound, NotAuthorized, *STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/admin/dead-letters": {
+            "get": {
+                "summary": "Operator: the dead-letter queue, oldest first",
+                "operationId": "adminDeadLetters",
+                "tags": ["operator"],
+                "parameters": [{"name": "destination", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "dead letters", "content": json_content(DeadLetters)},
+                    **error_responses(UnknownDestination, NotAuthorized, *STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/admin/dead-letters/replay": {
+            "post": {
+                "summary": "Operator (act): send dead letters again (same message id, fresh attempts and TTL)",
+                "operationId": "adminReplay",
+                "tags": ["operator"],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": ReplayRequest,
+                            "examples": {
+                                "some": {"value": {"ids": ["0f8c1a2b3c4d5e6f"]}},
+                                "destination": {"value": {"destination": "TH"}},
+                            },
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "what was replayed", "content": json_content(ReplayResult)},
+                    **error_responses(
+                        RequestInvalid, MessageNotFound, UnknownDestination, NotAuthorized, *STORE_ERRORS
+                    ),
+                },
+            }
+        },
+        "/v1/admin/partners": {
+            "get": {
+                "summary": "Operator: per destination breaker, backlog, dead letters and latency percentiles",
+                "operationId": "adminPartners",
+                "tags": ["operator"],
+                "responses": {
+                    "200": {"description": "every destination", "content": json_content(Partners)},
+                    **forbidden,
+                    **error_responses(*STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/admin/certificates": {
+            "get": {
+                "summary": "Operator: every configured certificate with its expiry",
+                "operationId": "adminCertificates",
+                "tags": ["operator"],
+                "responses": {
+                    "200": {"description": "the inventory", "content": json_content(Certificates)},
+                    **forbidden,
+                },
+            }
+        },
+    }
