@@ -51,7 +51,7 @@ from gateway.model import Delivery, State
 from gateway.openapi import STORE_ERRORS, error_responses, json_content
 from gateway.security import certificate_inventory
 from gateway.store.base import MessageQuery, MessageRecord
-from gateway.wire import Error, MessageStatus, Timestamp, WireModel, json_reply
+from gateway.wire import Error, MessageStatus, Timestamp, WireModel, json_reply, state_and_limit
 
 if TYPE_CHECKING:
     from gateway.api import Gateway
@@ -312,15 +312,7 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
     async def search(request: web.Request) -> web.Response:
         _require(request, gateway, "read")
         q = request.query
-        state = q.get("state")
-        if state is not None and state not in State.__members__:
-            raise RequestInvalid(f"unknown state {state!r}; one of {', '.join(State.__members__)}", field="state")
-        try:
-            limit = int(q.get("limit", "100"))
-        except ValueError:
-            raise RequestInvalid("limit must be an integer from 1 to 1000", field="limit") from None
-        if not 1 <= limit <= 1000:
-            raise RequestInvalid(f"limit must be an integer from 1 to 1000: {limit}", field="limit")
+        state, limit = state_and_limit(q)
         until = _instant(q, "until")
         cursor = _cursor(q.get("cursor"))
         if cursor is not None:

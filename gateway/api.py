@@ -98,7 +98,17 @@ from gateway.security import (
 from gateway.store import Store, store_from_settings
 from gateway.store.base import DestinationStats, MessageQuery
 from gateway.transport import Listener, body_deadline
-from gateway.wire import Ack, Health, MessageStatus, Readiness, Rejection, SearchResult, error_reply, json_reply
+from gateway.wire import (
+    Ack,
+    Health,
+    MessageStatus,
+    Readiness,
+    Rejection,
+    SearchResult,
+    error_reply,
+    json_reply,
+    state_and_limit,
+)
 
 __all__ = ["Gateway", "build_app", "DOCUMENT"]
 
@@ -361,15 +371,7 @@ def _instant(query: Mapping[str, str], name: str) -> float | None:
 async def _search(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     q = request.query
-    state = q.get("state")
-    if state is not None and state not in State.__members__:
-        raise RequestInvalid(f"unknown state {state!r}; one of {', '.join(State.__members__)}", field="state")
-    try:
-        limit = int(q.get("limit", "100"))
-    except ValueError:
-        raise RequestInvalid("limit must be an integer from 1 to 1000", field="limit") from None
-    if not 1 <= limit <= 1000:
-        raise RequestInvalid(f"limit must be an integer from 1 to 1000: {limit}", field="limit")
+    state, limit = state_and_limit(q)
     query = MessageQuery(
         sender=request[PARTY],
         document_type=q.get("document_type"),

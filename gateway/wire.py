@@ -11,6 +11,7 @@ UTC string with microseconds (``2026-12-03T06:30:00.123456Z``, :data:`Timestamp`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,11 +19,12 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
-from gateway.errors import ERROR_CODES, MethodNotAllowed, NswError, Origin
+from gateway.errors import ERROR_CODES, MethodNotAllowed, NswError, Origin, RequestInvalid
 from gateway.model import State, SubmissionAck
 from gateway.store.base import MessageRecord
 
 __all__ = [
+    "state_and_limit",
     "Timestamp",
     "iso_utc",
     "WireModel",
@@ -241,3 +243,17 @@ def error_reply(exc: NswError, *, headers: dict[str, str] | None = None) -> web.
     if exc.retry_after is not None:
         headers = {"Retry-After": str(exc.retry_after), **(headers or {})}
     return json_reply(Error.of(exc), status=exc.http_status, headers=headers)
+
+
+def state_and_limit(q: Mapping[str, str]) -> tuple[str | None, int]:
+    """The ``state`` and ``limit`` parameters of a message search, checked (``REQUEST_INVALID`` naming each)."""
+    state = q.get("state")
+    if state is not None and state not in State.__members__:
+        raise RequestInvalid(f"unknown state {state!r}; one of {', '.join(State.__members__)}", field="state")
+    try:
+        limit = int(q.get("limit", "100"))
+    except ValueError:
+        raise RequestInvalid("limit must be an integer from 1 to 1000", field="limit") from None
+    if not 1 <= limit <= 1000:
+        raise RequestInvalid(f"limit must be an integer from 1 to 1000: {limit}", field="limit")
+    return state, limit

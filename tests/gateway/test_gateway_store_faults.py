@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from gateway.api import Gateway
 from gateway.config import Config
 from gateway.errors import StoreCorrupt
 from gateway.store.postgres import PostgresStore
+from helpers.disk import fill, mounted_tmpfs
 from helpers.gateway import TOKENS, Receiver, doc, make_config, submit
 from helpers.postgres import PG_DSN, PgProxy, create_schema, drop_schema, pg_proxy
 
@@ -51,27 +51,8 @@ def _logged(caplog: pytest.LogCaptureFixture, incident: str) -> list[logging.Log
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 8 MiB file system (tmpfs; room for the schema and a WAL of SQLite's 1000 checkpoint pages), unmounted
     afterwards."""
-    where = tmp_path / "disk"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True, text=True, check=False
-    )
-    assert mounted.returncode == 0, f"the full-disk scenario needs to mount a tmpfs (run as root): {mounted.stderr}"
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "8m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    """Fill the file system of ``directory`` to the last byte; the filler file's path."""
-    filler = directory / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        for size in (65536, 4096, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    fh.write(b"\0" * size)
-    return filler
 
 
 def _sqlite_config(tmp_path: Path, db: Path, receiver: Receiver, **store: Any) -> Config:
@@ -99,7 +80,7 @@ async def test_sqlite_on_a_full_disk_answers_507_STORE_FULL_and_loses_nothing_ac
                 status, body = await submit(s, gw.url, "MOIT", f"BEFORE-{n}", FORM_D, doc(n, size=2000))
                 assert status == 202, body
                 accepted[f"BEFORE-{n}"] = body["id"]
-            filler = _fill(tiny_disk)
+            filler = fill(tiny_disk)
             for n in range(100):
                 status, body = await submit(s, gw.url, "MOIT", f"FULL-{n}", FORM_D, doc(n, size=8000))
                 if status == 202:
