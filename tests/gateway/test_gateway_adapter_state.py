@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -22,24 +22,7 @@ from gateway.store import Store
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 from helpers.disk import fill, mounted_tmpfs
-from helpers.postgres import PG_DSN, IsolatedPostgresStore, create_schema, drop_schema, pg_proxy
-
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda tmp: SqliteStore(tmp / "store.db", synchronous="NORMAL"),
-    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),  # real server, a fresh schema per test
-}
-
-
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = STORES[request.param](tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+from helpers.postgres import PG_DSN, create_schema, drop_schema, pg_proxy
 
 
 class Clock:

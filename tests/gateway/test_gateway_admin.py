@@ -13,7 +13,7 @@ import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,11 @@ import pytest
 from gateway.api import Gateway
 from gateway.config import load_config
 from gateway.errors import ConfigError
-from gateway.store import Store
 from gateway.store.base import MessageQuery
-from gateway.store.sqlite import SqliteStore
 from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
-from helpers.postgres import IsolatedPostgresStore
+from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
 
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
-    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),
-}
 OPS = "ops-token"
 VIEWER = "viewer-token"
 OPERATORS = {"ops": {"tokens": [OPS]}, "viewer": {"tokens": [VIEWER], "roles": ["read"]}}
@@ -68,9 +62,7 @@ def _config(tmp_path: Path, url: str, **overrides: Any) -> Any:
     )
 
 
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
+@pytest.fixture(params=STORE_PARAMS)
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     partner = await Receiver().start()
     config = _config(tmp_path, partner.url)

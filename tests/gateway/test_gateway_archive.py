@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -25,28 +25,11 @@ from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, Subm
 from gateway.store import Store
 from gateway.store.sqlite import SqliteStore
 from helpers.gateway import Receiver, doc, eventually, make_config, submit
-from helpers.postgres import IsolatedPostgresStore
 from helpers.signing import PKI, cert, signer
 
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda tmp: SqliteStore(tmp / "store.db", synchronous="NORMAL"),
-    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),
-}
 DAY = 86400.0
 NOW = 1_000 * DAY
 KEY = signer("moit")
-
-
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = STORES[request.param](tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def _config(tmp_path: Path, **retention: object) -> Config:

@@ -20,9 +20,8 @@ from gateway.config import BreakerSettings
 from gateway.delivery import DestinationWorker
 from gateway.model import State
 from gateway.store import Store
-from gateway.store.sqlite import SqliteStore
 from helpers.gateway import Receiver, doc, eventually, make_config, submit
-from helpers.postgres import IsolatedPostgresStore
+from helpers.stores import STORE_PARAMS, STORES
 
 
 class FakeClock:
@@ -87,15 +86,7 @@ async def receivers() -> AsyncIterator[list[Receiver]]:
         await r.stop()
 
 
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
-    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),
-}
-
-
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
+@pytest.fixture(params=STORE_PARAMS)
 def store_factory(request: pytest.FixtureRequest) -> Callable[[Path], Store]:
     return STORES[request.param]
 

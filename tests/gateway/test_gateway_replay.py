@@ -10,7 +10,7 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,12 @@ from gateway.store.base import MessageQuery
 from gateway.store.sqlite import SqliteStore
 from helpers.adapters import call_vnsw_endpoint, vnsw_envelope
 from helpers.gateway import Receiver, dev_trust, eventually, make_config, submit
-from helpers.postgres import IsolatedPostgresStore
+from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
 from signing.policy import SigningProfile
 from signing.sign import sign_document
 from signing.xml import parse_xml
-
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
-    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),
-}
 
 ECO = b'<Eco xmlns="urn:test:eco" kind="form-d" no="VN-SG-26-00042"><Exporter>Minh Phu Seafood JSC</Exporter></Eco>'
 OTHER_ECO = ECO.replace(b"00042", b"00043")
@@ -60,9 +55,7 @@ def rewrapped(signed: bytes) -> bytes:
     return head + b"?>\n<!-- resent -->\n" + rest + b"\n"
 
 
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
+@pytest.fixture(params=STORE_PARAMS)
 async def rig(
     request: pytest.FixtureRequest, tmp_path: Path, dev_pki: DevPki
 ) -> AsyncIterator[tuple[Gateway, aiohttp.ClientSession, Receiver]]:
@@ -209,18 +202,6 @@ async def test_unsigned_identical_bodies_under_two_ids_are_two_messages(tmp_path
 
 
 # ------------------------------------------------------------------------------------------ the stores
-
-
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = STORES[request.param](tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def _queued(mid: str, digest: str | None, *, sender: str = "MOIT") -> tuple[Message, list[Delivery], SubmissionAck]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,24 +15,6 @@ from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, Subm
 from gateway.store import MessageQuery, Store, open_store
 from gateway.store.sqlite import SqliteStore
 from helpers.gateway import eventually
-from helpers.postgres import IsolatedPostgresStore
-
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda tmp: SqliteStore(tmp / "store.db", synchronous="NORMAL"),
-    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),  # real server, a fresh schema per test
-}
-
-
-@pytest.fixture(
-    params=[pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)]
-)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = STORES[request.param](tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def queued(

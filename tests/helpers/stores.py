@@ -1,0 +1,26 @@
+"""Both store kinds for the tests that run against each: an embedded SQLite file, and a real PostgreSQL server
+in a fresh schema per test (``postgres`` marker)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.store import Store
+from gateway.store.sqlite import SqliteStore
+from helpers.postgres import IsolatedPostgresStore
+
+__all__ = ["STORES", "STORE_PARAMS"]
+
+STORES: dict[str, Callable[[Path], Store]] = {
+    "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
+    "postgresql": lambda tmp: IsolatedPostgresStore(pool_size=4),
+}
+"""A new, unopened store of each kind, by name, given the test's ``tmp_path``."""
+
+STORE_PARAMS = [
+    pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)
+]
+"""``params`` of a fixture parametrised over :data:`STORES` (the PostgreSQL one marked ``postgres``)."""
