@@ -587,7 +587,7 @@ class Gateway:
         await self.store.open()
         try:
             base = await self.store.journal_base()
-            verified = await require_sound_journal(self.store, self.anchoring.path, start=(base.seq, base.hash))
+            verified = await require_sound_journal(self.store, self.anchoring.load(), start=(base.seq, base.hash))
             self.anchoring.start((verified.head_seq, verified.head_hash))
             head = await self.store.journal_head()
             if head is not None:  # a wall clock gone back across a restart: never earlier than what is stored

@@ -72,10 +72,9 @@ async def audit_store(
     return JournalReport(count, head[0], head[1], tuple(problems))
 
 
-async def require_sound_journal(store: Store, anchor_file: Path | None, *, start: tuple[int, str]) -> JournalReport:
+async def require_sound_journal(store: Store, anchors: Sequence[Anchor], *, start: tuple[int, str]) -> JournalReport:
     """The check before a gateway starts: the chain and the anchors (not the evidence, which reads every
     payload). Raises :class:`~gateway.errors.JournalBroken` naming the first problems."""
-    anchors = read_anchors(anchor_file) if anchor_file is not None else []
     report = await audit_store(store, anchors=anchors, evidence=False, integrity=False, start=start)
     if not report.ok:
         shown = "; ".join(str(p) for p in report.problems[:5])
@@ -104,12 +103,21 @@ class Anchoring:
         self.newest: Anchor | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def load(self) -> list[Anchor]:
+        """The anchors written so far (none without a file), read once at start: checked against the journal, and
+        the newest one is where :meth:`start` goes on from."""
+        if self.path is None:
+            return []
+        anchors = read_anchors(self.path)
+        self.newest = max(anchors, key=lambda a: a.seq, default=None)
+        return anchors
+
     def start(self, head: tuple[int, str]) -> None:
-        """Anchor ``head`` (the head just verified) unless it is anchored already, then keep anchoring."""
+        """Anchor ``head`` (the head just verified, after :meth:`load`) unless it is anchored already, then keep
+        anchoring."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.newest = max(read_anchors(self.path), key=lambda a: a.seq, default=None)
         if head[0] > 0 and (self.newest is None or self.newest.seq != head[0]):
             self._append(head)
         self._task = asyncio.create_task(self._run(), name="journal-anchor")
