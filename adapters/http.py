@@ -135,7 +135,8 @@ class HttpAdapter(Adapter):
         if message.on_behalf_of:
             headers["X-On-Behalf-Of"] = message.on_behalf_of
         try:
-            async with self._session.post(self.url, data=message.payload, headers=headers) as response:
+            data = _SlicedPayload(message.payload, content_type=message.content_type)
+            async with self._session.post(self.url, data=data, headers=headers) as response:
                 body = await response.content.read(_MAX_RECEIPT)
                 if response.status >= 300:
                     response.raise_for_status()
@@ -145,6 +146,40 @@ class HttpAdapter(Adapter):
                 return _receipt(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise translate_error(exc, self.url) from exc
+
+
+_SLICE = 64 * 1024
+"""Bytes of the payload handed to the connection at a time."""
+
+
+class _SlicedPayload(aiohttp.payload.Payload):
+    """The payload written to the connection in :data:`_SLICE`-byte views of the one stored ``bytes``, each
+    awaited (the writer drains above 64 KiB): the transport buffers at most a slice, never a copy of the whole
+    (aiohttp's ``bytes`` body is sliced to its length and then buffered whole by the transport). Reusable on a
+    redirect."""
+
+    _autoclose = True
+
+    def __init__(self, value: bytes, *, content_type: str) -> None:
+        super().__init__(value, content_type=content_type)
+        self._bytes = value
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._bytes.decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self._bytes
+
+    async def write(self, writer: aiohttp.abc.AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None) -> None:
+        view = memoryview(self._bytes)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _SLICE):
+            await writer.write(view[start : start + _SLICE])
 
 
 def _receipt(status: int, headers: aiohttp.typedefs.LooseHeaders, body: bytes) -> Receipt:

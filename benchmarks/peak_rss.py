@@ -1,6 +1,7 @@
 """Peak memory of the gateway against the size of one submission (a script that prints numbers, not a test).
 
-    .venv/bin/python benchmarks/peak_rss.py [--sizes 1MiB,8MiB,16MiB] [--json out.json]
+    .venv/bin/python benchmarks/peak_rss.py [--sizes 1MiB,8MiB,16MiB] [--verification off] [--warm]
+        [--store postgresql [--dsn postgresql://postgres@127.0.0.1:5432/test]] [--json out.json]
 
 For every size it starts a **fresh** ``nswgw serve`` subprocess (SQLite store in a temporary directory,
 ``max_message_bytes`` raised to the parser's ceiling, 16 MiB, ``verification = "signature"`` and
@@ -17,7 +18,11 @@ payload (target: at most 2), the seconds from submission to arrival, and the loa
 the end of the case (the machine is shared; memory figures do not depend on it, times do).
 
 ``--verification off`` measures the same submissions passed through unverified and unsigned (the transport
-and the store alone: what an opaque payload costs).
+and the store alone: what an opaque payload costs). ``--store postgresql`` runs each gateway on a fresh
+migrated schema of the server at ``--dsn`` (``NSWGW_BENCH_PG``), dropped afterwards. ``--warm`` first submits
+one 64 KiB document and waits for its delivery, so that what the first submission costs once whatever its size
+(modules imported on first use, the store's page cache, the intake thread) is not counted; without it a 1 MiB
+figure is mostly such fixed costs. Each result names its ``verification``, ``store`` and ``warm``.
 
 AS4 submissions are not measured apart: an AS4 user message carries exactly one payload, the document itself,
 which the endpoint hands to the same intake as REST; no binary attachment reaches the store on its own.
@@ -35,6 +40,8 @@ import re
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +57,9 @@ LIMIT = 16 * 1024 * 1024
 """``max_message_bytes`` of the measured gateway: the XML parser's ceiling, the largest the limits allow."""
 _SIZE = re.compile(r"^(\d+)(KiB|MiB)$")
 _UNITS = {"KiB": 1024, "MiB": 1024 * 1024}
+WARMUP = 64 * 1024
+"""Bytes of the document ``--warm`` submits (and waits to be delivered) before the measured one."""
+_WARMUP_NAME = "warm-up"
 _SIGNATURE_ROOM = 8 * 1024
 """Bytes left for the enveloped signature (RSA-2048 with its certificate) below each target size."""
 
@@ -109,7 +119,11 @@ def make_documents(sizes: dict[str, int]) -> tuple[dict[str, bytes], dict[str, b
     return docs, pems
 
 
-def write_config(directory: Path, receiver_port: int, pems: dict[str, bytes], verification: str = "signature") -> Path:
+def write_config(
+    directory: Path, receiver_port: int, pems: dict[str, bytes], verification: str = "signature", dsn: str | None = None
+) -> Path:
+    """The measured gateway's configuration: a SQLite file in ``directory``, or with ``dsn`` that PostgreSQL schema."""
+    store = 'url = "sqlite:///rss.db"' if dsn is None else f'kind = "postgresql"\ndsn = "{dsn}"'
     for name, data in pems.items():
         (directory / name).write_bytes(data)
     path = directory / "rss.toml"
@@ -119,7 +133,7 @@ verification = "{verification}"
 signing = "{"on" if verification == "signature" else "off"}"
 max_message_bytes = {LIMIT}
 [store]
-url = "sqlite:///rss.db"
+{store}
 [[signing.keys]]
 key = "gw.key.pem"
 certificate = "gw.pem"
@@ -172,47 +186,104 @@ async def _settle(pid: int, seconds: float = 1.0) -> int:
         last = now
 
 
+@contextlib.asynccontextmanager
+async def _schema(pg: str | None) -> AsyncIterator[str | None]:
+    """With ``pg`` (a server's DSN): the DSN of a fresh migrated schema there, dropped afterwards."""
+    if pg is None:
+        yield None
+        return
+    import asyncpg
+
+    from gateway.store.postgres import upgrade_schema
+
+    schema = f"nswgw_rss_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        dsn = f"{pg}{'&' if '?' in pg else '?'}search_path={schema}"
+        await upgrade_schema(dsn)
+        yield dsn
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+async def _deliver(
+    session: aiohttp.ClientSession,
+    port: int,
+    receiver: Receiver,
+    proc: Any,
+    document: bytes,
+    mid: str,
+    directory: Path,
+) -> float:
+    """Submit ``document`` as ``mid`` and wait until the receiver has it; the seconds that took."""
+    t0 = time.perf_counter()
+    async with session.post(
+        f"http://127.0.0.1:{port}/v1/messages",
+        data=document,
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "X-Message-Id": mid,
+            "X-Document-Type": "eco.form_d",
+            "Content-Type": "application/xml",
+        },
+    ) as r:
+        answer = await r.json()
+        if r.status != 202:
+            raise SystemExit(f"{mid}: submission refused: {r.status} {answer}")
+    gid = str(answer["id"])  # deliveries carry the gateway's id as X-Message-Id
+    deadline = time.monotonic() + 300
+    while gid not in receiver.arrived:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"{mid}: not delivered; see {directory / 'node0.log'}")
+        receiver.event.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiver.event.wait(), 0.5)
+    return float(receiver.arrived[gid] - t0)
+
+
 async def measure(
-    name: str, document: bytes, pems: dict[str, bytes], workdir: Path, verification: str = "signature"
+    name: str,
+    document: bytes,
+    pems: dict[str, bytes],
+    workdir: Path,
+    verification: str = "signature",
+    pg: str | None = None,
+    warmup: bytes | None = None,
 ) -> dict[str, Any]:
-    """One fresh gateway, one submission of ``document``; its peak RSS growth."""
+    """One fresh gateway (on a fresh schema of the PostgreSQL server ``pg``, else a SQLite file), one submission
+    of ``document`` (after ``warmup``, delivered before the peak counter is reset, if given); its peak RSS
+    growth."""
+    async with _schema(pg) as dsn:
+        return await _measure(name, document, pems, workdir, verification, dsn, warmup)
+
+
+async def _measure(
+    name: str,
+    document: bytes,
+    pems: dict[str, bytes],
+    workdir: Path,
+    verification: str,
+    dsn: str | None,
+    warmup: bytes | None,
+) -> dict[str, Any]:
     directory = workdir / name
     directory.mkdir()
     receiver = Receiver()
     await receiver.start()
-    config = write_config(directory, receiver.port, pems, verification)
+    config = write_config(directory, receiver.port, pems, verification, dsn)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
             [(proc, port)] = await start_nodes(config, 1, session)
             try:
+                if warmup is not None:
+                    await _deliver(session, port, receiver, proc, warmup, f"rss-{name}-warmup", directory)
                 await _settle(proc.pid)
                 reset = _reset_peak(proc.pid)
                 before = _status(proc.pid)
                 baseline = before["VmRSS"] if reset else before["VmHWM"]
-                mid = f"rss-{name}"
-                t0 = time.perf_counter()
-                async with session.post(
-                    f"http://127.0.0.1:{port}/v1/messages",
-                    data=document,
-                    headers={
-                        "Authorization": f"Bearer {TOKEN}",
-                        "X-Message-Id": mid,
-                        "X-Document-Type": "eco.form_d",
-                        "Content-Type": "application/xml",
-                    },
-                ) as r:
-                    answer = await r.json()
-                    if r.status != 202:
-                        raise SystemExit(f"{name}: submission refused: {r.status} {answer}")
-                gid = str(answer["id"])  # deliveries carry the gateway's id as X-Message-Id
-                deadline = time.monotonic() + 300
-                while gid not in receiver.arrived:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit(f"{name}: not delivered; see {directory / 'node0.log'}")
-                    receiver.event.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(receiver.event.wait(), 0.5)
-                seconds = receiver.arrived[gid] - t0
+                seconds = await _deliver(session, port, receiver, proc, document, f"rss-{name}", directory)
                 peak = _status(proc.pid)["VmHWM"]
             finally:
                 await stop_nodes([(proc, port)])
@@ -222,6 +293,8 @@ async def measure(
     return {
         "document": name,
         "verification": verification,
+        "store": "sqlite" if dsn is None else "postgresql",
+        "warm": warmup is not None,
         "payload_bytes": len(document),
         "baseline_rss_bytes": baseline,
         "peak_rss_bytes": peak,
@@ -233,13 +306,22 @@ async def measure(
     }
 
 
-async def run(sizes: dict[str, int], *, lines: bool = True, verification: str = "signature") -> list[dict[str, Any]]:
-    """Every size in its own fresh gateway; each result is also printed as a JSON line when ``lines``."""
-    docs, pems = make_documents(sizes)
+async def run(
+    sizes: dict[str, int],
+    *,
+    lines: bool = True,
+    verification: str = "signature",
+    pg: str | None = None,
+    warm: bool = False,
+) -> list[dict[str, Any]]:
+    """Every size in its own fresh gateway (on PostgreSQL ``pg`` if given; with ``warm``, after a
+    :data:`WARMUP`-byte submission); each result is also printed as a JSON line when ``lines``."""
+    docs, pems = make_documents({**sizes, **({_WARMUP_NAME: WARMUP} if warm else {})})
+    warmup = docs.pop(_WARMUP_NAME, None)
     results = []
     with tempfile.TemporaryDirectory(prefix="nswgw-rss-") as tmp:
         for name, document in docs.items():
-            result = await measure(name, document, pems, Path(tmp), verification)
+            result = await measure(name, document, pems, Path(tmp), verification, pg, warmup)
             results.append(result)
             if lines:
                 print(json.dumps(result), flush=True)
@@ -251,7 +333,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
     head = (
         f"{'document':>9} {'payload MiB':>11} {'baseline MiB':>12} {'peak MiB':>9} {'growth MiB':>10} {'x payload':>9}"
     )
-    print(f"\npeak RSS of one fresh gateway per submission (target: growth <= 2x payload); limit {LIMIT} bytes")
+    mode = ""
+    if results:
+        first = results[0]
+        mode = f"verification {first['verification']}, {first['store']} store{', warm' if first['warm'] else ''}"
+    print(f"\npeak RSS of one fresh gateway per submission ({mode}; target: growth <= 2x payload); limit {LIMIT} bytes")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -273,8 +359,20 @@ def main(argv: list[str] | None = None) -> int:
         choices=["signature", "off"],
         help='"off": no verification, no signing (the document passes through: transport and store alone)',
     )
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help=f"submit a {WARMUP // 1024} KiB document first: count only what grows with the measured one",
+    )
+    p.add_argument("--store", default="sqlite", choices=["sqlite", "postgresql"], help="the measured gateway's store")
+    p.add_argument(
+        "--dsn",
+        default=os.environ.get("NSWGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="--store postgresql: the server (each size gets a fresh schema there, dropped afterwards)",
+    )
     args = p.parse_args(argv)
-    results = asyncio.run(run(parse_sizes(args.sizes), verification=args.verification))
+    pg = args.dsn if args.store == "postgresql" else None
+    results = asyncio.run(run(parse_sizes(args.sizes), verification=args.verification, pg=pg, warm=args.warm))
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

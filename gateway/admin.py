@@ -3,31 +3,46 @@
 Operations (JSON; instants are RFC 3339 UTC strings; every error is coded like the rest of the API):
 
 * ``GET /v1/admin/messages?sender=&destination=&state=&document_type=&code=&since=&until=&limit=&cursor=``:
-  messages of every party, newest first. Paged by cursor: an answer that filled ``limit`` carries
-  ``next_cursor`` (opaque: the exact arrival time of its last message); pass it as ``cursor`` for the next, older
-  page (messages that arrived at that very same instant as the last one are not repeated, nor shown).
-  ``destination`` and ``code`` (the error code of the message or of any of its deliveries) are applied to the
-  messages the store's own filters return, at most 1000 per page.
+  messages of every party, newest first (then by id). Every filter is the store's: ``destination`` (a delivery
+  to it) and ``code`` (the error code of the message or the last error of any of its deliveries) included. Paged
+  by cursor: an answer that filled ``limit`` carries ``next_cursor`` (opaque: the arrival time and id of its last
+  message); pass it as ``cursor`` for the next, older page, which neither repeats nor skips a message, not even
+  one that arrived at the same instant.
 * ``GET /v1/admin/messages/{id}``: the full record: history, every delivery with its attempts and last error,
   and the SHA-256 of each delivered payload and of its verified receipt. The store keeps neither the accepted
   payload's digest on the message row (it is in the journal's ``ACCEPTED`` entry) nor who signed it.
 * ``GET /v1/admin/dead-letters?destination=`` and ``POST /v1/admin/dead-letters/replay`` with
   ``{"ids": [...]}`` (gateway ids) or ``{"destination": "TH"}`` (all of its dead letters):
-  :func:`gateway.delivery.replay`, answered with what was replayed.
+  :func:`gateway.actions.replay_dead_letters` (the replays and their journal record in one transaction), answered
+  with what was replayed, the action's id and its journal entry's seq.
+* ``GET /v1/admin/actions?operator=&since=&limit=``: the operator actions recorded in the journal, newest first,
+  each with its record (operator, action, targets, detail) and its entry's seq.
 * ``GET /v1/admin/partners``: per destination, the breaker's state and consecutive failures, the backlog and
-  dead-letter counts from the store, and delivery latency percentiles estimated from the
-  ``nswgw_delivery_latency_seconds`` histogram.
+  dead-letter counts from the store, the last verified receipt and the last failed attempt (with its code) in
+  the deliveries' history the store keeps (every node's, across restarts), and delivery latency percentiles
+  estimated from the ``nswgw_delivery_latency_seconds`` histogram.
 * ``GET /v1/admin/certificates``: every configured certificate (:func:`gateway.security.certificate_inventory`)
   with subject, issuer, serial, SHA-256 fingerprint, notAfter and days left.
+* ``GET /v1/admin/events?events=accepted,delivered``: the lifecycle events this gateway publishes
+  (:data:`gateway.events.EVENT_NAMES`, all of them without ``events``) as Server-Sent Events
+  (``text/event-stream``): ``id: N`` (numbered per stream from 1), ``event: NAME`` and ``data:`` the event's JSON
+  (:meth:`gateway.events.Event.to_dict`); a ``: keepalive`` comment after :data:`EVENTS_KEEPALIVE` quiet seconds;
+  ``event: dropped`` (``{"dropped": N, "total": M}``) before the next event when this stream fell more than
+  :data:`EVENTS_BUFFER` events behind and lost the oldest. The stream ends when the gateway stops.
 
 ``read`` operators may call the ``GET`` operations, ``act`` operators also the ``POST`` ones
-(``AUTH_FORBIDDEN`` otherwise). Every action is logged (logger ``nswgw.admin``) with the operator's name.
+(``AUTH_FORBIDDEN`` otherwise). Every action (a replay, a reload, a refused reload too) is written to the
+journal with the operator's name, as an ``OPERATOR`` entry whose evidence is the action's record
+(:class:`gateway.journal.OperatorAction`), and logged (logger ``nswgw.admin``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,16 +51,20 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes
 from pydantic import Field, ValidationError
 
+from gateway.actions import reload_action, replay_dead_letters
 from gateway.config import Config, load_config
-from gateway.delivery import replay
 from gateway.errors import (
     ConfigError,
     MessageNotFound,
     NotAuthorized,
+    NswError,
     ReloadRefused,
     RequestInvalid,
+    StoreCorrupt,
     UnknownDestination,
 )
+from gateway.events import EVENT_NAMES, Event, delivery_fields
+from gateway.journal import OperatorAction
 from gateway.metrics import LATENCY_BUCKETS
 from gateway.model import Delivery, State
 from gateway.openapi import STORE_ERRORS, error_responses, json_content
@@ -54,9 +73,20 @@ from gateway.store.base import MessageQuery, MessageRecord
 from gateway.wire import Error, MessageStatus, Timestamp, WireModel, json_reply, state_and_limit
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gateway.api import Gateway
 
-__all__ = ["ADMIN_PREFIX", "OPERATOR", "RELOADABLE", "admin_routes", "admin_paths", "reload"]
+__all__ = [
+    "ADMIN_PREFIX",
+    "OPERATOR",
+    "RELOADABLE",
+    "EVENTS_KEEPALIVE",
+    "EVENTS_BUFFER",
+    "admin_routes",
+    "admin_paths",
+    "reload",
+]
 
 log = logging.getLogger("nswgw.admin")
 
@@ -68,6 +98,12 @@ _PERCENTILES = (0.5, 0.95, 0.99)
 RELOADABLE = frozenset({"parties", "routes", "document_types", "operators"})
 """The sections a reload applies without a restart (parties with their tokens and trust, routes, the document
 types they name, operators); a change anywhere else is ``RELOAD_REFUSED`` naming the keys."""
+EVENTS_KEEPALIVE = 15.0
+"""Seconds without an event after which ``GET /v1/admin/events`` writes a ``: keepalive`` comment, so proxies
+keep an idle stream open and the gateway notices a client that went away."""
+EVENTS_BUFFER = 1000
+"""Events an event stream holds for a client that reads slower than they are published; beyond, the oldest are
+dropped (and counted to the client)."""
 
 
 # ---------------------------------------------------------------------------------------------- wire models
@@ -131,6 +167,8 @@ class ReplayRequest(WireModel):
 class ReplayResult(WireModel):
     replayed: list[DeadLetter]
     operator: str
+    action: str = Field(description="the id of the recorded action (GET /v1/admin/actions)", examples=["op-3f2a…"])
+    journal_seq: int = Field(description="the seq of its OPERATOR journal entry")
 
 
 class Percentiles(WireModel):
@@ -139,6 +177,14 @@ class Percentiles(WireModel):
     p50: float | None
     p95: float | None
     p99: float | None
+
+
+class PartnerFailure(WireModel):
+    """A failed delivery attempt: the partner was unavailable, refused the message or answered no valid receipt."""
+
+    at: Timestamp
+    code: str = Field(examples=["PARTNER_UNAVAILABLE"])
+    message: str | None = Field(description="the error's message", examples=["http://th.example/inbox answered 503"])
 
 
 class Partner(WireModel):
@@ -150,6 +196,22 @@ class Partner(WireModel):
     pending: int = Field(description="deliveries not final yet (queued, awaiting a retry or a receipt)")
     dead: int = Field(description="deliveries in the dead-letter queue")
     delivered: int = Field(description="deliveries whose receipt was verified since this gateway started")
+    last_success: Timestamp | None = Field(
+        description="when a receipt of this destination was last verified, by any node (from the deliveries' "
+        "history the store keeps); null: none",
+        examples=["2026-12-03T06:30:00.123456Z"],
+    )
+    last_failure: PartnerFailure | None = Field(
+        description="the last failed attempt to deliver to this destination, by any node (from the deliveries' "
+        "history the store keeps); null: none",
+        examples=[
+            {
+                "at": "2026-12-03T06:29:58.000000Z",
+                "code": "PARTNER_UNAVAILABLE",
+                "message": "http://th.example/inbox answered 503",
+            }
+        ],
+    )
     latency_seconds: Percentiles = Field(description="queued → verified receipt, since this gateway started")
 
 
@@ -179,6 +241,31 @@ class ReloadResult(WireModel):
     config: str = Field(description="the file read", examples=["/etc/nswgw/gateway.toml"])
     changed: list[str] = Field(description="the sections that differ from before", examples=[["parties"]])
     operator: str
+
+
+class ActionView(WireModel):
+    """One operator action as its ``OPERATOR`` journal entry's record holds it."""
+
+    id: str = Field(description="the action's id, the message_id of its journal entry", examples=["op-3f2a…"])
+    operator: str = Field(description="the operator's name, `cli:<OS user>` or `signal:SIGHUP`", examples=["ops"])
+    action: str = Field(examples=["replay"])
+    at: Timestamp
+    targets: list[dict[str, str]] = Field(
+        description="`{message, destination}` per delivery replayed; `{section}` per configuration section changed",
+        examples=[[{"message": "0f8c1a2b3c4d5e6f", "destination": "TH"}]],
+    )
+    detail: dict[str, Any] = Field(
+        description="`outcome` (applied or refused; a refused one with its `code`, `field` and `message`) and the "
+        "parameters",
+        examples=[{"outcome": "applied", "replayed": 1, "ids": ["0f8c1a2b3c4d5e6f"]}],
+    )
+    journal_seq: int | None = Field(description="the seq of its journal entry")
+
+
+class Actions(WireModel):
+    """``GET /v1/admin/actions``: operator actions, newest first."""
+
+    actions: list[ActionView]
 
 
 # ---------------------------------------------------------------------------------------------- handlers
@@ -215,19 +302,44 @@ def _instant(query: Mapping[str, str], name: str) -> float | None:
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def _cursor(value: str | None) -> float | None:
-    """A page cursor: the exact ``received_at`` (seconds since the epoch) of the previous page's last message."""
+def _next_cursor(record: MessageRecord) -> str:
+    """The cursor of the page after the one ``record`` ends: its exact ``received_at`` and its id."""
+    return f"{record.message.received_at!r},{record.message.id}"
+
+
+def _cursor(value: str | None) -> tuple[float, str] | None:
+    """The ``(received_at, id)`` a :func:`_next_cursor` holds."""
     if value is None:
         return None
+    at, _, message = value.partition(",")
     try:
-        return float(value)
+        moment = float(at)
     except ValueError:
-        raise RequestInvalid(f"cursor must be the next_cursor of a previous page: {value!r}", field="cursor") from None
+        moment = math.nan
+    if not math.isfinite(moment) or not message:
+        raise RequestInvalid(f"cursor must be the next_cursor of a previous page: {value!r}", field="cursor")
+    return moment, message
 
 
-def _codes(record: MessageRecord) -> set[str]:
-    errors = [record.message.error, *(d.last_error for d in record.deliveries)]
-    return {e["code"] for e in errors if e is not None and "code" in e}
+def _event_names(value: str | None) -> frozenset[str] | None:
+    """The ``events`` filter of an event stream (comma-separated names); ``None``: every event."""
+    if value is None:
+        return None
+    names = frozenset(n.strip() for n in value.split(","))
+    unknown = sorted(names - EVENT_NAMES)
+    if unknown:
+        raise RequestInvalid(
+            f"events names no event {', '.join(map(repr, unknown))}; the events are {', '.join(sorted(EVENT_NAMES))}",
+            field="events",
+        )
+    return names
+
+
+def _sse(event: str, data: Mapping[str, Any], *, number: int | None = None) -> bytes:
+    """One Server-Sent Event; the data is one line of JSON."""
+    head = f"id: {number}\n" if number is not None else ""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"{head}event: {event}\ndata: {body}\n\n".encode()
 
 
 def _quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
@@ -266,11 +378,9 @@ def _differences(old: Any, new: Any, path: str) -> list[str]:
     return [] if old == new else [path]
 
 
-def reload(gateway: Gateway, operator: str) -> ReloadResult:
-    """Read the gateway's configuration file again and run with its ``parties``, ``routes``, ``document_types``
-    and ``operators`` (:data:`RELOADABLE`). An invalid file is ``CONFIG_INVALID`` with every error; a change
-    anywhere else (compared with the file as it was loaded) is ``RELOAD_REFUSED`` naming the keys; in both cases
-    the running configuration is kept."""
+def _reloaded(gateway: Gateway) -> tuple[Path, Config, list[str]]:
+    """The configuration file read again and checked for :func:`reload`: its path, what it holds, the
+    :data:`RELOADABLE` sections that differ from the running ones."""
     if gateway.config_file is None:
         raise ReloadRefused("this gateway was not started from a configuration file", field="config")
     path, loaded = gateway.config_file
@@ -293,6 +403,31 @@ def reload(gateway: Gateway, operator: str) -> ReloadResult:
         for k in sorted(RELOADABLE)
         if _differences(running.model_dump(mode="json", include={k}), fresh.model_dump(mode="json", include={k}), "")
     ]
+    return path, fresh, changed
+
+
+async def reload(gateway: Gateway, operator: str) -> ReloadResult:
+    """Read the gateway's configuration file again and run with its ``parties``, ``routes``, ``document_types``
+    and ``operators`` (:data:`RELOADABLE`). An invalid file is ``CONFIG_INVALID`` with every error; a change
+    anywhere else (compared with the file as it was loaded) is ``RELOAD_REFUSED`` naming the keys; in both cases
+    the running configuration is kept.
+
+    Every attempt is a ``reload`` action of ``operator`` in the journal (:func:`gateway.actions.reload_action`):
+    a refused one with its code, then the error is raised (a store fault writing it is logged, the refusal
+    raised); an applied one naming the changed sections, written before the new configuration runs (a store
+    fault writing it is raised and the running configuration kept)."""
+    at = gateway.clock.now()
+    try:
+        path, fresh, changed = _reloaded(gateway)
+    except NswError as refusal:
+        where = str(gateway.config_file[0]) if gateway.config_file is not None else None
+        try:
+            await gateway.store.record_operator_action(reload_action(operator, at=at, config=where, refused=refusal))
+        except NswError as fault:
+            log.error("operator %s: the refused reload could not be written to the journal: %s", operator, fault)
+        raise
+    await gateway.store.record_operator_action(reload_action(operator, at=at, config=str(path), changed=changed))
+    running = gateway.config
     sections = {
         "parties": fresh.parties,
         "routes": fresh.routes,
@@ -303,6 +438,8 @@ def reload(gateway: Gateway, operator: str) -> ReloadResult:
     gateway.reconfigure(updated)
     gateway.config_file = (path, fresh)
     log.info("operator %s reloaded %s: %s", operator, path, ", ".join(changed) or "nothing changed")
+    fields = {"operator": operator, "config": str(path), "changed": ",".join(changed)}
+    gateway.events.publish(Event("config_reloaded", gateway.clock.now(), fields))
     return ReloadResult(config=str(path), changed=changed, operator=operator)
 
 
@@ -313,30 +450,20 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
         _require(request, gateway, "read")
         q = request.query
         state, limit = state_and_limit(q)
-        until = _instant(q, "until")
-        cursor = _cursor(q.get("cursor"))
-        if cursor is not None:
-            until = cursor if until is None else min(until, cursor)
-        destination, code = q.get("destination"), q.get("code")
-        post_filtered = destination is not None or code is not None
-        records = await gateway.store.search(
+        page = await gateway.store.search(
             MessageQuery(
                 sender=q.get("sender"),
+                destination=q.get("destination"),
                 document_type=q.get("document_type"),
                 state=State(state) if state else None,
+                code=q.get("code"),
                 since=_instant(q, "since"),
-                until=until,
-                limit=1000 if post_filtered else limit,
+                until=_instant(q, "until"),
+                after=_cursor(q.get("cursor")),
+                limit=limit,
             )
         )
-        fetched = len(records)
-        if destination is not None:
-            records = [r for r in records if any(d.destination == destination for d in r.deliveries)]
-        if code is not None:
-            records = [r for r in records if code in _codes(r)]
-        page = records[:limit]
-        more = len(records) > limit or fetched == (1000 if post_filtered else limit)
-        next_cursor = repr(page[-1].message.received_at) if page and more else None
+        next_cursor = _next_cursor(page[-1]) if len(page) == limit else None
         return json_reply(AdminSearchResult(messages=[MessageStatus.of(r) for r in page], next_cursor=next_cursor))
 
     async def record(request: web.Request) -> web.Response:
@@ -376,33 +503,49 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
             raise RequestInvalid("name either ids (gateway ids) or destination (all of its dead letters)", field="body")
         if body.destination is not None and body.destination not in gateway.config.destinations:
             raise UnknownDestination(f"no destination {body.destination!r}", field="destination")
-        now = gateway.clock.now()
-        done: list[Delivery] = []
         if body.ids is not None:
             if not body.ids:
                 raise RequestInvalid("ids names no message", field="ids")
             for i, mid in enumerate(body.ids):
                 if not await gateway.store.dead_letters(message_id=mid):
                     raise MessageNotFound(f"message {mid} has no dead letter", field=f"ids[{i}]")
-            for mid in body.ids:
-                done += await replay(gateway.store, gateway.config, now=now, message_id=mid)
-        else:
-            done = await replay(gateway.store, gateway.config, now=now, destination=body.destination)
+        now = gateway.clock.now()
+        done, entry = await replay_dead_letters(
+            gateway.store,
+            gateway.config,
+            now=now,
+            operator=operator,
+            ids=body.ids,
+            destination=body.destination,
+        )
         gateway.engine.wake(tuple({d.destination for d in done}))
+        for d in done:
+            gateway.events.publish(Event("replayed", now, delivery_fields(d, operator=operator)))
         log.info(
             "operator %s replayed %d dead letter(s): %s",
             operator,
             len(done),
             ", ".join(f"{d.message_id}→{d.destination}" for d in done) or "none",
         )
-        return json_reply(ReplayResult(replayed=[_dead_letter(d) for d in done], operator=operator))
+        return json_reply(
+            ReplayResult(
+                replayed=[_dead_letter(d) for d in done],
+                operator=operator,
+                action=entry.message_id,
+                journal_seq=entry.seq,
+            )
+        )
 
     async def partners(request: web.Request) -> web.Response:
         _require(request, gateway, "read")
         stats = {s.destination: s.counts for s in await gateway.store.stats()}
+        outcomes = {o.destination: o for o in await gateway.store.outcomes(tuple(gateway.engine.workers))}
         out = []
         for name, worker in gateway.engine.workers.items():
             counts = stats.get(name, {})
+            outcome = outcomes.get(name)
+            succeeded = outcome.last_success if outcome is not None else None
+            failed = outcome.last_failure if outcome is not None else None
             buckets = [
                 (
                     bound,
@@ -425,6 +568,12 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
                     pending=sum(counts.get(s, 0) for s in (State.QUEUED, State.FAILED, State.DELIVERED)),
                     dead=counts.get(State.DEAD, 0),
                     delivered=int(gateway.metrics.value("nswgw_deliveries_total", destination=name)),
+                    last_success=_at(succeeded) if succeeded is not None else None,
+                    last_failure=(
+                        PartnerFailure(at=_at(failed.at), code=failed.code or "", message=failed.detail)
+                        if failed is not None
+                        else None
+                    ),
                     latency_seconds=Percentiles(p50=p50, p95=p95, p99=p99),
                 )
             )
@@ -449,10 +598,42 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
         ]
         return json_reply(Certificates(certificates=out))
 
+    async def events(request: web.Request) -> web.StreamResponse:
+        _require(request, gateway, "read")
+        wanted = _event_names(request.query.get("events"))
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+        sent = reported = 0
+        # subscribed before the headers go out: a client that has them misses no later event
+        async with gateway.events.subscribe(buffer=EVENTS_BUFFER) as subscription:
+            await response.prepare(request)
+            try:
+                while True:
+                    try:
+                        async with asyncio.timeout(EVENTS_KEEPALIVE):
+                            event = await anext(subscription)
+                    except TimeoutError:
+                        await response.write(b": keepalive\n\n")
+                        continue
+                    except StopAsyncIteration:
+                        break
+                    if subscription.dropped > reported:
+                        lost = {"dropped": subscription.dropped - reported, "total": subscription.dropped}
+                        await response.write(_sse("dropped", lost))
+                        reported = subscription.dropped
+                    if wanted is None or event.name in wanted:
+                        sent += 1
+                        await response.write(_sse(event.name, event.to_dict(), number=sent))
+                await response.write_eof()
+            except ConnectionResetError:
+                log.debug("operator %s closed the event stream after %d event(s)", request[OPERATOR], sent)
+        return response
+
     async def reload_config(request: web.Request) -> web.Response:
         operator = _require(request, gateway, "act")
         try:
-            result = reload(gateway, operator)
+            result = await reload(gateway, operator)
         except ConfigError as exc:
             log.warning("operator %s: reload refused, the running configuration is kept: %s", operator, exc)
             return json_reply(Error.of(exc), status=422)
@@ -461,14 +642,45 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
             raise
         return json_reply(result)
 
+    async def actions(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        q = request.query
+        _, limit = state_and_limit(q)
+        found = await gateway.store.operator_actions(
+            operator=q.get("operator"), since=_instant(q, "since"), limit=limit
+        )
+        out = []
+        for recorded in found:
+            try:
+                action = OperatorAction.from_record(recorded.record)
+            except ValueError as exc:
+                raise StoreCorrupt(
+                    f"the record of operator action {recorded.id} is damaged ({exc}); run `nswgw log verify`",
+                    field="actions",
+                ) from exc
+            out.append(
+                ActionView(
+                    id=action.id,
+                    operator=action.operator,
+                    action=action.action,
+                    at=_at(action.at),
+                    targets=list(action.targets),
+                    detail=action.detail,
+                    journal_seq=recorded.seq,
+                )
+            )
+        return json_reply(Actions(actions=out))
+
     return [
         web.post("/v1/admin/reload", reload_config),
+        web.get("/v1/admin/actions", actions),
         web.get("/v1/admin/messages", search),
         web.get("/v1/admin/messages/{id}", record),
         web.get("/v1/admin/dead-letters", dead_letters),
         web.post("/v1/admin/dead-letters/replay", replay_dead),
         web.get("/v1/admin/partners", partners),
         web.get("/v1/admin/certificates", certificates),
+        web.get("/v1/admin/events", events),
     ]
 
 
@@ -476,6 +688,14 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
 
 
 _INSTANT_PARAM = {"type": "string", "format": "date-time", "examples": ["2026-12-03T06:30:00Z"]}
+_EVENTS_EXAMPLE = (
+    'id: 1\nevent: accepted\ndata: {"event":"accepted","at":"2026-12-03T06:30:00.123456+00:00",'
+    '"message_id":"0f8c1a2b3c4d5e6f","sender":"MOIT","document_type":"eco.form_d"}\n\n'
+    ": keepalive\n\n"
+    'event: dropped\ndata: {"dropped":12,"total":12}\n\n'
+    'id: 2\nevent: receipt_verified\ndata: {"event":"receipt_verified","at":"2026-12-03T06:30:01.502311+00:00",'
+    '"message_id":"0f8c1a2b3c4d5e6f","destination":"TH","latency_seconds":1.38}\n\n'
+)
 
 
 def admin_paths() -> dict[str, Any]:
@@ -585,6 +805,26 @@ def admin_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/admin/actions": {
+            "get": {
+                "summary": "Operator: the operator actions recorded in the journal, newest first",
+                "operationId": "adminActions",
+                "tags": ["operator"],
+                "parameters": [
+                    {"name": "operator", "in": "query", "schema": {"type": "string", "examples": ["ops"]}},
+                    {"name": "since", "in": "query", "schema": _INSTANT_PARAM},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "actions", "content": json_content(Actions)},
+                    **error_responses(RequestInvalid, NotAuthorized, *STORE_ERRORS),
+                },
+            }
+        },
         "/v1/admin/certificates": {
             "get": {
                 "summary": "Operator: every configured certificate with its expiry",
@@ -593,6 +833,32 @@ def admin_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "the inventory", "content": json_content(Certificates)},
                     **forbidden,
+                },
+            }
+        },
+        "/v1/admin/events": {
+            "get": {
+                "summary": "Operator: the gateway's lifecycle events as Server-Sent Events, until it stops",
+                "operationId": "adminEvents",
+                "tags": ["operator"],
+                "parameters": [
+                    {
+                        "name": "events",
+                        "in": "query",
+                        "description": "comma-separated event names to send (default: all): "
+                        + ", ".join(sorted(EVENT_NAMES)),
+                        "schema": {"type": "string", "examples": ["accepted,delivered,dead_lettered"]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a text/event-stream: per event `id: N` (numbered per stream), `event: NAME` "
+                        "and `data: JSON` (`event`, `at` and the event's fields); `: keepalive` comments while "
+                        f"quiet (every {EVENTS_KEEPALIVE:g} s); `event: dropped` with `dropped` and `total` when "
+                        "this client fell behind and lost events",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EVENTS_EXAMPLE}},
+                    },
+                    **error_responses(RequestInvalid, NotAuthorized),
                 },
             }
         },

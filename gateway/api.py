@@ -36,6 +36,7 @@ built through a model of :mod:`gateway.wire`; times are RFC 3339 UTC strings (``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -71,7 +72,7 @@ from gateway.errors import (
     StoreUnavailable,
     XmlTooLarge,
 )
-from gateway.events import EventBus
+from gateway.events import Event, EventBus
 from gateway.metrics import Metrics, OutboxGauges
 from gateway.model import PartyId, State, SubmissionEnvelope
 from gateway.openapi import build_document, undocumented_operations
@@ -97,7 +98,7 @@ from gateway.security import (
 )
 from gateway.store import Store, store_from_settings
 from gateway.store.base import DestinationStats, MessageQuery
-from gateway.transport import Listener, body_deadline
+from gateway.transport import Listener, body_deadline, read_body
 from gateway.wire import (
     Ack,
     Health,
@@ -113,8 +114,15 @@ from gateway.wire import (
 __all__ = ["Gateway", "build_app", "DOCUMENT"]
 
 log = logging.getLogger("nswgw.api")
+access = logging.getLogger("nswgw.access")
+lifecycle = logging.getLogger("nswgw.gateway")
+
+CERTIFICATE_CHECK_INTERVAL = 86400.0
+"""Seconds between two announcements of the certificates expiring soon (``certificate_expiring``)."""
 
 PARTY: web.RequestKey[str] = web.RequestKey("party", str)
+REFUSAL: web.RequestKey[NswError] = web.RequestKey("refusal", NswError)
+"""The coded error a request was answered with (for its access-log line)."""
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 """The OpenAPI document of an application built by :func:`build_app`."""
@@ -129,14 +137,38 @@ async def _errors(
     try:
         return await handler(request)
     except StoreError as exc:
-        log.error("incident %s: %s %s refused: %s", exc.incident_id, request.method, request.path, exc)
+        request[REFUSAL] = exc
+        log.error(
+            "incident %s: %s %s refused: %s",
+            exc.incident_id,
+            request.method,
+            request.path,
+            exc,
+            extra={"code": exc.code, "incident_id": exc.incident_id},
+        )
+        fields = {"code": exc.code, "incident_id": exc.incident_id, "route": _route(request)}
+        request.app[GATEWAY].events.publish(Event("store_fault", request.app[GATEWAY].clock.now(), fields))
         return error_reply(exc)
     except NswError as exc:
-        log.info("incident %s: %s", exc.incident_id, exc)
+        request[REFUSAL] = exc
+        log.info("incident %s: %s", exc.incident_id, exc, extra={"code": exc.code, "incident_id": exc.incident_id})
+        if exc.http_status < 500 and not isinstance(exc, MessageNotFound):
+            request.app[GATEWAY].announce_refusal(
+                exc, request.get(PARTY) or request.get(OPERATOR, ""), _route(request), request
+            )
         return error_reply(exc)
     except web.HTTPRequestEntityTooLarge as exc:
         too_large = XmlTooLarge(exc.text or "request body too large", field="body")
-        log.info("incident %s: %s %s refused: %s", too_large.incident_id, request.method, request.path, too_large)
+        request[REFUSAL] = too_large
+        log.info(
+            "incident %s: %s %s refused: %s",
+            too_large.incident_id,
+            request.method,
+            request.path,
+            too_large,
+            extra={"code": too_large.code, "incident_id": too_large.incident_id},
+        )
+        request.app[GATEWAY].announce_refusal(too_large, request.get(PARTY, ""), _route(request), request)
         for endpoint in request.app[GATEWAY].inbound:  # a SOAP fault, an ebMS error signal...
             answer = endpoint.refusal(request, too_large)
             if answer is not None:
@@ -151,18 +183,31 @@ async def _errors(
         raise
     except Exception as exc:
         error = GatewayError(f"internal error: {type(exc).__name__}")
-        log.exception("incident %s", error.incident_id)
+        request[REFUSAL] = error
+        log.exception(
+            "incident %s: %s %s failed",
+            error.incident_id,
+            request.method,
+            request.path,
+            extra={"code": error.code, "incident_id": error.incident_id},
+        )
         return error_reply(error)
+
+
+def _route(request: web.Request) -> str:
+    """The route template a request matched (``unmatched`` when none did): bounded whatever clients send."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware
 async def _requests(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """``nswgw_http_requests_total`` and ``nswgw_http_request_duration_seconds`` by route template (the path
-    pattern a route was added with, ``unmatched`` when none matched: bounded whatever clients send)."""
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    """``nswgw_http_requests_total`` and ``nswgw_http_request_duration_seconds`` by route template, and one
+    ``nswgw.access`` line per request: method, route, path, status, party or operator, duration, and the code and
+    incident id of a coded error answer. Never a header value, a credential or a body."""
+    route = _route(request)
     started = time.perf_counter()
     status = 500
     try:
@@ -173,7 +218,22 @@ async def _requests(
         status = exc.status
         raise
     finally:
-        request.app[GATEWAY].metrics.http_request(route, status, time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        request.app[GATEWAY].metrics.http_request(route, status, duration)
+        if access.isEnabledFor(logging.INFO):
+            fields: dict[str, object] = {
+                "method": request.method,
+                "route": route,
+                "path": request.rel_url.path,
+                "status": status,
+                "party": request.get(PARTY) or request.get(OPERATOR) or "",
+                "duration_seconds": round(duration, 6),
+                "remote": request.remote or "",
+            }
+            refusal = request.get(REFUSAL)
+            if refusal is not None:
+                fields["code"], fields["incident_id"] = refusal.code, refusal.incident_id
+            access.info("%s %s %d", request.method, request.rel_url.path, status, extra=fields)
 
 
 @web.middleware
@@ -330,8 +390,8 @@ async def _submit(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     party = request[PARTY]
     envelope = _envelope(request, party)
-    raw = await request.read()
-    result = await gw.broker.submit(party, envelope, raw)
+    # no name holds the body here: the intake frees it once it is parsed (body_deadline leaves it unread)
+    result = await gw.broker.submit(party, envelope, await read_body(request, gw.config.gateway.body_timeout))
     ack = Ack.of(result.ack)
     if ack.error is not None:
         cls = ERROR_CODES.get(ack.error.code, GatewayError)
@@ -429,10 +489,25 @@ async def _openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[DOCUMENT])
 
 
+def _redacted(url: str) -> str:
+    """A store URL without its password (``postgresql://user:***@host/db``)."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, where = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{where}"
+
+
 def build_app(gateway: Gateway) -> web.Application:
     settings = gateway.config.gateway
     app = web.Application(
-        middlewares=[_requests, _errors, _refusals, _auth, body_deadline(settings.body_timeout)],
+        middlewares=[
+            _requests,
+            _errors,
+            _refusals,
+            _auth,
+            body_deadline(settings.body_timeout, own_body=frozenset({_submit})),
+        ],
         client_max_size=settings.max_message_bytes,
     )
     app[GATEWAY] = gateway
@@ -481,7 +556,9 @@ class Gateway:
         self.clock = clock or SystemClock()
         self.events = EventBus()
         self.metrics = Metrics(version=__version__, destinations=config.destinations)
-        self.metrics.certificates((c.party, c.role, c.serial, c.not_after) for c in certificate_inventory(config))
+        self._certificates = certificate_inventory(config)
+        self.metrics.certificates((c.party, c.role, c.serial, c.not_after) for c in self._certificates)
+        self._certificate_watch: asyncio.Task[None] | None = None
         self.store = store or store_from_settings(config.store)
         mapper = mapper or RegistryMapper()
         given = dict(adapters or {})
@@ -497,6 +574,7 @@ class Gateway:
             },
             legacy_content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
             rng=rng,
+            events=self.events,
         )
         self.store.on_work(self.engine.wake)
         anchor = config.journal.anchor
@@ -519,6 +597,7 @@ class Gateway:
             signer=signer or build_signer(config),
             clock=self.clock,
             metrics=self.metrics,
+            events=self.events,
             on_accepted=self.engine.wake,
         )
         self.serve_http = serve_http
@@ -533,12 +612,17 @@ class Gateway:
         ]
         """The endpoints of the ``[inbound.NAME]`` sections, in order (a caller may append more before start)."""
         self.intake = Intake(
-            submit=self.broker.submit, party_of=lambda request: PartyId(request[PARTY]), store=self.store, config=config
+            submit=self.broker.submit,
+            party_of=lambda request: PartyId(request[PARTY]),
+            store=self.store,
+            config=config,
+            refused=self._endpoint_refused,
         )
         self.config_file: tuple[Path, Config] | None = None
         """The file the configuration came from and what it held when loaded (command-line overrides such as
         ``--port`` apply on top): what ``POST /v1/admin/reload`` and SIGHUP read again and compare with."""
         self._own_verifier = verifier is None
+        self._started = False
 
     def reconfigure(self, config: Config) -> None:
         """Run with ``config`` from now on: a configuration whose ``parties``, ``routes``, ``document_types`` or
@@ -550,7 +634,56 @@ class Gateway:
         self.config = config
         self.engine.config = config
         self.broker.reconfigure(config, verifier)
+        self._certificates = inventory
         self.metrics.certificates((c.party, c.role, c.serial, c.not_after) for c in inventory)
+        self.announce_expiring_certificates()
+
+    def announce_expiring_certificates(self) -> list[str]:
+        """Publish ``certificate_expiring`` for every configured certificate whose notAfter is within
+        ``[gateway.logging] certificate_warning_days`` (or past); the configuration keys of those announced."""
+        now = self.clock.now()
+        horizon = self.config.gateway.logging.certificate_warning_days * 86400
+        announced = []
+        for c in self._certificates:
+            if c.not_after - now <= horizon:
+                fields = {
+                    "party": c.party,
+                    "role": c.role,
+                    "serial": c.serial,
+                    "field": c.field,
+                    "subject": c.certificate.subject.rfc4514_string(),
+                    "not_after": datetime.fromtimestamp(c.not_after, UTC).isoformat(),
+                    "days_left": round((c.not_after - now) / 86400, 2),
+                }
+                self.events.publish(Event("certificate_expiring", now, fields))
+                announced.append(c.field)
+        return announced
+
+    async def _watch_certificates(self) -> None:
+        while True:
+            await asyncio.sleep(CERTIFICATE_CHECK_INTERVAL)
+            self.announce_expiring_certificates()
+
+    def announce_refusal(self, error: NswError, party: str, route: str, request: web.Request | None = None) -> None:
+        """Publish ``rejected`` for a request refused with ``error`` before the broker stored anything."""
+        fields: dict[str, object] = {
+            "code": error.code,
+            "incident_id": error.incident_id,
+            "route": route,
+            "sender": party,
+        }
+        if error.field is not None:
+            fields["field"] = error.field
+        claimed = request.headers.get("X-Message-Id") if request is not None else None
+        if claimed:
+            fields["sender_message_id"] = claimed[:200]
+        self.events.publish(Event("rejected", self.clock.now(), fields))
+
+    def _endpoint_refused(self, error: NswError, party: str, endpoint: str) -> None:
+        """:attr:`Intake.refused`: an inbound endpoint answered ``error`` itself."""
+        if error.http_status < 500:
+            self.metrics.refused(error.code, party)
+        self.announce_refusal(error, party, endpoint)
 
     def adapter_state(self, namespace: str) -> StoreAdapterState:
         """The durable records of one destination's adapter (``destination:NAME``) or one inbound endpoint
@@ -603,11 +736,35 @@ class Gateway:
                 self.port = await self.listener.start()
             if self.config.weakened:
                 log.warning("security weakened by configuration: %s", ", ".join(self.config.weakened))
+            self.announce_expiring_certificates()
+            self._certificate_watch = asyncio.create_task(self._watch_certificates(), name="certificate expiry")
         except BaseException:
             await self.stop()
             raise
+        self._started = True
+        lifecycle.info(
+            "nswgw %s started%s",
+            __version__,
+            f" on {self.url}" if self.serve_http else "",
+            extra={
+                "event": "started",
+                "version": __version__,
+                "url": self.url if self.serve_http else None,
+                "store": _redacted(self.config.store.url),
+                "node": self.engine.owner,
+                "parties": ",".join(sorted(self.config.parties)),
+                "destinations": ",".join(f"{n}={d.adapter}" for n, d in self.config.destinations.items()),
+                "endpoints": ",".join(f"{n}={i.endpoint}" for n, i in self.config.inbound.items()),
+                "weakened": ",".join(self.config.weakened),
+            },
+        )
 
     async def stop(self) -> None:
+        watch, self._certificate_watch = self._certificate_watch, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+        self.events.close()  # event streams end, so the listener's shutdown does not wait for them
         listener, self.listener = self.listener, None
         if listener is not None:
             await listener.stop()
@@ -620,6 +777,9 @@ class Gateway:
             await self.anchoring.stop()  # anchors the head the engine's last records left
         finally:
             await self.store.close()
+            if self._started:
+                self._started = False
+                lifecycle.info("nswgw stopped", extra={"event": "stopped", "node": self.engine.owner})
 
     async def __aenter__(self) -> Gateway:
         await self.start()

@@ -13,11 +13,14 @@ journal entries are that prefix: walking from the store's :class:`~gateway.store
 taken while they belong to archivable messages, and cut back before the first entry of any message that still
 has an entry after the cut. The newest entry is never pruned (new entries chain on from it). The store records
 the last pruned ``(seq, hash)`` and the bundle's manifest digest; ``nswgw log verify`` and the start check walk
-the remaining entries from there.
+the remaining entries from there. An ``OPERATOR`` entry (an operator's action) goes with the prefix once it is
+older than ``[retention] default`` (and ``--before``), its action record with it; a younger one stops the prefix.
 
 **Bundle** ``nswgw-archive-<first seq>-<last seq>.tar``: ``messages.jsonl`` (envelope, acknowledgement, state,
 the stored evidence base64), ``deliveries.jsonl`` (payload, receipt, attempts, error), ``history.jsonl`` (every
-transition), ``journal.jsonl`` (the pruned entries), ``signer.pem`` (the gateway's signing certificate),
+transition), ``journal.jsonl`` (the pruned entries), ``operator_actions.jsonl`` (the record of each ``OPERATOR``
+entry, base64, byte for byte as stored; absent from bundles written before operator actions were journaled, and
+then not listed in their manifest), ``signer.pem`` (the gateway's signing certificate),
 ``manifest.json`` (counts, time range, SHA-256 of every member above, the segment's first ``prev`` and last
 ``hash``, the previous bundle's manifest digest, gateway version) and ``manifest.sig`` (base64 signature of
 ``manifest.json`` by the gateway's signing key, the algorithm of its certificate). It is written to
@@ -49,7 +52,7 @@ from cryptography.hazmat.primitives import serialization
 from gateway import __version__
 from gateway.config import Config
 from gateway.errors import ArchiveSignatureInvalid, ArchiveTampered, ConfigError, NswError
-from gateway.journal import ACCEPTED, GENESIS, JournalEntry, payload_digest, verify_chain
+from gateway.journal import ACCEPTED, GENESIS, OPERATOR, JournalEntry, payload_digest, verify_chain
 from gateway.model import State
 from gateway.store.base import JournalBase, Store
 from signing.keys import Signer, default_algorithm_for, verify_raw
@@ -60,6 +63,8 @@ log = logging.getLogger("nswgw.archive")
 
 FORMAT = "nswgw-archive/1"
 MEMBERS = ("messages.jsonl", "deliveries.jsonl", "history.jsonl", "journal.jsonl", "signer.pem")
+ACTIONS = "operator_actions.jsonl"
+"""The member with the operator actions' records: written in every bundle, checked when its manifest lists it."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,9 @@ async def _segment(
     ):
         if received_at < now - _retention(config, doc_type) and (before is None or received_at < before):
             archivable.add(mid)
+    actions_before = now - config.retention.default.total_seconds()
+    if before is not None:
+        actions_before = min(actions_before, before)
     head = await store.journal_head()
     head_seq = head.seq if head is not None else 0
     entries: list[JournalEntry] = []
@@ -118,7 +126,8 @@ async def _segment(
             break
         stop = False
         for entry in page:
-            if entry.seq >= head_seq or entry.message_id not in archivable:
+            taken = entry.at < actions_before if entry.kind == OPERATOR else entry.message_id in archivable
+            if entry.seq >= head_seq or not taken:
                 stop = True
                 break
             entries.append(entry)
@@ -131,7 +140,8 @@ async def _segment(
     while entries:
         counts: dict[str, int] = {}
         for e in entries:
-            counts[e.message_id] = counts.get(e.message_id, 0) + 1
+            if e.kind != OPERATOR:
+                counts[e.message_id] = counts.get(e.message_id, 0) + 1
         incomplete: str | None = None
         for mid in counts:
             if mid not in expected:
@@ -147,7 +157,7 @@ async def _segment(
         entries = entries[:first]
     order: list[str] = []
     for e in entries:
-        if e.message_id not in order:
+        if e.kind != OPERATOR and e.message_id not in order:
             order.append(e.message_id)
     return base, entries, order
 
@@ -260,6 +270,7 @@ async def archive(
     else:
         members, summary = await _members(store, message_ids)
         members["journal.jsonl"] = _jsonl(_entry_dict(e) for e in entries)
+        members[ACTIONS], summary["operator_actions"] = await _actions(store, entries)
         members["signer.pem"] = signer.certificate.public_bytes(serialization.Encoding.PEM)
         manifest = {
             "format": FORMAT,
@@ -274,7 +285,7 @@ async def archive(
                 "last_hash": last.hash,
             },
             "previous_manifest_sha256": base.manifest_sha256 or None,
-            "members": {name: _sha(members[name]) for name in MEMBERS},
+            "members": {name: _sha(members[name]) for name in (*MEMBERS, ACTIONS)},
             "signature": {"member": "manifest.sig", "algorithm": default_algorithm_for(signer.certificate).uri},
         }
         manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
@@ -284,6 +295,17 @@ async def archive(
         _write_tar(path, members)
     pruned = await store.prune_archived(message_ids, base=JournalBase(last.seq, last.hash, _sha(manifest_bytes)))
     return ArchiveRun(path, pruned, len(entries), first.seq, last.seq, reused)
+
+
+async def _actions(store: Store, entries: Sequence[JournalEntry]) -> tuple[bytes, int]:
+    """The :data:`ACTIONS` member of the ``OPERATOR`` entries among ``entries`` (in journal order), and how many."""
+    ids = [e.message_id for e in entries if e.kind == OPERATOR]
+    held: dict[str, bytes] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        held.update((a.id, a.record) for a in await store.operator_actions(ids=chunk, limit=len(chunk)))
+    rows = [{"id": i, "record": _b64(held[i])} for i in ids if i in held]
+    return _jsonl(rows), len(rows)
 
 
 def _entry_dict(e: JournalEntry) -> dict[str, Any]:
@@ -355,13 +377,14 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
     # every member against its digest, nothing extra
     listed_raw = manifest.get("members")
     listed: dict[str, Any] = listed_raw if isinstance(listed_raw, dict) else {}
-    for name in MEMBERS:
+    expected = (*MEMBERS, ACTIONS) if ACTIONS in listed else MEMBERS
+    for name in expected:
         data = members.get(name)
         if data is None:
             problems.append(_tampered(path, name, "missing"))
         elif listed.get(name) != _sha(data):
             problems.append(_tampered(path, name, "differs from its manifest digest"))
-    for name in sorted(set(members) - set(MEMBERS) - {"manifest.json", "manifest.sig"}):
+    for name in sorted(set(members) - set(expected) - {"manifest.json", "manifest.sig"}):
         problems.append(_tampered(path, name, "not listed in the manifest"))
     # the journal segment and the evidence it names
     try:
@@ -380,6 +403,10 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
         ]
         messages = [json.loads(line) for line in members.get("messages.jsonl", b"").splitlines() if line.strip()]
         deliveries = [json.loads(line) for line in members.get("deliveries.jsonl", b"").splitlines() if line.strip()]
+        records = {
+            str(r["id"]): base64.b64decode(r["record"])
+            for r in (json.loads(line) for line in members.get(ACTIONS, b"").splitlines() if line.strip())
+        }
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(_tampered(path, "journal.jsonl", f"unreadable: {exc}"))
         return bundle
@@ -397,6 +424,9 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
             held = payloads.get(e.message_id)
             evidence = None if held is None else base64.b64decode(held)
             member = "messages.jsonl"
+        elif e.kind == OPERATOR:
+            evidence = records.get(e.message_id)
+            member = ACTIONS
         else:
             d = sent.get((e.message_id, e.destination))
             evidence = None

@@ -46,8 +46,9 @@ async def audit_store(
     start: tuple[int, str] = (0, GENESIS),
 ) -> JournalReport:
     """Walk the whole journal from ``start`` page by page: the hash chain; with ``evidence``, each entry's digest
-    against the payload (and receipt) the store holds now; each anchor (:func:`~gateway.journal.check_anchors`);
-    with ``integrity``, the database's own check (:meth:`Store.integrity`). One report with every problem."""
+    against the payload (and receipt), or the operator action's record, the store holds now; each anchor
+    (:func:`~gateway.journal.check_anchors`); with ``integrity``, the database's own check
+    (:meth:`Store.integrity`). One report with every problem."""
     problems: list[JournalProblem] = []
     wanted = {a.seq for a in anchors}
     anchored: dict[int, JournalEntry] = {}

@@ -55,6 +55,7 @@ from gateway.errors import (
     NotAuthorized,
     RequestInvalid,
 )
+from gateway.events import Event, EventBus
 from gateway.metrics import Metrics
 from gateway.model import Delivery, Excerpt, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
@@ -88,6 +89,7 @@ class Broker:
         signer: DeliverySigner,
         clock: Clock,
         metrics: Metrics,
+        events: EventBus,
         on_accepted: Callable[[tuple[str, ...]], None],
     ) -> None:
         self.config = config
@@ -97,6 +99,7 @@ class Broker:
         self.signer = signer
         self.clock = clock
         self.metrics = metrics
+        self.events = events
         self.on_accepted = on_accepted
         self.router = Router(config.routes, tuple(config.destinations))
 
@@ -106,10 +109,12 @@ class Broker:
         self.config, self.verifier = config, verifier
         self.router = Router(config.routes, tuple(config.destinations))
 
-    def _process(self, message: Message, raw: bytes) -> tuple[Message, list[Delivery], bytes]:
-        """The CPU-bound part of intake (run in a worker thread). Returns the bytes to keep as evidence."""
+    def _process(self, message: Message, document: list[bytes]) -> tuple[Message, list[Delivery], bytes]:
+        """The CPU-bound part of intake (run in a worker thread) of the one submitted document in ``document``,
+        which it takes out and hands to the verifier as its only reference (freed once parsed). Returns the bytes
+        to keep as evidence."""
         env = message.envelope
-        verified = self.verifier.verify(raw, PartyId(env.sender), format=env.format)
+        verified = self.verifier.verify(document.pop(), PartyId(env.sender), format=env.format)
         detail = None
         if verified.certificate is not None:
             detail = (
@@ -243,15 +248,18 @@ class Broker:
                 f"{party} is an intermediary: name the enterprise it submits for", field="X-On-Behalf-Of"
             )
         message = Message.receive(envelope, at=self.clock.now())
+        refused = Excerpt.of(raw, self.config.gateway.rejected_prefix_bytes)  # kept if the document is refused
+        document = [raw]
+        del raw  # _process takes it out of document: the intake holds it whole only until it is parsed
         kept: bytes | Excerpt
         try:
-            message, deliveries, kept = await asyncio.to_thread(self._process, message, raw)
+            message, deliveries, kept = await asyncio.to_thread(self._process, message, document)
         except (IdentityMismatch, DelegationMismatch):
             raise  # an authorization failure: nothing is stored
         except ClientError as exc:
             message = message.reject(exc, at=self.clock.now())
             deliveries = []
-            kept = Excerpt.of(raw, self.config.gateway.rejected_prefix_bytes)
+            kept = refused
         ack = SubmissionAck(
             id=message.id,
             sender=envelope.sender,
@@ -272,4 +280,27 @@ class Broker:
             else:
                 self.metrics.accepted(envelope.sender)
                 self.on_accepted(ack.destinations)
+            self._announce(envelope, ack)
         return Submission(ack, created)
+
+    def _announce(self, envelope: SubmissionEnvelope, ack: SubmissionAck) -> None:
+        """Publish ``accepted`` or ``rejected`` for a submission just stored."""
+        now = self.clock.now()
+        fields: dict[str, object] = {
+            "message_id": ack.id,
+            "sender_message_id": envelope.message_id,
+            "sender": envelope.sender,
+            "document_type": envelope.document_type,
+            "state": ack.state.value,
+            "latency_seconds": round(now - ack.received_at, 6),
+        }
+        if envelope.on_behalf_of is not None:
+            fields["on_behalf_of"] = envelope.on_behalf_of
+        if envelope.conversation_id is not None:
+            fields["conversation"] = envelope.conversation_id
+        if ack.error:
+            fields.update({k: ack.error[k] for k in ("code", "field", "incident_id") if ack.error.get(k) is not None})
+            self.events.publish(Event("rejected", now, fields))
+        else:
+            fields["destinations"] = ",".join(ack.destinations)
+            self.events.publish(Event("accepted", now, fields))

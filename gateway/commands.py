@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import signal
 import sys
 import time
@@ -30,12 +31,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import Config, load_config
-from gateway.delivery import replay
 from gateway.errors import NswError
 from gateway.journal import JournalReport, read_anchors
 from gateway.store import Store, store_from_settings
 
 __all__ = ["register", "main"]
+
+log = logging.getLogger("nswgw.cli")
 
 SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it, in ``nswgw serve`` (Python's default: 0.005)."""
@@ -76,7 +78,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 async def _serve(config: Config, source: tuple[Path, Config] | None = None) -> None:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads ``source`` (the file and what it held at start) as
-    ``POST /v1/admin/reload`` does, operator ``SIGHUP``."""
+    ``POST /v1/admin/reload`` does, recorded in the journal as operator ``signal:SIGHUP``."""
+    from gateway.actions import SIGNAL_OPERATOR
     from gateway.admin import reload
     from gateway.api import Gateway
     from gateway.memory import release_large_buffers
@@ -91,13 +94,24 @@ async def _serve(config: Config, source: tuple[Path, Config] | None = None) -> N
     async with Gateway(config) as gw:
         gw.config_file = source
 
-        def hangup() -> None:
+        reloads: set[asyncio.Task[None]] = set()
+
+        async def reload_on_signal() -> None:
             try:
-                result = reload(gw, "SIGHUP")
+                result = await reload(gw, SIGNAL_OPERATOR)
             except NswError as exc:
-                print(f"nswgw reload refused, configuration kept: {exc}", file=sys.stderr, flush=True)
+                log.warning(
+                    "SIGHUP: reload refused, the running configuration is kept: %s",
+                    exc,
+                    extra={"code": exc.code, "field": exc.field, "incident_id": exc.incident_id},
+                )
             else:
                 print(f"nswgw reloaded {result.config}: {', '.join(result.changed) or 'nothing changed'}", flush=True)
+
+        def hangup() -> None:
+            task = loop.create_task(reload_on_signal(), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
         # Everything built at start (modules, config, schemas, key material) stays: keep it out of the
@@ -110,14 +124,21 @@ async def _serve(config: Config, source: tuple[Path, Config] | None = None) -> N
         weakened = gw.config.weakened
         print(f"nswgw listening on {gw.url}" + (f" (weakened: {', '.join(weakened)})" if weakened else ""), flush=True)
         await stop.wait()
+        await asyncio.gather(*reloads)  # a reload under way finishes (and is journaled) before the store closes
     print("nswgw stopped", flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.logs import configure_logging
+
     loaded = config = _config(args)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides: dict[str, object] = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    logging_overrides = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v is not None}
+    if logging_overrides:
+        overrides["logging"] = config.gateway.logging.model_copy(update=logging_overrides)
     if overrides:
         config = config.model_copy(update={"gateway": config.gateway.model_copy(update=overrides)})
+    configure_logging(config.gateway.logging)
     asyncio.run(_serve(config, (Path(args.config), loaded)))
     return 0
 
@@ -157,8 +178,20 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
 
 async def _dlq_replay(config: Config, destination: str | None, message_id: str | None) -> int:
+    """Replay as :func:`gateway.actions.replay_dead_letters`, recorded in the journal as operator
+    ``cli:<OS user>``."""
+    from gateway.actions import cli_operator, replay_dead_letters
+
     async with _store(config) as store:
-        return len(await replay(store, config, now=time.time(), destination=destination, message_id=message_id))
+        done, _ = await replay_dead_letters(
+            store,
+            config,
+            now=time.time(),
+            operator=cli_operator(),
+            ids=[message_id] if message_id is not None else None,
+            destination=destination,
+        )
+    return len(done)
 
 
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
@@ -303,6 +336,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common(serve)
     serve.add_argument("--host", help="override [gateway].host")
     serve.add_argument("--port", type=int, help="override [gateway].port (0: any free port)")
+    serve.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override [gateway.logging].level"
+    )
+    serve.add_argument("--log-format", choices=["json", "text"], help="override [gateway.logging].format")
     serve.set_defaults(handler=cmd_serve)
 
     check = subparsers.add_parser(

@@ -70,6 +70,7 @@ from signing.xml import DEFAULT_LIMITS, ParserLimits
 __all__ = [
     "config_error",
     "GatewaySettings",
+    "LogSettings",
     "StoreSettings",
     "JournalSettings",
     "PartySettings",
@@ -360,6 +361,22 @@ class MetricsSettings(_Frozen):
         return _token_matches(token, self.tokens, self.token_sha256)
 
 
+class LogSettings(_Frozen):
+    """``[gateway.logging]``: what ``nswgw serve`` logs on stderr (``--log-level`` / ``--log-format`` override it);
+    see :mod:`gateway.logs`."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """The least severe record the ``nswgw`` loggers write (other libraries: WARNING and above)."""
+    format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line; ``text``: ``TS LEVEL LOGGER MESSAGE key=value ...``."""
+    access: bool = True
+    """One ``nswgw.access`` line per HTTP request (method, route, status, party, duration; never a credential
+    or a payload)."""
+    certificate_warning_days: float = Field(30.0, gt=0)
+    """A configured certificate expiring within this many days is announced (event ``certificate_expiring``,
+    WARNING) at start, on every reload and once a day."""
+
+
 class ServerTlsSettings(_Frozen):
     """``[gateway.tls]``: serve the API over HTTPS, optionally authenticating parties by TLS client certificate
     (``parties.NAME.client_certificates``)."""
@@ -395,6 +412,8 @@ class GatewaySettings(_Frozen):
     profile; ``off``: deliver unsigned (reported at start and by ``/readyz``)."""
     metrics: MetricsSettings = MetricsSettings()
     """Who may scrape ``GET /metrics`` (by default nobody until a token is configured)."""
+    logging: LogSettings = LogSettings()
+    """How ``nswgw serve`` logs (JSON lines on stderr by default)."""
     tls: ServerTlsSettings | None = None
     """Serve HTTPS (and accept TLS client certificates as party credentials); default plain HTTP."""
     header_timeout: float = Field(20.0, gt=0)

@@ -55,7 +55,8 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import tenacity
 from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
@@ -69,14 +70,16 @@ from gateway.errors import (
     NswError,
     PartnerUnavailable,
     ReceiptInvalid,
+    StoreError,
     StoreUnavailable,
 )
+from gateway.events import Event, EventBus, NullEventBus, delivery_fields
 from gateway.metrics import Metrics
 from gateway.model import Delivery, State
 from gateway.ports import Adapter, OutboundMessage, ReceiptVerifier
 from gateway.store.base import Store
 
-__all__ = ["Clock", "SystemClock", "Backoff", "CircuitBreaker", "DestinationWorker", "DeliveryEngine", "replay"]
+__all__ = ["Clock", "SystemClock", "Backoff", "CircuitBreaker", "DestinationWorker", "DeliveryEngine"]
 
 log = logging.getLogger("nswgw.delivery")
 
@@ -105,12 +108,20 @@ class Backoff:
 
 class CircuitBreaker:
     """Closed → (threshold consecutive failures) → open → (reset_timeout ± jitter) → half-open: one probe →
-    closed/open. ``rng`` draws the spread of each open period (seed it in tests)."""
+    closed/open. ``rng`` draws the spread of each open period (seed it in tests); ``on_change`` is called with
+    ``"open"``, ``"half-open"`` (when the probe is let through) or ``"closed"`` at each transition."""
 
-    def __init__(self, settings: BreakerSettings, clock: Clock, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: BreakerSettings,
+        clock: Clock,
+        rng: random.Random | None = None,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
+        self.on_change = on_change or (lambda state: None)
         self.failures = 0
         self.opened_at: float | None = None
         self.open_for = settings.reset_timeout
@@ -137,20 +148,27 @@ class CircuitBreaker:
             return wanted
         if state == "half-open" and not self.probing and wanted > 0:
             self.probing = True
+            self.on_change("half-open")
             return 1
         return 0
 
     def success(self) -> None:
+        was_open = self.opened_at is not None
         self.failures = 0
         self.opened_at = None
         self.probing = False
+        if was_open:
+            self.on_change("closed")
 
     def failure(self) -> None:
         self.failures += 1
         if self.probing or self.failures >= self.settings.failure_threshold:
+            reopened = self.opened_at is None or self.probing
             self.opened_at = self.clock.monotonic()
             spread = self.settings.jitter
             self.open_for = self.settings.reset_timeout * (1.0 + self.rng.uniform(-spread, spread))
+            if reopened:
+                self.on_change("open")
         self.probing = False
 
 
@@ -177,9 +195,11 @@ class DestinationWorker:
         poll_interval: float,
         shutdown_grace: float = 10.0,
         rng: random.Random | None = None,
+        events: EventBus | None = None,
     ) -> None:
         """``rng``: the random source of the breaker's jitter (seeded in tests); ``shutdown_grace``: how long
-        attempts in flight may go on after :meth:`stop` before they are cancelled and their leases released."""
+        attempts in flight may go on after :meth:`stop` before they are cancelled and their leases released;
+        ``events``: where the worker publishes each recorded outcome and breaker transition."""
         self.name = name
         self.settings = settings
         self.adapter = adapter
@@ -192,7 +212,8 @@ class DestinationWorker:
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
         self.backoff = Backoff(settings.retry, adapter.recoverable)
-        self.breaker = CircuitBreaker(settings.breaker, clock, rng)
+        self.events = events if events is not None else NullEventBus()
+        self.breaker = CircuitBreaker(settings.breaker, clock, rng, on_change=self._breaker_changed)
         self.wake = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
         self._signed_receipts = receipts.signed(name)
@@ -209,6 +230,29 @@ class DestinationWorker:
         self._stopping = True
         self.wake.set()
 
+    def _breaker_changed(self, state: str) -> None:
+        name = {"open": "breaker_opened", "half-open": "breaker_half_open", "closed": "breaker_closed"}[state]
+        fields: dict[str, object] = {"destination": self.name, "failures": self.breaker.failures}
+        if state == "open":
+            fields["open_seconds"] = round(self.breaker.open_for, 3)
+        self.events.publish(Event(name, self.clock.now(), fields))
+
+    def _announce(self, d: Delivery, started: float | None = None) -> None:
+        """Publish what the recorded ``d`` has come to: delivered and receipt verified, a retry, a dead letter."""
+        now = self.clock.now()
+        if d.state is State.ACKNOWLEDGED:
+            if started is not None:
+                self.events.publish(
+                    Event("delivered", now, delivery_fields(d, latency_seconds=round(now - started, 6)))
+                )
+            latency = round(now - d.queued_at, 6)
+            self.events.publish(Event("receipt_verified", now, delivery_fields(d, latency_seconds=latency)))
+        elif d.state is State.QUEUED and d.last_error is not None:
+            at = datetime.fromtimestamp(d.next_attempt_at, UTC).isoformat()
+            self.events.publish(Event("retry_scheduled", now, delivery_fields(d, next_attempt_at=at)))
+        elif d.state is State.DEAD:
+            self.events.publish(Event("dead_lettered", now, delivery_fields(d)))
+
     async def run(self) -> None:
         try:
             while not self._stopping:
@@ -216,7 +260,15 @@ class DestinationWorker:
                 try:
                     busy = await self._step()
                 except NswError as exc:  # e.g. the store is briefly unavailable: keep the worker alive
-                    log.error("outbox %s: %s", self.name, exc)
+                    log.error(
+                        "outbox %s: %s",
+                        self.name,
+                        exc,
+                        extra={"destination": self.name, "code": exc.code, "incident_id": exc.incident_id},
+                    )
+                    if isinstance(exc, StoreError):
+                        fields = {"destination": self.name, "code": exc.code, "incident_id": exc.incident_id}
+                        self.events.publish(Event("store_fault", self.clock.now(), fields))
                     busy = False
                 if busy:
                     continue
@@ -267,6 +319,7 @@ class DestinationWorker:
             )
             for d in expired:
                 self.metrics.dead_lettered(self.name, (d.last_error or {}).get("code", PartnerUnavailable.code))
+                self._announce(d)
             for d in expired:  # a head dying at its time-to-live holds its followers like one dying of an error
                 if (d.last_error or {}).get("code") != ConversationBlocked.code:
                     await self._head_died(d)
@@ -312,6 +365,7 @@ class DestinationWorker:
             content_type=self.legacy_content_type if d.content_type is None else d.content_type,
             on_behalf_of=d.on_behalf_of,
         )
+        started = self.clock.now()
         try:
             receipt = await self.adapter.deliver(out)
         except self.adapter.recoverable as exc:
@@ -356,6 +410,7 @@ class DestinationWorker:
             log.warning("lost the lease on %s→%s; another worker owns it now", d.message_id, self.name)
             return
         self._forget(d.message_id)
+        self._announce(result, started)
         if result.state is State.DEAD:
             await self._head_died(result)
         elif result.state is State.ACKNOWLEDGED:
@@ -451,8 +506,10 @@ class DeliveryEngine:
         adapters: Mapping[str, Adapter],
         legacy_content_types: Mapping[str, str],
         rng: random.Random | None = None,
+        events: EventBus | None = None,
     ) -> None:
-        """``adapters`` per destination; ``rng`` is the random source of the breakers' jitter. A delivery is sent
+        """``adapters`` per destination; ``rng`` is the random source of the breakers' jitter; ``events`` gets every
+        recorded outcome and breaker transition (:data:`gateway.events.EVENT_NAMES`). A delivery is sent
         with the content type the broker stored on it;
         ``legacy_content_types`` (per destination, the media type of its configured format) serves only the
         rows queued by a gateway that did not store one (before store schema 3: a file or database upgraded
@@ -479,6 +536,7 @@ class DeliveryEngine:
                 poll_interval=config.gateway.poll_interval,
                 shutdown_grace=config.gateway.shutdown_grace,
                 rng=rng,
+                events=events,
             )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -505,17 +563,3 @@ class DeliveryEngine:
         self._tasks = []
         for worker in self.workers.values():
             await worker.adapter.close()
-
-
-async def replay(
-    store: Store, config: Config, *, now: float, destination: str | None = None, message_id: str | None = None
-) -> list[Delivery]:
-    """Bring dead letters back to their outboxes (fresh attempts and TTL, same message id), oldest first."""
-    replayed = []
-    for d in await store.dead_letters(destination=destination, message_id=message_id):
-        dest = config.destinations.get(d.destination)
-        ttl = dest.retry.ttl if dest is not None else RetryPolicy().ttl
-        again = d.replay(at=now, ttl=ttl)
-        await store.record(again, owner=None, now=now)
-        replayed.append(again)
-    return replayed

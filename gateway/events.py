@@ -20,11 +20,47 @@ from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any
 
+from gateway.model import Delivery, State
+
 log = logging.getLogger("nswgw.events")
 
+EVENT_NAMES = frozenset(
+    {
+        "accepted",
+        "rejected",
+        "delivered",
+        "receipt_verified",
+        "retry_scheduled",
+        "dead_lettered",
+        "replayed",
+        "breaker_opened",
+        "breaker_half_open",
+        "breaker_closed",
+        "certificate_expiring",
+        "config_reloaded",
+        "store_fault",
+    }
+)
+"""Every event the gateway publishes.
+
+Message events carry ``message_id`` (the gateway id) and, as far as the step knows them, ``sender_message_id``,
+``sender``, ``on_behalf_of``, ``destination``, ``document_type``, ``state``, ``attempt``, ``code``, ``field``,
+``incident_id`` and ``latency_seconds``:
+
+* ``accepted`` (stored, acknowledged; ``destinations``, ``latency_seconds``: intake), ``rejected`` (stored as
+  ``REJECTED``, or refused at an entry point before anything was stored: ``code``, ``field``, ``incident_id``,
+  ``route``);
+* ``delivered`` (the partner took the request; ``latency_seconds``: that attempt), ``receipt_verified``
+  (``ACKNOWLEDGED``; ``latency_seconds``: queued → receipt), ``retry_scheduled`` (``code``, ``attempt``,
+  ``next_attempt_at``), ``dead_lettered`` (``code``, ``attempt``), ``replayed`` (``operator``);
+* ``breaker_opened`` / ``breaker_half_open`` / ``breaker_closed`` (``destination``, ``failures``),
+  ``certificate_expiring`` (``party``, ``role``, ``serial``, ``not_after``, ``days_left``), ``config_reloaded``
+  (``operator``, ``changed``), ``store_fault`` (``code``, ``incident_id``, ``route`` or ``destination``).
+"""
+
 #: Events logged at WARNING; ERROR_EVENTS at ERROR; every other event at INFO.
-WARNING_EVENTS = frozenset({"retry_scheduled", "breaker_opened", "certificate_expiring"})
-ERROR_EVENTS = frozenset({"dead_lettered", "store_fault"})
+WARNING_EVENTS = frozenset({"retry_scheduled", "dead_lettered", "breaker_opened", "certificate_expiring"})
+ERROR_EVENTS = frozenset({"store_fault"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +80,25 @@ class Event:
         for key, value in self.fields.items():
             out[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
         return out
+
+
+def delivery_fields(d: Delivery, **more: Any) -> dict[str, Any]:
+    """The fields of a message event about one delivery (``more`` added; ``None`` values left out)."""
+    fields: dict[str, Any] = {
+        "message_id": d.message_id,
+        "destination": d.destination,
+        "sender": d.sender,
+        "on_behalf_of": d.on_behalf_of,
+        "document_type": d.document_type,
+        "conversation": d.conversation,
+        "state": d.state.value,
+        "attempt": d.attempts,
+    }
+    code = (d.last_error or {}).get("code")
+    if code is not None and d.state is not State.ACKNOWLEDGED:
+        fields["code"] = code
+    fields.update(more)
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 class Subscription:
@@ -67,6 +122,12 @@ class Subscription:
         self._closed = True
         self._bus._subscribers.discard(self)
         self._wakeup.set()
+
+    def pending(self) -> list[Event]:
+        """Take every event buffered now, without waiting (oldest first)."""
+        taken = list(self._queue)
+        self._queue.clear()
+        return taken
 
     def __aiter__(self) -> Subscription:
         return self
@@ -96,6 +157,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        self._closed = False
 
     def publish(self, event: Event) -> None:
         """Log the event and hand it to every subscriber; never blocks or raises."""
@@ -116,10 +178,21 @@ class EventBus:
             log.exception("event publication failed", extra={"event": "event_failed"})
 
     def subscribe(self, *, buffer: int = 1000) -> Subscription:
-        """A new subscription keeping at most ``buffer`` undelivered events."""
+        """A new subscription keeping at most ``buffer`` undelivered events (already ended once the bus is
+        closed)."""
         subscription = Subscription(self, buffer)
-        self._subscribers.add(subscription)
+        if self._closed:
+            subscription.close()
+        else:
+            self._subscribers.add(subscription)
         return subscription
+
+    def close(self) -> None:
+        """End every subscription, and those made from now on, once their buffered events are read (the gateway
+        stops: event streams end instead of holding the HTTP server's shutdown)."""
+        self._closed = True
+        for subscription in list(self._subscribers):
+            subscription.close()
 
 
 class NullEventBus(EventBus):

@@ -17,9 +17,18 @@ Place the file on another volume or host than the store, so that restoring or
 truncating the database does not take the anchor with it.
 
 Each entry also names the SHA-256 of its evidence (the accepted payload; the
-delivered payload and the receipt): :func:`check_evidence` compares what the
-store holds now with it, which catches a stored payload replaced behind the
-chain's back.
+delivered payload and the receipt; an operator's action record):
+:func:`check_evidence` compares what the store holds now with it, which catches
+a stored payload or record replaced behind the chain's back.
+
+Every operator action (a dead-letter replay, a configuration reload, refused
+ones included) is an ``OPERATOR`` entry whose evidence is the
+:class:`OperatorAction` record the store keeps next to it (``operator_actions``
+table), written in the same transaction. The entry's ``message_id`` is the
+action's own id (``op-<32 hex>``), never a message's: one action may name many
+messages, and the messages' own entries stay theirs; the messages, deliveries or
+configuration sections it acted on are its record's ``targets``. Its
+``destination`` is the one destination all its targets share, if any.
 """
 
 from __future__ import annotations
@@ -27,9 +36,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import ConfigError
 
@@ -43,6 +54,7 @@ __all__ = [
     "JournalEntry",
     "JournalProblem",
     "JournalReport",
+    "OperatorAction",
     "entry_hash",
     "head_status",
     "payload_digest",
@@ -54,6 +66,7 @@ GENESIS = "0" * 64
 
 ACCEPTED = "ACCEPTED"
 DELIVERED = "DELIVERED"
+OPERATOR = "OPERATOR"
 
 
 def payload_digest(data: bytes) -> str:
@@ -74,11 +87,13 @@ class JournalEntry:
     seq: int
     at: float
     kind: str
-    """``ACCEPTED`` (stored and acknowledged to its sender) or ``DELIVERED`` (receipt verified)."""
+    """``ACCEPTED`` (stored and acknowledged to its sender), ``DELIVERED`` (receipt verified) or ``OPERATOR`` (an
+    operator's action)."""
     message_id: str
+    """The gateway id of the message; for ``OPERATOR``, the action's id."""
     destination: str | None
     digest: str
-    """SHA-256 of the payload accepted or delivered."""
+    """SHA-256 of the payload accepted or delivered, or of the operator action's record."""
     prev: str
     hash: str
 
@@ -105,6 +120,72 @@ class JournalEntry:
             prev_hash,
             entry_hash(prev_hash, seq, at, kind, message_id, destination, digest),
         )
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    """What an operator did, the evidence of an ``OPERATOR`` journal entry: the entry's digest is the SHA-256 of
+    :meth:`record`, the canonical JSON the store keeps."""
+
+    id: str
+    """``op-`` and 32 hex digits: the entry's ``message_id``."""
+    operator: str
+    """Who: the ``[operators.NAME]`` name, ``cli:<OS user>`` for the command line, ``signal:SIGHUP``."""
+    action: str
+    """``replay`` or ``reload``."""
+    at: float
+    targets: tuple[dict[str, str], ...] = ()
+    """What it acted on: ``{"message": <gateway id>, "destination": ...}`` per delivery, ``{"section": ...}`` per
+    configuration section changed (or named by a refused reload)."""
+    detail: dict[str, Any] = field(default_factory=dict)
+    """How it went (``{"outcome": "applied" | "refused", "code": ..., ...}``) and its parameters."""
+
+    @classmethod
+    def new(
+        cls,
+        operator: str,
+        action: str,
+        *,
+        at: float,
+        targets: Sequence[dict[str, str]] = (),
+        detail: dict[str, Any] | None = None,
+    ) -> OperatorAction:
+        """An action with a fresh id."""
+        return cls(f"op-{uuid.uuid4().hex}", operator, action, at, tuple(targets), dict(detail or {}))
+
+    @property
+    def destination(self) -> str | None:
+        """The destination every target names, when there is exactly one."""
+        names = {t.get("destination") for t in self.targets}
+        return next(iter(names)) if len(names) == 1 else None
+
+    def record(self) -> bytes:
+        """The canonical JSON (sorted keys, no spaces, UTF-8) stored and digested."""
+        body = {
+            "id": self.id,
+            "operator": self.operator,
+            "action": self.action,
+            "at": self.at,
+            "targets": list(self.targets),
+            "detail": self.detail,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_record(cls, data: bytes) -> OperatorAction:
+        """The action of a stored record; ``ValueError`` when it is not one."""
+        try:
+            body = json.loads(data)
+            return cls(
+                str(body["id"]),
+                str(body["operator"]),
+                str(body["action"]),
+                float(body["at"]),
+                tuple({str(k): str(v) for k, v in t.items()} for t in body["targets"]),
+                dict(body["detail"]),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not an operator action record: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -168,7 +249,13 @@ def check_evidence(entries: Iterable[JournalEntry], digests: Mapping[int, str | 
     problems: list[JournalProblem] = []
     for entry in entries:
         held = digests.get(entry.seq)
-        what = "accepted payload" if entry.kind == ACCEPTED else f"delivery to {entry.destination}"
+        what = (
+            "accepted payload"
+            if entry.kind == ACCEPTED
+            else "operator action record"
+            if entry.kind == OPERATOR
+            else f"delivery to {entry.destination}"
+        )
         if held is None:
             problems.append(JournalProblem(entry.seq, f"evidence-missing ({what} of {entry.message_id} is gone)"))
         elif held != entry.digest:

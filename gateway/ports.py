@@ -60,7 +60,7 @@ from gateway.errors import (
     UnknownFormat,
 )
 from gateway.model import DocumentKind, PartyId
-from signing.xml import DEFAULT_LIMITS, ParserLimits, parse_xml, serialize
+from signing.xml import DEFAULT_LIMITS, ParserLimits, ascii_only, parse_xml, serialize
 
 if TYPE_CHECKING:
     from gateway.broker import Submission
@@ -205,13 +205,15 @@ class DocumentVerifier:
             raise ConfigError(f"no trust configured for party {sender}", field=f"parties.{sender}.trust")
         trust, policy = entry
         root = parse_xml(raw, limits=self._limits)
+        plain = ascii_only(raw, root)
+        del raw  # from here on the tree is the document; a caller that handed over its only reference frees it
         try:
             result = self._verify_document(root, trust=trust, policy=policy)
         except NswError as exc:
             if exc.field is None:  # the trust layer's CERT_* name no field: it is the signer's certificate
                 exc.field = "ds:KeyInfo/ds:X509Data/ds:X509Certificate"
             raise
-        signed = serialize(result.element)
+        signed = serialize(result.element, ascii=plain)
         signature = result.signature
         parent = signature.getparent()
         if parent is None:  # verify_document refuses a signature that envelops nothing (SIG_LOCATION_INVALID)
@@ -221,7 +223,7 @@ class DocumentVerifier:
         if policy.placement == "system-signature" and len(parent) == 0 and holder is not None:
             holder.remove(parent)
         return VerifiedMessage(
-            content=serialize(result.element),
+            content=serialize(result.element, ascii=plain),
             sender=sender,
             certificate=result.certificate,
             signed=signed,
@@ -810,6 +812,11 @@ class Intake:
     """The gateway's store (read-only use: status, correlation)."""
     config: Config
     """The gateway's configuration."""
+    refused: Callable[[NswError, str, str], None] = field(default=lambda error, party, endpoint: None)
+    """``refused(error, party, endpoint)``: report a request the endpoint answered with ``error`` itself, before the
+    broker stored anything (a malformed SOAP request, an identity the broker refused...): counted in
+    ``nswgw_rejections_total`` and published as a ``rejected`` event. A rejection the broker stored is reported by
+    the broker."""
 
 
 class InboundEndpoint(abc.ABC):

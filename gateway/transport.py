@@ -5,8 +5,9 @@
   closes a connection that is still waiting for a complete request when it fires), so the listener sets
   ``keepalive_timeout`` to ``header_timeout``; an idle keep-alive connection is therefore kept as long.
 * **Body deadline**: :func:`body_deadline`, a middleware, reads each request body within ``gateway.body_timeout``
-  (handlers then get it from aiohttp's cache); a body that does not arrive in time is answered
-  ``REQUEST_TIMEOUT`` (408) and the connection is closed.
+  (handlers then get it from aiohttp's cache), but for the handlers that read their own with :func:`read_body`
+  under the same deadline (the submission: a body only the intake holds, freed once parsed); a body that does
+  not arrive in time is answered ``REQUEST_TIMEOUT`` (408) and the connection is closed.
 * **Connections per client**: :class:`ClientLimits` counts the open connections of each peer address; beyond
   ``gateway.max_connections_per_client`` a new connection is answered ``CONNECTION_LIMIT`` (429) and closed before
   any of its bytes are read.
@@ -43,7 +44,7 @@ from gateway.errors import (
 )
 from gateway.wire import Error, error_reply
 
-__all__ = ["ClientLimits", "Listener", "body_deadline", "server_ssl_context"]
+__all__ = ["ClientLimits", "Listener", "body_deadline", "read_body", "server_ssl_context"]
 
 log = logging.getLogger("nswgw.api")
 
@@ -209,22 +210,47 @@ class Listener:
             await server.wait_closed()
 
 
-def body_deadline(seconds: float) -> Middleware:
-    """A middleware reading every request body within ``seconds``; one that does not arrive in time is answered
-    ``REQUEST_TIMEOUT`` (408) and its connection closed."""
+async def read_body(request: web.Request, seconds: float) -> bytes:
+    """The body of ``request``, read within ``seconds`` (else ``REQUEST_TIMEOUT``) and at most ``client_max_size``
+    bytes (else aiohttp's ``HTTPRequestEntityTooLarge``), as one ``bytes`` that only the caller holds: aiohttp's
+    ``request.read()`` keeps its result for the request's lifetime."""
+    chunks: list[bytes] = []
+    size, limit = 0, request.client_max_size
+    try:
+        async with asyncio.timeout(seconds):
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if limit and size > limit:
+                    raise web.HTTPRequestEntityTooLarge(limit, size)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _late(seconds) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _late(seconds: float) -> RequestTimeout:
+    return RequestTimeout(f"the request body did not arrive within {seconds:g} s", field="body")
+
+
+def body_deadline(seconds: float, *, own_body: frozenset[Handler] = frozenset()) -> Middleware:
+    """A middleware reading every request body within ``seconds``, but for the route handlers in ``own_body``, which
+    read theirs with :func:`read_body` under the same deadline (so that nothing else holds it); a body that does
+    not arrive in time is answered ``REQUEST_TIMEOUT`` (408) and its connection closed."""
 
     @web.middleware
     async def _body(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.body_exists:
-            try:
-                async with asyncio.timeout(seconds):
-                    await request.read()
-            except TimeoutError:
-                error = RequestTimeout(f"the request body did not arrive within {seconds:g} s", field="body")
-                log.info("incident %s: %s", error.incident_id, error)
-                response = error_reply(error)
-                response.force_close()
-                return response
-        return await handler(request)
+        try:
+            if request.body_exists and request.match_info.handler not in own_body:
+                try:
+                    async with asyncio.timeout(seconds):
+                        await request.read()  # kept by aiohttp: the handler's request.read() returns it
+                except TimeoutError:
+                    raise _late(seconds) from None
+            return await handler(request)
+        except RequestTimeout as error:
+            log.info("incident %s: %s", error.incident_id, error)
+            response = error_reply(error)
+            response.force_close()
+            return response
 
     return _body

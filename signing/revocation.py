@@ -61,7 +61,7 @@ __all__ = [
     "SoftFail",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nswgw.revocation")
 
 Clock = Callable[[], dt.datetime]
 

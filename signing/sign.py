@@ -25,7 +25,7 @@ from signing.algorithms import (
 )
 from signing.keys import Signer, default_algorithm_for
 from signing.policy import SigningProfile
-from signing.xml import parse_xml, serialize
+from signing.xml import ascii_only, parse_xml, serialize
 
 __all__ = ["sign_document", "sign_element", "SYSTEM_SIGNATURE"]
 
@@ -141,5 +141,6 @@ def sign_document(
     document is signed in place).
     """
     root = parse_xml(data) if isinstance(data, (bytes, bytearray, str)) else data
+    plain = isinstance(data, bytes) and ascii_only(data, root)  # the signature adds ASCII only
     sign_element(root, signer, profile, reference_id=reference_id)
-    return serialize(root.getroottree())  # type: ignore[arg-type]
+    return serialize(root.getroottree(), ascii=plain)

@@ -33,7 +33,7 @@ from lxml import etree
 
 from gateway.errors import XmlDtdForbidden, XmlEntityForbidden, XmlMalformed, XmlTooDeep, XmlTooLarge
 
-__all__ = ["ParserLimits", "DEFAULT_LIMITS", "parse_xml", "serialize"]
+__all__ = ["ParserLimits", "DEFAULT_LIMITS", "ascii_only", "parse_xml", "serialize"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,31 @@ def parse_xml(data: bytes | str, *, limits: ParserLimits = DEFAULT_LIMITS) -> et
     return root
 
 
-def serialize(element: etree._Element, *, declaration: bool = True) -> bytes:
-    """Serialize an element (or its tree) to UTF-8 bytes without reformatting."""
-    return etree.tostring(element, encoding="UTF-8", xml_declaration=declaration)
+_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+"""What lxml writes before a UTF-8 serialization with ``xml_declaration=True``."""
+_ASCII_READ = frozenset({"UTF-8", "US-ASCII", "ASCII"})
+"""Encodings in which ASCII bytes can only be read as ASCII characters."""
+
+
+def ascii_only(data: bytes, root: etree._Element) -> bool:
+    """Whether ``root``, parsed from ``data``, holds ASCII characters only: ``data`` is ASCII, holds no character
+    reference (``&#``; the parser resolves no entity but the five predefined ones, all ASCII) and was read as UTF-8
+    or ASCII (what its XML declaration names). Such a tree may be serialized with ``serialize(..., ascii=True)``."""
+    encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
+    return encoding in _ASCII_READ and data.isascii() and b"&#" not in data
+
+
+def serialize(element: etree._Element | etree._ElementTree, *, declaration: bool = True, ascii: bool = False) -> bytes:
+    """Serialize an element (or its tree) to UTF-8 bytes without reformatting.
+
+    With ``ascii`` (the caller checked :func:`ascii_only`) the same bytes are made from lxml's serialization to
+    text, which needs no encoder: at its peak it holds libxml2's output and one copy, twice the document, where a
+    serialization to UTF-8 holds libxml2's output, its encoder's buffer and the copy into ``bytes``, three times.
+    The bytes are the same either way; for a tree that does hold other characters the text would only take more
+    memory (up to four bytes a character)."""
+    if not ascii:
+        return etree.tostring(element, encoding="UTF-8", xml_declaration=declaration)
+    text = etree.tostring(element, encoding="unicode")
+    if declaration:
+        text = _DECLARATION + text
+    return text.encode("utf-8")

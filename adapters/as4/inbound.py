@@ -317,6 +317,8 @@ class As4Endpoint(InboundEndpoint):
         except NswError as exc:
             if exc.retryable or exc.origin is not Origin.CLIENT:
                 raise  # retryable: HTTP 503, the partner resends; otherwise a signed error signal
+            partner = self.partners.get(received.user_message.sender.party_id)
+            self._intake.refused(exc, partner.party if partner is not None else "", self.name)
             raise _refused(exc.code, exc.message, exc.field) from exc
         if result.ack.error:
             err = result.ack.error

@@ -76,7 +76,7 @@ __all__ = [
     "SignalBudget",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nswgw.as4.receiver")
 
 MessageSink = Callable[[ReceivedMessage], Awaitable[None]]
 

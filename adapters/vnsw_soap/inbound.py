@@ -221,6 +221,7 @@ class VnswSoapEndpoint(InboundEndpoint):
                 payload = read_soap_request(raw, limits=intake.config.gateway.parser_limits)
             except NswError as exc:
                 log.info("incident %s: malformed SOAP from %s: %s", exc.incident_id, party, exc)
+                intake.refused(exc, party, self.name)
                 return self._fault(exc)
             document = payload.encode("utf-8")
             del payload  # one copy of the inner Envelope is kept while it is taken, not two
@@ -345,6 +346,7 @@ class VnswSoapEndpoint(InboundEndpoint):
             if exc.field in _HEADER_FIELDS:
                 exc.field = _HEADER_FIELDS[exc.field]
             log.info("incident %s: VNSW message from %s refused: %s", exc.incident_id, party, exc)
+            intake.refused(exc, party, self.name)
             return error_envelope(header, [exc], identity=self.identity, recipient=self.recipient(party, intake.config))
         except Exception as exc:  # never an unanswered ministry call: a coded Server fault
             error = GatewayError(f"internal error: {type(exc).__name__}", field="requestPayload")

@@ -29,6 +29,7 @@ signatures were verified on each side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import statistics
@@ -45,7 +46,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.api import Gateway
-from gateway.config import Config, parse_config
+from gateway.config import Config, LogSettings, parse_config
 from gateway.errors import ConfigError, NswError
 from gateway.model import State
 from gateway.ports import SignedReceiptVerifier, receipt_document
@@ -810,7 +811,15 @@ def cmd_demo(args: Any) -> int:
         f"signatures verified and made on both sides",
         flush=True,
     )
-    result = asyncio.run(run_demo(messages=args.messages, flaky_seconds=args.flaky, progress=not args.quiet))
+    from gateway.logs import configure_logging
+
+    with contextlib.ExitStack() as stack:
+        if args.log_file is not None:  # every event of the run as JSON lines, for grep and jq
+            stream = stack.enter_context(open(args.log_file, "w", encoding="utf-8"))
+            configure_logging(LogSettings(level="INFO", format="json"), stream=stream)
+        else:  # the progress bar and the table; only errors in between
+            configure_logging(LogSettings(level="ERROR", format="text"))
+        result = asyncio.run(run_demo(messages=args.messages, flaky_seconds=args.flaky, progress=not args.quiet))
     print(summary_table(result))
     print(
         f"{result.messages} messages end to end in {result.elapsed:.1f} s ({result.throughput:.0f} msg/s); "
@@ -821,6 +830,8 @@ def cmd_demo(args: Any) -> int:
         f"{sum(result.partner_verified.values())} gateway signatures verified by the partners; "
         f"{sum(result.receipts_verified.values())} signed receipts verified by the gateway"
     )
+    if args.log_file is not None:
+        print(f"gateway log (JSON lines): {args.log_file}")
     return 0
 
 
@@ -829,4 +840,7 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--messages", type=int, default=300, help="submissions to push through (default 300)")
     demo.add_argument("--flaky", type=float, default=3.0, help="seconds the TH partner is down at the start")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--log-file", type=Path, help="write the gateway's log there as JSON lines (default: errors only, on stderr)"
+    )
     demo.set_defaults(handler=cmd_demo)

@@ -36,10 +36,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.errors import ConversationBlocked
-from gateway.journal import JournalEntry
+from gateway.journal import JournalEntry, OperatorAction
 from gateway.model import Delivery, Excerpt, Message, State, SubmissionAck, Transition, overall_state
 
-__all__ = ["Store", "JournalBase", "MessageRecord", "MessageQuery", "DestinationStats", "OnDead", "blocked_by"]
+__all__ = [
+    "Store",
+    "JournalBase",
+    "MessageRecord",
+    "MessageQuery",
+    "DestinationStats",
+    "DestinationOutcomes",
+    "OnDead",
+    "RecordedAction",
+    "blocked_by",
+]
 
 OnDead = Literal["hold", "skip"]
 """Whether a ``DEAD`` delivery still blocks the later ones of its conversation (``hold``) or not (``skip``)."""
@@ -118,6 +128,14 @@ class MessageQuery:
     since: float | None = None
     until: float | None = None
     limit: int = 100
+    destination: str | None = None
+    """Messages with a delivery to this destination."""
+    code: str | None = None
+    """Messages whose error (a rejection) or any of whose deliveries' last error has this code."""
+    after: tuple[float, str] | None = None
+    """``(received_at, id)`` of the last message of the previous page: only messages after it in the order of
+    the answer (newest first, then by id) match, so pages neither repeat nor skip messages that arrived at the
+    same instant."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,17 @@ class DestinationStats:
 
 
 @dataclass(frozen=True)
+class DestinationOutcomes:
+    """The last outcomes of a destination's delivery attempts, from the history the store keeps."""
+
+    destination: str
+    last_success: float | None
+    """When a delivery's receipt was last verified (``ACKNOWLEDGED``)."""
+    last_failure: Transition | None
+    """The last failed attempt (``FAILED``, with its code and message) or ``None``."""
+
+
+@dataclass(frozen=True)
 class JournalBase:
     """The last journal entry pruned into an archive bundle: the remaining entries chain on from ``hash``."""
 
@@ -137,6 +166,18 @@ class JournalBase:
     hash: str
     manifest_sha256: str
     """SHA-256 of the manifest of the bundle that holds entry ``seq`` (``""``: nothing archived yet)."""
+
+
+@dataclass(frozen=True)
+class RecordedAction:
+    """An operator action as the store holds it."""
+
+    id: str
+    record: bytes
+    """The stored record, byte for byte (what its ``OPERATOR`` entry digests; parse it with
+    :meth:`~gateway.journal.OperatorAction.from_record`)."""
+    seq: int | None
+    """Its journal entry (``None``: the entry is gone, which ``nswgw log verify`` reports)."""
 
 
 class Store(abc.ABC):
@@ -251,13 +292,34 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def prune_archived(self, message_ids: Sequence[str], *, base: JournalBase) -> int:
         """In one transaction: delete the messages, their deliveries and transitions, every journal entry up to
-        ``base.seq``, and record ``base``. Returns how many messages were deleted."""
+        ``base.seq`` with the operator actions of its ``OPERATOR`` entries, and record ``base``. Returns how many
+        messages were deleted."""
 
     @abc.abstractmethod
     async def evidence_digests(self, entries: Sequence[JournalEntry]) -> dict[int, str | None]:
         """For each entry (by ``seq``): the SHA-256 hex of the evidence the store holds now for it, computed as
         the journal did (an ``ACCEPTED`` entry: the message's payload; a ``DELIVERED`` one: the delivery's payload
-        followed by its receipt), or ``None`` when that row is gone."""
+        followed by its receipt; an ``OPERATOR`` one: the action's stored record), or ``None`` when that row is
+        gone."""
+
+    @abc.abstractmethod
+    async def record_operator_action(self, action: OperatorAction, *, replays: Sequence[Delivery] = ()) -> JournalEntry:
+        """Store ``action``'s record and append its ``OPERATOR`` journal entry, in one transaction with
+        ``replays``: dead deliveries brought back (:meth:`~gateway.model.Delivery.replay`), each recorded as
+        :meth:`record` does unleased. Returns the entry. When a replay's compare-and-set fails
+        (:class:`~gateway.errors.InvalidTransition`: another replay took it first), nothing is written."""
+
+    @abc.abstractmethod
+    async def operator_actions(
+        self,
+        *,
+        operator: str | None = None,
+        since: float | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[RecordedAction]:
+        """Stored operator actions, newest first: by ``operator``, at or after ``since``, among ``ids``; at most
+        ``limit`` (1 to 1000)."""
 
     @abc.abstractmethod
     async def integrity(self) -> str:
@@ -275,6 +337,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def stats(self) -> list[DestinationStats]:
         """Delivery counts per destination and state (for /metrics and /readyz)."""
+
+    @abc.abstractmethod
+    async def outcomes(self, destinations: Sequence[str]) -> list[DestinationOutcomes]:
+        """For each of ``destinations`` that has any, the last verified receipt and the last failed attempt in the
+        deliveries' histories (``GET /v1/admin/partners``; two index lookups per destination)."""
 
     # ---------------------------------------------------------------- adapter state
     #

@@ -99,7 +99,16 @@ from gateway.errors import (
     StoreSchemaOutdated,
     StoreUnavailable,
 )
-from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, head_status, payload_digest
+from gateway.journal import (
+    ACCEPTED,
+    DELIVERED,
+    GENESIS,
+    OPERATOR,
+    JournalEntry,
+    OperatorAction,
+    head_status,
+    payload_digest,
+)
 from gateway.model import (
     Delivery,
     Excerpt,
@@ -112,11 +121,13 @@ from gateway.model import (
 )
 from gateway.store import migrations
 from gateway.store.base import (
+    DestinationOutcomes,
     DestinationStats,
     JournalBase,
     MessageQuery,
     MessageRecord,
     OnDead,
+    RecordedAction,
     Store,
     blocked_by,
 )
@@ -276,6 +287,18 @@ def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ..
         seq=seq,
         history=history,
     )
+
+
+_LAST_OUTCOMES = """
+SELECT t.destination, t.from_state, t.to_state, t.at, t.code, t.detail
+FROM unnest($1::text[]) AS d (name)
+CROSS JOIN (VALUES ('ACKNOWLEDGED'), ('FAILED')) AS s (state)
+CROSS JOIN LATERAL (
+    SELECT destination, from_state, to_state, at, code, detail FROM transitions
+    WHERE destination = d.name AND to_state = s.state AND to_state IN ('ACKNOWLEDGED', 'FAILED')
+    ORDER BY at DESC, id DESC LIMIT 1
+) AS t"""
+"""Per destination of ``$1``, its newest ``ACKNOWLEDGED`` and newest ``FAILED`` transition, by the partial index."""
 
 
 def _transition(row: Sequence[Any] | asyncpg.Record) -> Transition:
@@ -980,6 +1003,22 @@ class PostgresStore(Store):
                 params.append(value)
                 op = "" if column.endswith(("=", "<")) else " ="
                 clauses.append(f"{column}{op} ${len(params)}")
+        if query.after is not None:
+            params += [query.after[0], query.after[1]]
+            n = len(params)
+            clauses.append(f"(m.received_at < ${n - 1} OR (m.received_at = ${n - 1} AND m.id > ${n}))")
+        if query.destination is not None:
+            params.append(query.destination)
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message = m.id AND d.destination = ${len(params)})"
+            )
+        if query.code is not None:
+            params.append(query.code)
+            n = len(params)
+            clauses.append(
+                f"((m.error::jsonb ->> 'code') = ${n} OR EXISTS (SELECT 1 FROM deliveries AS d"
+                f" WHERE d.message = m.id AND (d.last_error::jsonb ->> 'code') = ${n}))"
+            )
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         params.append(max(1, min(query.limit, 1000)))
         async with self._require_pool().acquire() as conn:
@@ -1059,6 +1098,11 @@ class PostgresStore(Store):
             await conn.execute("DELETE FROM transitions WHERE message = ANY($1::text[])", ids)
             await conn.execute("DELETE FROM deliveries WHERE message = ANY($1::text[])", ids)
             status = await conn.execute("DELETE FROM messages WHERE id = ANY($1::text[])", ids)
+            await conn.execute(
+                "DELETE FROM operator_actions WHERE id IN (SELECT message FROM journal WHERE kind = $1 AND seq <= $2)",
+                OPERATOR,
+                base.seq,
+            )
             await conn.execute("DELETE FROM journal WHERE seq <= $1", base.seq)
             await conn.execute(
                 "INSERT INTO journal_base (id, seq, hash, manifest_sha256) VALUES (1, $1, $2, $3) ON CONFLICT (id)"
@@ -1078,6 +1122,8 @@ class PostgresStore(Store):
         rows = await self._require_pool().fetch(
             "SELECT e.seq, CASE WHEN e.kind = $5"
             " THEN (SELECT encode(sha256(m.payload), 'hex') FROM messages AS m WHERE m.id = e.message)"
+            " WHEN e.kind = $6"
+            " THEN (SELECT encode(sha256(a.record), 'hex') FROM operator_actions AS a WHERE a.id = e.message)"
             " ELSE (SELECT encode(sha256(d.payload || coalesce(d.receipt, ''::bytea)), 'hex') FROM deliveries AS d"
             " WHERE d.message = e.message AND d.destination = e.destination) END"
             " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS e(seq, kind, message, destination)",
@@ -1086,8 +1132,72 @@ class PostgresStore(Store):
             [e.message_id for e in entries],
             [e.destination for e in entries],
             ACCEPTED,
+            OPERATOR,
         )
         return {int(seq): digest for seq, digest in rows}
+
+    @_guarded
+    async def record_operator_action(self, action: OperatorAction, *, replays: Sequence[Delivery] = ()) -> JournalEntry:
+        record = action.record()
+
+        async def op(conn: _Conn, tx: _Tx) -> None:
+            # the replays and the record in a savepoint, so that a failed compare-and-set leaves nothing behind
+            transitions, journal, notify = len(tx.transitions), len(tx.journal), set(tx.notify)
+            try:
+                async with conn.transaction():
+                    for d in replays:
+                        await _record(conn, tx, d, None)
+                    await conn.execute(
+                        "INSERT INTO operator_actions (id, operator, action, at, record) VALUES ($1, $2, $3, $4, $5)",
+                        action.id,
+                        action.operator,
+                        action.action,
+                        action.at,
+                        record,
+                    )
+            except BaseException:
+                del tx.transitions[transitions:], tx.journal[journal:]
+                tx.notify.intersection_update(notify)
+                raise
+            tx.journal.append((action.at, OPERATOR, action.id, action.destination, payload_digest(record)))
+
+        await self._write(op)
+        row = await self._require_pool().fetchrow(
+            # the literal kind, so that the partial index journal_operator serves it
+            f"SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal"
+            f" WHERE kind = '{OPERATOR}' AND message = $1",
+            action.id,
+        )
+        if row is None:
+            raise GatewayError(f"the journal entry of operator action {action.id} is not visible", field="store")
+        return JournalEntry(*tuple(row))
+
+    @_guarded
+    async def operator_actions(
+        self,
+        *,
+        operator: str | None = None,
+        since: float | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[RecordedAction]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("a.operator = ${}", operator), ("a.at >= ${}", since)):
+            if value is not None:
+                params.append(value)
+                clauses.append(clause.format(len(params)))
+        if ids is not None:
+            params.append(list(ids))
+            clauses.append(f"a.id = ANY(${len(params)}::text[])")
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        params.append(max(1, min(limit, 1000)))
+        rows = await self._require_pool().fetch(
+            f"SELECT a.id, a.record, (SELECT j.seq FROM journal AS j WHERE j.kind = '{OPERATOR}' AND j.message = a.id)"
+            f" FROM operator_actions AS a{where} ORDER BY a.at DESC, a.id LIMIT ${len(params)}",
+            *params,
+        )
+        return [RecordedAction(r[0], bytes(r[1]), r[2]) for r in rows]
 
     async def integrity(self) -> str:
         """Every table read in full, payloads and receipts detoasted: a damaged page or TOAST chunk fails the
@@ -1098,6 +1208,7 @@ class PostgresStore(Store):
                 " + (SELECT count(*) + coalesce(sum(length(payload) + coalesce(length(receipt), 0)), 0)"
                 " FROM deliveries) + (SELECT count(*) FROM transitions) + (SELECT count(*) FROM journal)"
                 " + (SELECT count(*) + coalesce(sum(length(value)), 0) FROM adapter_state)"
+                " + (SELECT count(*) + coalesce(sum(length(record)), 0) FROM operator_actions)"
             )
         except Exception as exc:  # noqa: BLE001 - translated: a check reports, it does not raise
             return f"failed: {translate(exc, self.name)}"
@@ -1136,6 +1247,19 @@ class PostgresStore(Store):
             stats.counts[State(state)] = n
             stats.oldest[State(state)] = oldest
         return [out[k] for k in sorted(out)]
+
+    @_guarded
+    async def outcomes(self, destinations: Sequence[str]) -> list[DestinationOutcomes]:
+        success: dict[str, float] = {}
+        failure: dict[str, Transition] = {}
+        for row in await self._require_pool().fetch(_LAST_OUTCOMES, list(destinations)):
+            step = _transition(row)
+            assert step.destination is not None  # the query reads delivery transitions only
+            if step.to_state is State.ACKNOWLEDGED:
+                success[step.destination] = step.at
+            else:
+                failure[step.destination] = step
+        return [DestinationOutcomes(d, success.get(d), failure.get(d)) for d in sorted(success.keys() | failure.keys())]
 
     # ------------------------------------------------------------------ adapter state
 

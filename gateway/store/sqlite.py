@@ -56,7 +56,16 @@ from gateway.errors import (
     StoreFull,
     StoreUnavailable,
 )
-from gateway.journal import ACCEPTED, DELIVERED, GENESIS, JournalEntry, head_status, payload_digest
+from gateway.journal import (
+    ACCEPTED,
+    DELIVERED,
+    GENESIS,
+    OPERATOR,
+    JournalEntry,
+    OperatorAction,
+    head_status,
+    payload_digest,
+)
 from gateway.model import (
     Delivery,
     Excerpt,
@@ -70,11 +79,13 @@ from gateway.model import (
 )
 from gateway.store import migrations
 from gateway.store.base import (
+    DestinationOutcomes,
     DestinationStats,
     JournalBase,
     MessageQuery,
     MessageRecord,
     OnDead,
+    RecordedAction,
     Store,
     blocked_by,
 )
@@ -264,6 +275,17 @@ def _write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int | 
             blob.write(view[start : start + _BLOB_CHUNK])
 
 
+def _with_payload(conn: sqlite3.Connection, row: Sequence[Any]) -> Sequence[Any]:
+    """A row of :data:`_READ_COLUMNS` with its payload: a large one read by blob I/O into one ``bytes`` of its
+    size (a SELECT of the column builds the value in SQLite and then copies it into Python: twice the payload)."""
+    index = _PAYLOAD_AT
+    if row[index] is not None:
+        return row
+    with conn.blobopen("deliveries", "payload", row[0], readonly=True) as blob:
+        payload = blob.read()
+    return (*row[:index], payload, *row[index + 1 :])
+
+
 def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -312,6 +334,13 @@ _DELIVERY_COLUMNS = (
     "seq, message, destination, conversation, sender, document_type, reference, state, attempts, queued_at,"
     " deadline, next_at, last_error, payload, receipt, content_type, on_behalf_of"
 )
+_READ_COLUMNS = _DELIVERY_COLUMNS.replace(
+    " payload,", f" CASE WHEN length(payload) > {_BLOB_CHUNK} THEN NULL ELSE payload END,"
+)
+"""The delivery columns as every read selects them: a large payload is left out (NULL; the column is NOT NULL)
+and read by :func:`_with_payload`. ``length()`` of a blob column reads only the record header."""
+_PAYLOAD_AT = [column.strip() for column in _DELIVERY_COLUMNS.split(",")].index("payload")
+"""The position of ``payload`` in :data:`_DELIVERY_COLUMNS`."""
 
 
 def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Delivery:
@@ -354,6 +383,26 @@ def _delivery(row: Sequence[Any], history: tuple[Transition, ...] = ()) -> Deliv
         seq=seq,
         history=history,
     )
+
+
+_LAST_OUTCOME = """
+SELECT destination, from_state, to_state, at, code, detail FROM transitions INDEXED BY transitions_outcomes
+WHERE destination = ? AND to_state = ? AND to_state IN ('ACKNOWLEDGED', 'FAILED')
+ORDER BY at DESC, id DESC LIMIT 1"""
+"""A destination's newest transition to a state (``ACKNOWLEDGED`` or ``FAILED``), by the partial index."""
+
+
+def _outcomes(rows: Sequence[Sequence[Any]]) -> list[DestinationOutcomes]:
+    success: dict[str, float] = {}
+    failure: dict[str, Transition] = {}
+    for row in rows:
+        step = _transition(row)
+        assert step.destination is not None  # the query reads delivery transitions only
+        if step.to_state is State.ACKNOWLEDGED:
+            success[step.destination] = step.at
+        else:
+            failure[step.destination] = step
+    return [DestinationOutcomes(d, success.get(d), failure.get(d)) for d in sorted(success.keys() | failure.keys())]
 
 
 def _transition(row: Sequence[Any]) -> Transition:
@@ -623,7 +672,7 @@ class SqliteStore(Store):
 
         def op(conn: sqlite3.Connection) -> list[Delivery]:
             rows = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries AS d"
+                f"SELECT {_READ_COLUMNS} FROM deliveries AS d"
                 " WHERE d.destination = ? AND d.state = 'QUEUED' AND d.next_at <= ?"
                 " AND (d.lease_owner IS NULL OR d.lease_until < ?)"
                 " AND NOT EXISTS (SELECT 1 FROM deliveries AS e WHERE e.destination = d.destination"
@@ -636,7 +685,7 @@ class SqliteStore(Store):
                     "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE seq = ?",
                     [(owner, now + lease, r[0]) for r in rows],
                 )
-            return [_delivery(r) for r in rows]
+            return [_delivery(_with_payload(conn, r)) for r in rows]
 
         return await self._write(op)
 
@@ -652,13 +701,13 @@ class SqliteStore(Store):
 
         def op(conn: sqlite3.Connection) -> list[Delivery]:
             rows = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = ? AND state = 'QUEUED'"
+                f"SELECT {_READ_COLUMNS} FROM deliveries WHERE destination = ? AND state = 'QUEUED'"
                 " AND deadline <= ? AND (lease_owner IS NULL OR lease_until < ?) ORDER BY seq",
                 (destination, now, now),
             ).fetchall()
             expired: list[Delivery] = []
             for row in rows:
-                d = _delivery(row)
+                d = _delivery(_with_payload(conn, row))
                 head = None
                 if on_dead == "hold":
                     found = conn.execute(
@@ -713,6 +762,18 @@ class SqliteStore(Store):
         if query.until is not None:
             clauses.append("received_at < ?")
             params.append(query.until)
+        if query.after is not None:
+            clauses.append("(received_at < ? OR (received_at = ? AND id > ?))")
+            params += [query.after[0], query.after[0], query.after[1]]
+        if query.destination is not None:
+            clauses.append("EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message = messages.id AND d.destination = ?)")
+            params.append(query.destination)
+        if query.code is not None:
+            clauses.append(
+                "(json_extract(messages.error, '$.code') = ? OR EXISTS (SELECT 1 FROM deliveries AS d"
+                " WHERE d.message = messages.id AND json_extract(d.last_error, '$.code') = ?))"
+            )
+            params += [query.code, query.code]
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         params.append(max(1, min(query.limit, 1000)))
 
@@ -740,10 +801,10 @@ class SqliteStore(Store):
 
         def op(conn: sqlite3.Connection) -> list[Delivery]:
             rows = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+                f"SELECT {_READ_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
                 params,
             ).fetchall()
-            return [_delivery(r) for r in rows]
+            return [_delivery(_with_payload(conn, r)) for r in rows]
 
         return await self._read(op)
 
@@ -809,6 +870,10 @@ class SqliteStore(Store):
                 conn.execute(f"DELETE FROM transitions WHERE message IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM deliveries WHERE message IN ({marks})", chunk)
                 deleted += conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk).rowcount
+            conn.execute(
+                "DELETE FROM operator_actions WHERE id IN (SELECT message FROM journal WHERE kind = ? AND seq <= ?)",
+                (OPERATOR, base.seq),
+            )
             conn.execute("DELETE FROM journal WHERE seq <= ?", (base.seq,))
             conn.execute(
                 "INSERT INTO journal_base (id, seq, hash, manifest_sha256) VALUES (1, ?, ?, ?) ON CONFLICT (id)"
@@ -826,6 +891,9 @@ class SqliteStore(Store):
                 if e.kind == ACCEPTED:
                     row = conn.execute("SELECT payload FROM messages WHERE id = ?", (e.message_id,)).fetchone()
                     out[e.seq] = None if row is None else payload_digest(row[0])
+                elif e.kind == OPERATOR:
+                    row = conn.execute("SELECT record FROM operator_actions WHERE id = ?", (e.message_id,)).fetchone()
+                    out[e.seq] = None if row is None else payload_digest(bytes(row[0]))
                 else:
                     row = conn.execute(
                         "SELECT payload, receipt FROM deliveries WHERE message = ? AND destination = ?",
@@ -833,6 +901,68 @@ class SqliteStore(Store):
                     ).fetchone()
                     out[e.seq] = None if row is None else payload_digest(row[0] + (row[1] or b""))
             return out
+
+        return await self._read(op)
+
+    async def record_operator_action(self, action: OperatorAction, *, replays: Sequence[Delivery] = ()) -> JournalEntry:
+        record = action.record()
+
+        def op(conn: sqlite3.Connection) -> JournalEntry:
+            for d in replays:
+                _record(conn, d, None, action.at)
+            conn.execute(
+                "INSERT INTO operator_actions (id, operator, action, at, record) VALUES (?, ?, ?, ?, ?)",
+                (action.id, action.operator, action.action, action.at, record),
+            )
+            _append_journal(
+                conn,
+                at=action.at,
+                kind=OPERATOR,
+                message=action.id,
+                destination=action.destination,
+                digest=payload_digest(record),
+            )
+            row = conn.execute(
+                "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            return JournalEntry(*row)
+
+        return await self._write(op)
+
+    async def operator_actions(
+        self,
+        *,
+        operator: str | None = None,
+        since: float | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[RecordedAction]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if operator is not None:
+            clauses.append("a.operator = ?")
+            params.append(operator)
+        if since is not None:
+            clauses.append("a.at >= ?")
+            params.append(since)
+        if ids is not None:
+            if not ids:
+                return []
+            clauses.append(f"a.id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        params.append(max(1, min(limit, 1000)))
+
+        def op(conn: sqlite3.Connection) -> list[RecordedAction]:
+            return [
+                RecordedAction(r[0], bytes(r[1]), r[2])
+                for r in conn.execute(
+                    # the literal kind, so that the partial index journal_operator serves it
+                    f"SELECT a.id, a.record, (SELECT j.seq FROM journal AS j WHERE j.kind = '{OPERATOR}'"
+                    f" AND j.message = a.id) FROM operator_actions AS a{where} ORDER BY a.at DESC, a.id LIMIT ?",
+                    params,
+                )
+            ]
 
         return await self._read(op)
 
@@ -852,6 +982,18 @@ class SqliteStore(Store):
                 stats.counts[State(state)] = n
                 stats.oldest[State(state)] = oldest
             return [out[k] for k in sorted(out)]
+
+        return await self._read(op)
+
+    async def outcomes(self, destinations: Sequence[str]) -> list[DestinationOutcomes]:
+        def op(conn: sqlite3.Connection) -> list[DestinationOutcomes]:
+            rows = [
+                row
+                for name in destinations
+                for state in (State.ACKNOWLEDGED, State.FAILED)
+                for row in conn.execute(_LAST_OUTCOME, (name, state.value)).fetchall()
+            ]
+            return _outcomes(rows)
 
         return await self._read(op)
 
@@ -967,8 +1109,8 @@ def _load_record(conn: sqlite3.Connection, message_id: str) -> MessageRecord | N
     intake = tuple(t for dest, t in steps if dest is None)
     message = Message(id=mid, envelope=envelope, received_at=received_at, history=intake, error=_loads(error))
     deliveries = tuple(
-        _delivery(r, tuple(t for dest, t in steps if dest == r[2]))
-        for r in conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE message = ? ORDER BY seq", (mid,))
+        _delivery(_with_payload(conn, r), tuple(t for dest, t in steps if dest == r[2]))
+        for r in conn.execute(f"SELECT {_READ_COLUMNS} FROM deliveries WHERE message = ? ORDER BY seq", (mid,))
     )
     replies = tuple(
         r[0]

@@ -117,7 +117,7 @@ def th_sender(dev_pki: DevPki, url: str, state: MemoryAdapterState) -> As4Adapte
 async def test_duplicate_arriving_at_node_2_after_the_original_reached_node_1_gets_the_original_receipt_only(
     dev_pki: DevPki, tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="adapters.as4.receiver")
+    caplog.set_level(logging.INFO, logger="nswgw.as4.receiver")
     message = OutboundMessage(
         message_id="TH-ECO-42", payload=FORM_D, sender=PARTNER, document_type=ACTION, conversation="conv-42"
     )
@@ -152,7 +152,7 @@ async def test_duplicate_arriving_at_node_2_after_the_original_reached_node_1_ge
     assert endpoint_1.receiver.delivered == 1 and endpoint_2.receiver.delivered == 0  # type: ignore[attr-defined]
     assert len(dest.requests) == 1 and dest.requests[0]["body"] == FORM_D
     assert f"AS4 duplicate {ebms_id} from {PARTNER} answered with its original receipt" in [
-        r.getMessage() for r in caplog.records if r.name == "adapters.as4.receiver"
+        r.getMessage() for r in caplog.records if r.name == "nswgw.as4.receiver"
     ]
 
 

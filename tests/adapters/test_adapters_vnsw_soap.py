@@ -159,12 +159,21 @@ async def _nothing_stored(gw: Gateway, *message_ids: str) -> None:
 async def test_mard_token_with_an_envelope_claiming_moit_identity_gets_00_with_IDENTITY_MISMATCH(
     gateway: Gateway,
 ) -> None:
-    """MARD's token submitting a VNSW envelope claiming From/identity of MOIT (BCT) is refused, nothing queued."""
+    """MARD's token submitting a VNSW envelope claiming From/identity of MOIT (BCT) is refused, nothing queued; the
+    refusal is counted for MARD and published as ``rejected`` naming the element and the endpoint."""
+    subscription = gateway.events.subscribe()
     answer = await _call(gateway, vnsw_envelope("m-imp", sender="BCT"))
     [(code, name)] = _errors(answer)
     assert code == "IDENTITY_MISMATCH" and name.startswith("/Envelope/Header/From/identity: ")
     assert answer.findtext("Header/Subject/reference") == "BNNPTNT11190000272"  # the header was readable
     await _nothing_stored(gateway, "m-imp")
+    [rejected] = [e.fields for e in subscription.pending() if e.name == "rejected"]
+    assert (rejected["code"], rejected["sender"], rejected["field"]) == (
+        "IDENTITY_MISMATCH",
+        "MARD",
+        "/Envelope/Header/From/identity",
+    )
+    assert gateway.metrics.value("nswgw_rejections_total", code="IDENTITY_MISMATCH", sender="MARD") == 1
 
 
 @pytest.mark.parametrize(("signer", "code"), [("moit", "CERT_IDENTITY_MISMATCH"), ("mard", None)])
@@ -326,6 +335,7 @@ async def test_not_xml_is_a_soap_fault_with_XML_MALFORMED(gateway: Gateway) -> N
     assert status == 500
     assert fault.findtext(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault/faultcode") == "SOAP-ENV:Client"
     assert fault.find(".//{urn:nsw:gateway:error}error").get("code") == "XML_MALFORMED"
+    assert gateway.metrics.value("nswgw_rejections_total", code="XML_MALFORMED", sender="MARD") == 1
 
 
 async def test_soap_12_envelope_is_a_version_mismatch_fault(gateway: Gateway) -> None:

@@ -79,6 +79,22 @@ def test_peak_rss_reports_each_sizes_growth_as_json_lines_and_a_table(tmp_path: 
     assert "x payload" in run.stdout and "load average at the end" in run.stdout
 
 
+def test_peak_rss_after_a_warm_up_on_postgresql_names_its_mode_in_each_result_and_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "rss.json"
+    rss = [sys.executable, str(ROOT / "benchmarks" / "peak_rss.py"), "--sizes", "128KiB", "--json", str(out)]
+    run = subprocess.run(
+        [*rss, "--warm", "--verification", "off", "--store", "postgresql", "--dsn", PG_DSN],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    [r] = json.loads(out.read_text())
+    assert (r["document"], r["verification"], r["store"], r["warm"]) == ("128KiB", "off", "postgresql", True)
+    assert r["peak_rss_bytes"] >= r["baseline_rss_bytes"] > 0 and r["growth_ratio"] >= 0
+    assert "(verification off, postgresql store, warm; target: growth <= 2x payload)" in run.stdout
+
+
 def test_peak_rss_refuses_a_size_above_the_gateways_limit_naming_the_option(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "peak_rss.py"), "--sizes", "32MiB"],

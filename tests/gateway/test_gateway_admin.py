@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,17 +17,19 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.actions import SIGNAL_OPERATOR
 from gateway.api import Gateway
+from gateway.audit import audit_store
 from gateway.config import load_config
 from gateway.errors import ConfigError
+from gateway.journal import OperatorAction
 from gateway.store.base import MessageQuery
+from gateway.store.sqlite import SqliteStore
+from helpers.admin import NEW_PARTY, OPERATORS, OPS, VIEWER, Rig, gateway_toml, serve, stop
 from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
 from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
 
-OPS = "ops-token"
-VIEWER = "viewer-token"
-OPERATORS = {"ops": {"tokens": [OPS]}, "viewer": {"tokens": [VIEWER], "roles": ["read"]}}
 ADMIN_GETS = (
     "/v1/admin/messages",
     "/v1/admin/messages/nope",
@@ -38,18 +37,6 @@ ADMIN_GETS = (
     "/v1/admin/partners",
     "/v1/admin/certificates",
 )
-
-
-class Rig:
-    def __init__(self, gw: Gateway, session: aiohttp.ClientSession, partner: Receiver) -> None:
-        self.gw, self.session, self.partner = gw, session, partner
-
-    async def call(
-        self, method: str, path: str, token: str | None = OPS, body: Any = None
-    ) -> tuple[int, dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        async with self.session.request(method, f"{self.gw.url}{path}", headers=headers, json=body, params=None) as r:
-            return r.status, json.loads(await r.read())
 
 
 def _config(tmp_path: Path, url: str, **overrides: Any) -> Any:
@@ -298,39 +285,11 @@ async def test_the_certificate_inventory_matches_the_dev_pki(tmp_path: Path, dev
     assert by_field["parties.MOIT.trust.intermediates[0]"]["issuer"] == root["subject"]
 
 
-def _toml(tmp_path: Path, partner: str, *, extra_party: str = "", port: int = 0, routes: str = "TH") -> str:
-    return f"""
-[gateway]
-port = {port}
-poll_interval = 0.05
-verification = "well-formed"
-signing = "off"
-[gateway.metrics]
-public = true
-[store]
-url = "sqlite:///{tmp_path / "gw.db"}"
-synchronous = "NORMAL"
-[operators.ops]
-tokens = ["{OPS}"]
-[parties.MOIT]
-tokens = ["{TOKENS["MOIT"]}"]
-document_types = ["eco.form_d"]
-{extra_party}
-[destinations.TH]
-url = "{partner}"
-[[routes]]
-document_type = "*"
-to = ["{routes}"]
-[document_types."eco.form_d"]
-unchecked = true
-"""
-
-
 @pytest.fixture
 async def file_rig(tmp_path: Path) -> AsyncIterator[tuple[Rig, Path]]:
     partner = await Receiver().start()
     path = tmp_path / "gateway.toml"
-    path.write_text(_toml(tmp_path, partner.url), encoding="utf-8")
+    path.write_text(gateway_toml(tmp_path, partner.url), encoding="utf-8")
     config = load_config(path)
     try:
         async with Gateway(config) as gw, aiohttp.ClientSession() as session:
@@ -338,9 +297,6 @@ async def file_rig(tmp_path: Path) -> AsyncIterator[tuple[Rig, Path]]:
             yield Rig(gw, session, partner), path
     finally:
         await partner.stop()
-
-
-NEW_PARTY = '[parties.NEWCO]\ntokens = ["newco-token"]\ndocument_types = ["eco.form_d"]\n'
 
 
 async def _submit_as(rig: Rig, token: str, message_id: str) -> tuple[int, dict[str, Any]]:
@@ -355,7 +311,7 @@ async def test_a_reload_with_a_new_party_lets_its_token_submit_without_a_restart
     rig, path = file_rig
     status, body = await _submit_as(rig, "newco-token", "n-1")
     assert (status, body["error"]["code"]) == (401, "AUTH_REQUIRED")
-    path.write_text(_toml(tmp_path, rig.partner.url, extra_party=NEW_PARTY), encoding="utf-8")
+    path.write_text(gateway_toml(tmp_path, rig.partner.url, extra=NEW_PARTY), encoding="utf-8")
     status, body = await rig.call("POST", "/v1/admin/reload")
     assert (status, body) == (200, {"config": str(path), "changed": ["parties"], "operator": "ops"})
     status, newco = await _submit_as(rig, "newco-token", "n-2")
@@ -369,7 +325,7 @@ async def test_a_reload_of_an_invalid_file_is_refused_and_the_running_configurat
     file_rig: tuple[Rig, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rig, path = file_rig
-    path.write_text(_toml(tmp_path, rig.partner.url, extra_party=NEW_PARTY, routes="NOWHERE"), encoding="utf-8")
+    path.write_text(gateway_toml(tmp_path, rig.partner.url, extra=NEW_PARTY, routes="NOWHERE"), encoding="utf-8")
     status, body = await rig.call("POST", "/v1/admin/reload")
     assert (status, body["error"]["code"], body["error"]["field"]) == (422, "CONFIG_INVALID", "routes[0].to[0]")
     assert body["error"]["details"]["errors"][0]["message"] == "unknown destination 'NOWHERE'"
@@ -382,7 +338,7 @@ async def test_a_reload_that_changes_the_listener_is_refused_naming_the_keys(
     file_rig: tuple[Rig, Path], tmp_path: Path
 ) -> None:
     rig, path = file_rig
-    path.write_text(_toml(tmp_path, rig.partner.url, extra_party=NEW_PARTY, port=8099), encoding="utf-8")
+    path.write_text(gateway_toml(tmp_path, rig.partner.url, extra=NEW_PARTY, port=8099), encoding="utf-8")
     status, body = await rig.call("POST", "/v1/admin/reload")
     assert (status, body["error"]["code"], body["error"]["field"]) == (409, "RELOAD_REFUSED", "gateway.port")
     assert body["error"]["details"] == {"keys": ["gateway.port"]}
@@ -396,39 +352,37 @@ async def test_a_reload_needs_the_act_role_and_a_configuration_file(sqlite_rig: 
     assert (status, body["error"]["code"], body["error"]["field"]) == (409, "RELOAD_REFUSED", "config")
 
 
-async def test_sighup_to_nswgw_serve_reloads_the_file_and_a_new_party_token_works(tmp_path: Path) -> None:
+async def test_sighup_to_nswgw_serve_reloads_the_file_a_new_party_token_works_and_the_journal_says_who(
+    tmp_path: Path,
+) -> None:
+    """Prerequisite: ``nswgw serve`` running from a file. Predicate: after SIGHUP with a new party in the file, the
+    new party's token submits, and the store holds a ``reload`` action of ``signal:SIGHUP`` naming ``parties``; the
+    log verifies."""
     partner = await Receiver().start()
     path = tmp_path / "gateway.toml"
-    path.write_text(_toml(tmp_path, partner.url), encoding="utf-8")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.commands",
-        "serve",
-        "--config",
-        str(path),
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    path.write_text(gateway_toml(tmp_path, partner.url), encoding="utf-8")
+    process, url = await serve(path)
     try:
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-        url = re.search(r"listening on (http://\S+)", line)
-        assert url is not None, line
         headers = {"Authorization": "Bearer newco-token", "X-Message-Id": "n-1", "X-Document-Type": "eco.form_d"}
         async with aiohttp.ClientSession() as session:
-            async with session.post(f"{url.group(1)}/v1/messages", data=doc(1), headers=headers) as r:
+            async with session.post(f"{url}/v1/messages", data=doc(1), headers=headers) as r:
                 assert r.status == 401
-            path.write_text(_toml(tmp_path, partner.url, extra_party=NEW_PARTY), encoding="utf-8")
+            path.write_text(gateway_toml(tmp_path, partner.url, extra=NEW_PARTY), encoding="utf-8")
             process.send_signal(signal.SIGHUP)
             line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
             assert line == f"nswgw reloaded {path}: parties\n"
-            async with session.post(f"{url.group(1)}/v1/messages", data=doc(1), headers=headers) as r:
+            async with session.post(f"{url}/v1/messages", data=doc(1), headers=headers) as r:
                 assert (r.status, (await r.json())["sender"]) == (202, "NEWCO")
     finally:
-        if process.returncode is None:
-            process.terminate()
-        await asyncio.wait_for(process.communicate(), 60)
+        await stop(process)
         await partner.stop()
+    async with SqliteStore(tmp_path / "gw.db") as store:
+        [held] = await store.operator_actions()
+        action = OperatorAction.from_record(held.record)
+        assert (action.operator, action.action, action.targets) == (
+            SIGNAL_OPERATOR,
+            "reload",
+            ({"section": "parties"},),
+        )
+        assert (await audit_store(store)).ok

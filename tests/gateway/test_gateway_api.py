@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import aiohttp
 import pytest
 
 from gateway.api import Gateway
-from gateway.model import State
+from gateway.model import PartyId, State
+from gateway.ports import VerifiedMessage, Verifier
 from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, submit
 
 
@@ -223,3 +225,27 @@ async def test_ops_endpoints(rig) -> None:
     assert set(spec["paths"]) >= {"/v1/messages", "/v1/messages/{id}", "/healthz", "/readyz", "/metrics"}
     assert "AUTH_FORBIDDEN" in spec["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"]
     assert State.ACKNOWLEDGED.value in spec["components"]["schemas"]["State"]["enum"]
+
+
+class _CountingVerifier:
+    """The gateway's verifier behind one that notes how many references the document it is handed has."""
+
+    def __init__(self, inner: Verifier) -> None:
+        self.inner = inner
+        self.references: list[int] = []
+
+    def verify(self, raw: bytes, sender: PartyId, *, format: str = "xml") -> VerifiedMessage:
+        self.references.append(sys.getrefcount(raw))
+        return self.inner.verify(raw, sender, format=format)
+
+
+async def test_a_submitted_body_is_held_by_the_verifier_alone_once_handed_over(rig) -> None:  # type: ignore[no-untyped-def]
+    gw, s, th = rig
+    counting = _CountingVerifier(gw.broker.verifier)
+    gw.broker.verifier = counting
+    # 900 kB: aiohttp's client warns about a bytes body above 1 MiB
+    status, ack = await submit(s, gw.url, "MOIT", "M-BIG", "eco.form_d", doc(1, 900_000))
+    assert status == 202, ack
+    # the verifier's own name and getrefcount's argument: neither aiohttp, the handler nor the broker keeps it
+    assert counting.references == [2]
+    await eventually(lambda: len(th.requests) == 1)

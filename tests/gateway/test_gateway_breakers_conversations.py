@@ -287,10 +287,11 @@ async def test_dead_conversation_head_holds_its_followers_alerts_and_they_expire
             assert d.last_error is not None and d.last_error["code"] == "CONVERSATION_BLOCKED"
             assert d.last_error["details"]["head"] == head
 
-        from gateway.delivery import replay
+        from gateway.actions import replay_dead_letters
 
         th.reject.clear()
-        assert len(await replay(gw.store, config, now=clock.now(), destination="TH")) == 3
+        replayed, _ = await replay_dead_letters(gw.store, config, now=clock.now(), operator="test", destination="TH")
+        assert len(replayed) == 3
         gw.engine.wake()
         await eventually(lambda: _all_acknowledged(gw, [head, *followers]))
     assert th.processed == [other["id"], head, *followers]

@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 
 from adapters.http import HttpAdapter, translate_error
+from gateway.actions import replay_dead_letters
 from gateway.api import Gateway
 from gateway.config import BreakerSettings, RetryPolicy
-from gateway.delivery import Backoff, CircuitBreaker, replay
+from gateway.delivery import Backoff, CircuitBreaker
 from gateway.errors import ConfigError, NswError, PartnerError, PartnerRejected, PartnerUnavailable, ReceiptInvalid
 from gateway.model import Delivery, Message, PartyId, State, SubmissionEnvelope
 from gateway.ports import OutboundMessage, adapter_names, resolve_adapter
@@ -148,7 +149,7 @@ async def test_partner_down_past_ttl_ends_in_dlq_and_replays_cleanly(tmp_path: P
             assert d.last_error is not None and d.last_error["code"] == "CONVERSATION_BLOCKED"
             assert d.last_error["details"]["head"] == ids[0]
         th.mode = "ok"
-        replayed = await replay(gw.store, config, now=gw.clock.now(), destination="TH")
+        replayed, _ = await replay_dead_letters(gw.store, config, now=gw.clock.now(), operator="test", destination="TH")
         gw.engine.wake()
         assert len(replayed) == 3
         await eventually(lambda: all_in(gw, ids, State.ACKNOWLEDGED))
@@ -306,6 +307,39 @@ async def test_unreachable_partner_is_unavailable_not_a_driver_error() -> None:
         with pytest.raises(PartnerUnavailable) as err:
             await adapter.deliver(OutboundMessage("m", b"<x/>", "MOIT", "d", "c"))
     assert isinstance(err.value.__cause__, aiohttp.ClientError)
+
+
+async def test_large_payload_arrives_whole_with_its_length_and_again_after_a_redirect() -> None:
+    from aiohttp import web
+
+    payload = bytes(range(256)) * 12289  # about 3 MiB: many slices of the adapter's writes
+    seen: list[tuple[str, str | None, str | None, bytes]] = []
+
+    async def inbox(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append(
+            (request.path, request.headers.get("Content-Length"), request.headers.get("Transfer-Encoding"), body)
+        )
+        if request.path == "/moved":
+            raise web.HTTPTemporaryRedirect("/inbox")
+        return web.json_response({"message_id": request.headers["X-Message-Id"]})
+
+    app = web.Application(client_max_size=2 * len(payload))
+    app.router.add_post("/{name}", inbox)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/moved"
+        async with HttpAdapter(url, timeout=10) as adapter:
+            receipt = await adapter.deliver(OutboundMessage("m-large", payload, "MOIT", "d", "c"))
+    finally:
+        await runner.cleanup()
+    assert receipt.message_id == "m-large"
+    assert [(path, length, chunked, body == payload) for path, length, chunked, body in seen] == [
+        ("/moved", str(len(payload)), None, True),
+        ("/inbox", str(len(payload)), None, True),
+    ]
 
 
 def test_unknown_adapter_suggests_the_right_name() -> None:

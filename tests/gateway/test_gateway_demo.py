@@ -4,6 +4,11 @@ the partners, the partners' signed receipts by the gateway)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gateway.dev.demo import run_demo, summary_table
@@ -40,3 +45,35 @@ async def test_demo_baseline_with_verification_and_signing_off_still_delivers_ev
     )
     assert result.deliveries == {"TH": 7, "ID": 9, "CUSTOMS": 18, "MARD": 2}
     assert result.submissions_verified == 0 and sum(result.partner_verified.values()) == 0
+
+
+def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_file(tmp_path: Path) -> None:
+    """Predicate: ``nswgw demo --log-file`` prints no log line between its progress and its table (the partner
+    that is down makes WARNING events), and the file holds one JSON object per line: an ``accepted`` event per
+    message and the retries of the partner that was down."""
+    log = tmp_path / "demo.log"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "demo",
+            "--messages",
+            "12",
+            "--flaky",
+            "0.5",
+            "--quiet",
+            "--log-file",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "" and "retry_scheduled" not in run.stdout, (run.stdout, run.stderr)
+    assert run.stdout.splitlines()[-1] == f"gateway log (JSON lines): {log}"
+    events = [json.loads(line).get("event") for line in log.read_text(encoding="utf-8").splitlines()]
+    assert events.count("accepted") == 12
+    assert "retry_scheduled" in events and events.count("receipt_verified") >= 12

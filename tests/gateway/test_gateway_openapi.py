@@ -7,6 +7,7 @@ configured from plain values; the AS4 partner is an ``As4Adapter`` of the develo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from openapi_spec_validator import validate as validate_openapi
 from adapters.as4 import As4Adapter
 from gateway.api import DOCUMENT, Gateway, build_app
 from gateway.errors import GatewayError, StoreUnavailable
+from gateway.events import Event
 from gateway.openapi import documented_operations, served_operations, undocumented_operations
 from gateway.ports import InboundEndpoint, Intake, OutboundMessage
 from helpers.adapters import vnsw_envelope
@@ -346,7 +348,10 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
     assert answer.status == 200 and answer.json() == {"dead_letters": []}
     replay = "/v1/admin/dead-letters/replay"
     answer = await client.call("POST", replay, json={"destination": "TH"}, headers=ops)
-    assert answer.status == 200 and answer.json() == {"replayed": [], "operator": "ops"}
+    assert answer.status == 200 and (answer.json()["replayed"], answer.json()["operator"]) == ([], "ops")
+    replayed = answer.json()
+    answer = await client.call("GET", "/v1/admin/actions", path="/v1/admin/actions?operator=ops", headers=ops)
+    assert answer.status == 200 and [a["id"] for a in answer.json()["actions"]] == [replayed["action"]]
     answer = await client.call("POST", replay, json={"ids": ["nope"]}, headers=ops)
     assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
     answer = await client.call("GET", "/v1/admin/partners", headers=ops)
@@ -355,6 +360,14 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
     assert answer.status == 409 and answer.json()["error"]["code"] == "RELOAD_REFUSED"  # started without a file
     answer = await client.call("GET", "/v1/admin/certificates", headers=ops)
     assert answer.status == 200  # this rig configures no trust files; the shape is checked against the document
+    answer = await client.call("GET", "/v1/admin/events", path="/v1/admin/events?events=nope", headers=ops)
+    assert answer.status == 400 and answer.json()["error"]["field"] == "events"
+    streaming = asyncio.create_task(client.call("GET", "/v1/admin/events", headers=ops))
+    await eventually(lambda: bool(gw.events._subscribers))
+    gw.events.publish(Event("config_reloaded", gw.clock.now(), {"operator": "ops"}))
+    gw.events.close()  # the stream ends as at the gateway's stop: the answer is complete
+    answer = await streaming
+    assert answer.status == 200 and answer.body.startswith(b"id: 1\nevent: config_reloaded\ndata: {")
 
     assert client.called == documented_operations(client.document)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,31 @@ async def test_content_type_of_each_delivery_survives_claim_retry_lookup_and_dea
     assert len(await store.expire("REST", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl")) == 1
     [dead] = await store.dead_letters(destination="REST")
     assert dead.content_type == "application/json"
+
+
+async def test_large_and_small_payloads_come_back_byte_for_byte_from_claim_lookup_and_dead_letter(
+    store: Store,
+) -> None:
+    large = bytes(range(256)) * (3 * 4096 + 7)  # above the 1 MiB that SQLite writes and reads by blob I/O
+    m, [d], ack = queued("M-LARGE", content_types={"TH": "application/pdf"}, on_behalf_of="0101234567")
+    assert (await store.accept(m, large, [replace(d, payload=large)], ack))[1]
+    await accept(store, "M-SMALL")
+    claimed = await store.claim("TH", owner="w", limit=10, now=110.0, lease=10)
+    assert [(c.payload, c.content_type, c.on_behalf_of) for c in claimed] == [
+        (large, "application/pdf", "0101234567"),
+        (b"<m>M-SMALL</m>", "application/xml", None),
+    ]
+    for c in claimed:
+        await store.record(c.released("handed back", at=111.0), owner="w", now=111.0)
+    claimed = await store.claim("TH", owner="w", limit=10, now=112.0, lease=10)
+    assert [c.payload for c in claimed] == [large, b"<m>M-SMALL</m>"]
+    for c in claimed:
+        await store.record(c.released("handed back", at=113.0), owner="w", now=113.0)
+    record = await store.get(ack.id)
+    assert record is not None and [x.payload for x in record.deliveries] == [large]
+    expired = await store.expire("TH", now=151.0, code="PARTNER_UNAVAILABLE", detail="ttl")
+    assert [x.payload for x in expired] == [large, b"<m>M-SMALL</m>"]
+    assert [x.payload for x in await store.dead_letters(destination="TH")] == [large, b"<m>M-SMALL</m>"]
 
 
 async def test_enterprise_a_delivery_was_relayed_for_survives_claim_lookup_and_dead_letter(store: Store) -> None:

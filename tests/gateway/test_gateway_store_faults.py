@@ -76,6 +76,7 @@ async def test_sqlite_on_a_full_disk_answers_507_STORE_FULL_and_loses_nothing_ac
     refused: list[str] = []
     try:
         async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+            faults = gw.events.subscribe(buffer=10_000)
             for n in range(5):
                 status, body = await submit(s, gw.url, "MOIT", f"BEFORE-{n}", FORM_D, doc(n, size=2000))
                 assert status == 202, body
@@ -91,7 +92,10 @@ async def test_sqlite_on_a_full_disk_answers_507_STORE_FULL_and_loses_nothing_ac
                 refused.append(f"FULL-{n}")
                 if len(refused) == 1:
                     assert _logged(caplog, body["error"]["incident_id"]), "the refusal is not logged at ERROR"
+                    first_incident = body["error"]["incident_id"]
             assert len(refused) > 50, f"the disk never filled: {len(accepted)} accepted"
+            published = [e.fields for e in faults.pending() if e.name == "store_fault"]
+            assert {"code": "STORE_FULL", "incident_id": first_incident, "route": "/v1/messages"} in published
             headers = {"Authorization": f"Bearer {TOKENS['MOIT']}", "X-Message-Id": "FULL-again"}
             async with s.post(
                 f"{gw.url}/v1/messages", data=doc(1, size=8000), headers={**headers, "X-Document-Type": FORM_D}

@@ -21,7 +21,7 @@ from test_gateway_store_sqlite_schema import LEGACY_TRANSITIONS, version_2_rows
 from gateway.api import Gateway
 from gateway.cli import main as nswgw
 from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
-from gateway.journal import JournalEntry, verify_chain
+from gateway.journal import JournalEntry, OperatorAction, verify_chain
 from gateway.model import State
 from gateway.store import MessageQuery, Store, migrations, store_from_settings
 from gateway.store.base import JournalBase, OnDead
@@ -341,10 +341,11 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "record": lambda s: s.record(replace(queued("X")[1][0], history=()).delivered(at=2.0), owner="w", now=2.0),
     "expire": lambda s: s.expire("TH", now=1.0, code="PARTNER_UNAVAILABLE", detail="ttl"),
     "get": lambda s: s.get("x"),
-    "search": lambda s: s.search(MessageQuery(sender="MOIT")),
+    "search": lambda s: s.search(MessageQuery(sender="MOIT", destination="TH", code="X", after=(1.0, "x"))),
     "dead_letters": lambda s: s.dead_letters(),
     "journal": lambda s: s.journal(),
     "stats": lambda s: s.stats(),
+    "outcomes": lambda s: s.outcomes(["TH"]),
     "health": lambda s: s.health(),
     "waiting_behind": lambda s: s.waiting_behind(queued("X")[1][0]),
     "state_add": lambda s: s.state_add("inbound:as4", "k", b"v", expires_at=2.0, now=1.0),
@@ -361,6 +362,8 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "finished_messages": lambda s: s.finished_messages(received_before=1.0, limit=1),
     "message_payload": lambda s: s.message_payload("x"),
     "prune_archived": lambda s: s.prune_archived(["x"], base=JournalBase(1, "0" * 64, "")),
+    "record_operator_action": lambda s: s.record_operator_action(OperatorAction.new("ops", "reload", at=1.0)),
+    "operator_actions": lambda s: s.operator_actions(operator="ops", since=1.0, ids=["x"]),
 }
 
 

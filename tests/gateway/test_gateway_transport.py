@@ -282,6 +282,23 @@ async def test_a_stalled_body_is_answered_request_timeout(guarded: Gateway) -> N
             assert (await r.json())["messages"] == []
 
 
+async def test_a_stalled_body_of_a_request_the_middleware_reads_is_answered_request_timeout(guarded: Gateway) -> None:
+    head = (
+        "GET /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {TOKENS['MOIT']}\r\nContent-Length: 1000\r\n\r\nnot all of it"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", guarded.port)
+    try:
+        writer.write(head.encode())
+        await writer.drain()
+        status, headers, _ = _parse(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND))
+        body = json.loads(await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), BOUND))
+    finally:
+        writer.close()
+    assert (status, body["error"]["code"], body["error"]["field"]) == (408, "REQUEST_TIMEOUT", "body")
+    assert headers["connection"] == "close"
+
+
 async def test_the_connection_beyond_the_per_client_cap_is_refused_while_the_others_are_open(
     guarded: Gateway,
 ) -> None:

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.actions import replay_dead_letters
 from gateway.api import Gateway
-from gateway.delivery import replay
 from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
 from helpers.ocsp import dev_pki  # noqa: F401 - fixture
 from helpers.postgres import IsolatedPostgresStore
@@ -123,7 +123,8 @@ async def test_dead_letter_queue_depth_goes_down_after_replay(rig) -> None:
     assert sample(text, "nswgw_dead_letters_total", destination="TH") == 1
     assert sample(text, "nswgw_delivery_failures_total", destination="TH", code="PARTNER_REJECTED", outcome="dead") == 1
     th.mode = "ok"
-    assert len(await replay(gw.store, gw.config, now=time.time(), destination="TH")) == 1
+    replayed, _ = await replay_dead_letters(gw.store, gw.config, now=time.time(), operator="test", destination="TH")
+    assert len(replayed) == 1
     gw.engine.wake(("TH",))
     await eventually(lambda: depth_is(0))
     text = await scrape(s, gw)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import XmlError
-from signing.xml import ParserLimits, parse_xml
+from signing.xml import ParserLimits, ascii_only, parse_xml, serialize
 
 XML_VECTORS = Path(__file__).parents[1] / "vectors" / "xml"
 
@@ -148,3 +148,48 @@ def test_a_document_above_libxml2s_text_limit_keeps_every_protection(data: bytes
     with pytest.raises(XmlError) as info:
         parse_xml(data)
     assert info.value.code == code
+
+
+_CORPUS = sorted((Path(__file__).parents[1] / "vectors").rglob("*.xml"))
+
+
+@pytest.mark.parametrize("path", _CORPUS, ids=lambda p: p.name)
+def test_every_vector_serializes_to_the_same_bytes_either_way(path: Path) -> None:
+    data = path.read_bytes()
+    try:
+        root = parse_xml(data)
+    except XmlError:
+        return  # an attack vector: nothing to serialize
+    for node in (root, root.getroottree(), next(iter(root), root)):
+        for declaration in (True, False):
+            utf8 = serialize(node, declaration=declaration)
+            assert serialize(node, declaration=declaration, ascii=True) == utf8
+    assert ascii_only(data, root) == (data.isascii() and b"&#" not in data)
+
+
+def test_awkward_ascii_content_serializes_to_the_same_bytes_either_way() -> None:
+    data = (
+        b'<a xmlns="urn:x" xmlns:p="urn:p" b="1&quot;2&apos;&lt;&gt;&amp;" c="x&#10;y"><p:c/>t&gt;&lt;&amp;\r\n'
+        b"<?pi x?><![CDATA[<x>]]><d/>tail</a>\n"
+    )
+    root = parse_xml(data)
+    assert not ascii_only(data, root)  # a character reference: it could name any character
+    plain = data.replace(b"&#10;", b" ")
+    root = parse_xml(plain)
+    assert ascii_only(plain, root)
+    assert serialize(root, ascii=True) == serialize(root) and serialize(root[1], ascii=True) == serialize(root[1])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "<a>\u00e9</a>".encode(),
+        b"<a>&#xe9;</a>",
+        b"<?xml version='1.0' encoding='UTF-7'?><a>+AOk-</a>",
+    ],
+    ids=["utf-8-bytes", "character-reference", "utf-7-declared"],
+)
+def test_a_document_that_can_hold_other_than_ascii_is_not_ascii_only(data: bytes) -> None:
+    root = parse_xml(data)
+    assert not ascii_only(data, root)
+    assert serialize(root, ascii=True) == serialize(root)  # the bytes are right either way, only dearer

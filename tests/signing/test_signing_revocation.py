@@ -459,7 +459,7 @@ def test_first_available_needs_a_checker():
 
 def test_soft_fail_passes_when_unavailable_and_logs(dev_pki, caplog):  # noqa: F811
     checker = SoftFail(OcspChecker(responder_url=dead_url(), timeout=2))
-    with caplog.at_level(logging.WARNING, logger="signing.revocation"):
+    with caplog.at_level(logging.WARNING, logger="nswgw.revocation"):
         assert checker.check(dev_pki.party("moit").cert, dev_pki.issuing_cert, at=now()) is None
     assert "CERT_REVOCATION_UNAVAILABLE" in caplog.text
 

@@ -293,6 +293,28 @@ CREATE TABLE journal_base (
 );
 """
 
+_OPERATOR_ACTIONS = """
+-- The evidence of each OPERATOR journal entry: the action's record (canonical JSON, what the entry's digest
+-- names), keyed by the action id the entry carries; who and when are columns for the operator API's listing.
+-- Archiving moves a record into the bundle with its entry. The partial index finds an action's entry.
+CREATE TABLE operator_actions (
+    id TEXT PRIMARY KEY,
+    operator TEXT NOT NULL,
+    action TEXT NOT NULL,
+    at {real} NOT NULL,
+    record {blob} NOT NULL
+);
+CREATE INDEX operator_actions_at ON operator_actions (at);
+CREATE INDEX journal_operator ON journal (message) WHERE kind = 'OPERATOR';
+"""
+
+_OUTCOME_INDEX = """
+-- A destination's newest verified receipt and newest failed attempt (the operator API's partners) by index
+-- lookups instead of a scan of every transition; partial: only those two kinds of step are indexed.
+CREATE INDEX transitions_outcomes ON transitions (destination, to_state, at, id)
+    WHERE to_state IN ('ACKNOWLEDGED', 'FAILED');
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -315,6 +337,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     # only PostgreSQL has several nodes
     Migration(8, "heartbeat of each node by the database clock", _NODE_HEARTBEAT, ""),
     Migration(9, "the last journal entry pruned into an archive bundle", _JOURNAL_BASE, _JOURNAL_BASE),
+    Migration(
+        10,
+        "operator actions, the evidence of OPERATOR journal entries",
+        _OPERATOR_ACTIONS.format(blob="BYTEA", real="DOUBLE PRECISION"),
+        _OPERATOR_ACTIONS.format(blob="BLOB", real="REAL"),
+    ),
+    Migration(11, "index of each destination's last receipt and last failure", _OUTCOME_INDEX, _OUTCOME_INDEX),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
