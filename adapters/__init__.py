@@ -1,4 +1,4 @@
-"""Pluggable adapters per ministry and ASEAN partner (VNSW SOAP, REST/JSON, AS4, file drop).
+"""Pluggable adapters per ministry and ASEAN partner (VNSW SOAP, REST/JSON, AS4, file drop, IPPC ePhyto hub).
 
 Contract and registries: the core's ports, :mod:`gateway.ports` (outbound :class:`~gateway.ports.Adapter`, alias
 table ``BUILTIN_ADAPTERS``, entry points ``nsw.adapters``; inbound :class:`~gateway.ports.InboundEndpoint`,
@@ -8,7 +8,8 @@ Each adapter and endpoint class declares its options as ``Options``, a frozen py
 module (``HttpOptions``, ``As4Options``, ``FileDropInboxOptions``...); ``[destinations.NAME.options]`` and
 ``[inbound.NAME.options]`` are validated against it when the configuration is loaded, relative paths relative to
 the configuration file. Field types shared by several adapters (keys, trust stores, certificates):
-:mod:`adapters.options`.
+:mod:`adapters.options`; what the zeep-based SOAP adapters share (TLS transport, ``wsdl`` option, error
+translation): :mod:`adapters.soap`.
 
 Aliases, each with its outbound adapter and inbound endpoint:
 
@@ -25,4 +26,8 @@ Aliases, each with its outbound adapter and inbound endpoint:
     out: :mod:`adapters.filedrop` atomic write to ``outbox/``; in: watched ``inbox/`` → ``processed/`` / ``error/``
 ``as4``
     out: :mod:`adapters.as4` ebMS 3.0; in: :class:`adapters.as4.As4Receiver`
+``ippc-hub`` (entry points ``nsw.adapters`` / ``nsw.inbound``)
+    out: :mod:`adapters.ippc.outbound` zeep ``DeliverEnvelope`` of an SPS certificate to the IPPC ePhyto hub, then
+    ``GetEnvelopeTrackingInfo`` until ``Delivered`` (the receipt) or ``FailedDelivery``; in:
+    :mod:`adapters.ippc.inbound` polls ``PULLImportEnvelope``, acknowledges each import after durable acceptance
 """

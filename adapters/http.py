@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.options import TlsOptions, client_ssl_context
 from gateway.errors import GatewayError, PartnerRejected, PartnerUnavailable
-from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt, public_endpoint, without_credentials
 
 __all__ = ["HttpAdapter", "HttpOptions", "translate_error"]
 
@@ -61,18 +61,19 @@ def _describe(exc: BaseException) -> str:
 
 def translate_error(exc: BaseException, url: str) -> PartnerUnavailable | PartnerRejected:
     """The gateway error for an aiohttp/asyncio failure while talking to ``url``."""
+    shown, what = public_endpoint(url), without_credentials(_describe(exc), url)  # stored, logged, shown: no secret
     if isinstance(exc, aiohttp.ClientResponseError):
         status = exc.status
         if status >= 500 or status in _RETRY_STATUSES:
-            return PartnerUnavailable(f"{url} answered {status}", field="http.status", details={"status": status})
-        return PartnerRejected(f"{url} answered {status}", field="http.status", details={"status": status})
+            return PartnerUnavailable(f"{shown} answered {status}", field="http.status", details={"status": status})
+        return PartnerRejected(f"{shown} answered {status}", field="http.status", details={"status": status})
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return PartnerUnavailable(f"{url} did not answer in time", field="http.timeout")
+        return PartnerUnavailable(f"{shown} did not answer in time", field="http.timeout")
     if isinstance(exc, aiohttp.InvalidURL):
-        return PartnerRejected(f"invalid partner URL {url}: {_describe(exc)}", field="url")
+        return PartnerRejected(f"invalid partner URL {shown}: {what}", field="url")
     if isinstance(exc, (aiohttp.ClientError, OSError)):
-        return PartnerUnavailable(f"{url}: {_describe(exc)}", field="http")
-    raise GatewayError(f"unexpected {_describe(exc)} from the HTTP adapter", field="http") from exc
+        return PartnerUnavailable(f"{shown}: {what}", field="http")
+    raise GatewayError(f"unexpected {what} from the HTTP adapter", field="http") from exc
 
 
 class HttpOptions(BaseModel):

@@ -17,10 +17,10 @@ Operations (JSON; instants are RFC 3339 UTC strings; every error is coded like t
   with what was replayed, the action's id and its journal entry's seq.
 * ``GET /v1/admin/actions?operator=&since=&limit=``: the operator actions recorded in the journal, newest first,
   each with its record (operator, action, targets, detail) and its entry's seq.
-* ``GET /v1/admin/partners``: per destination, the breaker's state and consecutive failures, the backlog and
-  dead-letter counts from the store, the last verified receipt and the last failed attempt (with its code) in
-  the deliveries' history the store keeps (every node's, across restarts), and delivery latency percentiles
-  estimated from the ``nswgw_delivery_latency_seconds`` histogram.
+* ``GET /v1/admin/partners``: per destination, the breaker's state and consecutive failures, the backlog (and
+  when its oldest delivery was queued) and dead-letter counts from the store, the last verified receipt and the
+  last failed attempt (with its code) in the deliveries' history the store keeps (every node's, across
+  restarts), and delivery latency percentiles estimated from the ``nswgw_delivery_latency_seconds`` histogram.
 * ``GET /v1/admin/certificates``: every configured certificate (:func:`gateway.security.certificate_inventory`)
   with subject, issuer, serial, SHA-256 fingerprint, notAfter and days left.
 * ``GET /v1/admin/events?events=accepted,delivered``: the lifecycle events this gateway publishes
@@ -43,7 +43,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes
 from pydantic import Field, ValidationError
 
-from gateway.actions import reload_action, replay_dead_letters
+from gateway.actions import reload_action, replay
 from gateway.config import Config, load_config
 from gateway.errors import (
     ConfigError,
@@ -63,13 +63,13 @@ from gateway.errors import (
     StoreCorrupt,
     UnknownDestination,
 )
-from gateway.events import EVENT_NAMES, Event, delivery_fields
+from gateway.events import EVENT_NAMES, Event
 from gateway.journal import OperatorAction
 from gateway.metrics import LATENCY_BUCKETS
 from gateway.model import Delivery, State
 from gateway.openapi import STORE_ERRORS, error_responses, json_content
 from gateway.security import certificate_inventory
-from gateway.store.base import MessageQuery, MessageRecord
+from gateway.store.base import DestinationStats, MessageQuery, MessageRecord
 from gateway.wire import Error, MessageStatus, Timestamp, WireModel, json_reply, state_and_limit
 
 if TYPE_CHECKING:
@@ -85,6 +85,10 @@ __all__ = [
     "EVENTS_BUFFER",
     "admin_routes",
     "admin_paths",
+    "delivery_evidence",
+    "message_query",
+    "next_cursor",
+    "partner_views",
     "reload",
 ]
 
@@ -194,6 +198,10 @@ class Partner(WireModel):
     breaker: str = Field(description="closed, open or half-open", examples=["closed"])
     consecutive_failures: int
     pending: int = Field(description="deliveries not final yet (queued, awaiting a retry or a receipt)")
+    oldest_pending: Timestamp | None = Field(
+        description="when the oldest of them was queued; null: none is pending",
+        examples=["2026-12-03T06:29:41.000000Z"],
+    )
     dead: int = Field(description="deliveries in the dead-letter queue")
     delivered: int = Field(description="deliveries whose receipt was verified since this gateway started")
     last_success: Timestamp | None = Field(
@@ -321,6 +329,41 @@ def _cursor(value: str | None) -> tuple[float, str] | None:
     return moment, message
 
 
+def delivery_evidence(record: MessageRecord) -> list[DeliveryEvidence]:
+    """The SHA-256 of each delivery's delivered bytes and of its verified receipt, in the record's order."""
+    return [
+        DeliveryEvidence(
+            destination=d.destination,
+            payload_sha256=hashlib.sha256(d.payload).hexdigest(),
+            receipt_sha256=hashlib.sha256(d.receipt).hexdigest() if d.receipt is not None else None,
+        )
+        for d in record.deliveries
+    ]
+
+
+def message_query(q: Mapping[str, str]) -> MessageQuery:
+    """The store search an operator's message search asks for: ``sender``, ``destination``, ``document_type``,
+    ``state``, ``code``, ``since`` and ``until`` (ISO 8601, UTC without an offset), ``cursor`` (a
+    :func:`next_cursor`) and ``limit``, each checked (``REQUEST_INVALID`` naming it)."""
+    state, limit = state_and_limit(q)
+    return MessageQuery(
+        sender=q.get("sender"),
+        destination=q.get("destination"),
+        document_type=q.get("document_type"),
+        state=State(state) if state else None,
+        code=q.get("code"),
+        since=_instant(q, "since"),
+        until=_instant(q, "until"),
+        after=_cursor(q.get("cursor")),
+        limit=limit,
+    )
+
+
+def next_cursor(page: Sequence[MessageRecord], query: MessageQuery) -> str | None:
+    """The ``cursor`` of the page after ``page`` (found by ``query``), or None when ``page`` is the last."""
+    return _next_cursor(page[-1]) if page and len(page) == query.limit else None
+
+
 def _event_names(value: str | None) -> frozenset[str] | None:
     """The ``events`` filter of an event stream (comma-separated names); ``None``: every event."""
     if value is None:
@@ -406,6 +449,51 @@ def _reloaded(gateway: Gateway) -> tuple[Path, Config, list[str]]:
     return path, fresh, changed
 
 
+def _latency(gateway: Gateway, destination: str) -> Percentiles:
+    """Queued → verified receipt percentiles of ``destination`` from this gateway's latency histogram."""
+    name = "nswgw_delivery_latency_seconds_bucket"
+    buckets = [
+        (bound, gateway.metrics.value(name, destination=destination, le=repr(bound))) for bound in LATENCY_BUCKETS
+    ]
+    buckets.append((float("inf"), gateway.metrics.value(name, destination=destination, le="+Inf")))
+    p50, p95, p99 = (_quantile(q, buckets) for q in _PERCENTILES)
+    return Percentiles(p50=p50, p95=p95, p99=p99)
+
+
+async def partner_views(gateway: Gateway) -> list[Partner]:
+    """Every destination of ``gateway`` as ``GET /v1/admin/partners`` shows it (and the console's partners page):
+    its breaker, its backlog and dead letters from the store's counts, its last outcomes from the store's history
+    (:meth:`Store.outcomes`), its latency percentiles from the metrics."""
+    stats = {s.destination: s for s in await gateway.store.stats()}
+    outcomes = {o.destination: o for o in await gateway.store.outcomes(tuple(gateway.engine.workers))}
+    out = []
+    for name, worker in gateway.engine.workers.items():
+        counts = stats.get(name, DestinationStats(name, {}))
+        outcome = outcomes.get(name)
+        succeeded = outcome.last_success if outcome is not None else None
+        failed = outcome.last_failure if outcome is not None else None
+        oldest = counts.oldest_pending
+        out.append(
+            Partner(
+                destination=name,
+                breaker=worker.breaker.state,
+                consecutive_failures=worker.breaker.failures,
+                pending=counts.pending,
+                oldest_pending=_at(oldest) if oldest is not None else None,
+                dead=counts.counts.get(State.DEAD, 0),
+                delivered=int(gateway.metrics.value("nswgw_deliveries_total", destination=name)),
+                last_success=_at(succeeded) if succeeded is not None else None,
+                last_failure=(
+                    PartnerFailure(at=_at(failed.at), code=failed.code or "", message=failed.detail)
+                    if failed is not None
+                    else None
+                ),
+                latency_seconds=_latency(gateway, name),
+            )
+        )
+    return out
+
+
 async def reload(gateway: Gateway, operator: str) -> ReloadResult:
     """Read the gateway's configuration file again and run with its ``parties``, ``routes``, ``document_types``
     and ``operators`` (:data:`RELOADABLE`). An invalid file is ``CONFIG_INVALID`` with every error; a change
@@ -448,38 +536,20 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
 
     async def search(request: web.Request) -> web.Response:
         _require(request, gateway, "read")
-        q = request.query
-        state, limit = state_and_limit(q)
-        page = await gateway.store.search(
-            MessageQuery(
-                sender=q.get("sender"),
-                destination=q.get("destination"),
-                document_type=q.get("document_type"),
-                state=State(state) if state else None,
-                code=q.get("code"),
-                since=_instant(q, "since"),
-                until=_instant(q, "until"),
-                after=_cursor(q.get("cursor")),
-                limit=limit,
-            )
+        query = message_query(request.query)
+        page = await gateway.store.search(query)
+        return json_reply(
+            AdminSearchResult(messages=[MessageStatus.of(r) for r in page], next_cursor=next_cursor(page, query))
         )
-        next_cursor = _next_cursor(page[-1]) if len(page) == limit else None
-        return json_reply(AdminSearchResult(messages=[MessageStatus.of(r) for r in page], next_cursor=next_cursor))
 
     async def record(request: web.Request) -> web.Response:
         _require(request, gateway, "read")
         found = await gateway.store.get(request.match_info["id"])
         if found is None:
             raise MessageNotFound(f"no message {request.match_info['id']}", field="id")
-        evidence = [
-            DeliveryEvidence(
-                destination=d.destination,
-                payload_sha256=hashlib.sha256(d.payload).hexdigest(),
-                receipt_sha256=hashlib.sha256(d.receipt).hexdigest() if d.receipt is not None else None,
-            )
-            for d in found.deliveries
-        ]
-        return json_reply(MessageRecordView(message=MessageStatus.of(found), evidence=evidence, signer=None))
+        return json_reply(
+            MessageRecordView(message=MessageStatus.of(found), evidence=delivery_evidence(found), signer=None)
+        )
 
     async def dead_letters(request: web.Request) -> web.Response:
         _require(request, gateway, "read")
@@ -499,34 +569,7 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
             raise RequestInvalid(
                 f'the body must be {{"ids": [...]}} or {{"destination": ...}}: {first["msg"]}', field=field
             ) from None
-        if (body.ids is None) == (body.destination is None):
-            raise RequestInvalid("name either ids (gateway ids) or destination (all of its dead letters)", field="body")
-        if body.destination is not None and body.destination not in gateway.config.destinations:
-            raise UnknownDestination(f"no destination {body.destination!r}", field="destination")
-        if body.ids is not None:
-            if not body.ids:
-                raise RequestInvalid("ids names no message", field="ids")
-            for i, mid in enumerate(body.ids):
-                if not await gateway.store.dead_letters(message_id=mid):
-                    raise MessageNotFound(f"message {mid} has no dead letter", field=f"ids[{i}]")
-        now = gateway.clock.now()
-        done, entry = await replay_dead_letters(
-            gateway.store,
-            gateway.config,
-            now=now,
-            operator=operator,
-            ids=body.ids,
-            destination=body.destination,
-        )
-        gateway.engine.wake(tuple({d.destination for d in done}))
-        for d in done:
-            gateway.events.publish(Event("replayed", now, delivery_fields(d, operator=operator)))
-        log.info(
-            "operator %s replayed %d dead letter(s): %s",
-            operator,
-            len(done),
-            ", ".join(f"{d.message_id}→{d.destination}" for d in done) or "none",
-        )
+        done, entry = await replay(gateway, operator, ids=body.ids, destination=body.destination)
         return json_reply(
             ReplayResult(
                 replayed=[_dead_letter(d) for d in done],
@@ -538,46 +581,7 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
 
     async def partners(request: web.Request) -> web.Response:
         _require(request, gateway, "read")
-        stats = {s.destination: s.counts for s in await gateway.store.stats()}
-        outcomes = {o.destination: o for o in await gateway.store.outcomes(tuple(gateway.engine.workers))}
-        out = []
-        for name, worker in gateway.engine.workers.items():
-            counts = stats.get(name, {})
-            outcome = outcomes.get(name)
-            succeeded = outcome.last_success if outcome is not None else None
-            failed = outcome.last_failure if outcome is not None else None
-            buckets = [
-                (
-                    bound,
-                    gateway.metrics.value("nswgw_delivery_latency_seconds_bucket", destination=name, le=repr(bound)),
-                )
-                for bound in LATENCY_BUCKETS
-            ]
-            buckets.append(
-                (
-                    float("inf"),
-                    gateway.metrics.value("nswgw_delivery_latency_seconds_bucket", destination=name, le="+Inf"),
-                )
-            )
-            p50, p95, p99 = (_quantile(q, buckets) for q in _PERCENTILES)
-            out.append(
-                Partner(
-                    destination=name,
-                    breaker=worker.breaker.state,
-                    consecutive_failures=worker.breaker.failures,
-                    pending=sum(counts.get(s, 0) for s in (State.QUEUED, State.FAILED, State.DELIVERED)),
-                    dead=counts.get(State.DEAD, 0),
-                    delivered=int(gateway.metrics.value("nswgw_deliveries_total", destination=name)),
-                    last_success=_at(succeeded) if succeeded is not None else None,
-                    last_failure=(
-                        PartnerFailure(at=_at(failed.at), code=failed.code or "", message=failed.detail)
-                        if failed is not None
-                        else None
-                    ),
-                    latency_seconds=Percentiles(p50=p50, p95=p95, p99=p99),
-                )
-            )
-        return json_reply(Partners(partners=out))
+        return json_reply(Partners(partners=await partner_views(gateway)))
 
     async def certificates(request: web.Request) -> web.Response:
         _require(request, gateway, "read")

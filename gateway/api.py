@@ -56,6 +56,7 @@ from gateway.audit import Anchoring, require_sound_journal
 from gateway.broker import Broker
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
+from gateway.console import CONSOLE_PREFIX, console_routes
 from gateway.delivery import DeliveryEngine
 from gateway.errors import (
     ERROR_CODES,
@@ -268,6 +269,8 @@ async def _auth(
 ) -> web.StreamResponse:
     if request.path in _PUBLIC:
         return await handler(request)
+    if request.app[GATEWAY].config.gateway.console.enabled and _console_path(request.path):
+        return await handler(request)  # the console's own login and session cookie (gateway.console)
     # inbound endpoints that authenticate their callers themselves (AS4: WS-Security signature)
     if any(request.path in ep.public_paths() for ep in request.app[GATEWAY].inbound):
         return await handler(request)
@@ -303,6 +306,10 @@ async def _auth(
         party = by_certificate
     request[PARTY] = party
     return await handler(request)
+
+
+def _console_path(path: str) -> bool:
+    return path == "/" or path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def _operator(request: web.Request, config: Config, subject: str | None) -> str:
@@ -473,15 +480,9 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-_PENDING = (State.QUEUED, State.FAILED, State.DELIVERED)
-
-
 def _outbox(stats: DestinationStats) -> OutboxGauges:
-    oldest = [stats.oldest[s] for s in _PENDING if s in stats.oldest]
     return OutboxGauges(
-        pending=sum(stats.counts.get(s, 0) for s in _PENDING),
-        oldest_queued_at=min(oldest) if oldest else None,
-        dead=stats.counts.get(State.DEAD, 0),
+        pending=stats.pending, oldest_queued_at=stats.oldest_pending, dead=stats.counts.get(State.DEAD, 0)
     )
 
 
@@ -519,6 +520,8 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
     app.add_routes(admin_routes(gateway))
+    if settings.console.enabled:
+        app.add_routes(console_routes(gateway))
     app.add_routes([r for ep in gateway.inbound for r in ep.routes(gateway.intake)])
     document = build_document(gateway.inbound)
     app[DOCUMENT] = document

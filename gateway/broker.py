@@ -40,7 +40,7 @@ the whole), so an oversized or unparseable document does not cost its size in th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
 from gateway.clock import Clock
@@ -122,29 +122,47 @@ class Broker:
                 f"(sha256 {fingerprint(verified.certificate)[:16]})"
             )
         message = replace(message.verify(at=self.clock.now(), detail=detail), content_digest=verified.digest)
-        self._claimed_identities(env, verified.content)
-        self._declared_content(env, verified.content)
+        content, tree, plain = verified.content, verified.tree, verified.ascii
+        evidence = verified.signed if verified.signed is not None else content
+        del verified  # from here on content is referenced only where it is used, so that it can be freed
+        self._claimed_identities(env, content)
+        self._declared_content(env, content)
         if env.reference is None:
-            env = self._named_reference(env, verified.content)
+            env = self._named_reference(env, content)
             message = replace(message, envelope=env)
         destinations = self.router.route(env)
-        payloads: dict[str, bytes] = {}
         content_types: dict[str, str] = {}
         mapped: dict[str, bytes] = {}
+        work: dict[tuple[int, Hashable], tuple[bytes, str]] = {}
+        keys: dict[str, tuple[int, Hashable]] = {}
         for name in destinations:
             target = self.config.destinations[name].format
             target = env.format if target == "same" else target
             if target not in mapped:
-                mapped[target] = self.mapper.map(verified.content, env.format, target)
-            payloads[name] = mapped[target]
+                mapped[target] = self.mapper.map(content, env.format, target)
             content_types[name] = self.mapper.media_type(target)
+            body = mapped[target]
+            keys[name] = key = (id(body), self.signer.profile_for(name))
+            work.setdefault(key, (body, name))
         message = message.map(at=self.clock.now())
-        signed: dict[tuple[int, object], bytes] = {}
-        for name, body in payloads.items():
-            key = (id(body), self.signer.profile_for(name))
-            if key not in signed:
-                signed[key] = self.signer.sign(body, name)
-            payloads[name] = signed[key]
+        # The content passed through unchanged and signed under one profile is signed last, with nothing else here
+        # holding it: from the verified tree if there is one (no second parse), else from the content's bytes, handed
+        # over so that the signer frees them once parsed. Either way they are gone before the signature is made.
+        of_content = [key for key in work if key[0] == id(content)]
+        last = of_content[0] if len(of_content) == 1 and of_content[0][1] is not None else None
+        signed = {key: self.signer.sign(body, name) for key, (body, name) in work.items() if key != last}
+        if last is not None:
+            name = work.pop(last)[1]
+            del work, mapped, body
+            if tree is not None:
+                del content
+                signed[last] = self.signer.sign_tree(tree, name, ascii=plain)
+            else:
+                held = [content]
+                del content
+                signed[last] = self.signer.sign(held.pop(), name)
+        del tree
+        payloads = {name: signed[keys[name]] for name in destinations}
         at = self.clock.now()
         message = message.enqueue(at=at)
         deliveries = [
@@ -158,7 +176,7 @@ class Broker:
             )
             for name in destinations
         ]
-        return message, deliveries, verified.signed if verified.signed is not None else verified.content
+        return message, deliveries, evidence
 
     def _claimed_identities(self, env: SubmissionEnvelope, content: bytes) -> None:
         """Every sender identity the verified document claims (:meth:`Mapper.identities`) is the sender's own,

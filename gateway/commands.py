@@ -1,4 +1,5 @@
-"""``nswgw serve``, ``check-config``, ``dlq list|replay``, ``log verify``, ``archive [verify]`` (and ``demo``).
+"""``nswgw serve``, ``check-config``, ``dlq list|replay``, ``log verify``, ``archive [verify]``, ``console-url`` (and
+``demo``).
 
 ``log verify`` walks the whole message log: the hash chain, the digest of every stored payload and receipt
 against its entry, the anchors of ``[journal] anchor`` (entries cut off the end) and the database's own
@@ -27,7 +28,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway.config import Config, load_config
@@ -259,11 +260,13 @@ def _instant(text: str) -> float:
 
 
 async def _archive(config: Config, before: float | None, dry_run: bool) -> list[object]:
-    from gateway.archive import archive
+    from gateway.actions import cli_operator
+    from gateway.archive import ArchiveRun, archive
+    from gateway.journal import OperatorAction
     from gateway.security import key_ring
 
     signer = key_ring(config)
-    runs: list[object] = []
+    runs: list[ArchiveRun] = []
     async with _store(config) as store:
         while True:
             run = await archive(store, config, signer, now=time.time(), before=before, dry_run=dry_run)
@@ -272,7 +275,20 @@ async def _archive(config: Config, before: float | None, dry_run: bool) -> list[
             runs.append(run)
             if dry_run:
                 break
-    return runs
+        if runs and not dry_run:  # once, after the rounds: a new entry would hold back the next round's prefix
+            action = OperatorAction.new(
+                cli_operator(),
+                "archive",
+                at=time.time(),
+                targets=[{"bundle": str(r.bundle)} for r in runs],
+                detail={
+                    "messages": sum(r.messages for r in runs),
+                    "journal": f"{runs[0].first_seq}..{runs[-1].last_seq}",
+                    "before": before,
+                },
+            )
+            await store.record_operator_action(action)
+    return list(runs)
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
@@ -322,6 +338,47 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"  {p.code} {p.field}: {p}", file=sys.stderr)
     return 1 if problems else 0
+
+
+# ---------------------------------------------------------------------------- console-url
+
+
+async def console_link(
+    config: Config, operator: str | None, base: str | None, *, now: Callable[[], float] = time.time
+) -> tuple[str, str]:
+    """A one-time console login link for ``operator`` (the only configured one when None), stored in the
+    gateway's store so that the running gateway (any node) redeems it, expiring on ``now`` (the gateway's clock:
+    the wall clock); the operator and the link."""
+    from gateway.console.sessions import Sessions
+    from gateway.errors import ConfigError
+
+    if not config.operators:
+        raise ConfigError("the configuration names no [operators.NAME]: nobody may log in", field="operators")
+    if operator is None:
+        if len(config.operators) > 1:
+            raise ConfigError(
+                f"name one of the operators with --operator: {', '.join(sorted(config.operators))}", field="--operator"
+            )
+        [operator] = config.operators
+    elif operator not in config.operators:
+        raise ConfigError(
+            f"no operator {operator!r}; the operators are {', '.join(sorted(config.operators))}", field="--operator"
+        )
+    if base is None:
+        scheme = "https" if config.gateway.tls is not None else "http"
+        base = f"{scheme}://{config.gateway.host}:{config.gateway.port}"
+    async with _store(config) as store:
+        token = await Sessions(store, config.gateway.console, now=now).issue_link(operator)
+    return operator, f"{base.rstrip('/')}/console/login?token={token}"
+
+
+def cmd_console_url(args: argparse.Namespace) -> int:
+    config = _config(args)
+    operator, link = asyncio.run(console_link(config, args.operator, args.url))
+    minutes = config.gateway.console.login_link_ttl / 60
+    print(link)
+    print(f"one-time login for operator {operator}, valid {minutes:g} min", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------------------- registration
@@ -394,6 +451,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--trust", action="append", help="PEM certificate the manifests must be signed with (default: [signing] key)"
     )
     averify.set_defaults(handler=cmd_archive_verify)
+
+    link = subparsers.add_parser(
+        "console-url", help="print a one-time login link to the operator console of the gateway of --config"
+    )
+    common(link)
+    link.add_argument("--operator", help="the [operators.NAME] to log in as (default: the only one)")
+    link.add_argument(
+        "--url", help="the gateway's base URL as the browser reaches it (default: from [gateway] host, port, tls)"
+    )
+    link.set_defaults(handler=cmd_console_url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

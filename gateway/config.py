@@ -71,6 +71,7 @@ __all__ = [
     "config_error",
     "GatewaySettings",
     "LogSettings",
+    "ConsoleSettings",
     "StoreSettings",
     "JournalSettings",
     "PartySettings",
@@ -377,6 +378,19 @@ class LogSettings(_Frozen):
     WARNING) at start, on every reload and once a day."""
 
 
+class ConsoleSettings(_Frozen):
+    """``[gateway.console]``: the operator console at ``/console`` (:mod:`gateway.console`), for ``[operators]``."""
+
+    enabled: bool = True
+    """Serve the console (``/console``; ``/`` redirects to it)."""
+    session_timeout: float = Field(3600.0, gt=0)
+    """Seconds a console session lasts after its login; then the operator logs in again."""
+    login_link_ttl: float = Field(600.0, gt=0)
+    """Seconds a one-time login link of ``nswgw console-url`` stays valid (it works once)."""
+    language: Literal["en", "vi"] = "en"
+    """The labels' language until an operator picks another (English or Vietnamese)."""
+
+
 class ServerTlsSettings(_Frozen):
     """``[gateway.tls]``: serve the API over HTTPS, optionally authenticating parties by TLS client certificate
     (``parties.NAME.client_certificates``)."""
@@ -414,6 +428,8 @@ class GatewaySettings(_Frozen):
     """Who may scrape ``GET /metrics`` (by default nobody until a token is configured)."""
     logging: LogSettings = LogSettings()
     """How ``nswgw serve`` logs (JSON lines on stderr by default)."""
+    console: ConsoleSettings = ConsoleSettings()
+    """The operator console at ``/console``."""
     tls: ServerTlsSettings | None = None
     """Serve HTTPS (and accept TLS client certificates as party credentials); default plain HTTP."""
     header_timeout: float = Field(20.0, gt=0)

@@ -95,6 +95,7 @@ __all__ = [
     "NotAuthenticated",
     "CredentialsMalformed",
     "NotAuthorized",
+    "CsrfInvalid",
     "MessageNotFound",
     "NoRoute",
     "ReloadRefused",
@@ -563,6 +564,13 @@ class NotAuthorized(ClientError):
     """The party may not do this: submit as another party, send this document type, read another's message."""
 
     code = "AUTH_FORBIDDEN"
+    http_status = 403
+
+
+class CsrfInvalid(ClientError):
+    """A console form was posted without its session's CSRF token (or without a session): nothing was done."""
+
+    code = "CSRF_INVALID"
     http_status = 403
 
 

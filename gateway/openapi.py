@@ -380,12 +380,18 @@ def _template(canonical: str) -> str:
     return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", canonical)
 
 
+def _api(path: str) -> bool:
+    """Whether ``path`` is the API's: the console's HTML pages (``/console``, and ``/`` redirecting there) are not."""
+    return not (path == "/" or path == "/console" or path.startswith("/console/"))
+
+
 def served_operations(app: web.Application) -> set[tuple[str, str]]:
-    """``(path, method)`` of every route ``app`` serves (the HEAD aiohttp adds to each GET left out)."""
+    """``(path, method)`` of every API route ``app`` serves (the HEAD aiohttp adds to each GET left out; the
+    console's pages are not API)."""
     return {
         (_template(route.resource.canonical), route.method.lower())
         for route in app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
+        if route.resource is not None and route.method != "HEAD" and _api(route.resource.canonical)
     }
 
 

@@ -8,7 +8,7 @@
   ``signing.verify.verify_document(data, trust=, policy=) -> VerifyResult``.
 * :class:`DeliverySigner`: signs what the gateway sends, per destination. :class:`NullSigner`
   (signing off) and :class:`DocumentSigner`, the adapter onto
-  ``signing.sign.sign_document(data, signer, profile) -> bytes``.
+  ``signing.sign.sign_document(data, signer, profile) -> bytes`` (and ``sign_tree`` for a verified tree).
 * :class:`Mapper`: converts between registered formats.
   :class:`IdentityMapper` (same format in and out).
 * :class:`ReceiptVerifier`: decides whether a receiver's receipt
@@ -39,12 +39,14 @@ import difflib
 import hashlib
 import importlib
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from lxml import etree
@@ -60,7 +62,7 @@ from gateway.errors import (
     UnknownFormat,
 )
 from gateway.model import DocumentKind, PartyId
-from signing.xml import DEFAULT_LIMITS, ParserLimits, ascii_only, parse_xml, serialize
+from signing.xml import DEFAULT_LIMITS, ParserLimits, TakenText, ascii_only, parse_xml, serialize, take_text
 
 if TYPE_CHECKING:
     from gateway.broker import Submission
@@ -92,6 +94,8 @@ __all__ = [
     "payload_digest",
     "content_digest",
     "OutboundMessage",
+    "public_endpoint",
+    "without_credentials",
     "AdapterState",
     "StoreAdapterState",
     "MemoryAdapterState",
@@ -126,6 +130,12 @@ class VerifiedMessage:
     digest: str | None = None
     """For a signed document: :func:`content_digest` of the signed element without its signature, the key of
     duplicate detection by content (a replay under another message id); None when nothing was signed."""
+    tree: etree._Element | None = field(default=None, repr=False, compare=False)
+    """:attr:`content` parsed, when the verifier has it: the root of a document whose serialization is exactly
+    :attr:`content` (its one element, no processing instruction beside it), which a signer may sign in place
+    (:meth:`DeliverySigner.sign_tree`) instead of parsing :attr:`content` again. None otherwise."""
+    ascii: bool = False
+    """Whether :attr:`tree` holds ASCII characters only (:func:`signing.xml.ascii_only`)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,10 @@ class DocumentVerifier:
     :attr:`VerifiedMessage.content` is the verified element (the whole document: policies require the
     root to be signed) with the verified ``ds:Signature`` removed, ready to be mapped and re-signed;
     :attr:`VerifiedMessage.signed` is the verified element with its signature (kept as evidence).
-    The document is parsed once, under ``limits`` (``gateway.max_message_bytes``).
+    The document is parsed once, under ``limits`` (``gateway.max_message_bytes``). A large text (a base64
+    attachment, :func:`signing.xml.take_text`) is taken out of the tree after the signature check: the evidence,
+    the digest and the content are made without whole copies of it, and no tree is handed on; otherwise the tree
+    is (:attr:`VerifiedMessage.tree`).
     """
 
     def __init__(
@@ -213,8 +226,9 @@ class DocumentVerifier:
             if exc.field is None:  # the trust layer's CERT_* name no field: it is the signer's certificate
                 exc.field = "ds:KeyInfo/ds:X509Data/ds:X509Certificate"
             raise
-        signed = serialize(result.element, ascii=plain)
-        signature = result.signature
+        element, signature = result.element, result.signature
+        taken = take_text(element)  # a large text is written from outside the tree: no whole copies of it
+        signed = serialize(element, ascii=plain, taken=taken)
         parent = signature.getparent()
         if parent is None:  # verify_document refuses a signature that envelops nothing (SIG_LOCATION_INVALID)
             raise SignatureLocationInvalid("the signature has no parent element", field="ds:Signature")
@@ -222,24 +236,33 @@ class DocumentVerifier:
         holder = parent.getparent()
         if policy.placement == "system-signature" and len(parent) == 0 and holder is not None:
             holder.remove(parent)
+        digest = content_digest(element, taken=taken)
+        content = serialize(element, ascii=plain, taken=taken)
+        # A tree without its large text is no use to a signer: it signs the content, which it parses again.
+        whole = taken is None or taken.text is None
+        alone = element.getparent() is None and element.getprevious() is None and element.getnext() is None
         return VerifiedMessage(
-            content=serialize(result.element, ascii=plain),
+            content=content,
             sender=sender,
             certificate=result.certificate,
             signed=signed,
-            digest=content_digest(result.element),
+            digest=digest,
+            tree=element if alone and whole else None,
+            ascii=plain,
         )
 
 
-def content_digest(element: etree._Element) -> str:
+def content_digest(element: etree._Element, *, taken: TakenText | None = None) -> str:
     """``sha256:<hex>`` of the exclusive canonical form (C14N without comments) of a verified element.
 
     Every serialization of the same signed content that still verifies (attribute order, quoting, namespace
     declarations, empty-element form, character references, anything outside the signed element, the unsigned
     ``KeyInfo``, a re-encoded or, for ECDSA, a mirrored ``SignatureValue``, a fresh signature over the same
-    content) has the same canonical form, hence the same digest."""
-    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+    content) has the same canonical form, hence the same digest. ``taken``: the text :func:`signing.xml.take_text`
+    took out of the element's tree, hashed in its place."""
+    from signing.algorithms import C14N_EXCLUSIVE, SHA256_DIGEST, canonical_digest
+
+    return "sha256:" + canonical_digest(element, C14N_EXCLUSIVE, SHA256_DIGEST, taken=taken).hex()
 
 
 @runtime_checkable
@@ -248,8 +271,14 @@ class DeliverySigner(Protocol):
         """``raw`` signed for ``destination``, or :class:`~gateway.errors.SignerError`."""
         ...
 
+    def sign_tree(self, tree: etree._Element, destination: str, *, ascii: bool = False) -> bytes:
+        """The bytes :meth:`sign` gives for the serialization of ``tree`` (a :attr:`VerifiedMessage.tree`, whose
+        document it may change), made from the tree itself; ``ascii`` as :attr:`VerifiedMessage.ascii`."""
+        ...
+
     def profile_for(self, destination: str) -> Hashable:
-        """Destinations with equal profiles get the same signed bytes (signed once on fan-out)."""
+        """Destinations with equal profiles get the same signed bytes (signed once on fan-out); ``None`` for a
+        destination whose payloads go out as they are (unsigned)."""
         ...
 
 
@@ -258,6 +287,9 @@ class NullSigner:
 
     def sign(self, raw: bytes, destination: str = "") -> bytes:
         return raw
+
+    def sign_tree(self, tree: etree._Element, destination: str = "", *, ascii: bool = False) -> bytes:
+        return serialize(tree, ascii=ascii)
 
     def profile_for(self, destination: str) -> Hashable:
         return None
@@ -290,7 +322,17 @@ class DocumentSigner:
         profile = self._profiles.get(destination)
         if profile is None:
             return raw
-        return self._sign_document(raw, self._key_signer, profile)
+        held = [raw]
+        del raw  # a caller that handed over its only reference lets the signing layer free it once parsed
+        return self._sign_document(held.pop(), self._key_signer, profile)
+
+    def sign_tree(self, tree: etree._Element, destination: str = "", *, ascii: bool = False) -> bytes:
+        from signing.sign import sign_tree
+
+        profile = self._profiles.get(destination)
+        if profile is None:
+            return serialize(tree, ascii=ascii)
+        return sign_tree(tree, self._key_signer, profile, ascii=ascii, spent=True)
 
 
 @runtime_checkable
@@ -644,6 +686,34 @@ def validate_options(
         raise config_error(exc, prefix=field) from None
 
 
+def public_endpoint(connection: str) -> str:
+    """A partner's connection string as errors, logs and the console show it: without what may be a credential
+    (the user and password of a URL, its query string and fragment). Adapters name their partner by it in every
+    error they raise, since those are stored in the history, logged and shown to operators."""
+    parts = urlsplit(connection)
+    if not parts.netloc:
+        return urlunsplit((parts.scheme, "", parts.path, "", ""))
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # an invalid port: shown without it
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def without_credentials(text: str, connection: str) -> str:
+    """``text`` (a driver's description of a failure talking to ``connection``) with the connection shown as
+    :func:`public_endpoint` shows it, its query string left out and any ``user:password@`` removed."""
+    text = text.replace(connection, public_endpoint(connection))
+    query = urlsplit(connection).query
+    if query:
+        text = text.replace(f"?{query}", "").replace(query, "")
+    return re.sub(r"(//)[^/@\s'\"]*@", r"\1", text)
+
+
 class AdapterState(abc.ABC):
     """Durable records of one adapter or inbound endpoint: its own namespace of ``key -> bytes`` records, each with
     a time-to-live, kept in the gateway's store.
@@ -893,6 +963,7 @@ BUILTIN_ADAPTERS: Mapping[str, str] = {
     "webhook": "adapters.rest:WebhookAdapter",
     "mailbox": "adapters.rest:MailboxAdapter",
     "filedrop": "adapters.filedrop:FileDropAdapter",
+    "ippc-hub": "adapters.ippc.outbound:IppcHubAdapter",
 }
 """Alias → ``module:Class`` of the outbound adapters shipped with the gateway."""
 
@@ -901,6 +972,7 @@ BUILTIN_INBOUND: Mapping[str, str] = {
     "filedrop": "adapters.filedrop:FileDropInbox",
     "poll": "adapters.rest:ResultsEndpoint",
     "as4": "adapters.as4.inbound:As4Endpoint",
+    "ippc-hub": "adapters.ippc.inbound:IppcHubSource",
 }
 """Alias → ``module:Class`` of the inbound endpoints shipped with the gateway."""
 

@@ -9,7 +9,7 @@ to each destination's format::
     issues = validate(msg)                          # -> [ValidationIssue(path, code, message), ...]
     out = get_format("form-d").emit(msg)            # -> bytes, valid against the format's XSD
 
-Registered formats: ``json``, ``vnsw``, ``form-d``, ``sps`` (see :mod:`mappings.registry`).
+Registered formats: ``json``, ``vnsw``, ``form-d``, ``sps``, ``acdd`` (see :mod:`mappings.registry`).
 """
 
 from mappings.model import TradeMessage

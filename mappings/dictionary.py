@@ -60,10 +60,13 @@ def _extra(info: FieldInfo) -> dict[str, Any]:
     return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
 
 
-def entries(model: type[BaseModel] = TradeMessage, prefix: str = "", name_wco: str = "") -> list[Entry]:
+def entries(
+    model: type[BaseModel] = TradeMessage, prefix: str = "", name_wco: str = "", identifier_wco: str = ""
+) -> list[Entry]:
     """Every leaf field of ``model``, depth first, in declaration order.
 
-    The WCO id declared on a party role (``parties.consignee``: R014) is that party's name element's id.
+    The WCO id declared on a party role (``parties.consignee``: R014) is that party's name element's id; its
+    ``wco_identifier`` (``parties.exporter``: R032) is the id of that party's identifier.
     """
     out: list[Entry] = []
     for name, info in model.model_fields.items():
@@ -73,9 +76,17 @@ def entries(model: type[BaseModel] = TradeMessage, prefix: str = "", name_wco: s
             path += "[]"
         extra = _extra(info)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
-            out.extend(entries(inner, path, str(extra.get("wco", "")) if inner.__name__ == "Party" else ""))
+            party = inner.__name__ == "Party"
+            out.extend(
+                entries(
+                    inner,
+                    path,
+                    str(extra.get("wco", "")) if party else "",
+                    str(extra.get("wco_identifier", "")) if party else "",
+                )
+            )
             continue
-        wco = str(extra.get("wco", "")) or (name_wco if name == "name" else "")
+        wco = str(extra.get("wco", "")) or {"name": name_wco, "identifier": identifier_wco}.get(name, "")
         out.append(
             Entry(
                 path=path,

@@ -13,17 +13,14 @@ RVC/FOB, ...) are :func:`mappings.rules.validate`'s.
 
 from __future__ import annotations
 
-from typing import Any
-
-from lxml import etree
-
 from gateway.errors import ValidationFailed, ValidationIssue
 from gateway.model import DocumentKind
-from mappings.dictionary import field_for
 from mappings.model import TradeMessage
 from mappings.registry import CERTIFICATE_OF_ORIGIN, MessageFormat, build_message, register
-from mappings.xmlformat import emit_strict, load_schema, parse_root, schema_issues
-from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, TEXT, Attr, Group, Leaf, leaves, read
+from mappings.schemagen import SchemaSpec, elements_table, rules_table
+from mappings.schemagen import generate_xsd as _generate_xsd
+from mappings.xmlformat import emit_strict, parse_root, read_strict
+from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, Attr, Group, Leaf, leaves
 
 __all__ = ["NAMESPACE", "XSD", "SPEC", "FormDFormat", "generate_xsd", "partner_guide"]
 
@@ -171,15 +168,7 @@ class FormDFormat(MessageFormat):
             raise ValidationFailed(
                 [ValidationIssue(f"/{root.tag!s}", "ROOT_UNEXPECTED", f"the Form D root element is {SPEC.tag}")]
             )
-        bad = schema_issues(load_schema(XSD), root)
-        if bad:
-            raise ValidationFailed(bad)
-        issues: list[ValidationIssue] = []
-        ctx: dict[str, Any] = {}
-        read(SPEC, root, ctx, issues, where="/CertificateOfOrigin")
-        if issues:
-            raise ValidationFailed(issues)
-        return build_message(ctx)
+        return build_message(read_strict(SPEC, root, XSD, "/CertificateOfOrigin"))
 
     def kind(self, data: bytes) -> DocumentKind:
         """A certificate of origin (``861``), from the root element alone; any other root is refused as
@@ -202,126 +191,18 @@ register(FormDFormat)
 
 # --------------------------------------------------------------------------- generated schema and guide
 
-_XS = "http://www.w3.org/2001/XMLSchema"
-_X = "{" + _XS + "}"
-
-_CODEC_TYPES: dict[str, str] = {
-    TEXT.name: "NonEmptyString",
-    INT.name: "xs:nonNegativeInteger",
-    DECIMAL.name: "NonNegativeDecimal",
-    DATE.name: "xs:date",
-    DATETIME.name: "xs:dateTime",
-    BOOL.name: "xs:boolean",
-}
-
-_CODE_LIST_TYPES: dict[str, str] = {
-    "ISO3166": "CountryCode",
-    "ISO4217": "CurrencyCode",
-    "REC20": "UnitCode",
-    "HS": "HSCode",
-    "UNLOCODE": "LocationCode",
-    "ORIGIN_CRITERION": "OriginCriterion",
-}
-
-_SIMPLE_TYPES: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("NonEmptyString", "xs:string", {"minLength": "1", "pattern": r"(\s*[^\s]\s*)+"}),
-    ("NonNegativeDecimal", "xs:decimal", {"minInclusive": "0"}),
-    ("CountryCode", "xs:string", {"pattern": "[A-Z]{2}"}),
-    ("CurrencyCode", "xs:string", {"pattern": "[A-Z]{3}"}),
-    ("UnitCode", "xs:string", {"pattern": "[A-Z0-9]{1,3}"}),
-    ("HSCode", "xs:string", {"pattern": "[0-9]{6,10}"}),
-    ("LocationCode", "xs:string", {"pattern": "[A-Z]{2}[A-Z2-9]{3}"}),
-    ("OriginCriterion", "xs:string", {"pattern": r"WO|CC|CTH|CTSH|SP|(RVC|PC) ?[0-9]{1,3}([.,][0-9]+)?%"}),
+_SCHEMA = SchemaSpec(
+    namespace=NAMESPACE,
+    roots=(SPEC,),
+    annotation="ATIGA e-Form D (certificate of origin) of the NSW gateway, modelled on the WCO Data Model. "
+    "Generated from mappings/formd.py; do not edit by hand. Business rules (at most 50 goods items, "
+    "invoice date not after issue date, FOB value with RVC, RVC >= 40%) are documented in FORM_D.md.",
 )
-
-
-def _doc_text(path: str | None, prefix: str) -> str:
-    if not path:
-        return ""
-    full = f"{prefix}.{path}" if prefix else path
-    info = field_for(full)
-    if info is None:
-        return f"Harmonized: {full}."
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    wco = f" WCO DM {extra['wco']}." if extra.get("wco") else ""
-    return f"{info.description} Harmonized: {full}.{wco}"
-
-
-def _annotate(el: etree._Element, text: str) -> None:
-    if text:
-        ann = etree.SubElement(el, _X + "annotation")
-        etree.SubElement(ann, _X + "documentation").text = text
-
-
-def _leaf_type(leaf: Leaf, prefix: str) -> str:
-    info = field_for(f"{prefix}.{leaf.path}" if prefix else leaf.path or "")
-    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
-    if extra.get("code_list") in _CODE_LIST_TYPES:
-        return _CODE_LIST_TYPES[str(extra["code_list"])]
-    return _CODEC_TYPES.get(leaf.codec.name, "NonEmptyString")
-
-
-def _attr_type(attr: Attr, prefix: str) -> str:
-    info = field_for(f"{prefix}.{attr.path}" if prefix else attr.path or "")
-    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
-    return _CODE_LIST_TYPES.get(str(extra.get("code_list")), "NonEmptyString")
-
-
-def _sequence(group: Group, parent: etree._Element, prefix: str) -> None:
-    ct = etree.SubElement(parent, _X + "complexType")
-    seq = etree.SubElement(ct, _X + "sequence")
-    for node in group.children:
-        el = etree.SubElement(seq, _X + "element", name=etree.QName(node.tag).localname)
-        if not node.required:
-            el.set("minOccurs", "0")
-        if isinstance(node, Group) and node.many:
-            el.set("maxOccurs", "unbounded")
-        if isinstance(node, Leaf):
-            _annotate(el, _doc_text(node.path, prefix))
-            base = _leaf_type(node, prefix)
-            if node.attrs:
-                ct2 = etree.SubElement(el, _X + "complexType")
-                sc = etree.SubElement(ct2, _X + "simpleContent")
-                ext = etree.SubElement(sc, _X + "extension", base=base)
-                for attr in node.attrs:
-                    a = etree.SubElement(
-                        ext, _X + "attribute", name=attr.name, type=_attr_type(attr, prefix), use="required"
-                    )
-                    _annotate(a, _doc_text(attr.path, prefix))
-            else:
-                el.set("type", base)
-            continue
-        sub = prefix
-        if node.path:
-            sub = f"{prefix}.{node.path}" if prefix else node.path
-        _annotate(el, _doc_text(node.path, prefix) if node.path else "")
-        _sequence(node, el, sub)
 
 
 def generate_xsd() -> bytes:
     """The Form D XSD generated from :data:`SPEC` (shipped as ``mappings/schemas/formd/atiga-form-d-1.xsd``)."""
-    schema = etree.Element(
-        _X + "schema",
-        nsmap={"xs": _XS, None: NAMESPACE},
-        targetNamespace=NAMESPACE,
-        elementFormDefault="qualified",
-        version="1",
-    )
-    _annotate(
-        schema,
-        "ATIGA e-Form D (certificate of origin) of the NSW gateway, modelled on the WCO Data Model. "
-        "Generated from mappings/formd.py; do not edit by hand. Business rules (at most 50 goods items, "
-        "invoice date not after issue date, FOB value with RVC, RVC >= 40%) are documented in FORM_D.md.",
-    )
-    for name, base, facets in _SIMPLE_TYPES:
-        st = etree.SubElement(schema, _X + "simpleType", name=name)
-        r = etree.SubElement(st, _X + "restriction", base=base)
-        for facet, value in facets.items():
-            etree.SubElement(r, _X + facet, value=value)
-    root = etree.SubElement(schema, _X + "element", name="CertificateOfOrigin")
-    _sequence(SPEC, root, "")
-    etree.indent(schema, space="  ")
-    return etree.tostring(schema, encoding="UTF-8", xml_declaration=True) + b"\n"
+    return _generate_xsd(_SCHEMA)
 
 
 def partner_guide() -> str:
@@ -340,19 +221,7 @@ def partner_guide() -> str:
         "  HS codes 6 to 10 digits, origin criteria `WO`, `CC`, `CTH`, `CTSH`, `SP`, `RVC nn%`, `PC nn%`.",
         "* Every element maps to one field of the harmonized data set (WCO Data Model ids where they exist).",
         "",
-        "## Business rules (checked after the schema)",
-        "",
-        "| code | rule |",
-        "|---|---|",
     ]
-    lines.extend(f"| `{c}` | {m} |" for c, m in ISSUE_CODES.items() if c.startswith(("FORM_D_", "ORIGIN_")))
-    lines += ["", "## Elements", "", "| element | harmonized field | description |", "|---|---|---|"]
-    for native, harmonized, node in leaves(SPEC, native="/CertificateOfOrigin"):
-        path = getattr(node, "path", None)
-        info = field_for(harmonized.replace("[]", "")) if path else None
-        desc = (info.description or "") if info is not None else ""
-        if info is not None and isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("wco"):
-            desc += f" (WCO DM {info.json_schema_extra['wco']})"
-        required = " (required)" if getattr(node, "required", False) else ""
-        lines.append(f"| `{native}`{required} | `{harmonized}` | {desc} |")
+    lines += rules_table((c, m) for c, m in ISSUE_CODES.items() if c.startswith(("FORM_D_", "ORIGIN_")))
+    lines += ["", "## Elements", "", *elements_table(_SCHEMA, SPEC)]
     return "\n".join(lines) + "\n"

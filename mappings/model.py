@@ -47,16 +47,32 @@ __all__ = [
     "Permit",
     "ErrorEntry",
     "Acknowledgement",
+    "CustomsDeclaration",
+    "CustomsResponseStatus",
+    "CustomsResponse",
+    "DeclarationCancellation",
     "TradeMessage",
     "wco_id",
 ]
 
 
-def F(description: str, *, wco: str | None = None, code_list: str | None = None, default: Any = None, **kw: Any) -> Any:
-    """A documented optional field: description, WCO Data Model id and code list in the field metadata."""
+def F(
+    description: str,
+    *,
+    wco: str | None = None,
+    wco_identifier: str | None = None,
+    code_list: str | None = None,
+    default: Any = None,
+    **kw: Any,
+) -> Any:
+    """A documented optional field: description, WCO Data Model id and code list in the field metadata.
+
+    ``wco_identifier`` is for party roles: the WCO DM id of that party's identifier (``wco`` is its name's)."""
     extra: dict[str, Any] = {}
     if wco:
         extra["wco"] = wco
+    if wco_identifier:
+        extra["wco_identifier"] = wco_identifier
     if code_list:
         extra["code_list"] = code_list
     if isinstance(default, tuple):
@@ -102,7 +118,9 @@ class Party(_Frozen):
 class Parties(_Frozen):
     """The parties of a message, by role."""
 
-    exporter: Party | None = F("Exporter (consignor): the party that sends the goods (name: WCO R031).", wco="R031")
+    exporter: Party | None = F(
+        "Exporter (consignor): the party that sends the goods (name: WCO R031).", wco="R031", wco_identifier="R032"
+    )
     consignee: Party | None = F("Consignee: the party the goods are consigned to (name: WCO R014).", wco="R014")
     declarant: Party | None = F("Declarant or applicant: the party that submits the declaration or application.")
     issuing_authority: Party | None = F("Authority that issues the certificate, permit or decision.")
@@ -199,6 +217,12 @@ class Transport(_Frozen):
         "Country of destination (importing country), ISO 3166-1 alpha-2.", wco="064", code_list="ISO3166"
     )
     transit_countries: tuple[str, ...] = F("Countries of transit, ISO 3166-1 alpha-2.", code_list="ISO3166", default=())
+    departure_date: dt.date | None = F("Date the goods leave the exporting country.")
+    border_mode: str | None = F(
+        "Mode of transport at the border (on export: the outward mode), UN/ECE Rec 19 (1 sea, 2 rail, 3 road, 4 air).",
+        wco="061",
+        pattern=r"^[0-9]$",
+    )
 
 
 class Measure(_Frozen):
@@ -340,6 +364,43 @@ class Acknowledgement(_Frozen):
     errors: tuple[ErrorEntry, ...] = F("Errors of a negative acknowledgement.", default=())
 
 
+class CustomsDeclaration(_Frozen):
+    """An export declaration as the exporting customs passes it to the importing customs (the ASEAN Customs
+    Declaration Document, ACDD), beyond its parties, transport and goods."""
+
+    number: str | None = F(
+        "Number of the export declaration (or export permit) as the exporting customs registered it.", max_length=35
+    )
+    registered_at: dt.datetime | None = F("When the exporting customs registered the declaration.")
+
+
+class CustomsResponseStatus(enum.StrEnum):
+    """The importing customs' answer to an export declaration it received."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    QUERY = "query"
+
+
+class CustomsResponse(_Frozen):
+    """The importing customs' answer to an ACDD (the Customs Response), travelling back to the exporting customs."""
+
+    declaration_number: str | None = F("Number of the export declaration answered.", max_length=35)
+    status: CustomsResponseStatus | None = F(
+        "accepted, rejected, or query (the importing customs asks about the declaration)."
+    )
+    reason: str | None = F("Why the declaration was rejected, or what the query asks.", max_length=1000)
+    responded_at: dt.datetime | None = F("When the importing customs answered.")
+
+
+class DeclarationCancellation(_Frozen):
+    """The exporting customs' cancellation of an export declaration (ACDD) it sent."""
+
+    declaration_number: str | None = F("Number of the export declaration cancelled.", max_length=35)
+    reason: str | None = F("Why the declaration is cancelled.", max_length=1000)
+    cancelled_at: dt.datetime | None = F("When the exporting customs cancelled the declaration.")
+
+
 class TradeMessage(_Frozen):
     """One harmonized message: the routing envelope, the document and every data element it carries."""
 
@@ -354,3 +415,6 @@ class TradeMessage(_Frozen):
     origin_certificate: OriginCertificate | None = F("Certificate of origin data (ATIGA Form D).")
     permit: Permit | None = F("Permit or licence application or decision.")
     acknowledgement: Acknowledgement | None = F("Acknowledgement of a received message.")
+    customs_declaration: CustomsDeclaration | None = F("Export declaration data (ASEAN Customs Declaration Document).")
+    customs_response: CustomsResponse | None = F("The importing customs' answer to an export declaration.")
+    cancellation: DeclarationCancellation | None = F("Cancellation of an export declaration.")

@@ -44,6 +44,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mappings.vnsw",
     "mappings.formd",
     "mappings.sps",
+    "mappings.acdd",
 )
 """Modules whose import registers the built-in formats."""
 
@@ -54,7 +55,7 @@ class MessageFormat(ABC):
     """A native message format mapped to and from the harmonized :class:`TradeMessage`."""
 
     name: ClassVar[str]
-    """Registry name (``vnsw``, ``form-d``, ``sps``, ``json``)."""
+    """Registry name (``vnsw``, ``form-d``, ``sps``, ``acdd``, ``json``)."""
     media_type: ClassVar[str] = "application/xml"
     description: ClassVar[str] = ""
 
@@ -112,16 +113,26 @@ class MessageFormat(ABC):
 
 CERTIFICATE_OF_ORIGIN = "861"
 """UN/EDIFACT 1001 code of a certificate of origin: the kind of a message with origin certificate data."""
+EXPORT_DECLARATION = "830"
+"""UN/EDIFACT 1001 code of a goods declaration for exportation: the kind of a message with ACDD declaration data."""
+CUSTOMS_RESPONSE = "961"
+"""UN/EDIFACT 1001 code of a general response (Customs): the kind of a message with Customs Response data."""
 
 
 def document_kind(msg: TradeMessage) -> DocumentKind:
     """The kind of a harmonized message: its VNSW message (``envelope`` procedure/type/function) and its
-    document code (``document.type_code``; ``861`` for a message with ``origin_certificate`` data and no code)."""
+    document code (``document.type_code``; without one, ``861`` for a message with ``origin_certificate`` data,
+    ``830`` with ``customs_declaration`` data, ``961`` with ``customs_response`` data). A cancellation has no
+    UN/EDIFACT 1001 code of its own: it is recognised by its native root (:mod:`mappings.acdd`)."""
     env = msg.envelope
     procedure = f"{env.procedure}/{env.message_type}/{env.function}" if env is not None and env.procedure else None
     code = msg.document.type_code if msg.document is not None else None
     if code is None and msg.origin_certificate is not None:
         code = CERTIFICATE_OF_ORIGIN
+    if code is None and msg.customs_declaration is not None:
+        code = EXPORT_DECLARATION
+    if code is None and msg.customs_response is not None:
+        code = CUSTOMS_RESPONSE
     return DocumentKind(code=code, procedure=procedure)
 
 

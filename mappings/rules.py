@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from gateway.errors import ValidationFailed, ValidationIssue
 from mappings.codes import CODE_LISTS
-from mappings.model import TradeMessage
+from mappings.model import CustomsResponseStatus, TradeMessage
 
 __all__ = [
     "ISSUE_CODES",
@@ -59,6 +59,13 @@ ISSUE_CODES: dict[str, str] = {
     "FORM_D_INVOICE_AFTER_ISSUE": "The invoice date is after the certificate's issue date.",
     "FORM_D_FOB_REQUIRED": "The FOB value is required when the origin criterion is RVC.",
     "GOODS_SEQUENCE_DUPLICATE": "Two goods items carry the same sequence number.",
+    # ASEAN Customs Declaration Document (ACDD), its Customs Response and cancellation
+    "ACDD_MANDATORY_MISSING": "A mandatory parameter of an ACDD, Customs Response or cancellation is missing (path).",
+    "ACDD_RESPONSE_REASON_REQUIRED": "A Customs Response that rejects or queries a declaration states the reason.",
+    "ACDD_MESSAGE_KIND_UNCLEAR": (
+        "The harmonized message carries none, or several, of customs_declaration, customs_response and cancellation "
+        "data: no one ACDD message can be written from it."
+    ),
     # reading and writing native formats
     "MODEL_INVALID": "A value does not fit the harmonized model (type, length, sign, unknown field).",
     "JSON_INVALID": "The input is not well-formed JSON.",
@@ -214,12 +221,82 @@ def _sequence_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
         seen.add(item.sequence)
 
 
+def _mandatory(path: str, what: str) -> ValidationIssue:
+    return ValidationIssue(path, "ACDD_MANDATORY_MISSING", f"{what} is mandatory")
+
+
+def _acdd_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
+    """The ACDD's mandatory parameters, each reported at its own path."""
+    declaration = msg.customs_declaration
+    if declaration is None or not declaration.number:
+        yield _mandatory("customs_declaration.number", "the declaration (permit) number")
+    exporter, consignee, agent = msg.parties.exporter, msg.parties.consignee, msg.parties.declarant
+    if exporter is None or not exporter.identifier:
+        yield _mandatory("parties.exporter.identifier", "the exporter's identifier")
+    if exporter is None or not exporter.name:
+        yield _mandatory("parties.exporter.name", "the exporter's name")
+    if consignee is None or not consignee.name:
+        yield _mandatory("parties.consignee.name", "the consignee's name")
+    if consignee is None or consignee.address is None:
+        yield _mandatory("parties.consignee.address", "the consignee's address")
+    elif not consignee.address.line1:
+        yield _mandatory("parties.consignee.address.line1", "the consignee's address line")
+    if agent is None or not agent.identifier:
+        yield _mandatory("parties.declarant.identifier", "the declaring agent's identifier")
+    if agent is None or not agent.name:
+        yield _mandatory("parties.declarant.name", "the declaring agent's name")
+    transport = msg.transport
+    if transport is None or transport.departure_date is None:
+        yield _mandatory("transport.departure_date", "the departure date")
+    if transport is None or not transport.border_mode:
+        yield _mandatory("transport.border_mode", "the outward mode of transport")
+    if transport is None or transport.port_of_discharge is None or not transport.port_of_discharge.code:
+        yield _mandatory("transport.port_of_discharge.code", "the port of discharge (UN/LOCODE)")
+    if not msg.goods:
+        yield _mandatory("goods", "at least one goods item")
+    for i, item in enumerate(msg.goods):
+        at = f"goods[{i}]"
+        if item.sequence is None:
+            yield _mandatory(f"{at}.sequence", "the item serial number")
+        if not item.hs_code:
+            yield _mandatory(f"{at}.hs_code", "the HS code")
+        if not item.quantities:
+            yield _mandatory(f"{at}.quantities", "the quantity and its unit")
+        if not item.origin_country:
+            yield _mandatory(f"{at}.origin_country", "the country of origin")
+
+
+def _customs_response_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
+    response = msg.customs_response
+    if response is None:
+        return
+    if not response.declaration_number:
+        yield _mandatory("customs_response.declaration_number", "the number of the declaration answered")
+    if response.status is None:
+        yield _mandatory("customs_response.status", "the response status (accepted, rejected or query)")
+    elif response.status is not CustomsResponseStatus.ACCEPTED and not response.reason:
+        yield ValidationIssue(
+            "customs_response.reason",
+            "ACDD_RESPONSE_REASON_REQUIRED",
+            f"a response of status {response.status.value} states its reason",
+        )
+
+
+def _cancellation_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
+    if msg.cancellation is not None and not msg.cancellation.declaration_number:
+        yield _mandatory("cancellation.declaration_number", "the number of the declaration cancelled")
+
+
 def validate(msg: TradeMessage) -> list[ValidationIssue]:
     """Every code-list and business-rule violation of ``msg`` (empty when valid)."""
     issues = list(_code_list_issues(msg))
     issues.extend(_sequence_issues(msg))
     if msg.origin_certificate is not None:
         issues.extend(_form_d_issues(msg))
+    if msg.customs_declaration is not None:
+        issues.extend(_acdd_issues(msg))
+    issues.extend(_customs_response_issues(msg))
+    issues.extend(_cancellation_issues(msg))
     return issues
 
 

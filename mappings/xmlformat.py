@@ -23,6 +23,7 @@ __all__ = [
     "to_bytes",
     "local_name",
     "emit_strict",
+    "read_strict",
 ]
 
 
@@ -91,3 +92,17 @@ def emit_strict(spec: Any, data: dict[str, Any], nsmap: dict[str | None, str], x
         raise ValidationFailed(issues)
     assert_valid(load_schema(xsd), root)
     return to_bytes(root)
+
+
+def read_strict(spec: Any, root: etree._Element, xsd: str, where: str) -> dict[str, Any]:
+    """What ``root`` carries by the mapping table ``spec`` (``where``: the root's path in issues), refusing
+    (VALIDATION_FAILED) a document the shipped XSD ``xsd`` does not accept or the table cannot read."""
+    from mappings.xmlspec import read
+
+    assert_valid(load_schema(xsd), root)
+    issues: list[ValidationIssue] = []
+    ctx: dict[str, Any] = {}
+    read(spec, root, ctx, issues, where=where)
+    if issues:
+        raise ValidationFailed(issues)
+    return ctx

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes
 if TYPE_CHECKING:  # lxml stays a lazy import at runtime
     from lxml import etree
 
+    from signing.xml import TakenText
+
 __all__ = [
     "DS_NS",
     "C14N_INCLUSIVE",
@@ -31,6 +33,7 @@ __all__ = [
     "TRANSFORM_BASE64",
     "DigestAlgorithm",
     "SignatureAlgorithm",
+    "canonical_digest",
     "DIGESTS",
     "SIGNATURES",
     "SHA1_DIGEST",
@@ -196,6 +199,20 @@ def canonicalize(
             node, method="c14n", exclusive=False, with_comments=method == C14N_INCLUSIVE_WITH_COMMENTS
         )
     raise ValueError(f"cannot produce canonicalization {method}")
+
+
+def canonical_digest(
+    node: etree._Element | etree._ElementTree, method: str, digest: DigestAlgorithm, *, taken: TakenText | None = None
+) -> bytes:
+    """``digest`` of :func:`canonicalize` ``(node, method)``. With ``taken`` (:func:`signing.xml.take_text` of the
+    node's tree) the canonical form is made of the tree without that text, which is hashed in its place from
+    outside the tree: the same digest without a whole canonical copy of the text."""
+    if taken is not None and taken.text is not None:
+        running = hashlib.new(digest.name)
+        if taken.splice(canonicalize(node, method), running.update):
+            return running.digest()
+        taken.put_back()
+    return digest.digest(canonicalize(node, method))
 
 
 _XML_NS = "http://www.w3.org/XML/1998/namespace"

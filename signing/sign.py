@@ -21,13 +21,14 @@ from signing.algorithms import (
     SIGNATURES,
     TRANSFORM_ENVELOPED,
     SignatureAlgorithm,
+    canonical_digest,
     canonicalize,
 )
 from signing.keys import Signer, default_algorithm_for
 from signing.policy import SigningProfile
-from signing.xml import ascii_only, parse_xml, serialize
+from signing.xml import TakenText, ascii_only, parse_xml, serialize, take_text
 
-__all__ = ["sign_document", "sign_element", "SYSTEM_SIGNATURE"]
+__all__ = ["sign_document", "sign_element", "sign_tree", "SYSTEM_SIGNATURE"]
 
 SYSTEM_SIGNATURE = "SystemSignature"
 _DS = f"{{{DS_NS}}}"
@@ -60,12 +61,14 @@ def sign_element(
     profile: SigningProfile = _DEFAULT_PROFILE,
     *,
     reference_id: str | None = None,
+    taken: TakenText | None = None,
 ) -> etree._Element:
     """Sign ``root``'s document in place and return the new ds:Signature element.
 
     With ``reference_id`` the reference is ``#reference_id`` (the element
     carrying ``Id``/``ID``/``id`` equal to it) and the signature is enveloped
     in that element; otherwise the reference is ``""`` (the whole document).
+    ``taken``: the text :func:`~signing.xml.take_text` took out of the document, digested in its place.
     """
     digest = DIGESTS.get(profile.digest_method)
     if digest is None:
@@ -104,7 +107,7 @@ def sign_element(
     # The enveloped-signature transform removes exactly the ds:Signature node, so the digest
     # of the reference can be taken before the signature is inserted.
     node = root.getroottree() if uri == "" else target
-    digest_value = base64.b64encode(digest.digest(canonicalize(node, profile.c14n))).decode("ascii")
+    digest_value = base64.b64encode(canonical_digest(node, profile.c14n, digest, taken=taken)).decode("ascii")
 
     signature = etree.SubElement(parent, _DS + "Signature", nsmap={"ds": DS_NS})
     signed_info = _sub(signature, "SignedInfo")
@@ -142,5 +145,26 @@ def sign_document(
     """
     root = parse_xml(data) if isinstance(data, (bytes, bytearray, str)) else data
     plain = isinstance(data, bytes) and ascii_only(data, root)  # the signature adds ASCII only
-    sign_element(root, signer, profile, reference_id=reference_id)
-    return serialize(root.getroottree(), ascii=plain)
+    parsed = isinstance(data, (bytes, bytearray, str))
+    del data  # a caller that handed over its only reference frees the bytes before the tree is canonicalized
+    return sign_tree(root, signer, profile, ascii=plain, reference_id=reference_id, spent=parsed)
+
+
+def sign_tree(
+    root: etree._Element,
+    signer: Signer,
+    profile: SigningProfile = _DEFAULT_PROFILE,
+    *,
+    ascii: bool = False,
+    reference_id: str | None = None,
+    spent: bool = False,
+) -> bytes:
+    """Sign ``root``'s document in place (:func:`sign_element`) and return it serialized; ``ascii``: the tree holds
+    ASCII characters only (:func:`~signing.xml.ascii_only`), which lets its serialization take less memory.
+
+    ``spent``: the tree was parsed by :func:`~signing.xml.parse_xml` and nothing uses it afterwards. Its large text
+    is then taken out (:func:`~signing.xml.take_text`) and not put back, so that the document's digest and
+    serialization are made without whole copies of it."""
+    taken = take_text(root) if spent else None
+    sign_element(root, signer, profile, reference_id=reference_id, taken=taken)
+    return serialize(root.getroottree(), ascii=ascii, taken=taken)

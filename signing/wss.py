@@ -11,7 +11,8 @@ AS4 profile, WSS4J and phase4 use them:
 * one ``ds:Reference`` per signed part: ``#wsu:Id`` of ``eb:Messaging`` and
   of ``soap:Body`` (transform: exclusive C14N), and ``cid:`` per MIME
   attachment (transform: ``Attachment-Content-Signature-Transform``, digest
-  over the attachment's content octets);
+  over the attachment's content as :func:`swa_content_octets` canonicalizes
+  it for its MIME type, SwA 1.1 section 5.4.2);
 * ``ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference URI="#bst-id"``.
 
 libxmlsec1 cannot resolve ``cid:`` URIs, so reference digests are computed
@@ -84,6 +85,7 @@ from gateway.errors import (
     SignatureWrapping,
     TransformForbidden,
     WeakAlgorithm,
+    XmlError,
 )
 from signing.algorithms import (
     C14N_EXCLUSIVE,
@@ -101,6 +103,7 @@ from signing.algorithms import (
 from signing.keys import Signer, default_algorithm_for, verify_raw
 from signing.policy import WSU_NS, VerifyPolicy
 from signing.trust import TrustStore, fingerprint
+from signing.xml import DEFAULT_LIMITS, ParserLimits, parse_xml
 
 __all__ = [
     "SOAP12_NS",
@@ -113,6 +116,7 @@ __all__ = [
     "BASE64_BINARY",
     "SWA_CONTENT_SIGNATURE_TRANSFORM",
     "NAMESPACES",
+    "swa_content_octets",
     "WssPolicy",
     "SignedReference",
     "WssVerifyResult",
@@ -157,6 +161,32 @@ _WSU_ID = f"{{{WSU_NS}}}Id"
 _DS = f"{{{DS_NS}}}"
 _EB = f"{{{EB_NS}}}"
 _EXCLUSIVE = frozenset({C14N_EXCLUSIVE, C14N_EXCLUSIVE_WITH_COMMENTS})
+_XML_TYPES = frozenset({"text/xml", "application/xml"})
+
+
+def swa_content_octets(content: bytes, mime_type: str, *, where: str = "cid:") -> bytes:
+    """The octets a ``cid:`` reference digests: ``content`` after the Attachment-Content-Signature-Transform.
+
+    SwA 1.1 section 5.4.2, as WSS4J (Domibus, phase4, Holodeck) applies it, chosen by the MIME type the receiver
+    sees (the part's Content-Type, or ``EncryptedData/@MimeType`` of an encrypted part; parameters ignored):
+
+    * XML (``text/xml``, ``application/xml``, ``*/*+xml``): the document in exclusive C14N without comments. It is
+      parsed by :func:`signing.xml.parse_xml`, so a DTD is ``XML_DTD_FORBIDDEN`` and content that is not XML is
+      ``XML_MALFORMED``, both at ``where`` (the ``cid:`` URI). The attachment's size was bounded where the message
+      was received; the parser's depth limit applies;
+    * other ``text/*``: every line end (CR, LF or CRLF) made CRLF;
+    * anything else (``application/gzip`` of a compressed payload, ``application/octet-stream``): unchanged.
+    """
+    media = mime_type.split(";", 1)[0].strip().lower()
+    if media in _XML_TYPES or media.endswith("+xml"):
+        try:
+            root = parse_xml(content, limits=ParserLimits(max_bytes=max(len(content), DEFAULT_LIMITS.max_bytes)))
+        except XmlError as exc:
+            raise type(exc)(f"{where} is declared {media} but is not accepted XML: {exc.message}", field=where) from exc
+        return canonicalize(root.getroottree(), C14N_EXCLUSIVE)
+    if media.startswith("text/"):
+        return content.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    return content
 
 
 def new_id(prefix: str) -> str:
@@ -265,17 +295,22 @@ class WssSignedEnvelope:
     c14n_method: str
     require_attachments: bool = True
 
-    def verify_attachments(self, attachments: Mapping[str, bytes]) -> WssVerifyResult:
-        """The verified result, once each ``cid:`` reference's digest matches its attachment's octets."""
+    def verify_attachments(self, attachments: Mapping[str, tuple[bytes, str]]) -> WssVerifyResult:
+        """The verified result, once each ``cid:`` reference's digest matches its attachment.
+
+        ``attachments`` maps Content-IDs to (content octets, MIME type the receiver sees: the part's Content-Type,
+        or ``EncryptedData/@MimeType`` of a decrypted part); the digest is over :func:`swa_content_octets`. The
+        result's ``attachments`` are the content octets as received."""
         covered: set[str] = set()
         for ref in self.references:
             if not ref.uri.startswith("cid:"):
                 continue
             cid = ref.uri[4:]
-            content = attachments.get(cid)
-            if content is None:
+            attachment = attachments.get(cid)
+            if attachment is None:
                 raise ReferenceNotFound(f"no MIME attachment has Content-ID <{cid}>", field=ref.uri)
-            if _b64(DIGESTS[ref.digest_method].digest(content)) != ref.digest_value:
+            octets = swa_content_octets(*attachment, where=ref.uri)
+            if _b64(DIGESTS[ref.digest_method].digest(octets)) != ref.digest_value:
                 raise DigestMismatch(f"{ref.uri} was altered after signing (digest mismatch)", field=ref.uri)
             covered.add(cid)
         if self.require_attachments:
@@ -287,7 +322,7 @@ class WssSignedEnvelope:
         return WssVerifyResult(
             messaging=self.messaging,
             body=self.body,
-            attachments={cid: attachments[cid] for cid in attachments if cid in covered},
+            attachments={cid: attachments[cid][0] for cid in attachments if cid in covered},
             certificate=self.certificate,
             chain=self.chain,
             references=self.references,
@@ -338,7 +373,7 @@ def _b64(data: bytes) -> str:
 def sign_envelope(
     envelope: etree._Element,
     signer: Signer,
-    attachments: Mapping[str, bytes] | None = None,
+    attachments: Mapping[str, tuple[bytes, str]] | None = None,
     *,
     algorithm: SignatureAlgorithm | str | None = None,
     digest: DigestAlgorithm | str = SHA256_DIGEST,
@@ -347,8 +382,11 @@ def sign_envelope(
     """Sign ``envelope`` in place (eb:Messaging if present, soap:Body, every attachment); return the ds:Signature.
 
     ``attachments`` maps Content-IDs (without ``cid:``) to the content octets
-    to sign (AS4: after compression, before encryption). Missing wsu:Ids are
-    assigned. ``algorithm`` defaults to RSA-SHA256 / ECDSA for the signer's key.
+    to sign (AS4: after compression, before encryption) and the MIME type the
+    receiver will see (the part's Content-Type, or ``EncryptedData/@MimeType``
+    when encrypted); each digest is over :func:`swa_content_octets`. Missing
+    wsu:Ids are assigned. ``algorithm`` defaults to RSA-SHA256 / ECDSA for the
+    signer's key.
     """
     if envelope.tag != _S + "Envelope":
         raise ConfigError(f"{element_path(envelope)} is not a SOAP 1.2 Envelope", field="envelope")
@@ -388,11 +426,12 @@ def sign_envelope(
         _ds(_ds(ref, "Transforms"), "Transform", Algorithm=C14N_EXCLUSIVE)
         _ds(ref, "DigestMethod", Algorithm=digest.uri)
         _ds(ref, "DigestValue", _b64(value))
-    for cid, content in (attachments or {}).items():
+    for cid, (content, mime_type) in (attachments or {}).items():
+        octets = swa_content_octets(content, mime_type, where="cid:" + cid)
         ref = _ds(signed_info, "Reference", URI="cid:" + cid)
         _ds(_ds(ref, "Transforms"), "Transform", Algorithm=SWA_CONTENT_SIGNATURE_TRANSFORM)
         _ds(ref, "DigestMethod", Algorithm=digest.uri)
-        _ds(ref, "DigestValue", _b64(digest.digest(content)))
+        _ds(ref, "DigestValue", _b64(digest.digest(octets)))
     value_el = _ds(signature, "SignatureValue")
     key_info = _ds(signature, "KeyInfo")
     str_el = etree.SubElement(key_info, _WSSE + "SecurityTokenReference")
@@ -584,14 +623,15 @@ def verify_envelope(
     envelope: etree._Element,
     *,
     trust: TrustStore,
-    attachments: Mapping[str, bytes] | None = None,
+    attachments: Mapping[str, tuple[bytes, str]] | None = None,
     policy: WssPolicy = _DEFAULT_POLICY,
     at: datetime | None = None,
 ) -> WssVerifyResult:
     """Verify the WS-Security signature of a parsed SOAP 1.2 envelope for one party.
 
     ``attachments`` maps every MIME attachment's Content-ID (without ``cid:``)
-    to its content octets as signed (AS4: decrypted, still compressed).
+    to its content octets as signed (AS4: decrypted, still compressed) and the
+    MIME type the receiver sees (:meth:`WssSignedEnvelope.verify_attachments`).
     """
     attachments = dict(attachments or {})
     signed = verify_envelope_signature(envelope, trust=trust, content_ids=attachments, policy=policy, at=at)

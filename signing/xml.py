@@ -25,15 +25,18 @@ else. The parser
 
 from __future__ import annotations
 
+import io
 import re
 import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
 
 from gateway.errors import XmlDtdForbidden, XmlEntityForbidden, XmlMalformed, XmlTooDeep, XmlTooLarge
 
-__all__ = ["ParserLimits", "DEFAULT_LIMITS", "ascii_only", "parse_xml", "serialize"]
+__all__ = ["ParserLimits", "DEFAULT_LIMITS", "TakenText", "ascii_only", "parse_xml", "serialize", "take_text"]
 
 
 @dataclass(frozen=True)
@@ -167,14 +170,82 @@ def ascii_only(data: bytes, root: etree._Element) -> bool:
     return encoding in _ASCII_READ and data.isascii() and b"&#" not in data
 
 
-def serialize(element: etree._Element | etree._ElementTree, *, declaration: bool = True, ascii: bool = False) -> bytes:
+LARGE_TEXT = 1024 * 1024
+"""Characters from which :func:`take_text` takes an element's text out of its tree."""
+_ESCAPED = re.compile(r"[&<>\r]")
+"""Characters that serialization or canonicalization writes otherwise than as themselves."""
+_CHUNK = 1024 * 1024
+
+
+class TakenText:
+    """The large text of one element, held outside its tree while the tree stands in :attr:`marker` for it.
+
+    libxml2 serializes and canonicalizes a text node by copying it whole, more than once. A text made of ASCII
+    characters that are written as themselves (a base64 attachment) is the same in every output, so the output
+    of the tree with the marker, with the marker replaced by the text chunk by chunk, is exactly the output of the
+    tree with the text (:func:`serialize`, :func:`signing.algorithms.canonical_digest`), without those copies.
+    The marker is a random token; an output that does not hold it exactly once is made from the tree with its
+    text put back (:meth:`put_back`)."""
+
+    def __init__(self, element: etree._Element, text: str) -> None:
+        self.element = element
+        self.text: str | None = text
+        self.marker = f"nswgw-text-{uuid.uuid4().hex}"
+        element.text = self.marker
+
+    def put_back(self) -> None:
+        """Give the tree its text again (every later output is then made from the whole tree)."""
+        if self.text is not None:
+            self.element.text, self.text = self.text, None
+
+    def splice(self, small: bytes, write: Callable[[bytes], object]) -> bool:
+        """Write ``small`` (an output of the tree with the marker) with the text in place of the marker; False
+        (nothing written) when ``small`` does not hold the marker exactly once."""
+        if self.text is None:
+            return False
+        parts = small.split(self.marker.encode("ascii"))
+        if len(parts) != 2:
+            return False
+        text = self.text
+        write(parts[0])
+        for start in range(0, len(text), _CHUNK):
+            write(text[start : start + _CHUNK].encode("ascii"))
+        write(parts[1])
+        return True
+
+
+def take_text(root: etree._Element, *, at_least: int = LARGE_TEXT) -> TakenText | None:
+    """The first element text of ``root``'s tree of at least ``at_least`` ASCII characters that are all written as
+    themselves (no ``&``, ``<``, ``>`` or carriage return), taken out of the tree; None when there is none. The tree
+    is one :func:`parse_xml` made: its texts are text nodes (no CDATA section, no entity reference)."""
+    for element in root.iter(etree.Element):
+        text = element.text
+        if text is not None and len(text) >= at_least and text.isascii() and _ESCAPED.search(text) is None:
+            return TakenText(element, text)
+    return None
+
+
+def serialize(
+    element: etree._Element | etree._ElementTree,
+    *,
+    declaration: bool = True,
+    ascii: bool = False,
+    taken: TakenText | None = None,
+) -> bytes:
     """Serialize an element (or its tree) to UTF-8 bytes without reformatting.
 
     With ``ascii`` (the caller checked :func:`ascii_only`) the same bytes are made from lxml's serialization to
     text, which needs no encoder: at its peak it holds libxml2's output and one copy, twice the document, where a
     serialization to UTF-8 holds libxml2's output, its encoder's buffer and the copy into ``bytes``, three times.
     The bytes are the same either way; for a tree that does hold other characters the text would only take more
-    memory (up to four bytes a character)."""
+    memory (up to four bytes a character). With ``taken`` (:func:`take_text` of the tree) the text is written from
+    outside the tree: the bytes are the same, and besides the tree only they are held."""
+    if taken is not None and taken.text is not None:
+        small = serialize(element, declaration=declaration, ascii=ascii)
+        out = io.BytesIO()
+        if taken.splice(small, out.write):
+            return out.getvalue()
+        taken.put_back()
     if not ascii:
         return etree.tostring(element, encoding="UTF-8", xml_declaration=declaration)
     text = etree.tostring(element, encoding="unicode")

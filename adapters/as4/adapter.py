@@ -131,7 +131,7 @@ from gateway.errors import (
     StoreFull,
     StoreUnavailable,
 )
-from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt
+from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt, public_endpoint, without_credentials
 from signing.keys import Signer
 from signing.trust import TrustStore
 from signing.wss import EB_NS, SOAP12_NS
@@ -243,6 +243,8 @@ class As4Adapter(Adapter):
                 field="options.encryption_certificate",
             )
         self.endpoint = self.pmode.endpoint or url
+        self.shown_endpoint = public_endpoint(self.endpoint)
+        """The endpoint as errors name it (no credential of the URL)."""
         if not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
         self._ssl = client_ssl_context(opts.tls)
@@ -405,22 +407,27 @@ class As4Adapter(Adapter):
                 marked_duplicate = response.headers.get("X-AS4-Duplicate", "").lower() == "true"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, aiohttp.InvalidURL):
-                raise PartnerRejected(f"invalid AS4 endpoint {self.endpoint}: {_describe(exc)}", field="url") from exc
+                raise PartnerRejected(
+                    f"invalid AS4 endpoint {self.shown_endpoint}: {without_credentials(_describe(exc), self.endpoint)}",
+                    field="url",
+                ) from exc
             if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-                raise PartnerUnavailable(f"{self.endpoint} did not answer in time", field="http.timeout") from exc
-            raise PartnerUnavailable(f"{self.endpoint}: {_describe(exc)}", field="http") from exc
+                raise PartnerUnavailable(f"{self.shown_endpoint} did not answer in time", field="http.timeout") from exc
+            raise PartnerUnavailable(
+                f"{self.shown_endpoint}: {without_credentials(_describe(exc), self.endpoint)}", field="http"
+            ) from exc
         is_signal = "soap+xml" in content_type.lower() or "multipart/related" in content_type.lower()
         if not is_signal or not body.strip():
             if status >= 500 or status in _RETRY_STATUSES:
                 raise PartnerUnavailable(
-                    f"{self.endpoint} answered {status}", field="http.status", details={"status": status}
+                    f"{self.shown_endpoint} answered {status}", field="http.status", details={"status": status}
                 )
             if status >= 300:
                 raise PartnerRejected(
-                    f"{self.endpoint} answered {status}", field="http.status", details={"status": status}
+                    f"{self.shown_endpoint} answered {status}", field="http.status", details={"status": status}
                 )
             raise ReceiptInvalid(
-                f"{self.endpoint} answered {status} without an ebMS signal; a receipt is required",
+                f"{self.shown_endpoint} answered {status} without an ebMS signal; a receipt is required",
                 field="http.body",
                 details={"status": status},
             )
@@ -430,7 +437,7 @@ class As4Adapter(Adapter):
             )
         except NswError as exc:
             raise ReceiptInvalid(
-                f"the signal from {self.endpoint} cannot be trusted: {exc.message}",
+                f"the signal from {self.shown_endpoint} cannot be trusted: {exc.message}",
                 field=exc.field,
                 details={"cause": exc.code, "status": status},
             ) from exc
@@ -450,7 +457,7 @@ class As4Adapter(Adapter):
                 "status": status,
             }
             text = (
-                f"{self.endpoint} refused {sent_id}: {first.code} {first.short_description or ''} "
+                f"{self.shown_endpoint} refused {sent_id}: {first.code} {first.short_description or ''} "
                 f"{first.description or ''}"
             ).strip()
             if first.code in _RETRYABLE_EBMS:

@@ -2,7 +2,12 @@
 
 Sending (:func:`build_user_message`): compress (gzip), sign eb:Messaging, the
 Body and each payload's compressed octets, then encrypt each payload for the
-partner (AS4 profile section 5.1: compress, sign, encrypt).
+partner (AS4 profile section 5.1: compress, sign, encrypt). Each attachment
+digest is over the octets as the Attachment-Content-Signature-Transform gives
+them for the MIME type the partner will see (the part's Content-Type, or
+``EncryptedData/@MimeType``: ``application/gzip`` when compressed, digested as
+is; XML canonicalized and other text with CRLF line ends when not;
+:func:`signing.wss.swa_content_octets`).
 
 Receiving (:func:`open_user_message`): split the MIME parts, parse the SOAP
 part with the hardened parser, pick the partner by the (not yet trusted)
@@ -17,7 +22,9 @@ partner's own certificates, ``CERT_IDENTITY_MISMATCH`` otherwise) and its eb:To 
 us (EBMS:0003), that its Service and Action are those of the selected PMode;
 only then decrypt (our private key), check each attachment's signed digest
 over the decrypted octets (AS4 signs before it encrypts, so these digests cannot
-be checked earlier), that every PartInfo has its MIME part (and no part is
+be checked earlier; each is over the octets transformed for the MIME type
+declared by the part's Content-Type, or by ``EncryptedData/@MimeType`` when it
+arrived encrypted), that every PartInfo has its MIME part (and no part is
 unlisted), and decompress within a size limit.
 
 Signals (:func:`build_receipt`, :func:`build_error_signal`,
@@ -215,7 +222,12 @@ def build_user_message(
         mime[cid] = _GZIP if pmode.compress else payload.mime_type
     user = UserMessage(**{**user.__dict__, "parts": tuple(parts)})
     build_user_messaging(header, user)
-    signature = sign_envelope(envelope, signer, signed, algorithm=pmode.security.signature_method)
+    signature = sign_envelope(
+        envelope,
+        signer,
+        {cid: (data, mime[cid]) for cid, data in signed.items()},
+        algorithm=pmode.security.signature_method,
+    )
     references = signed_references(signature)
     if pmode.security.encrypt:
         assert encrypt_for is not None
@@ -477,7 +489,12 @@ def open_user_message(
                 raise EncryptionMissing(
                     f"attachment cid:{cid} arrived unencrypted; the PMode requires encryption", field="cid:" + cid
                 )
-    verified = signed.verify_attachments(decrypted.attachments)
+    verified = signed.verify_attachments(
+        {
+            cid: (data, decrypted.mime_types.get(cid) or mime.attachments[cid].content_type)
+            for cid, data in decrypted.attachments.items()
+        }
+    )
     listed = [p.cid for p in user.parts]
     for part in user.parts:
         if part.cid not in verified.attachments:
@@ -576,7 +593,7 @@ def verify_signal(
     verified = verify_envelope(
         envelope,
         trust=trust,
-        attachments={cid: p.content for cid, p in mime.attachments.items()},
+        attachments={cid: (p.content, p.content_type) for cid, p in mime.attachments.items()},
         policy=policy.model_copy(update={"require_messaging": True, "require_body": True}),
         at=at,
     )

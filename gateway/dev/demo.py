@@ -24,6 +24,13 @@ Starts, all on 127.0.0.1 and in a fresh temporary directory:
 It prints a progress bar and a table: delivered, retried, dead and p50/p99
 end-to-end latency (submission → receipt) per destination, and how many
 signatures were verified on each side.
+
+``nswgw demo --serve [--port PORT]`` (:func:`living_demo`) keeps the same topology running until SIGINT or
+SIGTERM: the ministries send a steady trickle (1–3 messages a second), TH is down for 15 s of every minute,
+every twentieth submission is an unsigned e-C/O (rejected ``SIG_MISSING``) and MARD's inbox refuses every seventh
+registration it receives (a dead letter, which a replay delivers). The gateway has operator ``ops`` with a token
+drawn afresh; the command prints it and a one-time link to the operator console.
+Both modes set up the topology with :func:`demo_topology`.
 """
 
 from __future__ import annotations
@@ -32,11 +39,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import random
+import secrets
+import signal
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,9 +62,21 @@ from gateway.errors import ConfigError, NswError
 from gateway.model import State
 from gateway.ports import SignedReceiptVerifier, receipt_document
 
-__all__ = ["DemoResult", "run_demo", "eco_form_d", "demo_pki", "register"]
+__all__ = [
+    "DemoResult",
+    "LivingDemo",
+    "Topology",
+    "demo_pki",
+    "demo_topology",
+    "eco_form_d",
+    "living_demo",
+    "register",
+    "run_demo",
+]
 
 TOKENS = {"MOIT": "demo-moit", "MARD": "demo-mard", "BROKER": "demo-broker"}
+OPERATOR_TOKEN = "demo-ops"
+"""The token of the demo's operator ``ops`` (``nswgw demo --serve`` draws a random one instead)."""
 MINISTRY_KEYS = ("nsw-gateway", "moit", "mard", "broker")
 PARTNER_KEYS = {"TH": "th-asw", "ID": "id-asw", "CUSTOMS": "customs", "MARD": "mard-inbox"}
 ENTERPRISES = ("0300000001", "0300000002", "0300000003")
@@ -271,21 +294,32 @@ def _partner_crypto(
 
 class _Partner:
     """A simulated receiver: verifies the gateway's signature, deduplicates by message id, answers with a
-    receipt (signed with its own key when ``receipt_signer`` is set, JSON otherwise)."""
+    receipt (signed with its own key when ``receipt_signer`` is set, JSON otherwise).
+
+    It answers 503 for ``down_for`` seconds from its start, and again for ``down_for`` seconds of every
+    ``down_every`` when that is set; with ``reject_every``, it refuses (400) the first delivery of every such
+    new message (a content check of its own), and accepts that message when it is sent again (a replay)."""
 
     def __init__(
         self,
         name: str,
         *,
         down_for: float = 0.0,
+        down_every: float = 0.0,
+        reject_every: int = 0,
         fail_first: int = 0,
         receipt_signer: Any = None,
         gateway_trust: Any = None,
     ) -> None:
         self.name = name
         self.fail_first = fail_first
+        self.started = 0.0
         self.down_until = 0.0
         self.down_for = down_for
+        self.down_every = down_every
+        self.reject_every = reject_every
+        self.rejected: set[str] = set()
+        self._new = 0
         self.arrivals: dict[str, float] = {}
         self.requests = 0
         self.on_message: Any = None
@@ -302,13 +336,24 @@ class _Partner:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/inbox"
 
+    def _down(self) -> bool:
+        now = time.monotonic()
+        if now < self.down_until:
+            return True
+        return bool(self.down_every) and (now - self.started) % self.down_every < self.down_for
+
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests += 1
-        if time.monotonic() < self.down_until or self.fail_first > 0:
+        if self._down() or self.fail_first > 0:
             self.fail_first -= 1
             return web.Response(status=503, text="maintenance")
         mid = request.headers.get("X-Message-Id", "")
+        if self.reject_every and mid not in self.arrivals and mid not in self.rejected:
+            self._new += 1
+            if self._new % self.reject_every == 0:
+                self.rejected.add(mid)
+                return web.json_response({"error": {"code": "CONTENT_REFUSED", "message": "head count"}}, status=400)
         if self.pool is not None:
             duplicate = mid in self.arrivals
             code, receipt_bytes = await asyncio.get_running_loop().run_in_executor(
@@ -365,7 +410,8 @@ class _Partner:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.port = self._runner.addresses[0][1]
-        self.down_until = time.monotonic() + self.down_for
+        self.started = time.monotonic()
+        self.down_until = self.started + self.down_for
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -382,8 +428,11 @@ def demo_config(
     signing: str = "on",
     synchronous: str = "FULL",
     concurrency: int = 16,
+    port: int = 0,
+    operator_token: str = OPERATOR_TOKEN,
 ) -> Config:
-    """The demo topology. With ``pki``: per-party trust, the gateway's key and signed receipts."""
+    """The demo topology, with operator ``ops`` (``operator_token``) for the operator API and the console. With
+    ``pki``: per-party trust, the gateway's key and signed receipts."""
     retry = {"max_attempts": 30, "ttl": 120.0, "initial": 0.2, "max_wait": 1.0, "jitter": 0.2}
     secure = pki is not None
 
@@ -426,7 +475,8 @@ def demo_config(
             dest["trust"] = {"pinned": [{"certificate": str(pki.party(PARTNER_KEYS[name]).cert_path)}]}
         destinations[name] = dest
     data: dict[str, Any] = {
-        "gateway": {"port": 0, "verification": verification, "signing": signing, "poll_interval": 0.1},
+        "gateway": {"port": port, "verification": verification, "signing": signing, "poll_interval": 0.1},
+        "operators": {"ops": {"name": "Demo operator", "tokens": [operator_token]}},
         "store": {"url": f"sqlite:///{store_dir / 'gateway.db'}", "synchronous": synchronous},
         "journal": {"anchor": str(store_dir / "journal-anchor.jsonl")},
         "parties": {
@@ -569,6 +619,183 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+@dataclass
+class Topology:
+    """The demo's development PKI, its partners (listening on 127.0.0.1) and the gateway's configuration."""
+
+    pki: Any
+    partners: dict[str, _Partner]
+    config: Config
+    signers: dict[str, Any]
+    """The ministries' keys (``moit``, ``mard``, ``broker``)."""
+
+
+@contextlib.asynccontextmanager
+async def demo_topology(
+    *,
+    verification: str = "signature",
+    signing: str = "on",
+    flaky_seconds: float = 3.0,
+    flaky_every: float = 0.0,
+    flaky_requests: int = 0,
+    reject_every: int = 0,
+    concurrency: int = 16,
+    synchronous: str = "FULL",
+    store_dir: Path | None = None,
+    pki_dir: Path | None = None,
+    partner_processes: int = 0,
+    port: int = 0,
+    operator_token: str = OPERATOR_TOKEN,
+) -> AsyncIterator[Topology]:
+    """The partners TH, ID, CUSTOMS and MARD's inbox listening, and the configuration of a gateway for them (its
+    store in ``store_dir``, else in a temporary directory removed afterwards). TH is the flaky one: down for
+    ``flaky_seconds`` from the start (and of every ``flaky_every`` seconds when set), refusing its first
+    ``flaky_requests``; MARD's inbox refuses the first delivery of every ``reject_every``-th registration.
+    ``partner_processes``: the partners' crypto in that many separate processes instead of threads."""
+    from signing.policy import VerifyPolicy
+    from signing.trust import PinnedCertificate, TrustStore
+
+    pki = await asyncio.to_thread(demo_pki, pki_dir)
+    secure = verification == "signature" or signing == "on"
+    gateway_trust = None
+    if signing == "on":
+        gateway_trust = (
+            TrustStore(party="nsw-gateway", pinned=(PinnedCertificate(pki.party("nsw-gateway").cert),)),
+            VerifyPolicy(),
+        )
+
+    def partner(name: str, **kw: Any) -> _Partner:
+        return _Partner(
+            name,
+            receipt_signer=_signer(pki, PARTNER_KEYS[name]) if signing == "on" else None,
+            gateway_trust=gateway_trust,
+            **kw,
+        )
+
+    partners = {
+        "TH": partner("TH", down_for=flaky_seconds, down_every=flaky_every, fail_first=flaky_requests),
+        "ID": partner("ID"),
+        "CUSTOMS": partner("CUSTOMS"),
+        "MARD": partner("MARD", reject_every=reject_every),
+    }
+    pool = None
+    if partner_processes and secure:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(
+            partner_processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_partner_process_init,
+            initargs=(str(pki.directory),),
+        )
+        await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.2) for _ in range(partner_processes))
+        )  # start them before the clock
+        for p in partners.values():
+            p.pool = pool
+    tmp = tempfile.TemporaryDirectory(prefix="nswgw-demo-") if store_dir is None else None
+    directory = Path(tmp.name) if tmp is not None else store_dir
+    assert directory is not None
+    try:
+        for p in partners.values():
+            await p.start()
+        config = demo_config(
+            directory,
+            partners,
+            pki=pki if secure else None,
+            verification=verification,
+            signing=signing,
+            synchronous=synchronous,
+            concurrency=concurrency,
+            port=port,
+            operator_token=operator_token,
+        )
+        signers = {name: _signer(pki, name) for name in ("moit", "mard", "broker")}
+        yield Topology(pki=pki, partners=partners, config=config, signers=signers)
+    finally:
+        for p in partners.values():
+            await p.stop()
+        if pool is not None:
+            pool.shutdown()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+class _Ministries:
+    """The simulated ministries submitting over the HTTP API of the gateway at ``url``; MARD answers each
+    registration its inbox receives with a quarantine result (``permit_body(n)``: the n-th one, signed)."""
+
+    def __init__(
+        self,
+        partners: dict[str, _Partner],
+        url: str,
+        session: aiohttp.ClientSession,
+        permit_body: Callable[[int], Awaitable[bytes]],
+        concurrency: int,
+    ) -> None:
+        self.url, self.session, self.permit_body = url, session, permit_body
+        self.semaphore = asyncio.Semaphore(concurrency * 2)
+        self.submitted: dict[str, float] = {}
+        """Accepted message id → when its submission began (monotonic)."""
+        self.expected: dict[str, tuple[str, ...]] = {}
+        """Accepted message id → its destinations."""
+        self.refused: dict[str, dict[str, Any]] = {}
+        """Submission (``X-Message-Id``) → the gateway's last answer, when it was not accepted."""
+        self.replies: list[asyncio.Task[None]] = []
+        self.accepted = 0
+        partners["MARD"].on_message = self._mard_issues_permit
+
+    async def send(
+        self,
+        party: str,
+        mid: str,
+        doc_type: str,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        attempts: int = 100,
+    ) -> tuple[int, dict[str, Any]]:
+        """Submit ``body``, again every 50 ms while it is not accepted, at most ``attempts`` times; the last answer."""
+        h = {
+            "Authorization": f"Bearer {TOKENS[party]}",
+            "X-Message-Id": mid,
+            "X-Document-Type": doc_type,
+            "Content-Type": "application/xml",
+            **(headers or {}),
+        }
+        status, ack = 0, {}
+        async with self.semaphore:
+            start = time.monotonic()
+            for attempt in range(attempts):
+                if attempt:
+                    await asyncio.sleep(0.05)
+                async with self.session.post(f"{self.url}/v1/messages", data=body, headers=h) as r:
+                    status, ack = r.status, await r.json()
+                if status in (200, 202):
+                    break
+        if status in (200, 202):
+            self.accepted += 1
+            self.submitted[ack["id"]] = start
+            self.expected[ack["id"]] = tuple(ack["destinations"])
+        else:
+            self.refused[mid] = ack
+        return status, ack
+
+    def _mard_issues_permit(self, headers: Any) -> None:
+        n = len(self.replies)
+        self.replies.append(asyncio.create_task(self._permit(n, headers["X-Message-Id"])))
+
+    async def _permit(self, n: int, reference: str) -> None:
+        body = await self.permit_body(n)
+        await self.send("MARD", f"PERMIT-{n}", "sps.animal_quarantine_permit", body, {"X-Reference": reference})
+
+    async def close(self) -> None:
+        for task in self.replies:
+            task.cancel()
+        await asyncio.gather(*self.replies, return_exceptions=True)
+
+
 async def run_demo(
     *,
     messages: int = 300,
@@ -590,70 +817,23 @@ async def run_demo(
     ``"off"`` / ``"off"`` is the benchmark baseline (the same signed documents, passed through unchecked).
     ``partner_processes``: do the partners' crypto in that many separate processes (the benchmark), instead
     of threads of this process."""
-    from signing.policy import SigningProfile, VerifyPolicy
+    from signing.policy import SigningProfile
     from signing.sign import sign_document
-    from signing.trust import PinnedCertificate, TrustStore
 
-    pki = await asyncio.to_thread(demo_pki, pki_dir)
-    secure = verification == "signature" or signing == "on"
-    gateway_trust = None
-    if signing == "on":
-        gateway_trust = (
-            TrustStore(party="nsw-gateway", pinned=(PinnedCertificate(pki.party("nsw-gateway").cert),)),
-            VerifyPolicy(),
-        )
-
-    def partner(name: str, **kw: Any) -> _Partner:
-        return _Partner(
-            name,
-            receipt_signer=_signer(pki, PARTNER_KEYS[name]) if signing == "on" else None,
-            gateway_trust=gateway_trust,
-            **kw,
-        )
-
-    partners = {
-        "TH": partner("TH", down_for=flaky_seconds, fail_first=flaky_requests),
-        "ID": partner("ID"),
-        "CUSTOMS": partner("CUSTOMS"),
-        "MARD": partner("MARD"),
-    }
-    pool = None
-    if partner_processes and secure:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(
-            partner_processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_partner_process_init,
-            initargs=(str(pki.directory),),
-        )
-        await asyncio.gather(
-            *(asyncio.get_running_loop().run_in_executor(pool, time.sleep, 0.2) for _ in range(partner_processes))
-        )  # start them before the clock
-        for p in partners.values():
-            p.pool = pool
-    tmp = tempfile.TemporaryDirectory(prefix="nswgw-demo-") if store_dir is None else None
-    directory = Path(tmp.name) if tmp is not None else store_dir
-    assert directory is not None
-    submitted: dict[str, float] = {}
-    expected: dict[str, tuple[str, ...]] = {}
-    replies: list[asyncio.Task[None]] = []
-    accepted = 0
-    try:
-        for p in partners.values():
-            await p.start()
-        config = demo_config(
-            directory,
-            partners,
-            pki=pki if secure else None,
-            verification=verification,
-            signing=signing,
-            synchronous=synchronous,
-            concurrency=concurrency,
-        )
+    async with demo_topology(
+        verification=verification,
+        signing=signing,
+        flaky_seconds=flaky_seconds,
+        flaky_requests=flaky_requests,
+        concurrency=concurrency,
+        synchronous=synchronous,
+        store_dir=store_dir,
+        pki_dir=pki_dir,
+        partner_processes=partner_processes,
+    ) as topology:
+        partners = topology.partners
         # The ministries sign before the clock starts: their cost is theirs, not the gateway's.
-        moit, mard, broker = (_signer(pki, n) for n in ("moit", "mard", "broker"))
+        moit, mard, broker = (topology.signers[n] for n in ("moit", "mard", "broker"))
         legacy = SigningProfile.vnsw_legacy()
         n_reg = max(1, messages // 10)
         n_eco = messages - 2 * n_reg
@@ -688,84 +868,55 @@ async def run_demo(
             return out, permits
 
         jobs_data, permits = await asyncio.to_thread(prepare)
-        async with Gateway(config) as gw, aiohttp.ClientSession() as session:
-            semaphore = asyncio.Semaphore(concurrency * 2)
 
-            async def send(party: str, mid: str, doc_type: str, body: bytes, **headers: str) -> None:
-                nonlocal accepted
-                h = {
-                    "Authorization": f"Bearer {TOKENS[party]}",
-                    "X-Message-Id": mid,
-                    "X-Document-Type": doc_type,
-                    "Content-Type": "application/xml",
-                    **headers,
-                }
-                async with semaphore:
-                    start = time.monotonic()
-                    for _ in range(100):
-                        async with session.post(f"{gw.url}/v1/messages", data=body, headers=h) as r:
-                            ack = await r.json()
-                            if r.status in (200, 202):
-                                break
-                        await asyncio.sleep(0.05)
-                    else:
-                        raise RuntimeError(f"demo submission {mid} refused: {ack}")
-                accepted += 1
-                submitted[ack["id"]] = start
-                expected[ack["id"]] = tuple(ack["destinations"])
+        async def permit_body(n: int) -> bytes:
+            return permits[n % len(permits)]
 
-            def mard_issues_permit(headers: Any) -> None:
-                ref = headers["X-Message-Id"]
-                n = len(replies)
-                replies.append(
-                    asyncio.create_task(
-                        send(
-                            "MARD",
-                            f"PERMIT-{n}",
-                            "sps.animal_quarantine_permit",
-                            permits[n % len(permits)],
-                            **{"X-Reference": ref},
-                        )
-                    )
-                )
+        async with Gateway(topology.config) as gw, aiohttp.ClientSession() as session:
+            ministries = _Ministries(partners, gw.url, session, permit_body, concurrency)
+            expected, replies = ministries.expected, ministries.replies
+            try:
+                jobs = [ministries.send(*job) for job in jobs_data]
+                started = time.monotonic()
+                bar = _Progress(messages, progress)
 
-            partners["MARD"].on_message = mard_issues_permit
-            jobs = [send(party, mid, doc_type, body, **headers) for party, mid, doc_type, body, headers in jobs_data]
-            started = time.monotonic()
-            bar = _Progress(messages, progress)
+                async def submit_all() -> None:
+                    await asyncio.gather(*jobs)
 
-            async def submit_all() -> None:
-                await asyncio.gather(*jobs)
-
-            submitter = asyncio.create_task(submit_all())
-            total = 0
-            while True:
-                arrived = {name: p.arrivals for name, p in partners.items()}
-                total = sum(1 for mid, dests in expected.items() if all(mid in arrived[d] for d in dests))
-                bar.show(total)
-                if (
-                    submitter.done()
-                    and len(replies) >= n_reg
-                    and all(t.done() for t in replies)
-                    and len(expected) >= messages
-                    and total >= len(expected)
-                ):
-                    break
-                if submitter.done() and submitter.exception() is not None:
-                    raise submitter.exception()  # type: ignore[misc]
-                for t in replies:
-                    if t.done() and t.exception() is not None:
-                        raise t.exception()  # type: ignore[misc]
-                await asyncio.sleep(0.1)
-            elapsed = time.monotonic() - started
-            bar.end()
-            await submitter
+                submitter = asyncio.create_task(submit_all())
+                total = 0
+                while True:
+                    if ministries.refused:
+                        mid, answer = next(iter(ministries.refused.items()))
+                        raise RuntimeError(f"demo submission {mid} refused: {answer}")
+                    arrived = {name: p.arrivals for name, p in partners.items()}
+                    total = sum(1 for mid, dests in expected.items() if all(mid in arrived[d] for d in dests))
+                    bar.show(total)
+                    if (
+                        submitter.done()
+                        and len(replies) >= n_reg
+                        and all(t.done() for t in replies)
+                        and len(expected) >= messages
+                        and total >= len(expected)
+                    ):
+                        break
+                    if submitter.done() and submitter.exception() is not None:
+                        raise submitter.exception()  # type: ignore[misc]
+                    for t in replies:
+                        if t.done() and t.exception() is not None:
+                            raise t.exception()  # type: ignore[misc]
+                    await asyncio.sleep(0.1)
+                elapsed = time.monotonic() - started
+                bar.end()
+                await submitter
+            finally:
+                await ministries.close()
             result = DemoResult(
                 messages=len(expected), elapsed=elapsed, commits=getattr(gw.store, "commit_stats", (0, 0))
             )
-            result.submissions_verified = accepted if verification == "signature" else 0
+            result.submissions_verified = ministries.accepted if verification == "signature" else 0
             for name, p in partners.items():
-                lat = [p.arrivals[mid] - submitted[mid] for mid, dests in expected.items() if name in dests]
+                lat = [p.arrivals[mid] - ministries.submitted[mid] for mid, dests in expected.items() if name in dests]
                 result.latencies[name] = lat
                 result.deliveries[name] = len(lat)
                 result.retries[name] = int(gw.metrics.value("nswgw_delivery_retries_total", destination=name))
@@ -778,16 +929,104 @@ async def run_demo(
                 )
             await _settled(gw, result)
         return result
-    finally:
-        for task in replies:
-            task.cancel()
-        await asyncio.gather(*replies, return_exceptions=True)
-        for p in partners.values():
-            await p.stop()
-        if pool is not None:
-            pool.shutdown()
-        if tmp is not None:
-            tmp.cleanup()
+
+
+@dataclass
+class LivingDemo:
+    """The demo's gateway running, and the topology and ministries around it."""
+
+    gateway: Gateway
+    topology: Topology
+    ministries: _Ministries
+
+
+@contextlib.asynccontextmanager
+async def living_demo(
+    *,
+    port: int = 0,
+    operator_token: str = OPERATOR_TOKEN,
+    rate: tuple[float, float] = (1.0, 3.0),
+    flaky_seconds: float = 15.0,
+    flaky_every: float = 60.0,
+    reject_every: int = 7,
+    bad_every: int = 20,
+    store_dir: Path | None = None,
+    pki_dir: Path | None = None,
+    seed: int | None = None,
+) -> AsyncIterator[LivingDemo]:
+    """The demo topology with its gateway (on ``port``) running while the context lasts, and the ministries
+    sending a steady trickle (between ``rate[0]`` and ``rate[1]`` messages a second): MOIT's signed e-C/O to TH
+    and ID (every fifth an amendment of the one before), the broker's registrations with MARD (every fourth
+    message) and MARD's answers to them; every ``bad_every``-th an unsigned e-C/O, which the gateway rejects with
+    its code. TH is down for ``flaky_seconds`` of every ``flaky_every``; MARD's inbox refuses every
+    ``reject_every``-th registration, which goes to the dead letters (a replay delivers it)."""
+    from signing.policy import SigningProfile
+    from signing.sign import sign_document
+
+    async with demo_topology(
+        flaky_seconds=flaky_seconds,
+        flaky_every=flaky_every,
+        reject_every=reject_every,
+        concurrency=4,
+        synchronous="NORMAL",
+        store_dir=store_dir,
+        pki_dir=pki_dir,
+        port=port,
+        operator_token=operator_token,
+    ) as topology:
+        legacy = SigningProfile.vnsw_legacy()
+
+        async def permit_body(n: int) -> bytes:
+            return await asyncio.to_thread(sign_document, permit(n, ""), topology.signers["mard"], legacy)
+
+        async with Gateway(topology.config) as gw, aiohttp.ClientSession() as session:
+            ministries = _Ministries(topology.partners, gw.url, session, permit_body, 4)
+            trickle = asyncio.create_task(_trickle(topology, ministries, random.Random(seed), rate, bad_every))
+            try:
+                yield LivingDemo(gateway=gw, topology=topology, ministries=ministries)
+            finally:
+                trickle.cancel()
+                await asyncio.gather(trickle, return_exceptions=True)
+                await ministries.close()
+
+
+async def _trickle(
+    topology: Topology, ministries: _Ministries, rng: random.Random, rate: tuple[float, float], bad_every: int
+) -> None:
+    """Submit one message after another, ``1 / rate`` seconds apart (drawn from the range), until cancelled."""
+    from signing.sign import sign_document
+
+    n, ecos, conversation, dest = 0, 0, "", "TH"
+    while True:
+        n += 1
+        try:
+            if bad_every and n % bad_every == 0:  # not signed: rejected by the gateway, with its code
+                await ministries.send(
+                    "MOIT", f"ECO-{n}", "eco.form_d", eco_form_d(n, "TH"), {"X-Destination": "TH"}, attempts=1
+                )
+            elif n % 4 == 0:
+                enterprise = ENTERPRISES[n % len(ENTERPRISES)]
+                body = await asyncio.to_thread(sign_document, registration(n, enterprise), topology.signers["broker"])
+                await ministries.send(
+                    "BROKER", f"REG-{n}", "sps.registration", body, {"X-On-Behalf-Of": enterprise}, attempts=20
+                )
+            else:
+                ecos += 1
+                amend = ecos % 5 == 0  # amends the e-C/O just before it, in its conversation, to its partner
+                if not amend:
+                    dest, conversation = ("TH" if ecos % 2 else "ID"), f"ECO-{n}"
+                body = await asyncio.to_thread(sign_document, eco_form_d(n, dest), topology.signers["moit"])
+                await ministries.send(
+                    "MOIT",
+                    f"ECO-{n}",
+                    "eco.form_d.amendment" if amend else "eco.form_d",
+                    body,
+                    {"X-Destination": dest, "X-Conversation-Id": conversation},
+                    attempts=20,
+                )
+        except aiohttp.ClientError as exc:  # the next submission tries again
+            print(f"nswgw demo: submission {n} failed: {exc}", file=sys.stderr, flush=True)
+        await asyncio.sleep(1 / rng.uniform(*rate))
 
 
 async def _settled(gw: Gateway, result: DemoResult) -> None:
@@ -804,7 +1043,35 @@ async def _settled(gw: Gateway, result: DemoResult) -> None:
             result.receipts_verified[name] = receipts.verified[name]
 
 
+async def serve_demo(port: int) -> None:
+    """``nswgw demo --serve``: :func:`living_demo` on ``port`` until SIGINT or SIGTERM, after printing a one-time
+    console login link and the operator's token (drawn afresh)."""
+    from gateway.commands import console_link
+
+    token = secrets.token_urlsafe(18)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with living_demo(port=port, operator_token=token) as demo:
+        _, link = await console_link(demo.gateway.config, "ops", demo.gateway.url, now=demo.gateway.clock.now)
+        minutes = demo.gateway.config.gateway.console.login_link_ttl / 60
+        print(f"gateway: {demo.gateway.url} (simulated MOIT, MARD and a customs broker sending 1-3 messages/s)")
+        print(f"console: {link}")
+        print(f"  (one-time login link, valid {minutes:g} min; then log in on {demo.gateway.url}/console/login)")
+        print(f"operator ops, token: {token}")
+        print("TH is down 15 s of every minute; MARD's inbox refuses every 7th registration (a dead letter)")
+        print("Ctrl-C to stop", flush=True)
+        await stop.wait()
+
+
 def cmd_demo(args: Any) -> int:
+    if args.serve:
+        from gateway.logs import configure_logging
+
+        configure_logging(LogSettings(level="ERROR", format="text"))
+        asyncio.run(serve_demo(args.port))
+        return 0
     print(
         f"nswgw demo: {args.messages} messages; simulated MOIT, MARD and a customs broker; partners TH (down "
         f"for {args.flaky:.0f}s), ID, national customs and MARD's inbox, all on 127.0.0.1; development PKI, "
@@ -843,4 +1110,10 @@ def register(subparsers: Any) -> None:
     demo.add_argument(
         "--log-file", type=Path, help="write the gateway's log there as JSON lines (default: errors only, on stderr)"
     )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the demo running (a steady trickle of messages) and print the operator console's login link",
+    )
+    demo.add_argument("--port", type=int, default=8080, help="with --serve: the gateway's port (default 8080)")
     demo.set_defaults(handler=cmd_demo)

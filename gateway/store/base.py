@@ -31,6 +31,7 @@ exceptions); timestamps are float seconds since the epoch (UTC).
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,6 +47,16 @@ __all__ = [
     "MessageQuery",
     "DestinationStats",
     "DestinationOutcomes",
+    "DestinationFlow",
+    "FLOW_SAMPLE",
+    "FlowStats",
+    "PENDING_STATES",
+    "ProcedureStats",
+    "SenderFlow",
+    "destination_flows",
+    "percentile",
+    "procedure_stats",
+    "sender_flows",
     "OnDead",
     "RecordedAction",
     "blocked_by",
@@ -145,6 +156,164 @@ class DestinationStats:
     oldest: dict[State, float] = field(default_factory=dict)
     """Per state, the earliest ``queued_at`` of the destination's deliveries in it (``/metrics``: the age of the
     oldest pending delivery)."""
+
+    @property
+    def pending(self) -> int:
+        """The backlog: deliveries in :data:`PENDING_STATES`."""
+        return sum(self.counts.get(s, 0) for s in PENDING_STATES)
+
+    @property
+    def oldest_pending(self) -> float | None:
+        """The earliest ``queued_at`` of the backlog."""
+        return min((self.oldest[s] for s in PENDING_STATES if s in self.oldest), default=None)
+
+
+PENDING_STATES = (State.QUEUED, State.DELIVERED, State.FAILED)
+"""The delivery states of a destination's backlog: neither acknowledged nor dead."""
+
+FLOW_SAMPLE = 20_000
+"""At most this many latencies (the newest) per latency list of :class:`FlowStats` and :class:`ProcedureStats`:
+percentiles of a busier window are those of its newest part; every count stays exact."""
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile (0 < q ≤ 1) of ascending ``values``; ``None`` when there are none."""
+    if not values:
+        return None
+    rank = max(1, min(len(values), math.ceil(q * len(values))))
+    return values[rank - 1]
+
+
+@dataclass(frozen=True)
+class SenderFlow:
+    """What one sender submitted in a window (messages by ``received_at``)."""
+
+    sender: str
+    submitted: int
+    """Every submission stored, rejected ones included."""
+    rejected: dict[str, int]
+    """Rejected submissions by error code."""
+    latencies: tuple[float, ...]
+    """Ascending seconds from submission to final receipt (the last delivery's verified receipt) of the
+    submissions whose every delivery is acknowledged (at most :data:`FLOW_SAMPLE`, the newest)."""
+
+    @property
+    def rejection_rate(self) -> float:
+        return sum(self.rejected.values()) / self.submitted if self.submitted else 0.0
+
+
+@dataclass(frozen=True)
+class DestinationFlow:
+    """What happened to one destination's deliveries in a window (steps by the time they happened)."""
+
+    destination: str
+    acknowledged: int
+    """Deliveries whose receipt was verified in the window."""
+    failed: int
+    """Failed attempts in the window."""
+    dead: int
+    """Deliveries that went to the dead letters in the window."""
+    latencies: tuple[float, ...]
+    """Ascending seconds from queued to verified receipt of the deliveries acknowledged in the window (at most
+    :data:`FLOW_SAMPLE`, the newest)."""
+
+    @property
+    def failure_rate(self) -> float:
+        """Failed attempts and dead deliveries among every outcome of the window."""
+        outcomes = self.acknowledged + self.failed + self.dead
+        return (self.failed + self.dead) / outcomes if outcomes else 0.0
+
+
+@dataclass(frozen=True)
+class FlowStats:
+    """The traffic of ``[since, until)``: per sender and per destination that had any, by name."""
+
+    since: float
+    until: float
+    senders: tuple[SenderFlow, ...]
+    destinations: tuple[DestinationFlow, ...]
+
+
+@dataclass(frozen=True)
+class ProcedureStats:
+    """The submissions of one document type and procedure received in one bucket of time."""
+
+    document_type: str
+    procedure: str | None
+    """The envelope's procedure (VNSW), when it named one."""
+    start: float
+    """The bucket's start (a multiple of the bucket length since the epoch)."""
+    submitted: int
+    rejected: int
+    latencies: tuple[float, ...]
+    """Ascending seconds from submission to final receipt of those whose every delivery is acknowledged (at most
+    :data:`FLOW_SAMPLE` over the whole answer, the newest)."""
+
+
+def sender_flows(
+    counts: Sequence[tuple[str, str | None, int]], finished: Sequence[tuple[str, float]]
+) -> tuple[SenderFlow, ...]:
+    """Sender flows from ``(sender, rejection code or None, count)`` rows and ``(sender, latency)`` rows."""
+    submitted: dict[str, int] = {}
+    rejected: dict[str, dict[str, int]] = {}
+    for sender, code, n in counts:
+        submitted[sender] = submitted.get(sender, 0) + n
+        codes = rejected.setdefault(sender, {})
+        if code is not None:
+            codes[code] = codes.get(code, 0) + n
+    latencies: dict[str, list[float]] = {}
+    for sender, seconds in finished:
+        latencies.setdefault(sender, []).append(seconds)
+    return tuple(
+        SenderFlow(name, submitted[name], rejected[name], tuple(sorted(latencies.get(name, ()))))
+        for name in sorted(submitted)
+    )
+
+
+def destination_flows(
+    counts: Sequence[tuple[str, str, int]], acknowledged: Sequence[tuple[str, float]]
+) -> tuple[DestinationFlow, ...]:
+    """Destination flows from ``(destination, to_state, count)`` rows and ``(destination, latency)`` rows."""
+    steps: dict[str, dict[str, int]] = {}
+    for destination, state, n in counts:
+        steps.setdefault(destination, {})[state] = n
+    latencies: dict[str, list[float]] = {}
+    for destination, seconds in acknowledged:
+        latencies.setdefault(destination, []).append(seconds)
+    return tuple(
+        DestinationFlow(
+            name,
+            steps[name].get(State.ACKNOWLEDGED.value, 0),
+            steps[name].get(State.FAILED.value, 0),
+            steps[name].get(State.DEAD.value, 0),
+            tuple(sorted(latencies.get(name, ()))),
+        )
+        for name in sorted(steps)
+    )
+
+
+def procedure_stats(
+    counts: Sequence[tuple[str, str | None, int, int, int]],
+    finished: Sequence[tuple[str, str | None, int, float]],
+    bucket: float,
+) -> list[ProcedureStats]:
+    """Procedure stats from ``(document type, procedure, bucket number, submitted, rejected)`` rows and
+    ``(document type, procedure, bucket number, latency)`` rows, by document type, procedure and time."""
+    latencies: dict[tuple[str, str | None, int], list[float]] = {}
+    for document_type, procedure, number, seconds in finished:
+        latencies.setdefault((document_type, procedure, int(number)), []).append(seconds)
+    out = [
+        ProcedureStats(
+            document_type,
+            procedure,
+            int(number) * bucket,
+            submitted,
+            rejected,
+            tuple(sorted(latencies.get((document_type, procedure, int(number)), ()))),
+        )
+        for document_type, procedure, number, submitted, rejected in counts
+    ]
+    return sorted(out, key=lambda p: (p.document_type, p.procedure or "", p.start))
 
 
 @dataclass(frozen=True)
@@ -337,6 +506,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def stats(self) -> list[DestinationStats]:
         """Delivery counts per destination and state (for /metrics and /readyz)."""
+
+    @abc.abstractmethod
+    async def flows(self, since: float, until: float) -> FlowStats:
+        """The traffic of ``[since, until)``: per sender, its submissions (by ``received_at``), rejections by code
+        and latencies to final receipt; per destination, the receipts verified, attempts failed and deliveries
+        dead in the window (by the step's time) and latencies from queued to receipt. Index range scans over the
+        window (``messages`` by ``received_at``, ``transitions`` by the partial index of outcome steps), two index
+        lookups per queued submission (its deliveries, its transitions) up to :data:`FLOW_SAMPLE` of them; every
+        count is exact, percentiles are computed in Python over the newest :data:`FLOW_SAMPLE` latencies."""
+
+    @abc.abstractmethod
+    async def procedure_stats(self, since: float, until: float, *, bucket: float = 86400.0) -> list[ProcedureStats]:
+        """Per document type, procedure and ``bucket`` seconds of ``[since, until)`` that had submissions: their
+        count, rejections and latencies to final receipt (the same bounds as :meth:`flows`)."""
 
     @abc.abstractmethod
     async def outcomes(self, destinations: Sequence[str]) -> list[DestinationOutcomes]:

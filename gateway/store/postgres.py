@@ -32,6 +32,10 @@ Features:
 * **few round trips**: a group-commit transaction is BEGIN, one statement per write, one
   statement for the rows every write left (deliveries and transitions, ``unnest`` arrays) with
   the journal lock and head, one for the journal entries with the notification, COMMIT.
+* **large payloads in chunks**: payloads live in ``message_payloads`` and ``delivery_payloads``,
+  written once; one above 1 MiB is inserted by a binary ``COPY`` streamed in 1 MiB chunks and read
+  back by ``substring`` in 1 MiB chunks, so the gateway holds it about once rather than two or three
+  times (asyncpg's encoded parameter, its read buffer).
 * **LISTEN/NOTIFY**: accepting a message notifies the channel of the schema with its
   destinations; every node listens and wakes its idle workers (:meth:`Store.on_work`).
 * driver exceptions never cross the interface (``raise ... from exc``, logged at ERROR on ``nswgw.store``
@@ -78,12 +82,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import json
 import logging
 import random
 import re
+import struct
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -121,15 +127,21 @@ from gateway.model import (
 )
 from gateway.store import migrations
 from gateway.store.base import (
+    FLOW_SAMPLE,
     DestinationOutcomes,
     DestinationStats,
+    FlowStats,
     JournalBase,
     MessageQuery,
     MessageRecord,
     OnDead,
+    ProcedureStats,
     RecordedAction,
     Store,
     blocked_by,
+    destination_flows,
+    procedure_stats,
+    sender_flows,
 )
 
 __all__ = ["PostgresStore", "upgrade_schema", "schema_version", "redact"]
@@ -247,6 +259,83 @@ _DELIVERY_COLUMNS = (
 )
 
 
+_COPY_CHUNK = 1024 * 1024
+"""Payloads larger than this are inserted by a binary ``COPY`` streamed in chunks of this size and read back in
+chunks of it: asyncpg encodes a bound parameter into its message buffers (about 2.7 times the payload in memory at
+once) and holds a fetched value twice (the message it read and the ``bytes`` it decodes)."""
+_INLINE_DATA = f"CASE WHEN length(p.data) > {_COPY_CHUNK} THEN NULL ELSE p.data END"
+"""A payload column ``p.data`` as a read selects it: NULL when large (``length()`` of a TOASTed value reads only
+its pointer)."""
+
+
+def _read_columns(alias: str) -> str:
+    """:data:`_DELIVERY_COLUMNS` as a read of ``deliveries`` named ``alias`` selects them: the payload from
+    ``delivery_payloads``, a large one left out (NULL) and read by :func:`_with_payload`."""
+    return ", ".join(
+        f"(SELECT {_INLINE_DATA} FROM delivery_payloads AS p WHERE p.delivery = {alias}.seq) AS payload"
+        if column == "payload"
+        else f"{alias}.{column}"
+        for column in (c.strip() for c in _DELIVERY_COLUMNS.split(","))
+    )
+
+
+_READ_COLUMNS = _read_columns("deliveries")
+"""The delivery columns of a query of ``deliveries``."""
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = struct.pack("!h", -1)
+"""The signature, flags and header extension that open the data of a binary ``COPY``, and the end-of-data mark."""
+
+
+def _inline(data: bytes) -> bytes | None:
+    """A payload as a parameter of the statement that inserts its row, or None when :func:`_copy_payload` writes it."""
+    return data if len(data) <= _COPY_CHUNK else None
+
+
+async def _copy_payload(conn: _Conn, table: str, key_column: str, key: str | int, data: bytes) -> None:
+    """Insert one row of ``message_payloads`` or ``delivery_payloads`` (its key, then the payload) by a binary
+    ``COPY`` whose data is the payload's chunks, sent as they are."""
+    encoded = key.encode() if isinstance(key, str) else struct.pack("!q", key)
+
+    async def rows() -> AsyncIterator[bytes | memoryview]:
+        yield _COPY_HEADER + struct.pack("!hi", 2, len(encoded)) + encoded + struct.pack("!i", len(data))
+        view = memoryview(data)
+        for start in range(0, len(view), _COPY_CHUNK):
+            yield view[start : start + _COPY_CHUNK]
+        yield _COPY_TRAILER
+
+    await conn.copy_to_table(table, source=rows(), columns=[key_column, "data"], format="binary")
+
+
+async def _read_payload(conn: _Conn, table: str, key_column: str, key: str | int) -> bytes | None:
+    """A payload of ``table`` read in chunks into one ``bytes`` of its size (None: no such row). The buffer is
+    sized first, so that ``getvalue()`` hands out the buffer itself rather than a copy."""
+    size = await conn.fetchval(f"SELECT length(data) FROM {table} WHERE {key_column} = $1", key)
+    if size is None:
+        return None
+    out = io.BytesIO()
+    if size:
+        out.seek(size - 1)
+        out.write(b"\0")
+        out.seek(0)
+    for start in range(0, size, _COPY_CHUNK):
+        chunk = await conn.fetchval(
+            f"SELECT substring(data FROM $2 FOR $3) FROM {table} WHERE {key_column} = $1", key, start + 1, _COPY_CHUNK
+        )
+        if chunk is None:
+            return None
+        out.write(chunk)
+    return out.getvalue()
+
+
+async def _with_payload(conn: _Conn, row: asyncpg.Record) -> Sequence[Any] | asyncpg.Record:
+    """A row of :data:`_READ_COLUMNS` with its payload: a large one (NULL in the row) read by :func:`_read_payload`."""
+    if row["payload"] is not None:
+        return row
+    payload = await _read_payload(conn, "delivery_payloads", "delivery", row["seq"])
+    return tuple(payload if name == "payload" else value for name, value in row.items())
+
+
 def _delivery(row: Sequence[Any] | asyncpg.Record, history: tuple[Transition, ...] = ()) -> Delivery:
     (
         seq,
@@ -301,6 +390,41 @@ CROSS JOIN LATERAL (
 """Per destination of ``$1``, its newest ``ACKNOWLEDGED`` and newest ``FAILED`` transition, by the partial index."""
 
 
+_OUTCOME_STEPS = "to_state IN ('ACKNOWLEDGED', 'FAILED', 'DEAD')"
+"""The predicate of the partial index ``transitions_flow``."""
+
+_SENDER_COUNTS = """
+SELECT sender, CASE WHEN intake_state = 'REJECTED' THEN coalesce(error::jsonb ->> 'code', '') END, count(*)
+FROM messages WHERE received_at >= $1 AND received_at < $2 GROUP BY 1, 2"""
+
+_FINISHED = """
+SELECT m.sender, m.document_type, m.procedure, m.received_at,
+    (SELECT max(t.at) FILTER (WHERE t.to_state = 'ACKNOWLEDGED') FROM transitions AS t WHERE t.message = m.id)
+    - m.received_at
+FROM messages AS m
+WHERE m.received_at >= $1 AND m.received_at < $2 AND m.intake_state = 'QUEUED'
+    AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message = m.id AND d.state <> 'ACKNOWLEDGED')
+ORDER BY m.received_at DESC LIMIT $3"""
+"""The submissions of a window whose every delivery is acknowledged, newest first, with the seconds to the last
+receipt (NULL for a message without deliveries). The receipt is found among the message's own transitions (their
+index by message), never by the index of every destination's outcomes."""
+
+_DESTINATION_COUNTS = f"""
+SELECT destination, to_state, count(*) FROM transitions
+WHERE at >= $1 AND at < $2 AND {_OUTCOME_STEPS} AND destination IS NOT NULL GROUP BY 1, 2"""
+
+_ACKNOWLEDGED = f"""
+SELECT t.destination, t.at - d.queued_at FROM transitions AS t
+JOIN deliveries AS d ON d.message = t.message AND d.destination = t.destination
+WHERE t.at >= $1 AND t.at < $2 AND t.{_OUTCOME_STEPS} AND t.to_state = 'ACKNOWLEDGED'
+ORDER BY t.at DESC LIMIT $3"""
+
+_PROCEDURE_COUNTS = """
+SELECT document_type, procedure, floor(received_at / $1)::bigint, count(*),
+    count(*) FILTER (WHERE intake_state = 'REJECTED')
+FROM messages WHERE received_at >= $2 AND received_at < $3 GROUP BY 1, 2, 3"""
+
+
 def _transition(row: Sequence[Any] | asyncpg.Record) -> Transition:
     destination, from_state, to_state, at, code, detail = tuple(row)
     return Transition(State(to_state), at, State(from_state) if from_state else None, destination, code, detail)
@@ -339,9 +463,7 @@ WHERE d.seq = claimed.seq
 RETURNING {returning}
 """
 _CLAIMS: dict[str, str] = {
-    on_dead: _CLAIM_SQL.format(
-        db_now=_DB_NOW, blocking=blocking, returning=", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
-    )
+    on_dead: _CLAIM_SQL.format(db_now=_DB_NOW, blocking=blocking, returning=_read_columns("d"))
     for on_dead, blocking in {"hold": "", "skip": " AND e.state <> 'DEAD'"}.items()
 }
 """The claim per ``on_dead`` policy: with ``skip`` a ``DEAD`` row no longer heads its conversation (the
@@ -376,19 +498,23 @@ _Op = Callable[[_Conn, _Tx], Awaitable[Any]]
 _ROWS = """
 WITH d AS (
     INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference, state, attempts,
-                            queued_at, deadline, next_at, payload, content_type, on_behalf_of)
+                            queued_at, deadline, next_at, content_type, on_behalf_of)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $12::bytea[], $13::text[],
-                         $22::text[])),
+                         $8::int[], $9::float8[], $10::float8[], $11::float8[], $13::text[], $22::text[])
+    RETURNING seq, message, destination),
+p AS (
+    INSERT INTO delivery_payloads (delivery, data)
+    SELECT d.seq, u.data FROM d JOIN unnest($1::text[], $2::text[], $12::bytea[]) AS u (message, destination, data)
+        USING (message, destination) WHERE u.data IS NOT NULL),
 t AS (
     INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail)
     SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::float8[], $19::text[], $20::text[]))
 SELECT h.seq, h.hash FROM journal_head($21::bigint) AS h WHERE $21::bigint IS NOT NULL
 """
-"""The rows a transaction's writes left (deliveries, transitions) in one round trip, which also takes the
-journal lock and reads the journal's head when there are entries to chain (``$21``: the lock key, or NULL;
-no row: the journal is empty, or there was nothing to chain). ``$22``, the deliveries' enterprises, comes last
-because that column was added last."""
+"""The rows a transaction's writes left (deliveries, their payloads matched by (message, destination), transitions)
+in one round trip, which also takes the journal lock and reads the journal's head when there are entries to chain
+(``$21``: the lock key, or NULL; no row: the journal is empty, or there was nothing to chain). ``$22``, the
+deliveries' enterprises, comes last because that column was added last."""
 
 _JOURNAL = """
 WITH j AS (
@@ -414,7 +540,7 @@ def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
         [d.queued_at for d in ds],
         [d.deadline for d in ds],
         [d.next_attempt_at for d in ds],
-        [d.payload for d in ds],
+        [_inline(d.payload) for d in ds],
         [d.content_type for d in ds],
         [m for m, _ in ts],
         [t.destination for _, t in ts],
@@ -805,11 +931,18 @@ class PostgresStore(Store):
     async def _finish(self, conn: _Conn, tx: _Tx) -> None:
         """End of a transaction, in at most two round trips before COMMIT: the rows its writes left, with the
         journal lock (held to COMMIT, so appends from every node form one chain) and the journal's head read
-        under it; then the chained entries with the notification."""
+        under it; then the chained entries with the notification. A large delivery payload adds its ``COPY``
+        (and the lookup of its row) between the two."""
         lock = self._journal_key if tx.journal else None
         row = None
         if tx.deliveries or tx.transitions or lock is not None:
             row = await conn.fetchrow(_ROWS, *_row_arguments(tx, lock))
+        for d in tx.deliveries:
+            if _inline(d.payload) is None:
+                seq = await conn.fetchval(
+                    "SELECT seq FROM deliveries WHERE message = $1 AND destination = $2", d.message_id, d.destination
+                )
+                await _copy_payload(conn, "delivery_payloads", "delivery", seq, d.payload)
         notify = f"{self._node}:" + ",".join(sorted(tx.notify)) if tx.notify else None
         if not tx.journal:
             if notify is not None:
@@ -866,11 +999,14 @@ class PostgresStore(Store):
 
         async def op(conn: _Conn, tx: _Tx) -> tuple[SubmissionAck, bool]:
             inserted = await conn.fetchval(
-                "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
-                " procedure, format, intake_state, received_at, error, ack, payload, content_digest,"
+                "WITH m AS (INSERT INTO messages (id, sender, message_id, document_type, conversation, reference,"
+                " destination, procedure, format, intake_state, received_at, error, ack, content_digest,"
                 " payload_size, payload_sha256)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
-                " ON CONFLICT DO NOTHING RETURNING id",
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$15,$16,$17)"
+                " ON CONFLICT DO NOTHING RETURNING id),"
+                " p AS (INSERT INTO message_payloads (message, data) SELECT id, $14::bytea FROM m"
+                " WHERE $14::bytea IS NOT NULL)"
+                " SELECT id FROM m",
                 message.id,
                 env.sender,
                 env.message_id,
@@ -884,7 +1020,7 @@ class PostgresStore(Store):
                 message.received_at,
                 _dumps(message.error),
                 _dumps(ack.to_dict()),
-                data,
+                _inline(data),
                 message.content_digest,
                 *whole,
             )
@@ -902,6 +1038,8 @@ class PostgresStore(Store):
                         f"message {message.id} conflicts with a stored row that is not visible", field="store"
                     )
                 return SubmissionAck.from_dict(json.loads(original)), False
+            if _inline(data) is None:
+                await _copy_payload(conn, "message_payloads", "message", message.id, data)
             tx.add_transitions(message.id, message.history)
             for d in deliveries:
                 tx.add_transitions(message.id, d.history)
@@ -919,7 +1057,7 @@ class PostgresStore(Store):
     ) -> list[Delivery]:
         pool = self._require_pool()
         rows = await pool.fetch(_CLAIMS[on_dead], destination, owner, now, limit, lease, self._node)
-        return sorted((_delivery(r) for r in rows), key=lambda d: d.seq or 0)
+        return sorted([_delivery(await _with_payload(pool, r)) for r in rows], key=lambda d: d.seq or 0)
 
     @_guarded
     async def record(self, delivery: Delivery, *, owner: str | None, now: float) -> None:
@@ -938,7 +1076,7 @@ class PostgresStore(Store):
 
         async def op(conn: _Conn, tx: _Tx) -> list[Delivery]:
             rows = await conn.fetch(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE destination = $1 AND state = 'QUEUED'"
+                f"SELECT {_READ_COLUMNS} FROM deliveries WHERE destination = $1 AND state = 'QUEUED'"
                 f" AND deadline <= $2 AND (lease_owner IS NULL OR lease_until < {_DB_NOW}) ORDER BY seq"
                 " FOR UPDATE SKIP LOCKED",
                 destination,
@@ -946,7 +1084,7 @@ class PostgresStore(Store):
             )
             expired: list[Delivery] = []
             for row in rows:
-                d = _delivery(row)
+                d = _delivery(await _with_payload(conn, row))
                 head = None
                 if on_dead == "hold":
                     head = await conn.fetchval(
@@ -1045,11 +1183,10 @@ class PostgresStore(Store):
             clauses.append(f"message = ${len(params)}")
         params.append(limit)
         rows = await self._require_pool().fetch(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq"
-            f" LIMIT ${len(params)}",
+            f"SELECT {_READ_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ${len(params)}",
             *params,
         )
-        return [_delivery(r) for r in rows]
+        return [_delivery(await _with_payload(self._require_pool(), r)) for r in rows]
 
     @_guarded
     async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
@@ -1087,8 +1224,13 @@ class PostgresStore(Store):
 
     @_guarded
     async def message_payload(self, message_id: str) -> bytes | None:
-        row = await self._require_pool().fetchrow("SELECT payload FROM messages WHERE id = $1", message_id)
-        return None if row is None else bytes(row[0])
+        pool = self._require_pool()
+        row = await pool.fetchrow(f"SELECT {_INLINE_DATA} FROM message_payloads AS p WHERE p.message = $1", message_id)
+        if row is None:
+            return None
+        if row[0] is not None:
+            return bytes(row[0])
+        return await _read_payload(pool, "message_payloads", "message", message_id)
 
     @_guarded
     async def prune_archived(self, message_ids: Sequence[str], *, base: JournalBase) -> int:
@@ -1121,10 +1263,11 @@ class PostgresStore(Store):
             return {}
         rows = await self._require_pool().fetch(
             "SELECT e.seq, CASE WHEN e.kind = $5"
-            " THEN (SELECT encode(sha256(m.payload), 'hex') FROM messages AS m WHERE m.id = e.message)"
+            " THEN (SELECT encode(sha256(m.data), 'hex') FROM message_payloads AS m WHERE m.message = e.message)"
             " WHEN e.kind = $6"
             " THEN (SELECT encode(sha256(a.record), 'hex') FROM operator_actions AS a WHERE a.id = e.message)"
-            " ELSE (SELECT encode(sha256(d.payload || coalesce(d.receipt, ''::bytea)), 'hex') FROM deliveries AS d"
+            " ELSE (SELECT encode(sha256(p.data || coalesce(d.receipt, ''::bytea)), 'hex') FROM deliveries AS d"
+            " JOIN delivery_payloads AS p ON p.delivery = d.seq"
             " WHERE d.message = e.message AND d.destination = e.destination) END"
             " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS e(seq, kind, message, destination)",
             [e.seq for e in entries],
@@ -1204,9 +1347,11 @@ class PostgresStore(Store):
         read (PostgreSQL checks page checksums, when the cluster has them, on every read)."""
         try:
             await self._require_pool().fetchval(
-                "SELECT (SELECT count(*) + coalesce(sum(length(payload)), 0) FROM messages)"
-                " + (SELECT count(*) + coalesce(sum(length(payload) + coalesce(length(receipt), 0)), 0)"
-                " FROM deliveries) + (SELECT count(*) FROM transitions) + (SELECT count(*) FROM journal)"
+                "SELECT (SELECT count(*) FROM messages)"
+                " + (SELECT count(*) + coalesce(sum(length(data)), 0) FROM message_payloads)"
+                " + (SELECT count(*) + coalesce(sum(coalesce(length(receipt), 0)), 0) FROM deliveries)"
+                " + (SELECT count(*) + coalesce(sum(length(data)), 0) FROM delivery_payloads)"
+                " + (SELECT count(*) FROM transitions) + (SELECT count(*) FROM journal)"
                 " + (SELECT count(*) + coalesce(sum(length(value)), 0) FROM adapter_state)"
                 " + (SELECT count(*) + coalesce(sum(length(record)), 0) FROM operator_actions)"
             )
@@ -1247,6 +1392,33 @@ class PostgresStore(Store):
             stats.counts[State(state)] = n
             stats.oldest[State(state)] = oldest
         return [out[k] for k in sorted(out)]
+
+    @_guarded
+    async def flows(self, since: float, until: float) -> FlowStats:
+        pool = self._require_pool()
+        finished = await pool.fetch(_FINISHED, since, until, FLOW_SAMPLE)
+        return FlowStats(
+            since,
+            until,
+            sender_flows(
+                [tuple(r) for r in await pool.fetch(_SENDER_COUNTS, since, until)],
+                [(r[0], r[4]) for r in finished if r[4] is not None],
+            ),
+            destination_flows(
+                [tuple(r) for r in await pool.fetch(_DESTINATION_COUNTS, since, until)],
+                [tuple(r) for r in await pool.fetch(_ACKNOWLEDGED, since, until, FLOW_SAMPLE)],
+            ),
+        )
+
+    @_guarded
+    async def procedure_stats(self, since: float, until: float, *, bucket: float = 86400.0) -> list[ProcedureStats]:
+        pool = self._require_pool()
+        finished = await pool.fetch(_FINISHED, since, until, FLOW_SAMPLE)
+        return procedure_stats(
+            [tuple(r) for r in await pool.fetch(_PROCEDURE_COUNTS, bucket, since, until)],
+            [(r[1], r[2], int(r[3] // bucket), r[4]) for r in finished if r[4] is not None],
+            bucket,
+        )
 
     @_guarded
     async def outcomes(self, destinations: Sequence[str]) -> list[DestinationOutcomes]:
@@ -1379,8 +1551,10 @@ async def _load_record(conn: _Conn, message_id: str) -> MessageRecord | None:
     intake = tuple(t for dest, t in steps if dest is None)
     message = Message(id=mid, envelope=envelope, received_at=received_at, history=intake, error=_loads(error))
     deliveries = tuple(
-        _delivery(r, tuple(t for dest, t in steps if dest == r["destination"]))
-        for r in await conn.fetch(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE message = $1 ORDER BY seq", mid)
+        [
+            _delivery(await _with_payload(conn, r), tuple(t for dest, t in steps if dest == r["destination"]))
+            for r in await conn.fetch(f"SELECT {_READ_COLUMNS} FROM deliveries WHERE message = $1 ORDER BY seq", mid)
+        ]
     )
     replies = tuple(
         r[0]

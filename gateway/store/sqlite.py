@@ -14,6 +14,9 @@ Features:
   queries never wait behind the writer.
 * A single gateway process owns the file: :meth:`SqliteStore.recover`
   releases all leases left by a crashed previous run.
+* Payloads live in ``message_payloads`` and ``delivery_payloads``, written once and
+  never updated (SQLite rebuilds a whole row in memory to update it); one above
+  1 MiB is written and read by incremental blob I/O in 1 MiB chunks.
 * The schema comes from the versioned migrations of :mod:`gateway.store.migrations`
   (``PRAGMA user_version``), applied when the store opens; a file newer than this
   gateway is refused with ``STORE_SCHEMA_OUTDATED``.
@@ -79,15 +82,21 @@ from gateway.model import (
 )
 from gateway.store import migrations
 from gateway.store.base import (
+    FLOW_SAMPLE,
     DestinationOutcomes,
     DestinationStats,
+    FlowStats,
     JournalBase,
     MessageQuery,
     MessageRecord,
     OnDead,
+    ProcedureStats,
     RecordedAction,
     Store,
     blocked_by,
+    destination_flows,
+    procedure_stats,
+    sender_flows,
 )
 
 __all__ = ["SqliteStore", "translate"]
@@ -249,40 +258,46 @@ def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) 
 
 
 _BLOB_CHUNK = 1024 * 1024
-"""Payloads larger than this are written with incremental blob I/O, one chunk at a time: a bound parameter
-is copied by SQLite and then again into the row it builds (twice the payload in memory at once)."""
+"""Payloads larger than this are written and read with incremental blob I/O, one chunk at a time: a bound
+parameter is copied by SQLite and then again into the row it builds, and a SELECT of the column builds the
+value in SQLite and then copies it into Python (twice the payload in memory at once, either way)."""
 
 
-def _blob_value(data: bytes) -> str:
-    """The SQL value of a payload column: the parameter itself, or for a large payload a zero-filled blob of
-    its size (``zeroblob(?)``) that :func:`_write_blob` fills in."""
-    return "zeroblob(?)" if len(data) > _BLOB_CHUNK else "?"
-
-
-def _blob_parameter(data: bytes) -> bytes | int:
-    """The parameter of :func:`_blob_value`: the payload, or its size."""
-    return len(data) if len(data) > _BLOB_CHUNK else data
-
-
-def _write_blob(conn: sqlite3.Connection, table: str, column: str, rowid: int | None, data: bytes) -> None:
-    """Fill the ``zeroblob`` of a large payload just inserted (``rowid``) in chunks; nothing for a small one."""
+def _insert_payload(conn: sqlite3.Connection, table: str, key_column: str, key: str | int, data: bytes) -> None:
+    """Insert the payload row of a message (``message_payloads``) or a delivery (``delivery_payloads``): a small
+    payload as a parameter, a large one as a zero-filled blob of its size (``zeroblob(?)``) filled in chunks.
+    Payload rows are never updated: SQLite would build the whole row in memory again."""
     if len(data) <= _BLOB_CHUNK:
+        conn.execute(f"INSERT INTO {table} ({key_column}, data) VALUES (?, ?)", (key, data))
         return
+    rowid = conn.execute(
+        f"INSERT INTO {table} ({key_column}, data) VALUES (?, zeroblob(?))", (key, len(data))
+    ).lastrowid
     assert rowid is not None  # a row was just inserted
     view = memoryview(data)
-    with conn.blobopen(table, column, rowid) as blob:
+    with conn.blobopen(table, "data", rowid) as blob:
         for start in range(0, len(view), _BLOB_CHUNK):
             blob.write(view[start : start + _BLOB_CHUNK])
 
 
+def _read_payload(conn: sqlite3.Connection, table: str, rowid: int) -> bytes:
+    """The payload of a row of ``table`` by blob I/O: one ``bytes`` of its size."""
+    with conn.blobopen(table, "data", rowid, readonly=True) as blob:
+        return blob.read()
+
+
+def _message_payload(conn: sqlite3.Connection, message_id: str) -> bytes | None:
+    """The stored payload of a message (None: no such message)."""
+    row = conn.execute("SELECT rowid FROM message_payloads WHERE message = ?", (message_id,)).fetchone()
+    return None if row is None else _read_payload(conn, "message_payloads", row[0])
+
+
 def _with_payload(conn: sqlite3.Connection, row: Sequence[Any]) -> Sequence[Any]:
-    """A row of :data:`_READ_COLUMNS` with its payload: a large one read by blob I/O into one ``bytes`` of its
-    size (a SELECT of the column builds the value in SQLite and then copies it into Python: twice the payload)."""
+    """A row of :data:`_READ_COLUMNS` with its payload: a large one (NULL in the row) read by blob I/O."""
     index = _PAYLOAD_AT
     if row[index] is not None:
         return row
-    with conn.blobopen("deliveries", "payload", row[0], readonly=True) as blob:
-        payload = blob.read()
+    payload = _read_payload(conn, "delivery_payloads", row[0])
     return (*row[:index], payload, *row[index + 1 :])
 
 
@@ -335,10 +350,13 @@ _DELIVERY_COLUMNS = (
     " deadline, next_at, last_error, payload, receipt, content_type, on_behalf_of"
 )
 _READ_COLUMNS = _DELIVERY_COLUMNS.replace(
-    " payload,", f" CASE WHEN length(payload) > {_BLOB_CHUNK} THEN NULL ELSE payload END,"
+    " payload,",
+    f" (SELECT CASE WHEN length(p.data) > {_BLOB_CHUNK} THEN NULL ELSE p.data END FROM delivery_payloads AS p"
+    " WHERE p.delivery = seq),",
 )
-"""The delivery columns as every read selects them: a large payload is left out (NULL; the column is NOT NULL)
-and read by :func:`_with_payload`. ``length()`` of a blob column reads only the record header."""
+"""The delivery columns as every read selects them from ``deliveries`` (the only table of the outer query, so
+``seq`` is its row's): the payload from ``delivery_payloads``, a large one left out (NULL; the column is NOT
+NULL) and read by :func:`_with_payload`. ``length()`` of a blob column reads only the record header."""
 _PAYLOAD_AT = [column.strip() for column in _DELIVERY_COLUMNS.split(",")].index("payload")
 """The position of ``payload`` in :data:`_DELIVERY_COLUMNS`."""
 
@@ -390,6 +408,40 @@ SELECT destination, from_state, to_state, at, code, detail FROM transitions INDE
 WHERE destination = ? AND to_state = ? AND to_state IN ('ACKNOWLEDGED', 'FAILED')
 ORDER BY at DESC, id DESC LIMIT 1"""
 """A destination's newest transition to a state (``ACKNOWLEDGED`` or ``FAILED``), by the partial index."""
+
+
+_OUTCOME_STEPS = "to_state IN ('ACKNOWLEDGED', 'FAILED', 'DEAD')"
+"""The predicate of the partial index ``transitions_flow``, word for word (SQLite uses it only so)."""
+
+_SENDER_COUNTS = """
+SELECT sender, CASE WHEN intake_state = 'REJECTED' THEN coalesce(json_extract(error, '$.code'), '') END, count(*)
+FROM messages INDEXED BY messages_received WHERE received_at >= ? AND received_at < ? GROUP BY 1, 2"""
+
+_FINISHED = """
+SELECT m.sender, m.document_type, m.procedure, m.received_at,
+    (SELECT max(t.at) FILTER (WHERE t.to_state = 'ACKNOWLEDGED') FROM transitions AS t WHERE t.message = m.id)
+    - m.received_at
+FROM messages AS m INDEXED BY messages_received
+WHERE m.received_at >= ? AND m.received_at < ? AND m.intake_state = 'QUEUED'
+    AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message = m.id AND d.state <> 'ACKNOWLEDGED')
+ORDER BY m.received_at DESC LIMIT ?"""
+"""The submissions of a window whose every delivery is acknowledged, newest first, with the seconds to the last
+receipt (NULL for a message without deliveries). The receipt is found among the message's own transitions (their
+index by message), never by the index of every destination's outcomes."""
+
+_DESTINATION_COUNTS = f"""
+SELECT destination, to_state, count(*) FROM transitions INDEXED BY transitions_flow
+WHERE at >= ? AND at < ? AND {_OUTCOME_STEPS} AND destination IS NOT NULL GROUP BY 1, 2"""
+
+_ACKNOWLEDGED = f"""
+SELECT t.destination, t.at - d.queued_at FROM transitions AS t INDEXED BY transitions_flow
+JOIN deliveries AS d ON d.message = t.message AND d.destination = t.destination
+WHERE t.at >= ? AND t.at < ? AND t.{_OUTCOME_STEPS} AND t.to_state = 'ACKNOWLEDGED'
+ORDER BY t.at DESC LIMIT ?"""
+
+_PROCEDURE_COUNTS = """
+SELECT document_type, procedure, CAST(received_at / ? AS INTEGER), count(*), sum(intake_state = 'REJECTED')
+FROM messages INDEXED BY messages_received WHERE received_at >= ? AND received_at < ? GROUP BY 1, 2, 3"""
 
 
 def _outcomes(rows: Sequence[Sequence[Any]]) -> list[DestinationOutcomes]:
@@ -589,11 +641,11 @@ class SqliteStore(Store):
 
         def op(conn: sqlite3.Connection) -> tuple[SubmissionAck, bool]:
             try:
-                inserted = conn.execute(
+                conn.execute(
                     "INSERT INTO messages (id, sender, message_id, document_type, conversation, reference, destination,"
-                    " procedure, format, intake_state, state, received_at, error, ack, payload, content_digest,"
+                    " procedure, format, intake_state, state, received_at, error, ack, content_digest,"
                     " payload_size, payload_sha256)"
-                    f" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_blob_value(data)},?,?,?)",
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         message.id,
                         env.sender,
@@ -609,7 +661,6 @@ class SqliteStore(Store):
                         message.received_at,
                         _dumps(message.error),
                         _dumps(ack.to_dict()),
-                        _blob_parameter(data),
                         message.content_digest,
                         *whole,
                     ),
@@ -626,13 +677,13 @@ class SqliteStore(Store):
                 if row is None:
                     raise
                 return SubmissionAck.from_dict(json.loads(row[0])), False
-            _write_blob(conn, "messages", "payload", inserted.lastrowid, data)
+            _insert_payload(conn, "message_payloads", "message", message.id, data)
             _insert_transitions(conn, message.id, message.history)
             for d in deliveries:
                 row = conn.execute(
                     "INSERT INTO deliveries (message, destination, conversation, sender, document_type, reference,"
-                    " state, attempts, queued_at, deadline, next_at, payload, content_type, on_behalf_of)"
-                    f" VALUES (?,?,?,?,?,?,?,?,?,?,?,{_blob_value(d.payload)},?,?)",
+                    " state, attempts, queued_at, deadline, next_at, content_type, on_behalf_of)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         d.message_id,
                         d.destination,
@@ -645,12 +696,12 @@ class SqliteStore(Store):
                         d.queued_at,
                         d.deadline,
                         d.next_attempt_at,
-                        _blob_parameter(d.payload),
                         d.content_type,
                         d.on_behalf_of,
                     ),
                 )
-                _write_blob(conn, "deliveries", "payload", row.lastrowid, d.payload)
+                assert row.lastrowid is not None  # a row was just inserted
+                _insert_payload(conn, "delivery_payloads", "delivery", row.lastrowid, d.payload)
                 _insert_transitions(conn, message.id, d.history)
             if message.state is not State.REJECTED:
                 _append_journal(
@@ -854,8 +905,7 @@ class SqliteStore(Store):
 
     async def message_payload(self, message_id: str) -> bytes | None:
         def op(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute("SELECT payload FROM messages WHERE id = ?", (message_id,)).fetchone()
-            return None if row is None else bytes(row[0])
+            return _message_payload(conn, message_id)
 
         return await self._read(op)
 
@@ -889,17 +939,22 @@ class SqliteStore(Store):
             out: dict[int, str | None] = {}
             for e in entries:
                 if e.kind == ACCEPTED:
-                    row = conn.execute("SELECT payload FROM messages WHERE id = ?", (e.message_id,)).fetchone()
-                    out[e.seq] = None if row is None else payload_digest(row[0])
+                    payload = _message_payload(conn, e.message_id)
+                    out[e.seq] = None if payload is None else payload_digest(payload)
                 elif e.kind == OPERATOR:
                     row = conn.execute("SELECT record FROM operator_actions WHERE id = ?", (e.message_id,)).fetchone()
                     out[e.seq] = None if row is None else payload_digest(bytes(row[0]))
                 else:
                     row = conn.execute(
-                        "SELECT payload, receipt FROM deliveries WHERE message = ? AND destination = ?",
+                        "SELECT p.rowid, d.receipt FROM deliveries AS d JOIN delivery_payloads AS p"
+                        " ON p.delivery = d.seq WHERE d.message = ? AND d.destination = ?",
                         (e.message_id, e.destination),
                     ).fetchone()
-                    out[e.seq] = None if row is None else payload_digest(row[0] + (row[1] or b""))
+                    out[e.seq] = (
+                        None
+                        if row is None
+                        else payload_digest(_read_payload(conn, "delivery_payloads", row[0]) + (row[1] or b""))
+                    )
             return out
 
         return await self._read(op)
@@ -982,6 +1037,36 @@ class SqliteStore(Store):
                 stats.counts[State(state)] = n
                 stats.oldest[State(state)] = oldest
             return [out[k] for k in sorted(out)]
+
+        return await self._read(op)
+
+    async def flows(self, since: float, until: float) -> FlowStats:
+        def op(conn: sqlite3.Connection) -> FlowStats:
+            window = (since, until)
+            finished = conn.execute(_FINISHED, (*window, FLOW_SAMPLE)).fetchall()
+            return FlowStats(
+                since,
+                until,
+                sender_flows(
+                    conn.execute(_SENDER_COUNTS, window).fetchall(),
+                    [(r[0], r[4]) for r in finished if r[4] is not None],
+                ),
+                destination_flows(
+                    conn.execute(_DESTINATION_COUNTS, window).fetchall(),
+                    conn.execute(_ACKNOWLEDGED, (*window, FLOW_SAMPLE)).fetchall(),
+                ),
+            )
+
+        return await self._read(op)
+
+    async def procedure_stats(self, since: float, until: float, *, bucket: float = 86400.0) -> list[ProcedureStats]:
+        def op(conn: sqlite3.Connection) -> list[ProcedureStats]:
+            finished = conn.execute(_FINISHED, (since, until, FLOW_SAMPLE)).fetchall()
+            return procedure_stats(
+                conn.execute(_PROCEDURE_COUNTS, (bucket, since, until)).fetchall(),
+                [(r[1], r[2], int(r[3] // bucket), r[4]) for r in finished if r[4] is not None],
+                bucket,
+            )
 
         return await self._read(op)
 

@@ -41,6 +41,7 @@ from signing.xenc import SoftwareDecrypter
 from signing.xml import parse_xml, serialize
 
 FORM_D = b"<CertificateOfOrigin><ReferenceNo>TH-2026-0001</ReferenceNo><Form>D</Form></CertificateOfOrigin>"
+GZIP = "application/gzip"
 
 
 class CountingDecrypter(SoftwareDecrypter):
@@ -301,16 +302,17 @@ def test_the_signature_is_verified_without_the_attachments_and_their_digests_aft
         header,
         UserMessage("m1@x", datetime(2026, 1, 1, tzinfo=UTC), Party(PARTNER), Party(GATEWAY), SERVICE, ACTION, "c1"),
     )
-    sign_envelope(envelope, th.signer, {"a@x": b"compressed payload"})
+    sign_envelope(envelope, th.signer, {"a@x": (b"compressed payload", GZIP)})
     envelope = parse_xml(serialize(envelope))
     signed = verify_envelope_signature(envelope, trust=th.trust, content_ids={"a@x"})
     assert signed.certificate == th.certificate and signed.messaging is not None
-    assert signed.verify_attachments({"a@x": b"compressed payload"}).attachments == {"a@x": b"compressed payload"}
+    verified = signed.verify_attachments({"a@x": (b"compressed payload", GZIP)})
+    assert verified.attachments == {"a@x": b"compressed payload"}
     with pytest.raises(DigestMismatch) as caught:
-        signed.verify_attachments({"a@x": b"another payload"})
+        signed.verify_attachments({"a@x": (b"another payload", GZIP)})
     assert caught.value.field == "cid:a@x"
     with pytest.raises(ReferenceCountInvalid):
-        signed.verify_attachments({"a@x": b"compressed payload", "b@x": b"unsigned"})
+        signed.verify_attachments({"a@x": (b"compressed payload", GZIP), "b@x": (b"unsigned", GZIP)})
     action = envelope.find(f".//{{{EB_NS}}}Action")
     assert action is not None
     action.text = "other"  # an altered header is refused before any attachment is looked at

@@ -18,8 +18,9 @@ import pytest
 from gateway.api import Gateway
 from gateway.errors import NswError, PartnerRejected
 from gateway.ports import BUILTIN_ADAPTERS, MessageIdReceiptVerifier, OutboundMessage
-from helpers.adapters import HARNESSES, Harness
+from helpers.adapters import Harness
 from helpers.gateway import TOKENS, eventually, make_config
+from helpers.harnesses import HARNESSES
 
 ALIASES = sorted(BUILTIN_ADAPTERS)
 

@@ -20,7 +20,7 @@ from gateway.errors import ConfigError, NswError, PartnerError, PartnerRejected,
 from gateway.model import gateway_message_id
 from gateway.ports import MessageIdReceiptVerifier, OutboundMessage
 from gateway.store.base import MessageQuery
-from helpers.adapters import SpyneMinistry, call_vnsw_endpoint, vnsw_envelope
+from helpers.adapters import SpyneMinistry, call_vnsw_endpoint, soap_driver_errors, vnsw_envelope
 from helpers.gateway import TOKENS, Receiver, dev_trust, make_config
 from helpers.ocsp import dev_pki  # noqa: F401
 from mappings.registry import get
@@ -563,22 +563,8 @@ def test_missing_office_code_is_config_invalid_naming_the_option() -> None:
 
 def test_every_zeep_and_requests_error_is_translated_at_the_adapter_boundary() -> None:
     """Fails when zeep or requests grows an exception type the adapter would leave unmapped."""
-
-    def subclasses(cls: type) -> set[type]:
-        out = set()
-        for sub in cls.__subclasses__():
-            out |= {sub} | subclasses(sub)
-        return out
-
-    classes = (
-        subclasses(zx.Error)
-        | {zx.Error}
-        | subclasses(requests.exceptions.RequestException)
-        | {requests.exceptions.RequestException, ConnectionResetError, TimeoutError}
-    )
-    for cls in classes:
-        exc = cls.__new__(cls)
-        translated = translate_error(exc, "http://x")
+    for cls in soap_driver_errors():
+        translated = translate_error(cls.__new__(cls), "http://x")
         assert isinstance(translated, PartnerError) and isinstance(translated, NswError), cls
     assert translate_error(zx.TransportError(status_code=400), "u").code == "PARTNER_REJECTED"
     assert translate_error(zx.TransportError(status_code=502), "u").code == "PARTNER_UNAVAILABLE"

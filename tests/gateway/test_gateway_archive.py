@@ -4,6 +4,7 @@ bundle that verifies offline, the journal stays verifiable across the pruning, a
 from __future__ import annotations
 
 import asyncio
+import getpass
 import io
 import json
 import sqlite3
@@ -21,6 +22,7 @@ from gateway.archive import archive, verify_bundles
 from gateway.audit import audit_store
 from gateway.config import Config, parse_config
 from gateway.errors import ConfigError, NswError, PartnerRejected
+from gateway.journal import OperatorAction
 from gateway.model import Delivery, Message, PartyId, State, SubmissionAck, SubmissionEnvelope
 from gateway.store import Store
 from gateway.store.sqlite import SqliteStore
@@ -234,10 +236,17 @@ async def test_the_store_stays_bounded_over_many_archive_rounds(tmp_path: Path) 
                 rows.append(
                     sum(
                         conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                        for t in ("messages", "deliveries", "transitions", "journal")
+                        for t in (
+                            "messages",
+                            "message_payloads",
+                            "deliveries",
+                            "delivery_payloads",
+                            "transitions",
+                            "journal",
+                        )
                     )
                 )
-    assert max(rows) <= 20, rows
+    assert max(rows) <= 22, rows
     assert max(pages[2:]) <= pages[1] + 8, pages
 
 
@@ -268,7 +277,16 @@ async def test_cli_archives_and_verifies_as_real_processes(tmp_path: Path) -> No
     ok = await asyncio.to_thread(run, "archive", "verify", str(bundle), "--trust", str(PKI / "moit.pem"))
     assert (ok.returncode, ok.stdout.strip()) == (0, "archive OK: 1 bundle(s)")
     logged = await asyncio.to_thread(run, "log", "verify", "--config", str(path))
-    assert logged.returncode == 0 and logged.stdout.startswith("message log OK: 2 entries, head 4 ")
+    assert logged.returncode == 0 and logged.stdout.startswith("message log OK: 3 entries, head 5 ")
+    async with SqliteStore(db, synchronous="NORMAL") as store:  # the run is the operator's, in the journal
+        [held] = await store.operator_actions()
+    action = OperatorAction.from_record(held.record)
+    assert (action.operator, action.action, action.targets) == (
+        f"cli:{getpass.getuser()}",
+        "archive",
+        ({"bundle": str(bundle)},),
+    )
+    assert action.detail == {"messages": 1, "journal": "1..2", "before": None}
     wrong = await asyncio.to_thread(run, "archive", "verify", str(bundle), "--trust", str(PKI / "intruder.pem"))
     assert wrong.returncode == 1
     assert wrong.stderr.splitlines()[1].startswith("  ARCHIVE_SIGNATURE_INVALID signer.pem: ")

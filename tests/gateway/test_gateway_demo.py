@@ -77,3 +77,60 @@ def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_fil
     events = [json.loads(line).get("event") for line in log.read_text(encoding="utf-8").splitlines()]
     assert events.count("accepted") == 12
     assert "retry_scheduled" in events and events.count("receipt_verified") >= 12
+
+
+async def test_nswgw_demo_serve_prints_a_console_link_keeps_sending_and_stops_on_sigterm() -> None:
+    """Predicate: ``nswgw demo --serve`` prints a one-time console link of its gateway and the operator's token; the
+    link logs in, the token opens the operator API, where the ministries' trickle shows accepted messages and
+    rejections with their code; SIGTERM stops it cleanly."""
+    import asyncio
+    import re
+    import signal
+
+    import aiohttp
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "demo",
+        "--serve",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        while not any(line.startswith("Ctrl-C") for line in lines):
+            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+            assert line, f"nswgw demo --serve ended: {lines}"
+            lines.append(line.strip())
+        [link] = [
+            m.group(0) for line in lines if (m := re.search(r"http://127\.0\.0\.1:\d+/console/login\?token=\S+", line))
+        ]
+        [token] = [line.split(": ", 1)[1] for line in lines if line.startswith("operator ops, token: ")]
+        base = link.split("/console/", 1)[0]
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(link, allow_redirects=False) as r:
+                assert (r.status, r.headers["Location"]) == (303, "/console/")
+            admin = {"Authorization": f"Bearer {token}"}
+            rejected: list[dict[str, object]] = []
+            for _ in range(100):
+                async with session.get(f"{base}/v1/admin/messages?state=REJECTED", headers=admin) as r:
+                    assert r.status == 200
+                    rejected = (await r.json())["messages"]
+                if rejected:
+                    break
+                await asyncio.sleep(0.5)
+            assert rejected and {m["error"]["code"] for m in rejected} == {"SIG_MISSING"}  # type: ignore[index]
+            async with session.get(f"{base}/v1/admin/messages?sender=MOIT&limit=50", headers=admin) as r:
+                assert len((await r.json())["messages"]) > len(rejected), "no accepted e-C/O"
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()

@@ -102,15 +102,23 @@ async def test_a_replaced_stored_payload_and_receipt_are_found_by_log_verify(
     code, report = await asyncio.to_thread(_verify, path, capsys)
     assert code == 0 and report["ok"] and report["entries"] == 6 and report["problems"] == []
     with sqlite3.connect(_db(config)) as conn:
-        conn.execute("UPDATE messages SET payload = ? WHERE id = ?", (b"<Doc><No>forged</No></Doc>", ids[1]))
+        conn.execute("UPDATE message_payloads SET data = ? WHERE message = ?", (b"<Doc><No>forged</No></Doc>", ids[1]))
         conn.execute("UPDATE deliveries SET receipt = ? WHERE message = ?", (b'{"message_id":"x"}', ids[2]))
+        conn.execute(
+            "UPDATE delivery_payloads SET data = ? WHERE delivery = (SELECT seq FROM deliveries WHERE message = ?)",
+            (b"<Doc><No>forged</No></Doc>", ids[0]),
+        )
     code, report = await asyncio.to_thread(_verify, path, capsys)
     assert code == 1 and not report["ok"]
     with sqlite3.connect(_db(config)) as conn:
         seq = dict(conn.execute("SELECT kind || message, seq FROM journal"))
+    replaced = {
+        seq["ACCEPTED" + ids[1]]: f"accepted payload of {ids[1]}",
+        seq["DELIVERED" + ids[0]]: f"delivery to TH of {ids[0]}",
+        seq["DELIVERED" + ids[2]]: f"delivery to TH of {ids[2]}",
+    }
     assert report["problems"] == [
-        f"entry {seq['ACCEPTED' + ids[1]]}: evidence-replaced (accepted payload of {ids[1]} is not what was logged)",
-        f"entry {seq['DELIVERED' + ids[2]]}: evidence-replaced (delivery to TH of {ids[2]} is not what was logged)",
+        f"entry {n}: evidence-replaced ({what} is not what was logged)" for n, what in sorted(replaced.items())
     ]
     code, report = await asyncio.to_thread(_verify, path, capsys, "--chain-only")
     assert code == 0, "the chain itself is intact: only the evidence was replaced"
@@ -275,7 +283,7 @@ async def test_a_replaced_payload_on_postgresql_is_evidence_replaced(tmp_path: P
             await eventually(delivered)
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.execute("UPDATE messages SET payload = $1 WHERE id = $2", b"<forged/>", ids[0])
+            await conn.execute("UPDATE message_payloads SET data = $1 WHERE message = $2", b"<forged/>", ids[0])
         finally:
             await conn.close()
         async with PostgresStore(dsn) as reopened:

@@ -85,7 +85,10 @@ async def post(
 
 async def stored(config: Config, gateway_id: str) -> tuple[bytes, int | None, str | None, str]:
     """``(payload, payload_size, payload_sha256, intake_state)`` of the message row, read from the database."""
-    query = "SELECT payload, payload_size, payload_sha256, intake_state FROM messages WHERE id = "
+    query = (
+        "SELECT p.data, m.payload_size, m.payload_sha256, m.intake_state FROM messages AS m"
+        " JOIN message_payloads AS p ON p.message = m.id WHERE m.id = "
+    )
     if config.store.kind == "postgresql":
         assert config.store.dsn is not None
         conn = await asyncpg.connect(config.store.dsn)
@@ -398,7 +401,7 @@ async def test_a_multi_mib_payload_is_stored_byte_for_byte_for_the_message_and_i
         assert status == 202, ack
     payload, _, _, state = await stored(config, ack["id"])
     assert state == "QUEUED" and payload == body
-    query = "SELECT payload FROM deliveries WHERE message = "
+    query = "SELECT p.data FROM deliveries AS d JOIN delivery_payloads AS p ON p.delivery = d.seq WHERE d.message = "
     if config.store.kind == "postgresql":
         assert config.store.dsn is not None
         conn = await asyncpg.connect(config.store.dsn)

@@ -119,7 +119,7 @@ async def test_signed_eco_is_verified_resigned_by_the_gateway_and_the_partner_ve
             record = await read(s, gw, "MOIT", ack["id"])
             stored = await gw.store._read(
                 lambda c: c.execute(  # type: ignore[attr-defined]
-                    "SELECT payload FROM messages WHERE id = ?", (ack["id"],)
+                    "SELECT data FROM message_payloads WHERE message = ?", (ack["id"],)
                 ).fetchone()[0]
             )
     finally:

@@ -101,7 +101,8 @@ async def test_large_and_small_payloads_come_back_byte_for_byte_from_claim_looku
     large = bytes(range(256)) * (3 * 4096 + 7)  # above the 1 MiB that SQLite writes and reads by blob I/O
     m, [d], ack = queued("M-LARGE", content_types={"TH": "application/pdf"}, on_behalf_of="0101234567")
     assert (await store.accept(m, large, [replace(d, payload=large)], ack))[1]
-    await accept(store, "M-SMALL")
+    small = await accept(store, "M-SMALL")
+    assert [await store.message_payload(i) for i in (ack.id, small.id)] == [large, b"<raw/>"]
     claimed = await store.claim("TH", owner="w", limit=10, now=110.0, lease=10)
     assert [(c.payload, c.content_type, c.on_behalf_of) for c in claimed] == [
         (large, "application/pdf", "0101234567"),

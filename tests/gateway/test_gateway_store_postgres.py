@@ -197,8 +197,8 @@ async def test_database_one_migration_behind_is_refused_then_upgraded_to_lz4_pay
             assert claimed.payload == big
         conn = await asyncpg.connect(dsn)
         try:
-            assert await conn.fetchval("SELECT pg_column_compression(payload) FROM messages") == "lz4"
-            assert await conn.fetchval("SELECT pg_column_compression(payload) FROM deliveries") == "lz4"
+            assert await conn.fetchval("SELECT pg_column_compression(data) FROM message_payloads") == "lz4"
+            assert await conn.fetchval("SELECT pg_column_compression(data) FROM delivery_payloads") == "lz4"
             assert await conn.fetchval("SELECT to_regclass('deliveries_leased')") is None
             assert await conn.fetchval("SELECT to_regprocedure('journal_head(bigint)')") is not None
             assert "fillfactor=80" in await conn.fetchval(
@@ -346,6 +346,8 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "journal": lambda s: s.journal(),
     "stats": lambda s: s.stats(),
     "outcomes": lambda s: s.outcomes(["TH"]),
+    "flows": lambda s: s.flows(1.0, 2.0),
+    "procedure_stats": lambda s: s.procedure_stats(1.0, 2.0),
     "health": lambda s: s.health(),
     "waiting_behind": lambda s: s.waiting_behind(queued("X")[1][0]),
     "state_add": lambda s: s.state_add("inbound:as4", "k", b"v", expires_at=2.0, now=1.0),

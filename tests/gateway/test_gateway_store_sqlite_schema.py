@@ -12,7 +12,7 @@ import pytest
 
 from gateway.api import Gateway
 from gateway.errors import StoreSchemaOutdated
-from gateway.journal import GENESIS
+from gateway.journal import ACCEPTED, GENESIS, JournalEntry, payload_digest
 from gateway.model import PartyId, State, SubmissionAck, SubmissionEnvelope
 from gateway.store import migrations
 from gateway.store.sqlite import SqliteStore
@@ -227,3 +227,50 @@ async def test_delivery_queued_at_version_2_is_upgraded_and_sent_with_its_destin
     assert rest.requests[0]["body"] == body
     assert record is not None and [d.content_type for d in record.deliveries] == [None]
     assert _user_version(path) == migrations.LATEST
+
+
+async def test_payloads_stored_at_version_11_move_to_their_own_tables_and_still_match_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prerequisite: a file at schema version 11 with a message of 1.5 MiB (above the blob I/O chunk) queued, its
+    payload in ``messages.payload`` and ``deliveries.payload``. Predicate: opening the store moves both payloads
+    into ``message_payloads`` and ``delivery_payloads``, drops the old columns, and reads them back whole, with the
+    digest its ACCEPTED entry names."""
+    path = tmp_path / "gw.db"
+    body = b"<Doc>" + b"x" * (3 * 512 * 1024) + b"</Doc>"
+    message, delivery, _ = version_2_rows(body, at=time.time())
+    with monkeypatch.context() as m:  # the file as a gateway that knew migrations 1 to 11 left it
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:11])
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            migrations.upgrade_sqlite(conn, where=str(path))
+            assert migrations.sqlite_version(conn) == 11
+            conn.execute(
+                f"INSERT INTO messages ({', '.join(message)}, state) VALUES ({', '.join('?' * len(message))}, ?)",
+                (*message.values(), "QUEUED"),
+            )
+            conn.execute(
+                f"INSERT INTO deliveries ({', '.join(delivery)}) VALUES ({', '.join('?' * len(delivery))})",
+                tuple(delivery.values()),
+            )
+        finally:
+            conn.close()
+    entry = JournalEntry.after(
+        0, GENESIS, at=1.0, kind=ACCEPTED, message_id=message["id"], destination=None, digest=payload_digest(body)
+    )
+    async with SqliteStore(path) as store:
+        assert await store.message_payload(message["id"]) == body
+        assert await store.evidence_digests([entry]) == {1: entry.digest}
+        record = await store.get(message["id"])
+        assert record is not None and [d.payload for d in record.deliveries] == [body]
+        [claimed] = await store.claim("REST", owner="w", limit=1, now=time.time() + 1, lease=60)
+        assert claimed.payload == body
+    assert _user_version(path) == migrations.LATEST
+    conn = sqlite3.connect(path)
+    try:
+        columns = {
+            table: [r[1] for r in conn.execute(f"PRAGMA table_info({table})")] for table in ("messages", "deliveries")
+        }
+    finally:
+        conn.close()
+    assert "payload" not in columns["messages"] and "payload" not in columns["deliveries"]

@@ -514,6 +514,20 @@ def call_vnsw_endpoint(url: str, token: str, payload: str) -> str:
         session.close()
 
 
+def soap_driver_errors() -> set[type[BaseException]]:
+    """Every exception class a zeep call on a ``requests`` session may raise: zeep's and requests' (each with all
+    its subclasses as loaded now), a reset connection and a timeout."""
+    import zeep.exceptions as zx
+
+    def below(cls: type[BaseException]) -> set[type[BaseException]]:
+        out: set[type[BaseException]] = {cls}
+        for sub in cls.__subclasses__():
+            out |= below(sub)
+        return out
+
+    return below(zx.Error) | below(requests.exceptions.RequestException) | {ConnectionResetError, TimeoutError}
+
+
 class As4Harness(Harness):
     """The AS4 engineer's receiver (adapters.as4) as the partner state, on loopback."""
 
@@ -635,8 +649,13 @@ class As4Harness(Harness):
         return gateway_message_id(self.party, f"{message_id}@{agreement.message_id_domain}")
 
 
-HARNESSES: dict[str, type[Harness]] = {
-    h.alias: h
-    for h in (HttpHarness, HttpsHarness, WebhookHarness, MailboxHarness, FileDropHarness, VnswSoapHarness, As4Harness)
-}
-"""Alias → harness. A registered adapter without a harness here fails the behaviour suite."""
+CORE_HARNESSES: tuple[type[Harness], ...] = (
+    HttpHarness,
+    HttpsHarness,
+    WebhookHarness,
+    MailboxHarness,
+    FileDropHarness,
+    VnswSoapHarness,
+    As4Harness,
+)
+"""The harnesses of this module; :data:`helpers.harnesses.HARNESSES` adds those of other helper modules."""

@@ -25,6 +25,10 @@ VNSW_IDENTITIES = {
 """The VNSW ``From`` identities of the test parties (``[parties.NAME.identities] vnsw = {...}``)."""
 
 
+MAX_BODY = 64 * 1024 * 1024
+"""The largest request a :class:`Receiver` takes (above any gateway's ``max_message_bytes``)."""
+
+
 class Receiver:
     """A partner endpoint on 127.0.0.1: records every request and answers with a JSON receipt.
 
@@ -106,7 +110,7 @@ class Receiver:
         return web.json_response({"message_id": mid, "duplicate": duplicate})
 
     async def start(self) -> Receiver:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/inbox", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

@@ -146,6 +146,20 @@ def o(strategy: st.SearchStrategy) -> st.SearchStrategy:  # type: ignore[type-ar
     return st.none() | strategy
 
 
+hs_codes = st.text(alphabet="0123456789", min_size=6, max_size=10)
+alnum = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=15)
+full_addresses = st.builds(
+    Address,
+    line1=text(),
+    line2=o(text()),
+    city=o(text()),
+    postcode=o(alnum),
+    subdivision=o(text()),
+    country=o(countries),
+)
+"""Addresses with every line the model has, each optional one sometimes left out."""
+
+
 def measure(unit_strategy: st.SearchStrategy[str] = units) -> st.SearchStrategy[Measure]:
     return st.builds(Measure, value=decimals, unit=unit_strategy)
 

@@ -31,8 +31,8 @@ def issues_of(info: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[str, s
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_lists_the_four_formats() -> None:
-    assert names() == ["form-d", "json", "sps", "vnsw"]
+def test_registry_lists_the_five_formats() -> None:
+    assert names() == ["acdd", "form-d", "json", "sps", "vnsw"]
 
 
 def test_unknown_format_suggests_the_closest_name() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers.mappings import aware, countries, dates, decimals, o, text, units, whole
+from helpers.mappings import alnum, aware, countries, dates, decimals, full_addresses, o, text, units, whole
+from helpers.mappings import hs_codes as hs
 from mappings.model import (
     Acknowledgement,
     Address,
@@ -36,9 +37,7 @@ SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[Heal
 
 locodes = st.sampled_from(["VNSGN", "VNHPH", "SGSIN", "THBKK", "CNSHA", "USSEA"])
 digits = st.text(alphabet="0123456789", min_size=1, max_size=3)
-hs = st.text(alphabet="0123456789", min_size=6, max_size=10)
 criteria = st.sampled_from(["WO", "CC", "CTH", "CTSH", "SP", "RVC 40%", "RVC 75%", "PC 25%"])
-alnum = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=15)
 
 
 def assert_round_trip(fmt_name: str, msg: TradeMessage) -> None:
@@ -48,17 +47,8 @@ def assert_round_trip(fmt_name: str, msg: TradeMessage) -> None:
 
 # --------------------------------------------------------------------------- Form D
 
-full_address = st.builds(
-    Address,
-    line1=text(),
-    line2=o(text()),
-    city=o(text()),
-    postcode=o(alnum),
-    subdivision=o(text()),
-    country=o(countries),
-)
 full_party = st.builds(
-    Party, name=text(), identifier=o(alnum), address=o(full_address), phone=o(alnum), fax=o(alnum), email=o(alnum)
+    Party, name=text(), identifier=o(alnum), address=o(full_addresses), phone=o(alnum), fax=o(alnum), email=o(alnum)
 )
 
 

@@ -45,16 +45,18 @@ def test_ecdsa_signature_verifies_and_is_refused_when_the_policy_allows_only_rsa
     issued = dev_pki.issue("as4-ecdsa-signer", key=generate_key("p256"))
     signer = SoftwareSigner(issued.key, issued.cert, [dev_pki.issuing_cert])  # type: ignore[arg-type]
     envelope = envelope_with_messaging()
-    sign_envelope(envelope, signer, {"a@x": b"payload"}, algorithm=ECDSA_SHA256)
+    sign_envelope(envelope, signer, {"a@x": (b"payload", "application/octet-stream")}, algorithm=ECDSA_SHA256)
     envelope = parse_xml(serialize(envelope))
     trust = dataclasses.replace(alice.trust, signers=SignerIdentity.of(issued.cert))
-    result = verify_envelope(envelope, trust=trust, attachments={"a@x": b"payload"})
+    result = verify_envelope(envelope, trust=trust, attachments={"a@x": (b"payload", "application/octet-stream")})
     assert result.signature_method == ECDSA_SHA256.uri and result.attachments == {"a@x": b"payload"}
     rsa_only = WssPolicy(
         dsig=VerifyPolicy(signature_methods=frozenset({"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"}))
     )
     with pytest.raises(AlgorithmForbidden) as caught:
-        verify_envelope(envelope, trust=trust, attachments={"a@x": b"payload"}, policy=rsa_only)
+        verify_envelope(
+            envelope, trust=trust, attachments={"a@x": (b"payload", "application/octet-stream")}, policy=rsa_only
+        )
     assert caught.value.field.endswith("ds:SignatureMethod")
 
 

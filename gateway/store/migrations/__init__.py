@@ -315,6 +315,47 @@ CREATE INDEX transitions_outcomes ON transitions (destination, to_state, at, id)
     WHERE to_state IN ('ACKNOWLEDGED', 'FAILED');
 """
 
+_PAYLOAD_TABLES = """
+-- Payloads in tables of their own, written once when a message is accepted and never updated: a row holding a
+-- large value is built whole in memory by SQLite whenever the value is not the row's last column or the row is
+-- updated (a lease, an attempt), and the deliveries row is updated on every claim and attempt. Each payload row is
+-- keyed by its message's id or its delivery's seq and goes when that row is deleted.
+CREATE TABLE message_payloads (
+    message TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    data {blob} NOT NULL
+);
+CREATE TABLE delivery_payloads (
+    delivery {integer} PRIMARY KEY REFERENCES deliveries (seq) ON DELETE CASCADE,
+    data {blob} NOT NULL
+);
+{compression}INSERT INTO message_payloads (message, data) SELECT id, payload FROM messages;
+INSERT INTO delivery_payloads (delivery, data) SELECT seq, payload FROM deliveries;
+ALTER TABLE messages DROP COLUMN payload;
+ALTER TABLE deliveries DROP COLUMN payload;
+"""
+
+_PAYLOAD_COMPRESSION = """DO $$
+BEGIN
+    ALTER TABLE message_payloads ALTER COLUMN data SET COMPRESSION lz4;
+    ALTER TABLE delivery_payloads ALTER COLUMN data SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'lz4 is not available on this server: payloads stay pglz-compressed';
+END
+$$;
+"""
+"""On PostgreSQL the payload columns are lz4-compressed as those of migration 2 were (before the rows move in)."""
+
+_FLOW_INDEXES = """
+-- The console's flow map reads one window of time: the outcome steps of every destination in it come by this
+-- partial index (receipts, failed attempts, dead letters: a small part of the transitions).
+CREATE INDEX transitions_flow ON transitions (at) WHERE to_state IN ('ACKNOWLEDGED', 'FAILED', 'DEAD');
+"""
+
+_MESSAGES_RECEIVED = """
+-- The submissions of a window of time by arrival (PostgreSQL has this index from migration 1).
+CREATE INDEX messages_received ON messages (received_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -344,6 +385,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         _OPERATOR_ACTIONS.format(blob="BLOB", real="REAL"),
     ),
     Migration(11, "index of each destination's last receipt and last failure", _OUTCOME_INDEX, _OUTCOME_INDEX),
+    Migration(
+        12,
+        "payloads written once in tables of their own",
+        _PAYLOAD_TABLES.format(blob="BYTEA", integer="BIGINT", compression=_PAYLOAD_COMPRESSION),
+        _PAYLOAD_TABLES.format(blob="BLOB", integer="INTEGER", compression=""),
+    ),
+    Migration(13, "indexes of a window of traffic", _FLOW_INDEXES, _MESSAGES_RECEIVED + _FLOW_INDEXES),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 

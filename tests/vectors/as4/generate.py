@@ -112,10 +112,10 @@ def handcrafted(
     """A user message signed with chosen references and algorithms (for the policy vectors)."""
     envelope, header, _ = new_envelope()
     parts = [PartInfo("cid:" + CID, (Property("MimeType", "application/xml"),))]
-    attachments = {CID: FORM_D}
+    attachments = {CID: (FORM_D, "application/xml")}
     if extra_part:
         parts.append(PartInfo("cid:annex@th-asw.example", (Property("MimeType", "text/plain"),)))
-        attachments["annex@th-asw.example"] = b"Annex: packing list\n"
+        attachments["annex@th-asw.example"] = (b"Annex: packing list\n", "text/plain")
     um = user(message_id)
     build_user_messaging(header, UserMessage(**{**um.__dict__, "parts": tuple(parts)}))
     signed = {c: attachments[c] for c in (signed_attachments if signed_attachments is not None else attachments)}
@@ -130,7 +130,7 @@ def handcrafted(
     sign_envelope(envelope, MOIT, signed, **kwargs)
     if not sign_messaging:
         header.append(messaging)
-    mime_parts = [MimePart(c, "application/xml" if c == CID else "text/plain", data) for c, data in attachments.items()]
+    mime_parts = [MimePart(c, mime_type, data) for c, (data, mime_type) in attachments.items()]
     return build_multipart(serialize(envelope), mime_parts)
 
 
@@ -225,7 +225,7 @@ def main() -> None:
         attachments[CID] = MimePart(
             part.content_id,
             part.content_type,
-            part.content.replace(b"18350.00", b"81350.00") if b"18350.00" in part.content else part.content + b" ",
+            part.content.replace(b"<ImportCountryCode>SG<", b"<ImportCountryCode>MY<", 1),
         )
 
     add(

@@ -1,0 +1,13 @@
+"""The console's pages: each module defines ``LABELS`` (its labels, ``key -> (English, Vietnamese)``) and
+``routes(console) -> list[web.RouteDef]`` (its routes, each handler wrapped by :meth:`Console.page`)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from gateway.console.pages import certificates, dead_letters, messages, overview, partners, procedures
+
+__all__ = ["MODULES"]
+
+MODULES: tuple[ModuleType, ...] = (overview, messages, dead_letters, partners, procedures, certificates)
+"""The page modules, in navigation order."""
