@@ -8,7 +8,7 @@
 * :mod:`conformance.settings`: what the kit knows about the party (TOML);
 * :mod:`conformance.pki`: the kit's certificates of every kind;
 * :mod:`conformance.listener`: the kit as receiver;
-* :mod:`conformance.profiles`: ``rest-intermediary``, ``vnsw-ministry``, ``asw-formd``;
+* :mod:`conformance.profiles`: ``rest-intermediary``, ``vnsw-ministry``, ``asw-formd``, ``asw-acdd``;
 * :mod:`conformance.broken_peer`: the deliberately broken reference peer (the kit's own test subject).
 """
 

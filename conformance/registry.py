@@ -35,6 +35,7 @@ PROFILE_MODULES: tuple[str, ...] = (
     "conformance.profiles.rest",
     "conformance.profiles.vnsw",
     "conformance.profiles.as4",
+    "conformance.profiles.acdd",
 )
 """Modules whose import registers the built-in profiles."""
 

@@ -29,7 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.config import config_error
 from gateway.errors import ConfigError
 
-__all__ = ["RestSettings", "VnswSettings", "As4Settings", "KitSettings", "RunOptions", "load_settings"]
+__all__ = [
+    "RestSettings",
+    "VnswSettings",
+    "As4Settings",
+    "AcddSettings",
+    "KitSettings",
+    "RunOptions",
+    "load_settings",
+]
 
 
 class _Frozen(BaseModel):
@@ -85,6 +93,19 @@ class As4Settings(_Frozen):
     """As receiver: the path the party posts to."""
 
 
+class AcddSettings(_Frozen):
+    declaration_type: str = "acdd.declaration"
+    """Document type of the ACDD (export declaration) the kit submits."""
+    cancellation_type: str = "acdd.cancellation"
+    """Document type of the kit's cancellations."""
+    response_type: str = "acdd.response"
+    """Document type of a Customs Response (the kit submits one; as receiver, the party delivers one)."""
+    format: str = "acdd"
+    """``X-Format`` of the kit's submissions (``mappings/schemas/acdd/ACDD.md``)."""
+    receiver_path: str = "/inbox"
+    """As receiver: the path the party delivers its Customs Responses to."""
+
+
 class KitSettings(_Frozen):
     party: str = "CONFORMANCE"
     """The party the kit acts as at the target."""
@@ -103,6 +124,7 @@ class KitSettings(_Frozen):
     rest: RestSettings = RestSettings()
     vnsw: VnswSettings = VnswSettings()
     as4: As4Settings = As4Settings()
+    acdd: AcddSettings = AcddSettings()
 
 
 class RunOptions(_Frozen):

@@ -102,6 +102,7 @@ from gateway.store.base import DestinationStats, MessageQuery
 from gateway.transport import Listener, body_deadline, read_body
 from gateway.wire import (
     Ack,
+    CertificateStatus,
     Health,
     MessageStatus,
     Readiness,
@@ -417,6 +418,15 @@ async def _get(request: web.Request) -> web.Response:
     return json_reply(MessageStatus.of(record))
 
 
+async def _certificate(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    country, number = request.match_info["issuing_country"], request.match_info["number"]
+    record = await gw.store.certificate(country, number)
+    if record is None or record.issuer != request[PARTY]:
+        raise MessageNotFound(f"no certificate of origin {country} {number} issued by you", field="number")
+    return json_reply(CertificateStatus.of(record))
+
+
 def _instant(query: Mapping[str, str], name: str) -> float | None:
     """An ISO 8601 date-time (``2026-12-02T09:30:00+07:00``; without an offset it is UTC) or seconds since the
     epoch, as seconds since the epoch."""
@@ -515,6 +525,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/v1/messages", _submit)
     app.router.add_get("/v1/messages", _search)
     app.router.add_get("/v1/messages/{id}", _get)
+    app.router.add_get("/v1/certificates/{issuing_country}/{number}", _certificate)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -620,6 +631,7 @@ class Gateway:
             store=self.store,
             config=config,
             refused=self._endpoint_refused,
+            destination_state=lambda name: self.adapter_state(f"destination:{name}"),
         )
         self.config_file: tuple[Path, Config] | None = None
         """The file the configuration came from and what it held when loaded (command-line overrides such as

@@ -17,6 +17,11 @@ intermediary submitting for an enterprise it is not delegated for:
 sender identity other than the party's own (a VNSW ``From/identity``: ``IDENTITY_MISMATCH``, see
 :meth:`Mapper.identities` and ``[parties.NAME.identities]``), whichever way it came in.
 
+What an accepted document does to a certificate of origin (:meth:`Mapper.certificate`: issues, amends or cancels
+it, or notifies about it) is recorded by :meth:`Store.accept` in the same transaction as the message; an act on
+a certificate the gateway did not carry (or, from its non-issuer, an amendment, cancellation or verification
+answer) is refused with ``CO_UNKNOWN`` naming the element, and nothing is stored.
+
 What a submission declares must be what its verified content says, for every entry point and format: the
 document type by its ``[document_types.NAME]`` rule (:meth:`Mapper.kind`; ``DOCUMENT_TYPE_MISMATCH``, stored
 as ``REJECTED``), and an intermediary's enterprise (``X-On-Behalf-Of``) by the enterprises the document names
@@ -46,6 +51,7 @@ from dataclasses import dataclass, replace
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import (
+    CertificateUnknown,
     ClientError,
     DelegationMismatch,
     DelegationMissing,
@@ -57,7 +63,7 @@ from gateway.errors import (
 )
 from gateway.events import Event, EventBus
 from gateway.metrics import Metrics
-from gateway.model import Delivery, Excerpt, Message, PartyId, SubmissionAck, SubmissionEnvelope
+from gateway.model import CertificateAct, Delivery, Excerpt, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
 from gateway.routing import Router
 from gateway.store.base import Store
@@ -109,10 +115,12 @@ class Broker:
         self.config, self.verifier = config, verifier
         self.router = Router(config.routes, tuple(config.destinations))
 
-    def _process(self, message: Message, document: list[bytes]) -> tuple[Message, list[Delivery], bytes]:
+    def _process(
+        self, message: Message, document: list[bytes]
+    ) -> tuple[Message, list[Delivery], bytes, CertificateAct | None]:
         """The CPU-bound part of intake (run in a worker thread) of the one submitted document in ``document``,
         which it takes out and hands to the verifier as its only reference (freed once parsed). Returns the bytes
-        to keep as evidence."""
+        to keep as evidence and what the document does to a certificate of origin (:meth:`Mapper.certificate`)."""
         env = message.envelope
         verified = self.verifier.verify(document.pop(), PartyId(env.sender), format=env.format)
         detail = None
@@ -127,6 +135,7 @@ class Broker:
         del verified  # from here on content is referenced only where it is used, so that it can be freed
         self._claimed_identities(env, content)
         self._declared_content(env, content)
+        certificate = self.mapper.certificate(content, env.format)
         if env.reference is None:
             env = self._named_reference(env, content)
             message = replace(message, envelope=env)
@@ -176,7 +185,7 @@ class Broker:
             )
             for name in destinations
         ]
-        return message, deliveries, evidence
+        return message, deliveries, evidence, certificate
 
     def _claimed_identities(self, env: SubmissionEnvelope, content: bytes) -> None:
         """Every sender identity the verified document claims (:meth:`Mapper.identities`) is the sender's own,
@@ -270,8 +279,9 @@ class Broker:
         document = [raw]
         del raw  # _process takes it out of document: the intake holds it whole only until it is parsed
         kept: bytes | Excerpt
+        certificate: CertificateAct | None = None
         try:
-            message, deliveries, kept = await asyncio.to_thread(self._process, message, document)
+            message, deliveries, kept, certificate = await asyncio.to_thread(self._process, message, document)
         except (IdentityMismatch, DelegationMismatch):
             raise  # an authorization failure: nothing is stored
         except ClientError as exc:
@@ -288,7 +298,11 @@ class Broker:
             error=message.error,
             on_behalf_of=envelope.on_behalf_of,
         )
-        ack, created = await self.store.accept(message, kept, deliveries, ack)
+        try:
+            ack, created = await self.store.accept(message, kept, deliveries, ack, certificate=certificate)
+        except CertificateUnknown as exc:
+            self.metrics.submission_rejected(exc.code)  # the refusal itself is counted where it is answered
+            raise  # a reference to a certificate the gateway did not carry: nothing is stored
         if not created and ack.id != message.id:
             raise await self._content_duplicate(message, ack)
         if created:

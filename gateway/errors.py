@@ -108,6 +108,7 @@ __all__ = [
     "DocumentTypeMismatch",
     "IdentityMismatch",
     "DuplicateContent",
+    "CertificateUnknown",
     "PathNotFound",
     "MethodNotAllowed",
     "RequestMalformed",
@@ -662,6 +663,16 @@ class DuplicateContent(ClientError):
 
     code = "DUPLICATE_CONTENT"
     http_status = 409
+
+
+class CertificateUnknown(ClientError):
+    """An amendment, cancellation or notification names a certificate of origin the gateway did not carry.
+
+    For an amendment, a cancellation or a verification answer: one the sender did not issue. ``field`` names the
+    element that names it, ``details`` its ``issuing_country`` and ``number``. Nothing is stored or queued."""
+
+    code = "CO_UNKNOWN"
+    http_status = 422
 
 
 class IdentityMismatch(NotAuthorized):

@@ -46,6 +46,8 @@ __all__ = [
     "Delivery",
     "SubmissionAck",
     "DocumentKind",
+    "CertificateAct",
+    "CERTIFICATE_ACTIONS",
     "Excerpt",
     "gateway_message_id",
     "check_transition",
@@ -210,6 +212,42 @@ class DocumentKind:
             if value
         ]
         return ", ".join(said) or "a document that states no kind"
+
+
+CERTIFICATE_ACTIONS = (
+    "issued",
+    "amended",
+    "cancelled",
+    "received",
+    "utilized",
+    "rejected",
+    "verification_request",
+    "verification_answer",
+)
+"""What a document does to a certificate of origin the gateway carries (:attr:`CertificateAct.action`)."""
+
+
+@dataclass(frozen=True)
+class CertificateAct:
+    """What a document does to one certificate of origin (:meth:`gateway.ports.Mapper.certificate`): issues it,
+    amends or cancels it (from its issuer), or notifies about it (from the importing side: received, utilized,
+    rejected, a verification request; from the issuer: the verification answer). The certificate is named by
+    its issuing country and number; ``detail`` is what the notification says (declaration number and date,
+    reason code and text), kept in the certificate's history."""
+
+    action: str
+    """One of :data:`CERTIFICATE_ACTIONS`."""
+    issuing_country: str
+    number: str
+    """The certificate's number; for an amendment, the number of the amended certificate it references."""
+    path: str
+    """Where the document names the certificate (the field a refusal names)."""
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def issues(self) -> bool:
+        """True when the act creates the certificate's record (an issue), False when it needs one to exist."""
+        return self.action == "issued"
 
 
 @dataclass(frozen=True)

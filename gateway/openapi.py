@@ -44,7 +44,7 @@ from gateway.errors import (
     XmlTooLarge,
 )
 from gateway.model import State
-from gateway.wire import Ack, Error, Health, MessageStatus, Readiness, Rejection, SearchResult
+from gateway.wire import Ack, CertificateStatus, Error, Health, MessageStatus, Readiness, Rejection, SearchResult
 
 if TYPE_CHECKING:
     from gateway.ports import InboundEndpoint
@@ -214,6 +214,38 @@ def _submit_operation() -> dict[str, Any]:
     }
 
 
+_CERTIFICATE_EXAMPLE: dict[str, Any] = {
+    "issuing_country": "VN",
+    "number": "VN-TH-26-0001234",
+    "issuer": "MOIT",
+    "status": "utilized",
+    "messages": ["0f8c2d0a6b1e4c2f9d3a7b5e1c0f2a9d", "5b1e9c7d2a3f4e6b8c0d1e2f3a4b5c6d"],
+    "history": [
+        {
+            "status": "issued",
+            "at": "2026-12-03T02:00:00.000000Z",
+            "message": "0f8c2d0a6b1e4c2f9d3a7b5e1c0f2a9d",
+            "party": "MOIT",
+            "detail": {},
+        },
+        {
+            "status": "delivered",
+            "at": "2026-12-03T02:00:01.250000Z",
+            "message": "0f8c2d0a6b1e4c2f9d3a7b5e1c0f2a9d",
+            "party": "TH",
+            "detail": {},
+        },
+        {
+            "status": "utilized",
+            "at": "2026-12-05T08:30:00.000000Z",
+            "message": "5b1e9c7d2a3f4e6b8c0d1e2f3a4b5c6d",
+            "party": "TH-ASW",
+            "detail": {"declaration_number": "A0012345678", "declaration_date": "2026-12-05"},
+        },
+    ],
+}
+
+
 def core_paths() -> dict[str, Any]:
     """The path items of the API's own routes (:func:`gateway.api.build_app`)."""
     public: list[Any] = []
@@ -246,6 +278,44 @@ def core_paths() -> dict[str, Any]:
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {
                     "200": {"description": "the message", "content": json_content(MessageStatus)},
+                    **error_responses(MessageNotFound, *STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/certificates/{issuing_country}/{number}": {
+            "get": {
+                "summary": "A certificate of origin the party issued: its status and history",
+                "description": "The status of an e-C/O the gateway carried from this party: issued, delivered (a "
+                "partner's receipt verified), received, utilized or rejected (notified by the importing side), "
+                "amended or cancelled; verification requests and answers appear in the history. Another party's "
+                "certificate, or one the gateway did not carry, is MESSAGE_NOT_FOUND.",
+                "operationId": "getCertificate",
+                "parameters": [
+                    {
+                        "name": "issuing_country",
+                        "in": "path",
+                        "required": True,
+                        "description": "ISO 3166-1 alpha-2 code of the issuing country",
+                        "schema": {"type": "string", "examples": ["VN"]},
+                    },
+                    {
+                        "name": "number",
+                        "in": "path",
+                        "required": True,
+                        "description": "the certificate's number",
+                        "schema": {"type": "string", "examples": ["VN-TH-26-0001234"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the certificate",
+                        "content": {
+                            "application/json": {
+                                "schema": CertificateStatus,
+                                "examples": {"utilized": {"value": _CERTIFICATE_EXAMPLE}},
+                            }
+                        },
+                    },
                     **error_responses(MessageNotFound, *STORE_ERRORS),
                 },
             }

@@ -61,7 +61,7 @@ from gateway.errors import (
     SignatureLocationInvalid,
     UnknownFormat,
 )
-from gateway.model import DocumentKind, PartyId
+from gateway.model import CertificateAct, DocumentKind, PartyId
 from signing.xml import DEFAULT_LIMITS, ParserLimits, TakenText, ascii_only, parse_xml, serialize, take_text
 
 if TYPE_CHECKING:
@@ -369,6 +369,12 @@ class Mapper(Protocol):
         at ``paths`` (local names below the root, ``/``-separated). Raises what reading it raises."""
         ...
 
+    def certificate(self, raw: bytes, format: str) -> CertificateAct | None:
+        """What a document in ``format`` does to a certificate of origin (issues, amends or cancels it, notifies
+        about it: :meth:`mappings.registry.MessageFormat.certificate`), or ``None`` when it is about none
+        (pass-through XML is about none). Reading errors are :meth:`map`'s to raise (``FORMAT_UNKNOWN`` here)."""
+        ...
+
 
 class RegistryMapper:
     """Maps with :mod:`mappings.registry`: source format → harmonized ``TradeMessage`` (validated by the
@@ -424,6 +430,16 @@ class RegistryMapper:
             return xml_texts(raw, paths)
         try:
             return get(format).enterprises(raw)
+        except UnknownFormat as exc:
+            raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
+
+    def certificate(self, raw: bytes, format: str) -> CertificateAct | None:
+        from mappings.registry import get
+
+        if format in ("same", "xml"):
+            return None
+        try:
+            return get(format).certificate(raw)
         except UnknownFormat as exc:
             raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
 
@@ -492,6 +508,9 @@ class IdentityMapper:
 
     def enterprises(self, raw: bytes, format: str, *, paths: tuple[str, ...] = ()) -> tuple[str, ...]:
         return xml_texts(raw, paths)
+
+    def certificate(self, raw: bytes, format: str) -> CertificateAct | None:
+        return None
 
     def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
         if target_format not in (source_format, "same"):
@@ -887,6 +906,10 @@ class Intake:
     broker stored anything (a malformed SOAP request, an identity the broker refused...): counted in
     ``nswgw_rejections_total`` and published as a ``rejected`` event. A rejection the broker stored is reported by
     the broker."""
+    destination_state: Callable[[str], AdapterState] | None = None
+    """``destination_state(NAME)``: the durable records of destination ``NAME``'s adapter (namespace
+    ``destination:NAME``, on the gateway's clock), for an endpoint that serves what that adapter queued (AS4 pull:
+    the partner's MPC). None: the gateway gives none (an endpoint needing it refuses to start)."""
 
 
 class InboundEndpoint(abc.ABC):

@@ -21,7 +21,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from gateway.errors import ERROR_CODES, MethodNotAllowed, NswError, Origin, RequestInvalid
 from gateway.model import State, SubmissionAck
-from gateway.store.base import MessageRecord
+from gateway.store.base import CertificateRecord, MessageRecord
 
 __all__ = [
     "state_and_limit",
@@ -37,6 +37,8 @@ __all__ = [
     "DeliveryStatus",
     "MessageStatus",
     "SearchResult",
+    "CertificateEventEntry",
+    "CertificateStatus",
     "Health",
     "Readiness",
     "json_reply",
@@ -207,6 +209,63 @@ class SearchResult(WireModel):
     """``GET /v1/messages``: the party's matching messages, newest first."""
 
     messages: list[MessageStatus]
+
+
+CertificateStep = Literal[
+    "issued",
+    "delivered",
+    "amended",
+    "cancelled",
+    "received",
+    "utilized",
+    "rejected",
+    "verification_request",
+    "verification_answer",
+]
+
+
+class CertificateEventEntry(WireModel):
+    """One step of a certificate of origin's history."""
+
+    status: CertificateStep = Field(
+        description="the act (issued, amended, cancelled; received, utilized, rejected, verification_request and "
+        "verification_answer notifications) or delivered (a receipt of the issuing or amending message)"
+    )
+    at: Timestamp
+    message: str = Field(description="gateway id of the message that carried it (the delivered one, for delivered)")
+    party: str = Field(description="the party that sent the act, or the destination that acknowledged the delivery")
+    detail: dict[str, str] = Field(
+        description="what a notification says (declaration_number, declaration_date, reason_code, reason, "
+        "request_id, notifying_country, notified_at) or, for an amendment, amended_by (the amending number)"
+    )
+
+
+class CertificateStatus(WireModel):
+    """A certificate of origin the party issued: its status and history
+    (``GET /v1/certificates/{issuing_country}/{number}``)."""
+
+    issuing_country: str
+    number: str
+    issuer: str
+    status: Literal["issued", "delivered", "amended", "cancelled", "received", "utilized", "rejected"]
+    messages: list[str] = Field(description="gateway ids of the messages that carried its acts, in order")
+    history: list[CertificateEventEntry] = Field(description="oldest first")
+
+    @classmethod
+    def of(cls, record: CertificateRecord) -> CertificateStatus:
+        return cls.model_validate(
+            {
+                "issuing_country": record.issuing_country,
+                "number": record.number,
+                "issuer": record.issuer,
+                "status": record.status,
+                "messages": list(record.messages),
+                "history": [
+                    {"status": e.status, "at": e.at, "message": e.message, "party": e.party, "detail": e.detail}
+                    for e in record.history
+                ],
+            }
+        )
 
 
 class Health(WireModel):

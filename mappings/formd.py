@@ -13,16 +13,16 @@ RVC/FOB, ...) are :func:`mappings.rules.validate`'s.
 
 from __future__ import annotations
 
-from gateway.errors import ValidationFailed, ValidationIssue
-from gateway.model import DocumentKind
-from mappings.model import TradeMessage
-from mappings.registry import CERTIFICATE_OF_ORIGIN, MessageFormat, build_message, register
+from gateway.errors import ValidationFailed, ValidationIssue, XmlError
+from gateway.model import CertificateAct, DocumentKind
+from mappings.model import CertificateNoticeKind, TradeMessage
+from mappings.registry import CERTIFICATE_OF_ORIGIN, MessageFormat, build_message, certificate_act, register
 from mappings.schemagen import SchemaSpec, elements_table, rules_table
 from mappings.schemagen import generate_xsd as _generate_xsd
 from mappings.xmlformat import emit_strict, parse_root, read_strict
 from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, Attr, Group, Leaf, leaves
 
-__all__ = ["NAMESPACE", "XSD", "SPEC", "FormDFormat", "generate_xsd", "partner_guide"]
+__all__ = ["NAMESPACE", "XSD", "SPEC", "NOTICE", "SPECS", "FormDFormat", "generate_xsd", "partner_guide"]
 
 NAMESPACE = "urn:nsw-gateway:atiga:e-form-d:1"
 XSD = "formd/atiga-form-d-1.xsd"
@@ -31,6 +31,10 @@ _N = "{" + NAMESPACE + "}"
 
 def _e(tag: str) -> str:
     return _N + tag
+
+
+def _local(tag: str) -> str:
+    return tag.removeprefix(_N)
 
 
 def _party(tag: str, path: str, *, required: bool = False) -> Group:
@@ -89,6 +93,7 @@ SPEC = Group(
                 Leaf(_e("FormCode"), "origin_certificate.form", required=True),
                 *(Leaf(_e(tag), f"origin_certificate.{field}", BOOL, required=True) for tag, field in _FLAGS),
                 Leaf(_e("Remarks"), "origin_certificate.remarks"),
+                Leaf(_e("AmendedCertificateID"), "origin_certificate.amends"),
             ),
         ),
         _party("IssuingAuthority", "parties.issuing_authority"),
@@ -154,6 +159,39 @@ SPEC = Group(
 )
 """The Form D mapping table, in document order."""
 
+NOTICE = Group(
+    _e("CertificateNotification"),
+    children=(
+        Group(
+            _e("Notification"),
+            required=True,
+            children=(
+                Leaf(_e("TypeCode"), "certificate_notice.kind", required=True),
+                Leaf(_e("CertificateID"), "certificate_notice.certificate_number", required=True),
+                Leaf(_e("IssuingCountryCode"), "certificate_notice.issuing_country", required=True),
+                Leaf(_e("NotifyingCountryCode"), "certificate_notice.notifying_country"),
+                Leaf(_e("DeclarationID"), "certificate_notice.declaration_number"),
+                Leaf(_e("DeclarationDate"), "certificate_notice.declaration_date", DATE),
+                Leaf(_e("ReasonCode"), "certificate_notice.reason_code"),
+                Leaf(_e("Reason"), "certificate_notice.reason"),
+                Leaf(_e("RequestID"), "certificate_notice.request_id"),
+                Leaf(_e("NotificationDateTime"), "certificate_notice.notified_at", DATETIME),
+            ),
+        ),
+    ),
+)
+"""The mapping table of a notification about an issued certificate (received, utilized, rejected, verification
+request and answer, cancellation), correlated to it by certificate number and issuing country."""
+
+SPECS: dict[str, Group] = {spec.tag: spec for spec in (SPEC, NOTICE)}
+"""The mapping table of each root element of the Form D family."""
+
+_CERTIFICATE_PATHS = {
+    "issued": "/CertificateOfOrigin/Certificate/ID",
+    "amended": "/CertificateOfOrigin/Certificate/AmendedCertificateID",
+    "notice": "/CertificateNotification/Notification/CertificateID",
+}
+
 
 class FormDFormat(MessageFormat):
     """ATIGA e-Form D, our own XML schema."""
@@ -164,27 +202,42 @@ class FormDFormat(MessageFormat):
 
     def parse(self, data: bytes) -> TradeMessage:
         root = parse_root(data)
-        if root.tag != SPEC.tag:
+        spec = SPECS.get(str(root.tag))
+        if spec is None:
+            expected = ", ".join(SPECS)
             raise ValidationFailed(
-                [ValidationIssue(f"/{root.tag!s}", "ROOT_UNEXPECTED", f"the Form D root element is {SPEC.tag}")]
+                [ValidationIssue(f"/{root.tag!s}", "ROOT_UNEXPECTED", f"a Form D document's root is one of {expected}")]
             )
-        return build_message(read_strict(SPEC, root, XSD, "/CertificateOfOrigin"))
+        return build_message(read_strict(spec, root, XSD, f"/{_local(spec.tag)}"))
 
     def kind(self, data: bytes) -> DocumentKind:
-        """A certificate of origin (``861``), from the root element alone; any other root is refused as
-        :meth:`parse` refuses it."""
-        if parse_root(data).tag != SPEC.tag:
-            return super().kind(data)
-        return DocumentKind(code=CERTIFICATE_OF_ORIGIN)
+        """A certificate of origin (``861``), or a notification about one (its root element), from the root
+        element alone; any other root is refused as :meth:`parse` refuses it."""
+        tag = str(parse_root(data).tag)
+        if tag == SPEC.tag:
+            return DocumentKind(code=CERTIFICATE_OF_ORIGIN)
+        if tag == NOTICE.tag:
+            return DocumentKind(root=tag)
+        return super().kind(data)
+
+    def certificate(self, data: bytes) -> CertificateAct | None:
+        """:func:`~mappings.registry.certificate_act` of the document, naming the native elements; ``None``
+        when it cannot be read (:meth:`parse` reports why)."""
+        try:
+            return certificate_act(self.parse(data), _CERTIFICATE_PATHS)
+        except (ValidationFailed, XmlError):
+            return None
 
     def emit(self, msg: TradeMessage) -> bytes:
         data = msg.model_dump(mode="python")
+        if msg.certificate_notice is not None and msg.origin_certificate is None and not msg.goods:
+            return emit_strict(NOTICE, data, {None: NAMESPACE}, XSD)
         if data.get("origin_certificate") is None:
             data["origin_certificate"] = {"form": "D", **{field: False for _, field in _FLAGS}}
         return emit_strict(SPEC, data, {None: NAMESPACE}, XSD)
 
     def mapping_table(self) -> list[tuple[str, str]]:
-        return [(n, h) for n, h, _ in leaves(SPEC, native="/CertificateOfOrigin")]
+        return [(n, h) for spec in SPECS.values() for n, h, _ in leaves(spec, native=f"/{_local(spec.tag)}")]
 
 
 register(FormDFormat)
@@ -193,7 +246,12 @@ register(FormDFormat)
 
 _SCHEMA = SchemaSpec(
     namespace=NAMESPACE,
-    roots=(SPEC,),
+    roots=tuple(SPECS.values()),
+    root_docs={
+        NOTICE.tag: "A notification about an issued certificate of origin, named by its number and issuing "
+        "country: received, utilized (against an import declaration) or rejected (with a reason) by the importing "
+        "side, a verification request and its answer, or the issuer's cancellation."
+    },
     annotation="ATIGA e-Form D (certificate of origin) of the NSW gateway, modelled on the WCO Data Model. "
     "Generated from mappings/formd.py; do not edit by hand. Business rules (at most 50 goods items, "
     "invoice date not after issue date, FOB value with RVC, RVC >= 40%) are documented in FORM_D.md.",
@@ -224,4 +282,21 @@ def partner_guide() -> str:
     ]
     lines += rules_table((c, m) for c, m in ISSUE_CODES.items() if c.startswith(("FORM_D_", "ORIGIN_")))
     lines += ["", "## Elements", "", *elements_table(_SCHEMA, SPEC)]
+    lines += [
+        "",
+        "## Lifecycle: amendments and notifications",
+        "",
+        "* An amended certificate is a `CertificateOfOrigin` whose `Certificate/AmendedCertificateID` names the",
+        "  issued certificate it amends; the issuer sends it after the original, in the same conversation.",
+        "* `CertificateNotification` names an issued certificate by `CertificateID` and `IssuingCountryCode`;",
+        "  `TypeCode` is one of " + ", ".join(f"`{k.value}`" for k in CertificateNoticeKind) + ".",
+        "  The importing side sends `received`, `utilized` (with `DeclarationID` and `DeclarationDate`),",
+        "  `rejected` (with `ReasonCode` and/or `Reason`) and `verification_request` (with `RequestID`); the",
+        "  issuer sends `verification_answer` (the same `RequestID`) and `cancelled`.",
+        "* A gateway refuses an amendment or notification naming a certificate it did not carry (`CO_UNKNOWN`).",
+        "",
+        "## Notification elements",
+        "",
+        *elements_table(_SCHEMA, NOTICE),
+    ]
     return "\n".join(lines) + "\n"

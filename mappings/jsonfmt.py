@@ -10,8 +10,9 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from gateway.errors import ValidationFailed, ValidationIssue
+from gateway.model import CertificateAct
 from mappings.model import TradeMessage
-from mappings.registry import MessageFormat, loc_to_path, register
+from mappings.registry import MessageFormat, certificate_act, loc_to_path, register
 
 __all__ = ["JsonFormat"]
 
@@ -32,6 +33,14 @@ class JsonFormat(MessageFormat):
                 code = "JSON_INVALID" if e["type"] == "json_invalid" else "MODEL_INVALID"
                 issues.append(ValidationIssue(loc_to_path(e["loc"]), code, e["msg"]))
             raise ValidationFailed(issues) from None
+
+    def certificate(self, data: bytes) -> CertificateAct | None:
+        """:func:`~mappings.registry.certificate_act` of the message (harmonized paths); ``None`` when it cannot
+        be read (:meth:`parse` reports why)."""
+        try:
+            return certificate_act(self.parse(data))
+        except ValidationFailed:
+            return None
 
     def emit(self, msg: TradeMessage) -> bytes:
         return msg.model_dump_json(indent=2, exclude_none=True).encode("utf-8") + b"\n"

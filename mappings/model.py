@@ -43,6 +43,8 @@ __all__ = [
     "GoodsItem",
     "Signatory",
     "OriginCertificate",
+    "CertificateNoticeKind",
+    "CertificateNotice",
     "Decision",
     "Permit",
     "ErrorEntry",
@@ -318,6 +320,41 @@ class OriginCertificate(_Frozen):
     accumulation: bool = Field(default=False, description="Box 13: accumulation.")
     partial_cumulation: bool = Field(default=False, description="Box 13: partial cumulation.")
     remarks: str | None = F("Remarks of the issuing authority.", max_length=1000)
+    amends: str | None = F(
+        "Number of the issued certificate this one amends (an amended certificate references the original).",
+        max_length=35,
+    )
+
+
+class CertificateNoticeKind(enum.StrEnum):
+    """What a notification about an issued certificate of origin says."""
+
+    RECEIVED = "received"
+    UTILIZED = "utilized"
+    REJECTED = "rejected"
+    VERIFICATION_REQUEST = "verification_request"
+    VERIFICATION_ANSWER = "verification_answer"
+    CANCELLED = "cancelled"
+
+
+class CertificateNotice(_Frozen):
+    """A business notification about an issued e-C/O, correlated to it by its number and issuing country: from the
+    importing side (received by the importing ministry or customs, utilized against a declaration, rejected with a
+    reason, a verification request of the retroactive check), or from the issuer (the answer to a verification
+    request, the cancellation of the certificate)."""
+
+    kind: CertificateNoticeKind | None = F("What the notification says.")
+    certificate_number: str | None = F("Number of the certificate of origin notified about.", max_length=35)
+    issuing_country: str | None = F("Country that issued the certificate.", code_list="ISO3166", max_length=2)
+    notifying_country: str | None = F("Country of the authority that notifies.", code_list="ISO3166", max_length=2)
+    declaration_number: str | None = F(
+        "Number of the import declaration the certificate was used against (utilized).", max_length=35
+    )
+    declaration_date: dt.date | None = F("Date of the import declaration (utilized).")
+    reason_code: str | None = F("Code of the reason of a rejection or verification request.", max_length=35)
+    reason: str | None = F("Text of the reason, the question asked, or the answer given.", max_length=1000)
+    request_id: str | None = F("Identifier of the verification request (and of its answer).", max_length=35)
+    notified_at: dt.datetime | None = F("When the authority notified.")
 
 
 class Decision(str, enum.Enum):  # noqa: UP042 - StrEnum would change str()/format() output of existing callers
@@ -418,3 +455,4 @@ class TradeMessage(_Frozen):
     customs_declaration: CustomsDeclaration | None = F("Export declaration data (ASEAN Customs Declaration Document).")
     customs_response: CustomsResponse | None = F("The importing customs' answer to an export declaration.")
     cancellation: DeclarationCancellation | None = F("Cancellation of an export declaration.")
+    certificate_notice: CertificateNotice | None = F("A notification about an issued certificate of origin.")

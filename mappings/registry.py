@@ -14,13 +14,14 @@ import difflib
 import importlib
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
 from gateway.errors import UnknownFormat, ValidationFailed, ValidationIssue, XmlError
-from gateway.model import DocumentKind
+from gateway.model import CertificateAct, DocumentKind
 from mappings import rules
 from mappings.model import TradeMessage
 
@@ -37,6 +38,7 @@ __all__ = [
     "loc_to_path",
     "document_kind",
     "named_enterprises",
+    "certificate_act",
 ]
 
 BUILTIN_MODULES: tuple[str, ...] = (
@@ -78,6 +80,13 @@ class MessageFormat(ABC):
     def mapping_table(self) -> list[tuple[str, str]]:
         """(native path, harmonized path) rows documenting the mapping; empty for formats without one."""
         return []
+
+    def certificate(self, data: bytes) -> CertificateAct | None:
+        """What the message does to a certificate of origin (:func:`certificate_act` of what :meth:`parse`
+        reads), or ``None`` when it is not about one or cannot be read (reading errors are reported by
+        :meth:`parse` and :meth:`validate`, not here). The formats that carry certificates of origin and their
+        notifications (``form-d``, ``json``) answer; any other answers ``None`` without reading the message."""
+        return None
 
     def reference(self, data: bytes) -> tuple[str, str] | None:
         """The dossier reference the message names (harmonized ``envelope.reference``) and where it stands in
@@ -134,6 +143,44 @@ def document_kind(msg: TradeMessage) -> DocumentKind:
     if code is None and msg.customs_response is not None:
         code = CUSTOMS_RESPONSE
     return DocumentKind(code=code, procedure=procedure)
+
+
+_HARMONIZED_PATHS = {
+    "issued": "document.number",
+    "amended": "origin_certificate.amends",
+    "notice": "certificate_notice.certificate_number",
+}
+
+
+def certificate_act(msg: TradeMessage, paths: Mapping[str, str] = _HARMONIZED_PATHS) -> CertificateAct | None:
+    """What a harmonized message does to a certificate of origin: a certificate notification acts on the
+    certificate it names (its ``kind``: received, utilized, rejected, verification request or answer,
+    cancelled); a message with ``origin_certificate`` data issues the certificate it is (``document.number``,
+    ``document.issuing_country`` or else ``transport.export_country``) or, with ``origin_certificate.amends``,
+    amends the one it names. ``None`` for any other message, or one that does not name the certificate fully
+    (which the rules or the schema refuse). ``paths`` names where the message names the certificate
+    (``issued``, ``amended``, ``notice``; harmonized paths by default), for a refusal to point at."""
+    notice = msg.certificate_notice
+    if notice is not None:
+        if notice.kind is None or not notice.certificate_number or not notice.issuing_country:
+            return None
+        detail = {
+            key: str(value)
+            for key, value in notice.model_dump(mode="json", exclude_none=True).items()
+            if key not in ("kind", "certificate_number", "issuing_country")
+        }
+        return CertificateAct(
+            notice.kind.value, notice.issuing_country, notice.certificate_number, paths["notice"], detail
+        )
+    certificate, document = msg.origin_certificate, msg.document
+    if certificate is None or document is None or not document.number:
+        return None
+    country = document.issuing_country or (msg.transport.export_country if msg.transport is not None else None)
+    if not country:
+        return None
+    if certificate.amends:
+        return CertificateAct("amended", country, certificate.amends, paths["amended"], {"amended_by": document.number})
+    return CertificateAct("issued", country, document.number, paths["issued"])
 
 
 def named_enterprises(msg: TradeMessage) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from gateway.errors import ValidationFailed, ValidationIssue
 from mappings.codes import CODE_LISTS
-from mappings.model import CustomsResponseStatus, TradeMessage
+from mappings.model import CertificateNoticeKind, CustomsResponseStatus, TradeMessage
 
 __all__ = [
     "ISSUE_CODES",
@@ -59,6 +59,8 @@ ISSUE_CODES: dict[str, str] = {
     "FORM_D_INVOICE_AFTER_ISSUE": "The invoice date is after the certificate's issue date.",
     "FORM_D_FOB_REQUIRED": "The FOB value is required when the origin criterion is RVC.",
     "GOODS_SEQUENCE_DUPLICATE": "Two goods items carry the same sequence number.",
+    "FORM_D_NOTICE_DECLARATION_REQUIRED": "A utilization notification names the import declaration (number, date).",
+    "FORM_D_NOTICE_REASON_REQUIRED": "A rejection notification states its reason (code or text).",
     # ASEAN Customs Declaration Document (ACDD), its Customs Response and cancellation
     "ACDD_MANDATORY_MISSING": "A mandatory parameter of an ACDD, Customs Response or cancellation is missing (path).",
     "ACDD_RESPONSE_REASON_REQUIRED": "A Customs Response that rejects or queries a declaration states the reason.",
@@ -287,6 +289,27 @@ def _cancellation_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
         yield _mandatory("cancellation.declaration_number", "the number of the declaration cancelled")
 
 
+def _certificate_notice_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:
+    notice = msg.certificate_notice
+    if notice is None:
+        return
+    if notice.kind is CertificateNoticeKind.UTILIZED:
+        named = {"declaration_number": notice.declaration_number, "declaration_date": notice.declaration_date}
+        for path, what in (("declaration_number", "number"), ("declaration_date", "date")):
+            if named[path] is None:
+                yield ValidationIssue(
+                    f"certificate_notice.{path}",
+                    "FORM_D_NOTICE_DECLARATION_REQUIRED",
+                    f"a utilization notification names the {what} of the import declaration",
+                )
+    if notice.kind is CertificateNoticeKind.REJECTED and not (notice.reason_code or notice.reason):
+        yield ValidationIssue(
+            "certificate_notice.reason",
+            "FORM_D_NOTICE_REASON_REQUIRED",
+            "a rejection notification states its reason code or text",
+        )
+
+
 def validate(msg: TradeMessage) -> list[ValidationIssue]:
     """Every code-list and business-rule violation of ``msg`` (empty when valid)."""
     issues = list(_code_list_issues(msg))
@@ -297,6 +320,7 @@ def validate(msg: TradeMessage) -> list[ValidationIssue]:
         issues.extend(_acdd_issues(msg))
     issues.extend(_customs_response_issues(msg))
     issues.extend(_cancellation_issues(msg))
+    issues.extend(_certificate_notice_issues(msg))
     return issues
 
 

@@ -18,7 +18,7 @@ from functools import cache
 from lxml import etree
 
 from mappings.dictionary import entries, field_for
-from mappings.model import CustomsResponseStatus
+from mappings.model import CertificateNoticeKind, CustomsResponseStatus
 from mappings.xmlspec import BOOL, DATE, DATETIME, DECIMAL, INT, TEXT, Group, Leaf, leaves
 
 __all__ = [
@@ -45,6 +45,7 @@ SIMPLE_TYPES: dict[str, tuple[str, dict[str, str] | tuple[str, ...]]] = {
     "OriginCriterion": ("xs:string", {"pattern": r"WO|CC|CTH|CTSH|SP|(RVC|PC) ?[0-9]{1,3}([.,][0-9]+)?%"}),
     "TransportModeCode": ("xs:string", {"pattern": "[0-9]"}),
     "ResponseStatusCode": ("xs:string", tuple(s.value for s in CustomsResponseStatus)),
+    "NotificationTypeCode": ("xs:string", tuple(k.value for k in CertificateNoticeKind)),
 }
 """The simple types of the generated schemas, by name: the base type and its facets (a tuple: enumeration)."""
 
@@ -61,6 +62,7 @@ CODE_LIST_TYPES: dict[str, str] = {
 FIELD_TYPES: dict[str, str] = {
     "transport.border_mode": "TransportModeCode",
     "customs_response.status": "ResponseStatusCode",
+    "certificate_notice.kind": "NotificationTypeCode",
 }
 """The simple type of a field constrained by the model rather than by a code list, by its dictionary path."""
 

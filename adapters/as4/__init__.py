@@ -1,4 +1,4 @@
-"""AS4 (ebMS 3.0 One-Way/Push) for ASEAN partners.
+"""AS4 (ebMS 3.0 One-Way/Push and One-Way/Pull) for ASEAN partners.
 
 * :mod:`adapters.as4.ebms`: the ebMS 3.0 message model (UserMessage, Receipt, Error signals);
 * :mod:`adapters.as4.mime`: SOAP 1.2 with MIME attachments (multipart/related);
@@ -7,6 +7,8 @@
 * :mod:`adapters.as4.receiver`: the aiohttp receiver with duplicate elimination and PMode
   matching on parties, Service and Action;
 * :mod:`adapters.as4.sent`: what the adapter sent, byte for byte, kept across restarts and shared by every node;
+* :mod:`adapters.as4.pull`: One-Way/Pull, the MPC queue of a destination partners pull from and the poller of a
+  partner we pull from;
 * :mod:`adapters.as4.adapter`: :class:`As4Adapter`, registered as ``as4``.
 
 Security (WS-Security 1.1 signatures over eb:Messaging, Body and attachments;
@@ -42,6 +44,7 @@ from adapters.as4.messages import (
     verify_signal,
 )
 from adapters.as4.pmode import PartyConfig, PMode, PropertyConfig, ReceptionAwareness, SecurityConfig
+from adapters.as4.pull import Puller, PullQueue
 from adapters.as4.receiver import (
     As4Receiver,
     DuplicateStore,
@@ -67,6 +70,8 @@ __all__ = [
     "PartInfo",
     "PartyConfig",
     "Payload",
+    "PullQueue",
+    "Puller",
     "Property",
     "PropertyConfig",
     "ReceivedMessage",

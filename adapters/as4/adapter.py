@@ -1,4 +1,4 @@
-"""The AS4 adapter: One-Way/Push of ebMS 3.0 user messages with signed receipts.
+"""The AS4 adapter: One-Way/Push or One-Way/Pull of ebMS 3.0 user messages with signed receipts.
 
 Connection string: the partner's AS4 endpoint URL (``http://host:port/as4``
 or ``https://...``); the PMode's ``endpoint``, when set, wins.
@@ -30,7 +30,11 @@ file, or to the current directory for an adapter built in code):
 * ``sleep`` (``async`` callable) and ``clock``: injected in tests;
 * ``max_connections`` (default 8);
 * ``tls`` (:class:`~adapters.options.TlsOptions`, for ``https://``): ``ca_bundle``, ``client_certificate``/
-  ``client_key``, ``minimum_version``, as for the ``http`` adapter.
+  ``client_key``, ``minimum_version``, as for the ``http`` adapter;
+* ``pull_wait`` (seconds, default 30) and ``pull_poll`` (default 0.2), for a PMode with ``mep_binding = "pull"``:
+  how long one delivery attempt waits for the partner to pull and answer the message, and how often it looks.
+  Keep ``pull_wait`` below the delivery lease (``gateway.lease_seconds``, at least twice the destination's
+  ``timeout``).
 
 Features: ``deliver`` (one user message, payload compressed, signed, encrypted),
 ``receipt`` (the signed non-repudiation receipt, verified against the partner's
@@ -40,7 +44,12 @@ exponential jittered waits until a receipt arrives or the PMode's attempts or
 time run out; the bytes are recorded in the adapter's state before the first
 transmission, so a redelivery after a restart or by another node resends them
 too), ``duplicate`` (a receipt seen before, or one the receiver marks ``X-AS4-Duplicate``, is reported
-``Receipt.duplicate``), ``receive``.
+``Receipt.duplicate``), ``receive``, ``pull`` (PMode ``mep_binding = "pull"``: nothing is pushed; the recorded
+message is offered on the partner's MPC in this destination's state and the attempt waits for the partner's
+verified receipt, recorded by the ``as4`` endpoint whose partner names this destination in ``pull_destination``;
+no answer within ``pull_wait`` is ``PARTNER_UNAVAILABLE`` with ``details["cause"] = "AS4_NOT_PULLED"``, retried
+by the worker; a pulled message the partner refuses is ``PartnerRejected`` with ``details["ebms"]``; see
+:mod:`adapters.as4.pull`).
 
 Who a message was relayed for: when an intermediary submitted it on behalf of an enterprise, the user message
 carries the property ``originalSender`` with the enterprise's id (unless the PMode sets that property itself).
@@ -97,7 +106,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from adapters.as4.ebms import Party, Property, UserMessage, parse_user_message
+from adapters.as4.ebms import DEFAULT_MPC, Party, Property, UserMessage, parse_user_message
 from adapters.as4.messages import (
     OutgoingMessage,
     Payload,
@@ -108,6 +117,7 @@ from adapters.as4.messages import (
 )
 from adapters.as4.mime import parse_multipart
 from adapters.as4.pmode import PMode
+from adapters.as4.pull import PullQueue
 from adapters.as4.receiver import As4Receiver
 from adapters.as4.sent import SentRecord, SentStore, StateSentStore, reference_elements, references_xml
 from adapters.options import (
@@ -207,10 +217,16 @@ class As4Options(BaseModel):
     """Connections to the partner at once."""
     tls: TlsOptions = TlsOptions()
     """TLS towards the partner (``https://``): CA bundle, client certificate, minimum version."""
+    pull_wait: float = Field(30.0, gt=0)
+    """PMode ``mep_binding = "pull"``: seconds one delivery attempt waits for the partner to pull the message and
+    answer it before it ends in ``PARTNER_UNAVAILABLE`` (``AS4_NOT_PULLED``) and is retried."""
+    pull_poll: float = Field(0.2, gt=0)
+    """PMode ``mep_binding = "pull"``: seconds between two looks at the store for the partner's answer."""
 
 
 class As4Adapter(Adapter):
-    """Pushes user messages to one AS4 partner and returns its verified receipt."""
+    """Pushes user messages to one AS4 partner (or offers them to its PullRequests) and returns its verified
+    receipt."""
 
     scheme: ClassVar[str] = "as4"
     recoverable = (*Adapter.recoverable, StoreUnavailable, StoreFull, StoreCorrupt)
@@ -249,6 +265,10 @@ class As4Adapter(Adapter):
             raise ConfigError(f"AS4 endpoint {self.endpoint!r} is not an http(s) URL", field="url")
         self._ssl = client_ssl_context(opts.tls)
         self.sent_store: SentStore = StateSentStore(self.state, retention=opts.retention)
+        self.pull_queue = PullQueue(
+            self.state, retention=opts.retention, redeliver_after=self.pmode.reception_awareness.max_wait
+        )
+        """The partner's MPC queue (PMode ``mep_binding = "pull"``), in this destination's state."""
         self._sleep: Callable[[float], Awaitable[None]] = opts.sleep or asyncio.sleep
         self._clock: Callable[[], datetime] = opts.clock or (lambda: datetime.now(UTC))
         self._sent: OrderedDict[str, tuple[OutgoingMessage, str]] = OrderedDict()
@@ -374,6 +394,8 @@ class As4Adapter(Adapter):
 
     async def deliver(self, message: OutboundMessage) -> Receipt:
         outgoing = await self._prepare(message)
+        if self.pmode.mep_binding == "pull":
+            return await self._await_pull(message, outgoing)
         awareness = self.pmode.reception_awareness
         retrying = AsyncRetrying(
             stop=stop_after_attempt(awareness.attempts) | stop_after_delay(awareness.max_seconds),
@@ -390,6 +412,32 @@ class As4Adapter(Adapter):
         return Receipt(
             message_id=message.message_id, raw=receipt.raw, status=receipt.status, duplicate=receipt.duplicate
         )
+
+    async def _await_pull(self, message: OutboundMessage, outgoing: OutgoingMessage) -> Receipt:
+        """Offer the recorded message on the partner's MPC and wait up to ``pull_wait`` seconds for its verified
+        answer (recorded by the as4 endpoint that serves the partner's PullRequests)."""
+        partner = self.pmode.responder.party_id
+        sent_id = outgoing.user_message.message_id
+        await self.pull_queue.offer(partner, self.pmode.mpc or DEFAULT_MPC, sent_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.pull_wait
+        while (answer := await self.pull_queue.answer(partner, sent_id)) is None:
+            if loop.time() >= deadline:
+                raise PartnerUnavailable(
+                    f"{partner} has not pulled and acknowledged {sent_id} within {self.options.pull_wait:g} s",
+                    field="pmode.mep_binding",
+                    details={"cause": "AS4_NOT_PULLED"},
+                )
+            await asyncio.sleep(self.options.pull_poll)
+        if answer.error is not None:
+            details = {"ebms": answer.error, "detail": answer.text}
+            text = f"{partner} refused pulled {sent_id}: {answer.text}"
+            if answer.error in _RETRYABLE_EBMS:
+                await self.pull_queue.forget(partner, sent_id)
+                raise PartnerUnavailable(text, field="eb:Error", details=details)
+            raise PartnerRejected(text, field="eb:Error", details=details)
+        self._receipts_seen[sent_id] = answer.signal_id
+        return Receipt(message_id=message.message_id, raw=answer.raw, status=200, duplicate=False)
 
     async def _transmit(self, outgoing: OutgoingMessage) -> Receipt:
         await self.open()

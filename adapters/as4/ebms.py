@@ -1,4 +1,4 @@
-"""The ebMS 3.0 message model: eb:Messaging with a UserMessage or a SignalMessage (Receipt, Error).
+"""The ebMS 3.0 message model: eb:Messaging with a UserMessage or a SignalMessage (Receipt, Error, PullRequest).
 
 Builders produce lxml elements; parsers read *verified* elements only (the
 eb:Messaging returned by :func:`signing.wss.verify_envelope`) and raise
@@ -44,6 +44,7 @@ __all__ = [
     "build_user_messaging",
     "build_receipt_messaging",
     "build_error_messaging",
+    "build_pull_request_messaging",
     "parse_user_message",
     "parse_signal_message",
 ]
@@ -141,6 +142,8 @@ class SignalMessage:
     acknowledged: tuple[etree._Element, ...] = field(default=(), repr=False)
     """The ds:Reference elements of ebbp:NonRepudiationInformation, in order."""
     errors: tuple[EbmsError, ...] = ()
+    pull_mpc: str | None = None
+    """The MPC of an eb:PullRequest (its ``@mpc``, the default MPC when absent); None for other signals."""
 
 
 # ebMS 3.0 core section 6.7 and AS4 profile section 3.4: code -> (short description, category).
@@ -150,6 +153,7 @@ EBMS_ERRORS: dict[str, tuple[str, str]] = {
     "EBMS:0003": ("ValueInconsistent", "Content"),
     "EBMS:0004": ("Other", "Content"),
     "EBMS:0005": ("ConnectionFailure", "Communication"),
+    "EBMS:0006": ("EmptyMessagePartitionChannel", "Communication"),
     "EBMS:0007": ("MimeInconsistency", "Unpackaging"),
     "EBMS:0008": ("FeatureNotSupported", "Unpackaging"),
     "EBMS:0009": ("InvalidHeader", "Unpackaging"),
@@ -319,6 +323,17 @@ def build_error_messaging(
     return messaging
 
 
+def build_pull_request_messaging(
+    header: etree._Element, *, message_id: str, mpc: str, timestamp: datetime
+) -> etree._Element:
+    """eb:SignalMessage/eb:PullRequest on ``mpc`` (ebMS 3.0 Core section 5.2.3.1)."""
+    messaging = _messaging(header)
+    signal = _eb(messaging, "SignalMessage")
+    _message_info(signal, message_id, timestamp, None)
+    _eb(signal, "PullRequest", mpc=mpc)
+    return messaging
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -447,6 +462,7 @@ def parse_signal_message(messaging: etree._Element) -> SignalMessage:
     info = _one(signal, "MessageInfo")
     assert info is not None
     receipt = _one(signal, "Receipt", required=False)
+    pull = _one(signal, "PullRequest", required=False)
     acknowledged: list[etree._Element] = []
     if receipt is not None:
         nri = receipt.find(_EBBP + "NonRepudiationInformation")
@@ -471,8 +487,10 @@ def parse_signal_message(messaging: etree._Element) -> SignalMessage:
                 origin=el.get("origin"),
             )
         )
-    if receipt is None and not errors:
-        raise _fail(signal, "AS4_SIGNAL", "eb:SignalMessage holds neither a Receipt nor an Error", "EBMS:0003")
+    if receipt is None and pull is None and not errors:
+        raise _fail(
+            signal, "AS4_SIGNAL", "eb:SignalMessage holds neither a Receipt, a PullRequest nor an Error", "EBMS:0003"
+        )
     return SignalMessage(
         message_id=_text(info, "MessageId") or "",
         timestamp=_timestamp(info),
@@ -480,4 +498,5 @@ def parse_signal_message(messaging: etree._Element) -> SignalMessage:
         receipt=receipt is not None,
         acknowledged=tuple(acknowledged),
         errors=tuple(errors),
+        pull_mpc=None if pull is None else (pull.get("mpc") or DEFAULT_MPC),
     )

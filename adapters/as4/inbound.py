@@ -15,7 +15,13 @@ load; relative paths are relative to the configuration file):
 * ``error_signals``: how many refused messages are answered with a signed error signal, per client address and
   overall (:class:`~adapters.as4.receiver.ErrorSignalLimits`: ``per_client_burst`` 10, ``per_client_rate`` 1/s,
   ``burst`` 50, ``rate`` 10/s); beyond them HTTP 429 ``AS4_SIGNAL_LIMIT``, unsigned;
-* ``partners``: one table per partner PartyId with ``party`` (the gateway party it submits as), ``pmode``
+* ``partners``: one table per partner PartyId with ``party`` (the gateway party it submits as), ``pull_interval``
+  and ``pull_destination`` (ebMS 3.0 One-Way/Pull, :mod:`adapters.as4.pull`: a partner whose ``pmode`` has
+  ``mep_binding = "pull"`` and an ``endpoint`` is polled with signed PullRequests every ``pull_interval`` seconds,
+  what it answers is submitted like a pushed message and receipted once the broker stored it; a partner naming an
+  ``as4`` destination with ``mep_binding = "pull"`` towards it in ``pull_destination`` pulls that destination's
+  messages with PullRequests posted to ``path``; the destination's queue is read and answered in its records of
+  the gateway's store, ``destination:NAME``), ``pmode``
   (:class:`~adapters.as4.pmode.PMode` table, seen from our side), ``trust`` (who may sign for it,
   :func:`adapters.options.trust_from_options`: with anchors, which vouch for every certificate they issue, other
   partners' included, its ``signers`` name the partner's certificates, as for every party) and
@@ -50,10 +56,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from adapters.as4.adapter import As4Options
 from adapters.as4.messages import SIGNAL_CONTENT_TYPE, As4Partner, ReceivedMessage
 from adapters.as4.pmode import PMode
+from adapters.as4.pull import Puller, PullQueue
 from adapters.as4.receiver import As4Receiver, ErrorSignalLimits, StateDuplicateStore
 from adapters.options import (
     SignerOption,
@@ -91,6 +99,18 @@ class As4PartnerOptions(BaseModel):
     ``[{ dn = "CN=th-asw,O=Thai NSW,C=TH" }]`` name the partner's certificates; pins are the partner's as such)."""
     document_types: dict[str, str] = Field(default_factory=dict)
     """eb:Action → the gateway's document type (default: the Action itself)."""
+    pull_interval: float = Field(10.0, gt=0)
+    """``pmode.mep_binding = "pull"``: seconds between two rounds of PullRequests to the partner's
+    ``pmode.endpoint`` (each round pulls until the MPC is empty)."""
+    pull_destination: str | None = None
+    """The destination (an ``as4`` one whose PMode has ``mep_binding = "pull"`` towards this partner) whose
+    messages this partner pulls from us with PullRequests posted to ``path``; None: it pulls nothing from us."""
+
+    @model_validator(mode="after")
+    def _pull_endpoint(self) -> As4PartnerOptions:
+        if self.pmode.mep_binding == "pull" and self.pmode.endpoint is None:
+            raise ValueError("a partner we pull from needs pmode.endpoint, the URL our PullRequests go to")
+        return self
 
 
 def _decryption_key(value: Any, info: ValidationInfo) -> SignerOptions:
@@ -195,6 +215,8 @@ class As4Endpoint(InboundEndpoint):
             pid: self._partner(pid, table, f"{f}.partners.{pid}") for pid, table in opts.partners.items()
         }
         self._intake: Intake | None = None
+        self.pullers: list[Puller] = []
+        """The polling tasks of the partners we pull from (``pmode.mep_binding = "pull"``), once started."""
         self.receiver = As4Receiver(
             party_id=self.party_id,
             partners={pid: p.agreement for pid, p in self.partners.items()},
@@ -220,6 +242,24 @@ class As4Endpoint(InboundEndpoint):
         assert isinstance(options, As4EndpointOptions)
         limit = config.gateway.max_message_bytes
         for pid, partner in options.partners.items():
+            if partner.pull_destination is not None:
+                where = f"{field}.partners.{pid}.pull_destination"
+                dest = config.destinations.get(partner.pull_destination)
+                if dest is None:
+                    raise ConfigError(f"no destination {partner.pull_destination!r}", field=where)
+                dest_options = dest.options
+                if not isinstance(dest_options, As4Options) or dest_options.pmode.mep_binding != "pull":
+                    raise ConfigError(
+                        f"destination {partner.pull_destination!r} is not an as4 destination with"
+                        ' pmode.mep_binding = "pull"',
+                        field=where,
+                    )
+                if dest_options.pmode.responder.party_id != pid:
+                    raise ConfigError(
+                        f"destination {partner.pull_destination!r} sends to "
+                        f"{dest_options.pmode.responder.party_id!r}, not to {pid!r}",
+                        field=where,
+                    )
             own = partner.pmode.max_payload_bytes
             if own is not None and own > limit:
                 raise ConfigError(
@@ -241,7 +281,28 @@ class As4Endpoint(InboundEndpoint):
     def routes(self, intake: Intake) -> list[Any]:
         self._intake = intake
         self.receiver.max_payload_bytes = intake.config.gateway.max_message_bytes
+        self.receiver.pull_queues = self._pull_queues(intake)
         return [web.post(self.path, self.receiver.handle)]
+
+    def _pull_queues(self, intake: Intake) -> dict[str, PullQueue]:
+        """The MPC queue of each ``pull_destination``, in that destination's records of the gateway's store."""
+        queues: dict[str, PullQueue] = {}
+        for pid, table in self.options.partners.items():
+            if table.pull_destination is None:
+                continue
+            options = intake.config.destinations[table.pull_destination].options
+            assert isinstance(options, As4Options)  # check_config
+            if intake.destination_state is None:
+                raise GatewayError(
+                    "this gateway gives its inbound endpoints no destination state: AS4 pull cannot serve an MPC",
+                    field=f"inbound.{self.name}.options.partners.{pid}.pull_destination",
+                )
+            queues[pid] = PullQueue(
+                intake.destination_state(table.pull_destination),
+                retention=options.retention,
+                redeliver_after=options.pmode.reception_awareness.max_wait,
+            )
+        return queues
 
     def openapi_paths(self) -> dict[str, Any]:
         signal = {SIGNAL_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}
@@ -279,6 +340,19 @@ class As4Endpoint(InboundEndpoint):
 
     async def start(self, intake: Intake) -> None:
         self._intake = intake
+        for pid, table in self.options.partners.items():
+            if table.pmode.mep_binding == "pull":
+                assert table.pmode.endpoint is not None  # As4PartnerOptions
+                puller = Puller(
+                    self.receiver, self.partners[pid].agreement, url=table.pmode.endpoint, interval=table.pull_interval
+                )
+                self.pullers.append(puller)
+                puller.start()
+
+    async def stop(self) -> None:
+        pullers, self.pullers = self.pullers, []
+        for puller in pullers:
+            await puller.stop()
 
     def envelope_for(self, received: ReceivedMessage) -> tuple[str, SubmissionEnvelope, bytes]:
         """The gateway party, broker envelope and raw payload of a verified user message.

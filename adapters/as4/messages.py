@@ -53,6 +53,7 @@ from adapters.as4.ebms import (
     SignalMessage,
     UserMessage,
     build_error_messaging,
+    build_pull_request_messaging,
     build_receipt_messaging,
     build_user_messaging,
     ebms_error_for,
@@ -103,6 +104,8 @@ __all__ = [
     "AGREEMENT_PATH",
     "build_receipt",
     "build_error_signal",
+    "build_empty_mpc_warning",
+    "build_pull_request",
     "verify_signal",
     "check_receipt",
     "SIGNAL_CONTENT_TYPE",
@@ -569,6 +572,39 @@ def build_error_signal(
         code=ebms_error_for(error),
         description=error.message,
         detail=f"{error.code} incident {error.incident_id}" + (f" at {error.field}" if error.field else ""),
+        ref_to_message_in_error=ref_to_message_id,
+    )
+    return _signed_signal(
+        lambda header: build_error_messaging(
+            header,
+            message_id=new_message_id(domain),
+            ref_to_message_id=ref_to_message_id,
+            errors=[err],
+            timestamp=at or datetime.now(UTC),
+        ),
+        signer,
+    )
+
+
+def build_pull_request(mpc: str, signer: Signer, *, domain: str, at: datetime | None = None) -> bytes:
+    """A signed eb:PullRequest on ``mpc`` (ebMS 3.0 Core section 5.2.3.1)."""
+    return _signed_signal(
+        lambda header: build_pull_request_messaging(
+            header, message_id=new_message_id(domain), mpc=mpc, timestamp=at or datetime.now(UTC)
+        ),
+        signer,
+    )
+
+
+def build_empty_mpc_warning(
+    ref_to_message_id: str, mpc: str, signer: Signer, *, domain: str, at: datetime | None = None
+) -> bytes:
+    """The signed answer to a PullRequest on an MPC holding nothing for the puller: EBMS:0006
+    EmptyMessagePartitionChannel, severity ``warning`` (ebMS 3.0 Core section 6.7.2)."""
+    err = EbmsError(
+        code="EBMS:0006",
+        severity="warning",
+        description=f"no message waiting on {mpc}",
         ref_to_message_in_error=ref_to_message_id,
     )
     return _signed_signal(

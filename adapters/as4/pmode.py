@@ -10,6 +10,8 @@ adapter and the receiver.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.as4.ebms import DEFAULT_MPC, INITIATOR, RESPONDER
@@ -70,7 +72,7 @@ class ReceptionAwareness(BaseModel):
 
 
 class PMode(BaseModel):
-    """One-Way/Push agreement with one partner: who, where, what and how securely."""
+    """One-Way agreement with one partner (Push or Pull): who, where, what and how securely."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -87,6 +89,14 @@ class PMode(BaseModel):
     service_type: str | None = Field(None, description="eb:Service/@type.")
     action: str = Field(min_length=1, description="eb:Action value.")
     mpc: str | None = Field(None, description=f"Message partition channel (None: the default MPC {DEFAULT_MPC}).")
+    mep_binding: Literal["push", "pull"] = Field(
+        "push",
+        description="PMode.MEPbinding: 'push', the sender posts each user message to the receiver's endpoint; "
+        "'pull', the receiver fetches them with signed eb:PullRequests on ``mpc``. On a destination (we send): "
+        "messages wait on the MPC for the partner's PullRequests at the as4 endpoint naming the destination in "
+        "``pull_destination``. On an as4 endpoint's partner (we receive): the endpoint polls the partner's "
+        "``endpoint`` (then required).",
+    )
     properties: tuple[PropertyConfig, ...] = Field((), description="Fixed message properties sent with every message.")
     property_types: dict[str, str] = Field(
         default_factory=dict,

@@ -33,6 +33,13 @@ For each POST:
    received the same message at once (the sink must absorb the second
    delivery, as the broker does by (sender, message id)), the later one answers
    with the first one's receipt, marked ``X-AS4-Duplicate``.
+
+A partner in ``pull_queues`` pulls from us (ebMS 3.0 One-Way/Pull, :mod:`adapters.as4.pull`): a signal it posts
+is verified against the trust of each such partner (none accepting the signer: a signed error signal, EBMS:0101,
+within the error-signal budget); a PullRequest is answered with the oldest message waiting for that partner on its
+MPC, the recorded bytes, or with a signed EBMS:0006 EmptyMessagePartitionChannel warning; its receipt or error
+signal about a pulled message is checked and recorded for the waiting delivery (HTTP 202). :meth:`As4Receiver.accept`
+processes a user message we pulled exactly as one pushed to us.
 """
 
 from __future__ import annotations
@@ -53,16 +60,31 @@ from adapters.as4.messages import (
     SIGNAL_CONTENT_TYPE,
     As4Partner,
     ReceivedMessage,
+    VerifiedSignal,
+    build_empty_mpc_warning,
     build_error_signal,
     build_receipt,
     open_user_message,
     peek_message_id,
+    verify_signal,
 )
+from adapters.as4.mime import parse_multipart
+from adapters.as4.pull import PullQueue
 from adapters.as4.sent import PURGE_INTERVAL
-from gateway.errors import NswError, SignalLimitExceeded, ValidationFailed, ValidationIssue, XmlTooLarge
+from gateway.errors import (
+    NswError,
+    SignalLimitExceeded,
+    StoreCorrupt,
+    StoreFull,
+    StoreUnavailable,
+    ValidationFailed,
+    ValidationIssue,
+    XmlTooLarge,
+)
 from gateway.ports import AdapterState
 from gateway.wire import error_reply
 from signing.keys import Signer
+from signing.wss import EB_NS, SOAP12_NS
 from signing.xenc import Decrypter
 from signing.xml import DEFAULT_LIMITS, parse_xml
 
@@ -218,6 +240,15 @@ class SignalBudget:
             del self._clients[next(iter(self._clients))]
 
 
+def _is_signal(body: bytes, content_type: str) -> bool:
+    """Whether a request holds an eb:SignalMessage (unverified: it only picks the processing)."""
+    try:
+        envelope = parse_xml(parse_multipart(body, content_type).soap)
+    except (NswError, ValueError):
+        return False
+    return envelope.find(f"{{{SOAP12_NS}}}Header/{{{EB_NS}}}Messaging/{{{EB_NS}}}SignalMessage") is not None
+
+
 class As4Receiver:
     """Receives AS4 user messages for ``party_id`` from the configured partners.
 
@@ -244,8 +275,11 @@ class As4Receiver:
         clock: Callable[[], datetime] | None = None,
         error_signals: ErrorSignalLimits | SignalBudget | None = None,
         max_payload_bytes: int = DEFAULT_LIMITS.max_bytes,
+        pull_queues: Mapping[str, PullQueue] | None = None,
     ) -> None:
         self.party_id = party_id
+        self.pull_queues: dict[str, PullQueue] = dict(pull_queues or {})
+        """Partner PartyId -> the queue of the destination whose messages that partner pulls from us."""
         self.partners = dict(partners)
         self.max_payload_bytes = max_payload_bytes
         self.signer = signer
@@ -323,6 +357,13 @@ class As4Receiver:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             return self.oversized(request, XmlTooLarge(exc.text or "the message is too large", field="body"))
+        if self.pull_queues and _is_signal(body, content_type):
+            return await self._signal(body, content_type, request.remote or "")
+        return await self.accept(body, content_type, request.remote or "")
+
+    async def accept(self, body: bytes, content_type: str, client: str) -> web.Response:
+        """Process one user message (pushed to us, or the answer to our PullRequest): the signed receipt, a signed
+        error signal, or HTTP 503 when it could not be stored (the partner sends it again)."""
         try:
             received = open_user_message(
                 body,
@@ -334,7 +375,7 @@ class As4Receiver:
                 max_payload_bytes=self.max_payload_bytes,
             )
         except NswError as exc:
-            return self._refusal(exc, body, content_type, request.remote or "")
+            return self._refusal(exc, body, content_type, client)
         message_id = received.user_message.message_id
         key = (received.user_message.sender.party_id, message_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
@@ -369,6 +410,64 @@ class As4Receiver:
                 body=kept, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE, "X-AS4-Duplicate": "true"}
             )
         return web.Response(body=receipt, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
+
+    def _pull_partner(self, signal_body: bytes, content_type: str) -> tuple[str, VerifiedSignal]:
+        """The partner (of :attr:`pull_queues`) whose certificate signed a signal, and the verified signal; the
+        refusal of the last partner tried when none does (EBMS:0101 for a certificate of none of them)."""
+        failure: NswError | None = None
+        for party_id in self.pull_queues:
+            partner = self._partner(party_id)
+            agreement = partner if isinstance(partner, As4Partner) else partner[0]
+            try:
+                signal = verify_signal(
+                    signal_body,
+                    content_type,
+                    trust=agreement.trust,
+                    policy=agreement.pmode.security.verify,
+                    at=self.clock(),
+                )
+            except NswError as exc:
+                failure = exc
+                continue
+            return party_id, signal
+        assert failure is not None
+        raise failure
+
+    async def _signal(self, body: bytes, content_type: str, client: str) -> web.Response:
+        """A signal from a partner that pulls from us: a PullRequest is answered with the oldest message waiting
+        for it on the MPC (or a signed EBMS:0006 warning); a receipt or error signal about a message it pulled is
+        recorded (HTTP 202, no body)."""
+        try:
+            party_id, signal = self._pull_partner(body, content_type)
+        except NswError as exc:
+            return self._refusal(exc, body, content_type, client)
+        queue = self.pull_queues[party_id]
+        mpc = signal.signal.pull_mpc
+        try:
+            if mpc is not None:
+                record = await queue.take(party_id, mpc)
+                if record is None:
+                    warning = build_empty_mpc_warning(
+                        signal.signal.message_id, mpc, self.signer, domain=self.domain, at=self.clock()
+                    )
+                    return web.Response(body=warning, status=200, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
+                log.info("AS4 %s pulled by %s from %s", record.message_id, party_id, mpc)
+                return web.Response(body=record.body, status=200, headers={"Content-Type": record.content_type})
+            answer = await queue.record(party_id, signal)
+        except NswError as exc:
+            if isinstance(exc, StoreUnavailable | StoreFull | StoreCorrupt):  # the partner asks again
+                log.warning("AS4 signal from %s not processed, asking for a resend: %s", party_id, exc)
+                return web.Response(
+                    status=503, text=f"{exc.code}: resend later", headers={"Retry-After": str(exc.retry_after or 1)}
+                )
+            return self._error(exc, body, content_type)
+        log.info(
+            "AS4 %s from %s for pulled %s recorded",
+            answer.error or "receipt",
+            party_id,
+            signal.signal.ref_to_message_id,
+        )
+        return web.Response(status=202)
 
     def app(self, path: str = "/as4", *, max_bytes: int = 128 * 1024 * 1024) -> web.Application:
         """An aiohttp application serving the receiver at ``path``."""

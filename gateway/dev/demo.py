@@ -15,15 +15,17 @@ Starts, all on 127.0.0.1 and in a fresh temporary directory:
   the same conversation), a customs broker (a data intermediary) registering
   animal consignments with MARD on behalf of importers, and MARD answering each
   registration with a signed VNSW quarantine-result envelope that references it;
+  national customs (VNACCS) sending signed ACDDs (``mappings`` ``acdd`` documents) to the Thai customs;
 * simulated receivers (real aiohttp servers): the ASEAN partners TH and ID,
-  national customs, and MARD's inbox. Each verifies the gateway's signature
-  and answers with a receipt signed with its own key, which the gateway
+  national customs, MARD's inbox and the Thai customs, which answers each ACDD with a signed Customs Response
+  (one in three a query, the others accepted) that the gateway routes back to national customs. Each verifies
+  the gateway's signature and answers with a receipt signed with its own key, which the gateway
   verifies. TH is down (503) for the first few seconds, so its messages are
   retried and arrive after it recovers. e-C/O fan out to the partner and customs.
 
 It prints a progress bar and a table: delivered, retried, dead and p50/p99
 end-to-end latency (submission → receipt) per destination, and how many
-signatures were verified on each side.
+signatures were verified on each side, and the ACDDs sent with the Customs Responses that came back, by status.
 
 ``nswgw demo --serve [--port PORT]`` (:func:`living_demo`) keeps the same topology running until SIGINT or
 SIGTERM: the ministries send a steady trickle (1–3 messages a second), TH is down for 15 s of every minute,
@@ -74,11 +76,17 @@ __all__ = [
     "run_demo",
 ]
 
-TOKENS = {"MOIT": "demo-moit", "MARD": "demo-mard", "BROKER": "demo-broker"}
+TOKENS = {
+    "MOIT": "demo-moit",
+    "MARD": "demo-mard",
+    "BROKER": "demo-broker",
+    "CUSTOMS": "demo-customs",
+    "TH-CUSTOMS": "demo-th-customs",
+}
 OPERATOR_TOKEN = "demo-ops"
 """The token of the demo's operator ``ops`` (``nswgw demo --serve`` draws a random one instead)."""
 MINISTRY_KEYS = ("nsw-gateway", "moit", "mard", "broker")
-PARTNER_KEYS = {"TH": "th-asw", "ID": "id-asw", "CUSTOMS": "customs", "MARD": "mard-inbox"}
+PARTNER_KEYS = {"TH": "th-asw", "ID": "id-asw", "CUSTOMS": "customs", "MARD": "mard-inbox", "TH-CUSTOMS": "th-asw"}
 ENTERPRISES = ("0300000001", "0300000002", "0300000003")
 VN = dt.timezone(dt.timedelta(hours=7))
 
@@ -213,8 +221,43 @@ DOCUMENT_TYPES: dict[str, dict[str, Any]] = {
         "name": "MARD animal quarantine result",
         "procedures": ["BNNPTNT0600011/12/05", "BNNPTNT0600011/12/06", "BNNPTNT0600011/12/07"],
     },
+    "acdd.declaration": {
+        "name": "ASEAN Customs Declaration Document",
+        "codes": ["830"],
+        "roots": ["{urn:nsw-gateway:asean:acdd:1}ExportDeclaration"],
+    },
+    "acdd.response": {
+        "name": "Customs Response to an ACDD",
+        "codes": ["961"],
+        "roots": ["{urn:nsw-gateway:asean:acdd:1}CustomsResponse"],
+    },
 }
 """The demo's document types and how each is recognised from its content."""
+
+ACDD_STATUSES = ("accepted", "query", "accepted")
+"""The Thai customs' answer to the n-th ACDD: ``ACDD_STATUSES[n % 3]``."""
+
+
+def acdd_declaration(n: int) -> bytes:
+    """National customs' n-th ACDD to Thailand (``mappings`` ``acdd`` XML, declaration number 30512345nnnn)."""
+    from mappings.acdd import AcddFormat, examples
+
+    msg = examples()["ExportDeclaration"]
+    assert msg.customs_declaration is not None
+    number = msg.customs_declaration.model_copy(update={"number": f"30512345{n:04d}"})
+    return AcddFormat().emit(msg.model_copy(update={"customs_declaration": number}))
+
+
+def customs_response(n: int) -> bytes:
+    """The Thai customs' Customs Response to the n-th ACDD, of status ``ACDD_STATUSES[n % 3]`` (a query asks
+    for the invoice)."""
+    from mappings.acdd import AcddFormat, examples
+    from mappings.model import CustomsResponse, CustomsResponseStatus
+
+    status = CustomsResponseStatus(ACDD_STATUSES[n % len(ACDD_STATUSES)])
+    reason = None if status is CustomsResponseStatus.ACCEPTED else "Please send the invoice of item 1."
+    response = CustomsResponse(declaration_number=f"30512345{n:04d}", status=status, reason=reason)
+    return AcddFormat().emit(examples()["CustomsResponse"].model_copy(update={"customs_response": response}))
 
 
 _PERMIT: list[bytes] = []
@@ -468,7 +511,7 @@ def demo_config(
             "timeout": 10.0,
             "retry": retry,
             "breaker": {"failure_threshold": 5, "reset_timeout": 0.5},
-            "format": "form-d" if name in ("TH", "ID") else "same",
+            "format": {"TH": "form-d", "ID": "form-d", "TH-CUSTOMS": "acdd"}.get(name, "same"),
         }
         if secure and signing == "on":
             dest["receipt"] = "signed"
@@ -505,6 +548,20 @@ def demo_config(
                 kind="intermediary",
                 on_behalf_of=list(ENTERPRISES),
             ),
+            "CUSTOMS": party(
+                "General Department of Vietnam Customs (VNACCS): sends ACDDs",
+                ["acdd.declaration"],
+                "acdd",
+                token="CUSTOMS",
+                trust=anchored("customs"),
+            ),
+            "TH-CUSTOMS": party(
+                "Thai Customs: answers ACDDs with Customs Responses",
+                ["acdd.response"],
+                "acdd",
+                token="TH-CUSTOMS",
+                trust=anchored("th-asw"),
+            ),
         },
         "destinations": destinations,
         "routes": [
@@ -514,6 +571,8 @@ def demo_config(
             {"document_type": "eco.form_d.amendment", "destination": "ID", "to": ["ID", "CUSTOMS"]},
             {"document_type": "sps.registration", "to": ["MARD"]},
             {"document_type": "sps.animal_quarantine_permit", "to": ["CUSTOMS"]},
+            {"document_type": "acdd.declaration", "sender": "CUSTOMS", "to": ["TH-CUSTOMS"]},
+            {"document_type": "acdd.response", "sender": "TH-CUSTOMS", "to": ["CUSTOMS"]},
         ],
         "document_types": DOCUMENT_TYPES,
     }
@@ -541,6 +600,10 @@ class DemoResult:
     partner_verify_failures: dict[str, dict[str, int]] = field(default_factory=dict)
     receipts_verified: dict[str, int] = field(default_factory=dict)
     """Signed receipts the gateway verified, per destination."""
+    acdd_declarations: int = 0
+    """ACDDs national customs sent that reached the Thai customs."""
+    customs_responses: dict[str, int] = field(default_factory=dict)
+    """Customs Responses that reached national customs, by status."""
 
     @property
     def all_latencies(self) -> list[float]:
@@ -627,7 +690,8 @@ class Topology:
     partners: dict[str, _Partner]
     config: Config
     signers: dict[str, Any]
-    """The ministries' keys (``moit``, ``mard``, ``broker``)."""
+    """The ministries' keys (``moit``, ``mard``, ``broker``), national customs' (``customs``) and the Thai
+    customs' (``th-asw``)."""
 
 
 @contextlib.asynccontextmanager
@@ -647,7 +711,8 @@ async def demo_topology(
     port: int = 0,
     operator_token: str = OPERATOR_TOKEN,
 ) -> AsyncIterator[Topology]:
-    """The partners TH, ID, CUSTOMS and MARD's inbox listening, and the configuration of a gateway for them (its
+    """The partners TH, ID, CUSTOMS, MARD's inbox and the Thai customs (TH-CUSTOMS) listening, and the configuration
+    of a gateway for them (its
     store in ``store_dir``, else in a temporary directory removed afterwards). TH is the flaky one: down for
     ``flaky_seconds`` from the start (and of every ``flaky_every`` seconds when set), refusing its first
     ``flaky_requests``; MARD's inbox refuses the first delivery of every ``reject_every``-th registration.
@@ -677,6 +742,7 @@ async def demo_topology(
         "ID": partner("ID"),
         "CUSTOMS": partner("CUSTOMS"),
         "MARD": partner("MARD", reject_every=reject_every),
+        "TH-CUSTOMS": partner("TH-CUSTOMS"),
     }
     pool = None
     if partner_processes and secure:
@@ -711,7 +777,7 @@ async def demo_topology(
             port=port,
             operator_token=operator_token,
         )
-        signers = {name: _signer(pki, name) for name in ("moit", "mard", "broker")}
+        signers = {name: _signer(pki, name) for name in ("moit", "mard", "broker", "customs", "th-asw")}
         yield Topology(pki=pki, partners=partners, config=config, signers=signers)
     finally:
         for p in partners.values():
@@ -724,7 +790,9 @@ async def demo_topology(
 
 class _Ministries:
     """The simulated ministries submitting over the HTTP API of the gateway at ``url``; MARD answers each
-    registration its inbox receives with a quarantine result (``permit_body(n)``: the n-th one, signed)."""
+    registration its inbox receives with a quarantine result (``permit_body(n)``: the n-th one, signed), and the
+    Thai customs each ACDD of conversation ``ACDD-n`` it receives with a Customs Response ``ACDD-RESPONSE-n``
+    referencing it, in its conversation (``response_body(n)``, signed)."""
 
     def __init__(
         self,
@@ -733,8 +801,9 @@ class _Ministries:
         session: aiohttp.ClientSession,
         permit_body: Callable[[int], Awaitable[bytes]],
         concurrency: int,
+        response_body: Callable[[int], Awaitable[bytes]],
     ) -> None:
-        self.url, self.session, self.permit_body = url, session, permit_body
+        self.url, self.session, self.permit_body, self.response_body = url, session, permit_body, response_body
         self.semaphore = asyncio.Semaphore(concurrency * 2)
         self.submitted: dict[str, float] = {}
         """Accepted message id → when its submission began (monotonic)."""
@@ -744,7 +813,12 @@ class _Ministries:
         """Submission (``X-Message-Id``) → the gateway's last answer, when it was not accepted."""
         self.replies: list[asyncio.Task[None]] = []
         self.accepted = 0
+        self.permits = 0
+        """Quarantine results MARD has issued (the next one is ``permit_body(permits)``)."""
+        self.responses: dict[str, str] = {}
+        """Accepted Customs Response (its gateway id) → its status."""
         partners["MARD"].on_message = self._mard_issues_permit
+        partners["TH-CUSTOMS"].on_message = self._th_customs_answers
 
     async def send(
         self,
@@ -783,12 +857,29 @@ class _Ministries:
         return status, ack
 
     def _mard_issues_permit(self, headers: Any) -> None:
-        n = len(self.replies)
+        n, self.permits = self.permits, self.permits + 1
         self.replies.append(asyncio.create_task(self._permit(n, headers["X-Message-Id"])))
 
     async def _permit(self, n: int, reference: str) -> None:
         body = await self.permit_body(n)
         await self.send("MARD", f"PERMIT-{n}", "sps.animal_quarantine_permit", body, {"X-Reference": reference})
+
+    def _th_customs_answers(self, headers: Any) -> None:
+        conversation = headers["X-Conversation-Id"]  # ACDD-n, as national customs sent it
+        n = int(conversation.rsplit("-", 1)[1])
+        self.replies.append(asyncio.create_task(self._response(n, headers["X-Message-Id"], conversation)))
+
+    async def _response(self, n: int, reference: str, conversation: str) -> None:
+        body = await self.response_body(n)
+        status, ack = await self.send(
+            "TH-CUSTOMS",
+            f"ACDD-RESPONSE-{n}",
+            "acdd.response",
+            body,
+            {"X-Reference": reference, "X-Conversation-Id": conversation},
+        )
+        if status in (200, 202):
+            self.responses[ack["id"]] = ACDD_STATUSES[n % len(ACDD_STATUSES)]
 
     async def close(self) -> None:
         for task in self.replies:
@@ -820,6 +911,11 @@ async def run_demo(
     from signing.policy import SigningProfile
     from signing.sign import sign_document
 
+    n_acdd = max(1, messages // 20)
+    # built before the partners start, so that loading the ACDD schema does not eat into TH's time down
+    declarations, answers = await asyncio.to_thread(
+        lambda: ([acdd_declaration(n) for n in range(n_acdd)], [customs_response(n) for n in range(n_acdd)])
+    )
     async with demo_topology(
         verification=verification,
         signing=signing,
@@ -833,12 +929,14 @@ async def run_demo(
     ) as topology:
         partners = topology.partners
         # The ministries sign before the clock starts: their cost is theirs, not the gateway's.
-        moit, mard, broker = (topology.signers[n] for n in ("moit", "mard", "broker"))
+        moit, mard, broker, customs, th_customs = (
+            topology.signers[n] for n in ("moit", "mard", "broker", "customs", "th-asw")
+        )
         legacy = SigningProfile.vnsw_legacy()
         n_reg = max(1, messages // 10)
-        n_eco = messages - 2 * n_reg
+        n_eco = messages - 2 * n_reg - 2 * n_acdd
 
-        def prepare() -> tuple[list[tuple[str, str, str, bytes, dict[str, str]]], list[bytes]]:
+        def prepare() -> tuple[list[tuple[str, str, str, bytes, dict[str, str]]], list[bytes], list[bytes]]:
             out = []
             for n in range(n_eco):
                 amend = n % 5 == 4  # every fifth e-C/O amends the one issued just before it
@@ -864,20 +962,29 @@ async def run_demo(
                         {"X-On-Behalf-Of": ENTERPRISES[n % len(ENTERPRISES)]},
                     )
                 )
+            for n in range(n_acdd):
+                body = sign_document(declarations[n], customs)
+                out.append(("CUSTOMS", f"ACDD-{n}", "acdd.declaration", body, {"X-Conversation-Id": f"ACDD-{n}"}))
             permits = [sign_document(permit(n, ""), mard, legacy) for n in range(n_reg)]
-            return out, permits
+            responses = [sign_document(answer, th_customs) for answer in answers]
+            return out, permits, responses
 
-        jobs_data, permits = await asyncio.to_thread(prepare)
+        jobs_data, permits, responses = await asyncio.to_thread(prepare)
 
         async def permit_body(n: int) -> bytes:
             return permits[n % len(permits)]
 
+        async def response_body(n: int) -> bytes:
+            return responses[n % len(responses)]
+
         async with Gateway(topology.config) as gw, aiohttp.ClientSession() as session:
-            ministries = _Ministries(partners, gw.url, session, permit_body, concurrency)
+            ministries = _Ministries(partners, gw.url, session, permit_body, concurrency, response_body)
             expected, replies = ministries.expected, ministries.replies
             try:
                 jobs = [ministries.send(*job) for job in jobs_data]
                 started = time.monotonic()
+                # TH is down from the first submission on (not from its own start)
+                partners["TH"].down_until = started + flaky_seconds
                 bar = _Progress(messages, progress)
 
                 async def submit_all() -> None:
@@ -894,7 +1001,7 @@ async def run_demo(
                     bar.show(total)
                     if (
                         submitter.done()
-                        and len(replies) >= n_reg
+                        and len(replies) >= n_reg + n_acdd
                         and all(t.done() for t in replies)
                         and len(expected) >= messages
                         and total >= len(expected)
@@ -915,6 +1022,10 @@ async def run_demo(
                 messages=len(expected), elapsed=elapsed, commits=getattr(gw.store, "commit_stats", (0, 0))
             )
             result.submissions_verified = ministries.accepted if verification == "signature" else 0
+            result.acdd_declarations = len(partners["TH-CUSTOMS"].arrivals)
+            result.customs_responses = dict(
+                Counter(status for mid, status in ministries.responses.items() if mid in partners["CUSTOMS"].arrivals)
+            )
             for name, p in partners.items():
                 lat = [p.arrivals[mid] - ministries.submitted[mid] for mid, dests in expected.items() if name in dests]
                 result.latencies[name] = lat
@@ -957,7 +1068,8 @@ async def living_demo(
     """The demo topology with its gateway (on ``port``) running while the context lasts, and the ministries
     sending a steady trickle (between ``rate[0]`` and ``rate[1]`` messages a second): MOIT's signed e-C/O to TH
     and ID (every fifth an amendment of the one before), the broker's registrations with MARD (every fourth
-    message) and MARD's answers to them; every ``bad_every``-th an unsigned e-C/O, which the gateway rejects with
+    message) and MARD's answers to them, national customs' ACDDs to the Thai customs (every tenth) and its
+    Customs Responses; every ``bad_every``-th an unsigned e-C/O, which the gateway rejects with
     its code. TH is down for ``flaky_seconds`` of every ``flaky_every``; MARD's inbox refuses every
     ``reject_every``-th registration, which goes to the dead letters (a replay delivers it)."""
     from signing.policy import SigningProfile
@@ -979,8 +1091,11 @@ async def living_demo(
         async def permit_body(n: int) -> bytes:
             return await asyncio.to_thread(sign_document, permit(n, ""), topology.signers["mard"], legacy)
 
+        async def response_body(n: int) -> bytes:
+            return await asyncio.to_thread(sign_document, customs_response(n), topology.signers["th-asw"])
+
         async with Gateway(topology.config) as gw, aiohttp.ClientSession() as session:
-            ministries = _Ministries(topology.partners, gw.url, session, permit_body, 4)
+            ministries = _Ministries(topology.partners, gw.url, session, permit_body, 4, response_body)
             trickle = asyncio.create_task(_trickle(topology, ministries, random.Random(seed), rate, bad_every))
             try:
                 yield LivingDemo(gateway=gw, topology=topology, ministries=ministries)
@@ -1003,6 +1118,11 @@ async def _trickle(
             if bad_every and n % bad_every == 0:  # not signed: rejected by the gateway, with its code
                 await ministries.send(
                     "MOIT", f"ECO-{n}", "eco.form_d", eco_form_d(n, "TH"), {"X-Destination": "TH"}, attempts=1
+                )
+            elif n % 10 == 5:
+                body = await asyncio.to_thread(sign_document, acdd_declaration(n), topology.signers["customs"])
+                await ministries.send(
+                    "CUSTOMS", f"ACDD-{n}", "acdd.declaration", body, {"X-Conversation-Id": f"ACDD-{n}"}, attempts=20
                 )
             elif n % 4 == 0:
                 enterprise = ENTERPRISES[n % len(ENTERPRISES)]
@@ -1056,7 +1176,10 @@ async def serve_demo(port: int) -> None:
     async with living_demo(port=port, operator_token=token) as demo:
         _, link = await console_link(demo.gateway.config, "ops", demo.gateway.url, now=demo.gateway.clock.now)
         minutes = demo.gateway.config.gateway.console.login_link_ttl / 60
-        print(f"gateway: {demo.gateway.url} (simulated MOIT, MARD and a customs broker sending 1-3 messages/s)")
+        print(
+            f"gateway: {demo.gateway.url} (simulated MOIT, MARD, a customs broker and national customs sending "
+            "1-3 messages/s; the Thai customs answers ACDDs)"
+        )
         print(f"console: {link}")
         print(f"  (one-time login link, valid {minutes:g} min; then log in on {demo.gateway.url}/console/login)")
         print(f"operator ops, token: {token}")
@@ -1073,8 +1196,9 @@ def cmd_demo(args: Any) -> int:
         asyncio.run(serve_demo(args.port))
         return 0
     print(
-        f"nswgw demo: {args.messages} messages; simulated MOIT, MARD and a customs broker; partners TH (down "
-        f"for {args.flaky:.0f}s), ID, national customs and MARD's inbox, all on 127.0.0.1; development PKI, "
+        f"nswgw demo: {args.messages} messages; simulated MOIT, MARD, a customs broker and national customs; "
+        f"partners TH (down for {args.flaky:.0f}s), ID, national customs, MARD's inbox and the Thai customs "
+        "(answering ACDDs), all on 127.0.0.1; development PKI, "
         f"signatures verified and made on both sides",
         flush=True,
     )
@@ -1091,6 +1215,11 @@ def cmd_demo(args: Any) -> int:
     print(
         f"{result.messages} messages end to end in {result.elapsed:.1f} s ({result.throughput:.0f} msg/s); "
         f"store: {result.commits[1]} writes in {result.commits[0]} commits"
+    )
+    responses = ", ".join(f"{count} {status}" for status, count in sorted(result.customs_responses.items()))
+    print(
+        f"ACDD: {result.acdd_declarations} declarations from national customs to the Thai customs; "
+        f"{sum(result.customs_responses.values())} Customs Responses back to national customs ({responses or 'none'})"
     )
     print(
         f"signatures: {result.submissions_verified} submissions verified by the gateway; "

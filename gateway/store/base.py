@@ -36,9 +36,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.errors import ConversationBlocked
+from gateway.errors import CertificateUnknown, ConversationBlocked
 from gateway.journal import JournalEntry, OperatorAction
-from gateway.model import Delivery, Excerpt, Message, State, SubmissionAck, Transition, overall_state
+from gateway.model import (
+    CertificateAct,
+    Delivery,
+    Excerpt,
+    Message,
+    State,
+    SubmissionAck,
+    Transition,
+    overall_state,
+)
 
 __all__ = [
     "Store",
@@ -60,6 +69,10 @@ __all__ = [
     "OnDead",
     "RecordedAction",
     "blocked_by",
+    "CertificateEvent",
+    "CertificateRecord",
+    "certificate_status",
+    "certificate_refusal",
 ]
 
 OnDead = Literal["hold", "skip"]
@@ -73,6 +86,82 @@ def blocked_by(head: str, delivery: Delivery, detail: str) -> ConversationBlocke
         field=delivery.destination,
         details={"head": head, "conversation": delivery.conversation},
     )
+
+
+_STATUS_OF: dict[str, str | None] = {
+    "issued": "issued",
+    "amended": "amended",
+    "cancelled": "cancelled",
+    "received": "received",
+    "utilized": "utilized",
+    "rejected": "rejected",
+    "verification_request": None,
+    "verification_answer": None,
+}
+_ISSUER_ACTS = frozenset({"issued", "amended", "cancelled", "verification_answer"})
+
+
+def certificate_status(event: str, current: str | None) -> str | None:
+    """The status a certificate of origin in status ``current`` moves to on ``event`` (a
+    :class:`~gateway.model.CertificateAct` action, or ``delivered``: a receipt of a delivery of the message that
+    issued or amended it), both stores: ``delivered`` only from ``issued`` or ``amended`` (a later notification
+    is not undone by a late receipt); a verification request or answer leaves the status as it is. ``None``: no
+    change."""
+    if event == "delivered":
+        return "delivered" if current in ("issued", "amended") else None
+    return _STATUS_OF[event]
+
+
+def certificate_refusal(act: CertificateAct, sender: str, issuer: str | None) -> CertificateUnknown | None:
+    """Why the store refuses ``act`` from ``sender`` on a certificate issued by ``issuer`` (``None``: the gateway
+    carried none), both stores: a certificate it did not carry (any act but an issue); an amendment, a
+    cancellation or a verification answer from a party that did not issue it; a number issued again by another
+    party. ``None`` when ``act`` is accepted."""
+    said = f"{act.issuing_country} {act.number}"
+    details = {"issuing_country": act.issuing_country, "number": act.number}
+    if issuer is None and not act.issues:
+        return CertificateUnknown(
+            f"the gateway carried no certificate of origin {said}: {act.action} refused",
+            field=act.path,
+            details=details,
+        )
+    if issuer is not None and issuer != sender and act.action in _ISSUER_ACTS:
+        return CertificateUnknown(
+            f"{sender} did not issue the certificate of origin {said}: {act.action} refused",
+            field=act.path,
+            details=details,
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class CertificateEvent:
+    """One step of a certificate of origin's history."""
+
+    status: str
+    """The act (:data:`~gateway.model.CERTIFICATE_ACTIONS`) or ``delivered``."""
+    at: float
+    message: str
+    """The gateway id of the message that carried the act (of the delivered message, for ``delivered``)."""
+    party: str
+    """The party that sent the act, or the destination that acknowledged the delivery."""
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """A certificate of origin the gateway carried: who issued it, its status and its history, oldest first."""
+
+    issuing_country: str
+    number: str
+    issuer: str
+    status: str
+    history: tuple[CertificateEvent, ...]
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The gateway ids of the messages that carried its acts, in order, without repeats."""
+        return tuple(dict.fromkeys(e.message for e in self.history))
 
 
 @dataclass(frozen=True)
@@ -378,9 +467,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def accept(
-        self, message: Message, payload: bytes | Excerpt, deliveries: Sequence[Delivery], ack: SubmissionAck
+        self,
+        message: Message,
+        payload: bytes | Excerpt,
+        deliveries: Sequence[Delivery],
+        ack: SubmissionAck,
+        *,
+        certificate: CertificateAct | None = None,
     ) -> tuple[SubmissionAck, bool]:
         """Store a message, its intake history, its deliveries and an ``ACCEPTED`` journal entry, atomically.
+
+        ``certificate`` is what an accepted message does to a certificate of origin: recorded (the certificate,
+        its new status, one history event) in the same transaction, or refused by :func:`certificate_refusal`
+        (raised; nothing at all is stored). A refused message (``REJECTED``) records no act.
 
         ``payload`` is the evidence: the whole verified document of an accepted message, or the
         :class:`~gateway.model.Excerpt` of a refused one (its prefix in ``payload``, the size and SHA-256 of the
@@ -406,7 +505,8 @@ class Store(abc.ABC):
 
         Compare-and-set: the stored row must be in ``delivery.history[0].from_state`` and leased to
         ``owner`` (unleased when ``owner`` is None), else :class:`~gateway.errors.InvalidTransition`.
-        Reaching ``ACKNOWLEDGED`` appends a ``DELIVERED`` journal entry in the same transaction.
+        Reaching ``ACKNOWLEDGED`` appends a ``DELIVERED`` journal entry in the same transaction, and a
+        ``delivered`` event to the certificate of origin the message issued or amended, if any.
         """
 
     @abc.abstractmethod
@@ -426,6 +526,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get(self, message_id: str) -> MessageRecord | None:
         """A message by gateway id, with its deliveries and replies."""
+
+    @abc.abstractmethod
+    async def certificate(self, issuing_country: str, number: str) -> CertificateRecord | None:
+        """A certificate of origin the gateway carried, with its history; ``None`` when it carried none."""
 
     @abc.abstractmethod
     async def search(self, query: MessageQuery) -> list[MessageRecord]:

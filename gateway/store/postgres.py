@@ -116,6 +116,7 @@ from gateway.journal import (
     payload_digest,
 )
 from gateway.model import (
+    CertificateAct,
     Delivery,
     Excerpt,
     Message,
@@ -128,6 +129,8 @@ from gateway.model import (
 from gateway.store import migrations
 from gateway.store.base import (
     FLOW_SAMPLE,
+    CertificateEvent,
+    CertificateRecord,
     DestinationOutcomes,
     DestinationStats,
     FlowStats,
@@ -139,6 +142,8 @@ from gateway.store.base import (
     RecordedAction,
     Store,
     blocked_by,
+    certificate_refusal,
+    certificate_status,
     destination_flows,
     procedure_stats,
     sender_flows,
@@ -554,6 +559,91 @@ def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
     )
 
 
+async def _certificate_event(
+    conn: _Conn,
+    key: tuple[str, str],
+    event: str,
+    current: str | None,
+    *,
+    at: float,
+    message: str,
+    party: str,
+    detail: dict[str, str],
+) -> None:
+    """Append ``event`` to the history of certificate ``key`` and move its status (:func:`certificate_status`)."""
+    status = certificate_status(event, current)
+    await conn.execute(
+        "WITH e AS (INSERT INTO certificate_events (issuing_country, number, status, at, message, party, detail)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7))"
+        " UPDATE certificates SET status = $8, updated_at = $4"
+        " WHERE issuing_country = $1 AND number = $2 AND $8::text IS NOT NULL",
+        *key,
+        event,
+        at,
+        message,
+        party,
+        _dumps(detail),
+        status,
+    )
+
+
+async def _certificate_row(conn: _Conn, act: CertificateAct, sender: str) -> tuple[str, str] | None:
+    """The issuer and status of the certificate ``act`` names, locked for this transaction; raises the act's
+    :func:`certificate_refusal` before anything is written."""
+    row = await conn.fetchrow(
+        "SELECT issuer, status FROM certificates WHERE issuing_country = $1 AND number = $2 FOR UPDATE",
+        act.issuing_country,
+        act.number,
+    )
+    refusal = certificate_refusal(act, sender, row["issuer"] if row else None)
+    if refusal is not None:
+        raise refusal
+    return (row["issuer"], row["status"]) if row else None
+
+
+async def _certificate_act(conn: _Conn, act: CertificateAct, row: tuple[str, str] | None, message: Message) -> None:
+    """Record ``act`` of the accepted ``message`` on the certificate in ``row`` (``None``: a new one)."""
+    key = (act.issuing_country, act.number)
+    sender = message.envelope.sender
+    at = message.history[-1].at
+    current = row[1] if row else None
+    if row is None:
+        inserted = await conn.fetchval(
+            "INSERT INTO certificates (issuing_country, number, issuer, status, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING issuer",
+            *key,
+            sender,
+            act.action,
+            at,
+        )
+        if inserted is None:
+            current = act.action  # issued by a concurrent submission of the same party a moment ago
+    await _certificate_event(
+        conn, key, act.action, current, at=at, message=message.id, party=sender, detail=dict(act.detail)
+    )
+
+
+async def _certificate_delivered(conn: _Conn, d: Delivery) -> None:
+    """A ``delivered`` event for the certificate the acknowledged delivery ``d``'s message issued or amended."""
+    rows = await conn.fetch(
+        "SELECT e.issuing_country, e.number, c.status FROM certificate_events AS e JOIN certificates AS c"
+        " ON c.issuing_country = e.issuing_country AND c.number = e.number"
+        " WHERE e.message = $1 AND e.status IN ('issued', 'amended') FOR UPDATE OF c",
+        d.message_id,
+    )
+    for country, number, status in rows:
+        await _certificate_event(
+            conn,
+            (country, number),
+            "delivered",
+            status,
+            at=d.history[-1].at,
+            message=d.message_id,
+            party=d.destination,
+            detail={},
+        )
+
+
 async def _record(conn: _Conn, tx: _Tx, d: Delivery, owner: str | None) -> None:
     """Compare-and-set one delivery. Raises InvalidTransition *before* writing anything."""
     if not d.history:
@@ -589,6 +679,7 @@ async def _record(conn: _Conn, tx: _Tx, d: Delivery, owner: str | None) -> None:
         tx.journal.append(
             (d.history[-1].at, DELIVERED, d.message_id, d.destination, payload_digest(d.payload + (d.receipt or b"")))
         )
+        await _certificate_delivered(conn, d)
     if expected is State.DEAD and d.state is State.QUEUED:  # a replay: wake the nodes
         tx.notify.add(d.destination)
 
@@ -991,13 +1082,21 @@ class PostgresStore(Store):
 
     @_guarded
     async def accept(
-        self, message: Message, payload: bytes | Excerpt, deliveries: Sequence[Delivery], ack: SubmissionAck
+        self,
+        message: Message,
+        payload: bytes | Excerpt,
+        deliveries: Sequence[Delivery],
+        ack: SubmissionAck,
+        *,
+        certificate: CertificateAct | None = None,
     ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
         whole = (payload.size, payload.sha256) if isinstance(payload, Excerpt) else (None, None)
         data = payload.prefix if isinstance(payload, Excerpt) else payload
+        act = certificate if message.state is not State.REJECTED else None
 
         async def op(conn: _Conn, tx: _Tx) -> tuple[SubmissionAck, bool]:
+            row = await _certificate_row(conn, act, env.sender) if act is not None else None
             inserted = await conn.fetchval(
                 "WITH m AS (INSERT INTO messages (id, sender, message_id, document_type, conversation, reference,"
                 " destination, procedure, format, intake_state, received_at, error, ack, content_digest,"
@@ -1045,6 +1144,8 @@ class PostgresStore(Store):
                 tx.add_transitions(message.id, d.history)
             tx.deliveries.extend(deliveries)
             tx.notify.update(d.destination for d in deliveries)
+            if act is not None:
+                await _certificate_act(conn, act, row, message)
             if message.state is not State.REJECTED:
                 tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(data)))
             return ack, True
@@ -1123,6 +1224,27 @@ class PostgresStore(Store):
     async def get(self, message_id: str) -> MessageRecord | None:
         async with self._require_pool().acquire() as conn:
             return await _load_record(conn, message_id)
+
+    @_guarded
+    async def certificate(self, issuing_country: str, number: str) -> CertificateRecord | None:
+        async with self._require_pool().acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT issuer, status FROM certificates WHERE issuing_country = $1 AND number = $2",
+                issuing_country,
+                number,
+            )
+            if row is None:
+                return None
+            events = await conn.fetch(
+                "SELECT status, at, message, party, detail FROM certificate_events"
+                " WHERE issuing_country = $1 AND number = $2 ORDER BY seq",
+                issuing_country,
+                number,
+            )
+        history = tuple(
+            CertificateEvent(e["status"], e["at"], e["message"], e["party"], json.loads(e["detail"])) for e in events
+        )
+        return CertificateRecord(issuing_country, number, row["issuer"], row["status"], history)
 
     @_guarded
     async def search(self, query: MessageQuery) -> list[MessageRecord]:

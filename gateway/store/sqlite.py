@@ -70,6 +70,7 @@ from gateway.journal import (
     payload_digest,
 )
 from gateway.model import (
+    CertificateAct,
     Delivery,
     Excerpt,
     Message,
@@ -83,6 +84,8 @@ from gateway.model import (
 from gateway.store import migrations
 from gateway.store.base import (
     FLOW_SAMPLE,
+    CertificateEvent,
+    CertificateRecord,
     DestinationOutcomes,
     DestinationStats,
     FlowStats,
@@ -94,6 +97,8 @@ from gateway.store.base import (
     RecordedAction,
     Store,
     blocked_by,
+    certificate_refusal,
+    certificate_status,
     destination_flows,
     procedure_stats,
     sender_flows,
@@ -468,6 +473,73 @@ def _refresh_message_state(conn: sqlite3.Connection, message: str) -> None:
     conn.execute("UPDATE messages SET state = ? WHERE id = ?", (overall_state(State(intake), states).value, message))
 
 
+def _certificate_event(
+    conn: sqlite3.Connection,
+    key: tuple[str, str],
+    event: str,
+    current: str | None,
+    *,
+    at: float,
+    message: str,
+    party: str,
+    detail: dict[str, str],
+) -> None:
+    """Append ``event`` to the history of certificate ``key`` and move its status (:func:`certificate_status`)."""
+    conn.execute(
+        "INSERT INTO certificate_events (issuing_country, number, status, at, message, party, detail)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (*key, event, at, message, party, _dumps(detail)),
+    )
+    status = certificate_status(event, current)
+    if status is not None:
+        conn.execute(
+            "UPDATE certificates SET status = ?, updated_at = ? WHERE issuing_country = ? AND number = ?",
+            (status, at, *key),
+        )
+
+
+def _certificate_act(conn: sqlite3.Connection, act: CertificateAct, message: Message) -> None:
+    """Record ``act`` of the accepted ``message``, or raise its :func:`certificate_refusal`."""
+    key = (act.issuing_country, act.number)
+    sender = message.envelope.sender
+    row = conn.execute(
+        "SELECT issuer, status FROM certificates WHERE issuing_country = ? AND number = ?", key
+    ).fetchone()
+    refusal = certificate_refusal(act, sender, row[0] if row else None)
+    if refusal is not None:
+        raise refusal
+    at = message.history[-1].at
+    if row is None:
+        conn.execute(
+            "INSERT INTO certificates (issuing_country, number, issuer, status, updated_at) VALUES (?,?,?,?,?)",
+            (*key, sender, act.action, at),
+        )
+    _certificate_event(
+        conn, key, act.action, row[1] if row else None, at=at, message=message.id, party=sender, detail=dict(act.detail)
+    )
+
+
+def _certificate_delivered(conn: sqlite3.Connection, d: Delivery) -> None:
+    """A ``delivered`` event for the certificate the acknowledged delivery ``d``'s message issued or amended."""
+    rows = conn.execute(
+        "SELECT e.issuing_country, e.number, c.status FROM certificate_events AS e JOIN certificates AS c"
+        " ON c.issuing_country = e.issuing_country AND c.number = e.number"
+        " WHERE e.message = ? AND e.status IN ('issued', 'amended')",
+        (d.message_id,),
+    ).fetchall()
+    for country, number, status in rows:
+        _certificate_event(
+            conn,
+            (country, number),
+            "delivered",
+            status,
+            at=d.history[-1].at,
+            message=d.message_id,
+            party=d.destination,
+            detail={},
+        )
+
+
 def _record(conn: sqlite3.Connection, d: Delivery, owner: str | None, now: float) -> None:
     if not d.history:
         raise InvalidTransition("nothing to record: the delivery has no new transition", field="history")
@@ -508,6 +580,7 @@ def _record(conn: sqlite3.Connection, d: Delivery, owner: str | None, now: float
             destination=d.destination,
             digest=payload_digest(d.payload + (d.receipt or b"")),
         )
+        _certificate_delivered(conn, d)
     _refresh_message_state(conn, d.message_id)
 
 
@@ -633,7 +706,13 @@ class SqliteStore(Store):
         return await self._write(op)
 
     async def accept(
-        self, message: Message, payload: bytes | Excerpt, deliveries: Sequence[Delivery], ack: SubmissionAck
+        self,
+        message: Message,
+        payload: bytes | Excerpt,
+        deliveries: Sequence[Delivery],
+        ack: SubmissionAck,
+        *,
+        certificate: CertificateAct | None = None,
     ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
         whole = (payload.size, payload.sha256) if isinstance(payload, Excerpt) else (None, None)
@@ -704,6 +783,8 @@ class SqliteStore(Store):
                 _insert_payload(conn, "delivery_payloads", "delivery", row.lastrowid, d.payload)
                 _insert_transitions(conn, message.id, d.history)
             if message.state is not State.REJECTED:
+                if certificate is not None:
+                    _certificate_act(conn, certificate, message)
                 _append_journal(
                     conn,
                     at=message.history[-1].at,
@@ -791,6 +872,24 @@ class SqliteStore(Store):
     async def get(self, message_id: str) -> MessageRecord | None:
         def op(conn: sqlite3.Connection) -> MessageRecord | None:
             return _load_record(conn, message_id)
+
+        return await self._read(op)
+
+    async def certificate(self, issuing_country: str, number: str) -> CertificateRecord | None:
+        def op(conn: sqlite3.Connection) -> CertificateRecord | None:
+            key = (issuing_country, number)
+            row = conn.execute(
+                "SELECT issuer, status FROM certificates WHERE issuing_country = ? AND number = ?", key
+            ).fetchone()
+            if row is None:
+                return None
+            events = conn.execute(
+                "SELECT status, at, message, party, detail FROM certificate_events"
+                " WHERE issuing_country = ? AND number = ? ORDER BY seq",
+                key,
+            ).fetchall()
+            history = tuple(CertificateEvent(e[0], e[1], e[2], e[3], json.loads(e[4])) for e in events)
+            return CertificateRecord(issuing_country, number, row[0], row[1], history)
 
         return await self._read(op)
 

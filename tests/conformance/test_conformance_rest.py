@@ -64,7 +64,12 @@ def test_every_case_has_a_stable_id_prerequisite_and_predicate() -> None:
     for c in all_cases:
         assert c.prerequisite and c.predicate and c.title
         assert c.id.startswith(
-            {"rest-intermediary": "NSW-REST-", "vnsw-ministry": "NSW-VNSW-", "asw-formd": "NSW-AS4-"}[c.profile]
+            {
+                "rest-intermediary": "NSW-REST-",
+                "vnsw-ministry": "NSW-VNSW-",
+                "asw-formd": "NSW-AS4-",
+                "asw-acdd": "NSW-ACDD-",
+            }[c.profile]
         )
     sender_ids = [c.id for c in cases(REST, role="sender")]
     assert sender_ids == [f"NSW-REST-TA{n:02d}" for n in range(len(sender_ids))]
@@ -73,6 +78,7 @@ def test_every_case_has_a_stable_id_prerequisite_and_predicate() -> None:
         "rest-intermediary": "NSW-REST-TA00",
         "vnsw-ministry": "NSW-VNSW-TA00",
         "asw-formd": "NSW-AS4-TA00",
+        "asw-acdd": "NSW-ACDD-TA00",
     }
 
 
@@ -442,7 +448,7 @@ def readme_gateway_config(profile: str, tmp_path: Path, kit_pki: KitPki, sink_ur
     return parse_config(data)
 
 
-@pytest.mark.parametrize("profile", ["rest-intermediary", "vnsw-ministry", "asw-formd"])
+@pytest.mark.parametrize("profile", ["rest-intermediary", "vnsw-ministry", "asw-formd", "asw-acdd"])
 async def test_the_readme_recipe_prepares_a_gateway_that_passes_the_profile(
     kit_pki: KitPki, tmp_path: Path, profile: str
 ) -> None:

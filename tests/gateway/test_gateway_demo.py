@@ -21,8 +21,11 @@ async def test_demo_delivers_everything_signed_and_verified_despite_a_partner_th
         messages=40, size=4096, flaky_seconds=0.0, flaky_requests=5, progress=False, synchronous="NORMAL"
     )
     assert result.messages == 40
-    # 32 e-C/O (to TH or ID, and to customs), 4 registrations (to MARD), 4 permits in reply (to customs)
-    assert result.deliveries == {"TH": 16, "ID": 16, "CUSTOMS": 36, "MARD": 4}
+    # 28 e-C/O (to TH or ID, and to customs), 4 registrations (to MARD), 4 permits in reply (to customs),
+    # 2 ACDDs (to the Thai customs) and the 2 Customs Responses in reply (to customs)
+    assert result.deliveries == {"TH": 13, "ID": 15, "CUSTOMS": 34, "MARD": 4, "TH-CUSTOMS": 2}
+    assert result.acdd_declarations == 2
+    assert result.customs_responses == {"accepted": 1, "query": 1}
     assert sum(result.dead.values()) == 0
     assert result.retries["TH"] == 5
     assert result.submissions_verified == 40
@@ -43,7 +46,8 @@ async def test_demo_baseline_with_verification_and_signing_off_still_delivers_ev
         progress=False,
         synchronous="NORMAL",
     )
-    assert result.deliveries == {"TH": 7, "ID": 9, "CUSTOMS": 18, "MARD": 2}
+    assert result.deliveries == {"TH": 7, "ID": 7, "CUSTOMS": 17, "MARD": 2, "TH-CUSTOMS": 1}
+    assert result.acdd_declarations == 1 and result.customs_responses == {"accepted": 1}
     assert result.submissions_verified == 0 and sum(result.partner_verified.values()) == 0
 
 
@@ -61,7 +65,7 @@ def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_fil
             "--messages",
             "12",
             "--flaky",
-            "0.5",
+            "2",
             "--quiet",
             "--log-file",
             str(log),

@@ -270,6 +270,11 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
     assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
     answer = await client.call("GET", "/v1/messages/{id}", path=f"/v1/messages/{ack['id']}")
     assert answer.status == 401 and answer.json()["error"]["code"] == "AUTH_REQUIRED"
+    certificate = ("/v1/certificates/{issuing_country}/{number}", "/v1/certificates/VN/VN-SG-24-00001")
+    answer = await client.call("GET", certificate[0], path=certificate[1], headers=_bearer("MOIT"))
+    assert answer.status == 200 and answer.json()["history"][0]["status"] == "issued"  # the harmonized JSON one
+    answer = await client.call("GET", certificate[0], path=certificate[1], headers=_bearer("MARD"))
+    assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
     answer = await client.call("GET", "/v1/messages", path="/v1/messages?limit=10", headers=_bearer("MOIT"))
     assert answer.status == 200 and len(answer.json()["messages"]) == 4
     answer = await client.call("GET", "/v1/messages", path="/v1/messages?since=yesterday", headers=_bearer("MOIT"))

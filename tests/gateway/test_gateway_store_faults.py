@@ -398,7 +398,7 @@ async def test_an_as4_message_on_a_full_store_is_answered_503_with_STORE_FULL_an
     )
     us, th = side(dev_pki, "nsw-gateway", GATEWAY), side(dev_pki, "th-asw", PARTNER)
 
-    async def full(*args: object) -> object:
+    async def full(*args: object, **kwargs: object) -> object:
         raise StoreFull("database or disk is full", field="store.url")
 
     try:

@@ -341,6 +341,7 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "record": lambda s: s.record(replace(queued("X")[1][0], history=()).delivered(at=2.0), owner="w", now=2.0),
     "expire": lambda s: s.expire("TH", now=1.0, code="PARTNER_UNAVAILABLE", detail="ttl"),
     "get": lambda s: s.get("x"),
+    "certificate": lambda s: s.certificate("VN", "x"),
     "search": lambda s: s.search(MessageQuery(sender="MOIT", destination="TH", code="X", after=(1.0, "x"))),
     "dead_letters": lambda s: s.dead_letters(),
     "journal": lambda s: s.journal(),

@@ -307,3 +307,70 @@ def as4_gateway_config(
         "inbound": {"asean": {"endpoint": "as4", "options": inbound}},
     }
     return parse_config(data)
+
+
+ACDD_ROOT = "{urn:nsw-gateway:asean:acdd:1}"
+ACDD_TYPES: dict[str, dict[str, Any]] = {
+    "acdd.declaration": {"codes": ["830"], "roots": [ACDD_ROOT + "ExportDeclaration"]},
+    "acdd.response": {"codes": ["961"], "roots": [ACDD_ROOT + "CustomsResponse"]},
+    "acdd.cancellation": {"roots": [ACDD_ROOT + "DeclarationCancellation"]},
+}
+"""How the gateway recognises each ACDD message (as gateway/examples/gateway.toml declares them)."""
+CUSTOMS_TOKEN = "customs-token"
+
+
+def acdd_gateway_config(
+    tmp_path: Path, pki: KitPki, sink_url: str, *, kit_url: str = "http://127.0.0.1:9/inbox", party_format: str = "acdd"
+) -> Config:
+    """Our gateway exchanging ACDDs with the kit as the partner customs (party CONFORMANCE, signed ACDD XML).
+
+    The kit's ACDDs, cancellations and Customs Responses go to national customs (``sink_url``, harmonized JSON);
+    national customs (party CUSTOMS, signing with the kit's certificate) answers with Customs Responses routed to
+    the kit's listener (``kit_url``, ACDD XML). ``party_format = "xml"`` makes a party that checks only the root
+    of what the kit sends, not the ACDD schema or its rules.
+    """
+    trust = {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"subject": {"CN": KIT_SIGNER}}],
+    }
+    retry = {"max_attempts": 20, "ttl": 30.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0}
+    data: dict[str, Any] = {
+        "gateway": {
+            "port": 0,
+            "poll_interval": 0.05,
+            "verification": "signature",
+            "signing": "off",
+            "max_message_bytes": MAX_BYTES,
+        },
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        "parties": {
+            "CONFORMANCE": {
+                "tokens": [KIT_TOKEN],
+                "document_types": list(ACDD_TYPES),
+                "format": party_format,
+                "trust": trust,
+            },
+            "CUSTOMS": {
+                "tokens": [CUSTOMS_TOKEN],
+                "document_types": list(ACDD_TYPES),
+                "format": "acdd",
+                "trust": trust,
+            },
+        },
+        "destinations": {
+            "SINK": {
+                "url": sink_url,
+                "timeout": 5.0,
+                "format": "json" if party_format == "acdd" else "same",
+                "retry": retry,
+            },
+            "KIT": {"url": kit_url, "timeout": 5.0, "format": "acdd", "retry": retry},
+        },
+        "routes": [
+            {"document_type": "acdd.response", "sender": "CUSTOMS", "to": ["KIT"]},
+            {"document_type": "*", "sender": "CONFORMANCE", "to": ["SINK"]},
+        ],
+        "document_types": ACDD_TYPES,
+    }
+    return parse_config(data)

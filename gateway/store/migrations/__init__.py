@@ -356,6 +356,32 @@ _MESSAGES_RECEIVED = """
 CREATE INDEX messages_received ON messages (received_at);
 """
 
+_CERTIFICATES = """
+-- Each certificate of origin the gateway carried (by issuing country and number), its issuer party and status,
+-- and its history: one event per act (issued, amended, cancelled, notifications) and per delivery receipt, with
+-- the gateway id of the message that carried it; the index on message finds what a receipt delivered.
+CREATE TABLE certificates (
+    issuing_country TEXT NOT NULL,
+    number TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at {real} NOT NULL,
+    PRIMARY KEY (issuing_country, number)
+);
+CREATE TABLE certificate_events (
+    seq {serial},
+    issuing_country TEXT NOT NULL,
+    number TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at {real} NOT NULL,
+    message TEXT NOT NULL,
+    party TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX certificate_events_certificate ON certificate_events (issuing_country, number, seq);
+CREATE INDEX certificate_events_message ON certificate_events (message);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -392,6 +418,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         _PAYLOAD_TABLES.format(blob="BLOB", integer="INTEGER", compression=""),
     ),
     Migration(13, "indexes of a window of traffic", _FLOW_INDEXES, _MESSAGES_RECEIVED + _FLOW_INDEXES),
+    Migration(
+        14,
+        "certificates of origin carried and their status history",
+        _CERTIFICATES.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
+        _CERTIFICATES.format(real="REAL", serial="INTEGER PRIMARY KEY"),
+    ),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
