@@ -29,7 +29,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, NewType
+from typing import Any, Literal, NewType, get_args
 
 from gateway.errors import InvalidTransition, NswError, RequestInvalid
 
@@ -47,6 +47,7 @@ __all__ = [
     "SubmissionAck",
     "DocumentKind",
     "CertificateAct",
+    "CertificateAction",
     "CERTIFICATE_ACTIONS",
     "Excerpt",
     "gateway_message_id",
@@ -214,7 +215,7 @@ class DocumentKind:
         return ", ".join(said) or "a document that states no kind"
 
 
-CERTIFICATE_ACTIONS = (
+CertificateAction = Literal[
     "issued",
     "amended",
     "cancelled",
@@ -223,8 +224,11 @@ CERTIFICATE_ACTIONS = (
     "rejected",
     "verification_request",
     "verification_answer",
-)
+]
 """What a document does to a certificate of origin the gateway carries (:attr:`CertificateAct.action`)."""
+
+CERTIFICATE_ACTIONS: tuple[CertificateAction, ...] = get_args(CertificateAction)
+"""The values of :data:`CertificateAction`, in order."""
 
 
 @dataclass(frozen=True)

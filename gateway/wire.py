@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from pydantic.json_schema import SkipJsonSchema
 
 from gateway.errors import ERROR_CODES, MethodNotAllowed, NswError, Origin, RequestInvalid
-from gateway.model import State, SubmissionAck
+from gateway.model import CertificateAction, State, SubmissionAck
 from gateway.store.base import CertificateRecord, MessageRecord
 
 __all__ = [
@@ -211,17 +211,9 @@ class SearchResult(WireModel):
     messages: list[MessageStatus]
 
 
-CertificateStep = Literal[
-    "issued",
-    "delivered",
-    "amended",
-    "cancelled",
-    "received",
-    "utilized",
-    "rejected",
-    "verification_request",
-    "verification_answer",
-]
+CertificateStep = Literal[CertificateAction, "delivered"]
+"""A step of a certificate's history: an act, or ``delivered`` (a receipt for the delivery of the message that
+issued or amended it)."""
 
 
 class CertificateEventEntry(WireModel):

@@ -1,5 +1,5 @@
-"""Shared fixtures (the development PKI and the real OCSP responder, tests/helpers/ocsp.py) and the CI rule
-that nothing is skipped there."""
+"""Shared fixtures (the development PKI and the real OCSP responder, tests/helpers/ocsp.py; the ``store`` fixture
+on both store kinds, tests/helpers/stores.py) and the CI rule that nothing is skipped there."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["helpers.ocsp"]
+pytest_plugins = ["helpers.ocsp", "helpers.stores"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

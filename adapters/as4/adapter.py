@@ -106,20 +106,18 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from adapters.as4.ebms import DEFAULT_MPC, Party, Property, UserMessage, parse_user_message
+from adapters.as4.ebms import DEFAULT_MPC, Party, Property, UserMessage
 from adapters.as4.messages import (
     OutgoingMessage,
     Payload,
     build_user_message,
     check_receipt,
-    signed_references_of,
     verify_signal,
 )
-from adapters.as4.mime import parse_multipart
 from adapters.as4.pmode import PMode
-from adapters.as4.pull import PullQueue
+from adapters.as4.pull import PullQueue, outgoing_from_record
 from adapters.as4.receiver import As4Receiver
-from adapters.as4.sent import SentRecord, SentStore, StateSentStore, reference_elements, references_xml
+from adapters.as4.sent import SentRecord, SentStore, StateSentStore, references_xml
 from adapters.options import (
     CertificateOption,
     SignerOption,
@@ -144,8 +142,6 @@ from gateway.errors import (
 from gateway.ports import Adapter, AdapterState, OutboundMessage, Receipt, public_endpoint, without_credentials
 from signing.keys import Signer
 from signing.trust import TrustStore
-from signing.wss import EB_NS, SOAP12_NS
-from signing.xml import parse_xml
 
 __all__ = ["As4Adapter", "As4Options", "InboundMessage", "PROPERTY_HEADER_PREFIX"]
 
@@ -322,9 +318,9 @@ class As4Adapter(Adapter):
                         payload_sha256=digest,
                     )
                 )
-                outgoing = built if record.body == built.body else self._reload(record)
+                outgoing = built if record.body == built.body else outgoing_from_record(record)
             else:
-                outgoing = self._reload(record)
+                outgoing = outgoing_from_record(record)
             if record.receipt_id is not None:
                 self._receipts_seen.setdefault(ebms_id, record.receipt_id)
             kept_digest = record.payload_sha256
@@ -338,23 +334,6 @@ class As4Adapter(Adapter):
                 details={"cause": "AS4_MESSAGE_ID_REUSED"},
             )
         return outgoing
-
-    def _reload(self, record: SentRecord) -> OutgoingMessage:
-        """The recorded message: its exact bytes, its UserMessage and the references we signed."""
-        try:
-            envelope = parse_xml(parse_multipart(record.body, record.content_type).soap)
-            messaging = envelope.find(f"{{{SOAP12_NS}}}Header/{{{EB_NS}}}Messaging")
-            if messaging is None:
-                raise GatewayError("no eb:Messaging in the recorded message", field="state")
-            user = parse_user_message(messaging)
-            references = signed_references_of(reference_elements(record.references))
-        except NswError as exc:
-            raise GatewayError(
-                f"the sent-message record of {record.message_id} cannot be read: {exc.message}",
-                field="options.retention",
-                details={"cause": exc.code},
-            ) from exc
-        return OutgoingMessage(user, record.body, record.content_type, references)
 
     def _build(self, message: OutboundMessage, ebms_id: str) -> OutgoingMessage:
         pmode = self.pmode

@@ -564,16 +564,10 @@ def build_receipt(received: ReceivedMessage, signer: Signer, *, domain: str, at:
     )
 
 
-def build_error_signal(
-    error: NswError, ref_to_message_id: str | None, signer: Signer, *, domain: str, at: datetime | None = None
+def _signed_error_signal(
+    err: EbmsError, ref_to_message_id: str | None, signer: Signer, *, domain: str, at: datetime | None
 ) -> bytes:
-    """A signed ebMS error signal answering ``error`` (ErrorDetail carries our code and incident id)."""
-    err = EbmsError(
-        code=ebms_error_for(error),
-        description=error.message,
-        detail=f"{error.code} incident {error.incident_id}" + (f" at {error.field}" if error.field else ""),
-        ref_to_message_in_error=ref_to_message_id,
-    )
+    """A signed ebMS error signal carrying ``err`` under a new MessageId of ``domain``."""
     return _signed_signal(
         lambda header: build_error_messaging(
             header,
@@ -584,6 +578,19 @@ def build_error_signal(
         ),
         signer,
     )
+
+
+def build_error_signal(
+    error: NswError, ref_to_message_id: str | None, signer: Signer, *, domain: str, at: datetime | None = None
+) -> bytes:
+    """A signed ebMS error signal answering ``error`` (ErrorDetail carries our code and incident id)."""
+    err = EbmsError(
+        code=ebms_error_for(error),
+        description=error.message,
+        detail=f"{error.code} incident {error.incident_id}" + (f" at {error.field}" if error.field else ""),
+        ref_to_message_in_error=ref_to_message_id,
+    )
+    return _signed_error_signal(err, ref_to_message_id, signer, domain=domain, at=at)
 
 
 def build_pull_request(mpc: str, signer: Signer, *, domain: str, at: datetime | None = None) -> bytes:
@@ -607,16 +614,7 @@ def build_empty_mpc_warning(
         description=f"no message waiting on {mpc}",
         ref_to_message_in_error=ref_to_message_id,
     )
-    return _signed_signal(
-        lambda header: build_error_messaging(
-            header,
-            message_id=new_message_id(domain),
-            ref_to_message_id=ref_to_message_id,
-            errors=[err],
-            timestamp=at or datetime.now(UTC),
-        ),
-        signer,
-    )
+    return _signed_error_signal(err, ref_to_message_id, signer, domain=domain, at=at)
 
 
 def verify_signal(

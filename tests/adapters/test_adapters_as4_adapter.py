@@ -28,16 +28,6 @@ FORM_D = Path(__file__).parents[1] / "vectors" / "mappings" / "formd" / "form_d_
 
 
 @pytest.fixture(scope="module")
-def gateway(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "nsw-gateway", GATEWAY)
-
-
-@pytest.fixture(scope="module")
-def partner(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "th-asw", PARTNER)
-
-
-@pytest.fixture(scope="module")
 def intruder(dev_pki: DevPki) -> Side:
     return side(dev_pki, "sg-asw", PARTNER)
 

@@ -19,7 +19,7 @@ from adapters.options import SignerOptions
 from gateway.api import Gateway
 from gateway.config import load_config
 from gateway.errors import ConfigError
-from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, receiver_for, serve, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, Side, receiver_for, serve
 from helpers.gateway import eventually
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
@@ -39,16 +39,6 @@ party_id_type = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
 [reception_awareness]
 attempts = 1
 """
-
-
-@pytest.fixture(scope="module")
-def gateway(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "nsw-gateway", GATEWAY)
-
-
-@pytest.fixture(scope="module")
-def partner(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "th-asw", PARTNER)
 
 
 def pmode_table() -> dict[str, object]:

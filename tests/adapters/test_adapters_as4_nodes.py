@@ -45,15 +45,10 @@ from helpers.gateway import Receiver, eventually, make_config, submit
 from helpers.postgres import fresh_schema
 from signing.dev.pki import DevPki
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("p12_password")]
 
 FORM_D = b"<CertificateOfOrigin><ReferenceNo>TH-2026-0042</ReferenceNo><Form>D</Form></CertificateOfOrigin>"
 KINDS = [pytest.param("postgresql", marks=[pytest.mark.postgres]), "sqlite"]
-
-
-@pytest.fixture(autouse=True)
-def _password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AS4_TEST_P12_PASSWORD", "changeit")
 
 
 class Nodes:

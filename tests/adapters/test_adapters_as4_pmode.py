@@ -18,16 +18,6 @@ from signing.dev.pki import DevPki
 AMENDMENT = "eco.form_d.amendment"
 
 
-@pytest.fixture(scope="module")
-def gateway(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "nsw-gateway", GATEWAY)
-
-
-@pytest.fixture(scope="module")
-def partner(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "th-asw", PARTNER)
-
-
 async def no_sleep(seconds: float) -> None:
     return None
 

@@ -26,7 +26,7 @@ from adapters.as4.pull import Puller
 from gateway.api import Gateway
 from gateway.config import Config
 from gateway.errors import ConfigError, PartnerUnavailable, StoreUnavailable
-from gateway.ports import AdapterState, OutboundMessage, StoreAdapterState
+from gateway.ports import AdapterState, OutboundMessage, Receipt, StoreAdapterState
 from gateway.store import Store
 from gateway.store.base import State
 from gateway.store.sqlite import SqliteStore
@@ -43,39 +43,13 @@ from helpers.as4 import (
     side,
 )
 from helpers.gateway import Receiver, eventually, make_config, submit
-from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
 from signing.wss import sign_envelope
 from signing.xml import serialize
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("p12_password")]
 
 FORM_D = b"<CertificateOfOrigin><ReferenceNo>VN-2026-0042</ReferenceNo><Form>D</Form></CertificateOfOrigin>"
-
-
-@pytest.fixture(scope="module")
-def gateway(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "nsw-gateway", GATEWAY)
-
-
-@pytest.fixture(scope="module")
-def partner(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "th-asw", PARTNER)
-
-
-@pytest.fixture(autouse=True)
-def _password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AS4_TEST_P12_PASSWORD", "changeit")
-
-
-@pytest.fixture(params=STORE_PARAMS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = STORES[request.param](tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def pull_pmode(us: str, them: str, *, endpoint: str | None = None) -> PMode:
@@ -161,6 +135,23 @@ async def pulled_unanswered(th: Puller) -> bool:
     return await th.drain() == 0 and th.pulled == 1
 
 
+async def offered_again_then_receipted(
+    url: str, gateway: Side, partner: Side, th_receiver: As4Receiver, delivery: asyncio.Task[Receipt]
+) -> tuple[bytes, Receipt]:
+    """Past max_wait, what ``partner`` pulls raw (its body, returned) is offered again; ``partner``'s puller then
+    pulls it once more and ``delivery`` completes with the receipt (returned)."""
+    await asyncio.sleep(0.1)
+    _, body, _ = await raw_pull(url, partner)
+    await asyncio.sleep(0.1)
+    th = puller(partner, gateway, url, th_receiver)
+    try:
+        assert await th.pull_once() is True
+        receipt = await asyncio.wait_for(delivery, 10)
+    finally:
+        await th.stop()
+    return body, receipt
+
+
 # ---------------------------------------------------------------------------------------- components
 
 
@@ -223,15 +214,7 @@ async def test_a_message_pulled_twice_is_deduplicated_by_the_puller_and_acknowle
         first = await th_receiver.accept(first_body, first_type, url)
         assert first.status == 200 and not delivery.done()
         # Reception awareness: once max_wait has passed the same bytes are offered again.
-        await asyncio.sleep(0.1)
-        _, second_body, _ = await raw_pull(url, partner)
-        await asyncio.sleep(0.1)
-        th = puller(partner, gateway, url, th_receiver)
-        try:
-            assert await th.pull_once() is True
-            receipt = await asyncio.wait_for(delivery, 10)
-        finally:
-            await th.stop()
+        second_body, receipt = await offered_again_then_receipted(url, gateway, partner, th_receiver, delivery)
     assert second_body == first_body
     assert th_receiver.delivered == 1 and th_receiver.inbox.qsize() == 1  # processed once
     assert receipt.raw == first.body  # the original receipt acknowledged the delivery
@@ -310,15 +293,7 @@ async def test_restart_between_pull_and_receipt_offers_the_same_bytes_again_and_
         server = pull_server(gateway, partner, adapter)
         async with serve(server.app()) as url, adapter:
             delivery = asyncio.create_task(adapter.deliver(outbound("eco-pull-restart")))
-            await asyncio.sleep(0.1)
-            _, again_body, _ = await raw_pull(url, partner)
-            await asyncio.sleep(0.1)
-            th = puller(partner, gateway, url, th_receiver)
-            try:
-                assert await th.pull_once() is True
-                receipt = await asyncio.wait_for(delivery, 10)
-            finally:
-                await th.stop()
+            again_body, receipt = await offered_again_then_receipted(url, gateway, partner, th_receiver, delivery)
     assert again_body == first_body  # the recorded bytes, not a rebuilt message
     assert th_receiver.delivered == 1
     assert receipt.raw == first.body

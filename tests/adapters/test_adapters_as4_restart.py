@@ -21,21 +21,10 @@ from adapters.as4 import As4Adapter, As4Receiver, StateDuplicateStore, StateSent
 from gateway.errors import GatewayError, PartnerUnavailable, ReceiptInvalid, StoreFull
 from gateway.ports import AdapterState, OutboundMessage, StoreAdapterState
 from gateway.store.sqlite import SqliteStore
-from helpers.as4 import ACTION, GATEWAY, PARTNER, AnswerCutter, Side, pmode, receiver_for, serve, side
+from helpers.as4 import ACTION, AnswerCutter, Side, pmode, receiver_for, serve
 from helpers.disk import fill, mounted_tmpfs
-from signing.dev.pki import DevPki
 
 pytestmark = [pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def gateway(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "nsw-gateway", GATEWAY)
-
-
-@pytest.fixture(scope="module")
-def partner(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "th-asw", PARTNER)
 
 
 async def no_sleep(seconds: float) -> None:

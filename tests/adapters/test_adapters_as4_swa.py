@@ -29,7 +29,7 @@ from adapters.as4.ebms import RESPONDER, PartInfo, Party, Property, UserMessage,
 from adapters.as4.messages import Payload, ReceivedMessage, build_user_message, open_user_message
 from adapters.as4.mime import MimePart, build_multipart, parse_multipart
 from gateway.errors import DigestMismatch, NswError, XmlMalformed
-from helpers.as4 import ACTION, SERVICE, Side, pmode, side
+from helpers.as4 import ACTION, SERVICE, Side, pmode
 from helpers.santuario import Santuario
 from signing.dev.pki import DevPki
 from signing.wss import BASE64_BINARY, WSSE_NS, WSU_NS, X509V3, security_header, swa_content_octets
@@ -73,16 +73,6 @@ BINARY = bytes(range(256)) + b"\n<a/>\r\n"
 @pytest.fixture(scope="module")
 def santuario(tmp_path_factory: pytest.TempPathFactory) -> Santuario:
     return Santuario.compile(tmp_path_factory.mktemp("santuario"))
-
-
-@pytest.fixture(scope="module")
-def gateway(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "nsw-gateway", US)
-
-
-@pytest.fixture(scope="module")
-def partner(dev_pki: DevPki) -> Side:
-    return side(dev_pki, "th-asw", THEM)
 
 
 def agreement(us: str, them: str, *, compress: bool = False, encrypt: bool = False) -> PMode:

@@ -19,21 +19,10 @@ from gateway.store.base import DestinationFlow, ProcedureStats, SenderFlow, perc
 from helpers.admin import OPERATORS
 from helpers.console import ConsoleClient, log_in
 from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, submit
-from helpers.stores import STORE_PARAMS, STORES
 
 SCRIPT = "<script>alert(1)</script>"
 INERT_ROOT = b'<a xmlns="urn:&lt;script&gt;alert(1)&lt;/script&gt;"/>'
 """A namespace holding a script (not a valid URI): the XML parser quotes it in the rejection's message."""
-
-
-@pytest.fixture(params=STORE_PARAMS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = STORES[request.param](tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def _queued(

@@ -1,4 +1,5 @@
-"""Shared pieces of the AS4 tests: two parties of the development PKI, PModes, a real aiohttp server."""
+"""Shared pieces of the AS4 tests: two parties of the development PKI (and the ``gateway`` and ``partner``
+fixtures, exported to tests/adapters by its conftest.py), PModes, a real aiohttp server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aiohttp import web
 from cryptography import x509
 
@@ -52,6 +54,25 @@ def side(pki: DevPki, name: str, party_id: str) -> Side:
             signers=SignerIdentity.subject(CN=name),
         ),
     )
+
+
+@pytest.fixture(scope="module")
+def gateway(dev_pki: DevPki) -> Side:
+    """The gateway's side: party :data:`GATEWAY`, the dev PKI's ``nsw-gateway`` keys."""
+    return side(dev_pki, "nsw-gateway", GATEWAY)
+
+
+@pytest.fixture(scope="module")
+def partner(dev_pki: DevPki) -> Side:
+    """The partner's side: party :data:`PARTNER`, the dev PKI's ``th-asw`` keys."""
+    return side(dev_pki, "th-asw", PARTNER)
+
+
+@pytest.fixture
+def p12_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password of the dev PKI's PKCS#12 files in ``AS4_TEST_P12_PASSWORD``, where AS4 options from TOML
+    (``password_env``) read it."""
+    monkeypatch.setenv("AS4_TEST_P12_PASSWORD", "changeit")
 
 
 def pmode(us: str, them: str, *, endpoint: str | None = None, attempts: int = 3, **security: object) -> PMode:

@@ -65,6 +65,29 @@ class Sink:
             await self._runner.cleanup()
 
 
+def _kit_trust(pki: KitPki) -> dict[str, Any]:
+    """Trust in the kit's party: the kit PKI's root, both CRLs, and the kit's signing certificate by CN."""
+    return {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"subject": {"CN": KIT_SIGNER}}],
+    }
+
+
+def _gateway_and_store(tmp_path: Path, verification: str) -> dict[str, Any]:
+    """The ``gateway`` and ``store`` sections every conformance gateway shares (SQLite in ``tmp_path``)."""
+    return {
+        "gateway": {
+            "port": 0,
+            "poll_interval": 0.05,
+            "verification": verification,
+            "signing": "off",
+            "max_message_bytes": MAX_BYTES,
+        },
+        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+    }
+
+
 def gateway_config(
     tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json", omit_parties: tuple[str, ...] = ()
 ) -> Config:
@@ -72,21 +95,10 @@ def gateway_config(
 
     ``omit_parties``: leave these parties out, as an operator who has not prepared the gateway for the kit yet.
     """
-    trust = {
-        "anchors": [str(pki.pki.root_cert_path)],
-        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
-        "signers": [{"subject": {"CN": KIT_SIGNER}}],
-    }
+    trust = _kit_trust(pki)
     other_trust = {**trust, "signers": [{"subject": {"CN": "other"}}]}
     data: dict[str, Any] = {
-        "gateway": {
-            "port": 0,
-            "poll_interval": 0.05,
-            "verification": "signature",
-            "signing": "off",
-            "max_message_bytes": MAX_BYTES,
-        },
-        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        **_gateway_and_store(tmp_path, "signature"),
         "parties": {
             "CONFORMANCE": {
                 "tokens": [KIT_TOKEN],
@@ -132,21 +144,10 @@ def broken_peer(pki: KitPki, *defects: str, profile: str = "rest-intermediary") 
 
 def vnsw_gateway_config(tmp_path: Path, pki: KitPki, sink_url: str, *, sink_format: str = "json") -> Config:
     """Our gateway with the VNSW SOAP inbound endpoint; the kit's party signs in <SystemSignature>."""
-    trust = {
-        "anchors": [str(pki.pki.root_cert_path)],
-        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
-        "signers": [{"subject": {"CN": KIT_SIGNER}}],
-    }
+    trust = _kit_trust(pki)
     other_trust = {**trust, "signers": [{"subject": {"CN": "other"}}]}
     data: dict[str, Any] = {
-        "gateway": {
-            "port": 0,
-            "poll_interval": 0.05,
-            "verification": "signature",
-            "signing": "off",
-            "max_message_bytes": MAX_BYTES,
-        },
-        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        **_gateway_and_store(tmp_path, "signature"),
         "parties": {
             "CONFORMANCE": {
                 "tokens": [KIT_TOKEN],
@@ -283,14 +284,7 @@ def as4_gateway_config(
     }
     data: dict[str, Any] = {
         # the AS4 endpoint checks the WS-Security signature; the payload itself is not signed
-        "gateway": {
-            "port": 0,
-            "poll_interval": 0.05,
-            "verification": "well-formed",
-            "signing": "off",
-            "max_message_bytes": MAX_BYTES,
-        },
-        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        **_gateway_and_store(tmp_path, "well-formed"),
         "parties": {
             "CONFORMANCE": {"tokens": [KIT_TOKEN], "document_types": ["eco.form_d"], "format": "form-d"},
         },
@@ -329,21 +323,10 @@ def acdd_gateway_config(
     the kit's listener (``kit_url``, ACDD XML). ``party_format = "xml"`` makes a party that checks only the root
     of what the kit sends, not the ACDD schema or its rules.
     """
-    trust = {
-        "anchors": [str(pki.pki.root_cert_path)],
-        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
-        "signers": [{"subject": {"CN": KIT_SIGNER}}],
-    }
+    trust = _kit_trust(pki)
     retry = {"max_attempts": 20, "ttl": 30.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0}
     data: dict[str, Any] = {
-        "gateway": {
-            "port": 0,
-            "poll_interval": 0.05,
-            "verification": "signature",
-            "signing": "off",
-            "max_message_bytes": MAX_BYTES,
-        },
-        "store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"},
+        **_gateway_and_store(tmp_path, "signature"),
         "parties": {
             "CONFORMANCE": {
                 "tokens": [KIT_TOKEN],

@@ -1,9 +1,10 @@
 """Both store kinds for the tests that run against each: an embedded SQLite file, and a real PostgreSQL server
-in a fresh schema per test (``postgres`` marker)."""
+in a fresh schema per test (``postgres`` marker); the ``store`` fixture (a pytest plugin, loaded by
+tests/conftest.py) runs each test that takes it on both."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from gateway.store import Store
 from gateway.store.sqlite import SqliteStore
 from helpers.postgres import IsolatedPostgresStore
 
-__all__ = ["STORES", "STORE_PARAMS"]
+__all__ = ["STORES", "STORE_PARAMS", "store"]
 
 STORES: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
@@ -24,3 +25,14 @@ STORE_PARAMS = [
     pytest.param(name, marks=[pytest.mark.postgres] if name == "postgresql" else []) for name in sorted(STORES)
 ]
 """``params`` of a fixture parametrised over :data:`STORES` (the PostgreSQL one marked ``postgres``)."""
+
+
+@pytest.fixture(params=STORE_PARAMS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store of each kind in :data:`STORES`, closed after the test."""
+    s = STORES[request.param](tmp_path)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
