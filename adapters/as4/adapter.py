@@ -33,8 +33,8 @@ file, or to the current directory for an adapter built in code):
   ``client_key``, ``minimum_version``, as for the ``http`` adapter;
 * ``pull_wait`` (seconds, default 30) and ``pull_poll`` (default 0.2), for a PMode with ``mep_binding = "pull"``:
   how long one delivery attempt waits for the partner to pull and answer the message, and how often it looks.
-  Keep ``pull_wait`` below the delivery lease (``gateway.lease_seconds``, at least twice the destination's
-  ``timeout``).
+  ``pull_wait`` must be shorter than the delivery lease (``gateway.lease_seconds``, at least twice the
+  destination's ``timeout``): the as4 endpoint serving the partner's pulls refuses a longer one at load.
 
 Features: ``deliver`` (one user message, payload compressed, signed, encrypted),
 ``receipt`` (the signed non-repudiation receipt, verified against the partner's

@@ -238,7 +238,9 @@ class As4Endpoint(InboundEndpoint):
 
     @classmethod
     def check_config(cls, options: BaseModel, config: Config, *, field: str) -> None:
-        """A partner's PMode ``max_payload_bytes`` is at most ``gateway.max_message_bytes`` (unset: that)."""
+        """A partner's PMode ``max_payload_bytes`` is at most ``gateway.max_message_bytes`` (unset: that); a
+        ``pull_destination`` is an as4 destination with ``mep_binding = "pull"`` to that partner, whose ``pull_wait``
+        is shorter than the delivery's lease."""
         assert isinstance(options, As4EndpointOptions)
         limit = config.gateway.max_message_bytes
         for pid, partner in options.partners.items():
@@ -259,6 +261,14 @@ class As4Endpoint(InboundEndpoint):
                         f"destination {partner.pull_destination!r} sends to "
                         f"{dest_options.pmode.responder.party_id!r}, not to {pid!r}",
                         field=where,
+                    )
+                lease = max(config.gateway.lease_seconds, 2 * dest.timeout)
+                if dest_options.pull_wait >= lease:
+                    raise ConfigError(
+                        f"{dest_options.pull_wait:g} s of pull_wait outlast the delivery's lease of {lease:g} s"
+                        " (gateway.lease_seconds, at least twice the destination's timeout): another worker would"
+                        " take the waiting delivery",
+                        field=f"destinations.{partner.pull_destination}.options.pull_wait",
                     )
             own = partner.pmode.max_payload_bytes
             if own is not None and own > limit:

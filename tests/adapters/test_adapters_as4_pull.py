@@ -334,7 +334,7 @@ async def test_puller_sends_no_receipt_for_a_message_not_stored_durably_and_rece
 # ---------------------------------------------------------------------------------------- whole gateways
 
 
-def responder_config(dev_pki: DevPki, tmp_path: Path, *, binding: str = "pull") -> Config:
+def responder_config(dev_pki: DevPki, tmp_path: Path, *, binding: str = "pull", pull_wait: float = 1.0) -> Config:
     """MOIT's Form D routed to destination TH, which TH-ASW pulls from the as4 endpoint ``asean``."""
     pki = dev_pki.directory
     unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
@@ -358,7 +358,7 @@ def responder_config(dev_pki: DevPki, tmp_path: Path, *, binding: str = "pull") 
         "trust": trust,
         "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
         "pmode": {**agreement, "mep_binding": binding},
-        "pull_wait": 1.0,
+        "pull_wait": pull_wait,
         "pull_poll": 0.02,
     }
     endpoint = {
@@ -478,6 +478,13 @@ def test_pull_destination_naming_a_push_destination_is_refused_at_load(dev_pki: 
         responder_config(dev_pki, tmp_path, binding="push")
     assert caught.value.code == "CONFIG_INVALID"
     assert caught.value.field == f"inbound.asean.options.partners.{PARTNER}.pull_destination"
+
+
+def test_a_pull_wait_outlasting_the_delivery_lease_is_refused_at_load(dev_pki: DevPki, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        responder_config(dev_pki, tmp_path, pull_wait=60.0)  # the lease: max(gateway.lease_seconds 60, 2 x 5 s)
+    assert (caught.value.code, caught.value.field) == ("CONFIG_INVALID", "destinations.TH.options.pull_wait")
+    assert responder_config(dev_pki, tmp_path, pull_wait=59.0).destinations["TH"].options is not None
 
 
 def test_mep_binding_other_than_push_or_pull_is_refused_at_load() -> None:
