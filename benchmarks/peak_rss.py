@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run_suite import TOKEN, Receiver, start_nodes, stop_nodes  # noqa: E402
+from run_suite import TOKEN, Receiver, start_nodes, stop_nodes, submission_headers  # noqa: E402
 
 LIMIT = 16 * 1024 * 1024
 """``max_message_bytes`` of the measured gateway: the XML parser's ceiling, the largest the limits allow."""
@@ -222,12 +222,7 @@ async def _deliver(
     async with session.post(
         f"http://127.0.0.1:{port}/v1/messages",
         data=document,
-        headers={
-            "Authorization": f"Bearer {TOKEN}",
-            "X-Message-Id": mid,
-            "X-Document-Type": "eco.form_d",
-            "Content-Type": "application/xml",
-        },
+        headers=submission_headers(mid),
     ) as r:
         answer = await r.json()
         if r.status != 202:

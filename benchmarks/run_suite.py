@@ -327,17 +327,22 @@ async def stop_nodes(nodes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
 # ---------------------------------------------------------------------------- load
 
 
+def submission_headers(mid: str) -> dict[str, str]:
+    """The headers of the suite's e-C/O submission ``mid``."""
+    return {
+        "Authorization": f"Bearer {TOKEN}",
+        "X-Message-Id": mid,
+        "X-Document-Type": "eco.form_d",
+        "Content-Type": "application/xml",
+    }
+
+
 async def _submit(session: aiohttp.ClientSession, port: int, mid: str, body: bytes) -> str:
     while True:
         async with session.post(
             f"http://127.0.0.1:{port}/v1/messages",
             data=body,
-            headers={
-                "Authorization": f"Bearer {TOKEN}",
-                "X-Message-Id": mid,
-                "X-Document-Type": "eco.form_d",
-                "Content-Type": "application/xml",
-            },
+            headers=submission_headers(mid),
         ) as r:
             data = await r.json()
             if r.status in (200, 202):

@@ -36,7 +36,6 @@ built through a model of :mod:`gateway.wire`; times are RFC 3339 UTC strings (``
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
@@ -77,6 +76,7 @@ from gateway.events import Event, EventBus
 from gateway.metrics import Metrics, OutboxGauges
 from gateway.model import PartyId, State, SubmissionEnvelope
 from gateway.openapi import build_document, undocumented_operations
+from gateway.periodic import Periodic
 from gateway.ports import (
     Adapter,
     DeliverySigner,
@@ -572,7 +572,13 @@ class Gateway:
         self.metrics = Metrics(version=__version__, destinations=config.destinations)
         self._certificates = certificate_inventory(config)
         self.metrics.certificates((c.party, c.role, c.serial, c.not_after) for c in self._certificates)
-        self._certificate_watch: asyncio.Task[None] | None = None
+        self._certificate_watch = Periodic(
+            "certificate expiry",
+            CERTIFICATE_CHECK_INTERVAL,
+            self._announce_expiring,
+            log=log,
+            failure="could not announce the expiring certificates",
+        )
         self.store = store or store_from_settings(config.store)
         mapper = mapper or RegistryMapper()
         given = dict(adapters or {})
@@ -674,10 +680,8 @@ class Gateway:
                 announced.append(c.field)
         return announced
 
-    async def _watch_certificates(self) -> None:
-        while True:
-            await asyncio.sleep(CERTIFICATE_CHECK_INTERVAL)
-            self.announce_expiring_certificates()
+    async def _announce_expiring(self) -> None:
+        self.announce_expiring_certificates()
 
     def announce_refusal(self, error: NswError, party: str, route: str, request: web.Request | None = None) -> None:
         """Publish ``rejected`` for a request refused with ``error`` before the broker stored anything."""
@@ -752,7 +756,7 @@ class Gateway:
             if self.config.weakened:
                 log.warning("security weakened by configuration: %s", ", ".join(self.config.weakened))
             self.announce_expiring_certificates()
-            self._certificate_watch = asyncio.create_task(self._watch_certificates(), name="certificate expiry")
+            self._certificate_watch.start()
         except BaseException:
             await self.stop()
             raise
@@ -775,10 +779,7 @@ class Gateway:
         )
 
     async def stop(self) -> None:
-        watch, self._certificate_watch = self._certificate_watch, None
-        if watch is not None:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+        await self._certificate_watch.stop()
         self.events.close()  # event streams end, so the listener's shutdown does not wait for them
         listener, self.listener = self.listener, None
         if listener is not None:

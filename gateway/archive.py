@@ -31,9 +31,7 @@ twice, nothing lost).
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import io
 import json
@@ -54,6 +52,7 @@ from gateway.config import Config
 from gateway.errors import ArchiveSignatureInvalid, ArchiveTampered, ConfigError, NswError
 from gateway.journal import ACCEPTED, GENESIS, OPERATOR, JournalEntry, payload_digest, verify_chain
 from gateway.model import State
+from gateway.periodic import Periodic
 from gateway.store.base import JournalBase, Store
 from signing.keys import Signer, default_algorithm_for, verify_raw
 
@@ -479,17 +478,13 @@ class Archiver:
         self.store, self.config, self.signer = store, config, signer
         self.interval = config.retention.interval.total_seconds()
         self._now = now
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic("archive", self.interval, self.round, log=log, failure="archiving failed")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="archive")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._rounds.stop()
 
     async def round(self) -> list[ArchiveRun]:
         runs: list[ArchiveRun] = []
@@ -503,11 +498,3 @@ class Archiver:
             )
             runs.append(run)
         return runs
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.round()
-            except Exception:  # noqa: BLE001 - logged, retried at the next interval
-                log.exception("archiving failed")

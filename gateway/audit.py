@@ -9,7 +9,6 @@ tells ``/readyz`` when the store's head falls behind what was anchored (entries 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from gateway.journal import (
     read_anchors,
     verify_chain,
 )
+from gateway.periodic import Periodic
 from gateway.store.base import Store
 
 __all__ = ["Anchoring", "audit_store", "require_sound_journal"]
@@ -102,7 +102,13 @@ class Anchoring:
         self.interval = interval
         self._now = now
         self.newest: Anchor | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(
+            "journal-anchor",
+            interval,
+            self.anchor_now,
+            log=log,
+            failure=f"could not anchor the journal head to {path}",
+        )
 
     def load(self) -> list[Anchor]:
         """The anchors written so far (none without a file), read once at start: checked against the journal, and
@@ -121,14 +127,11 @@ class Anchoring:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if head[0] > 0 and (self.newest is None or self.newest.seq != head[0]):
             self._append(head)
-        self._task = asyncio.create_task(self._run(), name="journal-anchor")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._rounds.running:
+            await self._rounds.stop()
             with contextlib.suppress(Exception):
                 await self.anchor_now()
 
@@ -146,14 +149,6 @@ class Anchoring:
         anchor = Anchor(head[0], head[1], self._now())
         append_anchor(self.path, anchor)
         self.newest = anchor
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.anchor_now()
-            except Exception:  # noqa: BLE001 - a failed anchoring is logged and retried at the next interval
-                log.exception("could not anchor the journal head to %s", self.path)
 
     async def checks(self) -> dict[str, str]:
         """``{"journal_anchor": ...}`` for ``/readyz`` when anchoring, else nothing."""

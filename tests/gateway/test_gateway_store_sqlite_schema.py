@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,35 @@ def version_2_rows(
     return message, delivery, history
 
 
+def _file_at_version(
+    path: Path,
+    version: int,
+    message: dict[str, Any],
+    delivery: dict[str, Any],
+    history: Sequence[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``path`` as a gateway that knew migrations 1 to ``version`` left it, holding ``message`` (QUEUED), its
+    ``delivery`` and its old-style ``history``."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:version])
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            migrations.upgrade_sqlite(conn, where=str(path))
+            assert migrations.sqlite_version(conn) == version
+            conn.execute(
+                f"INSERT INTO messages ({', '.join(message)}, state) VALUES ({', '.join('?' * len(message))}, ?)",
+                (*message.values(), "QUEUED"),
+            )
+            conn.execute(
+                f"INSERT INTO deliveries ({', '.join(delivery)}) VALUES ({', '.join('?' * len(delivery))})",
+                tuple(delivery.values()),
+            )
+            conn.executemany(LEGACY_TRANSITIONS + "(?, ?, ?, ?, ?)", history)
+        finally:
+            conn.close()
+
+
 async def test_delivery_queued_at_version_2_is_upgraded_and_sent_with_its_destination_media_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,23 +226,7 @@ async def test_delivery_queued_at_version_2_is_upgraded_and_sent_with_its_destin
         path = tmp_path / "gw.db"
         body = get("json").emit(form_d())
         message, delivery, history = version_2_rows(body, at=time.time())
-        with monkeypatch.context() as m:  # the file as a gateway that knew migrations 1 and 2 left it
-            m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
-            conn = sqlite3.connect(path, isolation_level=None)
-            try:
-                migrations.upgrade_sqlite(conn, where=str(path))
-                assert migrations.sqlite_version(conn) == 2
-                conn.execute(
-                    f"INSERT INTO messages ({', '.join(message)}, state) VALUES ({', '.join('?' * len(message))}, ?)",
-                    (*message.values(), "QUEUED"),
-                )
-                conn.execute(
-                    f"INSERT INTO deliveries ({', '.join(delivery)}) VALUES ({', '.join('?' * len(delivery))})",
-                    tuple(delivery.values()),
-                )
-                conn.executemany(LEGACY_TRANSITIONS + "(?, ?, ?, ?, ?)", history)
-            finally:
-                conn.close()
+        _file_at_version(path, 2, message, delivery, history, monkeypatch)
         async with Gateway(config) as gw:
 
             async def acknowledged() -> bool:
@@ -239,22 +253,7 @@ async def test_payloads_stored_at_version_11_move_to_their_own_tables_and_still_
     path = tmp_path / "gw.db"
     body = b"<Doc>" + b"x" * (3 * 512 * 1024) + b"</Doc>"
     message, delivery, _ = version_2_rows(body, at=time.time())
-    with monkeypatch.context() as m:  # the file as a gateway that knew migrations 1 to 11 left it
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:11])
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            migrations.upgrade_sqlite(conn, where=str(path))
-            assert migrations.sqlite_version(conn) == 11
-            conn.execute(
-                f"INSERT INTO messages ({', '.join(message)}, state) VALUES ({', '.join('?' * len(message))}, ?)",
-                (*message.values(), "QUEUED"),
-            )
-            conn.execute(
-                f"INSERT INTO deliveries ({', '.join(delivery)}) VALUES ({', '.join('?' * len(delivery))})",
-                tuple(delivery.values()),
-            )
-        finally:
-            conn.close()
+    _file_at_version(path, 11, message, delivery, [], monkeypatch)
     entry = JournalEntry.after(
         0, GENESIS, at=1.0, kind=ACCEPTED, message_id=message["id"], destination=None, digest=payload_digest(body)
     )
