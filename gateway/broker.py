@@ -68,6 +68,7 @@ from gateway.ports import DeliverySigner, Mapper, Verifier
 from gateway.routing import Router
 from gateway.store.base import Store
 from signing.trust import fingerprint
+from signing.xml import Spliced
 
 __all__ = ["Broker", "Submission"]
 
@@ -117,7 +118,7 @@ class Broker:
 
     def _process(
         self, message: Message, document: list[bytes]
-    ) -> tuple[Message, list[Delivery], bytes, CertificateAct | None]:
+    ) -> tuple[Message, list[Delivery], bytes | Spliced, CertificateAct | None]:
         """The CPU-bound part of intake (run in a worker thread) of the one submitted document in ``document``,
         which it takes out and hands to the verifier as its only reference (freed once parsed). Returns the bytes
         to keep as evidence and what the document does to a certificate of origin (:meth:`Mapper.certificate`)."""
@@ -130,7 +131,7 @@ class Broker:
                 f"(sha256 {fingerprint(verified.certificate)[:16]})"
             )
         message = replace(message.verify(at=self.clock.now(), detail=detail), content_digest=verified.digest)
-        content, tree, plain = verified.content, verified.tree, verified.ascii
+        content, tree, plain, taken = verified.content, verified.tree, verified.ascii, verified.taken
         evidence = verified.signed if verified.signed is not None else content
         del verified  # from here on content is referenced only where it is used, so that it can be freed
         self._claimed_identities(env, content)
@@ -141,7 +142,7 @@ class Broker:
             message = replace(message, envelope=env)
         destinations = self.router.route(env)
         content_types: dict[str, str] = {}
-        mapped: dict[str, bytes] = {}
+        mapped: dict[str, bytes] = {}  # with taken: each holds the text's marker (VerifiedMessage.taken)
         work: dict[tuple[int, Hashable], tuple[bytes, str]] = {}
         keys: dict[str, tuple[int, Hashable]] = {}
         for name in destinations:
@@ -159,7 +160,12 @@ class Broker:
         # over so that the signer frees them once parsed. Either way they are gone before the signature is made.
         of_content = [key for key in work if key[0] == id(content)]
         last = of_content[0] if len(of_content) == 1 and of_content[0][1] is not None else None
-        signed = {key: self.signer.sign(body, name) for key, (body, name) in work.items() if key != last}
+        signed: dict[tuple[int, Hashable], bytes | Spliced]
+        if taken is not None:  # every output shares the one text, spliced in by the signer and the store
+            signed = {key: self.signer.sign_spliced(body, name, taken) for key, (body, name) in work.items()}
+            last = None
+        else:
+            signed = {key: self.signer.sign(body, name) for key, (body, name) in work.items() if key != last}
         if last is not None:
             name = work.pop(last)[1]
             del work, mapped, body
@@ -278,7 +284,7 @@ class Broker:
         refused = Excerpt.of(raw, self.config.gateway.rejected_prefix_bytes)  # kept if the document is refused
         document = [raw]
         del raw  # _process takes it out of document: the intake holds it whole only until it is parsed
-        kept: bytes | Excerpt
+        kept: bytes | Spliced | Excerpt
         certificate: CertificateAct | None = None
         try:
             message, deliveries, kept, certificate = await asyncio.to_thread(self._process, message, document)

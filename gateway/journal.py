@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+from signing.xml import Spliced, payload_sha256
 
 __all__ = [
     "GENESIS",
@@ -69,9 +70,9 @@ DELIVERED = "DELIVERED"
 OPERATOR = "OPERATOR"
 
 
-def payload_digest(data: bytes) -> str:
+def payload_digest(data: bytes | Spliced) -> str:
     """The SHA-256 hex digest recorded for a payload."""
-    return hashlib.sha256(data).hexdigest()
+    return payload_sha256(data).hex()
 
 
 def entry_hash(prev: str, seq: int, at: float, kind: str, message_id: str, destination: str | None, digest: str) -> str:

@@ -29,9 +29,12 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NewType, get_args
+from typing import TYPE_CHECKING, Any, Literal, NewType, get_args
 
 from gateway.errors import InvalidTransition, NswError, RequestInvalid
+
+if TYPE_CHECKING:
+    from signing.xml import Spliced
 
 __all__ = [
     "PartyId",
@@ -345,7 +348,8 @@ class Delivery:
     destination: str
     conversation: str
     payload: bytes
-    """The exact bytes to deliver (mapped to the destination's format and signed)."""
+    """The exact bytes to deliver (mapped to the destination's format and signed). Empty while :attr:`large` holds
+    them."""
     queued_at: float
     deadline: float
     """After this instant (time-to-live) an undelivered message goes to the dead-letter queue."""
@@ -369,10 +373,26 @@ class Delivery:
     seq: int | None = None
     """Store-assigned order; per destination and conversation, lower seq is delivered first."""
     history: tuple[Transition, ...] = field(default=())
+    large: Spliced | None = field(default=None, repr=False, compare=False)
+    """The bytes to deliver of a delivery just made at intake whose payload shares a large text with its message's
+    other outputs (:class:`~signing.xml.Spliced`), until the store writes them; a delivery read from the store has
+    its :attr:`payload`. :attr:`body` is the payload either way."""
+
+    @property
+    def body(self) -> bytes | Spliced:
+        """The bytes to deliver: :attr:`large`, else :attr:`payload`."""
+        return self.large if self.large is not None else self.payload
 
     @classmethod
     def create(
-        cls, message: Message, destination: str, payload: bytes, *, content_type: str, at: float, ttl: float
+        cls,
+        message: Message,
+        destination: str,
+        payload: bytes | Spliced,
+        *,
+        content_type: str,
+        at: float,
+        ttl: float,
     ) -> Delivery:
         """A new outbox entry for a message that has just been ``QUEUED``; ``content_type`` is ``payload``'s."""
         if message.state is not S.QUEUED:
@@ -384,7 +404,8 @@ class Delivery:
             message_id=message.id,
             destination=destination,
             conversation=env.conversation,
-            payload=payload,
+            payload=payload if isinstance(payload, bytes) else b"",
+            large=None if isinstance(payload, bytes) else payload,
             queued_at=at,
             deadline=at + ttl,
             content_type=content_type,

@@ -62,7 +62,17 @@ from gateway.errors import (
     UnknownFormat,
 )
 from gateway.model import CertificateAct, DocumentKind, PartyId
-from signing.xml import DEFAULT_LIMITS, ParserLimits, TakenText, ascii_only, parse_xml, serialize, take_text
+from signing.xml import (
+    DEFAULT_LIMITS,
+    ParserLimits,
+    Spliced,
+    TakenText,
+    ascii_only,
+    parse_xml,
+    serialize,
+    serialize_spliced,
+    take_text,
+)
 
 if TYPE_CHECKING:
     from gateway.broker import Submission
@@ -125,7 +135,7 @@ class VerifiedMessage:
     sender: PartyId
     certificate: Any | None = None
     """The signer's certificate (``cryptography.x509.Certificate``) when a signature was verified."""
-    signed: bytes | None = None
+    signed: bytes | Spliced | None = None
     """The verified document with its signature (the evidence the store keeps); None when nothing was signed."""
     digest: str | None = None
     """For a signed document: :func:`content_digest` of the signed element without its signature, the key of
@@ -136,6 +146,11 @@ class VerifiedMessage:
     (:meth:`DeliverySigner.sign_tree`) instead of parsing :attr:`content` again. None otherwise."""
     ascii: bool = False
     """Whether :attr:`tree` holds ASCII characters only (:func:`signing.xml.ascii_only`)."""
+    taken: TakenText | None = field(default=None, repr=False, compare=False)
+    """The document's large text (a base64 attachment), held once for every output of the document: when set,
+    :attr:`content` holds its marker in place of it (``Spliced.of(content, taken)`` is the content whole) and
+    :attr:`signed` is a :class:`~signing.xml.Spliced`. Checks and mappings read the content so, the text standing
+    as a valid base64 token; signers and the store put the text back in (:meth:`DeliverySigner.sign_spliced`)."""
 
 
 @dataclass(frozen=True)
@@ -192,9 +207,10 @@ class DocumentVerifier:
     root to be signed) with the verified ``ds:Signature`` removed, ready to be mapped and re-signed;
     :attr:`VerifiedMessage.signed` is the verified element with its signature (kept as evidence).
     The document is parsed once, under ``limits`` (``gateway.max_message_bytes``). A large text (a base64
-    attachment, :func:`signing.xml.take_text`) is taken out of the tree after the signature check: the evidence,
-    the digest and the content are made without whole copies of it, and no tree is handed on; otherwise the tree
-    is (:attr:`VerifiedMessage.tree`).
+    attachment, :func:`signing.xml.take_text`) is taken out of the tree for the signature check and stays out
+    (:attr:`VerifiedMessage.taken`): the evidence is a :class:`~signing.xml.Spliced`, the digest is made around it
+    and the content holds its marker, so that every later output of the document holds the one text; no tree is
+    handed on then; otherwise the tree is (:attr:`VerifiedMessage.tree`).
     """
 
     def __init__(
@@ -221,14 +237,15 @@ class DocumentVerifier:
         plain = ascii_only(raw, root)
         del raw  # from here on the tree is the document; a caller that handed over its only reference frees it
         try:
-            result = self._verify_document(root, trust=trust, policy=policy)
+            result = self._verify_document(root, trust=trust, policy=policy, leave_out=True)
         except NswError as exc:
             if exc.field is None:  # the trust layer's CERT_* name no field: it is the signer's certificate
                 exc.field = "ds:KeyInfo/ds:X509Data/ds:X509Certificate"
             raise
         element, signature = result.element, result.signature
-        taken = take_text(element)  # a large text is written from outside the tree: no whole copies of it
-        signed = serialize(element, ascii=plain, taken=taken)
+        # A large text is held once, outside the tree, for every output made of the document: no whole copies of it.
+        taken = result.taken if result.taken is not None else take_text(element)
+        signed = serialize_spliced(element, ascii=plain, taken=taken)
         parent = signature.getparent()
         if parent is None:  # verify_document refuses a signature that envelops nothing (SIG_LOCATION_INVALID)
             raise SignatureLocationInvalid("the signature has no parent element", field="ds:Signature")
@@ -237,9 +254,9 @@ class DocumentVerifier:
         if policy.placement == "system-signature" and len(parent) == 0 and holder is not None:
             holder.remove(parent)
         digest = content_digest(element, taken=taken)
-        content = serialize(element, ascii=plain, taken=taken)
-        # A tree without its large text is no use to a signer: it signs the content, which it parses again.
         whole = taken is None or taken.text is None
+        content = serialize(element, ascii=plain)
+        # A tree without its large text is no use to a signer: it signs the content, which it parses again.
         alone = element.getparent() is None and element.getprevious() is None and element.getnext() is None
         return VerifiedMessage(
             content=content,
@@ -249,6 +266,7 @@ class DocumentVerifier:
             digest=digest,
             tree=element if alone and whole else None,
             ascii=plain,
+            taken=None if whole else taken,
         )
 
 
@@ -276,10 +294,30 @@ class DeliverySigner(Protocol):
         document it may change), made from the tree itself; ``ascii`` as :attr:`VerifiedMessage.ascii`."""
         ...
 
+    def sign_spliced(self, raw: bytes, destination: str, taken: TakenText) -> bytes | Spliced:
+        """What :meth:`sign` gives for ``raw`` with ``taken``'s text in place of its marker (a content or mapping of
+        a :attr:`VerifiedMessage` with :attr:`~VerifiedMessage.taken`), holding the text once (a
+        :class:`~signing.xml.Spliced`) where it can."""
+        ...
+
     def profile_for(self, destination: str) -> Hashable:
         """Destinations with equal profiles get the same signed bytes (signed once on fan-out); ``None`` for a
         destination whose payloads go out as they are (unsigned)."""
         ...
+
+
+def _spliced(raw: bytes, taken: TakenText) -> bytes | Spliced:
+    """``raw`` with ``taken``'s text in place of its marker: held once where it stands once, else made whole."""
+    try:
+        return Spliced.of(raw, taken)
+    except ValueError:
+        return _whole(raw, taken)
+
+
+def _whole(raw: bytes, taken: TakenText) -> bytes:
+    """``raw`` with ``taken``'s text in place of every marker (one whole copy of it per marker)."""
+    assert taken.text is not None  # a VerifiedMessage's taken keeps its text
+    return raw.replace(taken.marker.encode("ascii"), taken.text.encode("ascii"))
 
 
 class NullSigner:
@@ -287,6 +325,9 @@ class NullSigner:
 
     def sign(self, raw: bytes, destination: str = "") -> bytes:
         return raw
+
+    def sign_spliced(self, raw: bytes, destination: str, taken: TakenText) -> bytes | Spliced:
+        return _spliced(raw, taken)
 
     def sign_tree(self, tree: etree._Element, destination: str = "", *, ascii: bool = False) -> bytes:
         return serialize(tree, ascii=ascii)
@@ -325,6 +366,23 @@ class DocumentSigner:
         held = [raw]
         del raw  # a caller that handed over its only reference lets the signing layer free it once parsed
         return self._sign_document(held.pop(), self._key_signer, profile)
+
+    def sign_spliced(self, raw: bytes, destination: str, taken: TakenText) -> bytes | Spliced:
+        from signing.sign import sign_element
+
+        profile = self._profiles.get(destination)
+        if profile is None:
+            return _spliced(raw, taken)
+        if raw.count(taken.marker.encode("ascii")) != 1:  # no text or a copied one: signed as it is, or whole
+            return self.sign(_whole(raw, taken), destination)
+        root = parse_xml(raw)
+        here = taken.rebind(root)
+        if here is None:  # the text is not an element's text here: signed whole
+            return self.sign(_whole(raw, taken), destination)
+        plain = ascii_only(raw, root)
+        del raw
+        sign_element(root, self._key_signer, profile, taken=here)
+        return serialize_spliced(root.getroottree(), ascii=plain, taken=here)
 
     def sign_tree(self, tree: etree._Element, destination: str = "", *, ascii: bool = False) -> bytes:
         from signing.sign import sign_tree

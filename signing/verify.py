@@ -21,6 +21,15 @@ this order, each failure with its own code:
    never trusted by itself); a failure is diagnosed as altered content
    (``SIG_DIGEST_MISMATCH``) or altered SignedInfo / wrong key
    (``SIG_SIGNATURE_INVALID``).
+
+A document holding a large text (a base64 attachment, :func:`signing.xml.take_text`) outside its signature is
+checked with that text out of the tree: libxml2 canonicalizes a text node by copying it whole, twice, so libxmlsec1
+would hold three times the text. Each reference's digest is then taken over the same libxml2 canonical form with the
+text spliced in chunk by chunk (:meth:`~signing.xml.TakenText.splice`) and the SignatureValue is checked over the
+canonical SignedInfo with the validated key; anything that check does not cover (a transform or parameter beyond the
+enveloped signature and one canonicalization, a failed check) goes to libxmlsec1 with the text put back, so it
+only ever accepts what libxmlsec1 would, and every failure is libxmlsec1's diagnosis. :attr:`VerifyResult.taken`
+then holds the text, still out of the tree.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,7 +82,7 @@ from signing.keys import verify_raw
 from signing.policy import VerifyPolicy
 from signing.sign import SYSTEM_SIGNATURE
 from signing.trust import TrustStore, fingerprint
-from signing.xml import parse_xml
+from signing.xml import TakenText, parse_xml, take_text
 
 __all__ = ["VerifyResult", "verify_document"]
 
@@ -97,6 +108,10 @@ class VerifyResult:
     reference_uri: str
     signature: etree._Element
     """The ds:Signature element that was verified."""
+    taken: TakenText | None = None
+    """The document's large text, taken out of the tree for the check and left out (its element's text is the
+    marker): outputs of :attr:`element` are made with it (:func:`signing.xml.serialize`); None when the tree is
+    whole."""
 
     @property
     def signer_fingerprint(self) -> str:
@@ -386,6 +401,7 @@ def verify_document(
     expect: str | etree._Element | None = None,
     namespaces: Mapping[str, str] | None = None,
     at: datetime | None = None,
+    leave_out: bool = False,
 ) -> VerifyResult:
     """Verify the enveloped signature of a document for one party.
 
@@ -393,6 +409,8 @@ def verify_document(
     document, with ``namespaces``, or the element itself); it must be the
     signed element. Without it the signed element must be the root.
     ``at`` is the instant certificates are checked at (default: now).
+    ``leave_out``: a large text checked out of the tree stays out (:attr:`VerifyResult.taken`); by default it is
+    put back, and the tree is whole again.
     """
     at = at or datetime.now(UTC)
     root = parse_xml(data) if isinstance(data, (bytes, bytearray, str)) else data
@@ -441,6 +459,115 @@ def verify_document(
     leaf, presented = _pick_leaf(_certificates(signature), trust, at)
     chain = trust.validate(leaf, presented, policy=policy, at=at)
 
+    taken = take_text(root)
+    if taken is not None and not _spliced_check(
+        root, signature, signed_info, c14n, method, signature_value, refs, leaf, taken
+    ):
+        taken.put_back()
+        taken = None
+    if taken is None:
+        _xmlsec_check(root, signature, signed_info, c14n, method, signature_value, refs, leaf)
+    elif not leave_out:
+        taken.put_back()
+        taken = None
+
+    return VerifyResult(
+        element=primary.target,
+        certificate=leaf,
+        chain=chain,
+        signature_method=method,
+        digest_method=primary.digest_method,
+        c14n_method=c14n,
+        reference_uri=primary.uri,
+        signature=signature,
+        taken=taken,
+    )
+
+
+def _inside(element: etree._Element, ancestor: etree._Element) -> bool:
+    return any(a is ancestor for a in element.iterancestors()) or element is ancestor
+
+
+def _spliced_check(
+    root: etree._Element,
+    signature: etree._Element,
+    signed_info: etree._Element,
+    c14n: str,
+    method: str,
+    signature_value: bytes,
+    refs: list[_Reference],
+    certificate: x509.Certificate,
+    taken: TakenText,
+) -> bool:
+    """Whether the signature holds, checked with ``taken``'s text out of the tree (see the module's docstring);
+    False for a signature this check does not cover as well as for one that fails it."""
+    if _inside(taken.element, signature) or any(isinstance(c.tag, str) for c in _c14n_parameters(signed_info)):
+        return False
+    try:
+        if not verify_raw(certificate, signature_value, canonicalize(signed_info, c14n), SIGNATURES[method]):
+            return False
+        for ref in refs:
+            transforms = list(ref.transforms)
+            enveloped = TRANSFORM_ENVELOPED in transforms
+            if enveloped:
+                transforms.remove(TRANSFORM_ENVELOPED)
+            if len(transforms) > 1 or any(t not in C14N_METHODS for t in transforms):
+                return False
+            if not enveloped and (_inside(signature, ref.target) or ref.uri == ""):
+                return False
+            c14n_method = transforms[0] if transforms else "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+            copy_tree = copy.deepcopy(root.getroottree())
+            copy_root = copy_tree.getroot()
+            if enveloped:
+                _remove_keeping_tail(_follow(copy_root, _positions(signature)))
+            node = copy_tree if ref.uri == "" else _follow(copy_root, _positions(ref.target))
+            canonical = canonicalize(node, c14n_method)
+            running = hashlib.new(DIGESTS[ref.digest_method].name)
+            marker = taken.marker.encode("ascii")
+            if canonical.count(marker) == 0:
+                running.update(canonical)
+            elif not taken.splice(canonical, running.update):
+                return False
+            if not hmac.compare_digest(base64.b64encode(running.digest()).decode("ascii"), ref.digest_value):
+                return False
+    except ValueError:  # a canonicalization lxml does not produce (C14N 1.1), a malformed value
+        return False
+    return True
+
+
+def _c14n_parameters(signed_info: etree._Element) -> list[etree._Element]:
+    """Children of SignedInfo's CanonicalizationMethod and of every Transform (InclusiveNamespaces and kin)."""
+    out = list(signed_info[0]) if len(signed_info) else []
+    out.extend(child for t in signed_info.iter(_DS + "Transform") for child in t)
+    return out
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    """Remove ``element`` but not the text after it (lxml removes an element's tail with it; the enveloped-signature
+    transform removes the signature's nodes only)."""
+    parent = element.getparent()
+    assert parent is not None  # the signature was checked to envelop nothing but sit inside the document
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+def _xmlsec_check(
+    root: etree._Element,
+    signature: etree._Element,
+    signed_info: etree._Element,
+    c14n: str,
+    method: str,
+    signature_value: bytes,
+    refs: list[_Reference],
+    leaf: x509.Certificate,
+) -> None:
+    """libxmlsec1's check of the signature with ``leaf``'s key; its failure diagnosed (:func:`_diagnose`)."""
+    primary = refs[0]
     ctx = xmlsec.SignatureContext()
     ctx.key = _xmlsec_key(leaf)
     for ref in refs:
@@ -454,14 +581,3 @@ def verify_document(
         ctx.verify(signature)
     except xmlsec.Error:
         raise _diagnose(root, signature, signed_info, c14n, method, signature_value, primary, leaf) from None
-
-    return VerifyResult(
-        element=primary.target,
-        certificate=leaf,
-        chain=chain,
-        signature_method=method,
-        digest_method=primary.digest_method,
-        c14n_method=c14n,
-        reference_uri=primary.uri,
-        signature=signature,
-    )

@@ -25,18 +25,32 @@ else. The parser
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from lxml import etree
 
 from gateway.errors import XmlDtdForbidden, XmlEntityForbidden, XmlMalformed, XmlTooDeep, XmlTooLarge
 
-__all__ = ["ParserLimits", "DEFAULT_LIMITS", "TakenText", "ascii_only", "parse_xml", "serialize", "take_text"]
+__all__ = [
+    "ParserLimits",
+    "DEFAULT_LIMITS",
+    "TakenText",
+    "Spliced",
+    "ascii_only",
+    "parse_xml",
+    "serialize",
+    "serialize_spliced",
+    "payload_bytes",
+    "payload_chunks",
+    "payload_sha256",
+    "take_text",
+]
 
 
 @dataclass(frozen=True)
@@ -184,14 +198,26 @@ class TakenText:
     characters that are written as themselves (a base64 attachment) is the same in every output, so the output
     of the tree with the marker, with the marker replaced by the text chunk by chunk, is exactly the output of the
     tree with the text (:func:`serialize`, :func:`signing.algorithms.canonical_digest`), without those copies.
-    The marker is a random token; an output that does not hold it exactly once is made from the tree with its
-    text put back (:meth:`put_back`)."""
+    The marker is a random token made of base64 characters only (in groups of four, so that it is a valid
+    ``xs:base64Binary`` where the text was one); an output that does not hold it exactly once is made from the tree
+    with its text put back (:meth:`put_back`)."""
 
-    def __init__(self, element: etree._Element, text: str) -> None:
+    def __init__(self, element: etree._Element, text: str, *, marker: str | None = None) -> None:
         self.element = element
         self.text: str | None = text
-        self.marker = f"nswgw-text-{uuid.uuid4().hex}"
+        self.marker = marker if marker is not None else f"NSWGWTEXT{uuid.uuid4().hex}AAA"
         element.text = self.marker
+
+    def rebind(self, root: etree._Element) -> TakenText | None:
+        """The same text standing as the same marker in another tree (a document parsed from an output of this
+        one: a mapping of it, the content without its signature), or None when no element of ``root``'s tree has
+        exactly the marker as its text."""
+        if self.text is None:
+            return None
+        for element in root.getroottree().iter(etree.Element):
+            if element.text == self.marker:
+                return TakenText(element, self.text, marker=self.marker)
+        return None
 
     def put_back(self) -> None:
         """Give the tree its text again (every later output is then made from the whole tree)."""
@@ -212,6 +238,79 @@ class TakenText:
             write(text[start : start + _CHUNK].encode("ascii"))
         write(parts[1])
         return True
+
+
+class Spliced:
+    """Bytes held as an output made with a :class:`TakenText`'s marker (:attr:`small`) and the text that goes in
+    its place: what a signed document, its evidence and each of its deliveries hold of one large attachment is then
+    the one text, however many of them there are. :meth:`chunks` gives the bytes in order (the store writes them so),
+    :meth:`tobytes` them whole. Made by :meth:`of`, which checks that the marker stands exactly once."""
+
+    __slots__ = ("small", "_parts", "_text", "_length")
+
+    def __init__(self, small: bytes, before: bytes, after: bytes, text: str) -> None:
+        self.small = small
+        self._parts = (before, after)
+        self._text = text
+        self._length = len(before) + len(text) + len(after)
+
+    @classmethod
+    def of(cls, small: bytes, taken: TakenText | None) -> bytes | Spliced:
+        """``small`` with ``taken``'s text in place of its marker: a :class:`Spliced` when the marker stands in
+        ``small`` exactly once, else ``small`` itself (no text taken, or none of it in ``small``: nothing to splice).
+        ``ValueError`` when the marker stands more than once (an output that copied the text)."""
+        if taken is None or taken.text is None:
+            return small
+        parts = small.split(taken.marker.encode("ascii"))
+        if len(parts) == 1:
+            return small
+        if len(parts) != 2:
+            raise ValueError("the large text stands more than once in this output")
+        return cls(small, parts[0], parts[1], taken.text)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
+        """The bytes in order, none longer than ``size`` but the parts around the text."""
+        yield self._parts[0]
+        text = self._text
+        for start in range(0, len(text), size):
+            yield text[start : start + size].encode("ascii")
+        yield self._parts[1]
+
+    def sha256(self) -> bytes:
+        running = hashlib.sha256()
+        for chunk in self.chunks():
+            running.update(chunk)
+        return running.digest()
+
+    def tobytes(self) -> bytes:
+        """The bytes whole (one copy of the text more: for small payloads and outputs that need them so)."""
+        out = io.BytesIO()
+        for chunk in self.chunks():
+            out.write(chunk)
+        return out.getvalue()
+
+
+def payload_bytes(data: bytes | Spliced) -> bytes:
+    """``data`` as one ``bytes`` (a :class:`Spliced` made whole)."""
+    return data if isinstance(data, bytes) else data.tobytes()
+
+
+def payload_chunks(data: bytes | Spliced, size: int = _CHUNK) -> Iterator[bytes | memoryview]:
+    """``data`` in order, in pieces of at most ``size`` bytes (views of ``bytes``; a :class:`Spliced`'s parts)."""
+    if isinstance(data, Spliced):
+        yield from data.chunks(size)
+        return
+    view = memoryview(data)
+    for start in range(0, len(view), size):
+        yield view[start : start + size]
+
+
+def payload_sha256(data: bytes | Spliced) -> bytes:
+    """SHA-256 of ``data`` (a :class:`Spliced` chunk by chunk)."""
+    return data.sha256() if isinstance(data, Spliced) else hashlib.sha256(data).digest()
 
 
 def take_text(root: etree._Element, *, at_least: int = LARGE_TEXT) -> TakenText | None:
@@ -252,3 +351,21 @@ def serialize(
     if declaration:
         text = _DECLARATION + text
     return text.encode("utf-8")
+
+
+def serialize_spliced(
+    element: etree._Element | etree._ElementTree,
+    *,
+    declaration: bool = True,
+    ascii: bool = False,
+    taken: TakenText | None = None,
+) -> bytes | Spliced:
+    """What :func:`serialize` gives, as a :class:`Spliced` sharing ``taken``'s text when the output holds it (the
+    text is then never copied whole); as ``bytes`` otherwise."""
+    small = serialize(element, declaration=declaration, ascii=ascii)
+    try:
+        return Spliced.of(small, taken)
+    except ValueError:
+        assert taken is not None
+        taken.put_back()
+        return serialize(element, declaration=declaration, ascii=ascii)

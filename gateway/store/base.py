@@ -48,6 +48,7 @@ from gateway.model import (
     Transition,
     overall_state,
 )
+from signing.xml import Spliced
 
 __all__ = [
     "Store",
@@ -469,7 +470,7 @@ class Store(abc.ABC):
     async def accept(
         self,
         message: Message,
-        payload: bytes | Excerpt,
+        payload: bytes | Spliced | Excerpt,
         deliveries: Sequence[Delivery],
         ack: SubmissionAck,
         *,
@@ -481,7 +482,8 @@ class Store(abc.ABC):
         its new status, one history event) in the same transaction, or refused by :func:`certificate_refusal`
         (raised; nothing at all is stored). A refused message (``REJECTED``) records no act.
 
-        ``payload`` is the evidence: the whole verified document of an accepted message, or the
+        ``payload`` is the evidence: the whole verified document of an accepted message (a
+        :class:`~signing.xml.Spliced` one written part by part, as each delivery's :attr:`~Delivery.body`), or the
         :class:`~gateway.model.Excerpt` of a refused one (its prefix in ``payload``, the size and SHA-256 of the
         whole in ``payload_size`` and ``payload_sha256``; both NULL for a whole payload).
 

@@ -33,8 +33,8 @@ Features:
   statement for the rows every write left (deliveries and transitions, ``unnest`` arrays) with
   the journal lock and head, one for the journal entries with the notification, COMMIT.
 * **large payloads in chunks**: payloads live in ``message_payloads`` and ``delivery_payloads``,
-  written once; one above 1 MiB is inserted by a binary ``COPY`` streamed in 1 MiB chunks and read
-  back by ``substring`` in 1 MiB chunks, so the gateway holds it about once rather than two or three
+  written once; one above 256 KiB is inserted by a binary ``COPY`` streamed in 256 KiB chunks and read
+  back by ``substring`` in 256 KiB chunks, so the gateway holds it about once rather than two or three
   times (asyncpg's encoded parameter, its read buffer).
 * **LISTEN/NOTIFY**: accepting a message notifies the channel of the schema with its
   destinations; every node listens and wakes its idle workers (:meth:`Store.on_work`).
@@ -148,6 +148,7 @@ from gateway.store.base import (
     procedure_stats,
     sender_flows,
 )
+from signing.xml import Spliced, payload_bytes, payload_chunks
 
 __all__ = ["PostgresStore", "upgrade_schema", "schema_version", "redact"]
 
@@ -264,7 +265,7 @@ _DELIVERY_COLUMNS = (
 )
 
 
-_COPY_CHUNK = 1024 * 1024
+_COPY_CHUNK = 256 * 1024
 """Payloads larger than this are inserted by a binary ``COPY`` streamed in chunks of this size and read back in
 chunks of it: asyncpg encodes a bound parameter into its message buffers (about 2.7 times the payload in memory at
 once) and holds a fetched value twice (the message it read and the ``bytes`` it decodes)."""
@@ -292,21 +293,20 @@ _COPY_TRAILER = struct.pack("!h", -1)
 """The signature, flags and header extension that open the data of a binary ``COPY``, and the end-of-data mark."""
 
 
-def _inline(data: bytes) -> bytes | None:
+def _inline(data: bytes | Spliced) -> bytes | None:
     """A payload as a parameter of the statement that inserts its row, or None when :func:`_copy_payload` writes it."""
-    return data if len(data) <= _COPY_CHUNK else None
+    return payload_bytes(data) if len(data) <= _COPY_CHUNK else None
 
 
-async def _copy_payload(conn: _Conn, table: str, key_column: str, key: str | int, data: bytes) -> None:
+async def _copy_payload(conn: _Conn, table: str, key_column: str, key: str | int, data: bytes | Spliced) -> None:
     """Insert one row of ``message_payloads`` or ``delivery_payloads`` (its key, then the payload) by a binary
     ``COPY`` whose data is the payload's chunks, sent as they are."""
     encoded = key.encode() if isinstance(key, str) else struct.pack("!q", key)
 
     async def rows() -> AsyncIterator[bytes | memoryview]:
         yield _COPY_HEADER + struct.pack("!hi", 2, len(encoded)) + encoded + struct.pack("!i", len(data))
-        view = memoryview(data)
-        for start in range(0, len(view), _COPY_CHUNK):
-            yield view[start : start + _COPY_CHUNK]
+        for chunk in payload_chunks(data, _COPY_CHUNK):
+            yield chunk
         yield _COPY_TRAILER
 
     await conn.copy_to_table(table, source=rows(), columns=[key_column, "data"], format="binary")
@@ -545,7 +545,7 @@ def _row_arguments(tx: _Tx, lock: int | None) -> tuple[Any, ...]:
         [d.queued_at for d in ds],
         [d.deadline for d in ds],
         [d.next_attempt_at for d in ds],
-        [_inline(d.payload) for d in ds],
+        [_inline(d.body) for d in ds],
         [d.content_type for d in ds],
         [m for m, _ in ts],
         [t.destination for _, t in ts],
@@ -1029,11 +1029,11 @@ class PostgresStore(Store):
         if tx.deliveries or tx.transitions or lock is not None:
             row = await conn.fetchrow(_ROWS, *_row_arguments(tx, lock))
         for d in tx.deliveries:
-            if _inline(d.payload) is None:
+            if len(d.body) > _COPY_CHUNK:
                 seq = await conn.fetchval(
                     "SELECT seq FROM deliveries WHERE message = $1 AND destination = $2", d.message_id, d.destination
                 )
-                await _copy_payload(conn, "delivery_payloads", "delivery", seq, d.payload)
+                await _copy_payload(conn, "delivery_payloads", "delivery", seq, d.body)
         notify = f"{self._node}:" + ",".join(sorted(tx.notify)) if tx.notify else None
         if not tx.journal:
             if notify is not None:
@@ -1084,7 +1084,7 @@ class PostgresStore(Store):
     async def accept(
         self,
         message: Message,
-        payload: bytes | Excerpt,
+        payload: bytes | Spliced | Excerpt,
         deliveries: Sequence[Delivery],
         ack: SubmissionAck,
         *,
@@ -1137,7 +1137,7 @@ class PostgresStore(Store):
                         f"message {message.id} conflicts with a stored row that is not visible", field="store"
                     )
                 return SubmissionAck.from_dict(json.loads(original)), False
-            if _inline(data) is None:
+            if len(data) > _COPY_CHUNK:
                 await _copy_payload(conn, "message_payloads", "message", message.id, data)
             tx.add_transitions(message.id, message.history)
             for d in deliveries:

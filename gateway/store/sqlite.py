@@ -103,6 +103,7 @@ from gateway.store.base import (
     procedure_stats,
     sender_flows,
 )
+from signing.xml import Spliced, payload_bytes, payload_chunks
 
 __all__ = ["SqliteStore", "translate"]
 
@@ -268,21 +269,23 @@ parameter is copied by SQLite and then again into the row it builds, and a SELEC
 value in SQLite and then copies it into Python (twice the payload in memory at once, either way)."""
 
 
-def _insert_payload(conn: sqlite3.Connection, table: str, key_column: str, key: str | int, data: bytes) -> None:
+def _insert_payload(
+    conn: sqlite3.Connection, table: str, key_column: str, key: str | int, data: bytes | Spliced
+) -> None:
     """Insert the payload row of a message (``message_payloads``) or a delivery (``delivery_payloads``): a small
-    payload as a parameter, a large one as a zero-filled blob of its size (``zeroblob(?)``) filled in chunks.
-    Payload rows are never updated: SQLite would build the whole row in memory again."""
+    payload as a parameter, a large one as a zero-filled blob of its size (``zeroblob(?)``) filled in chunks (a
+    :class:`~signing.xml.Spliced` one part after the other). Payload rows are never updated: SQLite would build the
+    whole row in memory again."""
     if len(data) <= _BLOB_CHUNK:
-        conn.execute(f"INSERT INTO {table} ({key_column}, data) VALUES (?, ?)", (key, data))
+        conn.execute(f"INSERT INTO {table} ({key_column}, data) VALUES (?, ?)", (key, payload_bytes(data)))
         return
     rowid = conn.execute(
         f"INSERT INTO {table} ({key_column}, data) VALUES (?, zeroblob(?))", (key, len(data))
     ).lastrowid
     assert rowid is not None  # a row was just inserted
-    view = memoryview(data)
     with conn.blobopen(table, "data", rowid) as blob:
-        for start in range(0, len(view), _BLOB_CHUNK):
-            blob.write(view[start : start + _BLOB_CHUNK])
+        for chunk in payload_chunks(data, _BLOB_CHUNK):
+            blob.write(chunk)
 
 
 def _read_payload(conn: sqlite3.Connection, table: str, rowid: int) -> bytes:
@@ -708,7 +711,7 @@ class SqliteStore(Store):
     async def accept(
         self,
         message: Message,
-        payload: bytes | Excerpt,
+        payload: bytes | Spliced | Excerpt,
         deliveries: Sequence[Delivery],
         ack: SubmissionAck,
         *,
@@ -780,7 +783,7 @@ class SqliteStore(Store):
                     ),
                 )
                 assert row.lastrowid is not None  # a row was just inserted
-                _insert_payload(conn, "delivery_payloads", "delivery", row.lastrowid, d.payload)
+                _insert_payload(conn, "delivery_payloads", "delivery", row.lastrowid, d.body)
                 _insert_transitions(conn, message.id, d.history)
             if message.state is not State.REJECTED:
                 if certificate is not None:

@@ -18,16 +18,18 @@ from lxml import etree
 
 from gateway.api import Gateway
 from gateway.config import Config
+from gateway.journal import check_evidence
 from gateway.ports import DocumentSigner, DocumentVerifier, PartyId
 from helpers.gateway import TOKENS, Receiver, eventually, make_config, submit
 from helpers.ocsp import dev_pki  # noqa: F401
+from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
 from signing.policy import SigningProfile, VerifyPolicy
 from signing.sign import sign_document, sign_element
 from signing.trust import PinnedCertificate, TrustStore
 from signing.verify import verify_document
-from signing.xml import parse_xml, serialize
+from signing.xml import Spliced, parse_xml, payload_bytes, serialize
 
 BULK = base64.b64encode(os.urandom(3 * 4096)).decode("ascii")
 ECO = f'<Eco xmlns="urn:test:eco" kind="form-d"><Exporter>Minh Phu</Exporter><Scan>{BULK}</Scan></Eco>'
@@ -172,9 +174,32 @@ def test_large_signed_document_verified_gives_the_evidence_content_and_digest_of
     raw = sign_document(LARGE.encode(), _signer(dev_pki, "moit"))
     evidence, content, digest, resigned = _whole_tree_outputs(dev_pki, raw)
     verified = _verifier(dev_pki, VerifyPolicy()).verify(raw, PartyId("MOIT"))
-    assert (verified.signed, verified.content, verified.digest) == (evidence, content, digest)
+    taken = verified.taken
+    assert taken is not None and isinstance(verified.signed, Spliced)
+    assert len(verified.content) < 4096  # the text stands as its marker: checks and mappings read a small document
+    assert verified.signed.tobytes() == evidence
+    assert payload_bytes(Spliced.of(verified.content, taken)) == content
+    assert verified.digest == digest
     assert verified.tree is None  # its text was taken out: the signer parses the content
-    assert _gateway_signer(dev_pki).sign(verified.content, "TH") == resigned
+    signer = _gateway_signer(dev_pki)
+    signed = signer.sign_spliced(verified.content, "TH", taken)
+    assert isinstance(signed, Spliced) and signed.tobytes() == resigned
+    assert payload_bytes(signer.sign_spliced(verified.content, "PLAIN", taken)) == content
+
+
+def test_large_text_a_mapping_copied_twice_is_signed_whole(dev_pki: DevPki) -> None:
+    raw = sign_document(LARGE.encode(), _signer(dev_pki, "moit"))
+    verified = _verifier(dev_pki, VerifyPolicy()).verify(raw, PartyId("MOIT"))
+    assert verified.taken is not None
+    marker = verified.taken.marker
+    twice = verified.content.replace(b"</Eco>", f"<Copy>{marker}</Copy></Eco>".encode())
+    signed = _gateway_signer(dev_pki).sign_spliced(twice, "TH", verified.taken)
+    assert isinstance(signed, bytes)
+    bulk = LARGE.split("<Scan>")[1].split("</Scan>")[0]
+    assert signed.count(bulk.encode()) == 2 and marker.encode() not in signed
+    verify_document(
+        signed, trust=TrustStore(party="gw", pinned=(PinnedCertificate(dev_pki.party("nsw-gateway").cert),))
+    )
 
 
 async def _submit_large(s: aiohttp.ClientSession, url: str, mid: str, raw: bytes) -> tuple[int, dict[str, Any]]:
@@ -205,3 +230,35 @@ async def test_large_signed_submission_delivers_the_document_libxml2_signs_from_
         await th.stop()
     assert th.requests[0]["body"] == _whole_tree_outputs(dev_pki, raw)[3]
     assert duplicate == 409 and refused["error"]["code"] == "DUPLICATE_CONTENT"
+
+
+@pytest.mark.parametrize("kind", STORE_PARAMS)
+async def test_large_signed_submission_to_two_destinations_stores_and_delivers_the_whole_bytes_on_each_store(
+    tmp_path: Path, dev_pki: DevPki, kind: str
+) -> None:
+    raw = sign_document(LARGE.encode(), _signer(dev_pki, "moit"))
+    evidence, content, _, resigned = _whole_tree_outputs(dev_pki, raw)
+    th, plain = await Receiver().start(), await Receiver().start()
+    try:
+        config = _config(
+            tmp_path, dev_pki, {"TH": th.url, "PLAIN": plain.url}, {"PLAIN": {"signing": {"profile": "none"}}}
+        )
+        async with Gateway(config, store=STORES[kind](tmp_path)) as gw, aiohttp.ClientSession() as s:
+            status, ack = await _submit_large(s, gw.url, "ECO-5", raw)
+            assert status == 202, ack
+
+            async def both_delivered() -> bool:
+                return sum(e.kind == "DELIVERED" for e in await gw.store.journal()) == 2
+
+            await eventually(both_delivered)
+            assert await gw.store.message_payload(ack["id"]) == evidence
+            entries = await gw.store.journal()
+            digests = await gw.store.evidence_digests(entries)
+    finally:
+        await th.stop()
+        await plain.stop()
+    assert th.requests[0]["body"] == resigned
+    assert plain.requests[0]["body"] == content
+    accepted = [e for e in entries if e.message_id == ack["id"] and e.kind == "ACCEPTED"]
+    assert [e.digest for e in accepted] == [hashlib.sha256(evidence).hexdigest()]
+    assert check_evidence(entries, digests) == []

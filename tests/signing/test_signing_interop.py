@@ -5,6 +5,8 @@ Documents signed by them verify with ours; ours verify with them; tampering is c
 
 from __future__ import annotations
 
+import base64
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -194,3 +196,76 @@ def test_document_signed_by_signxml_verifies_with_ours(pki, c14n):
     result = verify_document(signed, trust=pki.trust)
     assert result.certificate == pki.cert
     assert len(result.chain) == 3
+
+
+def _large_template(pki: Pki, c14n: str, uri: str) -> bytes:
+    """:func:`_template` with a 2 MiB base64 scan before the signature and an element after it (the signature's
+    tail text stays in the document the enveloped-signature transform leaves)."""
+    root = etree.fromstring(_template(pki, c14n, uri))
+    ns = f"{{{NS}}}"
+    scan = etree.Element(ns + "Scan", MimeType="application/pdf")
+    scan.text = base64.b64encode(os.urandom(1536 * 1024)).decode("ascii")
+    scan.tail = "\n  "
+    signature = root.find(f"{{{A.DS_NS}}}Signature")
+    assert signature is not None
+    signature.addprevious(scan)
+    signature.tail = "\n  "
+    after = etree.SubElement(root, ns + "IssuedAt")
+    after.text = "2026-12-03"
+    after.tail = "\n"
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@pytest.mark.parametrize("c14n", [A.C14N_EXCLUSIVE, A.C14N_INCLUSIVE], ids=["exc", "inc"])
+@pytest.mark.parametrize("uri", ["", "#co-42"], ids=["uri-empty", "uri-id"])
+def test_large_document_signed_by_xmlsec1_is_checked_with_its_text_out_of_the_tree(pki, c14n, uri):
+    tmpl = pki.dir / "large-template.xml"
+    tmpl.write_bytes(_large_template(pki, c14n, uri))
+    out = pki.dir / "large-signed-by-xmlsec1.xml"
+    done = subprocess.run(
+        [
+            XMLSEC1,
+            "--sign",
+            "--privkey-pem",
+            f"{pki.dir / 'key.pem'},{pki.dir / 'cert.pem'},{pki.dir / 'mid.pem'}",
+            "--id-attr:Id",
+            f"{NS}:CertificateOfOrigin",
+            "--output",
+            str(out),
+            str(tmpl),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    signed = out.read_bytes()
+    result = verify_document(signed, trust=pki.trust, leave_out=True)
+    assert result.taken is not None and result.taken.text is not None  # checked without libxmlsec1's copies
+    assert result.certificate == pki.cert
+    whole = verify_document(signed, trust=pki.trust)
+    assert whole.taken is None and whole.element.find(f"{{{NS}}}Scan").text == result.taken.text
+    scan = signed.index(b"<Scan")
+    altered = signed[: scan + 200] + bytes([signed[scan + 200] ^ 0x01]) + signed[scan + 201 :]
+    with pytest.raises(NswError) as info:
+        verify_document(altered, trust=pki.trust, leave_out=True)
+    assert info.value.code == "SIG_DIGEST_MISMATCH"
+    with pytest.raises(NswError) as info:
+        verify_document(signed.replace(b"<IssuedAt>2026-12-03", b"<IssuedAt>2026-12-04"), trust=pki.trust)
+    assert info.value.code == "SIG_DIGEST_MISMATCH"
+    value = signed.index(b"SignatureValue>") + len(b"SignatureValue>")
+    flipped = signed[:value] + (b"A" if signed[value : value + 1] != b"A" else b"B") + signed[value + 1 :]
+    with pytest.raises(NswError) as info:
+        verify_document(flipped, trust=pki.trust, leave_out=True)
+    assert info.value.code == "SIG_SIGNATURE_INVALID"
+
+
+def test_large_document_signed_by_us_with_its_text_out_of_the_tree_verifies_with_xmlsec1(pki):
+    root = etree.fromstring(_large_template(pki, A.C14N_EXCLUSIVE, ""))
+    template = root.find(f"{{{A.DS_NS}}}Signature")
+    assert template is not None
+    root.remove(template)
+    signed = sign_document(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), pki.signer)
+    done = _xmlsec1_verify(pki, signed, "large-ours.xml")
+    assert done.returncode == 0, done.stderr
+    assert verify_document(signed, trust=pki.trust, leave_out=True).taken is not None
