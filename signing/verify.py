@@ -459,14 +459,13 @@ def verify_document(
     leaf, presented = _pick_leaf(_certificates(signature), trust, at)
     chain = trust.validate(leaf, presented, policy=policy, at=at)
 
+    checked = _Signature(root, signature, signed_info, c14n, method, signature_value, refs, leaf)
     taken = take_text(root)
-    if taken is not None and not _spliced_check(
-        root, signature, signed_info, c14n, method, signature_value, refs, leaf, taken
-    ):
+    if taken is not None and not _spliced_check(checked, taken):
         taken.put_back()
         taken = None
     if taken is None:
-        _xmlsec_check(root, signature, signed_info, c14n, method, signature_value, refs, leaf)
+        _xmlsec_check(checked)
     elif not leave_out:
         taken.put_back()
         taken = None
@@ -488,19 +487,31 @@ def _inside(element: etree._Element, ancestor: etree._Element) -> bool:
     return any(a is ancestor for a in element.iterancestors()) or element is ancestor
 
 
-def _spliced_check(
-    root: etree._Element,
-    signature: etree._Element,
-    signed_info: etree._Element,
-    c14n: str,
-    method: str,
-    signature_value: bytes,
-    refs: list[_Reference],
-    certificate: x509.Certificate,
-    taken: TakenText,
-) -> bool:
+@dataclass(frozen=True)
+class _Signature:
+    """A signature whose structure, algorithms, references and signer passed the policy: what the cryptographic
+    check needs."""
+
+    root: etree._Element
+    signature: etree._Element
+    signed_info: etree._Element
+    c14n: str
+    method: str
+    signature_value: bytes
+    refs: list[_Reference]
+    certificate: x509.Certificate
+
+
+def _spliced_check(checked: _Signature, taken: TakenText) -> bool:
     """Whether the signature holds, checked with ``taken``'s text out of the tree (see the module's docstring);
     False for a signature this check does not cover as well as for one that fails it."""
+    root, signature, signed_info, refs = checked.root, checked.signature, checked.signed_info, checked.refs
+    c14n, method, signature_value, certificate = (
+        checked.c14n,
+        checked.method,
+        checked.signature_value,
+        checked.certificate,
+    )
     if _inside(taken.element, signature) or any(isinstance(c.tag, str) for c in _c14n_parameters(signed_info)):
         return False
     try:
@@ -556,17 +567,15 @@ def _remove_keeping_tail(element: etree._Element) -> None:
     parent.remove(element)
 
 
-def _xmlsec_check(
-    root: etree._Element,
-    signature: etree._Element,
-    signed_info: etree._Element,
-    c14n: str,
-    method: str,
-    signature_value: bytes,
-    refs: list[_Reference],
-    leaf: x509.Certificate,
-) -> None:
-    """libxmlsec1's check of the signature with ``leaf``'s key; its failure diagnosed (:func:`_diagnose`)."""
+def _xmlsec_check(checked: _Signature) -> None:
+    """libxmlsec1's check of the signature with the signer's key; its failure diagnosed (:func:`_diagnose`)."""
+    root, signature, signed_info, refs, leaf = (
+        checked.root,
+        checked.signature,
+        checked.signed_info,
+        checked.refs,
+        checked.certificate,
+    )
     primary = refs[0]
     ctx = xmlsec.SignatureContext()
     ctx.key = _xmlsec_key(leaf)
@@ -580,4 +589,6 @@ def _xmlsec_check(
     try:
         ctx.verify(signature)
     except xmlsec.Error:
-        raise _diagnose(root, signature, signed_info, c14n, method, signature_value, primary, leaf) from None
+        raise _diagnose(
+            root, signature, signed_info, checked.c14n, checked.method, checked.signature_value, primary, leaf
+        ) from None

@@ -109,12 +109,11 @@ def _template(pki: Pki, c14n: str, uri: str) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-@pytest.mark.parametrize("c14n", [A.C14N_EXCLUSIVE, A.C14N_INCLUSIVE], ids=["exc", "inc"])
-@pytest.mark.parametrize("uri", ["", "#co-42"], ids=["uri-empty", "uri-id"])
-def test_document_signed_by_xmlsec1_verifies_with_ours(pki, c14n, uri):
-    tmpl = pki.dir / "template.xml"
-    tmpl.write_bytes(_template(pki, c14n, uri))
-    out = pki.dir / "signed-by-xmlsec1.xml"
+def _xmlsec1_sign(pki: Pki, template: bytes, name: str) -> bytes:
+    """``template`` (a document with an empty ds:Signature) signed by the xmlsec1 command with the PKI's key."""
+    tmpl = pki.dir / f"{name}.xml"
+    tmpl.write_bytes(template)
+    out = pki.dir / f"{name}-signed-by-xmlsec1.xml"
     done = subprocess.run(
         [
             XMLSEC1,
@@ -132,7 +131,13 @@ def test_document_signed_by_xmlsec1_verifies_with_ours(pki, c14n, uri):
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    signed = out.read_bytes()
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("c14n", [A.C14N_EXCLUSIVE, A.C14N_INCLUSIVE], ids=["exc", "inc"])
+@pytest.mark.parametrize("uri", ["", "#co-42"], ids=["uri-empty", "uri-id"])
+def test_document_signed_by_xmlsec1_verifies_with_ours(pki, c14n, uri):
+    signed = _xmlsec1_sign(pki, _template(pki, c14n, uri), "template")
     result = verify_document(signed, trust=pki.trust)
     assert result.certificate == pki.cert
     assert result.c14n_method == c14n and result.reference_uri == uri
@@ -219,27 +224,7 @@ def _large_template(pki: Pki, c14n: str, uri: str) -> bytes:
 @pytest.mark.parametrize("c14n", [A.C14N_EXCLUSIVE, A.C14N_INCLUSIVE], ids=["exc", "inc"])
 @pytest.mark.parametrize("uri", ["", "#co-42"], ids=["uri-empty", "uri-id"])
 def test_large_document_signed_by_xmlsec1_is_checked_with_its_text_out_of_the_tree(pki, c14n, uri):
-    tmpl = pki.dir / "large-template.xml"
-    tmpl.write_bytes(_large_template(pki, c14n, uri))
-    out = pki.dir / "large-signed-by-xmlsec1.xml"
-    done = subprocess.run(
-        [
-            XMLSEC1,
-            "--sign",
-            "--privkey-pem",
-            f"{pki.dir / 'key.pem'},{pki.dir / 'cert.pem'},{pki.dir / 'mid.pem'}",
-            "--id-attr:Id",
-            f"{NS}:CertificateOfOrigin",
-            "--output",
-            str(out),
-            str(tmpl),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    signed = out.read_bytes()
+    signed = _xmlsec1_sign(pki, _large_template(pki, c14n, uri), "large")
     result = verify_document(signed, trust=pki.trust, leave_out=True)
     assert result.taken is not None and result.taken.text is not None  # checked without libxmlsec1's copies
     assert result.certificate == pki.cert
