@@ -11,7 +11,12 @@ answers built with ``adapters.vnsw_soap.envelope``, signatures in ``<SystemSigna
 search ``GET /v1/messages?reference=``.
 
 ``asw-formd`` (:class:`BrokenAs4Peer`): the gateway's own ``As4Receiver`` with defects injected around it
-(a forgetful duplicate store, a lax trust store, rewritten receipts).
+(a forgetful duplicate store, a lax trust store, rewritten receipts). For the kit as receiver it delivers e-Form Ds
+to the kit (:meth:`BrokenAs4Peer.deliver`), keeps each certificate's status from the kit's notifications (the
+gateway's own rules, ``gateway.store.base``) and shows it to the issuer at ``GET /v1/certificates/{country}/{number}``;
+its lifecycle defects ignore a receipt notification or a utilization, drop a rejection's reason, refuse
+verification requests or accept notifications about certificates it never carried. As the kit's receiver it keeps
+the kit's e-Form Ds too: an amendment before its original is CO_UNKNOWN, unless ``accept-early-amendments``.
 
 ``asw-acdd``: the ``rest-intermediary`` peer taking ACDD XML (``X-Format: acdd``), validated by the ``acdd``
 mapping; its defects take a declaration missing a parameter, a bad HS code, a bad UN/LOCODE or a rejection
@@ -114,6 +119,12 @@ DEFECTS: Mapping[str, Mapping[str, str]] = {
         "process-duplicates": "NSW-AS4-TA07",
         "accept-xxe": "NSW-AS4-TA08",
         "accept-any-signer": "NSW-AS4-TA09",
+        "accept-early-amendments": "NSW-AS4-TA10",
+        "ignore-receipt-notices": "NSW-AS4-RX03",
+        "ignore-utilizations": "NSW-AS4-RX04",
+        "drop-rejection-reasons": "NSW-AS4-RX05",
+        "refuse-verification-requests": "NSW-AS4-RX06",
+        "accept-unknown-certificates": "NSW-AS4-RX07",
     },
     "asw-acdd": {
         "ignore-missing-parameters": "NSW-ACDD-TA02",
@@ -573,11 +584,44 @@ class _ForgingStore:
         return self.receipts.setdefault((partner, message_id), receipt)
 
 
+_NOTICE_TYPE = "/CertificateNotification/Notification/TypeCode"
+
+
+@dataclass
+class _Certificate:
+    """An e-Form D the AS4 peer delivered: its status and history, as ``GET /v1/certificates/...`` shows them."""
+
+    issuing_country: str
+    number: str
+    issuer: str
+    status: str = "issued"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def step(self, event: str, party: str, detail: Mapping[str, str] | None = None) -> None:
+        from gateway.store.base import certificate_status
+
+        moved = certificate_status(event, self.status) if event != "issued" else "issued"
+        if moved is not None:
+            self.status = moved
+        self.history.append({"status": event, "at": iso_utc(time.time()), "party": party, "detail": dict(detail or {})})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "issuing_country": self.issuing_country,
+            "number": self.number,
+            "issuer": self.issuer,
+            "status": self.status,
+            "history": self.history,
+        }
+
+
 class BrokenAs4Peer:
     """An AS4 receiver for the kit's party (``adapters.as4.As4Receiver`` underneath) with switchable defects.
 
-    ``party_id`` receives from ``kit_party`` under the Service/Action given, signs its signals with
-    ``pki``'s ``party_id`` certificate and trusts the kit's PKI (with its CRL) unless a defect says otherwise.
+    ``party_id`` receives from ``kit_party`` under the Service/Action given (and its certificate notifications
+    under ``notification_action``), signs its signals with ``pki``'s ``party_id`` certificate and trusts the kit's
+    PKI (with its CRL) unless a defect says otherwise. The e-Form Ds it :meth:`deliver` s are issued by ``issuer``,
+    who reads their status with ``issuer_token``.
     """
 
     def __init__(
@@ -589,9 +633,12 @@ class BrokenAs4Peer:
         party_id: str = "nsw-gateway",
         service: str = "urn:asean:asw:e-form-d",
         action: str = "SubmitFormD",
+        notification_action: str = "NotifyFormD",
         path: str = "/as4",
+        issuer: str = "MOIT",
+        issuer_token: str = "issuer-token",
     ) -> None:
-        from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode
+        from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode, ReceptionAwareness
         from signing.keys import SoftwareSigner
         from signing.revocation import NoRevocationCheck
         from signing.xenc import SoftwareDecrypter
@@ -631,11 +678,12 @@ class BrokenAs4Peer:
             service=service,
             action=action,
         )
+        notices = pmode.model_copy(update={"id": f"{party_id}-{kit_party}-notices", "action": notification_action})
         self._signer = SoftwareSigner(ours.key, ours.cert, [pki.pki.issuing_cert])
         self._forging = _ForgingStore()
         self.receiver = As4Receiver(
             party_id=party_id,
-            partners={kit_party: As4Partner(pmode, trust, kit.cert)},
+            partners={kit_party: [As4Partner(pmode, trust, kit.cert), As4Partner(notices, trust, kit.cert)]},
             signer=self._signer,
             decrypter=SoftwareDecrypter(ours.key, ours.cert),
             store=_ForgetfulStore() if "process-duplicates" in self.defects else self._forging,
@@ -646,14 +694,148 @@ class BrokenAs4Peer:
         self._last: Any = None
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.kit_party, self.notification_action = kit_party, notification_action
+        self.issuer, self.issuer_token = issuer, issuer_token
+        self.certificates: dict[tuple[str, str], _Certificate] = {}
+        """The e-Form Ds the peer delivered, by (issuing country, number)."""
+        self._outbound = PMode(
+            id=f"{party_id}-{kit_party}-out",
+            initiator=PartyConfig(party_id=party_id, party_id_type=unregistered),
+            responder=PartyConfig(party_id=kit_party, party_id_type=unregistered),
+            service=service,
+            action=action,
+            reception_awareness=ReceptionAwareness(attempts=1, initial_wait=0.01, max_wait=0.05),
+        )
+        self._kit_trust = TrustStore(
+            kit_party,
+            anchors=(pki.pki.root_cert,),
+            intermediates=(pki.pki.issuing_cert,),
+            signers=SignerIdentity.of(kit.cert),
+        )
+        self._kit_cert = kit.cert
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def _sink(self, received: Any) -> None:
+        if received.user_message.action == self.notification_action:
+            self._notice(received)  # a refusal is answered with a signed error signal, nothing processed
+        else:
+            self._issue(received)
         self.processed.append(received.user_message.message_id)
         self._last = received
+
+    def _issue(self, received: Any) -> None:
+        """Keep the kit's e-Form D as issued by the kit; an amendment needs its original (the gateway's rules),
+        unless the ``accept-early-amendments`` defect is on."""
+        from gateway.store.base import certificate_refusal
+
+        for payload in received.payloads.values():
+            act = registry.get("form-d").certificate(payload)
+            if act is None:
+                continue
+            known = self.certificates.get((act.issuing_country, act.number))
+            if act.issues:
+                if known is None:
+                    certificate = _Certificate(act.issuing_country, act.number, self.kit_party)
+                    self.certificates[(act.issuing_country, act.number)] = certificate
+                    certificate.step("issued", self.kit_party)
+                continue
+            if known is None and "accept-early-amendments" in self.defects:
+                continue
+            refusal = certificate_refusal(act, self.kit_party, known.issuer if known is not None else None)
+            if refusal is not None:
+                raise refusal
+            assert known is not None
+            known.step(act.action, self.kit_party, act.detail)
+
+    def _notice(self, received: Any) -> None:
+        """Apply the kit's certificate notification (the gateway's rules: ``certificate_refusal`` and
+        ``certificate_status``), unless a lifecycle defect says otherwise."""
+        from gateway.store.base import certificate_refusal
+
+        formd = registry.get("form-d")
+        payloads = list(received.payloads.values())
+        if len(payloads) != 1:
+            raise RequestInvalid(f"expected one payload, got {len(payloads)}", field="eb:PayloadInfo")
+        issues = formd.validate(payloads[0])
+        if issues:
+            raise ValidationFailed(issues)
+        act = formd.certificate(payloads[0])
+        if act is None or act.issues:
+            raise RequestInvalid("the payload is no certificate notification", field="eb:PayloadInfo")
+        known = self.certificates.get((act.issuing_country, act.number))
+        if known is None and "accept-unknown-certificates" in self.defects:
+            return  # receipted, and nothing to record it in
+        refusal = certificate_refusal(act, self.kit_party, known.issuer if known is not None else None)
+        if refusal is not None:
+            raise refusal
+        assert known is not None
+        if act.action == "verification_request" and "refuse-verification-requests" in self.defects:
+            raise RequestInvalid("verification requests are not taken", field=_NOTICE_TYPE)
+        if (act.action == "received" and "ignore-receipt-notices" in self.defects) or (
+            act.action == "utilized" and "ignore-utilizations" in self.defects
+        ):
+            return
+        detail = dict(act.detail)
+        if act.action == "rejected" and "drop-rejection-reasons" in self.defects:
+            detail = {k: v for k, v in detail.items() if k not in ("reason_code", "reason")}
+        known.step(act.action, self.kit_party, detail)
+
+    async def deliver(self, url: str, numbers: Iterable[str], *, attempts: int = 500) -> None:
+        """Deliver an e-Form D numbered each of ``numbers`` (the kit's sample, issued by ``issuer``) to the kit
+        listening at ``url`` over AS4, one after the other, each until the kit receipts it (a 503 is followed by
+        a resend with the same MessageId); each is ``issued``, then ``delivered`` once receipted."""
+        from adapters.as4 import As4Adapter
+        from conformance.profiles.rest import CERTIFICATE_NUMBER, sample_document
+        from gateway.errors import PartnerUnavailable
+        from gateway.ports import OutboundMessage
+
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(min(seconds, 0.05))
+
+        adapter = As4Adapter(
+            url,
+            timeout=10,
+            options={
+                "pmode": self._outbound,
+                "signer": self._signer,
+                "trust": self._kit_trust,
+                "encryption_certificate": self._kit_cert,
+                "sleep": sleep,
+            },
+        )
+        formd = registry.get("form-d")
+        async with adapter:
+            for number in numbers:
+                body = sample_document().replace(CERTIFICATE_NUMBER, f"<ID>{number}</ID>".encode())
+                act = formd.certificate(body)
+                assert act is not None and act.issues, "the kit's sample is no e-Form D"
+                certificate = _Certificate(act.issuing_country, act.number, self.issuer)
+                self.certificates[(act.issuing_country, act.number)] = certificate
+                certificate.step("issued", self.issuer)
+                message = OutboundMessage(f"peer-{uuid.uuid4().hex}", body, self.issuer, "eco.form_d", number)
+                for _ in range(attempts):
+                    try:
+                        await adapter.deliver(message)
+                        break
+                    except PartnerUnavailable:  # as the gateway's delivery engine does: the same message again
+                        await asyncio.sleep(0.02)
+                else:
+                    raise PartnerUnavailable(f"the kit did not receipt {number} in {attempts} attempts", field="url")
+                certificate.step("delivered", self.kit_party)
+
+    async def _certificate(self, request: web.Request) -> web.Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token.strip() != self.issuer_token:
+            error: NswError = NotAuthenticated("the issuer's bearer token is required", field="Authorization")
+            return web.json_response({"error": error.to_dict()}, status=error.http_status)
+        found = self.certificates.get((request.match_info["country"], request.match_info["number"]))
+        if found is None:
+            error = MessageNotFound("no such certificate of origin", field="number")
+            return web.json_response({"error": error.to_dict()}, status=error.http_status)
+        return web.json_response(found.to_dict())
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if "accept-xxe" in self.defects:
@@ -692,6 +874,7 @@ class BrokenAs4Peer:
     async def __aenter__(self) -> BrokenAs4Peer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post(self.path, self._handle)
+        app.router.add_get("/v1/certificates/{country}/{number}", self._certificate)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()

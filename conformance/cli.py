@@ -92,7 +92,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     run = sub.add_parser("run", help="run a profile's cases against a party and write the reports")
     run.add_argument("--profile", required=True, choices=names)
-    run.add_argument("--target", help="base URL of the party's endpoint (kit as sender)")
+    run.add_argument(
+        "--target", help="base URL of the party's endpoint (kit as sender; as receiver, where asw-formd notifies)"
+    )
     run.add_argument(
         "--as",
         dest="role",

@@ -91,6 +91,15 @@ class As4Settings(_Frozen):
     """eb:Action of the user messages."""
     receiver_path: str = "/as4"
     """As receiver: the path the party posts to."""
+    notification_action: str = "NotifyFormD"
+    """eb:Action of the kit's certificate notifications (receipt, utilization, rejection, verification request)
+    about the e-Form Ds the party delivered to the kit (same eb:Service)."""
+    notifying_country: str = Field("TH", pattern=r"^[A-Z]{2}$")
+    """The importing country the kit notifies as (``NotifyingCountryCode``)."""
+    issuer_token: str | None = None
+    """As receiver: the API bearer token of the party that issued the e-Form Ds the party delivers to the kit; the
+    lifecycle cases read each certificate's status with it at ``GET /v1/certificates/{country}/{number}`` of the
+    target (None: those cases are unmet)."""
 
 
 class AcddSettings(_Frozen):

@@ -7,6 +7,12 @@ to ``settings.as4.party_id``, posts them to ``settings.as4.endpoint`` and reads 
 signature must verify for the party (``verify_signal``), and, for a receipt, that acknowledges exactly the
 message and the references the kit signed (``check_receipt``). An ebMS error signal's ErrorDetail starts
 with the party's coded error (``SIG_DIGEST_MISMATCH incident ...``).
+
+As receiver the kit is the importing side: it receipts the e-Form Ds the party delivers (RX01, RX02), then
+(RX03-RX07, which also need ``--target``) sends the party certificate notifications about them under eb:Action
+``settings.as4.notification_action`` (receipt, utilization, rejection with a reason, verification request; one
+about a certificate never carried) and reads each certificate's status as its issuer sees it
+(``GET /v1/certificates/{country}/{number}`` with ``settings.as4.issuer_token``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -37,7 +45,7 @@ from adapters.as4 import (
 from adapters.as4.mime import parse_multipart
 from conformance.listener import Incoming, Listener, listening, require_target
 from conformance.pki import ANOTHER_PARTNER, EXPIRED, REVOKED, KitPki, open_pki
-from conformance.profiles.rest import sample_document
+from conformance.profiles.rest import CERTIFICATE_NUMBER, sample_document
 from conformance.registry import case, profile
 from conformance.runner import PREPARING, TRANSPORT_ERRORS, CaseContext, HttpReply, PrerequisiteUnmet, unreachable
 from conformance.settings import As4Settings, RunOptions
@@ -74,15 +82,17 @@ class As4Session:
     """Who may sign for the party (its receipts; as receiver, its user messages)."""
     listener: Listener | None = None
     seen: set[str] = field(default_factory=set)
+    delivered: list[tuple[str, str]] = field(default_factory=list)
+    """(issuing country, number) of each e-Form D the party delivered and the kit receipted, in order."""
 
     @property
     def settings(self) -> As4Settings:
         return self.options.settings.as4
 
-    def pmode(self) -> PMode:
+    def pmode(self, action: str | None = None) -> PMode:
         s = self.settings
         return PMode(
-            id=f"{s.kit_party_id}-{s.party_id}-formd",
+            id=f"{s.kit_party_id}-{s.party_id}-formd" + (f"-{action}" if action else ""),
             initiator=PartyConfig(party_id=s.kit_party_id, party_id_type=PARTY_ID_TYPE),
             responder=PartyConfig(
                 party_id=s.party_id,
@@ -90,7 +100,7 @@ class As4Session:
                 role="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/responder",
             ),
             service=s.service,
-            action=s.action,
+            action=action or s.action,
             message_id_domain="conformance",
         )
 
@@ -105,8 +115,17 @@ class As4Session:
             return self.pki.signer(ANOTHER_PARTNER)
         return self.pki.signer({"valid": self.options.settings.signer, "expired": EXPIRED, "revoked": REVOKED}[kind])
 
-    def build(self, *, signer: str = "valid", conversation: str | None = None) -> OutgoingMessage:
-        pm = self.pmode()
+    def build(
+        self,
+        *,
+        signer: str = "valid",
+        conversation: str | None = None,
+        action: str | None = None,
+        payload: bytes | None = None,
+    ) -> OutgoingMessage:
+        """A signed, encrypted user message of the kit's party carrying ``payload`` (default: the sample e-Form D)
+        under eb:Action ``action`` (default: settings 'as4.action')."""
+        pm = self.pmode(action)
         user = UserMessage(
             message_id=f"{uuid.uuid4().hex}@conformance",
             timestamp=datetime.now(UTC),
@@ -116,8 +135,9 @@ class As4Session:
             action=pm.action,
             conversation_id=conversation or f"conf-conv-{uuid.uuid4().hex}",
         )
+        body = sample_document() if payload is None else payload
         return build_user_message(
-            user, [Payload(sample_document())], signer=self.signer(signer), pmode=pm, encrypt_for=self.party_certificate
+            user, [Payload(body)], signer=self.signer(signer), pmode=pm, encrypt_for=self.party_certificate
         )
 
     async def post(self, ctx: CaseContext, body: bytes, content_type: str, note: str = "") -> HttpReply:
@@ -415,6 +435,41 @@ async def another_partners_certificate(ctx: CaseContext) -> None:
     await _cert_case(ctx, "another-partner", "CERT_IDENTITY_MISMATCH")
 
 
+def _certificate(number: str, *, amends: str | None = None) -> bytes:
+    """The sample e-Form D numbered ``number``; with ``amends``, an amendment of that certificate."""
+    data = sample_document().replace(CERTIFICATE_NUMBER, f"<ID>{number}</ID>".encode())
+    if amends is None:
+        return data
+    cumulation = b"</PartialCumulation>"
+    return data.replace(cumulation, cumulation + f"<AmendedCertificateID>{amends}</AmendedCertificateID>".encode(), 1)
+
+
+@case("NSW-AS4-TA10", AS4)
+async def amendment_after_its_original(ctx: CaseContext) -> None:
+    """An amendment cannot overtake its original: before it, CO_UNKNOWN; after it, receipted.
+
+    Prerequisite: as NSW-AS4-TA01; the party keeps the certificates of origin it carried (issuing country and
+    number) and takes amendments under the same Service/Action as e-Form Ds.
+    Predicate: an amendment (AmendedCertificateID) of a certificate the kit has not sent yet is answered with an
+    ebMS error signal whose ErrorDetail code is CO_UNKNOWN; the original, then the same amendment under a new
+    MessageId, are each answered with a receipt (read as in NSW-AS4-TA07: its signature and binding are
+    NSW-AS4-TA01's).
+    """
+    s: As4Session = ctx.session
+    number = f"VN-CONF-{uuid.uuid4().hex[:12].upper()}"
+    amendment = _certificate(f"{number}-A1", amends=number)
+    early = s.build(payload=amendment)
+    answer = s.answer(ctx, await s.post(ctx, early.body, early.content_type, note=f"amendment of {number}, first"))
+    _refused(ctx, answer, "CO_UNKNOWN")
+    for body, note in ((_certificate(number), f"original {number}"), (amendment, f"amendment of {number}, after")):
+        sent = s.build(payload=body)
+        reply = await s.post(ctx, sent.body, sent.content_type, note=note)
+        ids = _signal_ids(reply)
+        if ids is None or not ids[2]:
+            ctx.observe(_unverified_error_code(reply.body, reply.headers.get("Content-Type", "")))
+            ctx.fail(f"{note}: no receipt (HTTP {reply.status}, error {ctx.error_code or 'none'})")
+
+
 # ----------------------------------------------------------------------------------- the kit as receiver
 
 
@@ -468,6 +523,21 @@ def _receipt(ctx: CaseContext, s: As4Session, m: Incoming, received: ReceivedMes
         {"Content-Type": SIGNAL_CONTENT_TYPE},
         note="signed receipt",
     )
+    certificate = _certificate_of(received)
+    if certificate is not None and certificate not in s.delivered:
+        s.delivered.append(certificate)
+
+
+def _certificate_of(received: ReceivedMessage) -> tuple[str, str] | None:
+    """(issuing country, number) of the e-Form D a user message carries (None when it carries none the kit reads)."""
+    from mappings import registry
+
+    formd = registry.get("form-d")
+    for payload in received.payloads.values():
+        act = formd.certificate(payload)
+        if act is not None and act.issues:
+            return act.issuing_country, act.number
+    return None
 
 
 @case("NSW-AS4-RX01", AS4, role="receiver")
@@ -523,3 +593,204 @@ async def party_retries_same_message_id(ctx: CaseContext) -> None:
         ctx.fail(f"the resent message does not open: {exc}")
     _receipt(ctx, s, again, received)
     ctx.check(again.body == m.body, "the resend's bytes differ from the first transmission's")
+
+
+# ------------------------------------------------------------- the kit as the importing side: the C/O lifecycle
+
+NOTICE_NS = "urn:nsw-gateway:atiga:e-form-d:1"
+"""Namespace of the ``CertificateNotification`` (mappings/schemas/formd/FORM_D.md, "Notification elements")."""
+
+
+def notification(kind: str, country: str, number: str, notifying: str, **fields: str) -> bytes:
+    """A ``CertificateNotification`` of ``kind`` about certificate ``country`` ``number`` from ``notifying``;
+    ``fields`` are further elements of ``Notification`` (DeclarationID, DeclarationDate, ReasonCode, Reason,
+    RequestID), given in the schema's order."""
+    from xml.sax.saxutils import escape
+
+    extra = "".join(f"<{tag}>{escape(value)}</{tag}>" for tag, value in fields.items())
+    return (
+        f'<CertificateNotification xmlns="{NOTICE_NS}"><Notification><TypeCode>{kind}</TypeCode>'
+        f"<CertificateID>{escape(number)}</CertificateID><IssuingCountryCode>{country}</IssuingCountryCode>"
+        f"<NotifyingCountryCode>{notifying}</NotifyingCountryCode>{extra}</Notification></CertificateNotification>"
+    ).encode()
+
+
+def _lifecycle(ctx: CaseContext, certificates: int) -> tuple[As4Session, str]:
+    """The session, checked for what every lifecycle case needs, and the issuer's token."""
+    s: As4Session = ctx.session
+    ctx.require(
+        s.options.target,
+        "no target URL (--target): the kit sends its notifications to the party's AS4 endpoint and reads the "
+        "certificates' status at its API",
+    )
+    token = s.settings.issuer_token
+    ctx.require(token, "no token of the certificates' issuer (settings 'as4.issuer_token') to read their status")
+    ctx.require(
+        len(s.delivered) >= certificates,
+        f"the party delivered {len(s.delivered)} e-Form D(s) the kit could read in NSW-AS4-RX01/RX02, "
+        f"{certificates} needed",
+    )
+    assert token is not None
+    return s, token
+
+
+async def _notify(ctx: CaseContext, s: As4Session, body: bytes, note: str) -> SignalAnswer:
+    sent = s.build(action=s.settings.notification_action, payload=body)
+    reply = await s.post(ctx, sent.body, sent.content_type, note=note)
+    answer = s.answer(ctx, reply)
+    if answer.signal is not None and answer.code is None:
+        try:
+            check_receipt(answer.signal, sent)  # type: ignore[arg-type]
+        except NswError as exc:
+            ctx.fail(f"the receipt is not bound to the notification: {exc}")
+    return answer
+
+
+def _receipted(ctx: CaseContext, answer: SignalAnswer, what: str) -> None:
+    ctx.check(answer.signal is not None, f"{what}: {answer.problem or 'no signal'}")
+    ctx.check(answer.code is None, f"{what}: the party answered an error signal ({answer.code}), not a receipt")
+
+
+async def _status(ctx: CaseContext, s: As4Session, token: str, certificate: tuple[str, str]) -> dict[str, Any]:
+    """The issuer's view of ``certificate`` (``GET /v1/certificates/{country}/{number}``)."""
+    country, number = certificate
+    reply = await ctx.http.get(
+        s.options.url(f"/v1/certificates/{quote(country, safe='')}/{quote(number, safe='')}"),
+        {"Authorization": f"Bearer {token}"},
+        note="the issuer's view",
+    )
+    body = reply.json()
+    ctx.check(
+        reply.status == 200 and isinstance(body, dict),
+        f"the issuer cannot read {country} {number}: HTTP {reply.status} {reply.error_code or ''}".rstrip(),
+    )
+    assert isinstance(body, dict)
+    return body
+
+
+def _steps(status: dict[str, Any], step: str) -> list[dict[str, str]]:
+    """The details of the history's steps ``step``."""
+    history = status.get("history")
+    return [
+        e.get("detail") or {}
+        for e in (history if isinstance(history, list) else [])
+        if isinstance(e, dict) and e.get("status") == step
+    ]
+
+
+@case("NSW-AS4-RX03", AS4, role="receiver")
+async def receipt_notification(ctx: CaseContext) -> None:
+    """A receipt notification about an e-Form D the party delivered is receipted, and the issuer sees it received.
+
+    Prerequisite: NSW-AS4-RX01 received an e-Form D (the kit reads its Certificate/ID and IssuingCountryCode);
+    --target is the party's base URL, where the kit posts to settings 'as4.endpoint' with eb:Action settings
+    'as4.notification_action'; settings 'as4.issuer_token' is the token of the certificate's issuer.
+    Predicate: a CertificateNotification of TypeCode received about that certificate is answered with a signed
+    receipt bound to it; then GET /v1/certificates/{country}/{number} with the issuer's token answers the status
+    received, with a received step in the history.
+    """
+    s, token = _lifecycle(ctx, 1)
+    country, number = s.delivered[0]
+    body = notification("received", country, number, s.settings.notifying_country)
+    _receipted(ctx, await _notify(ctx, s, body, f"received: {country} {number}"), "the receipt notification")
+    status = await _status(ctx, s, token, s.delivered[0])
+    ctx.check(status.get("status") == "received", f"the issuer sees {status.get('status')!r}, not 'received'")
+    ctx.check(_steps(status, "received"), "the certificate's history has no received step")
+
+
+@case("NSW-AS4-RX04", AS4, role="receiver")
+async def utilization(ctx: CaseContext) -> None:
+    """A utilization against an import declaration is receipted, and the issuer sees the certificate utilized.
+
+    Prerequisite: as NSW-AS4-RX03.
+    Predicate: a CertificateNotification of TypeCode utilized about NSW-AS4-RX01's certificate, naming an import
+    declaration (DeclarationID, DeclarationDate), is answered with a signed receipt bound to it; the issuer then
+    sees the status utilized, with a utilized step whose detail names that declaration.
+    """
+    s, token = _lifecycle(ctx, 1)
+    country, number = s.delivered[0]
+    declaration = f"{s.settings.notifying_country}-IMP-{uuid.uuid4().hex[:10].upper()}"
+    day = datetime.now(UTC).date().isoformat()
+    body = notification(
+        "utilized", country, number, s.settings.notifying_country, DeclarationID=declaration, DeclarationDate=day
+    )
+    _receipted(ctx, await _notify(ctx, s, body, f"utilized: {country} {number}"), "the utilization")
+    status = await _status(ctx, s, token, s.delivered[0])
+    ctx.check(status.get("status") == "utilized", f"the issuer sees {status.get('status')!r}, not 'utilized'")
+    ctx.check(
+        any(d.get("declaration_number") == declaration for d in _steps(status, "utilized")),
+        f"no utilized step of the certificate's history names the declaration {declaration!r}",
+    )
+
+
+@case("NSW-AS4-RX05", AS4, role="receiver")
+async def rejection_with_reason(ctx: CaseContext) -> None:
+    """A rejection with a reason is receipted, and the issuer sees the certificate rejected and why.
+
+    Prerequisite: as NSW-AS4-RX03, and a second e-Form D received in NSW-AS4-RX02.
+    Predicate: a CertificateNotification of TypeCode rejected about NSW-AS4-RX02's certificate, with a ReasonCode
+    and a Reason, is answered with a signed receipt bound to it; the issuer then sees the status rejected, with a
+    rejected step whose detail carries that reason code and text.
+    """
+    s, token = _lifecycle(ctx, 2)
+    country, number = s.delivered[1]
+    code, reason = "ORIGIN-CRITERION", f"regional value content not met ({uuid.uuid4().hex[:8]})"
+    body = notification("rejected", country, number, s.settings.notifying_country, ReasonCode=code, Reason=reason)
+    _receipted(ctx, await _notify(ctx, s, body, f"rejected: {country} {number}"), "the rejection")
+    status = await _status(ctx, s, token, s.delivered[1])
+    ctx.check(status.get("status") == "rejected", f"the issuer sees {status.get('status')!r}, not 'rejected'")
+    ctx.check(
+        any(d.get("reason_code") == code and d.get("reason") == reason for d in _steps(status, "rejected")),
+        f"no rejected step of the certificate's history carries the reason {code} {reason!r}",
+    )
+
+
+@case("NSW-AS4-RX06", AS4, role="receiver")
+async def verification_request(ctx: CaseContext) -> None:
+    """A verification request (ATIGA retroactive check) is receipted and kept, without changing the status.
+
+    Prerequisite: as NSW-AS4-RX03.
+    Predicate: a CertificateNotification of TypeCode verification_request about NSW-AS4-RX01's certificate, with
+    a ReasonCode and a RequestID, is answered with a signed receipt bound to it; the issuer then sees the status
+    it saw before the request, and a verification_request step with that RequestID in the history.
+    """
+    s, token = _lifecycle(ctx, 1)
+    country, number = s.delivered[0]
+    before = (await _status(ctx, s, token, s.delivered[0])).get("status")
+    request = f"VR-{uuid.uuid4().hex[:12]}"
+    body = notification(
+        "verification_request", country, number, s.settings.notifying_country, ReasonCode="RVC", RequestID=request
+    )
+    _receipted(ctx, await _notify(ctx, s, body, f"verification request: {country} {number}"), "the request")
+    status = await _status(ctx, s, token, s.delivered[0])
+    ctx.check(
+        status.get("status") == before,
+        f"the request changed the issuer's status from {before!r} to {status.get('status')!r}",
+    )
+    ctx.check(
+        any(d.get("request_id") == request for d in _steps(status, "verification_request")),
+        f"no verification_request step of the certificate's history has the RequestID {request!r}",
+    )
+
+
+@case("NSW-AS4-RX07", AS4, role="receiver")
+async def unknown_certificate(ctx: CaseContext) -> None:
+    """A notification about a certificate the party never delivered is refused with CO_UNKNOWN.
+
+    Prerequisite: --target and settings 'as4.notification_action' as for NSW-AS4-RX03.
+    Predicate: a utilization naming a certificate number of the issuing country of NSW-AS4-RX01's certificate
+    that the party never carried is answered with a signed ebMS error signal whose ErrorDetail code is
+    CO_UNKNOWN, no receipt.
+    """
+    s, _token = _lifecycle(ctx, 1)
+    country = s.delivered[0][0]
+    number = f"{country}-CONF-{uuid.uuid4().hex[:12].upper()}"
+    body = notification(
+        "utilized",
+        country,
+        number,
+        s.settings.notifying_country,
+        DeclarationID="CONF-NEVER-CARRIED",
+        DeclarationDate=datetime.now(UTC).date().isoformat(),
+    )
+    _refused(ctx, await _notify(ctx, s, body, f"utilized: {country} {number}, never carried"), "CO_UNKNOWN")

@@ -16,6 +16,10 @@ Starts, all on 127.0.0.1 and in a fresh temporary directory:
   animal consignments with MARD on behalf of importers, and MARD answering each
   registration with a signed VNSW quarantine-result envelope that references it;
   national customs (VNACCS) sending signed ACDDs (``mappings`` ``acdd`` documents) to the Thai customs;
+* the e-Form D lifecycle, once every message above arrived (after the clock): the Thai Single Window (party
+  ``TH-ASW``) notifies a few of the e-C/O TH received as received, then utilized against an import declaration,
+  and rejects one with a reason (signed ``CertificateNotification`` documents routed back to MOIT's inbox); MOIT
+  then reads each certificate's status and history at ``GET /v1/certificates/VN/{number}``;
 * simulated receivers (real aiohttp servers): the ASEAN partners TH and ID,
   national customs, MARD's inbox and the Thai customs, which answers each ACDD with a signed Customs Response
   (one in three a query, the others accepted) that the gateway routes back to national customs. Each verifies
@@ -25,7 +29,8 @@ Starts, all on 127.0.0.1 and in a fresh temporary directory:
 
 It prints a progress bar and a table: delivered, retried, dead and p50/p99
 end-to-end latency (submission → receipt) per destination, and how many
-signatures were verified on each side, and the ACDDs sent with the Customs Responses that came back, by status.
+signatures were verified on each side, the ACDDs sent with the Customs Responses that came back, by status, and
+MOIT's view of the certificates the Thai side notified about (:func:`lifecycle_lines`).
 
 ``nswgw demo --serve [--port PORT]`` (:func:`living_demo`) keeps the same topology running until SIGINT or
 SIGTERM: the ministries send a steady trickle (1–3 messages a second), TH is down for 15 s of every minute,
@@ -82,11 +87,19 @@ TOKENS = {
     "BROKER": "demo-broker",
     "CUSTOMS": "demo-customs",
     "TH-CUSTOMS": "demo-th-customs",
+    "TH-ASW": "demo-th-asw",
 }
 OPERATOR_TOKEN = "demo-ops"
 """The token of the demo's operator ``ops`` (``nswgw demo --serve`` draws a random one instead)."""
 MINISTRY_KEYS = ("nsw-gateway", "moit", "mard", "broker")
-PARTNER_KEYS = {"TH": "th-asw", "ID": "id-asw", "CUSTOMS": "customs", "MARD": "mard-inbox", "TH-CUSTOMS": "th-asw"}
+PARTNER_KEYS = {
+    "TH": "th-asw",
+    "ID": "id-asw",
+    "CUSTOMS": "customs",
+    "MARD": "mard-inbox",
+    "TH-CUSTOMS": "th-asw",
+    "MOIT-BOX": "moit",
+}
 ENTERPRISES = ("0300000001", "0300000002", "0300000003")
 VN = dt.timezone(dt.timedelta(hours=7))
 
@@ -231,8 +244,58 @@ DOCUMENT_TYPES: dict[str, dict[str, Any]] = {
         "codes": ["961"],
         "roots": ["{urn:nsw-gateway:asean:acdd:1}CustomsResponse"],
     },
+    "eco.form_d.notification": {
+        "name": "e-Form D certificate notification (received, utilized, rejected)",
+        "roots": ["{urn:nsw-gateway:atiga:e-form-d:1}CertificateNotification"],
+    },
 }
 """The demo's document types and how each is recognised from its content."""
+
+REJECTION = ("ORIGIN-CRITERION", "Regional value content below 40%: preference refused.")
+"""The Thai side's reason (code, text) for the one e-C/O it rejects."""
+
+
+def lifecycle_numbers(n_eco: int, count: int = 4) -> list[str]:
+    """The numbers of the e-C/O to TH the Thai side notifies about, of the first ``n_eco`` MOIT issues: at most
+    ``count`` originals that no amendment follows. All but the last are received, then utilized; the last is
+    rejected with :data:`REJECTION`."""
+    chosen = [n for n in range(n_eco) if n % 2 == 0 and n % 5 in (0, 1, 2)][:count]
+    return [f"VN-TH-26-{n:05d}" for n in chosen]
+
+
+def certificate_notification(kind: str, number: str, **fields: str) -> bytes:
+    """The Thai side's ``CertificateNotification`` (``mappings`` ``form-d``) of ``kind`` about MOIT's e-C/O
+    ``number``; ``fields``: DeclarationID, DeclarationDate, ReasonCode, Reason, in the schema's order. Unsigned."""
+    from xml.sax.saxutils import escape
+
+    extra = "".join(f"<{tag}>{escape(value)}</{tag}>" for tag, value in fields.items())
+    return (
+        '<CertificateNotification xmlns="urn:nsw-gateway:atiga:e-form-d:1"><Notification>'
+        f"<TypeCode>{kind}</TypeCode><CertificateID>{number}</CertificateID><IssuingCountryCode>VN"
+        f"</IssuingCountryCode><NotifyingCountryCode>TH</NotifyingCountryCode>{extra}</Notification>"
+        "</CertificateNotification>"
+    ).encode()
+
+
+def lifecycle_notices(numbers: list[str]) -> dict[str, list[tuple[str, bytes]]]:
+    """Per e-C/O number, the Thai side's notifications about it in order, each with its ``X-Message-Id``."""
+    out: dict[str, list[tuple[str, bytes]]] = {}
+    for i, number in enumerate(numbers):
+        if i == len(numbers) - 1:
+            code, reason = REJECTION
+            out[number] = [
+                (f"CO-REJECTED-{number}", certificate_notification("rejected", number, ReasonCode=code, Reason=reason))
+            ]
+            continue
+        used = certificate_notification(
+            "utilized", number, DeclarationID=f"TH-IMP-26-{i:05d}", DeclarationDate="2026-03-09"
+        )
+        out[number] = [
+            (f"CO-RECEIVED-{number}", certificate_notification("received", number)),
+            (f"CO-UTILIZED-{number}", used),
+        ]
+    return out
+
 
 ACDD_STATUSES = ("accepted", "query", "accepted")
 """The Thai customs' answer to the n-th ACDD: ``ACDD_STATUSES[n % 3]``."""
@@ -562,6 +625,13 @@ def demo_config(
                 token="TH-CUSTOMS",
                 trust=anchored("th-asw"),
             ),
+            "TH-ASW": party(
+                "Thai Single Window: notifies the issuer of the e-C/O received, utilized or rejected in Thailand",
+                ["eco.form_d.notification"],
+                "form-d",
+                token="TH-ASW",
+                trust=anchored("th-asw"),
+            ),
         },
         "destinations": destinations,
         "routes": [
@@ -573,6 +643,7 @@ def demo_config(
             {"document_type": "sps.animal_quarantine_permit", "to": ["CUSTOMS"]},
             {"document_type": "acdd.declaration", "sender": "CUSTOMS", "to": ["TH-CUSTOMS"]},
             {"document_type": "acdd.response", "sender": "TH-CUSTOMS", "to": ["CUSTOMS"]},
+            {"document_type": "eco.form_d.notification", "sender": "TH-ASW", "to": ["MOIT-BOX"]},
         ],
         "document_types": DOCUMENT_TYPES,
     }
@@ -604,6 +675,9 @@ class DemoResult:
     """ACDDs national customs sent that reached the Thai customs."""
     customs_responses: dict[str, int] = field(default_factory=dict)
     """Customs Responses that reached national customs, by status."""
+    certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """MOIT's view of the e-C/O the Thai side notified about (:func:`lifecycle_notices`), by number: the gateway's
+    answers to ``GET /v1/certificates/VN/{number}`` with MOIT's token, once the notifications reached MOIT."""
 
     @property
     def all_latencies(self) -> list[float]:
@@ -743,6 +817,7 @@ async def demo_topology(
         "CUSTOMS": partner("CUSTOMS"),
         "MARD": partner("MARD", reject_every=reject_every),
         "TH-CUSTOMS": partner("TH-CUSTOMS"),
+        "MOIT-BOX": partner("MOIT-BOX"),
     }
     pool = None
     if partner_processes and secure:
@@ -936,7 +1011,9 @@ async def run_demo(
         n_reg = max(1, messages // 10)
         n_eco = messages - 2 * n_reg - 2 * n_acdd
 
-        def prepare() -> tuple[list[tuple[str, str, str, bytes, dict[str, str]]], list[bytes], list[bytes]]:
+        def prepare() -> tuple[
+            list[tuple[str, str, str, bytes, dict[str, str]]], list[bytes], list[bytes], dict[str, list[Notice]]
+        ]:
             out = []
             for n in range(n_eco):
                 amend = n % 5 == 4  # every fifth e-C/O amends the one issued just before it
@@ -967,9 +1044,13 @@ async def run_demo(
                 out.append(("CUSTOMS", f"ACDD-{n}", "acdd.declaration", body, {"X-Conversation-Id": f"ACDD-{n}"}))
             permits = [sign_document(permit(n, ""), mard, legacy) for n in range(n_reg)]
             responses = [sign_document(answer, th_customs) for answer in answers]
-            return out, permits, responses
+            notices = {
+                number: [(mid, sign_document(body, th_customs)) for mid, body in steps]
+                for number, steps in lifecycle_notices(lifecycle_numbers(n_eco)).items()
+            }
+            return out, permits, responses, notices
 
-        jobs_data, permits, responses = await asyncio.to_thread(prepare)
+        jobs_data, permits, responses, notices = await asyncio.to_thread(prepare)
 
         async def permit_body(n: int) -> bytes:
             return permits[n % len(permits)]
@@ -1016,11 +1097,15 @@ async def run_demo(
                 elapsed = time.monotonic() - started
                 bar.end()
                 await submitter
+                main_messages = len(expected)
+                # after the clock: the Thai side's notifications about e-C/O TH received, and MOIT's view of them
+                certificates = await _lifecycle(ministries, partners["MOIT-BOX"], notices)
             finally:
                 await ministries.close()
             result = DemoResult(
-                messages=len(expected), elapsed=elapsed, commits=getattr(gw.store, "commit_stats", (0, 0))
+                messages=main_messages, elapsed=elapsed, commits=getattr(gw.store, "commit_stats", (0, 0))
             )
+            result.certificates = certificates
             result.submissions_verified = ministries.accepted if verification == "signature" else 0
             result.acdd_declarations = len(partners["TH-CUSTOMS"].arrivals)
             result.customs_responses = dict(
@@ -1149,6 +1234,65 @@ async def _trickle(
         await asyncio.sleep(1 / rng.uniform(*rate))
 
 
+Notice = tuple[str, bytes]
+"""A notification of the Thai side: its ``X-Message-Id`` and its (signed) body."""
+
+
+async def _lifecycle(
+    ministries: _Ministries, issuer_inbox: _Partner, notices: dict[str, list[Notice]]
+) -> dict[str, dict[str, Any]]:
+    """The Thai side (party TH-ASW) sends its notifications about each e-C/O in ``notices``, in order per
+    certificate; once every one reached MOIT's inbox, MOIT reads each certificate at
+    ``GET /v1/certificates/VN/{number}``. Returns those answers, by number."""
+    accepted: list[str] = []
+
+    async def notify(steps: list[Notice]) -> None:
+        for mid, body in steps:
+            status, ack = await ministries.send("TH-ASW", mid, "eco.form_d.notification", body)
+            if status not in (200, 202):
+                raise RuntimeError(f"demo notification {mid} refused: {ack}")
+            accepted.append(ack["id"])
+
+    await asyncio.gather(*(notify(steps) for steps in notices.values()))
+    for _ in range(600):
+        if all(mid in issuer_inbox.arrivals for mid in accepted):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError("the Thai side's notifications did not reach MOIT's inbox within 30 s")
+    views: dict[str, dict[str, Any]] = {}
+    for number in notices:
+        url = f"{ministries.url}/v1/certificates/VN/{number}"
+        async with ministries.session.get(url, headers={"Authorization": f"Bearer {TOKENS['MOIT']}"}) as r:
+            body = await r.json()
+            if r.status != 200:
+                raise RuntimeError(f"MOIT cannot read certificate {number}: HTTP {r.status} {body}")
+        views[number] = body
+    return views
+
+
+def lifecycle_lines(result: DemoResult) -> list[str]:
+    """What ``nswgw demo`` prints of the e-Form D lifecycle: the count per status, then one line per certificate
+    with the status and what its last notification said, all from the gateway's answers in
+    :attr:`DemoResult.certificates`."""
+    counts = Counter(str(view["status"]) for view in result.certificates.values())
+    said = ", ".join(f"{count} {status}" for status, count in counts.most_common())
+    lines = [f"e-Form D lifecycle, as MOIT sees it (GET /v1/certificates/VN/...): {said or 'none'}"]
+    for number, view in result.certificates.items():
+        status = str(view["status"])
+        steps = [e for e in view.get("history", []) if e.get("status") == status]
+        detail = steps[-1].get("detail", {}) if steps else {}
+        if status == "utilized":
+            note = f"declaration {detail.get('declaration_number')} of {detail.get('declaration_date')}"
+        elif status == "rejected":
+            note = f"{detail.get('reason_code')}: {detail.get('reason')}"
+        else:
+            note = ""
+        by = f" by {steps[-1].get('party')}" if steps else ""
+        lines.append(f"  {number}  {status}{by}" + (f"  ({note})" if note else ""))
+    return lines
+
+
 async def _settled(gw: Gateway, result: DemoResult) -> None:
     """Wait until the store has recorded every receipt (a partner counts an arrival before its answer
     reaches the gateway)."""
@@ -1198,7 +1342,8 @@ def cmd_demo(args: Any) -> int:
     print(
         f"nswgw demo: {args.messages} messages; simulated MOIT, MARD, a customs broker and national customs; "
         f"partners TH (down for {args.flaky:.0f}s), ID, national customs, MARD's inbox and the Thai customs "
-        "(answering ACDDs), all on 127.0.0.1; development PKI, "
+        "(answering ACDDs), the Thai Single Window notifying MOIT of e-C/O utilized or rejected, all on 127.0.0.1; "
+        "development PKI, "
         f"signatures verified and made on both sides",
         flush=True,
     )
@@ -1221,6 +1366,7 @@ def cmd_demo(args: Any) -> int:
         f"ACDD: {result.acdd_declarations} declarations from national customs to the Thai customs; "
         f"{sum(result.customs_responses.values())} Customs Responses back to national customs ({responses or 'none'})"
     )
+    print("\n".join(lifecycle_lines(result)))
     print(
         f"signatures: {result.submissions_verified} submissions verified by the gateway; "
         f"{sum(result.partner_verified.values())} gateway signatures verified by the partners; "

@@ -11,29 +11,77 @@ from pathlib import Path
 
 import pytest
 
-from gateway.dev.demo import run_demo, summary_table
+from gateway.dev.demo import REJECTION, DemoResult, lifecycle_lines, run_demo, summary_table
 
 pytestmark = [pytest.mark.slow]
 
 
-async def test_demo_delivers_everything_signed_and_verified_despite_a_partner_that_is_down_for_a_while() -> None:
+async def test_demo_delivers_everything_signed_and_verified_despite_a_partner_that_is_down_for_a_while(
+    tmp_path: Path,
+) -> None:
     result = await run_demo(
-        messages=40, size=4096, flaky_seconds=0.0, flaky_requests=5, progress=False, synchronous="NORMAL"
+        messages=40,
+        size=4096,
+        flaky_seconds=0.0,
+        flaky_requests=5,
+        progress=False,
+        synchronous="NORMAL",
+        store_dir=tmp_path,
     )
     assert result.messages == 40
     # 28 e-C/O (to TH or ID, and to customs), 4 registrations (to MARD), 4 permits in reply (to customs),
-    # 2 ACDDs (to the Thai customs) and the 2 Customs Responses in reply (to customs)
-    assert result.deliveries == {"TH": 13, "ID": 15, "CUSTOMS": 34, "MARD": 4, "TH-CUSTOMS": 2}
+    # 2 ACDDs (to the Thai customs) and the 2 Customs Responses in reply (to customs); then the Thai side's 7
+    # notifications about 4 of the e-C/O TH received (3 received and utilized, 1 rejected), to MOIT's inbox
+    assert result.deliveries == {"TH": 13, "ID": 15, "CUSTOMS": 34, "MARD": 4, "TH-CUSTOMS": 2, "MOIT-BOX": 7}
     assert result.acdd_declarations == 2
     assert result.customs_responses == {"accepted": 1, "query": 1}
     assert sum(result.dead.values()) == 0
     assert result.retries["TH"] == 5
-    assert result.submissions_verified == 40
+    assert result.submissions_verified == 40 + 7
     assert result.partner_verified == result.deliveries
     assert all(not failures for failures in result.partner_verify_failures.values())
     assert result.receipts_verified == result.deliveries
     table = summary_table(result)
     assert table.splitlines()[0].split() == ["destination", "delivered", "retried", "dead", "p50", "p99"]
+    await _check_lifecycle(result, tmp_path, utilized=3)
+
+
+async def _check_lifecycle(result: DemoResult, store_dir: Path, *, utilized: int) -> None:
+    """The lifecycle the demo prints is MOIT's view from the gateway's API (``GET /v1/certificates/VN/...``, its
+    answers in ``result.certificates``), and that view is what the gateway's store recorded."""
+    from gateway.store.sqlite import SqliteStore
+
+    views = result.certificates
+    assert sorted(str(v["status"]) for v in views.values()) == ["rejected"] + ["utilized"] * utilized
+    lines = lifecycle_lines(result)
+    assert (
+        lines[0]
+        == f"e-Form D lifecycle, as MOIT sees it (GET /v1/certificates/VN/...): {utilized} utilized, 1 rejected"
+    )
+    store = SqliteStore(store_dir / "gateway.db", synchronous="NORMAL")
+    await store.open()
+    try:
+        for (number, view), line in zip(views.items(), lines[1:], strict=True):
+            assert (view["issuing_country"], view["number"], view["issuer"]) == ("VN", number, "MOIT")
+            record = await store.certificate("VN", number)
+            assert record is not None and record.status == view["status"], (number, view)
+            steps = [(e["status"], e["party"], e["message"]) for e in view["history"] if e["status"] != "delivered"]
+            assert steps == [(e.status, e.party, e.message) for e in record.history if e.status != "delivered"]
+            assert {e["party"] for e in view["history"] if e["status"] == "delivered"} == {"TH", "CUSTOMS"}
+            if view["status"] == "utilized":
+                assert [s for s, _, _ in steps] == ["issued", "received", "utilized"]
+                declaration = next(e for e in view["history"] if e["status"] == "utilized")["detail"]
+                assert line == (
+                    f"  {number}  utilized by TH-ASW  (declaration {declaration['declaration_number']} of "
+                    f"{declaration['declaration_date']})"
+                )
+            else:
+                assert [s for s, _, _ in steps] == ["issued", "rejected"]
+                detail = next(e for e in view["history"] if e["status"] == "rejected")["detail"]
+                assert (detail["reason_code"], detail["reason"]) == REJECTION
+                assert line == f"  {number}  rejected by TH-ASW  ({REJECTION[0]}: {REJECTION[1]})"
+    finally:
+        await store.close()
 
 
 async def test_demo_baseline_with_verification_and_signing_off_still_delivers_everything() -> None:
@@ -46,9 +94,10 @@ async def test_demo_baseline_with_verification_and_signing_off_still_delivers_ev
         progress=False,
         synchronous="NORMAL",
     )
-    assert result.deliveries == {"TH": 7, "ID": 7, "CUSTOMS": 17, "MARD": 2, "TH-CUSTOMS": 1}
+    assert result.deliveries == {"TH": 7, "ID": 7, "CUSTOMS": 17, "MARD": 2, "TH-CUSTOMS": 1, "MOIT-BOX": 7}
     assert result.acdd_declarations == 1 and result.customs_responses == {"accepted": 1}
     assert result.submissions_verified == 0 and sum(result.partner_verified.values()) == 0
+    assert sorted(str(v["status"]) for v in result.certificates.values()) == ["rejected"] + ["utilized"] * 3
 
 
 def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_file(tmp_path: Path) -> None:
@@ -78,8 +127,20 @@ def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_fil
     assert run.returncode == 0, run.stderr
     assert run.stderr == "" and "retry_scheduled" not in run.stdout, (run.stdout, run.stderr)
     assert run.stdout.splitlines()[-1] == f"gateway log (JSON lines): {log}"
-    events = [json.loads(line).get("event") for line in log.read_text(encoding="utf-8").splitlines()]
-    assert events.count("accepted") == 12
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    events = [r.get("event") for r in records]
+    # the 12 messages, then the Thai side's notifications about 3 e-C/O TH received: 2 received and utilized, 1
+    # rejected
+    assert events.count("accepted") == 12 + 5
+    notified = [r for r in records if r.get("event") == "accepted" and r.get("sender") == "TH-ASW"]
+    assert len(notified) == 5 and {r.get("document_type") for r in notified} == {"eco.form_d.notification"}
+    lines = run.stdout.splitlines()
+    at = lines.index("e-Form D lifecycle, as MOIT sees it (GET /v1/certificates/VN/...): 2 utilized, 1 rejected")
+    assert [line.split()[:2] for line in lines[at + 1 : at + 4]] == [
+        ["VN-TH-26-00000", "utilized"],
+        ["VN-TH-26-00002", "utilized"],
+        ["VN-TH-26-00006", "rejected"],
+    ]
     assert "retry_scheduled" in events and events.count("receipt_verified") >= 12
 
 

@@ -303,6 +303,102 @@ def as4_gateway_config(
     return parse_config(data)
 
 
+ISSUER_TOKEN = "issuer-token"
+"""The token of MOIT, the issuer of the e-Form Ds our gateway delivers to the kit (settings 'as4.issuer_token')."""
+NOTICE_ROOT = "{urn:nsw-gateway:atiga:e-form-d:1}CertificateNotification"
+
+
+def as4_lifecycle_gateway_config(
+    tmp_path: Path,
+    pki: KitPki,
+    kit_url: str,
+    issuer_url: str,
+    *,
+    kit_party_id: str = "conformance-asw",
+    party_id: str = "nsw-gateway",
+    service: str = "urn:asean:asw:e-form-d",
+    notification_action: str = "NotifyFormD",
+) -> Config:
+    """Our gateway delivering MOIT's e-Form Ds to the kit as the importing partner (destination KIT, AS4 to
+    ``kit_url``) and taking the kit's certificate notifications at its AS4 endpoint (eb:Action
+    ``notification_action`` → ``eco.form_d.notification``), routed back to MOIT's inbox ``issuer_url``.
+
+    MOIT (token :data:`ISSUER_TOKEN`) submits unsigned e-Form Ds over the REST API (``verification =
+    "well-formed"``); the AS4 endpoint and the AS4 destination sign, encrypt and verify with the kit PKI's
+    ``party_id`` key, trusting the kit's certificate for the kit's party."""
+    ours, kit = pki.pki.party(party_id), pki.pki.party(KIT_SIGNER)
+    trust = {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "intermediates": [str(pki.pki.issuing_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"dn": kit.cert.subject.rfc4514_string()}],
+    }
+    signer = {"key": str(ours.key_path), "cert": str(ours.cert_path)}
+    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"  # as the kit names both sides
+    sides = {
+        "initiator": {"party_id": party_id, "party_id_type": unregistered},
+        "responder": {"party_id": kit_party_id, "party_id_type": unregistered},
+    }
+    retry = {"max_attempts": 200, "ttl": 60.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0}
+    inbound = {
+        "party_id": party_id,
+        "signer": signer,
+        "partners": {
+            kit_party_id: {
+                "party": "CONFORMANCE",
+                "pmode": {
+                    "id": f"{party_id}-{kit_party_id}-formd-notices",
+                    "service": service,
+                    "action": notification_action,
+                    **sides,
+                },
+                "trust": trust,
+                "document_types": {notification_action: "eco.form_d.notification"},
+            }
+        },
+    }
+    data: dict[str, Any] = {
+        **_gateway_and_store(tmp_path, "well-formed"),
+        "parties": {
+            "MOIT": {"tokens": [ISSUER_TOKEN], "document_types": ["eco.form_d"], "format": "form-d"},
+            "CONFORMANCE": {
+                "tokens": [KIT_TOKEN],
+                "document_types": ["eco.form_d.notification"],
+                "format": "form-d",
+            },
+        },
+        "destinations": {
+            "KIT": {
+                "adapter": "as4",
+                "url": kit_url,
+                "timeout": 5.0,
+                "format": "same",
+                "retry": retry,
+                "options": {
+                    "pmode": {
+                        "id": f"{party_id}-{kit_party_id}-formd",
+                        "service": service,
+                        "action": "SubmitFormD",
+                        **sides,
+                        "reception_awareness": {"attempts": 1, "initial_wait": 0.01, "max_wait": 0.05},
+                    },
+                    "signer": signer,
+                    "trust": trust,
+                    "encryption_certificate": str(kit.cert_path),
+                },
+            },
+            "MOIT-BOX": {"url": issuer_url, "timeout": 5.0, "format": "same", "retry": retry},
+        },
+        "routes": [
+            {"document_type": "eco.form_d", "sender": "MOIT", "to": ["KIT"]},
+            {"document_type": "eco.form_d.notification", "sender": "CONFORMANCE", "to": ["MOIT-BOX"]},
+        ],
+        "document_types": {"eco.form_d": FORM_D_TYPE, "eco.form_d.notification": {"roots": [NOTICE_ROOT]}},
+        "inbound": {"asean": {"endpoint": "as4", "options": inbound}},
+    }
+    return parse_config(data)
+
+
 ACDD_ROOT = "{urn:nsw-gateway:asean:acdd:1}"
 ACDD_TYPES: dict[str, dict[str, Any]] = {
     "acdd.declaration": {"codes": ["830"], "roots": [ACDD_ROOT + "ExportDeclaration"]},
