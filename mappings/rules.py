@@ -10,6 +10,7 @@ Paths are dotted field names with 0-based list indexes (``goods[3].origin_criter
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,25 +108,34 @@ def parse_origin_criterion(text: str) -> OriginCriterion | None:
     return OriginCriterion(m.group(2), Decimal(m.group(3).replace(",", ".")))
 
 
+@functools.cache
+def _fields(model: type[BaseModel]) -> tuple[tuple[str, str | None], ...]:
+    """Each field of ``model`` with the code list it declares (None: none), read once per model class."""
+    out = []
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        code_list = extra.get("code_list")
+        out.append((name, str(code_list) if code_list else None))
+    return tuple(out)
+
+
 def _walk(model: BaseModel, prefix: str) -> Iterator[tuple[str, str, object]]:
     """Yield (path, code_list, value) for every populated field that declares a code list."""
-    for name, info in type(model).model_fields.items():
+    for name, code_list in _fields(type(model)):
         value = getattr(model, name)
         if value is None:
             continue
-        path = f"{prefix}.{name}" if prefix else name
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        code_list = extra.get("code_list")
         if isinstance(value, BaseModel):
-            yield from _walk(value, path)
+            yield from _walk(value, f"{prefix}.{name}" if prefix else name)
         elif isinstance(value, tuple):
+            path = f"{prefix}.{name}" if prefix else name
             for i, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     yield from _walk(item, f"{path}[{i}]")
                 elif code_list:
-                    yield f"{path}[{i}]", str(code_list), item
+                    yield f"{path}[{i}]", code_list, item
         elif code_list:
-            yield path, str(code_list), value
+            yield (f"{prefix}.{name}" if prefix else name), code_list, value
 
 
 def _code_list_issues(msg: TradeMessage) -> Iterator[ValidationIssue]:

@@ -22,6 +22,7 @@ by elements whose const children carry that text.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -180,14 +181,16 @@ Node = Leaf | Group
 _TOKEN = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^\]]*)\])?$")
 
 
-def _tokens(path: str) -> list[tuple[str, str | None, str | None]]:
+@functools.lru_cache(maxsize=4096)
+def _tokens(path: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """The steps of a mapping path (the paths are the mapping tables' own: few, read for every document)."""
     out = []
     for part in path.split("."):
         m = _TOKEN.match(part)
         if m is None:
             raise ValueError(f"bad mapping path {path!r}")
         out.append((m["name"], m["key"], m["value"]))
-    return out
+    return tuple(out)
 
 
 def get_path(ctx: Any, path: str) -> Any:
@@ -247,14 +250,22 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _matches(el: etree._Element, tag: str, local_names: bool) -> bool:
-    if not isinstance(el.tag, str):
-        return False
-    return _local(el.tag) == _local(tag) if local_names else el.tag == tag
+_Index = dict[str, list[etree._Element]]
 
 
-def _children(el: etree._Element, tag: str, local_names: bool) -> list[etree._Element]:
-    return [c for c in el if _matches(c, tag, local_names)]
+def _index(el: etree._Element, local_names: bool) -> _Index:
+    """``el``'s element children by tag (by local name with ``local_names``), in document order: one pass over
+    the children for every node of the group that reads them."""
+    out: _Index = {}
+    for child in el:
+        tag = child.tag
+        if isinstance(tag, str):
+            out.setdefault(_local(tag) if local_names else tag, []).append(child)
+    return out
+
+
+def _found(index: _Index, tag: str, local_names: bool) -> list[etree._Element]:
+    return index.get(_local(tag) if local_names else tag, [])
 
 
 def _text(el: etree._Element) -> str:
@@ -262,9 +273,11 @@ def _text(el: etree._Element) -> str:
 
 
 def _discriminated(group: Group, el: etree._Element, local_names: bool) -> bool:
+    index: _Index | None = None
     for child in group.children:
         if isinstance(child, Leaf) and child.const is not None:
-            found = _children(el, child.tag, local_names)
+            index = _index(el, local_names) if index is None else index
+            found = _found(index, child.tag, local_names)
             if not found or _text(found[0]) != child.const:
                 return False
     return True
@@ -281,9 +294,10 @@ def read(
 ) -> None:
     """Fill ``ctx`` from the children of ``el`` according to ``group`` (the element itself already matched)."""
     where = where or f"/{_local(str(el.tag))}"
+    index = _index(el, local_names)
     for node in group.children:
         if isinstance(node, Leaf):
-            found = _children(el, node.tag, local_names)
+            found = _found(index, node.tag, local_names)
             if not found or node.const is not None or node.emit_only:
                 continue
             child = found[0]
@@ -305,7 +319,7 @@ def read(
                     except ValueError as exc:
                         issues.append(ValidationIssue(f"{at}/@{attr.name}", "NATIVE_VALUE_INVALID", str(exc)))
             continue
-        candidates = [c for c in _children(el, node.tag, local_names) if _discriminated(node, c, local_names)]
+        candidates = [c for c in _found(index, node.tag, local_names) if _discriminated(node, c, local_names)]
         if not candidates:
             continue
         if node.many:
