@@ -224,7 +224,7 @@ class FormDFormat(MessageFormat):
         """:func:`~mappings.registry.certificate_act` of the document, naming the native elements; ``None``
         when it cannot be read (:meth:`parse` reports why)."""
         try:
-            return certificate_act(self.parse(data), _CERTIFICATE_PATHS)
+            return certificate_act(self.read(data), _CERTIFICATE_PATHS)
         except (ValidationFailed, XmlError):
             return None
 

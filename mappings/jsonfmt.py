@@ -38,7 +38,7 @@ class JsonFormat(MessageFormat):
         """:func:`~mappings.registry.certificate_act` of the message (harmonized paths); ``None`` when it cannot
         be read (:meth:`parse` reports why)."""
         try:
-            return certificate_act(self.parse(data))
+            return certificate_act(self.read(data))
         except ValidationFailed:
             return None
 

@@ -47,10 +47,22 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mappings.formd",
     "mappings.sps",
     "mappings.acdd",
+    "mappings.vnsw.mot_vr_imported_vehicles",
+    "mappings.vnsw.moh_cosmetic",
 )
 """Modules whose import registers the built-in formats."""
 
 ENTRY_POINT_GROUP = "nsw.mappings"
+
+
+READ_MEMO_BYTES = 256 * 1024
+"""Documents up to this size are remembered by :meth:`MessageFormat.read` (larger ones are read each time: the
+memo must not keep a large submission alive)."""
+READ_MEMO_SIZE = 32
+"""How many documents :meth:`MessageFormat.read` remembers (the oldest goes first): more than the intake reads at
+once on its worker threads."""
+_memo: dict[tuple[str, bytes], TradeMessage] = {}
+_memo_lock = threading.Lock()
 
 
 class MessageFormat(ABC):
@@ -69,10 +81,28 @@ class MessageFormat(ABC):
     def emit(self, msg: TradeMessage) -> bytes:
         """Write the harmonized message in this format (strictly: the result validates against its schema)."""
 
+    def read(self, data: bytes) -> TradeMessage:
+        """What :meth:`parse` gives, remembered for the last few documents of at most :data:`READ_MEMO_BYTES`:
+        the intake reads one submission for several checks (its kind, certificate, reference, validation and
+        each mapping), every time from the same bytes. The model is frozen, so the callers share it."""
+        if len(data) > READ_MEMO_BYTES:
+            return self.parse(data)
+        key = (self.name, data)
+        with _memo_lock:
+            known = _memo.get(key)
+        if known is not None:
+            return known
+        msg = self.parse(data)
+        with _memo_lock:
+            _memo[key] = msg
+            while len(_memo) > READ_MEMO_SIZE:
+                del _memo[next(iter(_memo))]
+        return msg
+
     def validate(self, data: bytes) -> list[ValidationIssue]:
         """Every issue of a native message: reading it, then the harmonized rules (empty when valid)."""
         try:
-            msg = self.parse(data)
+            msg = self.read(data)
         except ValidationFailed as exc:
             return list(exc.issues)
         return rules.validate(msg)
@@ -93,7 +123,7 @@ class MessageFormat(ABC):
         the native message, or ``None`` when it names none or cannot be read (reading errors are reported by
         :meth:`parse` and :meth:`validate`, not here)."""
         try:
-            envelope = self.parse(data).envelope
+            envelope = self.read(data).envelope
         except (ValidationFailed, XmlError):
             return None
         if envelope is None or not envelope.reference:
@@ -113,11 +143,11 @@ class MessageFormat(ABC):
     def kind(self, data: bytes) -> DocumentKind:
         """What the message is (:func:`document_kind` of what :meth:`parse` reads); reading errors are raised
         as :meth:`parse` raises them. Formats override it to answer from the root or header alone."""
-        return document_kind(self.parse(data))
+        return document_kind(self.read(data))
 
     def enterprises(self, data: bytes) -> tuple[str, ...]:
         """The enterprises the message names (:func:`named_enterprises` of what :meth:`parse` reads)."""
-        return named_enterprises(self.parse(data))
+        return named_enterprises(self.read(data))
 
 
 CERTIFICATE_OF_ORIGIN = "861"

@@ -318,14 +318,14 @@ class VnswFormat(MessageFormat):
         subject = _child(_child(root, "Header"), "Subject") if local_name(root) == "Envelope" else None
         triple = [_text(_child(subject, name)) for name in _SUBJECT]
         if not all(triple):
-            return document_kind(self.parse(data))
+            return document_kind(self.read(data))
         return DocumentKind(procedure="/".join(triple))
 
     def enterprises(self, data: bytes) -> tuple[str, ...]:
         """The identifiers of the declarant and exporter in the content; none for a procedure without a mapping
         module (``MESSAGE_TYPE_UNKNOWN``: nothing in its body can be read)."""
         try:
-            return named_enterprises(self.parse(data))
+            return named_enterprises(self.read(data))
         except ValidationFailed as exc:
             if any(i.code == "MESSAGE_TYPE_UNKNOWN" for i in exc.issues):
                 return ()
