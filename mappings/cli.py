@@ -8,6 +8,9 @@
 * ``validate --format FORMAT IN [--json]``: read IN and check the harmonized rules. Exit 0 (prints ``OK``)
   or 1 with every coded issue.
 
+* ``procedure scaffold --xsd FILE... --name NAME [--root ELEMENT] [-o DIR]``: a mapping-module skeleton
+  from a ministry's XSDs (:mod:`mappings.scaffold`).
+
 Unknown formats and unreadable XML escape as coded errors (exit 2, see :mod:`gateway.cli`).
 """
 
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 
 from gateway.cli import read_input, write_output
 from gateway.errors import ValidationFailed, ValidationIssue
-from mappings import dictionary, registry
+from mappings import dictionary, registry, scaffold
 
 __all__ = ["register"]
 
@@ -91,3 +94,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help="input file, - for stdin")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_cmd_validate)
+
+    scaffold.register(subparsers)

@@ -8,7 +8,9 @@ P-256 keys, it prints µs per operation of
 * ``raw``: python-xmlsec alone (lxml parse, template, ``SignatureContext.sign``
   / ``verify`` with the key already loaded), the floor;
 
-and their ratio. Run with ``nswgw bench signing`` or ``python benchmarks/bench_signing.py``.
+and their ratio. With ``--hsm`` it also signs the same documents with the same key types held in a SoftHSM2
+token (:class:`signing.pkcs11.Pkcs11Signer`) next to a file key, and prints both, their ratio and the load
+average. Run with ``nswgw bench signing [--hsm]`` or ``python benchmarks/bench_signing.py [--hsm]``.
 """
 
 from __future__ import annotations
@@ -168,12 +170,82 @@ def run(iterations: int = 200) -> list[dict[str, object]]:
     return results
 
 
+def run_hsm(iterations: int = 200) -> list[dict[str, object]]:
+    """``sign_document`` with the same key type held in a file and in a SoftHSM2 token, same documents, same run.
+
+    The token is a fresh one in a temporary directory (:func:`signing.dev.hsm.init_dev_token`); SOFTHSM2_CONF
+    of this process points to it while the benchmark runs.
+    """
+    import os
+    import tempfile
+
+    from signing.dev.hsm import init_dev_token
+    from signing.dev.pki import generate_key, init_dev_pki, issue_certificate
+    from signing.keys import SoftwareSigner
+    from signing.pkcs11 import Pkcs11Signer
+    from signing.policy import SigningProfile
+    from signing.sign import sign_document
+
+    results: list[dict[str, object]] = []
+    previous = os.environ.get("SOFTHSM2_CONF")
+    with tempfile.TemporaryDirectory(prefix="nswgw-bench-hsm-") as tmp:
+        pki = init_dev_pki(os.path.join(tmp, "pki"), ["bench"])
+        try:
+            for key_kind in ("rsa2048", "p256"):
+                made = init_dev_token(
+                    os.path.join(tmp, "token"), pki, key_kind=key_kind, key_label=f"bench-{key_kind}", pin="bench-pin"
+                )
+                hsm = Pkcs11Signer(made.module, made.token, pin="bench-pin", key_label=made.key_label)
+                key = generate_key(key_kind)
+                file_key = SoftwareSigner(
+                    key, issue_certificate(pki.issuing_cert, pki.issuing_key, "bench", key.public_key())
+                )
+                profile = SigningProfile()
+                for size_name, size in (("8KB", 8 * 1024), ("100KB", 100 * 1024)):
+                    doc = make_certificate_of_origin(size)
+                    file_us = _time(lambda: sign_document(doc, file_key, profile), iterations)
+                    hsm_us = _time(lambda: sign_document(doc, hsm, profile), iterations)
+                    results.append(
+                        {
+                            "key": key_kind,
+                            "document": size_name,
+                            "bytes": len(doc),
+                            "operation": "sign",
+                            "file_key_us": round(file_us, 1),
+                            "softhsm2_us": round(hsm_us, 1),
+                            "ratio": round(hsm_us / file_us, 3),
+                            "load_average": [round(x, 2) for x in os.getloadavg()],
+                        }
+                    )
+                hsm.close()
+        finally:
+            if previous is None:
+                os.environ.pop("SOFTHSM2_CONF", None)
+            else:
+                os.environ["SOFTHSM2_CONF"] = previous
+    return results
+
+
+def _print_hsm(results: list[dict[str, object]]) -> None:
+    print("\nsign_document, the same key type in a file and in a SoftHSM2 token (PKCS#11):")
+    print(f"{'key':8} {'doc':6} {'file key µs':>12} {'SoftHSM2 µs':>12} {'ratio':>6}  load average")
+    for r in results:
+        load = " ".join(f"{x:.2f}" for x in r["load_average"])  # type: ignore[attr-defined]
+        print(f"{r['key']:8} {r['document']:6} {r['file_key_us']:>12} {r['softhsm2_us']:>12} {r['ratio']:>6}  {load}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--hsm", action="store_true", help="also sign with the same key types in a SoftHSM2 token (needs softhsm2)"
+    )
     args = parser.parse_args(argv)
     results = run(args.iterations)
+    hsm_results = run_hsm(args.iterations) if args.hsm else []
     print(f"{'key':8} {'doc':6} {'op':7} {'gateway µs':>11} {'raw xmlsec µs':>14} {'ratio':>6}")
     for r in results:
         print(
@@ -182,14 +254,24 @@ def main(argv: list[str] | None = None) -> int:
         )
     worst = max(float(r["ratio"]) for r in results)  # type: ignore[arg-type]
     print(f"worst ratio: {worst:.3f} (target <= 1.3)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if hsm_results:
+        _print_hsm(hsm_results)
     if args.json:
+        out: dict[str, object] = {"results": results, "worst_ratio": worst}
+        if hsm_results:
+            out["hsm"] = hsm_results
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"results": results, "worst_ratio": worst}, fh, indent=2)
+            json.dump(out, fh, indent=2)
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    return main(["--iterations", str(args.iterations)] + (["--json", args.json_out] if args.json_out else []))
+    return main(
+        ["--iterations", str(args.iterations)]
+        + (["--json", args.json_out] if args.json_out else [])
+        + (["--hsm"] if args.hsm else [])
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -199,6 +281,7 @@ def register(subparsers: Any) -> None:
     b = bench_sub.add_parser("signing", help="sign/verify µs per op against raw python-xmlsec")
     b.add_argument("--iterations", type=int, default=200)
     b.add_argument("--json", dest="json_out", help="also write the results to this JSON file")
+    b.add_argument("--hsm", action="store_true", help="also sign with the same key types in a SoftHSM2 token")
     b.set_defaults(handler=_cmd_bench)
 
 

@@ -7,6 +7,10 @@
   ``index.txt`` that ``openssl ocsp -index`` reads (see :mod:`signing.dev.pki`).
 * ``nswgw keys revoke DIR NAME [--reason key_compromise|...]`` revokes a
   certificate: re-signs ``crl.pem`` and marks it ``R`` in ``index.txt``.
+* ``nswgw keys hsm-init DIR --pki PKI_DIR [--key-type ...] [--token T] [--label L] [--id HEX]``
+  creates a SoftHSM2 development token in DIR, generates the key on it and
+  certifies it from the dev PKI (see :mod:`signing.dev.hsm`); prints the
+  ``[[signing.keys]]`` block.
 
 For development and demonstrations only: private keys are stored unencrypted.
 """
@@ -52,6 +56,21 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("--reason", choices=sorted(REVOCATION_REASONS), default="unspecified")
     revoke.set_defaults(handler=_revoke)
 
+    hsm = sub.add_parser(
+        "hsm-init",
+        help="create a SoftHSM2 development token in DIR, generate a signing key on it, certify it from a dev PKI",
+    )
+    hsm.add_argument("directory", metavar="DIR", help="where the token, its configuration and PIN files go")
+    hsm.add_argument("--pki", required=True, metavar="PKI_DIR", help="a dev PKI made by 'nswgw keys init'")
+    hsm.add_argument("--key-type", choices=KEY_KINDS, default="rsa2048", help="key type (default: %(default)s)")
+    hsm.add_argument("--token", default="nswgw-dev", help="token label (default: %(default)s)")
+    hsm.add_argument("--label", default="gateway", help="key and certificate object label (default: %(default)s)")
+    hsm.add_argument("--id", help="key and certificate object id in hex (default: random)")
+    hsm.add_argument("--common-name", default="nsw-gateway", help="certificate CN (default: %(default)s)")
+    hsm.add_argument("--pin-env", metavar="VAR", help="environment variable holding the user PIN (default: generated)")
+    hsm.add_argument("--module", help="PKCS#11 module (default: Debian's libsofthsm2.so)")
+    hsm.set_defaults(handler=_hsm_init)
+
 
 def _init(args: argparse.Namespace) -> int:
     parties = [p.strip() for p in args.parties.split(",") if p.strip()]
@@ -95,4 +114,34 @@ def _revoke(args: argparse.Namespace) -> int:
     print(f"Revoked {args.name} (serial {entry['serial']}, reason {entry['reason']}) at {entry['revoked_at']}")
     print(f"  {pki.crl_path} re-signed, {len(list(crl))} revoked certificate(s), next update {crl.next_update_utc}")
     print(f"  {pki.index_path} updated")
+    return 0
+
+
+def _hsm_init(args: argparse.Namespace) -> int:
+    from signing.dev.hsm import SOFTHSM2_MODULE, init_dev_token
+
+    pin = None
+    if args.pin_env:
+        pin = os.environ.get(args.pin_env)
+        if not pin:
+            raise ConfigError(f"environment variable {args.pin_env} is not set", field="--pin-env")
+    made = init_dev_token(
+        args.directory,
+        DevPki.open(args.pki),
+        key_kind=args.key_type,
+        token=args.token,
+        key_label=args.label,
+        key_id=args.id,
+        common_name=args.common_name,
+        pin=pin,
+        module=args.module or SOFTHSM2_MODULE,
+    )
+    print(f"Generated a {args.key_type} key on SoftHSM2 token {made.token!r} in {made.directory}:")
+    print(f"  label {made.key_label}  id {made.key_id}  certificate {made.certificate.subject.rfc4514_string()}")
+    print(f"  certificate (also on the token): {made.certificate_path}")
+    print(f"  user PIN: {made.pin_path} (mode 0600)")
+    print("The gateway needs this in its environment:")
+    print(f"  export SOFTHSM2_CONF={made.conf_path}")
+    print("and this in its configuration:\n")
+    print(made.config_block())
     return 0

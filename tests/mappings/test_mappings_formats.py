@@ -31,8 +31,8 @@ def issues_of(info: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[str, s
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_lists_the_five_formats() -> None:
-    assert names() == ["acdd", "form-d", "json", "sps", "vnsw"]
+def test_registry_lists_the_built_in_formats() -> None:
+    assert names() == ["acdd", "form-d", "json", "moh-cosmetic", "mot-vr-imported-vehicles", "sps", "vnsw"]
 
 
 def test_unknown_format_suggests_the_closest_name() -> None:
