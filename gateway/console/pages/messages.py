@@ -8,6 +8,9 @@
   submitted for, conversation, reference, its intake transitions and, per delivery, every attempt with its code
   and reason, the signer (the ``VERIFIED`` step's detail; unknown when the store holds none), and the SHA-256
   of the stored payload, of each delivered payload and of each verified receipt.
+* ``/console/messages/{id}/evidence-bundle``: the signed evidence bundle (gateway/evidence.py), as
+  ``GET /v1/admin/messages/{id}/evidence`` returns it; linked from the message's page when the gateway has a
+  signing key.
 * ``/console/messages/{id}/evidence``: the stored payload (the accepted document, or the excerpt of a refused
   one), ``/console/messages/{id}/deliveries/{destination}/payload`` and ``.../receipt``: the bytes delivered and
   the receipt, each as an ``application/octet-stream`` attachment.
@@ -77,6 +80,10 @@ LABELS = {
     ),
     "messages.download_payload": ("Download the accepted payload", "Tải nội dung đã tiếp nhận"),
     "messages.download_excerpt": ("Download the stored excerpt", "Tải đoạn trích đã lưu"),
+    "messages.download_bundle": (
+        "Download the signed evidence bundle (ZIP, checked offline by nswgw evidence verify)",
+        "Tải gói chứng cứ đã ký (ZIP, kiểm tra ngoại tuyến bằng nswgw evidence verify)",
+    ),
     "messages.no_payload": ("The store holds no payload for it.", "Kho lưu trữ không giữ nội dung của nó."),
     "messages.intake": ("Intake", "Tiếp nhận"),
     "messages.delivery_to": ("Delivery to", "Chuyển đến"),
@@ -198,6 +205,7 @@ def routes(console: Console) -> list[web.RouteDef]:
             signer=_signer(record),
             rejected=record.message.state is State.REJECTED,
             payload_sha256=hashlib.sha256(payload).hexdigest() if payload is not None else None,
+            bundle=bool(gateway.config.signing.keys),  # a bundle is signed: none without a gateway key
             intake=[_step(t) for t in record.message.history],
             deliveries=deliveries,
         )
@@ -209,6 +217,22 @@ def routes(console: Console) -> list[web.RouteDef]:
             raise MessageNotFound(f"the store holds no payload of message {record.message.id}", field="evidence")
         kind = "rejected-excerpt" if record.message.state is State.REJECTED else "accepted"
         return _attachment(console, payload, f"{record.message.id}-{kind}.bin")
+
+    async def bundle(request: web.Request, session: ConsoleSession) -> web.StreamResponse:
+        from gateway.evidence import build_bundle, party_trust
+        from gateway.security import key_ring
+
+        record = await found(request.match_info["id"])
+        senders, receivers = party_trust(gateway.config)
+        data = await build_bundle(
+            gateway.store,
+            key_ring(gateway.config),
+            record.message.id,
+            now=gateway.clock.now(),
+            senders=senders,
+            receivers=receivers,
+        )
+        return _attachment(console, data, f"evidence-{record.message.id}.zip")
 
     async def delivered(request: web.Request, session: ConsoleSession) -> web.StreamResponse:
         record = await found(request.match_info["id"])
@@ -230,6 +254,7 @@ def routes(console: Console) -> list[web.RouteDef]:
         web.get("/console/messages", read(search)),
         web.get("/console/messages/{id}", read(message)),
         web.get("/console/messages/{id}/evidence", read(evidence)),
+        web.get("/console/messages/{id}/evidence-bundle", read(bundle)),
         web.get("/console/messages/{id}/deliveries/{destination}/payload", read(delivered)),
         web.get("/console/messages/{id}/deliveries/{destination}/receipt", read(receipt)),
     ]
