@@ -6,7 +6,10 @@ or ``https://...``); the PMode's ``endpoint``, when set, wins.
 Options (:class:`As4Options`, validated at config load; relative paths are relative to the configuration
 file, or to the current directory for an adapter built in code):
 
-* ``pmode`` (:class:`~adapters.as4.pmode.PMode` or a table of it): the agreement;
+* ``pmode`` (:class:`~adapters.as4.pmode.PMode` or a table of it): the agreement; each message travels under the
+  eb:Service/eb:Action of its document type (``pmode.documents`` over
+  :data:`~adapters.as4.pmode.ASW_COLLABORATIONS`: the ACDD ``urn:asean:asw:acdd``/``SubmitACDD``, its Customs
+  Response ``SubmitCustomsResponse``), else the agreement's own ``service``/``action``;
 * ``signer``: our signing key, a :class:`~signing.keys.Signer` or a table
   ``{ p12 = "path", password_env = "VAR" }`` / ``{ key = "path", cert = "path" }``
   (:func:`adapters.options.signer_from_options`);
@@ -336,7 +339,7 @@ class As4Adapter(Adapter):
         return outgoing
 
     def _build(self, message: OutboundMessage, ebms_id: str) -> OutgoingMessage:
-        pmode = self.pmode
+        pmode = self.pmode.for_document(message.document_type)
         properties = [Property(p.name, p.value, p.type) for p in pmode.properties]
         for name, value in message.headers.items():
             if name.startswith(PROPERTY_HEADER_PREFIX):

@@ -25,7 +25,10 @@ load; relative paths are relative to the configuration file):
   (:class:`~adapters.as4.pmode.PMode` table, seen from our side), ``trust`` (who may sign for it,
   :func:`adapters.options.trust_from_options`: with anchors, which vouch for every certificate they issue, other
   partners' included, its ``signers`` name the partner's certificates, as for every party) and
-  ``document_types`` (eb:Action → gateway document type; default: the Action itself).
+  ``document_types`` (eb:Action → gateway document type; default: the document type whose eb:Service/eb:Action
+  the PMode maps it to, ``pmode.documents`` over :data:`~adapters.as4.pmode.ASW_COLLABORATIONS`, else the Action
+  itself). A partner's message is taken under the PMode's own Service/Action or any of those mapped ones, so an
+  ACDD and a Form D of the same partner arrive as ``acdd.declaration`` and the Form D type.
 
 A message larger than ``gateway.max_message_bytes`` is refused unread with a signed ebMS error signal (EBMS:0004,
 ``XML_TOO_LARGE`` at ``body`` in the ErrorDetail, no RefToMessageInError: the MessageId was not read), within the
@@ -174,6 +177,8 @@ class InboundPartner:
     party: str
     agreement: As4Partner
     document_types: Mapping[str, str]
+    agreements: tuple[As4Partner, ...] = ()
+    """Every agreement its messages may arrive under (:meth:`~adapters.as4.pmode.PMode.variants`)."""
 
 
 def _refused(code: str, message: str, field: str | None) -> BrokerRefused:
@@ -219,7 +224,7 @@ class As4Endpoint(InboundEndpoint):
         """The polling tasks of the partners we pull from (``pmode.mep_binding = "pull"``), once started."""
         self.receiver = As4Receiver(
             party_id=self.party_id,
-            partners={pid: p.agreement for pid, p in self.partners.items()},
+            partners={pid: p.agreements or (p.agreement,) for pid, p in self.partners.items()},
             signer=self.signer,
             decrypter=self.decrypter,
             sink=self._submit,
@@ -230,10 +235,13 @@ class As4Endpoint(InboundEndpoint):
     @staticmethod
     def _partner(party_id: str, table: As4PartnerOptions, field: str) -> InboundPartner:
         trust = trust_from_options(table.trust, party=party_id, field=f"{field}.trust")
+        variants = table.pmode.variants()
+        by_action = {p.action: t for t, p in variants if t is not None}
         return InboundPartner(
             party=table.party,
             agreement=As4Partner(table.pmode, trust),
-            document_types=dict(table.document_types),
+            document_types={**by_action, **table.document_types},
+            agreements=tuple(As4Partner(p, trust) for _, p in variants),
         )
 
     @classmethod

@@ -323,6 +323,9 @@ def select_agreement(
                 "eb:AgreementRef/@pmode",
                 f"no agreement {pmode_id!r} with this partner",
             )
+        for agreement in named:  # one PMode id under several document types' Service/Action
+            if _mismatch(agreement.pmode, service, service_type, action) is None:
+                return agreement
         where = _mismatch(named[0].pmode, service, service_type, action)
         if where is not None:
             raise _agreement_error(

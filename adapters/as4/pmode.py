@@ -19,7 +19,15 @@ from signing.algorithms import RSA_SHA256
 from signing.wss import WssPolicy
 from signing.xenc import AES128_GCM
 
-__all__ = ["PartyConfig", "PropertyConfig", "SecurityConfig", "ReceptionAwareness", "PMode"]
+__all__ = [
+    "PartyConfig",
+    "PropertyConfig",
+    "SecurityConfig",
+    "ReceptionAwareness",
+    "PMode",
+    "Collaboration",
+    "ASW_COLLABORATIONS",
+]
 
 
 class PartyConfig(BaseModel):
@@ -71,6 +79,26 @@ class ReceptionAwareness(BaseModel):
     max_wait: float = Field(60.0, ge=0, description="Longest wait between transmissions, in seconds.")
 
 
+class Collaboration(BaseModel):
+    """The eb:Service and eb:Action one document type travels under in an agreement."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service: str = Field(min_length=1, description="eb:Service value.")
+    service_type: str | None = Field(None, description="eb:Service/@type.")
+    action: str = Field(min_length=1, description="eb:Action value.")
+
+
+ASW_COLLABORATIONS: dict[str, Collaboration] = {
+    "acdd.declaration": Collaboration(service="urn:asean:asw:acdd", action="SubmitACDD"),
+    "acdd.response": Collaboration(service="urn:asean:asw:acdd", action="SubmitCustomsResponse"),
+}
+"""Default eb:Service/eb:Action per gateway document type, after the conventions the ASW agreements use for the
+e-Form D (``urn:asean:asw:e-form-d``, ``SubmitFormD``): the ACDD and its Customs Response under a service of their
+own, so that a partner exchanging both with us tells them apart by eb:Action. A PMode's ``documents`` overrides
+them per partner."""
+
+
 class PMode(BaseModel):
     """One-Way agreement with one partner (Push or Pull): who, where, what and how securely."""
 
@@ -120,6 +148,31 @@ class PMode(BaseModel):
     )
     security: SecurityConfig = Field(SecurityConfig(), description="Signing, encryption and verification settings.")
     reception_awareness: ReceptionAwareness = Field(ReceptionAwareness(), description="Retries of one MessageId.")
+    documents: dict[str, Collaboration] = Field(
+        default_factory=dict,
+        description="Gateway document type -> the eb:Service/eb:Action it travels under with this partner (over"
+        " ASW_COLLABORATIONS, the defaults for the ACDD and its Customs Response); any other type travels under"
+        " ``service``/``action``. Both ways: what we send of that type carries them, and a message of the partner"
+        " carrying them is taken as that type.",
+    )
+
+    def collaborations(self) -> dict[str, Collaboration]:
+        """Document type -> eb:Service/eb:Action, the ASW defaults overridden by ``documents``."""
+        return {**ASW_COLLABORATIONS, **self.documents}
+
+    def for_document(self, document_type: str) -> PMode:
+        """This agreement with the eb:Service/eb:Action of ``document_type`` (itself for a type not mapped)."""
+        c = self.collaborations().get(document_type)
+        if c is None:
+            return self
+        return self.model_copy(update={"service": c.service, "service_type": c.service_type, "action": c.action})
+
+    def variants(self) -> list[tuple[str | None, PMode]]:
+        """Every agreement a partner's message may arrive under: this one (document type None: by its Action),
+        then one per mapped document type with its eb:Service/eb:Action."""
+        out: list[tuple[str | None, PMode]] = [(None, self)]
+        out += [(t, self.for_document(t)) for t in self.collaborations()]
+        return out
 
     @field_validator("endpoint")
     @classmethod
