@@ -13,7 +13,10 @@ receiver, and measures
 * **CPU per message**: user+system CPU time of the gateway processes (``/proc``) over the peak run / messages;
 * **peak RSS per submission** (``--rss-sizes``, :mod:`peak_rss`): one fresh SQLite gateway per document size
   (1, 8 and 16 MiB signed documents with a large base64 element), its peak resident growth as a ratio to the
-  payload (``peak_rss`` in the JSON).
+  payload (``peak_rss`` in the JSON);
+* **the full path** (``--full-path-messages``, :mod:`full_path`): one SQLite node verifying, mapping (form-d and
+  JSON) and signing to two partner processes that answer signed receipts, its gateway CPU per message against
+  the floor measured before and after it (``full_path`` in the JSON, schema in ``full_path``'s docstring).
 
 The **crypto floor** is measured in the same run: raw python-xmlsec parse + verify + sign of the same
 document with the key already loaded (no policy, no trust store), one core. Every throughput is given as a
@@ -530,6 +533,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 r = await run_case(store, nodes, size, docs[size], floor[size], args, Path(tmp))
                 results.append(r)
                 print(f"  done: {store} x{nodes} {size}: {r['msg_per_s']} msg/s", file=sys.stderr, flush=True)
+    full_path = None
+    if args.full_path_messages > 0:
+        import full_path as full_path_bench
+
+        full_path = await full_path_bench.run(
+            argparse.Namespace(
+                messages=min(args.full_path_messages, 60) if args.quick else args.full_path_messages,
+                latency_messages=min(args.full_path_latency_messages, 100)
+                if args.quick
+                else args.full_path_latency_messages,
+                rate=0.0,
+                concurrency=args.concurrency,
+                size=8192,
+                store="sqlite",
+                dsn=args.dsn,
+                workdir=None,
+                store_dsn=None,
+            )
+        )
+        print(f"  done: full path: {full_path['peak']['msg_per_s']} msg/s", file=sys.stderr, flush=True)
     peak_rss = []
     if rss_sizes:
         peak_rss = await run_peak_rss(rss_sizes, lines=False)
@@ -561,6 +584,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "results": results,
         "targets": targets,
         "peak_rss": peak_rss,
+        "full_path": full_path,
     }
 
 
@@ -592,6 +616,10 @@ def print_table(report: dict[str, Any]) -> None:
         " busy%: whole machine during the peak run"
     )
     print("latencies: submission -> receipt at the receiver, open loop at half the peak rate (@rate msg/s)")
+    if report.get("full_path"):
+        from full_path import table_lines
+
+        print("\n".join(table_lines(report["full_path"])))
     for size, t in report["targets"].items():
         print(
             f"targets {size}: SQLite {t['sqlite_ratio_to_floor']}x floor (>= 0.5: {t['sqlite_meets_0.5']}); "
@@ -618,6 +646,15 @@ def main(argv: list[str] | None = None) -> int:
         "--rss-sizes",
         default="1MiB,8MiB,16MiB",
         help="peak RSS per submission (benchmarks/peak_rss.py), comma-separated; empty: skip",
+    )
+    p.add_argument(
+        "--full-path-messages",
+        type=int,
+        default=1000,
+        help="peak messages of benchmarks/full_path.py (SQLite, form-d + JSON, signed receipts); 0: skip",
+    )
+    p.add_argument(
+        "--full-path-latency-messages", type=int, default=2000, help="open-loop samples of the full-path run"
     )
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))

@@ -37,7 +37,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -768,7 +768,11 @@ class BrokenAs4Peer:
         known = self.certificates.get((act.issuing_country, act.number))
         if known is None and "accept-unknown-certificates" in self.defects:
             return  # receipted, and nothing to record it in
-        refusal = certificate_refusal(act, self.kit_party, known.issuer if known is not None else None)
+        # every certificate the peer carries went to the kit, the one party answering for it
+        kit = frozenset({self.kit_party})
+        refusal = certificate_refusal(
+            replace(act, answers_for=kit), self.kit_party, known.issuer if known is not None else None, kit
+        )
         if refusal is not None:
             raise refusal
         assert known is not None

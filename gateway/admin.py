@@ -11,6 +11,8 @@ Operations (JSON; instants are RFC 3339 UTC strings; every error is coded like t
 * ``GET /v1/admin/messages/{id}``: the full record: history, every delivery with its attempts and last error,
   and the SHA-256 of each delivered payload and of its verified receipt. The store keeps neither the accepted
   payload's digest on the message row (it is in the journal's ``ACCEPTED`` entry) nor who signed it.
+* ``GET /v1/admin/messages/{id}/evidence``: the message's signed evidence bundle (ZIP, gateway/evidence.py,
+  docs/evidence.md), the same as ``nswgw evidence``.
 * ``GET /v1/admin/dead-letters?destination=`` and ``POST /v1/admin/dead-letters/replay`` with
   ``{"ids": [...]}`` (gateway ids) or ``{"destination": "TH"}`` (all of its dead letters):
   :func:`gateway.actions.replay_dead_letters` (the replays and their journal record in one transaction), answered
@@ -23,6 +25,15 @@ Operations (JSON; instants are RFC 3339 UTC strings; every error is coded like t
   restarts), and delivery latency percentiles estimated from the ``nswgw_delivery_latency_seconds`` histogram.
 * ``GET /v1/admin/certificates``: every configured certificate (:func:`gateway.security.certificate_inventory`)
   with subject, issuer, serial, SHA-256 fingerprint, notAfter and days left.
+* ``GET /v1/admin/origin-certificates?issuing_country=&status=&party=&limit=&cursor=``: the certificates of origin
+  (e-C/O) the gateway carried, latest status change first (then by country and number), each with its issuer,
+  status and ``href``; ``party`` is the issuer or a party in its history (a notifier, a destination that
+  receipted it). Paged by cursor like the message search (a certificate whose status moves while an operator
+  pages moves to the front: it shows on the first page again, not on a later one).
+* ``GET /v1/admin/origin-certificates/{country}/{number}``: one e-C/O's status and history, as its issuer reads
+  them at ``GET /v1/certificates/...``, and links to the messages that carried its acts
+  (``MESSAGE_NOT_FOUND`` for one the gateway did not carry). Apart from ``/v1/admin/certificates``, the X.509
+  inventory.
 * ``GET /v1/admin/events?events=accepted,delivered``: the lifecycle events this gateway publishes
   (:data:`gateway.events.EVENT_NAMES`, all of them without ``events``) as Server-Sent Events
   (``text/event-stream``): ``id: N`` (numbered per stream from 1), ``event: NAME`` and ``data:`` the event's JSON
@@ -46,6 +57,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes
@@ -68,9 +80,17 @@ from gateway.journal import OperatorAction
 from gateway.metrics import LATENCY_BUCKETS
 from gateway.model import Delivery, State
 from gateway.openapi import STORE_ERRORS, error_responses, json_content
+from gateway.reference_api import reference_paths, reference_routes
 from gateway.security import certificate_inventory
-from gateway.store.base import DestinationStats, MessageQuery, MessageRecord
-from gateway.wire import Error, MessageStatus, Timestamp, WireModel, json_reply, state_and_limit
+from gateway.store.base import (
+    CertificateQuery,
+    CertificateRecord,
+    CertificateSummary,
+    DestinationStats,
+    MessageQuery,
+    MessageRecord,
+)
+from gateway.wire import CertificateStatus, Error, MessageStatus, Timestamp, WireModel, json_reply, state_and_limit
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,6 +108,9 @@ __all__ = [
     "delivery_evidence",
     "message_query",
     "next_cursor",
+    "origin_certificate_detail",
+    "origin_certificate_query",
+    "origin_certificates_page",
     "partner_views",
     "reload",
 ]
@@ -243,6 +266,46 @@ class Certificates(WireModel):
     certificates: list[CertificateView]
 
 
+CO_STATUSES = ("issued", "delivered", "amended", "cancelled", "received", "utilized", "rejected")
+"""The statuses a certificate of origin can be in (the ``status`` filter of ``GET /v1/admin/origin-certificates``)."""
+
+
+class OriginCertificateSummary(WireModel):
+    """One certificate of origin (e-C/O) the gateway carried, as the operators' list shows it."""
+
+    issuing_country: str = Field(examples=["VN"])
+    number: str = Field(examples=["VN-TH-26-00001"])
+    issuer: str = Field(description="the party that issued it", examples=["MOIT"])
+    status: str = Field(examples=["utilized"])
+    updated_at: Timestamp = Field(description="when its status last moved")
+    href: str = Field(description="its status, history and carrying messages")
+
+
+class OriginCertificates(WireModel):
+    """``GET /v1/admin/origin-certificates``: matching e-C/Os, latest status change first."""
+
+    certificates: list[OriginCertificateSummary]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page (opaque)",
+        examples=["1796279400.123456,VN,VN-TH-26-00001"],
+    )
+
+
+class CarryingMessage(WireModel):
+    """A message that carried an act on the certificate (in the order of its history)."""
+
+    id: str = Field(description="the gateway id of the message")
+    href: str = Field(description="its record in the operator API")
+
+
+class OriginCertificateDetail(WireModel):
+    """``GET /v1/admin/origin-certificates/{country}/{number}``: an e-C/O's status and history (as its issuer sees
+    them at ``GET /v1/certificates/...``) and links to the messages that carried it."""
+
+    certificate: CertificateStatus
+    messages: list[CarryingMessage]
+
+
 class ReloadResult(WireModel):
     """``POST /v1/admin/reload``: the configuration file was valid and is running now."""
 
@@ -327,6 +390,61 @@ def _cursor(value: str | None) -> tuple[float, str] | None:
     if not math.isfinite(moment) or not message:
         raise RequestInvalid(f"cursor must be the next_cursor of a previous page: {value!r}", field="cursor")
     return moment, message
+
+
+def _co_href(country: str, number: str) -> str:
+    return f"/v1/admin/origin-certificates/{quote(country, safe='')}/{quote(number, safe='')}"
+
+
+def origin_certificate_query(q: Mapping[str, str]) -> CertificateQuery:
+    """The store search an operator's e-C/O list asks for: ``issuing_country``, ``status`` (one of
+    :data:`CO_STATUSES`), ``party`` (the issuer or a party in the history), ``cursor`` (a ``next_cursor``) and
+    ``limit``, each checked (``REQUEST_INVALID`` naming it)."""
+    _, limit = state_and_limit({k: v for k, v in q.items() if k == "limit"})
+    status = q.get("status")
+    if status is not None and status not in CO_STATUSES:
+        raise RequestInvalid(f"unknown status {status!r}; one of {', '.join(CO_STATUSES)}", field="status")
+    after: tuple[float, str, str] | None = None
+    cursor = q.get("cursor")
+    if cursor is not None:
+        parts = cursor.split(",", 2)
+        try:
+            moment = float(parts[0])
+        except ValueError:
+            moment = math.nan
+        if len(parts) != 3 or not math.isfinite(moment) or not parts[1] or not parts[2]:
+            raise RequestInvalid(f"cursor must be the next_cursor of a previous page: {cursor!r}", field="cursor")
+        after = (moment, parts[1], parts[2])
+    return CertificateQuery(
+        issuing_country=q.get("issuing_country"), status=status, party=q.get("party"), after=after, limit=limit
+    )
+
+
+def origin_certificates_page(page: Sequence[CertificateSummary], query: CertificateQuery) -> OriginCertificates:
+    """The answer of ``GET /v1/admin/origin-certificates`` for ``page``, found by ``query``."""
+    last = page[-1] if page and len(page) == query.limit else None
+    return OriginCertificates(
+        certificates=[
+            OriginCertificateSummary(
+                issuing_country=c.issuing_country,
+                number=c.number,
+                issuer=c.issuer,
+                status=c.status,
+                updated_at=_at(c.updated_at),
+                href=_co_href(c.issuing_country, c.number),
+            )
+            for c in page
+        ],
+        next_cursor=f"{last.updated_at!r},{last.issuing_country},{last.number}" if last is not None else None,
+    )
+
+
+def origin_certificate_detail(record: CertificateRecord) -> OriginCertificateDetail:
+    """The answer of ``GET /v1/admin/origin-certificates/{country}/{number}`` for ``record``."""
+    return OriginCertificateDetail(
+        certificate=CertificateStatus.of(record),
+        messages=[CarryingMessage(id=m, href=f"/v1/admin/messages/{m}") for m in record.messages],
+    )
 
 
 def delivery_evidence(record: MessageRecord) -> list[DeliveryEvidence]:
@@ -602,6 +720,19 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
         ]
         return json_reply(Certificates(certificates=out))
 
+    async def origin_certificates(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        query = origin_certificate_query(request.query)
+        return json_reply(origin_certificates_page(await gateway.store.certificates(query), query))
+
+    async def origin_certificate(request: web.Request) -> web.Response:
+        _require(request, gateway, "read")
+        country, number = request.match_info["country"], request.match_info["number"]
+        found = await gateway.store.certificate(country, number)
+        if found is None:
+            raise MessageNotFound(f"the gateway carried no certificate of origin {country} {number}", field="number")
+        return json_reply(origin_certificate_detail(found))
+
     async def events(request: web.Request) -> web.StreamResponse:
         _require(request, gateway, "read")
         wanted = _event_names(request.query.get("events"))
@@ -675,16 +806,43 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
             )
         return json_reply(Actions(actions=out))
 
+    async def evidence(request: web.Request) -> web.Response:
+        from gateway.evidence import MEDIA_TYPE, build_bundle, party_trust
+        from gateway.security import key_ring
+
+        _require(request, gateway, "read")
+        message_id = request.match_info["id"]
+        if await gateway.store.get(message_id) is None:  # before the key is loaded: a gateway may have none
+            raise MessageNotFound(f"no message {message_id}", field="id")
+        senders, receivers = party_trust(gateway.config)
+        bundle = await build_bundle(
+            gateway.store,
+            key_ring(gateway.config),
+            message_id,
+            now=gateway.clock.now(),
+            senders=senders,
+            receivers=receivers,
+        )
+        return web.Response(
+            body=bundle,
+            content_type=MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="evidence-{message_id}.zip"'},
+        )
+
     return [
         web.post("/v1/admin/reload", reload_config),
         web.get("/v1/admin/actions", actions),
         web.get("/v1/admin/messages", search),
         web.get("/v1/admin/messages/{id}", record),
+        web.get("/v1/admin/messages/{id}/evidence", evidence),
         web.get("/v1/admin/dead-letters", dead_letters),
         web.post("/v1/admin/dead-letters/replay", replay_dead),
         web.get("/v1/admin/partners", partners),
         web.get("/v1/admin/certificates", certificates),
+        web.get("/v1/admin/origin-certificates", origin_certificates),
+        web.get("/v1/admin/origin-certificates/{country}/{number}", origin_certificate),
         web.get("/v1/admin/events", events),
+        *reference_routes(gateway, _require),
     ]
 
 
@@ -724,6 +882,7 @@ def admin_paths() -> dict[str, Any]:
         }
     }
     return {
+        **reference_paths(),
         "/v1/admin/reload": {
             "post": {
                 "summary": "Operator (act): reload parties, routes, document types and operators from the file",
@@ -757,6 +916,24 @@ def admin_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "the record", "content": json_content(MessageRecordView)},
                     **error_responses(MessageNotFound, NotAuthorized, *STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/admin/messages/{id}/evidence": {
+            "get": {
+                "summary": "Operator: the signed evidence bundle of a message (ZIP, docs/evidence.md), as"
+                " `nswgw evidence`",
+                "operationId": "adminMessageEvidence",
+                "tags": ["operator"],
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "the bundle",
+                        "content": {
+                            "application/vnd.etsi.asic-e+zip": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **error_responses(MessageNotFound, NotAuthorized, ConfigError, *STORE_ERRORS),
                 },
             }
         },
@@ -837,6 +1014,49 @@ def admin_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "the inventory", "content": json_content(Certificates)},
                     **forbidden,
+                },
+            }
+        },
+        "/v1/admin/origin-certificates": {
+            "get": {
+                "summary": "Operator: the certificates of origin (e-C/O) the gateway carried, latest status change"
+                " first (cursor-paged)",
+                "operationId": "adminOriginCertificates",
+                "tags": ["operator"],
+                "parameters": [
+                    {"name": "issuing_country", "in": "query", "schema": {"type": "string", "examples": ["VN"]}},
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(CO_STATUSES)}},
+                    {
+                        "name": "party",
+                        "in": "query",
+                        "schema": {"type": "string", "examples": ["TH-ASW"]},
+                        "description": "the issuer, or a party that notified about it or receipted it",
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor"},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "e-C/Os", "content": json_content(OriginCertificates)},
+                    **error_responses(RequestInvalid, NotAuthorized, *STORE_ERRORS),
+                },
+            }
+        },
+        "/v1/admin/origin-certificates/{country}/{number}": {
+            "get": {
+                "summary": "Operator: one e-C/O's status, history and the messages that carried it",
+                "operationId": "adminOriginCertificate",
+                "tags": ["operator"],
+                "parameters": [
+                    {"name": "country", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "the e-C/O", "content": json_content(OriginCertificateDetail)},
+                    **error_responses(MessageNotFound, NotAuthorized, *STORE_ERRORS),
                 },
             }
         },

@@ -89,6 +89,7 @@ from gateway.ports import (
     Verifier,
     resolve_inbound,
 )
+from gateway.reference import ReferenceData
 from gateway.security import (
     build_adapter,
     build_receipts,
@@ -99,6 +100,7 @@ from gateway.security import (
 )
 from gateway.store import Store, store_from_settings
 from gateway.store.base import DestinationStats, MessageQuery
+from gateway.timestamps import JournalTimestamping
 from gateway.transport import Listener, body_deadline, read_body
 from gateway.wire import (
     Ack,
@@ -604,11 +606,19 @@ class Gateway:
             interval=config.journal.anchor_interval,
             now=self.clock.now,
         )
+        self.timestamping = JournalTimestamping(
+            self.store,
+            config.journal.timestamp,
+            now=self.clock.now,
+            publish=lambda name, fields: self.events.publish(Event(name, self.clock.now(), fields)),
+        )
         self.archiver = (
             Archiver(self.store, config, key_ring(config), now=self.clock.now)
             if config.retention.interval is not None
             else None
         )
+        self.references = ReferenceData(self.store, self.events, self.clock)
+        """The policy reference lists, their versions kept in memory (see :mod:`gateway.reference`)."""
         self.broker = Broker(
             config,
             self.store,
@@ -619,6 +629,8 @@ class Gateway:
             metrics=self.metrics,
             events=self.events,
             on_accepted=self.engine.wake,
+            intake_gate=self.timestamping.check_intake,
+            references=self.references,
         )
         self.serve_http = serve_http
         self.listener: Listener | None = None
@@ -717,7 +729,7 @@ class Gateway:
     async def readiness(self) -> dict[str, str]:
         """The checks of ``/readyz`` (the store's and the journal anchoring's), each ``ok`` or ``failed: ...``;
         also the ``nswgw_ready`` gauges."""
-        checks = await self.store.health() | await self.anchoring.checks()
+        checks = await self.store.health() | await self.anchoring.checks() | self.timestamping.checks()
         self.metrics.observe_readiness(checks)
         return checks
 
@@ -741,6 +753,7 @@ class Gateway:
             base = await self.store.journal_base()
             verified = await require_sound_journal(self.store, self.anchoring.load(), start=(base.seq, base.hash))
             self.anchoring.start((verified.head_seq, verified.head_hash))
+            await self.timestamping.start()
             head = await self.store.journal_head()
             if head is not None:  # a wall clock gone back across a restart: never earlier than what is stored
                 self.clock.not_before(head.at)
@@ -790,6 +803,7 @@ class Gateway:
             if self.archiver is not None:
                 await self.archiver.stop()  # a round in progress is cut off: its bundle is redone next time
             await self.engine.stop()  # records or releases every delivery its workers hold
+            await self.timestamping.stop()
             await self.anchoring.stop()  # anchors the head the engine's last records left
         finally:
             await self.store.close()

@@ -20,7 +20,10 @@ sender identity other than the party's own (a VNSW ``From/identity``: ``IDENTITY
 What an accepted document does to a certificate of origin (:meth:`Mapper.certificate`: issues, amends or cancels
 it, or notifies about it) is recorded by :meth:`Store.accept` in the same transaction as the message; an act on
 a certificate the gateway did not carry (or, from its non-issuer, an amendment, cancellation or verification
-answer) is refused with ``CO_UNKNOWN`` naming the element, and nothing is stored.
+answer) is refused with ``CO_UNKNOWN`` naming the element, and nothing is stored. The importing side's
+notifications (received, utilized, rejected, verification request) are taken only from a party answering for a
+destination the certificate was routed to (``destinations.NAME.party``, else the party named like it); from any
+other, ``CO_NOTIFIER_MISMATCH`` naming the element, and nothing is stored.
 
 What a submission declares must be what its verified content says, for every entry point and format: the
 document type by its ``[document_types.NAME]`` rule (:meth:`Mapper.kind`; ``DOCUMENT_TYPE_MISMATCH``, stored
@@ -51,6 +54,7 @@ from dataclasses import dataclass, replace
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import (
+    CertificateNotifierMismatch,
     CertificateUnknown,
     ClientError,
     DelegationMismatch,
@@ -65,6 +69,7 @@ from gateway.events import Event, EventBus
 from gateway.metrics import Metrics
 from gateway.model import CertificateAct, Delivery, Excerpt, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.ports import DeliverySigner, Mapper, Verifier
+from gateway.reference import NullReferences, ReferenceDraft, References
 from gateway.routing import Router
 from gateway.store.base import Store
 from signing.trust import fingerprint
@@ -98,8 +103,12 @@ class Broker:
         metrics: Metrics,
         events: EventBus,
         on_accepted: Callable[[tuple[str, ...]], None],
+        intake_gate: Callable[[], None] = lambda: None,
+        references: References | None = None,
     ) -> None:
         self.config = config
+        self.intake_gate = intake_gate
+        """Called before each submission; raises to refuse intake as a whole (``TIMESTAMP_OVERDUE``)."""
         self.store = store
         self.verifier = verifier
         self.mapper = mapper
@@ -108,6 +117,8 @@ class Broker:
         self.metrics = metrics
         self.events = events
         self.on_accepted = on_accepted
+        self.references: References = references if references is not None else NullReferences()
+        """The policy lists: checked at intake, published by ``reference.list`` documents."""
         self.router = Router(config.routes, tuple(config.destinations))
 
     def reconfigure(self, config: Config, verifier: Verifier) -> None:
@@ -117,7 +128,7 @@ class Broker:
         self.router = Router(config.routes, tuple(config.destinations))
 
     def _process(
-        self, message: Message, document: list[bytes]
+        self, message: Message, document: list[bytes], drafts: list[ReferenceDraft] | None = None
     ) -> tuple[Message, list[Delivery], bytes | Spliced, CertificateAct | None]:
         """The CPU-bound part of intake (run in a worker thread) of the one submitted document in ``document``,
         which it takes out and hands to the verifier as its only reference (freed once parsed). Returns the bytes
@@ -136,7 +147,17 @@ class Broker:
         del verified  # from here on content is referenced only where it is used, so that it can be freed
         self._claimed_identities(env, content)
         self._declared_content(env, content)
+        # policy lists: the version in force at the submission's time, and a list version this document publishes
+        policy = self.references.check(content, env.format, at=message.received_at)
+        draft = self.references.publication(content, env)
+        if draft is not None and drafts is not None:
+            drafts.append(draft)
         certificate = self.mapper.certificate(content, env.format)
+        if certificate is not None:
+            answers_for = frozenset(
+                name for name, dest in self.config.destinations.items() if (dest.party or name) == env.sender
+            )
+            certificate = replace(certificate, answers_for=answers_for)
         if env.reference is None:
             env = self._named_reference(env, content)
             message = replace(message, envelope=env)
@@ -155,6 +176,9 @@ class Broker:
             keys[name] = key = (id(body), self.signer.profile_for(name))
             work.setdefault(key, (body, name))
         message = message.map(at=self.clock.now())
+        if policy.detail() is not None:
+            step = replace(message.history[-1], detail=policy.detail())
+            message = replace(message, history=message.history[:-1] + (step,))
         # The content passed through unchanged and signed under one profile is signed last, with nothing else here
         # holding it: from the verified tree if there is one (no second parse), else from the content's bytes, handed
         # over so that the signer frees them once parsed. Either way they are gone before the signature is made.
@@ -266,6 +290,7 @@ class Broker:
 
     async def submit(self, party: str, envelope: SubmissionEnvelope, raw: bytes) -> Submission:
         """Accept ``raw`` from the authenticated ``party``; returns once it is durably stored."""
+        self.intake_gate()
         settings = self.config.parties.get(party)
         if settings is None or envelope.sender != party:
             raise NotAuthorized(f"{party} cannot submit as {envelope.sender}", field="X-Sender")
@@ -286,8 +311,10 @@ class Broker:
         del raw  # _process takes it out of document: the intake holds it whole only until it is parsed
         kept: bytes | Spliced | Excerpt
         certificate: CertificateAct | None = None
+        drafts: list[ReferenceDraft] = []
+        await self.references.refresh()
         try:
-            message, deliveries, kept, certificate = await asyncio.to_thread(self._process, message, document)
+            message, deliveries, kept, certificate = await asyncio.to_thread(self._process, message, document, drafts)
         except (IdentityMismatch, DelegationMismatch):
             raise  # an authorization failure: nothing is stored
         except ClientError as exc:
@@ -306,7 +333,7 @@ class Broker:
         )
         try:
             ack, created = await self.store.accept(message, kept, deliveries, ack, certificate=certificate)
-        except CertificateUnknown as exc:
+        except (CertificateUnknown, CertificateNotifierMismatch) as exc:
             self.metrics.submission_rejected(exc.code)  # the refusal itself is counted where it is answered
             raise  # a reference to a certificate the gateway did not carry: nothing is stored
         if not created and ack.id != message.id:
@@ -318,6 +345,8 @@ class Broker:
             else:
                 self.metrics.accepted(envelope.sender)
                 self.on_accepted(ack.destinations)
+                for draft in drafts:
+                    await self.references.published(draft, publisher=envelope.sender, message=ack.id)
             self._announce(envelope, ack)
         return Submission(ack, created)
 

@@ -22,6 +22,8 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES", "read_input", "write_outpu
 COMMAND_MODULES: tuple[str, ...] = (
     "signing.cli",
     "gateway.commands",
+    "gateway.reference_cli",
+    "gateway.evidence",
     "mappings.cli",
     "conformance.cli",
     "gateway.db",

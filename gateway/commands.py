@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
 import logging
@@ -35,6 +36,7 @@ from gateway.config import Config, load_config
 from gateway.errors import NswError
 from gateway.journal import JournalReport, read_anchors
 from gateway.store import Store, store_from_settings
+from gateway.timestamps import TimestampInfo, TimestampReport
 
 __all__ = ["register", "main"]
 
@@ -204,21 +206,51 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- log
 
 
-async def _log_verify(config: Config, anchor: str | None, evidence: bool) -> JournalReport:
+async def _log_verify_timestamps(config: Config, store: Store) -> TimestampReport | None:
+    """Every stored RFC 3161 token verified against its entry (``None``: no ``[journal.timestamp]`` and no tokens)."""
+    from gateway.journal import JournalProblem
+    from gateway.timestamps import verify_stored_timestamps
+    from signing.keys import load_certificates
+
+    settings = config.journal.timestamp
+    if settings is None:
+        stored = await store.timestamps()
+        if not stored:
+            return None
+        problems = tuple(
+            JournalProblem(s.seq, "timestamp-unverified (no [journal.timestamp] anchors configured)") for s in stored
+        )
+        return TimestampReport(len(stored), {}, problems)
+    tsa_anchors = [c for path in settings.anchors for c in load_certificates(path)]
+    entries: dict[int, str] = {}
+    after = (await store.journal_base()).seq
+    while page := await store.journal(after=after, limit=10_000):
+        entries.update((e.seq, e.hash) for e in page)
+        after = page[-1].seq
+    return await verify_stored_timestamps(store, tsa_anchors, entries)
+
+
+async def _log_verify(
+    config: Config, anchor: str | None, evidence: bool
+) -> tuple[JournalReport, TimestampReport | None]:
     from gateway.audit import audit_store
 
     path = anchor or config.journal.anchor
     anchors = read_anchors(path) if path is not None else []
     async with _store(config) as store:
         base = await store.journal_base()
-        return await audit_store(
+        report = await audit_store(
             store, anchors=anchors, evidence=evidence, integrity=evidence, start=(base.seq, base.hash)
         )
+        stamps = await _log_verify_timestamps(config, store)
+    if stamps is None:
+        return report, None
+    return dataclasses.replace(report, problems=report.problems + stamps.problems), stamps
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
     config = _config(args)
-    report = asyncio.run(_log_verify(config, args.anchor, not args.chain_only))
+    report, stamps = asyncio.run(_log_verify(config, args.anchor, not args.chain_only))
     if args.json:
         print(
             json.dumps(
@@ -229,6 +261,15 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
                     "head_hash": report.head_hash,
                     "anchored": bool(args.anchor or config.journal.anchor),
                     "problems": [str(p) for p in report.problems],
+                    "timestamps": None
+                    if stamps is None
+                    else {
+                        "tokens": stamps.tokens,
+                        "existed_by": {
+                            str(seq): {"gen_time": i.gen_time.isoformat(), "serial": i.serial, "tsa": i.tsa_subject}
+                            for seq, i in stamps.covered.items()
+                        },
+                    },
                 }
             )
         )
@@ -239,11 +280,27 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
             f"message log OK: {report.entries} entries, head {report.head_seq} {report.head_hash};"
             f" checked {checked}{anchored}"
         )
+        if stamps is not None:
+            _print_existed_by(stamps)
     else:
         print(f"message log BROKEN: {len(report.problems)} problem(s) in {report.entries} entries", file=sys.stderr)
         for p in report.problems:
             print(f"  {p}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _print_existed_by(stamps: TimestampReport) -> None:
+    """One line per run of consecutive entries covered by the same earliest token."""
+    print(f"timestamps: {stamps.tokens} token(s) verified")
+    runs: list[tuple[int, int, TimestampInfo]] = []
+    for seq, info in sorted(stamps.covered.items()):
+        if runs and runs[-1][2] == info and runs[-1][1] == seq - 1:
+            runs[-1] = (runs[-1][0], seq, info)
+        else:
+            runs.append((seq, seq, info))
+    for first, last, info in runs:
+        which = f"entry {first}" if first == last else f"entries {first}-{last}"
+        print(f"  {which} existed by {info.gen_time.isoformat()} (TSA serial {info.serial}, {info.tsa_subject})")
 
 
 # ---------------------------------------------------------------------------- archive

@@ -278,8 +278,67 @@ class SigningProfileSettings(_Frozen):
     """Sign with RSA-SHA1 (``vnsw-legacy`` receivers that accept nothing else; never a default)."""
 
 
+def _hex_id(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            if not value or len(value) % 2:
+                raise ValueError
+            bytes.fromhex(value)
+        except ValueError:
+            raise ValueError("must be the object id in hex (an even number of hex digits, e.g. 01a2)") from None
+    return value.lower() if value is not None else None
+
+
+class Pkcs11KeySettings(_Frozen):
+    """``pkcs11 = {...}`` of a signing key: a private key held by a PKCS#11 token (HSM), never extracted."""
+
+    module: FilePath
+    """The PKCS#11 library (``/usr/lib/softhsm/libsofthsm2.so`` for SoftHSM2)."""
+    token: str
+    """Label of the token holding the key."""
+    key_label: str | None = None
+    """``CKA_LABEL`` of the private key (and of its certificate object when ``certificate`` is not given)."""
+    key_id: Annotated[str | None, AfterValidator(_hex_id)] = None
+    """``CKA_ID`` of the private key in hex (and of its certificate object)."""
+    pin_env: str | None = None
+    """Environment variable holding the user PIN."""
+    pin_file: FilePath | None = None
+    """File holding the user PIN; refused when group or others may read it (mode 0600 or 0400)."""
+    certificate: FilePath | None = None
+    """PEM certificate of the key (further certificates in it are the chain); default: the token's certificate
+    object with the same label/id."""
+    chain: FilePath | None = None
+    """PEM file of intermediate certificates sent in KeyInfo."""
+
+    @model_validator(mode="after")
+    def _names_key_and_pin(self) -> Pkcs11KeySettings:
+        if self.key_label is None and self.key_id is None:
+            raise _Ref("key_label", "", {}, "", message="name the key by key_label and/or key_id")
+        if (self.pin_env is None) == (self.pin_file is None):
+            raise _Ref(
+                "pin_env", "", {}, "", message="give exactly one of pin_env or pin_file (there is no default PIN)"
+            )
+        if self.pin_file is not None:
+            import stat
+
+            try:
+                mode = os.stat(self.pin_file).st_mode
+            except OSError as exc:
+                raise _Ref("pin_file", "", {}, "", message=f"cannot read {self.pin_file}: {exc.strerror}") from None
+            if mode & 0o077:
+                raise _Ref(
+                    "pin_file",
+                    "",
+                    {},
+                    "",
+                    message=f"{self.pin_file} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
+                    "chmod 600 it",
+                )
+        return self
+
+
 class KeySettings(_Frozen):
-    """One signing key of the gateway: a PKCS#12 bundle, or a PEM key with its certificate."""
+    """One signing key of the gateway: a PKCS#12 bundle, a PEM key with its certificate, or a PKCS#11 token key."""
 
     pkcs12: FilePath | None = None
     """PKCS#12 file with the key, its certificate and the chain."""
@@ -295,11 +354,19 @@ class KeySettings(_Frozen):
     """Environment variable holding that password."""
     active_from: AwareDatetime | None = None
     """The key signs from this instant (rotation: the newest active key signs)."""
+    pkcs11: Pkcs11KeySettings | None = None
+    """A key held by a PKCS#11 token instead of a file (then no pkcs12, key or certificate here)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> KeySettings:
+        if self.pkcs11 is not None:
+            if self.pkcs12 is not None or self.key is not None or self.certificate is not None:
+                raise ValueError("give either pkcs11 or a key file (pkcs12, or key with certificate), not both")
+            if self.password is not None or self.password_env is not None or self.chain is not None:
+                raise ValueError("a pkcs11 key takes its PIN and chain inside pkcs11 (pin_env or pin_file, chain)")
+            return self
         if (self.pkcs12 is None) == (self.key is None):
-            raise ValueError("give either pkcs12 or key (with certificate)")
+            raise ValueError("give either pkcs12, key (with certificate) or pkcs11")
         if self.key is not None and self.certificate is None:
             raise ValueError("a PEM key needs its certificate")
         return self
@@ -673,6 +740,11 @@ class DestinationSettings(_Frozen):
     """Who may sign this destination's receipts (required with ``receipt = "signed"``)."""
     receipt_verify: VerifySettings = VerifySettings()
     """What the gateway accepts as this destination's receipt signature."""
+    party: str | None = None
+    """The gateway party that answers for this destination (the importing side's submitting party, e.g.
+    ``TH-ASW`` for destination ``TH``): a receipt, utilization, rejection or verification request about a
+    certificate of origin delivered here is accepted only from it (``CO_NOTIFIER_MISMATCH`` from any other).
+    None: the party named like the destination."""
 
     @field_validator("adapter")
     @classmethod
@@ -857,8 +929,42 @@ class RetentionSettings(_Frozen):
         return self
 
 
+class TimestampSettings(_Frozen):
+    """``[journal.timestamp]``: RFC 3161 timestamps over the journal head, off the intake and delivery path."""
+
+    url: str = Field(pattern=r"^https?://")
+    """The timestamping authority's URL (``http://`` or ``https://``); requests are POSTed to it."""
+    anchors: tuple[FilePath, ...] = Field(min_length=1)
+    """PEM file(s) holding the certificate(s) the TSA certificate must chain to."""
+    hash: Literal["sha256", "sha384", "sha512"] = "sha256"
+    """Hash algorithm of the imprint sent to the TSA."""
+    every_entries: int | None = Field(None, ge=1)
+    """Timestamp the head once this many entries were appended since the last token."""
+    every_seconds: float | None = Field(None, gt=0)
+    """Timestamp the head once this many seconds passed since the last token (when it moved)."""
+    check_interval: float = Field(5.0, gt=0)
+    """Seconds between two looks at the journal head (and the shortest wait before a retry)."""
+    max_backoff: float = Field(300.0, gt=0)
+    """The longest wait between two attempts while the TSA fails (the wait doubles from ``check_interval``)."""
+    grace: float = Field(3600.0, gt=0)
+    """Seconds a TSA outage is tolerated while the head is untimestamped: then ``/readyz`` check
+    ``journal_timestamp`` fails and a ``timestamp_overdue`` event is published."""
+    stop_intake_after_grace: bool = False
+    """After ``grace``, refuse submissions with ``TIMESTAMP_OVERDUE`` (503, ``Retry-After``) until a token is got."""
+    timeout: float = Field(10.0, gt=0)
+    """Seconds one request to the TSA may take."""
+
+    @model_validator(mode="after")
+    def _needs_a_schedule(self) -> TimestampSettings:
+        if self.every_entries is None and self.every_seconds is None:
+            raise ValueError("journal.timestamp needs every_entries or every_seconds (or both)")
+        return self
+
+
 class JournalSettings(_Frozen):
     anchor: FilePath | None = None
+    timestamp: TimestampSettings | None = None
+    """RFC 3161 timestamps of the journal head (``[journal.timestamp]``). Unset: no timestamps."""
     """A file the running gateway appends its journal head to (one JSON line, fsynced), so that entries cut off
     the end of the journal are detected: at start (the gateway refuses to start, ``JOURNAL_BROKEN``), by
     ``/readyz`` and by ``nswgw log verify``. Put it on another volume or host than the store. Unset: no anchor
@@ -934,6 +1040,8 @@ class Config(_Frozen):
         for name, settings in self.destinations.items():
             if settings.receipt == "signed" and settings.trust is None:
                 raise _Ref(f"destinations.{name}.trust", "", {}, "", message='required with receipt = "signed"')
+            if settings.party is not None and settings.party not in self.parties:
+                raise _Ref(f"destinations.{name}.party", settings.party, self.parties, "party")
         ca = self.gateway.tls.client_ca if self.gateway.tls is not None else None
         subjects: dict[str, str] = {}
         for name, party in self.parties.items():

@@ -29,15 +29,27 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "ScaffoldError",
+    "ScaffoldXsdUnreadable",
+    "ScaffoldIncludeOutside",
+    "ScaffoldRootMissing",
     "StoreError",
     "StoreUnavailable",
+    "StoreContended",
     "StoreFull",
     "StoreCorrupt",
     "UnknownDestination",
     "StoreSchemaOutdated",
     "JournalBroken",
+    "TimestampInvalid",
+    "TimestampUnavailable",
+    "TimestampOverdue",
+    "ReferenceListInvalid",
+    "ReferenceListNotOwner",
+    "ReferenceListUnknown",
     "ArchiveTampered",
     "ArchiveSignatureInvalid",
+    "EvidenceInvalid",
     "Origin",
     "NswError",
     "ClientError",
@@ -84,6 +96,8 @@ __all__ = [
     "SignerError",
     "KeyLoadFailed",
     "SigningFailed",
+    "HsmPinIncorrect",
+    "HsmPinMissing",
     "ConfigError",
     "GatewayError",
     "LibraryMismatch",
@@ -109,6 +123,7 @@ __all__ = [
     "IdentityMismatch",
     "DuplicateContent",
     "CertificateUnknown",
+    "CertificateNotifierMismatch",
     "PathNotFound",
     "MethodNotAllowed",
     "RequestMalformed",
@@ -237,6 +252,28 @@ class UnknownFormat(ClientError):
     """A message format, document type or mapping name that is not registered ("did you mean ...")."""
 
     code = "FORMAT_UNKNOWN"
+
+
+class ScaffoldError(ClientError):
+    """``nswgw procedure scaffold`` refused its XSD input; ``field`` names the file or element."""
+
+
+class ScaffoldXsdUnreadable(ScaffoldError):
+    """A given (or included) XSD cannot be read, is not well-formed XML or is not an ``xs:schema``."""
+
+    code = "SCAFFOLD_XSD_UNREADABLE"
+
+
+class ScaffoldIncludeOutside(ScaffoldError):
+    """An ``xs:include``/``xs:import`` points outside the directories of the given XSDs (or at the network)."""
+
+    code = "SCAFFOLD_INCLUDE_OUTSIDE"
+
+
+class ScaffoldRootMissing(ScaffoldError):
+    """The root element is not declared globally in the XSDs (or none was named and several could be)."""
+
+    code = "SCAFFOLD_ROOT_MISSING"
 
 
 @dataclass(frozen=True)
@@ -485,6 +522,18 @@ class SigningFailed(SignerError):
     code = "SIGNING_FAILED"
 
 
+class HsmPinIncorrect(KeyLoadFailed):
+    """The PKCS#11 token refused the configured PIN (wrong, locked or expired); ``field`` names the key's source."""
+
+    code = "HSM_PIN_INCORRECT"
+
+
+class HsmPinMissing(KeyLoadFailed):
+    """No PIN for a PKCS#11 key: its ``pin_env`` variable is unset or empty, or its ``pin_file`` is empty."""
+
+    code = "HSM_PIN_MISSING"
+
+
 # --------------------------------------------------------------------------- gateway
 
 
@@ -675,6 +724,17 @@ class CertificateUnknown(ClientError):
     http_status = 422
 
 
+class CertificateNotifierMismatch(NotAuthorized):
+    """An importing side's notification (received, utilized, rejected, verification request) about a certificate
+    of origin the gateway did not deliver to the sender: only the party answering for a destination the
+    certificate was routed to (``destinations.NAME.party``) notifies about it. ``field`` names the element that
+    names the certificate, ``details`` its ``issuing_country``, ``number`` and the ``delivered_to``
+    destinations. Nothing is stored or queued."""
+
+    code = "CO_NOTIFIER_MISMATCH"
+    http_status = 403
+
+
 class IdentityMismatch(NotAuthorized):
     """An identity the message claims is not the authenticated party's (``field`` names the element).
 
@@ -758,6 +818,16 @@ class StoreUnavailable(StoreError):
     retry_after = 5
 
 
+class StoreContended(StoreError):
+    """A record other nodes kept changing could not be updated (a compare-and-set lost every attempt): nothing was
+    changed. Retried."""
+
+    code = "STORE_CONTENDED"
+    http_status = 503
+    retryable = True
+    retry_after = 1
+
+
 class StoreFull(StoreError):
     """The store's disk (or database) is full: nothing was stored; resend after ``Retry-After``. Retried."""
 
@@ -807,6 +877,68 @@ class ArchiveSignatureInvalid(GatewayError):
     The trusted certificate is ``--trust``, else the gateway's own signing certificate."""
 
     code = "ARCHIVE_SIGNATURE_INVALID"
+
+
+class EvidenceInvalid(GatewayError):
+    """An evidence bundle does not verify offline; ``field`` names the part (or ``META-INF/...``) that fails.
+
+    A part differs from its manifest digest, is missing or unlisted; the manifest signature or a signature in a
+    part does not verify under the given anchors; or the journal chain or an entry's evidence does not match."""
+
+    code = "EVIDENCE_INVALID"
+    http_status = 422
+
+
+class TimestampInvalid(GatewayError):
+    """An RFC 3161 timestamp token does not verify; ``field`` names the journal seq (or the token part) at fault.
+
+    The TSA refused the request, the token's CMS signature or message-digest attribute does not verify, its
+    messageImprint or nonce is not ours, or the TSA certificate does not chain to the configured anchors or lacks
+    the critical ``timeStamping`` extended key usage."""
+
+    code = "TIMESTAMP_INVALID"
+    http_status = 502
+
+
+class TimestampUnavailable(GatewayError):
+    """The timestamping authority cannot be reached or answered with an HTTP error; retried with backoff."""
+
+    code = "TIMESTAMP_UNAVAILABLE"
+    http_status = 503
+    retryable = True
+    retry_after = 30
+
+
+class TimestampOverdue(GatewayError):
+    """The journal head has had no trusted timestamp for longer than ``journal.timestamp.grace`` and the operator
+    configured intake to stop then (``stop_intake_after_grace``); resend after ``Retry-After``."""
+
+    code = "TIMESTAMP_OVERDUE"
+    http_status = 503
+    retryable = True
+    retry_after = 60
+
+
+class ReferenceListInvalid(ClientError):
+    """A reference list document (or operator request) is not a valid version of a list; ``field`` names the
+    element (``ReferenceList/EffectiveFrom``, ``ReferenceList/Entry[2]/Code``)."""
+
+    code = "REFERENCE_LIST_INVALID"
+    http_status = 422
+
+
+class ReferenceListNotOwner(ClientError):
+    """A party other than a list's owner tried to publish a version of it (``field``: ``ReferenceList/Owner``)."""
+
+    code = "REFERENCE_LIST_NOT_OWNER"
+    http_status = 403
+
+
+class ReferenceListUnknown(ClientError):
+    """No reference list of that name is stored."""
+
+    code = "REFERENCE_LIST_UNKNOWN"
+    http_status = 404
 
 
 def error_table_markdown() -> str:

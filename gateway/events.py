@@ -39,6 +39,8 @@ EVENT_NAMES = frozenset(
         "certificate_expiring",
         "config_reloaded",
         "store_fault",
+        "timestamp_overdue",
+        "reference_list_published",
     }
 )
 """Every event the gateway publishes.
@@ -55,12 +57,16 @@ Message events carry ``message_id`` (the gateway id) and, as far as the step kno
   ``next_attempt_at``), ``dead_lettered`` (``code``, ``attempt``), ``replayed`` (``operator``);
 * ``breaker_opened`` / ``breaker_half_open`` / ``breaker_closed`` (``destination``, ``failures``),
   ``certificate_expiring`` (``party``, ``role``, ``serial``, ``not_after``, ``days_left``), ``config_reloaded``
-  (``operator``, ``changed``), ``store_fault`` (``code``, ``incident_id``, ``route`` or ``destination``).
+  (``operator``, ``changed``), ``store_fault`` (``code``, ``incident_id``, ``route`` or ``destination``),
+  ``timestamp_overdue`` (the journal head has had no RFC 3161 timestamp for longer than the grace period:
+  ``code``, ``since``, ``failures``, ``last_seq``, ``error``);
+* ``reference_list_published`` (a version of a policy list stored: ``list``, ``version``, ``owner``, ``purpose``,
+  ``effective_from``, ``digest``, ``publisher``, ``via``, ``entries``).
 """
 
 #: Events logged at WARNING; ERROR_EVENTS at ERROR; every other event at INFO.
 WARNING_EVENTS = frozenset({"retry_scheduled", "dead_lettered", "breaker_opened", "certificate_expiring"})
-ERROR_EVENTS = frozenset({"store_fault"})
+ERROR_EVENTS = frozenset({"store_fault", "timestamp_overdue"})
 
 
 @dataclass(frozen=True)

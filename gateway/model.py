@@ -250,6 +250,9 @@ class CertificateAct:
     path: str
     """Where the document names the certificate (the field a refusal names)."""
     detail: Mapping[str, str] = field(default_factory=dict)
+    answers_for: frozenset[str] = frozenset()
+    """The destinations the sending party answers for (set by the broker from ``destinations.NAME.party``): the
+    importing side's notification is accepted only about a certificate routed to one of them."""
 
     @property
     def issues(self) -> bool:

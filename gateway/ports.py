@@ -521,7 +521,7 @@ class RegistryMapper:
                 raise ValidationFailed(issues)
             return raw
         target = get(target_format)
-        message = source.parse(raw)
+        message = source.read(raw)
         issues = rules.validate(message)
         if issues:
             raise ValidationFailed(issues)
@@ -816,6 +816,12 @@ class AdapterState(abc.ABC):
         """Store ``value`` under ``key`` for ``ttl`` seconds, replacing what it held."""
 
     @abc.abstractmethod
+    async def replace(self, key: str, expected: bytes | None, value: bytes, *, ttl: float) -> bool:
+        """Store ``value`` under ``key`` for ``ttl`` seconds if the live record under ``key`` is still ``expected``
+        (``None``: there is none): whether this call stored it. Atomic across nodes (a compare-and-set): a record
+        read, changed and written back by :meth:`replace` loses no concurrent change, the loser reads again."""
+
+    @abc.abstractmethod
     async def get(self, key: str) -> bytes | None:
         """The live record under ``key``; None when there is none (never stored, deleted or expired)."""
 
@@ -844,6 +850,12 @@ class StoreAdapterState(AdapterState):
     async def put(self, key: str, value: bytes, *, ttl: float) -> None:
         await self.store.state_put(self.namespace, key, value, expires_at=self._now() + ttl)
 
+    async def replace(self, key: str, expected: bytes | None, value: bytes, *, ttl: float) -> bool:
+        now = self._now()
+        if expected is None:
+            return await self.store.state_add(self.namespace, key, value, expires_at=now + ttl, now=now)
+        return await self.store.state_replace(self.namespace, key, expected, value, expires_at=now + ttl, now=now)
+
     async def get(self, key: str) -> bytes | None:
         return await self.store.state_get(self.namespace, key, now=self._now())
 
@@ -871,6 +883,12 @@ class MemoryAdapterState(AdapterState):
 
     async def put(self, key: str, value: bytes, *, ttl: float) -> None:
         self._records[key] = (value, self._now() + ttl)
+
+    async def replace(self, key: str, expected: bytes | None, value: bytes, *, ttl: float) -> bool:
+        if await self.get(key) != expected:
+            return False
+        self._records[key] = (value, self._now() + ttl)
+        return True
 
     async def get(self, key: str) -> bytes | None:
         record = self._records.get(key)

@@ -70,6 +70,7 @@ __all__ = [
     "verify_policy",
     "signing_profile",
     "key_ring",
+    "pkcs11_signer",
     "build_verifier",
     "build_signer",
     "build_receipts",
@@ -172,6 +173,38 @@ def _password(key: KeySettings, field: str) -> bytes | None:
     return key.password.encode() if key.password is not None else None
 
 
+def pkcs11_signer(key: KeySettings, field: str) -> KeySigner:
+    """The signer of a ``pkcs11 = {...}`` key: logged in now, so a missing or wrong PIN fails at start with
+    HSM_PIN_MISSING / HSM_PIN_INCORRECT (other token faults KEY_LOAD_FAILED) naming ``field.pkcs11.*``."""
+    from signing.pkcs11 import Pkcs11Signer, read_pin
+
+    settings = key.pkcs11
+    if settings is None:  # callers check
+        raise ConfigError("not a PKCS#11 key", field=f"{field}.pkcs11")
+    base = f"{field}.pkcs11"
+    pin = read_pin(pin_env=settings.pin_env, pin_file=settings.pin_file, field=base)
+    certificate = None
+    chain: list[x509.Certificate] = []
+    if settings.certificate is not None:
+        with _loading(f"{base}.certificate"):
+            certs = load_certificates(settings.certificate)
+        certificate, chain = certs[0], certs[1:]
+    if settings.chain is not None:
+        with _loading(f"{base}.chain"):
+            chain = load_certificates(settings.chain)
+    return Pkcs11Signer(
+        settings.module,
+        settings.token,
+        pin=pin,
+        key_label=settings.key_label,
+        key_id=bytes.fromhex(settings.key_id) if settings.key_id is not None else None,
+        certificate=certificate,
+        chain=chain,
+        field=base,
+        pin_field=f"{base}.pin_env" if settings.pin_env is not None else f"{base}.pin_file",
+    )
+
+
 def key_ring(config: Config) -> KeySigner:
     """The gateway's signer: one key, or a ``KeyRing`` when several keys rotate."""
     signers: list[tuple[KeySigner, datetime]] = []
@@ -179,7 +212,9 @@ def key_ring(config: Config) -> KeySigner:
         field = f"signing.keys[{i}]"
         password = _password(key, field)
         signer: KeySigner
-        if key.pkcs12 is not None:
+        if key.pkcs11 is not None:
+            signer = pkcs11_signer(key, field)
+        elif key.pkcs12 is not None:
             with _loading(f"{field}.pkcs12"):
                 signer = SoftwareSigner.from_pkcs12(key.pkcs12, password)
         else:
@@ -271,7 +306,13 @@ def certificate_inventory(config: Config) -> list[ConfiguredCertificate]:
 
     for i, key in enumerate(config.signing.keys):
         field = f"signing.keys[{i}]"
-        if key.pkcs12 is not None:
+        if key.pkcs11 is not None:
+            if key.pkcs11.certificate is not None:
+                add("gateway", "signing", f"{field}.pkcs11.certificate", key.pkcs11.certificate, first=True)
+            else:
+                token_signer = pkcs11_signer(key, field)
+                found.append(ConfiguredCertificate("gateway", "signing", f"{field}.pkcs11", token_signer.certificate))
+        elif key.pkcs12 is not None:
             with _loading(f"{field}.pkcs12"):
                 signer = SoftwareSigner.from_pkcs12(key.pkcs12, _password(key, field))
             found.append(ConfiguredCertificate("gateway", "signing", f"{field}.pkcs12", signer.certificate))

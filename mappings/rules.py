@@ -80,6 +80,11 @@ ISSUE_CODES: dict[str, str] = {
         "The harmonized data contradicts what the native message function states (a rejection sent as an acceptance)."
     ),
     "SCHEMA_INVALID": "The document does not validate against the format's XSD.",
+    # policy lists (gateway.reference): the version in force at the submission's time
+    "GOODS_PROHIBITED": (
+        "A goods item's HS code is on a prohibited-goods reference list in force at the submission's time (the "
+        "message names the list and its version)."
+    ),
 }
 """Every issue code reported by the mappings, with its meaning. Codes are stable; never reuse one."""
 

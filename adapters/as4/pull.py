@@ -50,7 +50,7 @@ from adapters.as4.messages import (
 )
 from adapters.as4.mime import parse_multipart
 from adapters.as4.sent import SentRecord, StateSentStore, reference_elements
-from gateway.errors import GatewayError, NswError, PartnerRejected, PartnerUnavailable
+from gateway.errors import GatewayError, NswError, PartnerRejected, PartnerUnavailable, StoreContended
 from gateway.ports import AdapterState
 from signing.wss import EB_NS, SOAP12_NS
 from signing.xml import parse_xml
@@ -100,9 +100,10 @@ class PullQueue:
 
     Records: ``mpc:["partner","mpc"]`` the waiting MessageIds in the order offered, each with the time it was last
     pulled; ``answer:["partner","message_id"]`` the partner's verified answer (first one wins). The message bytes
-    are the adapter's sent records (:class:`~adapters.as4.sent.StateSentStore`). Updates of one MPC's list are
-    serialised in this process; another node's concurrent update of the same list may drop an offer, which the
-    waiting delivery's next attempt offers again.
+    are the adapter's sent records (:class:`~adapters.as4.sent.StateSentStore`). An MPC's list is read, changed and
+    written back with :meth:`~gateway.ports.AdapterState.replace` (a compare-and-set), read again when another node
+    changed it meanwhile: no offer is lost and no two PullRequests, on one node or several, take the same message
+    (until ``redeliver_after`` passed without an answer).
     """
 
     def __init__(
@@ -124,15 +125,20 @@ class PullQueue:
     def _key(kind: str, a: str, b: str) -> str:
         return kind + ":" + json.dumps([a, b], ensure_ascii=False, separators=(",", ":"))
 
-    async def _entries(self, key: str) -> list[list[object]]:
+    async def _entries(self, key: str) -> tuple[bytes | None, list[list[object]]]:
+        """The MPC record under ``key`` as read (for :meth:`~gateway.ports.AdapterState.replace`) and its entries."""
         value = await self.state.get(key)
         if value is None:
-            return []
+            return None, []
         try:
             entries = json.loads(value)
         except ValueError as exc:
             raise GatewayError(f"the MPC record {key} in {self.state.namespace} cannot be read", field="state") from exc
-        return [list(e) for e in entries]
+        return value, [list(e) for e in entries]
+
+    async def _written(self, key: str, read: bytes | None, entries: list[list[object]]) -> bool:
+        """Whether ``entries`` replaced the record read as ``read`` (False: another node changed it first)."""
+        return await self.state.replace(key, read, json.dumps(entries).encode(), ttl=self.retention)
 
     async def offer(self, partner: str, mpc: str, message_id: str) -> None:
         """Make ``message_id`` (recorded in the sent store) available to ``partner``'s PullRequests on ``mpc``;
@@ -141,33 +147,37 @@ class PullQueue:
             return
         key = self._key("mpc", partner, mpc)
         async with self._lock:
-            entries = await self._entries(key)
-            if any(e[0] == message_id for e in entries):
-                return
-            entries.append([message_id, None])
-            await self.state.put(key, json.dumps(entries).encode(), ttl=self.retention)
+            for _ in range(_RACES):
+                read, entries = await self._entries(key)
+                if any(e[0] == message_id for e in entries):
+                    return
+                if await self._written(key, read, [*entries, [message_id, None]]):
+                    return
+        raise _contended(key)
 
     async def take(self, partner: str, mpc: str) -> SentRecord | None:
         """The oldest message waiting for ``partner`` on ``mpc`` that was never pulled or was pulled more than
         ``redeliver_after`` seconds ago without an answer (marked pulled now); None: the MPC is empty for it."""
         key = self._key("mpc", partner, mpc)
-        now = self._now()
         async with self._lock:
-            entries = await self._entries(key)
-            kept: list[list[object]] = []
-            chosen: SentRecord | None = None
-            for entry in entries:
-                message_id, pulled = str(entry[0]), entry[1]
-                record = await self.sent.get(partner, message_id)
-                if record is None or await self.answer(partner, message_id) is not None:
-                    continue  # answered or expired: no longer waiting
-                if chosen is None and (not isinstance(pulled, int | float) or now - pulled >= self.redeliver_after):
-                    chosen = record
-                    entry = [message_id, now]
-                kept.append(entry)
-            if kept != entries:
-                await self.state.put(key, json.dumps(kept).encode(), ttl=self.retention)
-        return chosen
+            for _ in range(_RACES):
+                now = self._now()
+                read, entries = await self._entries(key)
+                kept: list[list[object]] = []
+                chosen: SentRecord | None = None
+                for entry in entries:
+                    message_id, pulled = str(entry[0]), entry[1]
+                    record = await self.sent.get(partner, message_id)
+                    if record is None or await self.answer(partner, message_id) is not None:
+                        continue  # answered or expired: no longer waiting
+                    waiting = not isinstance(pulled, int | float) or now - pulled >= self.redeliver_after
+                    if chosen is None and waiting:
+                        chosen = record
+                        entry = [message_id, now]
+                    kept.append(entry)
+                if kept == entries or await self._written(key, read, kept):
+                    return chosen
+        raise _contended(key)
 
     async def answer(self, partner: str, message_id: str) -> PullAnswer | None:
         """The partner's recorded answer to ``message_id``, once it arrived."""
@@ -208,6 +218,14 @@ class PullQueue:
         kept = await self.answer(partner, ref)
         assert kept is not None
         return kept
+
+
+_RACES = 50
+"""Attempts of one MPC update against other nodes' concurrent ones before it gives up (retryably)."""
+
+
+def _contended(key: str) -> StoreContended:
+    return StoreContended(f"the MPC record {key} kept changing under {_RACES} attempts to update it", field="state")
 
 
 class Puller:

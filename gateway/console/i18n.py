@@ -21,6 +21,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "nav.dead_letters": ("Dead letters", "Thư chết"),
     "nav.partners": ("Partners", "Đối tác"),
     "nav.procedures": ("Procedures", "Thủ tục"),
+    "nav.origin": ("Certificates of origin", "C/O"),
+    "nav.reference": ("Reference lists", "Danh mục tham chiếu"),
     "nav.certificates": ("Certificates", "Chứng thư số"),
     "nav.logout": ("Log out", "Đăng xuất"),
     "nav.signed_in_as": ("Signed in as", "Đăng nhập với"),

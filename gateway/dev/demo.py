@@ -116,7 +116,7 @@ def demo_pki(directory: Path | None = None) -> Any:
     except ConfigError:
         pass
     pki = init_dev_pki(directory, MINISTRY_KEYS, force=True)
-    for name in PARTNER_KEYS.values():
+    for name in sorted(set(PARTNER_KEYS.values()) - set(MINISTRY_KEYS)):  # partners may share a key
         pki.issue(name, key=generate_key("p256"))
     return pki
 
@@ -579,6 +579,8 @@ def demo_config(
         if secure and signing == "on":
             dest["receipt"] = "signed"
             dest["trust"] = {"pinned": [{"certificate": str(pki.party(PARTNER_KEYS[name]).cert_path)}]}
+        if name == "TH":
+            dest["party"] = "TH-ASW"  # the Thai Single Window notifies about the e-C/O delivered to TH
         destinations[name] = dest
     data: dict[str, Any] = {
         "gateway": {"port": port, "verification": verification, "signing": signing, "poll_interval": 0.1},

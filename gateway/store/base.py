@@ -31,12 +31,13 @@ exceptions); timestamps are float seconds since the epoch (UTC).
 from __future__ import annotations
 
 import abc
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.errors import CertificateUnknown, ConversationBlocked
+from gateway.errors import CertificateNotifierMismatch, CertificateUnknown, ConversationBlocked
 from gateway.journal import JournalEntry, OperatorAction
 from gateway.model import (
     CertificateAct,
@@ -48,11 +49,13 @@ from gateway.model import (
     Transition,
     overall_state,
 )
+from gateway.reference import ReferenceEntry, ReferenceVersion
 from signing.xml import Spliced
 
 __all__ = [
     "Store",
     "JournalBase",
+    "StoredTimestamp",
     "MessageRecord",
     "MessageQuery",
     "DestinationStats",
@@ -72,8 +75,14 @@ __all__ = [
     "blocked_by",
     "CertificateEvent",
     "CertificateRecord",
+    "CertificateQuery",
+    "CertificateSummary",
+    "certificate_query_sql",
     "certificate_status",
     "certificate_refusal",
+    "NOTIFIER_ACTS",
+    "reference_row",
+    "reference_entries_json",
 ]
 
 OnDead = Literal["hold", "skip"]
@@ -100,6 +109,8 @@ _STATUS_OF: dict[str, str | None] = {
     "verification_answer": None,
 }
 _ISSUER_ACTS = frozenset({"issued", "amended", "cancelled", "verification_answer"})
+NOTIFIER_ACTS = frozenset({"received", "utilized", "rejected", "verification_request"})
+"""The importing side's acts: accepted only from a party answering for a destination the certificate went to."""
 
 
 def certificate_status(event: str, current: str | None) -> str | None:
@@ -113,11 +124,15 @@ def certificate_status(event: str, current: str | None) -> str | None:
     return _STATUS_OF[event]
 
 
-def certificate_refusal(act: CertificateAct, sender: str, issuer: str | None) -> CertificateUnknown | None:
+def certificate_refusal(
+    act: CertificateAct, sender: str, issuer: str | None, delivered_to: frozenset[str] = frozenset()
+) -> CertificateUnknown | CertificateNotifierMismatch | None:
     """Why the store refuses ``act`` from ``sender`` on a certificate issued by ``issuer`` (``None``: the gateway
-    carried none), both stores: a certificate it did not carry (any act but an issue); an amendment, a
-    cancellation or a verification answer from a party that did not issue it; a number issued again by another
-    party. ``None`` when ``act`` is accepted."""
+    carried none) and routed to the destinations ``delivered_to`` (by the messages that issued or amended it),
+    both stores: a certificate it did not carry (any act but an issue); an amendment, a cancellation or a
+    verification answer from a party that did not issue it; a number issued again by another party; an importing
+    side's notification from a party answering for none of ``delivered_to`` (``act.answers_for``). ``None`` when
+    ``act`` is accepted."""
     said = f"{act.issuing_country} {act.number}"
     details = {"issuing_country": act.issuing_country, "number": act.number}
     if issuer is None and not act.issues:
@@ -132,7 +147,44 @@ def certificate_refusal(act: CertificateAct, sender: str, issuer: str | None) ->
             field=act.path,
             details=details,
         )
+    if issuer is not None and act.action in NOTIFIER_ACTS and not delivered_to & act.answers_for:
+        return CertificateNotifierMismatch(
+            f"the certificate of origin {said} was not delivered to {sender}"
+            f" (delivered to {', '.join(sorted(delivered_to)) or 'no destination'}): {act.action} refused",
+            field=act.path,
+            details={**details, "delivered_to": sorted(delivered_to)},
+        )
     return None
+
+
+def certificate_query_sql(query: CertificateQuery, mark: Callable[[int], str]) -> tuple[str, list[Any]]:
+    """The ``SELECT`` of :meth:`Store.certificates` and its parameters, both stores (``mark(n)``: the n-th
+    placeholder, ``?`` or ``$n``)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return mark(len(params))
+
+    if query.issuing_country is not None:
+        clauses.append(f"c.issuing_country = {bind(query.issuing_country)}")
+    if query.status is not None:
+        clauses.append(f"c.status = {bind(query.status)}")
+    if query.party is not None:
+        clauses.append(
+            f"(c.issuer = {bind(query.party)} OR EXISTS (SELECT 1 FROM certificate_events AS e WHERE"
+            f" e.issuing_country = c.issuing_country AND e.number = c.number AND e.party = {bind(query.party)}))"
+        )
+    if query.after is not None:
+        at, country, number = query.after
+        clauses.append(f"(c.updated_at, c.issuing_country, c.number) < ({bind(at)}, {bind(country)}, {bind(number)})")
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = (
+        "SELECT c.issuing_country, c.number, c.issuer, c.status, c.updated_at FROM certificates AS c"
+        f"{where} ORDER BY c.updated_at DESC, c.issuing_country DESC, c.number DESC LIMIT {bind(query.limit)}"
+    )
+    return sql, params
 
 
 @dataclass(frozen=True)
@@ -163,6 +215,32 @@ class CertificateRecord:
     def messages(self) -> tuple[str, ...]:
         """The gateway ids of the messages that carried its acts, in order, without repeats."""
         return tuple(dict.fromkeys(e.message for e in self.history))
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    """One certificate of origin of an operator's list: who issued it, its status and when that last moved."""
+
+    issuing_country: str
+    number: str
+    issuer: str
+    status: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class CertificateQuery:
+    """An operator's search over the certificates of origin the gateway carried. ``None`` fields do not filter."""
+
+    issuing_country: str | None = None
+    status: str | None = None
+    party: str | None = None
+    """Certificates this party issued or took part in (sent a notification about, or, as a destination,
+    receipted)."""
+    after: tuple[float, str, str] | None = None
+    """``(updated_at, issuing_country, number)`` of the last certificate of the previous page: only those after
+    it in the order of the answer (latest status change first, then by country and number, descending)."""
+    limit: int = 100
 
 
 @dataclass(frozen=True)
@@ -428,6 +506,19 @@ class JournalBase:
 
 
 @dataclass(frozen=True)
+class StoredTimestamp:
+    """An RFC 3161 token over journal entry ``seq`` as the store holds it (verify with
+    :func:`gateway.timestamps.verify_timestamp_token` before relying on it)."""
+
+    seq: int
+    entry_hash: str
+    token: bytes
+    gen_time: float
+    """The token's genTime, seconds since the epoch."""
+    tsa_serial: str
+
+
+@dataclass(frozen=True)
 class RecordedAction:
     """An operator action as the store holds it."""
 
@@ -437,6 +528,31 @@ class RecordedAction:
     :meth:`~gateway.journal.OperatorAction.from_record`)."""
     seq: int | None
     """Its journal entry (``None``: the entry is gone, which ``nswgw log verify`` reports)."""
+
+
+def reference_entries_json(version: ReferenceVersion) -> str:
+    """The entries of ``version`` as the store keeps them (canonical JSON)."""
+    return json.dumps([e.to_dict() for e in version.entries], sort_keys=True, separators=(",", ":"))
+
+
+def reference_row(row: Sequence[Any]) -> ReferenceVersion:
+    """A version from its row: ``seq, name, version, owner, purpose, effective_from, entries, digest, publisher,
+    via, message, published_at``."""
+    entries = tuple(ReferenceEntry(e["code"], e.get("note", "")) for e in json.loads(row[6]))
+    return ReferenceVersion(
+        name=row[1],
+        version=int(row[2]),
+        owner=row[3],
+        purpose=row[4],
+        effective_from=float(row[5]),
+        entries=entries,
+        digest=row[7],
+        publisher=row[8],
+        via=row[9],
+        message=row[10],
+        published_at=float(row[11]),
+        seq=int(row[0]),
+    )
 
 
 class Store(abc.ABC):
@@ -534,6 +650,11 @@ class Store(abc.ABC):
         """A certificate of origin the gateway carried, with its history; ``None`` when it carried none."""
 
     @abc.abstractmethod
+    async def certificates(self, query: CertificateQuery) -> list[CertificateSummary]:
+        """The certificates of origin matching ``query``, latest status change first (then by issuing country
+        and number, descending), at most ``query.limit``."""
+
+    @abc.abstractmethod
     async def search(self, query: MessageQuery) -> list[MessageRecord]:
         """Messages matching ``query``, newest first."""
 
@@ -554,6 +675,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def journal_base(self) -> JournalBase:
         """The last pruned journal entry, or ``(0, GENESIS, "")`` when nothing was pruned."""
+
+    @abc.abstractmethod
+    async def timestamp_add(self, stamp: StoredTimestamp) -> None:
+        """Store one verified timestamp token over the journal head."""
+
+    @abc.abstractmethod
+    async def timestamps(self, *, since_seq: int = 0) -> list[StoredTimestamp]:
+        """The stored timestamp tokens over entries ``seq >= since_seq``, oldest first."""
 
     @abc.abstractmethod
     async def finished_messages(self, *, received_before: float, limit: int) -> list[tuple[str, str, float]]:
@@ -648,6 +777,13 @@ class Store(abc.ABC):
         """Insert or replace the record of ``(namespace, key)``."""
 
     @abc.abstractmethod
+    async def state_replace(
+        self, namespace: str, key: str, expected: bytes, value: bytes, *, expires_at: float, now: float
+    ) -> bool:
+        """Replace the live record of ``(namespace, key)`` whose value is ``expected``: whether it was (not when
+        it is gone, expired or holds another value). Atomic across every node of the store."""
+
+    @abc.abstractmethod
     async def state_get(self, namespace: str, key: str, *, now: float) -> bytes | None:
         """The value of the live record of ``(namespace, key)``, if any."""
 
@@ -658,3 +794,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def state_purge(self, namespace: str, *, now: float) -> int:
         """Remove the expired records of ``namespace``; how many."""
+
+    # ---------------------------------------------------------------- reference lists
+    #
+    # The versions of the policy lists (:mod:`gateway.reference`, table ``reference_versions``), numbered per list
+    # by the store: a version is never changed once written.
+
+    @abc.abstractmethod
+    async def reference_add(self, version: ReferenceVersion) -> ReferenceVersion:
+        """Store ``version`` as the next version of its list (1 for a new one), atomically across every node:
+        the stored version, with its number and ``seq``."""
+
+    @abc.abstractmethod
+    async def reference_versions(self, name: str | None = None) -> list[ReferenceVersion]:
+        """Every version of the list ``name`` (None: of every list), in order of publication."""
+
+    @abc.abstractmethod
+    async def reference_head(self) -> int:
+        """The ``seq`` of the version published last (0: none): a cheap test for a newer version."""

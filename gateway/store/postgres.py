@@ -126,11 +126,15 @@ from gateway.model import (
     SubmissionEnvelope,
     Transition,
 )
+from gateway.reference import ReferenceVersion
 from gateway.store import migrations
 from gateway.store.base import (
     FLOW_SAMPLE,
+    NOTIFIER_ACTS,
     CertificateEvent,
+    CertificateQuery,
     CertificateRecord,
+    CertificateSummary,
     DestinationOutcomes,
     DestinationStats,
     FlowStats,
@@ -141,11 +145,15 @@ from gateway.store.base import (
     ProcedureStats,
     RecordedAction,
     Store,
+    StoredTimestamp,
     blocked_by,
+    certificate_query_sql,
     certificate_refusal,
     certificate_status,
     destination_flows,
     procedure_stats,
+    reference_entries_json,
+    reference_row,
     sender_flows,
 )
 from signing.xml import Spliced, payload_bytes, payload_chunks
@@ -595,7 +603,19 @@ async def _certificate_row(conn: _Conn, act: CertificateAct, sender: str) -> tup
         act.issuing_country,
         act.number,
     )
-    refusal = certificate_refusal(act, sender, row["issuer"] if row else None)
+    delivered_to: frozenset[str] = frozenset()
+    if row is not None and act.action in NOTIFIER_ACTS:
+        delivered_to = frozenset(
+            r["destination"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT d.destination FROM deliveries AS d JOIN certificate_events AS e"
+                " ON e.message = d.message WHERE e.issuing_country = $1 AND e.number = $2"
+                " AND e.status IN ('issued', 'amended')",
+                act.issuing_country,
+                act.number,
+            )
+        )
+    refusal = certificate_refusal(act, sender, row["issuer"] if row else None, delivered_to)
     if refusal is not None:
         raise refusal
     return (row["issuer"], row["status"]) if row else None
@@ -1247,6 +1267,13 @@ class PostgresStore(Store):
         return CertificateRecord(issuing_country, number, row["issuer"], row["status"], history)
 
     @_guarded
+    async def certificates(self, query: CertificateQuery) -> list[CertificateSummary]:
+        sql, params = certificate_query_sql(query, lambda n: f"${n}")
+        async with self._require_pool().acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        return [CertificateSummary(*row) for row in rows]
+
+    @_guarded
     async def search(self, query: MessageQuery) -> list[MessageRecord]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -1331,6 +1358,73 @@ class PostgresStore(Store):
     async def journal_base(self) -> JournalBase:
         row = await self._require_pool().fetchrow("SELECT seq, hash, manifest_sha256 FROM journal_base WHERE id = 1")
         return JournalBase(0, GENESIS, "") if row is None else JournalBase(*tuple(row))
+
+    @_guarded
+    async def timestamp_add(self, stamp: StoredTimestamp) -> None:
+        await self._require_pool().execute(
+            "INSERT INTO journal_timestamps (seq, entry_hash, token, gen_time, tsa_serial) VALUES ($1, $2, $3, $4, $5)",
+            stamp.seq,
+            stamp.entry_hash,
+            stamp.token,
+            stamp.gen_time,
+            stamp.tsa_serial,
+        )
+
+    @_guarded
+    async def timestamps(self, *, since_seq: int = 0) -> list[StoredTimestamp]:
+        rows = await self._require_pool().fetch(
+            "SELECT seq, entry_hash, token, gen_time, tsa_serial FROM journal_timestamps WHERE seq >= $1"
+            " ORDER BY seq, id",
+            since_seq,
+        )
+        return [StoredTimestamp(r[0], r[1], bytes(r[2]), float(r[3]), r[4]) for r in rows]
+
+    @_guarded
+    async def reference_add(self, version: ReferenceVersion) -> ReferenceVersion:
+        # the advisory lock serialises the numbering of one list across nodes until the transaction ends
+        async def op(conn: _Conn, tx: _Tx) -> ReferenceVersion:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('nswgw-reference:' || $1))", version.name)
+            number = await conn.fetchval(
+                "SELECT coalesce(max(version), 0) + 1 FROM reference_versions WHERE name = $1", version.name
+            )
+            seq = await conn.fetchval(
+                "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
+                " publisher, via, message, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                " RETURNING seq",
+                version.name,
+                number,
+                version.owner,
+                version.purpose,
+                version.effective_from,
+                reference_entries_json(version),
+                version.digest,
+                version.publisher,
+                version.via,
+                version.message,
+                version.published_at,
+            )
+            return version.numbered(int(number), int(seq))
+
+        result: ReferenceVersion = await self._write(op)
+        return result
+
+    @_guarded
+    async def reference_versions(self, name: str | None = None) -> list[ReferenceVersion]:
+        sql = (
+            "SELECT seq, name, version, owner, purpose, effective_from, entries, digest, publisher, via, message,"
+            " published_at FROM reference_versions"
+        )
+        pool = self._require_pool()
+        rows = (
+            await pool.fetch(sql + " ORDER BY seq")
+            if name is None
+            else await pool.fetch(sql + " WHERE name = $1 ORDER BY seq", name)
+        )
+        return [reference_row(tuple(r)) for r in rows]
+
+    @_guarded
+    async def reference_head(self) -> int:
+        return int(await self._require_pool().fetchval("SELECT coalesce(max(seq), 0) FROM reference_versions"))
 
     @_guarded
     async def finished_messages(self, *, received_before: float, limit: int) -> list[tuple[str, str, float]]:
@@ -1588,6 +1682,26 @@ class PostgresStore(Store):
             )
 
         await self._write(op)
+
+    @_guarded
+    async def state_replace(
+        self, namespace: str, key: str, expected: bytes, value: bytes, *, expires_at: float, now: float
+    ) -> bool:
+        # the row lock of the UPDATE makes a concurrent replace on another node wait, then see the new value
+        async def op(conn: _Conn, tx: _Tx) -> bool:
+            status = await conn.execute(
+                "UPDATE adapter_state SET value = $5, expires_at = $6"
+                " WHERE namespace = $1 AND key = $2 AND value = $3 AND expires_at > $4",
+                namespace,
+                key,
+                expected,
+                now,
+                value,
+                expires_at,
+            )
+            return bool(status == "UPDATE 1")
+
+        return bool(await self._write(op))
 
     @_guarded
     async def state_get(self, namespace: str, key: str, *, now: float) -> bytes | None:

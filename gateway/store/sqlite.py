@@ -81,11 +81,15 @@ from gateway.model import (
     Transition,
     overall_state,
 )
+from gateway.reference import ReferenceVersion
 from gateway.store import migrations
 from gateway.store.base import (
     FLOW_SAMPLE,
+    NOTIFIER_ACTS,
     CertificateEvent,
+    CertificateQuery,
     CertificateRecord,
+    CertificateSummary,
     DestinationOutcomes,
     DestinationStats,
     FlowStats,
@@ -96,11 +100,15 @@ from gateway.store.base import (
     ProcedureStats,
     RecordedAction,
     Store,
+    StoredTimestamp,
     blocked_by,
+    certificate_query_sql,
     certificate_refusal,
     certificate_status,
     destination_flows,
     procedure_stats,
+    reference_entries_json,
+    reference_row,
     sender_flows,
 )
 from signing.xml import Spliced, payload_bytes, payload_chunks
@@ -508,7 +516,18 @@ def _certificate_act(conn: sqlite3.Connection, act: CertificateAct, message: Mes
     row = conn.execute(
         "SELECT issuer, status FROM certificates WHERE issuing_country = ? AND number = ?", key
     ).fetchone()
-    refusal = certificate_refusal(act, sender, row[0] if row else None)
+    delivered_to: frozenset[str] = frozenset()
+    if row is not None and act.action in NOTIFIER_ACTS:
+        delivered_to = frozenset(
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT d.destination FROM deliveries AS d JOIN certificate_events AS e"
+                " ON e.message = d.message WHERE e.issuing_country = ? AND e.number = ?"
+                " AND e.status IN ('issued', 'amended')",
+                key,
+            )
+        )
+    refusal = certificate_refusal(act, sender, row[0] if row else None, delivered_to)
     if refusal is not None:
         raise refusal
     at = message.history[-1].at
@@ -896,6 +915,14 @@ class SqliteStore(Store):
 
         return await self._read(op)
 
+    async def certificates(self, query: CertificateQuery) -> list[CertificateSummary]:
+        sql, params = certificate_query_sql(query, lambda _: "?")
+
+        def op(conn: sqlite3.Connection) -> list[CertificateSummary]:
+            return [CertificateSummary(*row) for row in conn.execute(sql, params)]
+
+        return await self._read(op)
+
     async def search(self, query: MessageQuery) -> list[MessageRecord]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -987,6 +1014,75 @@ class SqliteStore(Store):
         def op(conn: sqlite3.Connection) -> JournalBase:
             row = conn.execute("SELECT seq, hash, manifest_sha256 FROM journal_base WHERE id = 1").fetchone()
             return JournalBase(0, GENESIS, "") if row is None else JournalBase(*row)
+
+        return await self._read(op)
+
+    async def timestamp_add(self, stamp: StoredTimestamp) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO journal_timestamps (seq, entry_hash, token, gen_time, tsa_serial) VALUES (?, ?, ?, ?, ?)",
+                (stamp.seq, stamp.entry_hash, stamp.token, stamp.gen_time, stamp.tsa_serial),
+            )
+
+        await self._write(op)
+
+    async def timestamps(self, *, since_seq: int = 0) -> list[StoredTimestamp]:
+        def op(conn: sqlite3.Connection) -> list[StoredTimestamp]:
+            rows = conn.execute(
+                "SELECT seq, entry_hash, token, gen_time, tsa_serial FROM journal_timestamps WHERE seq >= ?"
+                " ORDER BY seq, id",
+                (since_seq,),
+            ).fetchall()
+            return [StoredTimestamp(r[0], r[1], bytes(r[2]), float(r[3]), r[4]) for r in rows]
+
+        return await self._read(op)
+
+    # one writer: the next number is read and written in the same transaction, with nothing in between
+    async def reference_add(self, version: ReferenceVersion) -> ReferenceVersion:
+        def op(conn: sqlite3.Connection) -> ReferenceVersion:
+            number = conn.execute(
+                "SELECT coalesce(max(version), 0) + 1 FROM reference_versions WHERE name = ?", (version.name,)
+            ).fetchone()[0]
+            cur = conn.execute(
+                "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
+                " publisher, via, message, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    version.name,
+                    number,
+                    version.owner,
+                    version.purpose,
+                    version.effective_from,
+                    reference_entries_json(version),
+                    version.digest,
+                    version.publisher,
+                    version.via,
+                    version.message,
+                    version.published_at,
+                ),
+            )
+            return version.numbered(int(number), int(cur.lastrowid or 0))
+
+        result: ReferenceVersion = await self._write(op)
+        return result
+
+    async def reference_versions(self, name: str | None = None) -> list[ReferenceVersion]:
+        def op(conn: sqlite3.Connection) -> list[ReferenceVersion]:
+            sql = (
+                "SELECT seq, name, version, owner, purpose, effective_from, entries, digest, publisher, via, message,"
+                " published_at FROM reference_versions"
+            )
+            rows = (
+                conn.execute(sql + " ORDER BY seq").fetchall()
+                if name is None
+                else conn.execute(sql + " WHERE name = ? ORDER BY seq", (name,)).fetchall()
+            )
+            return [reference_row(r) for r in rows]
+
+        return await self._read(op)
+
+    async def reference_head(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT coalesce(max(seq), 0) FROM reference_versions").fetchone()[0])
 
         return await self._read(op)
 
@@ -1207,6 +1303,21 @@ class SqliteStore(Store):
             )
 
         await self._write(op)
+
+    async def state_replace(
+        self, namespace: str, key: str, expected: bytes, value: bytes, *, expires_at: float, now: float
+    ) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            return (
+                conn.execute(
+                    "UPDATE adapter_state SET value = ?, expires_at = ?"
+                    " WHERE namespace = ? AND key = ? AND value = ? AND expires_at > ?",
+                    (value, expires_at, namespace, key, expected, now),
+                ).rowcount
+                == 1
+            )
+
+        return await self._write(op)
 
     async def state_get(self, namespace: str, key: str, *, now: float) -> bytes | None:
         def op(conn: sqlite3.Connection) -> bytes | None:

@@ -327,3 +327,26 @@ async def test_each_page_renders_its_key_elements_without_console_errors(
     await tab.visit(path, f"page-{shot}")
     assert await tab.page.locator(key).count() >= 1, (path, key)
     assert await tab.page.locator("nav a[aria-current=page]").count() == 1
+
+
+async def test_the_reference_lists_page_shows_each_version_and_the_one_in_force_in_both_languages(
+    tab: Tab, demo: LivingDemo
+) -> None:
+    from gateway.reference import ReferenceDraft, ReferenceEntry, publish_by_operator
+
+    gw = demo.gateway
+    now = gw.clock.now()
+    name = "import-prohibited.moit"
+    for effective in (now - 3600, now + 86400):  # one in force, one published ahead of its effective date
+        draft = ReferenceDraft(name, "MOIT", "prohibited", effective, (ReferenceEntry("9999", "none traded"),))
+        await publish_by_operator(gw.store, draft, operator="ops", at=now, parties=gw.config.parties)
+    await tab.log_in(gw)
+    await tab.visit("/console/reference-lists", "reference-lists")
+    rows = tab.page.locator(f"#reference-lists tbody tr[data-list='{name}']")
+    assert await rows.count() == 2
+    assert await tab.text(f"#reference-lists tr[data-list='{name}'][data-version='1'] .in-force") == "✓"
+    assert await tab.text(f"#reference-lists tr[data-list='{name}'][data-version='2'] .in-force") == "not yet in force"
+    assert await tab.page.locator("nav a[aria-current=page]").count() == 1
+    await tab.visit("/console/language?to=vi&next=%2Fconsole%2Freference-lists", "reference-lists-vi")
+    assert await tab.text("main h1") == "Danh mục tham chiếu"
+    assert await tab.text(f"#reference-lists tr[data-list='{name}'][data-version='2'] .in-force") == "chưa có hiệu lực"

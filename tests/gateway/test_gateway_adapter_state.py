@@ -98,6 +98,47 @@ async def test_concurrent_adds_of_one_key_have_exactly_one_winner_on_every_node(
             await node.close()
 
 
+async def test_replace_writes_only_over_the_value_it_read_and_a_missing_record_only_when_expected_absent(
+    store: Store,
+) -> None:
+    clock = Clock()
+    state = StoreAdapterState(store, "destination:TH", now=clock.now)
+    assert await state.replace("mpc", b"[]", b"[1]", ttl=60) is False  # nothing there yet
+    assert await state.replace("mpc", None, b"[]", ttl=60) is True
+    assert await state.replace("mpc", None, b"[9]", ttl=60) is False  # there is one now
+    assert await state.replace("mpc", b"[]", b"[1]", ttl=60) is True
+    assert await state.replace("mpc", b"[]", b"[2]", ttl=60) is False  # read before the last change
+    assert await state.get("mpc") == b"[1]"
+    clock.at += 60
+    assert await state.replace("mpc", b"[1]", b"[3]", ttl=60) is False  # expired: absent
+    assert await state.replace("mpc", None, b"[4]", ttl=60) is True and await state.get("mpc") == b"[4]"
+
+
+async def test_concurrent_read_change_writes_on_every_node_lose_no_change(store: Store) -> None:
+    nodes: list[Store] = [store]
+    if isinstance(store, PostgresStore):
+        second = PostgresStore(store.dsn, pool_size=4, node_name="second-node")
+        await second.open()
+        nodes.append(second)
+    try:
+        states = [StoreAdapterState(node, "destination:TH") for node in nodes]
+
+        async def append(i: int) -> None:
+            state = states[i % len(states)]
+            while True:
+                read = await state.get("list")
+                items = [] if read is None else read.decode().split(",")
+                if await state.replace("list", read, ",".join([*items, str(i)]).encode(), ttl=60):
+                    return
+
+        await asyncio.gather(*(append(i) for i in range(20)))
+        stored = await states[-1].get("list")
+        assert stored is not None and sorted(int(i) for i in stored.decode().split(",")) == list(range(20))
+    finally:
+        for node in nodes[1:]:
+            await node.close()
+
+
 async def test_records_survive_a_restart_of_a_sqlite_store(tmp_path: Path) -> None:
     first = SqliteStore(tmp_path / "gw.db", synchronous="NORMAL")
     async with first:
@@ -113,6 +154,8 @@ async def test_memory_state_keeps_the_same_contract() -> None:
     state = MemoryAdapterState(now=clock.now)
     assert await state.add("k", b"1", ttl=5) and not await state.add("k", b"2", ttl=5)
     assert await state.get("k") == b"1"
+    assert not await state.replace("k", b"2", b"3", ttl=5) and await state.replace("k", b"1", b"3", ttl=5)
+    assert await state.get("k") == b"3"
     clock.at += 5
     assert await state.get("k") is None and await state.purge() == 1 and len(state) == 0
 
@@ -171,3 +214,44 @@ async def test_adapter_state_on_postgresql_whose_sessions_are_killed_fails_with_
     finally:
         await drop_schema(schema)
     assert read.value.code == written.value.code == "STORE_UNAVAILABLE" and written.value.retryable
+
+
+async def test_pull_queues_of_two_nodes_lose_no_offer_and_never_hand_one_message_to_two_pull_requests(
+    store: Store,
+) -> None:
+    from datetime import UTC, datetime
+
+    from adapters.as4.pull import PullQueue
+    from adapters.as4.sent import SentRecord
+
+    nodes: list[Store] = [store]
+    if isinstance(store, PostgresStore):
+        second = PostgresStore(store.dsn, pool_size=4, node_name="second-node")
+        await second.open()
+        nodes.append(second)
+    try:
+        # one PullQueue per node (its own in-process lock), as two gateway nodes of one store have
+        queues = [
+            PullQueue(StoreAdapterState(node, "destination:ID"), retention=3600, redeliver_after=3600)
+            for node in (nodes * 2)[:2]
+        ]
+        ids = [f"msg-{i}@nsw.gov.vn" for i in range(16)]
+        for i, message_id in enumerate(ids):
+            record = SentRecord(
+                message_id=message_id,
+                body=b"<env/>",
+                content_type="application/soap+xml",
+                timestamp=datetime.now(UTC),
+                references=b"<r/>",
+                payload_sha256="0" * 64,
+                partner="ID-ASW",
+            )
+            await queues[i % 2].sent.add(record)
+        await asyncio.gather(*(queues[i % 2].offer("ID-ASW", "urn:mpc", m) for i, m in enumerate(ids)))
+        taken = await asyncio.gather(*(queues[i % 2].take("ID-ASW", "urn:mpc") for i in range(20)))
+    finally:
+        for node in nodes[1:]:
+            await node.close()
+    handed = [r.message_id for r in taken if r is not None]
+    assert sorted(handed) == sorted(ids)  # every offer kept, each message to exactly one PullRequest
+    assert taken.count(None) == 4

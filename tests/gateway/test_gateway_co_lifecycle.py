@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from gateway.api import Gateway
-from gateway.errors import CertificateUnknown
+from gateway.errors import CertificateNotifierMismatch, CertificateUnknown
 from gateway.model import CertificateAct, Delivery, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.store.base import Store
 from helpers.gateway import Receiver, eventually, make_config
@@ -25,7 +25,7 @@ from helpers.stores import STORE_PARAMS, STORES
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = (ROOT / "samples" / "form_d_two_items.xml").read_bytes()
 NS = "urn:nsw-gateway:atiga:e-form-d:1"
-TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TH-ASW": "th-asw-token"}
+TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TH-ASW": "th-asw-token", "MY-ASW": "my-asw-token"}
 
 
 def certificate(number: str, *, amends: str | None = None) -> bytes:
@@ -86,16 +86,19 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
     config = make_config(
         tmp_path,
         {"TH": partner.url, "MOIT-BOX": moit_inbox.url},
+        per_destination={"TH": {"party": "TH-ASW"}},
         routes=[
             {"document_type": "eco.form_d", "sender": "MOIT", "to": ["TH"]},
             {"document_type": "eco.form_d.amendment", "sender": "MOIT", "to": ["TH"]},
             {"document_type": "eco.form_d.notification", "sender": "TH-ASW", "to": ["MOIT-BOX"]},
+            {"document_type": "eco.form_d.notification", "sender": "MY-ASW", "to": ["MOIT-BOX"]},
             {"document_type": "eco.form_d.notification", "sender": "MOIT", "to": ["TH"]},
         ],
         parties={
             "MOIT": {"document_types": ["eco.form_d", "eco.form_d.amendment", "eco.form_d.notification"]},
             "MARD": {"document_types": ["eco.form_d.notification"]},
             "TH-ASW": {"tokens": [TOKENS["TH-ASW"]], "document_types": ["eco.form_d.notification"]},
+            "MY-ASW": {"tokens": [TOKENS["MY-ASW"]], "document_types": ["eco.form_d.notification"]},
         },
         document_types={
             "eco.form_d": {"codes": ["861"]},
@@ -207,6 +210,39 @@ async def test_a_notification_about_a_certificate_never_carried_is_co_unknown_an
     assert await rig.gw.store.certificate("VN", "VN-NOPE-1") is None
 
 
+async def test_a_third_party_notifying_about_a_certificate_delivered_to_another_is_refused_and_stores_nothing(
+    rig: Rig,
+) -> None:
+    await rig.submit("MOIT", "CO-11", "eco.form_d", certificate("VN-SG-26-00011"))
+    await eventually(lambda: rig.status_is("VN-SG-26-00011", "delivered"))
+    notices = {
+        "received": {},
+        "utilized": {"DeclarationID": "MY-D-1", "DeclarationDate": "2026-12-04"},
+        "rejected": {"ReasonCode": "RVC", "Reason": "not ours"},
+        "verification_request": {"ReasonCode": "RVC", "RequestID": "VR-11"},
+    }
+    for kind, fields in notices.items():
+        status, body = await rig.submit(
+            "MY-ASW", f"N-11-{kind}", "eco.form_d.notification", notification(kind, "VN-SG-26-00011", **fields)
+        )
+        assert status == 403 and body["error"]["code"] == "CO_NOTIFIER_MISMATCH", kind
+        assert body["error"]["field"] == "/CertificateNotification/Notification/CertificateID"
+        assert body["error"]["details"] == {"issuing_country": "VN", "number": "VN-SG-26-00011", "delivered_to": ["TH"]}
+    async with rig.session.get(
+        f"{rig.gw.url}/v1/messages", headers={"Authorization": f"Bearer {TOKENS['MY-ASW']}"}
+    ) as r:
+        assert (await r.json())["messages"] == []  # nothing stored, nothing queued
+    assert rig.moit_inbox.requests == []
+    code, body = await rig.status("MOIT", "VN-SG-26-00011")
+    assert body["status"] == "delivered" and [e["status"] for e in body["history"]] == ["issued", "delivered"]
+    # the party answering for the destination it went to still notifies
+    status, ack = await rig.submit(
+        "TH-ASW", "N-11", "eco.form_d.notification", notification("received", "VN-SG-26-00011")
+    )
+    assert status == 202, ack
+    assert await rig.status_is("VN-SG-26-00011", "received")
+
+
 async def test_an_amendment_of_a_certificate_never_carried_is_co_unknown(rig: Rig) -> None:
     amendment = certificate("VN-SG-26-00006-A1", amends="VN-SG-26-00006")
     status, body = await rig.submit("MOIT", "CO-6-A1", "eco.form_d.amendment", amendment)
@@ -279,7 +315,7 @@ async def test_the_store_records_the_issue_its_delivery_receipt_and_a_notificati
     (claimed,) = await store.claim("TH", owner="w", limit=1, now=101.0, lease=5.0)
     await store.record(claimed.delivered(at=102.0).acknowledged(b"<receipt/>", at=102.0), owner="w", now=102.0)
     n, nds, nack = _queued("N-1", sender="TH-ASW", at=110.0)
-    utilized = CertificateAct("utilized", "VN", "VN-1", "x", {"declaration_number": "D-1"})
+    utilized = CertificateAct("utilized", "VN", "VN-1", "x", {"declaration_number": "D-1"}, frozenset({"TH"}))
     await store.accept(n, b"<n/>", nds, nack, certificate=utilized)
 
     record = await store.certificate("VN", "VN-1")
@@ -293,11 +329,29 @@ async def test_the_store_records_the_issue_its_delivery_receipt_and_a_notificati
     assert [e.at for e in record.history] == [100.0, 102.0, 110.0]
 
 
+async def test_the_store_refuses_a_notification_from_a_party_answering_for_no_destination_it_went_to(
+    store: Store,
+) -> None:
+    m, ds, ack = _queued("CO-3")
+    await store.accept(m, b"<co/>", ds, ack, certificate=CertificateAct("issued", "VN", "VN-3", "document.number"))
+    n, nds, nack = _queued("N-3", sender="MY-ASW", at=101.0)
+    act = CertificateAct("utilized", "VN", "VN-3", "x", answers_for=frozenset({"MY"}))
+    with pytest.raises(CertificateNotifierMismatch) as refused:
+        await store.accept(n, b"<n/>", nds, nack, certificate=act)
+    assert (refused.value.code, refused.value.field) == ("CO_NOTIFIER_MISMATCH", "x")
+    assert refused.value.details["delivered_to"] == ["TH"]
+    assert await store.get(n.id) is None
+    record = await store.certificate("VN", "VN-3")
+    assert record is not None and [e.status for e in record.history] == ["issued"]
+
+
 async def test_a_late_receipt_does_not_undo_a_later_notification(store: Store) -> None:
     m, ds, ack = _queued("CO-2")
     await store.accept(m, b"<co/>", ds, ack, certificate=CertificateAct("issued", "VN", "VN-2", "document.number"))
     n, nds, nack = _queued("N-2", sender="TH-ASW", at=101.0)
-    await store.accept(n, b"<n/>", nds, nack, certificate=CertificateAct("received", "VN", "VN-2", "x"))
+    await store.accept(
+        n, b"<n/>", nds, nack, certificate=CertificateAct("received", "VN", "VN-2", "x", answers_for=frozenset({"TH"}))
+    )
     (claimed,) = await store.claim("TH", owner="w", limit=1, now=102.0, lease=5.0)
     await store.record(claimed.delivered(at=103.0).acknowledged(b"<receipt/>", at=103.0), owner="w", now=103.0)
     record = await store.certificate("VN", "VN-2")

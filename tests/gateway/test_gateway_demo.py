@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.dev.demo import REJECTION, DemoResult, lifecycle_lines, run_demo, summary_table
+from gateway.dev.demo import (
+    MINISTRY_KEYS,
+    PARTNER_KEYS,
+    REJECTION,
+    DemoResult,
+    demo_pki,
+    lifecycle_lines,
+    run_demo,
+    summary_table,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -199,3 +208,10 @@ async def test_nswgw_demo_serve_prints_a_console_link_keeps_sending_and_stops_on
         if process.returncode is None:
             process.kill()
             await process.communicate()
+
+
+def test_demo_pki_made_in_a_fresh_directory_holds_every_key_and_is_reused(tmp_path: Path) -> None:
+    pki = demo_pki(tmp_path / "pki")
+    assert set(pki.names) >= set(MINISTRY_KEYS) | set(PARTNER_KEYS.values())
+    again = demo_pki(tmp_path / "pki")
+    assert again.party("th-asw").cert == pki.party("th-asw").cert  # reused, not made again

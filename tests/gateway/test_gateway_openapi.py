@@ -349,6 +349,9 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
     assert answer.status == 200 and answer.json()["evidence"][0]["destination"] == "TH"
     answer = await client.call("GET", "/v1/admin/messages/{id}", path="/v1/admin/messages/nope", headers=ops)
     assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
+    evidence = "/v1/admin/messages/{id}/evidence"
+    answer = await client.call("GET", evidence, path="/v1/admin/messages/nope/evidence", headers=ops)
+    assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
     answer = await client.call("GET", "/v1/admin/dead-letters", headers=ops)
     assert answer.status == 200 and answer.json() == {"dead_letters": []}
     replay = "/v1/admin/dead-letters/replay"
@@ -365,6 +368,26 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
     assert answer.status == 409 and answer.json()["error"]["code"] == "RELOAD_REFUSED"  # started without a file
     answer = await client.call("GET", "/v1/admin/certificates", headers=ops)
     assert answer.status == 200  # this rig configures no trust files; the shape is checked against the document
+    answer = await client.call("GET", "/v1/admin/origin-certificates", headers=ops)
+    assert answer.status == 200 and answer.json()["next_cursor"] is None
+    co = "/v1/admin/origin-certificates/{country}/{number}"
+    answer = await client.call("GET", co, path="/v1/admin/origin-certificates/VN/nope", headers=ops)
+    assert answer.status == 404 and answer.json()["error"]["code"] == "MESSAGE_NOT_FOUND"
+    lists, one = "/v1/admin/reference-lists", "/v1/admin/reference-lists/{name}"
+    versions = "/v1/admin/reference-lists/{name}/versions"
+    body = {"owner": "MOIT", "purpose": "prohibited", "effective_from": "2027-01-01T00:00:00Z", "entries": []}
+    answer = await client.call(
+        "POST", versions, path=f"{lists}/import-prohibited.moit/versions", json=body, headers=ops
+    )
+    assert answer.status == 201 and answer.json()["version"] == 1
+    answer = await client.call("POST", versions, path=f"{lists}/Bad/versions", json=body, headers=ops)
+    assert answer.status == 422 and answer.json()["error"]["code"] == "REFERENCE_LIST_INVALID"
+    answer = await client.call("GET", lists, headers=ops)
+    assert answer.status == 200 and [x["name"] for x in answer.json()["lists"]] == ["import-prohibited.moit"]
+    answer = await client.call("GET", one, path=f"{lists}/import-prohibited.moit", headers=ops)
+    assert answer.status == 200 and answer.json()["in_force"] is None  # effective in the future
+    answer = await client.call("GET", one, path=f"{lists}/nope.moit", headers=ops)
+    assert answer.status == 404 and answer.json()["error"]["code"] == "REFERENCE_LIST_UNKNOWN"
     answer = await client.call("GET", "/v1/admin/events", path="/v1/admin/events?events=nope", headers=ops)
     assert answer.status == 400 and answer.json()["error"]["field"] == "events"
     streaming = asyncio.create_task(client.call("GET", "/v1/admin/events", headers=ops))

@@ -23,8 +23,9 @@ from gateway.cli import main as nswgw
 from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
 from gateway.journal import JournalEntry, OperatorAction, verify_chain
 from gateway.model import State
+from gateway.reference import ReferenceVersion
 from gateway.store import MessageQuery, Store, migrations, store_from_settings
-from gateway.store.base import JournalBase, OnDead
+from gateway.store.base import CertificateQuery, JournalBase, OnDead, StoredTimestamp
 from gateway.store.postgres import _CLAIMS, PostgresStore
 from helpers.gateway import Receiver, eventually, make_config
 from helpers.postgres import PG_DSN, fresh_schema, pg_proxy
@@ -342,6 +343,7 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "expire": lambda s: s.expire("TH", now=1.0, code="PARTNER_UNAVAILABLE", detail="ttl"),
     "get": lambda s: s.get("x"),
     "certificate": lambda s: s.certificate("VN", "x"),
+    "certificates": lambda s: s.certificates(CertificateQuery(status="utilized", party="TH", after=(1.0, "VN", "x"))),
     "search": lambda s: s.search(MessageQuery(sender="MOIT", destination="TH", code="X", after=(1.0, "x"))),
     "dead_letters": lambda s: s.dead_letters(),
     "journal": lambda s: s.journal(),
@@ -353,6 +355,7 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "waiting_behind": lambda s: s.waiting_behind(queued("X")[1][0]),
     "state_add": lambda s: s.state_add("inbound:as4", "k", b"v", expires_at=2.0, now=1.0),
     "state_put": lambda s: s.state_put("inbound:as4", "k", b"v", expires_at=2.0),
+    "state_replace": lambda s: s.state_replace("inbound:as4", "k", b"v", b"w", expires_at=2.0, now=1.0),
     "state_get": lambda s: s.state_get("inbound:as4", "k", now=1.0),
     "state_delete": lambda s: s.state_delete("inbound:as4", "k"),
     "state_purge": lambda s: s.state_purge("inbound:as4", now=1.0),
@@ -362,6 +365,13 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     ),
     "integrity": lambda s: s.integrity(),
     "journal_base": lambda s: s.journal_base(),
+    "timestamp_add": lambda s: s.timestamp_add(StoredTimestamp(1, "0" * 64, b"token", 1.0, "1")),
+    "timestamps": lambda s: s.timestamps(since_seq=1),
+    "reference_add": lambda s: s.reference_add(
+        ReferenceVersion("a.b", 0, "MOIT", "prohibited", 1.0, (), "0" * 64, "ops", "operator", None, 1.0)
+    ),
+    "reference_versions": lambda s: s.reference_versions(),
+    "reference_head": lambda s: s.reference_head(),
     "finished_messages": lambda s: s.finished_messages(received_before=1.0, limit=1),
     "message_payload": lambda s: s.message_payload("x"),
     "prune_archived": lambda s: s.prune_archived(["x"], base=JournalBase(1, "0" * 64, "")),

@@ -371,6 +371,7 @@ def as4_lifecycle_gateway_config(
             "KIT": {
                 "adapter": "as4",
                 "url": kit_url,
+                "party": "CONFORMANCE",  # the kit notifies about the e-Form Ds delivered to it
                 "timeout": 5.0,
                 "format": "same",
                 "retry": retry,

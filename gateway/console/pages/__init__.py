@@ -5,9 +5,27 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.console.pages import certificates, dead_letters, messages, overview, partners, procedures
+from gateway.console.pages import (
+    certificates,
+    dead_letters,
+    messages,
+    origin,
+    overview,
+    partners,
+    procedures,
+    reference,
+)
 
 __all__ = ["MODULES"]
 
-MODULES: tuple[ModuleType, ...] = (overview, messages, dead_letters, partners, procedures, certificates)
+MODULES: tuple[ModuleType, ...] = (
+    overview,
+    messages,
+    dead_letters,
+    partners,
+    procedures,
+    origin,
+    reference,
+    certificates,
+)
 """The page modules, in navigation order."""

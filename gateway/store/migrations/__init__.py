@@ -382,6 +382,39 @@ CREATE INDEX certificate_events_certificate ON certificate_events (issuing_count
 CREATE INDEX certificate_events_message ON certificate_events (message);
 """
 
+_JOURNAL_TIMESTAMPS = """
+-- RFC 3161 timestamp tokens, each over the journal entry seq (its chain hash, kept so a token can be checked
+-- after the entry is pruned); gen_time and the TSA's serial as the token says, for listing without parsing it
+CREATE TABLE journal_timestamps (
+    id {serial},
+    seq BIGINT NOT NULL,
+    entry_hash TEXT NOT NULL,
+    token {blob} NOT NULL,
+    gen_time {real} NOT NULL,
+    tsa_serial TEXT NOT NULL
+);
+CREATE INDEX journal_timestamps_seq ON journal_timestamps (seq);
+"""
+
+_REFERENCE_VERSIONS = """
+-- versions of the policy lists (gateway.reference), numbered per list; entries as canonical JSON
+CREATE TABLE reference_versions (
+    seq {serial},
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    effective_from {real} NOT NULL,
+    entries TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    publisher TEXT NOT NULL,
+    via TEXT NOT NULL,
+    message TEXT,
+    published_at {real} NOT NULL,
+    UNIQUE (name, version)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -423,6 +456,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "certificates of origin carried and their status history",
         _CERTIFICATES.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
         _CERTIFICATES.format(real="REAL", serial="INTEGER PRIMARY KEY"),
+    ),
+    Migration(
+        15,
+        "RFC 3161 timestamp tokens over the journal head",
+        _JOURNAL_TIMESTAMPS.format(blob="BYTEA", real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
+        _JOURNAL_TIMESTAMPS.format(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY"),
+    ),
+    Migration(
+        16,
+        "versions of the policy reference lists",
+        _REFERENCE_VERSIONS.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
+        _REFERENCE_VERSIONS.format(real="REAL", serial="INTEGER PRIMARY KEY"),
     ),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
