@@ -73,30 +73,33 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
+from run_suite import (
+    cpu_seconds,
+    create_schema,
+    drop_schema,
+    free_port,
+    next_request,
+    percentile,
+    raw_sign,
+    raw_signing_key,
+    raw_verifying_key,
+    submit,
+    wait_healthy,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-full-path-moit"
-CLK = os.sysconf("SC_CLK_TCK")
 DESTINATIONS = ("TH", "CUSTOMS")
 SCHEMA = "nswgw-full-path/1"
 README_BEGIN = "<!-- full-path:begin -->"
 README_END = "<!-- full-path:end -->"
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def _pct(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 # ---------------------------------------------------------------------------- partner process
@@ -147,19 +150,8 @@ def run_partner(name: str, pki_dir: str, verify: bool) -> int:
 
         def data_received(self, data: bytes) -> None:
             self.buffer += data
-            while True:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                headers = {}
-                for line in bytes(self.buffer[:end]).split(b"\r\n")[1:]:
-                    key, _, value = line.partition(b":")
-                    headers[key.strip().lower()] = value.strip()
-                length = int(headers.get(b"content-length", b"0"))
-                if len(self.buffer) < end + 4 + length:
-                    return
-                body = bytes(self.buffer[end + 4 : end + 4 + length])
-                del self.buffer[: end + 4 + length]
+            while (request := next_request(self.buffer)) is not None:
+                headers, body = request
                 assert self.transport is not None
                 self.transport.write(answer(headers.get(b"x-message-id", b"").decode(), body))
 
@@ -194,7 +186,6 @@ def run_client(port: int, bodies_path: str, tag: str, concurrency: int, rate: fl
     import aiohttp
 
     bodies = _read_bodies(bodies_path)
-    url = f"http://127.0.0.1:{port}/v1/messages"
 
     async def main() -> dict[str, Any]:
         sent: list[list[Any]] = []
@@ -202,23 +193,10 @@ def run_client(port: int, bodies_path: str, tag: str, concurrency: int, rate: fl
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=300)
         ) as session:
 
-            async def submit(n: int, scheduled: float) -> None:
+            async def send(n: int, scheduled: float) -> None:
                 started = time.time()
-                headers = {
-                    "Authorization": f"Bearer {TOKEN}",
-                    "X-Message-Id": f"{tag}-{n}",
-                    "X-Document-Type": "eco.form_d",
-                    "Content-Type": "application/xml",
-                }
-                while True:
-                    async with session.post(url, data=bodies[n], headers=headers) as r:
-                        data = await r.json()
-                        if r.status in (200, 202):
-                            sent.append([str(data["id"]), scheduled, started])
-                            return
-                        if r.status < 500:
-                            raise SystemExit(f"submission refused: {r.status} {data}")
-                    await asyncio.sleep(0.01)
+                gid = await submit(session, port, f"{tag}-{n}", bodies[n], TOKEN)
+                sent.append([gid, scheduled, started])
 
             print("ready", flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -230,7 +208,7 @@ def run_client(port: int, bodies_path: str, tag: str, concurrency: int, rate: fl
                     delay = due - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(submit(n, wall0 + n / rate)))
+                    tasks.append(asyncio.create_task(send(n, wall0 + n / rate)))
                 await asyncio.gather(*tasks)
             else:
                 queue = list(range(len(bodies)))[::-1]
@@ -238,7 +216,7 @@ def run_client(port: int, bodies_path: str, tag: str, concurrency: int, rate: fl
                 async def worker() -> None:
                     while queue:
                         n = queue.pop()
-                        await submit(n, time.time())
+                        await send(n, time.time())
 
                 await asyncio.gather(*(worker() for _ in range(concurrency)))
         return {"t0": wall0, "sent": sent}
@@ -283,7 +261,6 @@ class Floor:
 
     def __init__(self, pki: Any, submission: bytes) -> None:
         import xmlsec
-        from cryptography.hazmat.primitives import serialization
         from lxml import etree
 
         from gateway.dev.demo import _signer
@@ -293,22 +270,12 @@ class Floor:
 
         self.xmlsec, self.etree = xmlsec, etree
         self.parser = etree.XMLParser(resolve_entities=False, no_network=True)
-        der = serialization.Encoding.DER
 
         def cert_key(name: str) -> Any:
-            return xmlsec.Key.from_memory(
-                pki.party(name).cert.public_bytes(der), xmlsec.constants.KeyDataFormatCertDer, None
-            )
+            return raw_verifying_key(pki.party(name).cert)
 
         gw = pki.party("nsw-gateway")
-        self.sign_key = xmlsec.Key.from_memory(
-            gw.key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ),
-            xmlsec.constants.KeyDataFormatPem,
-            None,
-        )
-        self.sign_key.load_cert_from_memory(gw.cert.public_bytes(der), xmlsec.constants.KeyDataFormatCertDer)
+        self.sign_key = raw_signing_key(gw.key, gw.cert)
         self.submission = submission
         self.submission_key = cert_key("moit")
         self.delivery = convert(self._unsigned(submission), "form-d", "form-d")
@@ -339,18 +306,9 @@ class Floor:
         ctx.verify(sig)
 
     def _sign(self, data: bytes) -> bytes:
-        xmlsec, etree = self.xmlsec, self.etree
-        root = etree.fromstring(data, self.parser)
-        tpl = xmlsec.template.create(root, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
-        root.append(tpl)
-        ref = xmlsec.template.add_reference(tpl, xmlsec.constants.TransformSha256, uri="")
-        xmlsec.template.add_transform(ref, xmlsec.constants.TransformEnveloped)
-        xmlsec.template.add_transform(ref, xmlsec.constants.TransformExclC14N)
-        xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(tpl))
-        ctx = xmlsec.SignatureContext()
-        ctx.key = self.sign_key
-        ctx.sign(tpl)
-        return bytes(etree.tostring(root))
+        root = self.etree.fromstring(data, self.parser)
+        raw_sign(root, self.sign_key)
+        return bytes(self.etree.tostring(root))
 
     def once(self) -> None:
         self._verify(self.submission, self.submission_key)
@@ -493,20 +451,8 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[str]:
 async def _healthy(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     import aiohttp
 
-    deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as session:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"nswgw serve exited: {log.read_text()[-3000:]}")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("nswgw serve did not start")
-            await asyncio.sleep(0.05)
+        await wait_healthy(session, port, proc, log, "nswgw serve", 3000)
 
 
 async def _run_client(
@@ -524,7 +470,7 @@ async def _run_client(
     assert proc.stdin is not None and proc.stdout is not None
     if (await asyncio.to_thread(proc.stdout.readline)).strip() != "ready":
         raise SystemExit(f"client did not start: {(directory / 'client.log').read_text()[-3000:]}")
-    cpu0 = _cpu_seconds(gateway_pid)
+    cpu0 = cpu_seconds(gateway_pid)
     proc.stdin.write("go\n")
     proc.stdin.flush()
     out, _ = await asyncio.to_thread(proc.communicate)
@@ -553,16 +499,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     schema = None
     dsn = args.store_dsn
     if args.store == "postgresql" and dsn is None:
-        import asyncpg
-
-        from gateway.store.postgres import upgrade_schema
-
-        schema = f"nswgw_full_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(args.dsn)
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        await admin.close()
-        dsn = f"{args.dsn}{'&' if '?' in args.dsn else '?'}search_path={schema}"
-        await upgrade_schema(dsn)
+        schema, dsn = await create_schema(args.dsn, "nswgw_full")
     partners: list[subprocess.Popen[str]] = []
     gateway: subprocess.Popen[bytes] | None = None
     probe = StoreProbe(directory / "gateway.db" if args.store == "sqlite" else None, dsn)
@@ -578,7 +515,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"partner {name} did not start: {(directory / 'partner.log').read_text()[-3000:]}")
             ports[name] = int(line)
         config = write_config(directory, pki, args.store, dsn, ports)
-        port = _free_port()
+        port = free_port()
         log = directory / "gateway.log"
         with log.open("ab") as out:
             gateway = subprocess.Popen(
@@ -597,7 +534,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         peak = await _run_client(directory, port, gateway.pid, peak_docs, "peak", args.concurrency, 0)
         done += 2 * len(peak_docs)
         await probe.wait_delivered(done)
-        peak_cpu = _cpu_seconds(gateway.pid) - peak["cpu0"]
+        peak_cpu = cpu_seconds(gateway.pid) - peak["cpu0"]
         floor_after = floor.measure()
         times = await probe.receipt_times()
         peak_end = max(max(times[gid].values()) for gid, _, _ in peak["sent"])
@@ -608,7 +545,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         lat = await _run_client(directory, port, gateway.pid, lat_docs, "latency", args.concurrency, rate)
         done += 2 * len(lat_docs)
         await probe.wait_delivered(done)
-        lat_cpu = _cpu_seconds(gateway.pid) - lat["cpu0"]
+        lat_cpu = cpu_seconds(gateway.pid) - lat["cpu0"]
         floor_after_latency = floor.measure()
         times = await probe.receipt_times()
         latencies = sorted(max(times[gid].values()) - scheduled for gid, scheduled, _ in lat["sent"])
@@ -621,11 +558,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             p.communicate()
         await probe.close()
         if schema is not None:
-            import asyncpg
-
-            admin = await asyncpg.connect(args.dsn)
-            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            await admin.close()
+            await drop_schema(args.dsn, schema)
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
     mean = (floor_before + floor_after) / 2
@@ -656,25 +589,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency": {
             "rate_msg_per_s": round(rate, 1),
             "samples": len(latencies),
-            "p50_ms": round(_pct(latencies, 0.5) * 1000, 1),
-            "p90_ms": round(_pct(latencies, 0.9) * 1000, 1),
-            "p99_ms": round(_pct(latencies, 0.99) * 1000, 1),
+            "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+            "p90_ms": round(percentile(latencies, 0.9) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
             "max_ms": round(latencies[-1] * 1000, 1),
-            "send_lag_p99_ms": round(_pct(send_lag, 0.99) * 1000, 1),
+            "send_lag_p99_ms": round(percentile(send_lag, 0.99) * 1000, 1),
             "gateway_cpu_ms_per_msg": round(lat_cpu / len(lat_docs) * 1000, 3),
         },
         "load_average": {"before": load_before, "after": _load()},
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
     }
-
-
-def _free_port() -> int:
-    """A free loopback port (bound, read, released) for ``nswgw serve --port``."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------- report

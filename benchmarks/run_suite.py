@@ -62,6 +62,49 @@ PEMS: dict[str, bytes] = {}
 """moit.pem (pinned for MOIT), gw.key.pem / gw.pem (the gateway's signing key), written next to each config."""
 
 
+def raw_verifying_key(certificate: Any) -> Any:
+    """The python-xmlsec key of ``certificate`` (a ``cryptography`` certificate), for the crypto floor's verifies."""
+    import xmlsec
+    from cryptography.hazmat.primitives import serialization
+
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return xmlsec.Key.from_memory(der, xmlsec.constants.KeyDataFormatCertDer, None)
+
+
+def raw_signing_key(private_key: Any, certificate: Any) -> Any:
+    """The python-xmlsec key of ``private_key`` with ``certificate`` loaded (for KeyInfo), for :func:`raw_sign`."""
+    import xmlsec
+    from cryptography.hazmat.primitives import serialization
+
+    key = xmlsec.Key.from_memory(
+        private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        xmlsec.constants.KeyDataFormatPem,
+        None,
+    )
+    key.load_cert_from_memory(
+        certificate.public_bytes(serialization.Encoding.DER), xmlsec.constants.KeyDataFormatCertDer
+    )
+    return key
+
+
+def raw_sign(root: Any, key: Any) -> None:
+    """Sign ``root`` in place as the gateway does (enveloped, exclusive C14N, RSA-SHA256, the certificate in
+    KeyInfo) with raw python-xmlsec and ``key`` already loaded: the signing part of the crypto floor."""
+    import xmlsec
+
+    tpl = xmlsec.template.create(root, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
+    root.append(tpl)
+    ref = xmlsec.template.add_reference(tpl, xmlsec.constants.TransformSha256, uri="")
+    xmlsec.template.add_transform(ref, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(ref, xmlsec.constants.TransformExclC14N)
+    xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(tpl))
+    ctx = xmlsec.SignatureContext()
+    ctx.key = key
+    ctx.sign(tpl)
+
+
 def make_documents(sizes: dict[str, int], count: int) -> tuple[dict[str, list[bytes]], dict[str, float]]:
     """``count`` signed e-C/O per size, each its own certificate (the gateway refuses a signed document it has
     already accepted from the sender under another message id), and the raw python-xmlsec floor (seconds per
@@ -88,17 +131,8 @@ def make_documents(sizes: dict[str, int], count: int) -> tuple[dict[str, list[by
     PEMS["moit.pem"] = moit.public_bytes(pem)
     PEMS["gw.pem"] = gw.public_bytes(pem)
     PEMS["gw.key.pem"] = gw_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    verify_key = xmlsec.Key.from_memory(
-        moit.public_bytes(serialization.Encoding.DER), xmlsec.constants.KeyDataFormatCertDer, None
-    )
-    sign_key = xmlsec.Key.from_memory(
-        gw_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        xmlsec.constants.KeyDataFormatPem,
-        None,
-    )
-    sign_key.load_cert_from_memory(gw.public_bytes(serialization.Encoding.DER), xmlsec.constants.KeyDataFormatCertDer)
+    verify_key = raw_verifying_key(moit)
+    sign_key = raw_signing_key(gw_key, gw)
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
 
     def floor_once(signed: bytes) -> None:
@@ -113,15 +147,7 @@ def make_documents(sizes: dict[str, int], count: int) -> tuple[dict[str, list[by
         if parent is None:
             raise SignatureLocationInvalid("the ds:Signature is the document root", field="ds:Signature")
         parent.remove(sig)
-        tpl = xmlsec.template.create(root, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256)
-        root.append(tpl)
-        ref = xmlsec.template.add_reference(tpl, xmlsec.constants.TransformSha256, uri="")
-        xmlsec.template.add_transform(ref, xmlsec.constants.TransformEnveloped)
-        xmlsec.template.add_transform(ref, xmlsec.constants.TransformExclC14N)
-        xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(tpl))
-        out = xmlsec.SignatureContext()
-        out.key = sign_key
-        out.sign(tpl)  # sign
+        raw_sign(root, sign_key)  # sign
         etree.tostring(root)
 
     docs: dict[str, list[bytes]] = {}
@@ -149,6 +175,25 @@ def make_documents(sizes: dict[str, int], count: int) -> tuple[dict[str, list[by
 # ---------------------------------------------------------------------------- the receiver
 
 
+def next_request(buffer: bytearray) -> tuple[dict[bytes, bytes], bytes] | None:
+    """Take the first complete HTTP/1.1 request off ``buffer``: its headers (names lower-cased) and its
+    Content-Length body; ``None`` (and ``buffer`` untouched) until all of it has arrived. The loopback partners
+    of the benchmarks read their requests with it on asyncio directly, to keep their own CPU small."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    headers = {}
+    for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get(b"content-length", b"0"))
+    if len(buffer) < end + 4 + length:
+        return None
+    body = bytes(buffer[end + 4 : end + 4 + length])
+    del buffer[: end + 4 + length]
+    return headers, body
+
+
 class _ReceiverProtocol(asyncio.Protocol):
     """HTTP/1.1 with keep-alive, just enough for the gateway's HTTP adapter: reads each request's headers
     and Content-Length body, answers ``200 {"message_id": ...}``. Written on asyncio directly so that the
@@ -164,18 +209,8 @@ class _ReceiverProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            headers = {}
-            for line in bytes(self.buffer[:end]).split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get(b"content-length", b"0"))
-            if len(self.buffer) < end + 4 + length:
-                return
-            del self.buffer[: end + 4 + length]
+        while (request := next_request(self.buffer)) is not None:
+            headers, _ = request
             mid = headers.get(b"x-message-id", b"").decode()
             self.receiver.arrived.setdefault(mid, time.perf_counter())
             self.receiver.event.set()
@@ -209,13 +244,15 @@ class Receiver:
 # ---------------------------------------------------------------------------- gateway nodes
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free loopback port (bound, read, released) for ``nswgw serve --port``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of process ``pid`` so far, all its threads (``/proc/PID/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK
 
@@ -233,7 +270,7 @@ def _postgres_cpu() -> dict[int, float]:
         if d.name.isdigit():
             try:
                 if (d / "comm").read_text().strip() == "postgres":
-                    found[int(d.name)] = _cpu_seconds(int(d.name))
+                    found[int(d.name)] = cpu_seconds(int(d.name))
             except OSError:
                 continue
     return found
@@ -289,7 +326,7 @@ async def start_nodes(
 ) -> list[tuple[subprocess.Popen[bytes], int]]:
     nodes = []
     for i in range(n):
-        port = _free_port()
+        port = free_port()
         log = (config.parent / f"node{i}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.commands", "serve", "--config", str(config), "--port", str(port)],
@@ -300,20 +337,28 @@ async def start_nodes(
         log.close()
         nodes.append((proc, port))
     for proc, port in nodes:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"gateway node exited: {(config.parent / 'node0.log').read_text()[-2000:]}")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("gateway node did not start")
-            await asyncio.sleep(0.05)
+        await wait_healthy(session, port, proc, config.parent / "node0.log", "gateway node", 2000)
     return nodes
+
+
+async def wait_healthy(
+    session: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path, name: str, tail: int
+) -> None:
+    """Until ``nswgw serve`` on ``port`` answers ``/healthz`` with 200 (60 s at most); when ``proc`` exits
+    first, end the run with the last ``tail`` characters of ``log``."""
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited: {log.read_text()[-tail:]}")
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} did not start")
+        await asyncio.sleep(0.05)
 
 
 async def stop_nodes(nodes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
@@ -330,22 +375,24 @@ async def stop_nodes(nodes: list[tuple[subprocess.Popen[bytes], int]]) -> None:
 # ---------------------------------------------------------------------------- load
 
 
-def submission_headers(mid: str) -> dict[str, str]:
-    """The headers of the suite's e-C/O submission ``mid``."""
+def submission_headers(mid: str, token: str = TOKEN) -> dict[str, str]:
+    """The headers of the suite's e-C/O submission ``mid``, by the client holding ``token``."""
     return {
-        "Authorization": f"Bearer {TOKEN}",
+        "Authorization": f"Bearer {token}",
         "X-Message-Id": mid,
         "X-Document-Type": "eco.form_d",
         "Content-Type": "application/xml",
     }
 
 
-async def _submit(session: aiohttp.ClientSession, port: int, mid: str, body: bytes) -> str:
+async def submit(session: aiohttp.ClientSession, port: int, mid: str, body: bytes, token: str = TOKEN) -> str:
+    """Submit ``body`` as ``mid`` to the node on ``port`` until it is accepted (a 5xx is tried again, anything
+    else below it ends the run); the gateway's id of the message."""
     while True:
         async with session.post(
             f"http://127.0.0.1:{port}/v1/messages",
             data=body,
-            headers=submission_headers(mid),
+            headers=submission_headers(mid, token),
         ) as r:
             data = await r.json()
             if r.status in (200, 202):
@@ -385,7 +432,7 @@ async def closed_loop(
     async def worker(w: int) -> None:
         while queue:
             n = queue.pop()
-            ids.append(await _submit(session, ports[n % len(ports)], f"{tag}-{n}", next(bodies)))
+            ids.append(await submit(session, ports[n % len(ports)], f"{tag}-{n}", next(bodies)))
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
@@ -407,7 +454,7 @@ async def open_loop(
 
     async def one(n: int) -> None:
         t = time.perf_counter()
-        gid = await _submit(session, ports[n % len(ports)], f"{tag}-{n}", next(bodies))
+        gid = await submit(session, ports[n % len(ports)], f"{tag}-{n}", next(bodies))
         sent[gid] = t
 
     start = time.perf_counter()
@@ -422,10 +469,36 @@ async def open_loop(
     return sorted(receiver.arrived[g] - t for g, t in sent.items())
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0 to 1) of the sorted ``values``; NaN when there are none."""
     if not values:
         return float("nan")
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def create_schema(dsn: str, prefix: str) -> tuple[str, str]:
+    """A fresh schema ``<prefix>_<10 hex>`` in the database at ``dsn``, migrated to this gateway's version:
+    its name and a DSN that works in it (``search_path``)."""
+    import asyncpg
+
+    from gateway.store.postgres import upgrade_schema
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    await admin.close()
+    schema_dsn = f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+    await upgrade_schema(schema_dsn)
+    return schema, schema_dsn
+
+
+async def drop_schema(dsn: str, schema: str) -> None:
+    """Drop ``schema`` of :func:`create_schema` and everything in it."""
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    await admin.close()
 
 
 async def run_case(
@@ -438,16 +511,7 @@ async def run_case(
     schema = None
     dsn = None
     if store == "postgresql":
-        import asyncpg
-
-        from gateway.store.postgres import upgrade_schema
-
-        schema = f"nswgw_bench_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(args.dsn)
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        await admin.close()
-        dsn = f"{args.dsn}{'&' if '?' in args.dsn else '?'}search_path={schema}"
-        await upgrade_schema(dsn)
+        schema, dsn = await create_schema(args.dsn, "nswgw_bench")
     receiver = Receiver()
     await receiver.start()
     config = write_config(directory, store, dsn, receiver.port, args.verification)
@@ -461,13 +525,13 @@ async def run_case(
                     session, ports, receiver, bodies, max(20, args.messages // 10), args.concurrency, "warm"
                 )
                 cpu0, pg0, me0, m0 = (
-                    sum(_cpu_seconds(p.pid) for p, _ in procs),
+                    sum(cpu_seconds(p.pid) for p, _ in procs),
                     _postgres_cpu(),
                     time.process_time(),
                     _machine(),
                 )
                 peak, _ = await closed_loop(session, ports, receiver, bodies, args.messages, args.concurrency, "peak")
-                cpu = sum(_cpu_seconds(p.pid) for p, _ in procs) - cpu0
+                cpu = sum(cpu_seconds(p.pid) for p, _ in procs) - cpu0
                 pg_cpu, harness_cpu, m1 = _postgres_cpu_since(pg0), time.process_time() - me0, _machine()
                 busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
                 half = await open_loop(session, ports, receiver, bodies, peak / 2, max(100, args.messages), "half")
@@ -476,11 +540,7 @@ async def run_case(
     finally:
         await receiver.stop()
         if schema is not None:
-            import asyncpg
-
-            admin = await asyncpg.connect(args.dsn)
-            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            await admin.close()
+            await drop_schema(args.dsn, schema)
         shutil.rmtree(directory, ignore_errors=True)
     return {
         "store": store,
@@ -496,10 +556,10 @@ async def run_case(
         "harness_cpu_ms_per_msg": round(harness_cpu / args.messages * 1000, 2),
         "machine_busy_pct": round(busy * 100),
         "half_rate_msg_per_s": round(peak / 2, 1),
-        "p50_ms": round(_pct(half, 0.5) * 1000, 1),
-        "p99_ms": round(_pct(half, 0.99) * 1000, 1),
-        "p999_ms": round(_pct(half, 0.999) * 1000, 1),
-        "p99_overhead_ms": round((_pct(half, 0.99) - floor) * 1000, 1),
+        "p50_ms": round(percentile(half, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(half, 0.99) * 1000, 1),
+        "p999_ms": round(percentile(half, 0.999) * 1000, 1),
+        "p99_overhead_ms": round((percentile(half, 0.99) - floor) * 1000, 1),
     }
 
 

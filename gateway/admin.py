@@ -850,6 +850,11 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
 
 
 _INSTANT_PARAM = {"type": "string", "format": "date-time", "examples": ["2026-12-03T06:30:00Z"]}
+_LIMIT_PARAM = {
+    "name": "limit",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+}
 _EVENTS_EXAMPLE = (
     'id: 1\nevent: accepted\ndata: {"event":"accepted","at":"2026-12-03T06:30:00.123456+00:00",'
     '"message_id":"0f8c1a2b3c4d5e6f","sender":"MOIT","document_type":"eco.form_d"}\n\n'
@@ -872,7 +877,7 @@ def admin_paths() -> dict[str, Any]:
         {"name": "since", "in": "query", "schema": _INSTANT_PARAM},
         {"name": "until", "in": "query", "schema": _INSTANT_PARAM},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of a page"},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        _LIMIT_PARAM,
     ]
     invalid = {
         "422": {
@@ -994,11 +999,7 @@ def admin_paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": "operator", "in": "query", "schema": {"type": "string", "examples": ["ops"]}},
                     {"name": "since", "in": "query", "schema": _INSTANT_PARAM},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                    },
+                    _LIMIT_PARAM,
                 ],
                 "responses": {
                     "200": {"description": "actions", "content": json_content(Actions)},
@@ -1033,11 +1034,7 @@ def admin_paths() -> dict[str, Any]:
                         "description": "the issuer, or a party that notified about it or receipted it",
                     },
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor"},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                    },
+                    _LIMIT_PARAM,
                 ],
                 "responses": {
                     "200": {"description": "e-C/Os", "content": json_content(OriginCertificates)},

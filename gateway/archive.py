@@ -268,7 +268,7 @@ async def archive(
         manifest_bytes = _read_tar(path)["manifest.json"]
     else:
         members, summary = await _members(store, message_ids)
-        members["journal.jsonl"] = _jsonl(_entry_dict(e) for e in entries)
+        members["journal.jsonl"] = _jsonl(e.to_dict() for e in entries)
         members[ACTIONS], summary["operator_actions"] = await _actions(store, entries)
         members["signer.pem"] = signer.certificate.public_bytes(serialization.Encoding.PEM)
         manifest = {
@@ -305,19 +305,6 @@ async def _actions(store: Store, entries: Sequence[JournalEntry]) -> tuple[bytes
         held.update((a.id, a.record) for a in await store.operator_actions(ids=chunk, limit=len(chunk)))
     rows = [{"id": i, "record": _b64(held[i])} for i in ids if i in held]
     return _jsonl(rows), len(rows)
-
-
-def _entry_dict(e: JournalEntry) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "at": e.at,
-        "kind": e.kind,
-        "message": e.message_id,
-        "destination": e.destination,
-        "digest": e.digest,
-        "prev": e.prev,
-        "hash": e.hash,
-    }
 
 
 @dataclass
@@ -387,19 +374,7 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
         problems.append(_tampered(path, name, "not listed in the manifest"))
     # the journal segment and the evidence it names
     try:
-        entries = [
-            JournalEntry(
-                int(r["seq"]),
-                float(r["at"]),
-                r["kind"],
-                r["message"],
-                r["destination"],
-                r["digest"],
-                r["prev"],
-                r["hash"],
-            )
-            for r in (json.loads(line) for line in members.get("journal.jsonl", b"").splitlines() if line.strip())
-        ]
+        entries = JournalEntry.from_jsonl(members.get("journal.jsonl", b""))
         messages = [json.loads(line) for line in members.get("messages.jsonl", b"").splitlines() if line.strip()]
         deliveries = [json.loads(line) for line in members.get("deliveries.jsonl", b"").splitlines() if line.strip()]
         records = {

@@ -132,19 +132,6 @@ async def _journal_segment(store: Store, message_id: str) -> list[JournalEntry]:
         after = page[-1].seq
 
 
-def _entry_dict(e: JournalEntry) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "at": e.at,
-        "kind": e.kind,
-        "message": e.message_id,
-        "destination": e.destination,
-        "digest": e.digest,
-        "prev": e.prev,
-        "hash": e.hash,
-    }
-
-
 def _manifest(parts: Mapping[str, bytes], message_id: str, created_at: float) -> bytes:
     root = etree.Element(_E + "Manifest", nsmap={None: NS}, format=FORMAT, message=message_id)
     root.set("created", repr(float(created_at)))
@@ -210,7 +197,7 @@ async def build_bundle(
     parts["history.json"] = _json([t.to_dict() for t in record.history])
     entries = await _journal_segment(store, message_id)
     parts["journal/entries.jsonl"] = b"".join(
-        json.dumps(_entry_dict(e), separators=(",", ":"), sort_keys=True).encode() + b"\n" for e in entries
+        json.dumps(e.to_dict(), separators=(",", ":"), sort_keys=True).encode() + b"\n" for e in entries
     )
     stamps = await store.timestamps(since_seq=entries[0].seq) if entries else []
     listing = []
@@ -367,19 +354,7 @@ def verify_bundle(data: bytes, *, anchors: Sequence[x509.Certificate]) -> list[P
     # the journal: chain from the message's first entry to the head, and the entries' evidence
     name = "journal/entries.jsonl"
     try:
-        entries = [
-            JournalEntry(
-                int(r["seq"]),
-                float(r["at"]),
-                r["kind"],
-                r["message"],
-                r["destination"],
-                r["digest"],
-                r["prev"],
-                r["hash"],
-            )
-            for r in (json.loads(line) for line in parts.get(name, b"").splitlines() if line.strip())
-        ]
+        entries = JournalEntry.from_jsonl(parts.get(name, b""))
     except (ValueError, KeyError, TypeError) as exc:
         raise _fail(name, f"unreadable: {exc}") from exc
     if not entries:

@@ -122,6 +122,37 @@ class JournalEntry:
             entry_hash(prev_hash, seq, at, kind, message_id, destination, digest),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the JSON object an evidence package or an archive bundle carries (one a line)."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "kind": self.kind,
+            "message": self.message_id,
+            "destination": self.destination,
+            "digest": self.digest,
+            "prev": self.prev,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_jsonl(cls, data: bytes) -> list[JournalEntry]:
+        """The entries of JSON lines written from :meth:`to_dict` (blank lines skipped); a line that is not such
+        an object raises ``ValueError``, ``KeyError`` or ``TypeError``, which the caller names as its own error."""
+        return [
+            cls(
+                int(r["seq"]),
+                float(r["at"]),
+                r["kind"],
+                r["message"],
+                r["destination"],
+                r["digest"],
+                r["prev"],
+                r["hash"],
+            )
+            for r in (json.loads(line) for line in data.splitlines() if line.strip())
+        ]
+
 
 @dataclass(frozen=True)
 class OperatorAction:

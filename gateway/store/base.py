@@ -82,6 +82,7 @@ __all__ = [
     "certificate_refusal",
     "NOTIFIER_ACTS",
     "reference_row",
+    "reference_values",
     "reference_entries_json",
 ]
 
@@ -552,6 +553,25 @@ def reference_row(row: Sequence[Any]) -> ReferenceVersion:
         message=row[10],
         published_at=float(row[11]),
         seq=int(row[0]),
+    )
+
+
+def reference_values(version: ReferenceVersion, number: int) -> tuple[Any, ...]:
+    """The values a store inserts for ``version`` numbered ``number``, in the order of :func:`reference_row`'s
+    columns after ``seq`` (the store assigns it): ``name, version, owner, purpose, effective_from, entries,
+    digest, publisher, via, message, published_at``."""
+    return (
+        version.name,
+        number,
+        version.owner,
+        version.purpose,
+        version.effective_from,
+        reference_entries_json(version),
+        version.digest,
+        version.publisher,
+        version.via,
+        version.message,
+        version.published_at,
     )
 
 

@@ -152,8 +152,8 @@ from gateway.store.base import (
     certificate_status,
     destination_flows,
     procedure_stats,
-    reference_entries_json,
     reference_row,
+    reference_values,
     sender_flows,
 )
 from signing.xml import Spliced, payload_bytes, payload_chunks
@@ -1391,17 +1391,7 @@ class PostgresStore(Store):
                 "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
                 " publisher, via, message, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 " RETURNING seq",
-                version.name,
-                number,
-                version.owner,
-                version.purpose,
-                version.effective_from,
-                reference_entries_json(version),
-                version.digest,
-                version.publisher,
-                version.via,
-                version.message,
-                version.published_at,
+                *reference_values(version, number),
             )
             return version.numbered(int(number), int(seq))
 

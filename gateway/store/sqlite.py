@@ -107,8 +107,8 @@ from gateway.store.base import (
     certificate_status,
     destination_flows,
     procedure_stats,
-    reference_entries_json,
     reference_row,
+    reference_values,
     sender_flows,
 )
 from signing.xml import Spliced, payload_bytes, payload_chunks
@@ -1046,19 +1046,7 @@ class SqliteStore(Store):
             cur = conn.execute(
                 "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
                 " publisher, via, message, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    version.name,
-                    number,
-                    version.owner,
-                    version.purpose,
-                    version.effective_from,
-                    reference_entries_json(version),
-                    version.digest,
-                    version.publisher,
-                    version.via,
-                    version.message,
-                    version.published_at,
-                ),
+                reference_values(version, number),
             )
             return version.numbered(int(number), int(cur.lastrowid or 0))
 

@@ -21,7 +21,7 @@ from adapters.as4.pmode import ASW_COLLABORATIONS, Collaboration
 from gateway.api import Gateway
 from gateway.dev.demo import acdd_declaration, customs_response
 from gateway.ports import OutboundMessage
-from helpers.as4 import ACTION, GATEWAY, PARTNER, SERVICE, partner_options, pmode, serve, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, sender_to, serve, side, th_destination
 from helpers.gateway import Receiver, eventually, make_config
 from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
@@ -48,33 +48,12 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _config(dev_pki: DevPki, tmp_path: Path, th_url: str, customs_url: str, documents: dict[str, object]) -> object:
-    pki = dev_pki.directory
-    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
-    signer = {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"}
-    trust = {
-        "anchors": [str(pki / "root-ca.pem")],
-        "intermediates": [str(pki / "issuing-ca.pem")],
-        "signers": [{"subject": {"CN": "th-asw"}}],
-    }
-    agreement = {
-        "id": f"{GATEWAY}-{PARTNER}-eco",
-        "agreement": "urn:asean:asw:agreement:eco",
-        "service": SERVICE,
-        "action": ACTION,
-        "initiator": {"party_id": GATEWAY, "party_id_type": unregistered},
-        "responder": {"party_id": PARTNER, "party_id_type": unregistered},
-        "reception_awareness": {"attempts": 3, "initial_wait": 0.01, "max_wait": 0.05},
-        "documents": documents,
-    }
-    destination = {
-        "signer": signer,
-        "trust": trust,
-        "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
-        "pmode": agreement,
-    }
+    destination = th_destination(dev_pki, attempts=3)
+    agreement = {**destination["pmode"], "documents": documents}
+    destination["pmode"] = agreement
     endpoint = {
         "party_id": GATEWAY,
-        "signer": signer,
+        "signer": destination["signer"],
         "partners": {PARTNER: {**partner_options(dev_pki, "TH-CUSTOMS"), "pmode": agreement, "document_types": {}}},
     }
     return make_config(
@@ -110,16 +89,7 @@ async def rig(request: pytest.FixtureRequest, dev_pki: DevPki, tmp_path: Path) -
         async with serve(th.app()) as th_url:
             config = _config(dev_pki, tmp_path, th_url, customs_box.url, {})
             async with Gateway(config, store=STORES[request.param](tmp_path)) as gw:  # type: ignore[arg-type]
-                sender = As4Adapter(
-                    f"{gw.url}/as4",
-                    timeout=10,
-                    options={
-                        "pmode": pmode(PARTNER, GATEWAY, attempts=1),
-                        "signer": them.signer,
-                        "trust": us.trust,
-                        "encryption_certificate": us.certificate,
-                    },
-                )
+                sender = sender_to(f"{gw.url}/as4", them, us)
                 async with aiohttp.ClientSession() as session, sender:
                     yield Rig(gw, session, th, customs_box, sender)
     finally:

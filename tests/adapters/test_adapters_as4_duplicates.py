@@ -18,7 +18,7 @@ from gateway.model import gateway_message_id
 from gateway.ports import AdapterState, MemoryAdapterState, OutboundMessage, StoreAdapterState
 from gateway.store.base import MessageQuery
 from gateway.store.sqlite import SqliteStore
-from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, receiver_for, serve, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, receiver_for, sender_to, serve, side
 from helpers.gateway import Receiver, dev_trust, eventually, make_config
 from signing.dev.pki import DevPki
 from signing.keys import SoftwareSigner
@@ -70,17 +70,7 @@ def two_partner_gateway(
 
 
 def adapter(dev_pki: DevPki, url: str, cert_name: str, party_id: str) -> As4Adapter:
-    us, them = side(dev_pki, "nsw-gateway", GATEWAY), side(dev_pki, cert_name, party_id)
-    return As4Adapter(
-        url,
-        timeout=10,
-        options={
-            "pmode": pmode(party_id, GATEWAY, attempts=1),
-            "signer": them.signer,
-            "trust": us.trust,
-            "encryption_certificate": us.certificate,
-        },
-    )
+    return sender_to(url, side(dev_pki, cert_name, party_id), side(dev_pki, "nsw-gateway", GATEWAY))
 
 
 def outbound(message_id: str, payload: bytes, sender: str) -> OutboundMessage:

@@ -19,7 +19,7 @@ from gateway.api import Gateway
 from gateway.errors import ConfigError, PartnerRejected
 from gateway.model import gateway_message_id
 from gateway.ports import OutboundMessage, resolve_inbound
-from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, sender_to, side
 from helpers.gateway import Receiver, eventually, make_config
 from signing.dev.pki import DevPki
 
@@ -53,16 +53,7 @@ def gateway_for(dev_pki: DevPki, tmp_path: Path, destination: str, *, allowed: l
 
 def th_adapter(dev_pki: DevPki, url: str, *, from_party: str = PARTNER) -> As4Adapter:
     us, th = side(dev_pki, "nsw-gateway", GATEWAY), side(dev_pki, "th-asw", PARTNER)
-    return As4Adapter(
-        url,
-        timeout=10,
-        options={
-            "pmode": pmode(from_party, GATEWAY, attempts=1),
-            "signer": th.signer,
-            "trust": us.trust,
-            "encryption_certificate": us.certificate,
-        },
-    )
+    return sender_to(url, th, us, initiator=from_party)
 
 
 def outbound(message_id: str) -> OutboundMessage:

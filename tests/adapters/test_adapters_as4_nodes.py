@@ -33,13 +33,14 @@ from helpers.as4 import (
     ACTION,
     GATEWAY,
     PARTNER,
-    SERVICE,
     AnswerCutter,
     partner_options,
     pmode,
     receiver_for,
+    sender_to,
     serve,
     side,
+    th_destination,
 )
 from helpers.gateway import Receiver, eventually, make_config, submit
 from helpers.postgres import fresh_schema
@@ -95,17 +96,7 @@ def inbound_config(dev_pki: DevPki, tmp_path: Path, destination: str) -> Config:
 def th_sender(dev_pki: DevPki, url: str, state: MemoryAdapterState) -> As4Adapter:
     """TH-ASW's adapter towards a gateway node; adapters with one ``state`` send one message's same bytes."""
     us, th = side(dev_pki, "nsw-gateway", GATEWAY), side(dev_pki, "th-asw", PARTNER)
-    return As4Adapter(
-        url,
-        timeout=10,
-        options={
-            "pmode": pmode(PARTNER, GATEWAY, attempts=1),
-            "signer": th.signer,
-            "trust": us.trust,
-            "encryption_certificate": us.certificate,
-        },
-        state=state,
-    )
+    return sender_to(url, th, us, state=state)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -155,25 +146,9 @@ async def test_duplicate_arriving_at_node_2_after_the_original_reached_node_1_ge
 
 
 def outbound_config(dev_pki: DevPki, tmp_path: Path, partner_url: str) -> Config:
-    pki = dev_pki.directory
-    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
-    options = {
-        "signer": {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
-        "trust": {
-            "anchors": [str(pki / "root-ca.pem")],
-            "intermediates": [str(pki / "issuing-ca.pem")],
-            "signers": [{"subject": {"CN": "th-asw"}}],
-        },
-        "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
-        "pmode": {
-            "id": "VN-NSW-TH-ASW-eco",
-            "service": SERVICE,
-            "action": ACTION,
-            "initiator": {"party_id": GATEWAY, "party_id_type": unregistered},
-            "responder": {"party_id": PARTNER, "party_id_type": unregistered},
-            "reception_awareness": {"attempts": 1},
-        },
-    }
+    options = th_destination(dev_pki)
+    pmode = {name: value for name, value in options["pmode"].items() if name != "agreement"}
+    options["pmode"] = {**pmode, "reception_awareness": {"attempts": 1}}
     return make_config(
         tmp_path,
         {"TH": partner_url},

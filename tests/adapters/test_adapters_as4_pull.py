@@ -34,13 +34,13 @@ from helpers.as4 import (
     ACTION,
     GATEWAY,
     PARTNER,
-    SERVICE,
     Side,
     partner_options,
     pmode,
     receiver_for,
     serve,
     side,
+    th_destination,
 )
 from helpers.gateway import Receiver, eventually, make_config, submit
 from signing.dev.pki import DevPki
@@ -336,34 +336,12 @@ async def test_puller_sends_no_receipt_for_a_message_not_stored_durably_and_rece
 
 def responder_config(dev_pki: DevPki, tmp_path: Path, *, binding: str = "pull", pull_wait: float = 1.0) -> Config:
     """MOIT's Form D routed to destination TH, which TH-ASW pulls from the as4 endpoint ``asean``."""
-    pki = dev_pki.directory
-    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
-    signer = {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"}
-    trust = {
-        "anchors": [str(pki / "root-ca.pem")],
-        "intermediates": [str(pki / "issuing-ca.pem")],
-        "signers": [{"subject": {"CN": "th-asw"}}],
-    }
-    agreement = {
-        "id": f"{GATEWAY}-{PARTNER}-eco",
-        "agreement": "urn:asean:asw:agreement:eco",
-        "service": SERVICE,
-        "action": ACTION,
-        "initiator": {"party_id": GATEWAY, "party_id_type": unregistered},
-        "responder": {"party_id": PARTNER, "party_id_type": unregistered},
-        "reception_awareness": {"initial_wait": 0.01, "max_wait": 0.05},
-    }
-    destination = {
-        "signer": signer,
-        "trust": trust,
-        "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
-        "pmode": {**agreement, "mep_binding": binding},
-        "pull_wait": pull_wait,
-        "pull_poll": 0.02,
-    }
+    th = th_destination(dev_pki)
+    agreement = th["pmode"]
+    destination = {**th, "pmode": {**agreement, "mep_binding": binding}, "pull_wait": pull_wait, "pull_poll": 0.02}
     endpoint = {
         "party_id": GATEWAY,
-        "signer": signer,
+        "signer": th["signer"],
         "partners": {PARTNER: {**partner_options(dev_pki, "TH"), "pmode": agreement, "pull_destination": "TH"}},
     }
     return make_config(

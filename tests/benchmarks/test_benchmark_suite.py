@@ -195,7 +195,8 @@ def test_quick_full_path_reports_every_field_and_each_message_has_two_verified_s
     assert abs(f["mean"] - (f["before"] + f["after"]) / 2) <= 0.1
     assert abs(f["spread"] - abs(f["after"] - f["before"]) / f["mean"]) <= 0.001
     assert peak["messages"] == 40 and peak["concurrency"] == 8 and peak["seconds"] > 0
-    assert abs(peak["msg_per_s"] - 40 / peak["seconds"]) <= 0.1 + 0.001 * peak["msg_per_s"]
+    # seconds is rounded to the millisecond and msg/s to 0.1: the rate lies between those the bounds give
+    assert 40 / (peak["seconds"] + 0.0005) - 0.05 <= peak["msg_per_s"] <= 40 / (peak["seconds"] - 0.0005) + 0.05
     assert peak["gateway_cpu_ms_per_msg"] > 0 and lat["gateway_cpu_ms_per_msg"] > 0
     assert abs(r["ratio_cpu_to_floor"] - peak["gateway_cpu_ms_per_msg"] * 1000 / f["mean"]) <= 0.01
     assert abs(r["cores_of_crypto"] - peak["msg_per_s"] * f["mean"] / 1e6) <= 0.002

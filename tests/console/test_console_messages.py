@@ -29,8 +29,7 @@ from gateway.store.base import MessageQuery
 from helpers.admin import OPERATORS
 from helpers.console import ConsoleClient, log_in
 from helpers.gateway import Receiver, doc, eventually, make_config, submit
-from helpers.postgres import fresh_schema
-from helpers.stores import STORE_PARAMS
+from helpers.stores import STORE_PARAMS, store_settings
 
 SCRIPT = "<script>alert(1)</script>"
 HOSTILE = f'<Doc xmlns="urn:x{SCRIPT.replace("<", "&lt;").replace(">", "&gt;")}"><No>1</No></Doc>'.encode()
@@ -56,10 +55,7 @@ async def _desk(gw: Gateway, partner: Receiver) -> AsyncIterator[Desk]:
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
     """The gateway on each store, named by its configuration (so that ``console_link`` reaches the same one)."""
     async with AsyncExitStack() as stack:
-        extra: dict[str, Any] = {"operators": OPERATORS}
-        if request.param == "postgresql":
-            dsn = await stack.enter_async_context(fresh_schema())
-            extra["store"] = {"kind": "postgresql", "dsn": dsn, "pool_size": 4}
+        extra: dict[str, Any] = {"operators": OPERATORS, **await store_settings(stack, request.param)}
         partner = await Receiver().start()
         stack.push_async_callback(partner.stop)
         config = make_config(tmp_path, {"TH": partner.url}, extra=extra, retry={"max_attempts": 1000})

@@ -8,7 +8,6 @@ driven by Playwright (no console error, no uncaught exception)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -23,31 +22,14 @@ from playwright.async_api import ConsoleMessage, async_playwright
 from gateway.api import Gateway
 from gateway.commands import console_link
 from helpers.console import CHROMIUM, CHROMIUM_ARGS, ConsoleClient, log_in
-from helpers.gateway import Receiver, eventually, make_config
-from helpers.postgres import fresh_schema
-from helpers.stores import STORE_PARAMS
+from helpers.eco import TOKENS, certificate, notification, submit, th_config
+from helpers.gateway import Receiver, eventually
+from helpers.stores import STORE_PARAMS, store_settings
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = (ROOT / "samples" / "form_d_two_items.xml").read_bytes()
-NS = "urn:nsw-gateway:atiga:e-form-d:1"
-TOKENS = {"MOIT": "moit-token", "TH-ASW": "th-asw-token"}
 OPERATORS = {
     "ops": {"tokens": ["ops-token"], "roles": ["read"]},
     "actor": {"tokens": ["actor-token"], "roles": ["act"]},
 }
-
-
-def certificate(number: str) -> bytes:
-    return SAMPLE.replace(b"<ID>VN-SG-24-00001</ID>", f"<ID>{number}</ID>".encode())
-
-
-def notification(kind: str, number: str, **fields: str) -> bytes:
-    extra = "".join(f"<{tag}>{value}</{tag}>" for tag, value in fields.items())
-    return (
-        f'<CertificateNotification xmlns="{NS}"><Notification><TypeCode>{kind}</TypeCode>'
-        f"<CertificateID>{number}</CertificateID><IssuingCountryCode>VN</IssuingCountryCode>"
-        f"<NotifyingCountryCode>TH</NotifyingCountryCode>{extra}</Notification></CertificateNotification>"
-    ).encode()
 
 
 @dataclass
@@ -59,16 +41,9 @@ class Desk:
 
 
 async def _submit(gw: Gateway, http: aiohttp.ClientSession, party: str, mid: str, doc_type: str, body: bytes) -> str:
-    headers = {
-        "Authorization": f"Bearer {TOKENS[party]}",
-        "X-Message-Id": mid,
-        "X-Document-Type": doc_type,
-        "X-Format": "form-d",
-        "Content-Type": "application/xml",
-    }
-    async with http.post(f"{gw.url}/v1/messages", data=body, headers=headers) as r:
-        assert r.status == 202, await r.text()
-        return str(json.loads(await r.read())["id"])
+    status, reply = await submit(http, gw.url, TOKENS[party], mid, doc_type, body)
+    assert status == 202, reply
+    return str(reply["id"])
 
 
 async def _seed(gw: Gateway, http: aiohttp.ClientSession) -> dict[str, str]:
@@ -97,31 +72,11 @@ async def _seed(gw: Gateway, http: aiohttp.ClientSession) -> dict[str, str]:
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
     """The gateway on each store, named by its configuration (so that ``console_link`` reaches the same one)."""
     async with AsyncExitStack() as stack:
-        extra: dict[str, Any] = {"operators": OPERATORS}
-        if request.param == "postgresql":
-            dsn = await stack.enter_async_context(fresh_schema())
-            extra["store"] = {"kind": "postgresql", "dsn": dsn, "pool_size": 4}
+        extra: dict[str, Any] = {"operators": OPERATORS, **await store_settings(stack, request.param)}
         partner, moit_box = await Receiver().start(), await Receiver().start()
         stack.push_async_callback(partner.stop)
         stack.push_async_callback(moit_box.stop)
-        config = make_config(
-            tmp_path,
-            {"TH": partner.url, "MOIT-BOX": moit_box.url},
-            per_destination={"TH": {"party": "TH-ASW"}},
-            routes=[
-                {"document_type": "eco.form_d", "sender": "MOIT", "to": ["TH"]},
-                {"document_type": "eco.form_d.notification", "sender": "TH-ASW", "to": ["MOIT-BOX"]},
-            ],
-            parties={
-                "MOIT": {"document_types": ["eco.form_d"]},
-                "TH-ASW": {"tokens": [TOKENS["TH-ASW"]], "document_types": ["eco.form_d.notification"]},
-            },
-            document_types={
-                "eco.form_d": {"codes": ["861"]},
-                "eco.form_d.notification": {"roots": [f"{{{NS}}}CertificateNotification"]},
-            },
-            extra=extra,
-        )
+        config = th_config(tmp_path, partner.url, moit_box.url, extra=extra)
         gw = await stack.enter_async_context(Gateway(config))
         http = await stack.enter_async_context(aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)))
         ids = await _seed(gw, http)

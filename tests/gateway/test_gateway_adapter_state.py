@@ -8,9 +8,10 @@ coming out as the store's own ``STORE_*`` codes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -33,6 +34,22 @@ class Clock:
 
     def now(self) -> float:
         return self.at
+
+
+@contextlib.asynccontextmanager
+async def every_node(store: Store) -> AsyncIterator[list[Store]]:
+    """``store`` and, on PostgreSQL, a second node's store of the same schema (closed afterwards): the nodes
+    that share the records."""
+    nodes: list[Store] = [store]
+    if isinstance(store, PostgresStore):
+        second = PostgresStore(store.dsn, pool_size=4, node_name="second-node")
+        await second.open()
+        nodes.append(second)
+    try:
+        yield nodes
+    finally:
+        for node in nodes[1:]:
+            await node.close()
 
 
 async def test_add_stores_a_new_key_once_and_a_second_add_keeps_the_first_value(store: Store) -> None:
@@ -80,12 +97,7 @@ async def test_a_record_past_its_time_to_live_is_absent_replaced_by_add_and_purg
 
 
 async def test_concurrent_adds_of_one_key_have_exactly_one_winner_on_every_node(store: Store) -> None:
-    nodes: list[Store] = [store]
-    if isinstance(store, PostgresStore):
-        second = PostgresStore(store.dsn, pool_size=4, node_name="second-node")
-        await second.open()
-        nodes.append(second)
-    try:
+    async with every_node(store) as nodes:
         states = [StoreAdapterState(node, "inbound:asean") for node in nodes]
         results = await asyncio.gather(
             *(states[i % len(states)].add("received:TH-ASW/ECO-RACE", f"{i}".encode(), ttl=60) for i in range(24))
@@ -93,9 +105,6 @@ async def test_concurrent_adds_of_one_key_have_exactly_one_winner_on_every_node(
         assert results.count(True) == 1
         winner = str(results.index(True)).encode()
         assert [await s.get("received:TH-ASW/ECO-RACE") for s in states] == [winner] * len(states)
-    finally:
-        for node in nodes[1:]:
-            await node.close()
 
 
 async def test_replace_writes_only_over_the_value_it_read_and_a_missing_record_only_when_expected_absent(
@@ -115,12 +124,7 @@ async def test_replace_writes_only_over_the_value_it_read_and_a_missing_record_o
 
 
 async def test_concurrent_read_change_writes_on_every_node_lose_no_change(store: Store) -> None:
-    nodes: list[Store] = [store]
-    if isinstance(store, PostgresStore):
-        second = PostgresStore(store.dsn, pool_size=4, node_name="second-node")
-        await second.open()
-        nodes.append(second)
-    try:
+    async with every_node(store) as nodes:
         states = [StoreAdapterState(node, "destination:TH") for node in nodes]
 
         async def append(i: int) -> None:
@@ -134,9 +138,6 @@ async def test_concurrent_read_change_writes_on_every_node_lose_no_change(store:
         await asyncio.gather(*(append(i) for i in range(20)))
         stored = await states[-1].get("list")
         assert stored is not None and sorted(int(i) for i in stored.decode().split(",")) == list(range(20))
-    finally:
-        for node in nodes[1:]:
-            await node.close()
 
 
 async def test_records_survive_a_restart_of_a_sqlite_store(tmp_path: Path) -> None:
@@ -224,12 +225,7 @@ async def test_pull_queues_of_two_nodes_lose_no_offer_and_never_hand_one_message
     from adapters.as4.pull import PullQueue
     from adapters.as4.sent import SentRecord
 
-    nodes: list[Store] = [store]
-    if isinstance(store, PostgresStore):
-        second = PostgresStore(store.dsn, pool_size=4, node_name="second-node")
-        await second.open()
-        nodes.append(second)
-    try:
+    async with every_node(store) as nodes:
         # one PullQueue per node (its own in-process lock), as two gateway nodes of one store have
         queues = [
             PullQueue(StoreAdapterState(node, "destination:ID"), retention=3600, redeliver_after=3600)
@@ -249,9 +245,6 @@ async def test_pull_queues_of_two_nodes_lose_no_offer_and_never_hand_one_message
             await queues[i % 2].sent.add(record)
         await asyncio.gather(*(queues[i % 2].offer("ID-ASW", "urn:mpc", m) for i, m in enumerate(ids)))
         taken = await asyncio.gather(*(queues[i % 2].take("ID-ASW", "urn:mpc") for i in range(20)))
-    finally:
-        for node in nodes[1:]:
-            await node.close()
     handed = [r.message_id for r in taken if r is not None]
     assert sorted(handed) == sorted(ids)  # every offer kept, each message to exactly one PullRequest
     assert taken.count(None) == 4

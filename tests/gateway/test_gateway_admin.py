@@ -25,7 +25,7 @@ from gateway.errors import ConfigError
 from gateway.journal import OperatorAction
 from gateway.store.base import MessageQuery
 from gateway.store.sqlite import SqliteStore
-from helpers.admin import NEW_PARTY, OPERATORS, OPS, VIEWER, Rig, gateway_toml, serve, stop
+from helpers.admin import NEW_PARTY, OPERATORS, OPS, VIEWER, Rig, gateway_toml, running, serve, stop
 from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
 from helpers.stores import STORE_PARAMS, STORES
 from signing.dev.pki import DevPki
@@ -51,23 +51,14 @@ def _config(tmp_path: Path, url: str, **overrides: Any) -> Any:
 
 @pytest.fixture(params=STORE_PARAMS)
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
-    partner = await Receiver().start()
-    config = _config(tmp_path, partner.url)
-    try:
-        async with Gateway(config, store=STORES[request.param](tmp_path)) as gw, aiohttp.ClientSession() as session:
-            yield Rig(gw, session, partner)
-    finally:
-        await partner.stop()
+    async with running(lambda partner: _config(tmp_path, partner.url), STORES[request.param](tmp_path)) as r:
+        yield r
 
 
 @pytest.fixture
 async def sqlite_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    partner = await Receiver().start()
-    try:
-        async with Gateway(_config(tmp_path, partner.url)) as gw, aiohttp.ClientSession() as session:
-            yield Rig(gw, session, partner)
-    finally:
-        await partner.stop()
+    async with running(lambda partner: _config(tmp_path, partner.url)) as r:
+        yield r
 
 
 async def test_operator_endpoints_refuse_party_tokens_unknown_tokens_and_no_credentials(sqlite_rig: Rig) -> None:

@@ -14,28 +14,12 @@ import aiohttp
 import pytest
 
 from gateway.api import Gateway
-from helpers.gateway import Receiver, eventually, make_config
+from helpers.eco import TOKENS, certificate, notification, submit, th_config
+from helpers.gateway import Receiver, eventually
 from helpers.stores import STORE_PARAMS, STORES
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = (ROOT / "samples" / "form_d_two_items.xml").read_bytes()
-NS = "urn:nsw-gateway:atiga:e-form-d:1"
-TOKENS = {"MOIT": "moit-token", "TH-ASW": "th-asw-token"}
 OPS, ACTOR = "ops-token", "actor-token"
 OPERATORS = {"ops": {"tokens": [OPS], "roles": ["read"]}, "actor": {"tokens": [ACTOR], "roles": ["act"]}}
-
-
-def certificate(number: str) -> bytes:
-    return SAMPLE.replace(b"<ID>VN-SG-24-00001</ID>", f"<ID>{number}</ID>".encode())
-
-
-def notification(kind: str, number: str, **fields: str) -> bytes:
-    extra = "".join(f"<{tag}>{value}</{tag}>" for tag, value in fields.items())
-    return (
-        f'<CertificateNotification xmlns="{NS}"><Notification><TypeCode>{kind}</TypeCode>'
-        f"<CertificateID>{number}</CertificateID><IssuingCountryCode>VN</IssuingCountryCode>"
-        f"<NotifyingCountryCode>TH</NotifyingCountryCode>{extra}</Notification></CertificateNotification>"
-    ).encode()
 
 
 class Rig:
@@ -43,16 +27,9 @@ class Rig:
         self.gw, self.session = gw, session
 
     async def submit(self, party: str, message_id: str, document_type: str, body: bytes) -> dict[str, Any]:
-        headers = {
-            "Authorization": f"Bearer {TOKENS[party]}",
-            "X-Message-Id": message_id,
-            "X-Document-Type": document_type,
-            "X-Format": "form-d",
-            "Content-Type": "application/xml",
-        }
-        async with self.session.post(f"{self.gw.url}/v1/messages", data=body, headers=headers) as r:
-            assert r.status == 202, await r.text()
-            return dict(json.loads(await r.read()))
+        status, reply = await submit(self.session, self.gw.url, TOKENS[party], message_id, document_type, body)
+        assert status == 202, reply
+        return reply
 
     async def get(self, path: str, token: str = OPS) -> tuple[int, dict[str, Any]]:
         async with self.session.get(f"{self.gw.url}{path}", headers={"Authorization": f"Bearer {token}"}) as r:
@@ -85,24 +62,7 @@ class Rig:
 @pytest.fixture(params=STORE_PARAMS)
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     partner, moit_box = await Receiver().start(), await Receiver().start()
-    config = make_config(
-        tmp_path,
-        {"TH": partner.url, "MOIT-BOX": moit_box.url},
-        per_destination={"TH": {"party": "TH-ASW"}},
-        routes=[
-            {"document_type": "eco.form_d", "sender": "MOIT", "to": ["TH"]},
-            {"document_type": "eco.form_d.notification", "sender": "TH-ASW", "to": ["MOIT-BOX"]},
-        ],
-        parties={
-            "MOIT": {"document_types": ["eco.form_d"]},
-            "TH-ASW": {"tokens": [TOKENS["TH-ASW"]], "document_types": ["eco.form_d.notification"]},
-        },
-        document_types={
-            "eco.form_d": {"codes": ["861"]},
-            "eco.form_d.notification": {"roots": [f"{{{NS}}}CertificateNotification"]},
-        },
-        extra={"operators": OPERATORS},
-    )
+    config = th_config(tmp_path, partner.url, moit_box.url, extra={"operators": OPERATORS})
     try:
         async with Gateway(config, store=STORES[request.param](tmp_path)) as gw, aiohttp.ClientSession() as session:
             yield Rig(gw, session)

@@ -19,36 +19,16 @@ import aiohttp
 import pytest
 
 from gateway.api import Gateway
-from gateway.clock import SystemClock
 from gateway.store import Store
 from gateway.store.base import MessageQuery
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 from gateway.wire import iso_utc
 from helpers.admin import OPS
+from helpers.clock import HeldClock
 from helpers.gateway import Receiver, doc, eventually, make_config, submit
 from helpers.postgres import fresh_schema
 from helpers.stores import STORE_PARAMS
-
-
-class HeldClock:
-    """The system clock, except that :attr:`held` (when set) is what :meth:`now` answers."""
-
-    def __init__(self) -> None:
-        self.inner = SystemClock()
-        self.held: float | None = None
-
-    def now(self) -> float:
-        return self.held if self.held is not None else self.inner.now()
-
-    def monotonic(self) -> float:
-        return self.inner.monotonic()
-
-    def not_before(self, at: float) -> None:
-        self.inner.not_before(at)
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
 
 
 @dataclass

@@ -19,34 +19,17 @@ from gateway.api import Gateway
 from gateway.errors import CertificateNotifierMismatch, CertificateUnknown
 from gateway.model import CertificateAct, Delivery, Message, PartyId, SubmissionAck, SubmissionEnvelope
 from gateway.store.base import Store
+from helpers import eco
+from helpers.eco import NS, certificate
 from helpers.gateway import Receiver, eventually, make_config
 from helpers.stores import STORE_PARAMS, STORES
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = (ROOT / "samples" / "form_d_two_items.xml").read_bytes()
-NS = "urn:nsw-gateway:atiga:e-form-d:1"
 TOKENS = {"MOIT": "moit-token", "MARD": "mard-token", "TH-ASW": "th-asw-token", "MY-ASW": "my-asw-token"}
-
-
-def certificate(number: str, *, amends: str | None = None) -> bytes:
-    """The sample Form D numbered ``number``; with ``amends``, an amendment of that certificate."""
-    data = SAMPLE.replace(b"<ID>VN-SG-24-00001</ID>", f"<ID>{number}</ID>".encode())
-    if amends is not None:
-        data = data.replace(
-            b"</PartialCumulation>\n",
-            f"</PartialCumulation>\n    <AmendedCertificateID>{amends}</AmendedCertificateID>\n".encode(),
-        )
-    return data
 
 
 def notification(kind: str, number: str, country: str = "VN", **fields: str) -> bytes:
     """A ``CertificateNotification`` of ``kind`` about certificate ``country`` ``number``."""
-    extra = "".join(f"<{tag}>{value}</{tag}>" for tag, value in fields.items())
-    return (
-        f'<CertificateNotification xmlns="{NS}"><Notification><TypeCode>{kind}</TypeCode>'
-        f"<CertificateID>{number}</CertificateID><IssuingCountryCode>{country}</IssuingCountryCode>"
-        f"<NotifyingCountryCode>SG</NotifyingCountryCode>{extra}</Notification></CertificateNotification>"
-    ).encode()
+    return eco.notification(kind, number, country=country, notifying="SG", **fields)
 
 
 @dataclass
@@ -59,16 +42,7 @@ class Rig:
     async def submit(
         self, party: str, message_id: str, document_type: str, body: bytes, **headers: str
     ) -> tuple[int, dict[str, Any]]:
-        h = {
-            "Authorization": f"Bearer {TOKENS[party]}",
-            "X-Message-Id": message_id,
-            "X-Document-Type": document_type,
-            "X-Format": "form-d",
-            "Content-Type": "application/xml",
-            **headers,
-        }
-        async with self.session.post(f"{self.gw.url}/v1/messages", data=body, headers=h) as r:
-            return r.status, json.loads(await r.read())
+        return await eco.submit(self.session, self.gw.url, TOKENS[party], message_id, document_type, body, **headers)
 
     async def status(self, party: str, number: str, country: str = "VN") -> tuple[int, dict[str, Any]]:
         url = f"{self.gw.url}/v1/certificates/{country}/{number}"

@@ -18,7 +18,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.api import Gateway
 from gateway.config import Config
 from gateway.errors import EvidenceInvalid, MessageNotFound, XmlMalformed
 from gateway.evidence import build_bundle, verify_bundle
@@ -26,7 +25,7 @@ from gateway.model import Delivery, Excerpt, Message, PartyId, SubmissionAck, Su
 from gateway.store import Store
 from gateway.store.base import StoredTimestamp
 from gateway.timestamps import head_imprint, request_timestamp
-from helpers.admin import OPERATORS, OPS, Rig, gateway_toml
+from helpers.admin import OPERATORS, OPS, Rig, gateway_toml, running
 from helpers.console import log_in
 from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config, submit
 from helpers.signing import PKI, cert, signer, verify_at
@@ -263,26 +262,15 @@ def _gateway_config(tmp_path: Path, partner: Receiver) -> Config:
 
 @pytest.fixture(params=STORE_PARAMS)
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
-    partner = await Receiver().start()
-    try:
-        async with (
-            Gateway(_gateway_config(tmp_path, partner), store=STORES[request.param](tmp_path)) as gw,
-            aiohttp.ClientSession() as session,
-        ):
-            yield Rig(gw, session, partner)
-    finally:
-        await partner.stop()
+    async with running(lambda partner: _gateway_config(tmp_path, partner), STORES[request.param](tmp_path)) as r:
+        yield r
 
 
 @pytest.fixture
 async def sqlite_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """The console's one-time link is recorded in the store the configuration names: the configured SQLite one."""
-    partner = await Receiver().start()
-    try:
-        async with Gateway(_gateway_config(tmp_path, partner)) as gw, aiohttp.ClientSession() as session:
-            yield Rig(gw, session, partner)
-    finally:
-        await partner.stop()
+    async with running(lambda partner: _gateway_config(tmp_path, partner)) as r:
+        yield r
 
 
 def _parts(bundle: bytes) -> dict[str, bytes]:

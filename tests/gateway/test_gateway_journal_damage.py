@@ -28,7 +28,7 @@ from gateway.errors import ConfigError, JournalBroken
 from gateway.journal import read_anchors
 from gateway.model import State
 from gateway.store.postgres import PostgresStore
-from helpers.gateway import Receiver, doc, eventually, make_config, submit
+from helpers.gateway import Receiver, cli_toml, doc, eventually, make_config, submit
 from helpers.postgres import fresh_schema
 
 FORM_D = "eco.form_d"
@@ -41,29 +41,8 @@ def _config(tmp_path: Path, receiver: Receiver, *, anchor: bool = True, interval
 
 def _toml(tmp_path: Path, config: Config) -> Path:
     """The same store and anchor as ``config`` for the CLI commands (which read a file)."""
-    path = tmp_path / "gw.toml"
     anchor = f'anchor = "{config.journal.anchor}"' if config.journal.anchor else ""
-    path.write_text(
-        f"""
-[gateway]
-verification = "well-formed"
-signing = "off"
-[store]
-url = "{config.store.url}"
-[journal]
-{anchor}
-[parties.MOIT]
-tokens = ["t"]
-document_types = ["*"]
-[destinations.TH]
-url = "http://127.0.0.1:9/inbox"
-[[routes]]
-to = ["TH"]
-[document_types."eco.form_d"]
-unchecked = true
-"""
-    )
-    return path
+    return cli_toml(tmp_path, config.store.url, f"[journal]\n{anchor}")
 
 
 async def _exchange(config: Config, receiver: Receiver, count: int) -> list[str]:

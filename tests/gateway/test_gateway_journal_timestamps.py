@@ -26,7 +26,7 @@ from gateway.journal import JournalEntry
 from gateway.store import Store
 from gateway.store.base import StoredTimestamp
 from gateway.timestamps import verify_stored_timestamps
-from helpers.gateway import Receiver, doc, eventually, make_config, submit
+from helpers.gateway import Receiver, cli_toml, doc, eventually, make_config, submit
 from helpers.tsa import TsaPki, TsaServer, tsa_pki, tsa_server  # noqa: F401
 
 FORM_D = "eco.form_d"
@@ -71,6 +71,18 @@ def _settings(tsa_server: TsaServer, tsa_pki: TsaPki, **extra: Any) -> dict[str,
     }
 
 
+def _config(tmp_path: Path, receiver: Receiver, settings: dict[str, Any]) -> Config:
+    """Everything to ``TH`` at ``receiver``, the journal timestamped under ``settings``."""
+    return make_config(tmp_path, {"TH": receiver.url}, extra={"journal": {"timestamp": settings}})
+
+
+async def _accept(session: aiohttp.ClientSession, gw: Gateway, *numbers: int | str) -> None:
+    """MOIT's messages ``M-{n}`` (:func:`doc` ``n``) for each of ``numbers``, each accepted."""
+    for n in numbers:
+        status, body = await submit(session, gw.url, "MOIT", f"M-{n}", FORM_D, doc(n))
+        assert status == 202, body
+
+
 async def _head_stamped(gw: Gateway) -> bool:
     head = await gw.store.journal_head()
     stamps = await gw.store.timestamps()
@@ -85,13 +97,9 @@ async def _readyz(session: aiohttp.ClientSession, gw: Gateway) -> tuple[int, dic
 async def test_tokens_over_the_head_are_stored_and_verify(
     tmp_path: Path, store: Store, receiver: Receiver, tsa_server: TsaServer, tsa_pki: TsaPki
 ) -> None:
-    config = make_config(
-        tmp_path, {"TH": receiver.url}, extra={"journal": {"timestamp": _settings(tsa_server, tsa_pki)}}
-    )
+    config = _config(tmp_path, receiver, _settings(tsa_server, tsa_pki))
     async with Gateway(config, store=store) as gw, aiohttp.ClientSession() as session:
-        for n in range(3):
-            status, body = await submit(session, gw.url, "MOIT", f"M-{n}", FORM_D, doc(n))
-            assert status == 202, body
+        await _accept(session, gw, 0, 1, 2)
 
         async def settled() -> bool:  # three messages accepted and delivered: six entries, then nothing moves
             head = await gw.store.journal_head()
@@ -116,15 +124,11 @@ async def test_tsa_outage_keeps_intake_open_readyz_fails_after_grace_and_recover
     tmp_path: Path, store: Store, receiver: Receiver, tsa_server: TsaServer, tsa_pki: TsaPki
 ) -> None:
     clock = ShiftedClock()
-    config = make_config(
-        tmp_path, {"TH": receiver.url}, extra={"journal": {"timestamp": _settings(tsa_server, tsa_pki)}}
-    )
+    config = _config(tmp_path, receiver, _settings(tsa_server, tsa_pki))
     async with Gateway(config, store=store, clock=clock) as gw, aiohttp.ClientSession() as session:
         events = gw.events.subscribe()
         tsa_server.stop()
-        for n in range(3):
-            status, body = await submit(session, gw.url, "MOIT", f"M-{n}", FORM_D, doc(n))
-            assert status == 202, body  # the outage does not stop intake
+        await _accept(session, gw, 0, 1, 2)  # the outage does not stop intake
         await eventually(lambda: gw.timestamping.failures >= 2)
         status, ready = await _readyz(session, gw)
         assert status == 200 and ready["checks"]["journal_timestamp"] == "ok"  # within the grace period
@@ -142,8 +146,7 @@ async def test_tsa_outage_keeps_intake_open_readyz_fails_after_grace_and_recover
 
         await eventually(announced)
         assert len(seen) == 1 and seen[0].fields["code"] == "TIMESTAMP_OVERDUE"
-        status, body = await submit(session, gw.url, "MOIT", "M-late", FORM_D, doc("late"))
-        assert status == 202, body  # stop_intake_after_grace is off: still accepted
+        await _accept(session, gw, "late")  # stop_intake_after_grace is off: still accepted
 
         async def settled() -> bool:  # four messages accepted and delivered: eight entries, then nothing moves
             head = await gw.store.journal_head()
@@ -168,10 +171,9 @@ async def test_by_time_the_head_is_timestamped_once_every_seconds_passed(
 ) -> None:
     clock = ShiftedClock()
     settings = _settings(tsa_server, tsa_pki, every_entries=None, every_seconds=3600.0)
-    config = make_config(tmp_path, {"TH": receiver.url}, extra={"journal": {"timestamp": settings}})
+    config = _config(tmp_path, receiver, settings)
     async with Gateway(config, store=store, clock=clock) as gw, aiohttp.ClientSession() as session:
-        status, body = await submit(session, gw.url, "MOIT", "M-0", FORM_D, doc(0))
-        assert status == 202, body
+        await _accept(session, gw, 0)
 
         async def delivered() -> bool:  # accepted and delivered: two entries, then nothing moves
             head = await gw.store.journal_head()
@@ -189,14 +191,12 @@ async def test_intake_refused_with_timestamp_overdue_only_when_configured(
 ) -> None:
     clock = ShiftedClock()
     settings = _settings(tsa_server, tsa_pki, stop_intake_after_grace=True)
-    config = make_config(tmp_path, {"TH": receiver.url}, extra={"journal": {"timestamp": settings}})
+    config = _config(tmp_path, receiver, settings)
     async with Gateway(config, store=store, clock=clock) as gw, aiohttp.ClientSession() as session:
         tsa_server.stop()
-        status, body = await submit(session, gw.url, "MOIT", "M-0", FORM_D, doc(0))
-        assert status == 202, body
+        await _accept(session, gw, 0)
         await eventually(lambda: gw.timestamping.failures >= 1)
-        status, body = await submit(session, gw.url, "MOIT", "M-1", FORM_D, doc(1))
-        assert status == 202, body  # within the grace period
+        await _accept(session, gw, 1)  # within the grace period
         clock.offset += GRACE + 1
         h = {"Authorization": "Bearer " + config.parties["MOIT"].tokens[0], "X-Message-Id": "M-2"}
         h |= {"X-Document-Type": FORM_D, "Content-Type": "application/xml"}
@@ -207,20 +207,15 @@ async def test_intake_refused_with_timestamp_overdue_only_when_configured(
         tsa_server.start()
         clock.offset += 2.0
         await eventually(lambda: _head_stamped(gw))
-        status, body = await submit(session, gw.url, "MOIT", "M-3", FORM_D, doc(3))
-        assert status == 202, body
+        await _accept(session, gw, 3)
 
 
 async def test_a_token_over_another_entry_or_tampered_is_named_by_seq(
     tmp_path: Path, store: Store, receiver: Receiver, tsa_server: TsaServer, tsa_pki: TsaPki
 ) -> None:
-    config = make_config(
-        tmp_path, {"TH": receiver.url}, extra={"journal": {"timestamp": _settings(tsa_server, tsa_pki)}}
-    )
+    config = _config(tmp_path, receiver, _settings(tsa_server, tsa_pki))
     async with Gateway(config, store=store) as gw, aiohttp.ClientSession() as session:
-        for n in range(2):
-            status, body = await submit(session, gw.url, "MOIT", f"M-{n}", FORM_D, doc(n))
-            assert status == 202, body
+        await _accept(session, gw, 0, 1)
         await eventually(lambda: _head_stamped(gw))
         entries = {e.seq: e.hash for e in await gw.store.journal()}
         await gw.timestamping.stop()
@@ -245,38 +240,14 @@ def _in_tst_info(token: bytes) -> int:
 
 
 def _toml(tmp_path: Path, db: str, tsa_server: TsaServer, tsa_pki: TsaPki) -> Path:
-    path = tmp_path / "gw.toml"
-    path.write_text(
-        f"""
-[gateway]
-verification = "well-formed"
-signing = "off"
-[store]
-url = "{db}"
-[journal.timestamp]
-url = "{tsa_server.url}"
-anchors = ["{tsa_pki.root_path}"]
-every_entries = 1
-[parties.MOIT]
-tokens = ["t"]
-document_types = ["*"]
-[destinations.TH]
-url = "http://127.0.0.1:9/inbox"
-[[routes]]
-to = ["TH"]
-[document_types."eco.form_d"]
-unchecked = true
-"""
-    )
-    return path
+    journal = f'[journal.timestamp]\nurl = "{tsa_server.url}"\nanchors = ["{tsa_pki.root_path}"]\nevery_entries = 1'
+    return cli_toml(tmp_path, db, journal)
 
 
 async def _stamped_exchange(config: Config) -> JournalEntry:
     """Three messages accepted (the destination is down), the head timestamped; the head."""
     async with Gateway(config) as gw, aiohttp.ClientSession() as session:
-        for n in range(3):
-            status, body = await submit(session, gw.url, "MOIT", f"M-{n}", FORM_D, doc(n))
-            assert status == 202, body
+        await _accept(session, gw, 0, 1, 2)
         await eventually(lambda: _head_stamped(gw))
         head = await gw.store.journal_head()
         assert head is not None

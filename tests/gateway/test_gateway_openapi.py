@@ -23,14 +23,13 @@ import pytest
 from aiohttp import web
 from openapi_spec_validator import validate as validate_openapi
 
-from adapters.as4 import As4Adapter
 from gateway.api import DOCUMENT, Gateway, build_app
 from gateway.errors import GatewayError, StoreUnavailable
 from gateway.events import Event
 from gateway.openapi import documented_operations, served_operations, undocumented_operations
 from gateway.ports import InboundEndpoint, Intake, OutboundMessage
 from helpers.adapters import vnsw_envelope
-from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, side
+from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, sender_to, side
 from helpers.gateway import TOKENS, Receiver, doc, eventually, make_config
 from mappings.registry import convert
 from signing.dev.pki import DevPki
@@ -420,16 +419,7 @@ async def test_an_as4_receipt_and_its_duplicate_answer_match_the_document(rig, d
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        adapter = As4Adapter(
-            f"http://127.0.0.1:{runner.addresses[0][1]}/as4",
-            timeout=10,
-            options={
-                "pmode": pmode(PARTNER, GATEWAY, attempts=1),
-                "signer": partner.signer,
-                "trust": us.trust,
-                "encryption_certificate": us.certificate,
-            },
-        )
+        adapter = sender_to(f"http://127.0.0.1:{runner.addresses[0][1]}/as4", partner, us)
         async with adapter:
             await adapter.deliver(
                 OutboundMessage(

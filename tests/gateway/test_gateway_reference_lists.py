@@ -18,9 +18,9 @@ import pytest
 
 from gateway.api import Gateway
 from gateway.cli import main
-from gateway.clock import SystemClock
 from gateway.events import Event
 from gateway.reference import ReferenceDraft, ReferenceEntry, publish_by_operator
+from helpers.clock import HeldClock
 from helpers.gateway import TOKENS, Receiver, make_config
 from helpers.stores import STORE_PARAMS, STORES
 from mappings.reference import NS, ROOT
@@ -31,26 +31,6 @@ OPS = "ops-token"
 T = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
 """The instant the published versions take effect."""
 MICRO = 1e-6
-
-
-class HeldClock:
-    """The system clock, except that :attr:`held` (when set) is what :meth:`now` answers."""
-
-    def __init__(self) -> None:
-        self.inner = SystemClock()
-        self.held: float | None = None
-
-    def now(self) -> float:
-        return self.held if self.held is not None else self.inner.now()
-
-    def monotonic(self) -> float:
-        return self.inner.monotonic()
-
-    def not_before(self, at: float) -> None:
-        self.inner.not_before(at)
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
 
 
 def reference_list(

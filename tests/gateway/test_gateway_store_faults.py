@@ -372,11 +372,10 @@ async def test_an_as4_message_on_a_full_store_is_answered_503_with_STORE_FULL_an
     """Prerequisite: the gateway's AS4 endpoint in front of a store that is full; TH-ASW sends a signed message.
     Predicate: TH gets HTTP 503 naming ``STORE_FULL`` with ``Retry-After`` (no receipt: it resends later), and
     nothing is stored."""
-    from adapters.as4 import As4Adapter
     from gateway.errors import PartnerUnavailable, StoreFull
     from gateway.ports import OutboundMessage
     from gateway.store import MessageQuery
-    from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, pmode, side
+    from helpers.as4 import ACTION, GATEWAY, PARTNER, partner_options, sender_to, side
 
     monkeypatch.setenv("AS4_TEST_P12_PASSWORD", "changeit")
     options = {
@@ -404,16 +403,7 @@ async def test_an_as4_message_on_a_full_store_is_answered_503_with_STORE_FULL_an
     try:
         async with Gateway(config) as gw:
             monkeypatch.setattr(gw.store, "accept", full)
-            adapter = As4Adapter(
-                f"{gw.url}/as4",
-                timeout=10,
-                options={
-                    "pmode": pmode(PARTNER, GATEWAY, attempts=1),
-                    "signer": th.signer,
-                    "trust": us.trust,
-                    "encryption_certificate": us.certificate,
-                },
-            )
+            adapter = sender_to(f"{gw.url}/as4", th, us)
             message = OutboundMessage(
                 message_id="TH-FULL-1", payload=b"<Doc/>", sender=PARTNER, document_type=ACTION, conversation="c-1"
             )

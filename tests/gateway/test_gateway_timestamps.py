@@ -78,30 +78,31 @@ def test_token_signature_byte_flipped_is_refused(tsa_server: TsaServer, tsa_pki:
     assert caught.value.code == "TIMESTAMP_INVALID" and caught.value.field in ("signature", "token")
 
 
-def test_token_signed_by_certificate_without_timestamping_eku_is_refused(
-    tsa_server: TsaServer, tsa_pki: TsaPki
-) -> None:
+def _refused_when_signed_by(tsa_server: TsaServer, tsa_pki: TsaPki, cert: Path) -> TimestampInvalid:
+    """The refusal of a real token's TSTInfo signed again by ``cert`` (with the key of the no-EKU certificate),
+    asserted to be ``TIMESTAMP_INVALID`` on field ``tsa``."""
     imprint = head_imprint(*HEAD)
     token, _ = _token(tsa_server, imprint)
     tst = bytes(cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"].contents)
-    forged = sign_as_tsa_with_openssl_cms(tst, tsa_pki.no_eku_cert_path, tsa_pki.no_eku_key_path, tsa_pki.directory)
+    forged = sign_as_tsa_with_openssl_cms(tst, cert, tsa_pki.no_eku_key_path, tsa_pki.directory)
     with pytest.raises(TimestampInvalid) as caught:
         verify_timestamp_token(forged, imprint, [tsa_pki.root])
     assert caught.value.code == "TIMESTAMP_INVALID" and caught.value.field == "tsa"
-    assert "extendedKeyUsage" in caught.value.message
+    return caught.value
+
+
+def test_token_signed_by_certificate_without_timestamping_eku_is_refused(
+    tsa_server: TsaServer, tsa_pki: TsaPki
+) -> None:
+    refused = _refused_when_signed_by(tsa_server, tsa_pki, tsa_pki.no_eku_cert_path)
+    assert "extendedKeyUsage" in refused.message
 
 
 def test_token_signed_by_certificate_with_non_critical_timestamping_eku_is_refused(
     tsa_server: TsaServer, tsa_pki: TsaPki
 ) -> None:
-    imprint = head_imprint(*HEAD)
-    token, _ = _token(tsa_server, imprint)
-    tst = bytes(cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"].contents)
-    forged = sign_as_tsa_with_openssl_cms(tst, tsa_pki.soft_eku_cert_path, tsa_pki.no_eku_key_path, tsa_pki.directory)
-    with pytest.raises(TimestampInvalid) as caught:
-        verify_timestamp_token(forged, imprint, [tsa_pki.root])
-    assert caught.value.code == "TIMESTAMP_INVALID" and caught.value.field == "tsa"
-    assert "lacks the critical timeStamping" in caught.value.message
+    refused = _refused_when_signed_by(tsa_server, tsa_pki, tsa_pki.soft_eku_cert_path)
+    assert "lacks the critical timeStamping" in refused.message
 
 
 def test_token_from_tsa_outside_the_anchors_is_refused(tsa_server: TsaServer, tsa_pki: TsaPki) -> None:

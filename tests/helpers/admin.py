@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from gateway.api import Gateway
+from gateway.config import Config
+from gateway.store import Store
 from helpers.gateway import TOKENS, Receiver
 
 OPS = "ops-token"
@@ -34,6 +38,18 @@ class Rig:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         async with self.session.request(method, f"{self.gw.url}{path}", headers=headers, json=body) as r:
             return r.status, json.loads(await r.read())
+
+
+@contextlib.asynccontextmanager
+async def running(config: Callable[[Receiver], Config], store: Store | None = None) -> AsyncIterator[Rig]:
+    """A :class:`Rig` on the gateway ``config`` makes for a new partner (on ``store``, by default the one the
+    configuration names); the partner is stopped afterwards."""
+    partner = await Receiver().start()
+    try:
+        async with Gateway(config(partner), store=store) as gw, aiohttp.ClientSession() as session:
+            yield Rig(gw, session, partner)
+    finally:
+        await partner.stop()
 
 
 def gateway_toml(

@@ -14,7 +14,16 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 
-from adapters.as4 import As4Partner, As4Receiver, PartyConfig, PMode, ReceptionAwareness, SecurityConfig
+from adapters.as4 import (
+    As4Adapter,
+    As4Partner,
+    As4Receiver,
+    PartyConfig,
+    PMode,
+    ReceptionAwareness,
+    SecurityConfig,
+)
+from gateway.ports import AdapterState
 from signing.dev.pki import DevPki
 from signing.identity import SignerIdentity
 from signing.keys import SoftwareSigner
@@ -102,6 +111,24 @@ def receiver_for(us: Side, them: Side, **kwargs: object) -> As4Receiver:
     )
 
 
+def sender_to(
+    url: str, them: Side, us: Side, *, initiator: str | None = None, state: AdapterState | None = None
+) -> As4Adapter:
+    """``them``'s adapter delivering to ``us`` at ``url``: signed by ``them``, encrypted for ``us``, under the
+    agreement ``initiator`` (default ``them``'s party id) -> ``us`` with one attempt."""
+    return As4Adapter(
+        url,
+        timeout=10,
+        options={
+            "pmode": pmode(initiator or them.party_id, us.party_id, attempts=1),
+            "signer": them.signer,
+            "trust": us.trust,
+            "encryption_certificate": us.certificate,
+        },
+        state=state,
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -186,6 +213,32 @@ class AnswerCutter:
                 with contextlib.suppress(OSError):
                     await w.wait_closed()
             self._tasks.discard(task)
+
+
+def th_destination(dev_pki: DevPki, **reception_awareness: object) -> dict[str, Any]:
+    """The AS4 options (plain TOML values) of the gateway's destination TH-ASW: the gateway's PKCS#12 key (its
+    password in ``AS4_TEST_P12_PASSWORD``), trust in the dev PKI's ``th-asw`` certificate, and the Form D
+    e-C/O agreement :data:`GATEWAY` -> :data:`PARTNER` with no real waiting (``reception_awareness`` adds)."""
+    pki = dev_pki.directory
+    unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"
+    return {
+        "signer": {"p12": str(dev_pki.party("nsw-gateway").p12_path), "password_env": "AS4_TEST_P12_PASSWORD"},
+        "trust": {
+            "anchors": [str(pki / "root-ca.pem")],
+            "intermediates": [str(pki / "issuing-ca.pem")],
+            "signers": [{"subject": {"CN": "th-asw"}}],
+        },
+        "encryption_certificate": str(dev_pki.party("th-asw").cert_path),
+        "pmode": {
+            "id": f"{GATEWAY}-{PARTNER}-eco",
+            "agreement": "urn:asean:asw:agreement:eco",
+            "service": SERVICE,
+            "action": ACTION,
+            "initiator": {"party_id": GATEWAY, "party_id_type": unregistered},
+            "responder": {"party_id": PARTNER, "party_id_type": unregistered},
+            "reception_awareness": {"initial_wait": 0.01, "max_wait": 0.05, **reception_awareness},
+        },
+    }
 
 
 def partner_options(

@@ -240,6 +240,37 @@ class Served:
             await self._runner.cleanup()
 
 
+def _kit_as4_trust(pki: KitPki) -> dict[str, Any]:
+    """Trust in the kit's party over AS4: the kit PKI's root and issuing CA, both CRLs, and the kit's signing
+    certificate by its DN."""
+    return {
+        "anchors": [str(pki.pki.root_cert_path)],
+        "intermediates": [str(pki.pki.issuing_cert_path)],
+        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
+        "signers": [{"dn": pki.pki.party(KIT_SIGNER).cert.subject.rfc4514_string()}],
+    }
+
+
+def _as4_endpoint(
+    pki: KitPki, party_id: str, kit_party_id: str, pmode: dict[str, Any], document_types: dict[str, str]
+) -> dict[str, Any]:
+    """The options of our AS4 endpoint ``party_id`` (signing with the kit PKI's ``party_id`` key) taking the kit's
+    party ``kit_party_id`` as the gateway party CONFORMANCE under ``pmode``."""
+    ours = pki.pki.party(party_id)
+    return {
+        "party_id": party_id,
+        "signer": {"key": str(ours.key_path), "cert": str(ours.cert_path)},
+        "partners": {
+            kit_party_id: {
+                "party": "CONFORMANCE",
+                "pmode": pmode,
+                "trust": _kit_as4_trust(pki),
+                "document_types": document_types,
+            }
+        },
+    }
+
+
 def as4_gateway_config(
     tmp_path: Path,
     pki: KitPki,
@@ -257,31 +288,14 @@ def as4_gateway_config(
     kit's PKI for it (root anchor, issuing CA, both CRLs: the conformance PKI's prerequisite for TA04-TA06), signs
     receipts and decrypts with the kit PKI's ``party_id`` key, and routes accepted e-Form Ds to ``sink_url``.
     """
-    ours = pki.pki.party(party_id)
-    trust = {
-        "anchors": [str(pki.pki.root_cert_path)],
-        "intermediates": [str(pki.pki.issuing_cert_path)],
-        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
-        "signers": [{"dn": pki.pki.party(KIT_SIGNER).cert.subject.rfc4514_string()}],
+    pmode = {
+        "id": f"{party_id}-{kit_party_id}-formd",
+        "service": service,
+        "action": action,
+        "initiator": {"party_id": party_id},
+        "responder": {"party_id": kit_party_id},
     }
-    inbound = {
-        "party_id": party_id,
-        "signer": {"key": str(ours.key_path), "cert": str(ours.cert_path)},
-        "partners": {
-            kit_party_id: {
-                "party": "CONFORMANCE",
-                "pmode": {
-                    "id": f"{party_id}-{kit_party_id}-formd",
-                    "service": service,
-                    "action": action,
-                    "initiator": {"party_id": party_id},
-                    "responder": {"party_id": kit_party_id},
-                },
-                "trust": trust,
-                "document_types": {action: "eco.form_d"},
-            }
-        },
-    }
+    inbound = _as4_endpoint(pki, party_id, kit_party_id, pmode, {action: "eco.form_d"})
     data: dict[str, Any] = {
         # the AS4 endpoint checks the WS-Security signature; the payload itself is not signed
         **_gateway_and_store(tmp_path, "well-formed"),
@@ -327,12 +341,7 @@ def as4_lifecycle_gateway_config(
     "well-formed"``); the AS4 endpoint and the AS4 destination sign, encrypt and verify with the kit PKI's
     ``party_id`` key, trusting the kit's certificate for the kit's party."""
     ours, kit = pki.pki.party(party_id), pki.pki.party(KIT_SIGNER)
-    trust = {
-        "anchors": [str(pki.pki.root_cert_path)],
-        "intermediates": [str(pki.pki.issuing_cert_path)],
-        "crls": [str(pki.pki.crl_path), str(pki.pki.root_crl_path)],
-        "signers": [{"dn": kit.cert.subject.rfc4514_string()}],
-    }
+    trust = _kit_as4_trust(pki)
     signer = {"key": str(ours.key_path), "cert": str(ours.cert_path)}
     unregistered = "urn:oasis:names:tc:ebcore:partyid-type:unregistered"  # as the kit names both sides
     sides = {
@@ -340,23 +349,10 @@ def as4_lifecycle_gateway_config(
         "responder": {"party_id": kit_party_id, "party_id_type": unregistered},
     }
     retry = {"max_attempts": 200, "ttl": 60.0, "initial": 0.01, "max_wait": 0.05, "jitter": 0.0}
-    inbound = {
-        "party_id": party_id,
-        "signer": signer,
-        "partners": {
-            kit_party_id: {
-                "party": "CONFORMANCE",
-                "pmode": {
-                    "id": f"{party_id}-{kit_party_id}-formd-notices",
-                    "service": service,
-                    "action": notification_action,
-                    **sides,
-                },
-                "trust": trust,
-                "document_types": {notification_action: "eco.form_d.notification"},
-            }
-        },
-    }
+    pmode = {"id": f"{party_id}-{kit_party_id}-formd-notices", "service": service, "action": notification_action}
+    inbound = _as4_endpoint(
+        pki, party_id, kit_party_id, {**pmode, **sides}, {notification_action: "eco.form_d.notification"}
+    )
     data: dict[str, Any] = {
         **_gateway_and_store(tmp_path, "well-formed"),
         "parties": {

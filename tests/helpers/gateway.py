@@ -252,3 +252,29 @@ async def eventually(
         if loop.time() > end:
             raise AssertionError("condition not reached")
         await asyncio.sleep(step)
+
+
+def cli_toml(tmp_path: Path, store_url: str, journal: str = "") -> Path:
+    """``gw.toml`` in ``tmp_path`` for the ``nswgw`` commands (which read a file): the store at ``store_url``,
+    MOIT sending anything to an unreachable ``TH``, and ``journal`` (the TOML of the ``[journal]`` tables)."""
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        f"""
+[gateway]
+verification = "well-formed"
+signing = "off"
+[store]
+url = "{store_url}"
+{journal}
+[parties.MOIT]
+tokens = ["t"]
+document_types = ["*"]
+[destinations.TH]
+url = "http://127.0.0.1:9/inbox"
+[[routes]]
+to = ["TH"]
+[document_types."eco.form_d"]
+unchecked = true
+"""
+    )
+    return path

@@ -26,22 +26,47 @@ Fixtures (import them into a test module to use them)::
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers.loopback import reply, serve_in_thread, shut_down
 from signing.dev.pki import DevPki, init_dev_pki
 
-__all__ = ["OcspResponder", "dev_pki", "ocsp_responder", "free_loopback_port", "OPENSSL"]
+__all__ = ["OcspResponder", "dev_pki", "ocsp_responder", "free_loopback_port", "openssl_reply", "OPENSSL"]
 
 OPENSSL = shutil.which("openssl")
+
+
+def openssl_reply(
+    request_der: bytes,
+    argv: Callable[[Path, Path], list[str]],
+    *,
+    names: tuple[str, str],
+    lock: contextlib.AbstractContextManager[object] | None = None,
+) -> bytes:
+    """The response ``openssl`` writes to a DER request: ``request_der`` in a temporary file ``names[0]``,
+    ``openssl`` run (holding ``lock``, when given) with ``argv(request, response)``, the bytes of the file
+    ``names[1]``; a ``RuntimeError`` with openssl's stderr when it fails or writes nothing."""
+    with tempfile.TemporaryDirectory(prefix="openssl-") as tmp:
+        req, resp = Path(tmp, names[0]), Path(tmp, names[1])
+        req.write_bytes(request_der)
+        args = argv(req, resp)
+        with lock or contextlib.nullcontext():
+            result = subprocess.run([str(OPENSSL), *args], capture_output=True, timeout=30, check=False)
+        if result.returncode != 0 or not resp.exists():
+            raise RuntimeError(
+                f"openssl {args[0]} failed ({result.returncode}): {result.stderr.decode(errors='replace')}"
+            )
+        return resp.read_bytes()
 
 
 def free_loopback_port() -> int:
@@ -99,37 +124,17 @@ class OcspResponder:
         """Run ``openssl ocsp`` on one DER request; return the DER response."""
         if self.replay is not None:
             return self.replay
-        with tempfile.TemporaryDirectory(prefix="ocsp-") as tmp:
-            req, resp = Path(tmp, "req.der"), Path(tmp, "resp.der")
-            req.write_bytes(request_der)
-            result = subprocess.run(
-                [
-                    str(OPENSSL),
-                    "ocsp",
-                    "-index",
-                    str(self.pki.index_path),
-                    "-CA",
-                    str(self.pki.issuing_cert_path),
-                    "-rsigner",
-                    str(self.rsigner),
-                    "-rkey",
-                    str(self.rkey),
-                    "-nmin",
-                    str(self.nmin),
-                    "-reqin",
-                    str(req),
-                    "-respout",
-                    str(resp),
-                ],
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
-            if result.returncode != 0 or not resp.exists():
-                raise RuntimeError(
-                    f"openssl ocsp failed ({result.returncode}): {result.stderr.decode(errors='replace')}"
-                )
-            return resp.read_bytes()
+        pki = self.pki
+        return openssl_reply(
+            request_der,
+            lambda req, resp: [
+                "ocsp",
+                *("-index", str(pki.index_path), "-CA", str(pki.issuing_cert_path)),
+                *("-rsigner", str(self.rsigner), "-rkey", str(self.rkey), "-nmin", str(self.nmin)),
+                *("-reqin", str(req), "-respout", str(resp)),
+            ],
+            names=("req.der", "resp.der"),
+        )
 
     def start(self) -> OcspResponder:
         responder = self
@@ -139,11 +144,7 @@ class OcspResponder:
                 pass
 
             def _reply(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body, content_type)
 
             def do_POST(self) -> None:
                 with responder._lock:
@@ -165,23 +166,12 @@ class OcspResponder:
                     responder.crl_requests += 1
                 self._reply(200, files[self.path].read_bytes(), "application/pkix-crl")
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="ocsp-responder", daemon=True
-        )
-        self._thread.start()
-        # Wait until it accepts connections.
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5):
-            pass
+        self._server, self._thread = serve_in_thread(Handler, "ocsp-responder")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
+            shut_down(self._server, self._thread)
 
     def __enter__(self) -> OcspResponder:
         return self.start()

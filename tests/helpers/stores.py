@@ -5,15 +5,17 @@ tests/conftest.py) runs each test that takes it on both."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.store import Store
 from gateway.store.sqlite import SqliteStore
-from helpers.postgres import IsolatedPostgresStore
+from helpers.postgres import IsolatedPostgresStore, fresh_schema
 
-__all__ = ["STORES", "STORE_PARAMS", "store"]
+__all__ = ["STORES", "STORE_PARAMS", "store", "store_settings"]
 
 STORES: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
@@ -36,3 +38,13 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield s
     finally:
         await s.close()
+
+
+async def store_settings(stack: AsyncExitStack, kind: str) -> dict[str, Any]:
+    """The configuration (a ``store`` table, or none: the default SQLite file) of a gateway on the store ``kind``
+    of :data:`STORES`, for a gateway made from its configuration alone; a PostgreSQL schema is dropped when
+    ``stack`` closes."""
+    if kind == "postgresql":
+        dsn = await stack.enter_async_context(fresh_schema())
+        return {"store": {"kind": "postgresql", "dsn": dsn, "pool_size": 4}}
+    return {}

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
-import socket
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from helpers.ocsp import OPENSSL
+from helpers.loopback import reply, serve_in_thread, shut_down
+from helpers.ocsp import OPENSSL, openssl_reply
 from signing.dev.pki import generate_key, issue_certificate
 
 __all__ = ["TsaPki", "TsaServer", "make_tsa_pki", "tsa_pki", "tsa_server", "sign_as_tsa_with_openssl_cms"]
@@ -160,29 +159,12 @@ class TsaServer:
         return f"http://127.0.0.1:{self._port}/"
 
     def answer(self, request_der: bytes) -> bytes:
-        with tempfile.TemporaryDirectory(prefix="tsa-") as tmp:
-            req, resp = Path(tmp, "req.tsq"), Path(tmp, "resp.tsr")
-            req.write_bytes(request_der)
-            with self._lock:  # the serial file is read and rewritten by each run
-                result = subprocess.run(
-                    [
-                        str(OPENSSL),
-                        "ts",
-                        "-reply",
-                        "-config",
-                        str(self._config),
-                        "-queryfile",
-                        str(req),
-                        "-out",
-                        str(resp),
-                    ],
-                    capture_output=True,
-                    timeout=30,
-                    check=False,
-                )
-            if result.returncode != 0 or not resp.exists():
-                raise RuntimeError(f"openssl ts failed ({result.returncode}): {result.stderr.decode(errors='replace')}")
-            return resp.read_bytes()
+        return openssl_reply(
+            request_der,
+            lambda req, resp: ["ts", "-reply", "-config", str(self._config), "-queryfile", str(req), "-out", str(resp)],
+            names=("req.tsq", "resp.tsr"),
+            lock=self._lock,  # the serial file is read and rewritten by each run
+        )
 
     def start(self) -> TsaServer:
         tsa = self
@@ -198,31 +180,17 @@ class TsaServer:
                     answer, status, kind = tsa.answer(body), 200, "application/timestamp-reply"
                 except Exception as exc:  # report like a broken TSA would
                     answer, status, kind = str(exc).encode(), 500, "text/plain"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                reply(self, status, answer, kind)
 
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._server.daemon_threads = True
+        # the same port again after an outage (HTTPServer sets allow_reuse_address)
+        self._server, self._thread = serve_in_thread(Handler, "tsa", self._port)
         self._port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="tsa", daemon=True
-        )
-        self._thread.start()
-        with socket.create_connection(("127.0.0.1", self._port), timeout=5):
-            pass
         return self
 
     def stop(self) -> None:
         """An outage: the port refuses connections until :meth:`start`."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
+            shut_down(self._server, self._thread)
             self._server = None
 
 
