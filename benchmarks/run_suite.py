@@ -386,8 +386,10 @@ def submission_headers(mid: str, token: str = TOKEN) -> dict[str, str]:
 
 
 async def submit(session: aiohttp.ClientSession, port: int, mid: str, body: bytes, token: str = TOKEN) -> str:
-    """Submit ``body`` as ``mid`` to the node on ``port`` until it is accepted (a 5xx is tried again, anything
-    else below it ends the run); the gateway's id of the message."""
+    """Submit ``body`` as ``mid`` to the node on ``port`` until it is accepted: a retryable refusal (503, 507: the
+    gateway says when to resend) is tried again for up to a minute; anything else, a 500 among them (a fault of the
+    gateway that a resend would only hide), ends the run. The gateway's id of the message."""
+    end = time.monotonic() + 60
     while True:
         async with session.post(
             f"http://127.0.0.1:{port}/v1/messages",
@@ -397,7 +399,7 @@ async def submit(session: aiohttp.ClientSession, port: int, mid: str, body: byte
             data = await r.json()
             if r.status in (200, 202):
                 return str(data["id"])
-            if r.status < 500:
+            if r.status not in (503, 507) or time.monotonic() > end:
                 raise SystemExit(f"submission refused: {r.status} {data}")
         await asyncio.sleep(0.01)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,19 @@ def _schema_parser() -> etree.XMLParser:
     return etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
 
 
+_SCHEMA_LOCK = threading.Lock()
+"""Held while a schema is built: libxml2 sets up its table of built-in schema types on first use without a lock, and
+two threads building schemas at once (the intake's first submissions, in worker threads) can leave it damaged, so
+that every schema built afterwards fails (``XMLSchemaParseError``, ``the given type is not a built-in type``)."""
+
+
 @cache
 def load_schema(relpath: str) -> etree.XMLSchema:
     """The shipped XSD ``mappings/schemas/<relpath>`` (includes and imports resolve next to it)."""
     path = SCHEMA_DIR.joinpath(*relpath.split("/"))
-    doc = etree.parse(str(path), _schema_parser())
-    return etree.XMLSchema(doc)
+    with _SCHEMA_LOCK:
+        doc = etree.parse(str(path), _schema_parser())
+        return etree.XMLSchema(doc)
 
 
 def schema_issues(schema: etree.XMLSchema, root: etree._Element) -> list[ValidationIssue]:
