@@ -71,7 +71,6 @@ from signing.xml import (
     parse_xml,
     serialize,
     serialize_spliced,
-    take_text,
 )
 
 if TYPE_CHECKING:
@@ -244,7 +243,7 @@ class DocumentVerifier:
             raise
         element, signature = result.element, result.signature
         # A large text is held once, outside the tree, for every output made of the document: no whole copies of it.
-        taken = result.taken if result.taken is not None else take_text(element)
+        taken = result.taken
         signed = serialize_spliced(element, ascii=plain, taken=taken)
         parent = signature.getparent()
         if parent is None:  # verify_document refuses a signature that envelops nothing (SIG_LOCATION_INVALID)

@@ -109,9 +109,8 @@ class VerifyResult:
     signature: etree._Element
     """The ds:Signature element that was verified."""
     taken: TakenText | None = None
-    """The document's large text, taken out of the tree for the check and left out (its element's text is the
-    marker): outputs of :attr:`element` are made with it (:func:`signing.xml.serialize`); None when the tree is
-    whole."""
+    """With ``leave_out``: the document's large text, left out of the tree (its element's text is the marker):
+    outputs of :attr:`element` are made with it (:func:`signing.xml.serialize`); None when the tree is whole."""
 
     @property
     def signer_fingerprint(self) -> str:
@@ -409,8 +408,8 @@ def verify_document(
     document, with ``namespaces``, or the element itself); it must be the
     signed element. Without it the signed element must be the root.
     ``at`` is the instant certificates are checked at (default: now).
-    ``leave_out``: a large text checked out of the tree stays out (:attr:`VerifyResult.taken`); by default it is
-    put back, and the tree is whole again.
+    ``leave_out``: the document's large text (:func:`signing.xml.take_text`) is left out of the tree after the
+    check (:attr:`VerifyResult.taken`), however it was checked; by default the tree is whole again.
     """
     at = at or datetime.now(UTC)
     root = parse_xml(data) if isinstance(data, (bytes, bytearray, str)) else data
@@ -461,11 +460,12 @@ def verify_document(
 
     checked = _Signature(root, signature, signed_info, c14n, method, signature_value, refs, leaf)
     taken = take_text(root)
-    if taken is not None and not _spliced_check(checked, taken):
-        taken.put_back()
-        taken = None
     if taken is None:
         _xmlsec_check(checked)
+    elif not _spliced_check(checked, taken):
+        taken.put_back()
+        _xmlsec_check(checked)
+        taken = take_text(primary.target) if leave_out else None  # out again for the caller's outputs
     elif not leave_out:
         taken.put_back()
         taken = None

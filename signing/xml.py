@@ -227,29 +227,26 @@ class TakenText:
     def splice(self, small: bytes, write: Callable[[bytes], object]) -> bool:
         """Write ``small`` (an output of the tree with the marker) with the text in place of the marker; False
         (nothing written) when ``small`` does not hold the marker exactly once."""
-        if self.text is None:
+        try:
+            spliced = Spliced.of(small, self)
+        except ValueError:
             return False
-        parts = small.split(self.marker.encode("ascii"))
-        if len(parts) != 2:
+        if not isinstance(spliced, Spliced):
             return False
-        text = self.text
-        write(parts[0])
-        for start in range(0, len(text), _CHUNK):
-            write(text[start : start + _CHUNK].encode("ascii"))
-        write(parts[1])
+        for chunk in spliced.chunks():
+            write(chunk)
         return True
 
 
 class Spliced:
-    """Bytes held as an output made with a :class:`TakenText`'s marker (:attr:`small`) and the text that goes in
+    """Bytes held as the parts of an output made with a :class:`TakenText`'s marker around the text that goes in
     its place: what a signed document, its evidence and each of its deliveries hold of one large attachment is then
     the one text, however many of them there are. :meth:`chunks` gives the bytes in order (the store writes them so),
     :meth:`tobytes` them whole. Made by :meth:`of`, which checks that the marker stands exactly once."""
 
-    __slots__ = ("small", "_parts", "_text", "_length")
+    __slots__ = ("_parts", "_text", "_length")
 
-    def __init__(self, small: bytes, before: bytes, after: bytes, text: str) -> None:
-        self.small = small
+    def __init__(self, before: bytes, after: bytes, text: str) -> None:
         self._parts = (before, after)
         self._text = text
         self._length = len(before) + len(text) + len(after)
@@ -266,7 +263,7 @@ class Spliced:
             return small
         if len(parts) != 2:
             raise ValueError("the large text stands more than once in this output")
-        return cls(small, parts[0], parts[1], taken.text)
+        return cls(parts[0], parts[1], taken.text)
 
     def __len__(self) -> int:
         return self._length
