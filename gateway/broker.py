@@ -163,16 +163,21 @@ class Broker:
             message = replace(message, envelope=env)
         destinations = self.router.route(env)
         content_types: dict[str, str] = {}
-        mapped: dict[str, bytes] = {}  # with taken: each holds the text's marker (VerifiedMessage.taken)
+        # with taken: each holds the text's marker (VerifiedMessage.taken)
+        mapped: dict[tuple[str, tuple[str, ...] | None], bytes] = {}
         work: dict[tuple[int, Hashable], tuple[bytes, str]] = {}
         keys: dict[str, tuple[int, Hashable]] = {}
         for name in destinations:
             target = self.config.destinations[name].format
             target = env.format if target == "same" else target
-            if target not in mapped:
-                mapped[target] = self.mapper.map(content, env.format, target)
+            fields = self.config.destinations[name].fields
+            if (target, fields) not in mapped:
+                if fields is None:
+                    mapped[target, fields] = self.mapper.map(content, env.format, target)
+                else:
+                    mapped[target, fields] = self.mapper.map(content, env.format, target, fields=fields)
             content_types[name] = self.mapper.media_type(target)
-            body = mapped[target]
+            body = mapped[target, fields]
             keys[name] = key = (id(body), self.signer.profile_for(name))
             work.setdefault(key, (body, name))
         message = message.map(at=self.clock.now())

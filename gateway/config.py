@@ -745,6 +745,24 @@ class DestinationSettings(_Frozen):
     ``TH-ASW`` for destination ``TH``): a receipt, utilization, rejection or verification request about a
     certificate of origin delivered here is accepted only from it (``CO_NOTIFIER_MISMATCH`` from any other).
     None: the party named like the destination."""
+    fields: tuple[str, ...] | None = None
+    """The harmonized data elements this destination may see (data minimisation: paths of
+    :mod:`mappings.projection`, e.g. ``["permit.number", "goods.hs_code"]``): it receives only those, written in
+    its ``format``, whatever it is sent. None: the whole document. A document in pass-through XML cannot be cut
+    to them and is refused (``FORMAT_UNKNOWN``)."""
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            from mappings.projection import path_errors
+
+            if not value:
+                raise ValueError("name at least one data element (leave fields out for the whole document)")
+            errors = path_errors(value)
+            if errors:
+                raise ValueError("; ".join(errors))
+        return value
 
     @field_validator("adapter")
     @classmethod

@@ -394,8 +394,12 @@ class DocumentSigner:
 
 @runtime_checkable
 class Mapper(Protocol):
-    def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
-        """``raw`` converted from ``source_format`` to ``target_format``; ``FORMAT_UNKNOWN`` / ``VALIDATION_FAILED``."""
+    def map(
+        self, raw: bytes, source_format: str, target_format: str, *, fields: tuple[str, ...] | None = None
+    ) -> bytes:
+        """``raw`` converted from ``source_format`` to ``target_format``; ``FORMAT_UNKNOWN`` / ``VALIDATION_FAILED``.
+        With ``fields``, only those harmonized data elements (:func:`mappings.projection.project`), even when the
+        formats are the same; a document that is not in a mapped format cannot be projected (``FORMAT_UNKNOWN``)."""
         ...
 
     def media_type(self, format: str) -> str:
@@ -500,17 +504,34 @@ class RegistryMapper:
         except UnknownFormat as exc:
             raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
 
-    def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
+    def map(
+        self, raw: bytes, source_format: str, target_format: str, *, fields: tuple[str, ...] | None = None
+    ) -> bytes:
         from gateway.errors import UnknownFormat, ValidationFailed
         from mappings import rules
         from mappings.registry import get
 
+        if fields is not None and source_format in ("xml", "same"):
+            raise UnknownFormat(
+                "only some data elements of this document may be delivered, and a pass-through XML document cannot"
+                " be cut to them: submit it in a mapped format",
+                field="X-Format",
+            )
         if source_format == "xml" and target_format in ("xml", "same"):  # generic XML: passed through as submitted
             return raw
         try:
             source = get(source_format)
         except UnknownFormat as exc:
             raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
+        if fields is not None:
+            from mappings.projection import project
+
+            message = source.read(raw)
+            issues = rules.validate(message)
+            if issues:
+                raise ValidationFailed(issues)
+            target = source if target_format == "same" else get(target_format)
+            return target.emit(project(message, fields))
         if target_format in (source_format, "same"):
             # A procedure the format does not model yet (MESSAGE_TYPE_UNKNOWN: a VNSW envelope of one of
             # the ~250 procedures without a mapping module) still passes through as submitted; every
@@ -569,12 +590,15 @@ class IdentityMapper:
     def certificate(self, raw: bytes, format: str) -> CertificateAct | None:
         return None
 
-    def map(self, raw: bytes, source_format: str, target_format: str) -> bytes:
-        if target_format not in (source_format, "same"):
+    def map(
+        self, raw: bytes, source_format: str, target_format: str, *, fields: tuple[str, ...] | None = None
+    ) -> bytes:
+        if target_format not in (source_format, "same") or fields is not None:
             from gateway.errors import UnknownFormat
 
             raise UnknownFormat(
-                f"no mapping from {source_format} to {target_format} (only the identity mapper is configured)",
+                f"no mapping from {source_format} to {target_format}"
+                f"{' of some data elements' if fields is not None else ''} (only the identity mapper is configured)",
                 field="format",
             )
         return raw
