@@ -53,6 +53,17 @@ __all__ = [
     "CustomsResponseStatus",
     "CustomsResponse",
     "DeclarationCancellation",
+    "ShipParticulars",
+    "Voyage",
+    "IdentityDocument",
+    "Person",
+    "DangerousGoodsItem",
+    "StoresItem",
+    "CrewEffect",
+    "HealthDeclaration",
+    "ShipCall",
+    "ShipCallAnswer",
+    "ShipCallDecision",
     "TradeMessage",
     "wco_id",
 ]
@@ -438,6 +449,174 @@ class DeclarationCancellation(_Frozen):
     cancelled_at: dt.datetime | None = F("When the exporting customs cancelled the declaration.")
 
 
+class ShipParticulars(_Frozen):
+    """The ship of a ship call (IMO FAL form 1, general declaration: boxes 1-5 and the tonnages)."""
+
+    imo_number: str | None = F(
+        "IMO ship identification number (7 digits, without the 'IMO' prefix).", pattern=r"^[0-9]{7}$"
+    )
+    call_sign: str | None = F("Radio call sign of the ship.", max_length=35)
+    name: str | None = F("Name of the ship.", max_length=255)
+    flag: str | None = F("Flag state of the ship, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    gross_tonnage: Decimal | None = F("Gross tonnage.", ge=0)
+    net_tonnage: Decimal | None = F("Net tonnage.", ge=0)
+    ship_type: str | None = F("Type of ship (native ship-type code).", max_length=35)
+    mmsi: str | None = F("Maritime Mobile Service Identity (9 digits).", pattern=r"^[0-9]{9}$")
+    master: str | None = F("Name of the master.", max_length=255)
+    registry_certificate: str | None = F("Number of the certificate of registry.", max_length=50)
+    registry_port: str | None = F("Port of registry as written on the certificate of registry.", max_length=255)
+    registry_date: dt.date | None = F("Date of the certificate of registry.")
+    length_overall: Decimal | None = F("Length overall, metres.", ge=0)
+    breadth: Decimal | None = F("Breadth, metres.", ge=0)
+    deadweight: Decimal | None = F("Deadweight, tonnes.", ge=0)
+    owner: Party | None = F("Shipowner.")
+
+
+class Voyage(_Frozen):
+    """The voyage of a ship call: where and when the ship arrives and leaves (FAL form 1)."""
+
+    voyage_number: str | None = F("Voyage number.", max_length=35)
+    arrival: bool | None = F("True for the arrival of the ship, False for its departure.")
+    port_of_call: str | None = F("Port of arrival or departure, UN/LOCODE.", code_list="UNLOCODE")
+    eta: dt.datetime | None = F("Estimated (or actual) time of arrival.")
+    etd: dt.datetime | None = F("Estimated (or actual) time of departure.")
+    last_port: str | None = F("Last port of call, UN/LOCODE.", code_list="UNLOCODE")
+    next_port: str | None = F("Next port of call, UN/LOCODE.", code_list="UNLOCODE")
+    berth: str | None = F("Berth, wharf or anchorage of the ship in port (native code).", max_length=50)
+    purpose_of_call: str | None = F("Purpose of the call (native purpose code).", max_length=35)
+    previous_ports: tuple[str, ...] = F(
+        "Ports called before the last port, UN/LOCODE.", code_list="UNLOCODE", default=()
+    )
+    subsequent_ports: tuple[str, ...] = F(
+        "Ports to be called after the next port, UN/LOCODE.", code_list="UNLOCODE", default=()
+    )
+
+
+class IdentityDocument(_Frozen):
+    """An identity or travel document of a person on board (passport, seafarer's identity document)."""
+
+    type: str | None = F("Type of the document (native code: passport, seafarer's book, ...).", max_length=35)
+    number: str | None = F("Number of the document.", max_length=35)
+    issuing_state: str | None = F("State that issued the document, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    expiry_date: dt.date | None = F("Date the document expires.")
+
+
+class Person(_Frozen):
+    """A person on board: a crew member (FAL form 5) or a passenger (FAL form 6)."""
+
+    family_name: str | None = F("Family name.", max_length=255)
+    given_names: str | None = F("Given names.", max_length=255)
+    nationality: str | None = F("Nationality, ISO 3166-1 alpha-2.", code_list="ISO3166")
+    date_of_birth: dt.date | None = F("Date of birth.")
+    place_of_birth: str | None = F("Place of birth.", max_length=255)
+    gender: str | None = F("Gender (M, F or X).", max_length=10)
+    rank_or_rating: str | None = F("Rank or rating of a crew member (native code).", max_length=35)
+    identity_document: IdentityDocument | None = F("Identity or travel document.")
+    port_of_embarkation: str | None = F("Port where the passenger embarked, UN/LOCODE.", code_list="UNLOCODE")
+    port_of_disembarkation: str | None = F("Port where the passenger disembarks, UN/LOCODE.", code_list="UNLOCODE")
+    transit: bool | None = F("True for a passenger in transit.")
+
+
+class DangerousGoodsItem(_Frozen):
+    """One item of the dangerous goods manifest (FAL form 7)."""
+
+    un_number: str | None = F("UN number of the substance (4 digits).", pattern=r"^[0-9]{4}$")
+    proper_shipping_name: str | None = F("Proper shipping name.", max_length=500)
+    imo_class: str | None = F("IMDG class or division (1.1 to 9).", max_length=10)
+    packing_group: str | None = F("Packing group (I, II or III).", max_length=5)
+    quantity: Quantity | None = F("Quantity (gross mass or volume) of the item.")
+    stowage: str | None = F("Stowage position on board.", max_length=255)
+    reference: str | None = F("Booking or reference number of the item.", max_length=50)
+    marks: str | None = F("Marks and numbers of the container or packages.", max_length=512)
+    package_count: int | None = F("Number of packages.", ge=0)
+    package_type: str | None = F("Kind of packages.", max_length=255)
+    subsidiary_risk: str | None = F("Subsidiary risk class.", max_length=35)
+    flash_point: str | None = F("Flash point (degrees Celsius, as written).", max_length=35)
+    marine_pollutant: bool | None = F("True when the item is a marine pollutant.")
+    ems: str | None = F("Emergency schedule (EmS) numbers.", max_length=35)
+
+
+class StoresItem(_Frozen):
+    """One article of the ship's stores declaration (FAL form 3)."""
+
+    name: str | None = F("Name of the article.", max_length=255)
+    quantity: Quantity | None = F("Quantity of the article.")
+    location: str | None = F("Location on board.", max_length=255)
+    use: str | None = F("Official use on board.", max_length=255)
+
+
+class CrewEffect(_Frozen):
+    """Effects of one crew member that are dutiable or subject to restrictions (FAL form 4)."""
+
+    crew_member: str | None = F(
+        "Name of the crew member: the family name when given_names is set, else the full name.", max_length=500
+    )
+    given_names: str | None = F("Given names of the crew member.", max_length=255)
+    rank_or_rating: str | None = F("Rank or rating of the crew member (native code).", max_length=35)
+    description: str | None = F("Description of the effects.", max_length=1000)
+    quantity: Quantity | None = F("Quantity of the effects.")
+
+
+class HealthDeclaration(_Frozen):
+    """The maritime declaration of health (IHR 2005, annex 8) in the parts the health quarantine decides on."""
+
+    ill_persons: int | None = F("Number of persons ill on board during the voyage.", ge=0)
+    deaths: int | None = F("Number of persons who died on board during the voyage.", ge=0)
+    suspected_infectious: bool | None = F("True when an illness on board is suspected to be infectious.")
+    sanitation_certificate_number: str | None = F(
+        "Ship sanitation control (exemption) certificate number.", max_length=50
+    )
+    sanitation_certificate_expiry: dt.date | None = F("Expiry of the ship sanitation certificate.")
+    sanitation_certificate_place: str | None = F("Where the ship sanitation certificate was issued.", max_length=255)
+    last_ports_visited: tuple[str, ...] = F(
+        "Ports visited within the last 30 days, UN/LOCODE.", code_list="UNLOCODE", default=()
+    )
+    remarks: str | None = F("Remarks (reports on the ill, the dead, the sanitary measures).", max_length=5000)
+
+
+class ShipCall(_Frozen):
+    """One call of a ship at a port: everything the IMO FAL forms carry, declared once by the shipping agent."""
+
+    reference: str | None = F("Identifier of the call given by the agent or the port.", max_length=50)
+    amends: str | None = F("Reference of the call this declaration amends.", max_length=50)
+    ship: ShipParticulars | None = F("The ship.")
+    voyage: Voyage | None = F("The voyage: port of call, times, last and next ports.")
+    crew: tuple[Person, ...] = F("Crew list (FAL form 5).", default=())
+    passengers: tuple[Person, ...] = F("Passenger list (FAL form 6).", default=())
+    dangerous_goods: tuple[DangerousGoodsItem, ...] = F("Dangerous goods manifest (FAL form 7).", default=())
+    stores: tuple[StoresItem, ...] = F("Ship's stores declaration (FAL form 3).", default=())
+    crew_effects: tuple[CrewEffect, ...] = F("Crew's effects declaration (FAL form 4).", default=())
+    health: HealthDeclaration | None = F("Maritime declaration of health.")
+    cargo_summary: str | None = F("Brief description of the cargo (FAL form 1).", max_length=2000)
+    agent: Party | None = F("The shipping agent who declares the call on the shipowner's behalf.")
+    animals_on_board: str | None = F("Animals on board, as declared for the animal quarantine.", max_length=2000)
+    plants_on_board: str | None = F(
+        "Plants and plant products on board, as declared for the plant quarantine.", max_length=2000
+    )
+    crew_count: int | None = F("Number of crew as declared (FAL form 1), when the crew list is not carried.", ge=0)
+    passenger_count: int | None = F(
+        "Number of passengers as declared (FAL form 1), when the passenger list is not carried.", ge=0
+    )
+
+
+class ShipCallAnswer(enum.StrEnum):
+    """An agency's answer to a ship call."""
+
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_CONDITIONS = "accepted_with_conditions"
+    REFUSED = "refused"
+
+
+class ShipCallDecision(_Frozen):
+    """One agency's decision on a ship call (port entry, clearance), correlated to the call by its reference."""
+
+    call: str | None = F("Reference of the ship call (the version of it) decided on.", max_length=50)
+    answer: ShipCallAnswer | None = F("The decision: accepted, accepted with conditions, or refused.")
+    reasons: tuple[str, ...] = F("Why the call was refused (one reason per item).", default=())
+    conditions: tuple[str, ...] = F("The conditions of an acceptance with conditions.", default=())
+    decided_at: dt.datetime | None = F("When the agency decided.")
+
+
 class TradeMessage(_Frozen):
     """One harmonized message: the routing envelope, the document and every data element it carries."""
 
@@ -456,3 +635,5 @@ class TradeMessage(_Frozen):
     customs_response: CustomsResponse | None = F("The importing customs' answer to an export declaration.")
     cancellation: DeclarationCancellation | None = F("Cancellation of an export declaration.")
     certificate_notice: CertificateNotice | None = F("A notification about an issued certificate of origin.")
+    ship_call: ShipCall | None = F("A ship call: the ship, its voyage and the FAL declarations.")
+    ship_call_decision: ShipCallDecision | None = F("An agency's decision on a ship call.")

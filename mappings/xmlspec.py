@@ -156,6 +156,8 @@ class Leaf:
     """(path, value) pairs also set when the leaf is read (implied values such as a unit the format leaves out)."""
     emit_only: bool = False
     """Written but never read (a derived native element, e.g. a unit name next to its unit code)."""
+    blank: bool = False
+    """Written empty when there is no value (the native XSD requires the element but accepts it empty)."""
     doc: str = ""
 
 
@@ -171,6 +173,9 @@ class Group:
     path: str | None = None
     many: bool = False
     required: bool = False
+    when: str | None = None
+    """A path (in the group's parent context) that must hold a value for the group to be written at all: a native
+    section that stands for one part of the message (a crew list only when there is a crew)."""
     doc: str = ""
 
 
@@ -356,6 +361,8 @@ def _has_content(node: Node, ctx: Any) -> bool:
         if node.const is not None or not node.path:
             return False
         return not _empty(get_path(ctx, node.path))
+    if node.when is not None and _empty(get_path(ctx, node.when)):
+        return False
     if node.many:
         return not _empty(get_path(ctx, node.path or ""))
     sub = get_path(ctx, node.path) if node.path else ctx
@@ -376,6 +383,8 @@ def write(
     for node in group.children:
         if isinstance(node, Leaf):
             _write_leaf(node, ctx, parent, issues, where)
+            continue
+        if node.when is not None and _empty(get_path(ctx, node.when)):
             continue
         if node.many:
             items = get_path(ctx, node.path or "") or []
@@ -412,6 +421,8 @@ def _write_leaf(node: Leaf, ctx: Any, parent: etree._Element, issues: list[Valid
                         f"{_local(node.tag)} is required by the native format",
                     )
                 )
+            elif node.blank:
+                etree.SubElement(parent, node.tag)
             return
         text = node.codec.write(value)
     el = etree.SubElement(parent, node.tag)

@@ -8,6 +8,8 @@ and each (procedure, type, function) is a :class:`VnswMessage` declared in a pro
 * :mod:`mappings.vnsw.mard_bnnptnt0600011`: MARD animal quarantine (registration 10/01, quarantine result
   12/05-07, quarantine dispatch 16/12 and 16/14);
 * :mod:`mappings.vnsw.mard_bnn0300003`: MARD pesticide import licence (licence 20/18);
+* :mod:`mappings.vnsw.mot_maritime`: MOT ship entry and exit (documentType 1 and 2: the FAL declarations,
+  types 30 and 50-58, and the whole ship call, type 99; functions 01 and 02);
 * this module: the synchronous acknowledgement (function 99, ``Content/ReceiveDate``) and error list
   (function 00, ``Content/ErrorList/Error``) of any procedure.
 
@@ -206,6 +208,7 @@ _MESSAGES: dict[tuple[str, str, str], VnswMessage] = {}
 PROCEDURE_MODULES: tuple[str, ...] = (
     "mappings.vnsw.mard_bnnptnt0600011",
     "mappings.vnsw.mard_bnn0300003",
+    "mappings.vnsw.mot_maritime",
 )
 """Built-in procedure modules; each calls :func:`register_message` on import."""
 
