@@ -21,7 +21,8 @@ included) + 1 sign of the TH delivery (RSA-2048, template, serialize) + 2 receip
 included). The floor is exactly that with raw python-xmlsec on one core, keys pre-loaded, no policy or trust,
 measured **before and after every case** (peak, then latency): ``floor_us.before`` / ``after`` / ``spread``.
 
-**Gateway CPU** is user+system CPU of the ``nswgw serve`` process (``/proc/PID/stat``, all its threads) from the
+**Gateway CPU** is user+system CPU of the ``nswgw serve`` process (``/proc/PID/stat``, all its threads, and its
+intake worker processes, ``--intake-processes``) from the
 client's first send to the moment the store holds every receipt of the case, ÷ messages. The benchmark adds
 nothing to the gateway process: completion is read from the store (read-only SQLite connection, or PostgreSQL)
 by this orchestrating process.
@@ -36,6 +37,7 @@ JSON schema (``--json``; ``run_suite.py`` stores the same object as ``full_path`
     {
       "schema": "nswgw-full-path/1",
       "store": "sqlite" | "postgresql", "synchronous": "FULL" | null,
+      "intake_processes": int,               # [gateway] intake_processes of the node (0: threads)
       "document_bytes": int,                 # the signed submission
       "delivery_bytes": {"TH": int, "CUSTOMS": int},
       "crypto_per_message": {"submission_verify": 1, "delivery_sign": 1, "receipt_verify": 2},
@@ -383,7 +385,24 @@ class StoreProbe:
 # ---------------------------------------------------------------------------- orchestration
 
 
-def write_config(directory: Path, pki: Any, store: str, dsn: str | None, ports: dict[str, int]) -> Path:
+def gateway_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of the gateway process ``pid`` and of its live child processes (the intake workers
+    of ``[gateway] intake_processes``)."""
+    total = cpu_seconds(pid)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != pid:
+            try:
+                stat = (d / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    total += cpu_seconds(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    return total
+
+
+def write_config(
+    directory: Path, pki: Any, store: str, dsn: str | None, ports: dict[str, int], intake_processes: int | None = None
+) -> Path:
     if store == "sqlite":
         store_section = f'url = "sqlite:///{directory / "gateway.db"}"\nsynchronous = "FULL"'
     else:
@@ -410,6 +429,7 @@ verification = "signature"
 signing = "on"
 poll_interval = 0.5
 lease_seconds = 30
+{"" if intake_processes is None else f"intake_processes = {intake_processes}"}
 [store]
 {store_section}
 [[signing.keys]]
@@ -470,7 +490,7 @@ async def _run_client(
     assert proc.stdin is not None and proc.stdout is not None
     if (await asyncio.to_thread(proc.stdout.readline)).strip() != "ready":
         raise SystemExit(f"client did not start: {(directory / 'client.log').read_text()[-3000:]}")
-    cpu0 = cpu_seconds(gateway_pid)
+    cpu0 = gateway_cpu_seconds(gateway_pid)
     proc.stdin.write("go\n")
     proc.stdin.flush()
     out, _ = await asyncio.to_thread(proc.communicate)
@@ -514,7 +534,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if not line.isdigit():
                 raise SystemExit(f"partner {name} did not start: {(directory / 'partner.log').read_text()[-3000:]}")
             ports[name] = int(line)
-        config = write_config(directory, pki, args.store, dsn, ports)
+        config = write_config(directory, pki, args.store, dsn, ports, args.intake_processes)
         port = free_port()
         log = directory / "gateway.log"
         with log.open("ab") as out:
@@ -534,7 +554,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         peak = await _run_client(directory, port, gateway.pid, peak_docs, "peak", args.concurrency, 0)
         done += 2 * len(peak_docs)
         await probe.wait_delivered(done)
-        peak_cpu = cpu_seconds(gateway.pid) - peak["cpu0"]
+        peak_cpu = gateway_cpu_seconds(gateway.pid) - peak["cpu0"]
         floor_after = floor.measure()
         times = await probe.receipt_times()
         peak_end = max(max(times[gid].values()) for gid, _, _ in peak["sent"])
@@ -545,7 +565,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         lat = await _run_client(directory, port, gateway.pid, lat_docs, "latency", args.concurrency, rate)
         done += 2 * len(lat_docs)
         await probe.wait_delivered(done)
-        lat_cpu = cpu_seconds(gateway.pid) - lat["cpu0"]
+        lat_cpu = gateway_cpu_seconds(gateway.pid) - lat["cpu0"]
         floor_after_latency = floor.measure()
         times = await probe.receipt_times()
         latencies = sorted(max(times[gid].values()) - scheduled for gid, scheduled, _ in lat["sent"])
@@ -563,10 +583,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(directory, ignore_errors=True)
     mean = (floor_before + floor_after) / 2
     cpu_ms = peak_cpu / len(peak_docs) * 1000
+    from gateway.config import GatewaySettings
+
+    intake_processes = GatewaySettings().intake_processes if args.intake_processes is None else args.intake_processes
     return {
         "schema": SCHEMA,
         "store": args.store,
         "synchronous": "FULL" if args.store == "sqlite" else None,
+        "intake_processes": intake_processes,
         "document_bytes": len(docs[0]),
         "delivery_bytes": floor.delivery_bytes,
         "crypto_per_message": {"submission_verify": 1, "delivery_sign": 1, "receipt_verify": 2},
@@ -623,28 +647,35 @@ def table_lines(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def readme_rows(r: dict[str, Any]) -> list[str]:
-    """The README table (between the full-path markers) for one result of the schema."""
-    f, p, lat = r["floor_us"], r["peak"], r["latency"]
-    return [
-        "| store | msg/s | gateway CPU ms/msg | floor µs before / after (spread) | CPU ÷ floor | msg/s × floor "
-        "| p50 / p99 at rate | load average before → after |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {'SQLite ' + r['synchronous'] if r['store'] == 'sqlite' else 'PostgreSQL'} | {p['msg_per_s']} "
-        f"| {p['gateway_cpu_ms_per_msg']} | {f['before']} / {f['after']} ({f['spread'] * 100:.1f} %) "
-        f"| {r['ratio_cpu_to_floor']} | {r['cores_of_crypto']} "
-        f"| {lat['p50_ms']} / {lat['p99_ms']} ms at {lat['rate_msg_per_s']} msg/s ({lat['samples']} samples) "
-        f"| {' '.join(map(str, r['load_average']['before']))} → {' '.join(map(str, r['load_average']['after']))} |",
+def readme_rows(results: list[dict[str, Any]]) -> list[str]:
+    """The README table (between the full-path markers): one row per result of the schema, in order."""
+    rows = [
+        "| store | intake | document | msg/s | gateway CPU ms/msg | floor µs before / after (spread) | CPU ÷ floor "
+        "| msg/s × floor | p50 / p99 at rate | load average before → after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    for r in results:
+        f, p, lat = r["floor_us"], r["peak"], r["latency"]
+        processes = r.get("intake_processes", 0)
+        rows.append(
+            f"| {'SQLite ' + r['synchronous'] if r['store'] == 'sqlite' else 'PostgreSQL'} "
+            f"| {f'{processes} processes' if processes else 'threads'} | {r['document_bytes'] / 1024:.1f} KB "
+            f"| {p['msg_per_s']} | {p['gateway_cpu_ms_per_msg']} "
+            f"| {f['before']} / {f['after']} ({f['spread'] * 100:.1f} %) "
+            f"| {r['ratio_cpu_to_floor']} | {r['cores_of_crypto']} "
+            f"| {lat['p50_ms']} / {lat['p99_ms']} ms at {lat['rate_msg_per_s']} msg/s ({lat['samples']} samples) "
+            f"| {' '.join(map(str, r['load_average']['before']))} → {' '.join(map(str, r['load_average']['after']))} |"
+        )
+    return rows
 
 
-def update_readme(r: dict[str, Any], readme: Path = ROOT / "README.md") -> bool:
+def update_readme(results: list[dict[str, Any]], readme: Path = ROOT / "README.md") -> bool:
     """Replace the rows between the full-path markers of ``readme``; False when the markers are missing."""
     text = readme.read_text()
     start, end = text.find(README_BEGIN), text.find(README_END)
     if start < 0 or end < start:
         return False
-    rows = "\n".join(readme_rows(r))
+    rows = "\n".join(readme_rows(results))
     readme.write_text(text[: start + len(README_BEGIN)] + "\n" + rows + "\n" + text[end:])
     return True
 
@@ -657,6 +688,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=32, help="submissions in flight in the peak run")
     p.add_argument("--size", type=int, default=8192, help="approximate size of the signed submission in bytes")
     p.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    p.add_argument(
+        "--intake-processes",
+        type=int,
+        default=None,
+        help="[gateway] intake_processes of the node (default: the gateway's default)",
+    )
     p.add_argument("--dsn", default=os.environ.get("NSWGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     p.add_argument("--workdir", default=None, help="keep the store, configuration and logs here")
     p.add_argument(
@@ -707,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(suite.read_text()) if suite.exists() else {}
         report["full_path"] = result
         suite.write_text(json.dumps(report, indent=2) + "\n")
-    if args.readme and not update_readme(result):
+    if args.readme and not update_readme([result]):
         raise SystemExit(f"README.md has no {README_BEGIN} ... {README_END} block")
     return 0
 

@@ -612,6 +612,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 dsn=args.dsn,
                 workdir=None,
                 store_dsn=None,
+                intake_processes=None,
             )
         )
         print(f"  done: full path: {full_path['peak']['msg_per_s']} msg/s", file=sys.stderr, flush=True)

@@ -40,6 +40,8 @@ Operations (JSON; instants are RFC 3339 UTC strings; every error is coded like t
   (:meth:`gateway.events.Event.to_dict`); a ``: keepalive`` comment after :data:`EVENTS_KEEPALIVE` quiet seconds;
   ``event: dropped`` (``{"dropped": N, "total": M}``) before the next event when this stream fell more than
   :data:`EVENTS_BUFFER` events behind and lost the oldest. The stream ends when the gateway stops.
+* ``GET /v1/admin/disclosures?destination=&subscription=&message=&since=&until=&limit=&cursor=``: the deliveries
+  that carried only some data elements of a message, with their legal basis (:mod:`gateway.disclosures_api`).
 
 ``read`` operators may call the ``GET`` operations, ``act`` operators also the ``POST`` ones
 (``AUTH_FORBIDDEN`` otherwise). Every action (a replay, a reload, a refused reload too) is written to the
@@ -65,6 +67,7 @@ from pydantic import Field, ValidationError
 
 from gateway.actions import reload_action, replay
 from gateway.config import Config, load_config
+from gateway.disclosures_api import disclosure_paths, disclosure_routes
 from gateway.errors import (
     ConfigError,
     MessageNotFound,
@@ -122,9 +125,9 @@ OPERATOR: web.RequestKey[str] = web.RequestKey("operator", str)
 """The name of the ``[operators.NAME]`` a ``/v1/admin/`` request authenticated as."""
 
 _PERCENTILES = (0.5, 0.95, 0.99)
-RELOADABLE = frozenset({"parties", "routes", "document_types", "operators"})
+RELOADABLE = frozenset({"parties", "routes", "document_types", "operators", "subscriptions"})
 """The sections a reload applies without a restart (parties with their tokens and trust, routes, the document
-types they name, operators); a change anywhere else is ``RELOAD_REFUSED`` naming the keys."""
+types they name, operators, subscriptions); a change anywhere else is ``RELOAD_REFUSED`` naming the keys."""
 EVENTS_KEEPALIVE = 15.0
 """Seconds without an event after which ``GET /v1/admin/events`` writes a ``: keepalive`` comment, so proxies
 keep an idle stream open and the gateway notices a client that went away."""
@@ -639,6 +642,7 @@ async def reload(gateway: Gateway, operator: str) -> ReloadResult:
         "routes": fresh.routes,
         "document_types": fresh.document_types,
         "operators": fresh.operators,
+        "subscriptions": fresh.subscriptions,
     }
     updated: Config = running.model_copy(update=sections)
     gateway.reconfigure(updated)
@@ -843,6 +847,7 @@ def admin_routes(gateway: Gateway) -> list[web.RouteDef]:
         web.get("/v1/admin/origin-certificates/{country}/{number}", origin_certificate),
         web.get("/v1/admin/events", events),
         *reference_routes(gateway, _require),
+        *disclosure_routes(gateway, _require),
     ]
 
 
@@ -888,9 +893,10 @@ def admin_paths() -> dict[str, Any]:
     }
     return {
         **reference_paths(),
+        **disclosure_paths(),
         "/v1/admin/reload": {
             "post": {
-                "summary": "Operator (act): reload parties, routes, document types and operators from the file",
+                "summary": "Operator (act): reload parties, routes, document types, operators and subscriptions",
                 "operationId": "adminReload",
                 "tags": ["operator"],
                 "responses": {

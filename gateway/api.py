@@ -16,6 +16,8 @@ Endpoints:
   ``{"error": {...}, "ack": {...}}``.
 * ``GET /v1/messages/{id}``: state, deliveries and timestamped history.
 * ``GET /v1/messages?document_type=&state=&conversation=&reference=&since=&until=&limit=``.
+* ``GET /v1/ship-calls/{reference}`` (the call's agent and agencies; operators at ``/v1/admin/ship-calls/...``):
+  a ship call's overall status, each agency's answer and the history (:mod:`gateway.shipcalls_api`).
 * ``GET /healthz``, ``GET /readyz`` (the store's checks, each ``ok`` or ``failed: ...``, 503 ``not ready`` when
   one failed; with the security defaults the configuration weakens), ``GET /metrics``
   (:mod:`gateway.metrics`: text format 0.0.4 or OpenMetrics by ``Accept``; outbox gauges and readiness counted at
@@ -73,6 +75,7 @@ from gateway.errors import (
     XmlTooLarge,
 )
 from gateway.events import Event, EventBus
+from gateway.intake_pool import ProcessIntake
 from gateway.metrics import Metrics, OutboxGauges
 from gateway.model import PartyId, State, SubmissionEnvelope
 from gateway.openapi import build_document, undocumented_operations
@@ -511,6 +514,20 @@ def _redacted(url: str) -> str:
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{where}"
 
 
+def registry_routes(gateway: Gateway) -> list[web.RouteDef]:
+    """The registry API's routes (:mod:`gateway.registry_api`)."""
+    from gateway.registry_api import registry_routes as routes
+
+    return routes(gateway)
+
+
+def ship_call_routes(gateway: Gateway) -> list[web.RouteDef]:
+    """The ship-call view's routes (:mod:`gateway.shipcalls_api`)."""
+    from gateway.shipcalls_api import ship_call_routes as routes
+
+    return routes(gateway)
+
+
 def build_app(gateway: Gateway) -> web.Application:
     settings = gateway.config.gateway
     app = web.Application(
@@ -528,6 +545,8 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/v1/messages", _search)
     app.router.add_get("/v1/messages/{id}", _get)
     app.router.add_get("/v1/certificates/{issuing_country}/{number}", _certificate)
+    app.add_routes(registry_routes(gateway))
+    app.add_routes(ship_call_routes(gateway))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -582,6 +601,7 @@ class Gateway:
             failure="could not announce the expiring certificates",
         )
         self.store = store or store_from_settings(config.store)
+        built_intake = verifier is None and mapper is None and signer is None  # a pool's workers build their own
         mapper = mapper or RegistryMapper()
         given = dict(adapters or {})
         self.engine = DeliveryEngine(
@@ -619,6 +639,17 @@ class Gateway:
         )
         self.references = ReferenceData(self.store, self.events, self.clock)
         """The policy reference lists, their versions kept in memory (see :mod:`gateway.reference`)."""
+        processes = config.gateway.intake_processes
+        intake = (
+            ProcessIntake(
+                config,
+                processes,
+                references=lambda: (self.references.head, self.references.versions),
+                now=self.clock.now,
+            )
+            if processes and built_intake
+            else None
+        )
         self.broker = Broker(
             config,
             self.store,
@@ -631,6 +662,7 @@ class Gateway:
             on_accepted=self.engine.wake,
             intake_gate=self.timestamping.check_intake,
             references=self.references,
+            intake=intake,
         )
         self.serve_http = serve_http
         self.listener: Listener | None = None
@@ -656,6 +688,28 @@ class Gateway:
         ``--port`` apply on top): what ``POST /v1/admin/reload`` and SIGHUP read again and compare with."""
         self._own_verifier = verifier is None
         self._started = False
+
+    @staticmethod
+    def intake_broker(config: Config, *, clock: Clock) -> tuple[Broker, ReferenceData]:
+        """The broker of an intake worker process (``[gateway] intake_processes``) and its reference data, built
+        from ``config`` as this gateway builds its own: configured verifier, mapper and signer. Its store is never
+        opened (a worker runs only the verification, mapping and signing of a submission); the gateway process
+        sends the reference versions in force with each submission."""
+        store = store_from_settings(config.store)
+        references = ReferenceData(store, EventBus(), clock)
+        broker = Broker(
+            config,
+            store,
+            verifier=build_verifier(config),
+            mapper=RegistryMapper(),
+            signer=build_signer(config),
+            clock=clock,
+            metrics=Metrics(version=__version__, destinations=config.destinations),
+            events=references.events,
+            on_accepted=lambda destinations: None,
+            references=references,
+        )
+        return broker, references
 
     def reconfigure(self, config: Config) -> None:
         """Run with ``config`` from now on: a configuration whose ``parties``, ``routes``, ``document_types`` or
@@ -760,6 +814,8 @@ class Gateway:
             if self.archiver is not None:
                 self.archiver.start()
             await self.store.recover(now=self.clock.now())
+            await self.references.refresh()  # versions stored from now on are announced (gateway.reference)
+            await self.broker.intake.start()
             await self.engine.start()
             for endpoint in self.inbound:
                 await endpoint.start(self.intake)
@@ -806,6 +862,7 @@ class Gateway:
             await self.timestamping.stop()
             await self.anchoring.stop()  # anchors the head the engine's last records left
         finally:
+            await self.broker.intake.stop()
             await self.store.close()
             if self._started:
                 self._started = False

@@ -20,7 +20,9 @@ older than ``[retention] default`` (and ``--before``), its action record with it
 the stored evidence base64), ``deliveries.jsonl`` (payload, receipt, attempts, error), ``history.jsonl`` (every
 transition), ``journal.jsonl`` (the pruned entries), ``operator_actions.jsonl`` (the record of each ``OPERATOR``
 entry, base64, byte for byte as stored; absent from bundles written before operator actions were journaled, and
-then not listed in their manifest), ``signer.pem`` (the gateway's signing certificate),
+then not listed in their manifest), ``disclosures.jsonl`` (the record of each ``DISCLOSED`` entry with its message
+and destination, base64; likewise absent from older bundles; the store keeps its disclosure rows for the operator's
+list, their entries pruned), ``signer.pem`` (the gateway's signing certificate),
 ``manifest.json`` (counts, time range, SHA-256 of every member above, the segment's first ``prev`` and last
 ``hash``, the previous bundle's manifest digest, gateway version) and ``manifest.sig`` (base64 signature of
 ``manifest.json`` by the gateway's signing key, the algorithm of its certificate). It is written to
@@ -49,8 +51,9 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway import __version__
 from gateway.config import Config
+from gateway.disclosures import DisclosureQuery
 from gateway.errors import ArchiveSignatureInvalid, ArchiveTampered, ConfigError, NswError
-from gateway.journal import ACCEPTED, GENESIS, OPERATOR, JournalEntry, payload_digest, verify_chain
+from gateway.journal import ACCEPTED, DISCLOSED, GENESIS, OPERATOR, JournalEntry, payload_digest, verify_chain
 from gateway.model import State
 from gateway.periodic import Periodic
 from gateway.store.base import JournalBase, Store
@@ -64,6 +67,9 @@ FORMAT = "nswgw-archive/1"
 MEMBERS = ("messages.jsonl", "deliveries.jsonl", "history.jsonl", "journal.jsonl", "signer.pem")
 ACTIONS = "operator_actions.jsonl"
 """The member with the operator actions' records: written in every bundle, checked when its manifest lists it."""
+DISCLOSURES = "disclosures.jsonl"
+"""The member with the disclosure records of the archived messages (the evidence of their ``DISCLOSED`` entries):
+written in every bundle, checked when its manifest lists it."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ async def _segment(
     while entries:
         counts: dict[str, int] = {}
         for e in entries:
-            if e.kind != OPERATOR:
+            if e.kind not in (OPERATOR, DISCLOSED):  # a disclosure's entry follows its ACCEPTED one in its commit
                 counts[e.message_id] = counts.get(e.message_id, 0) + 1
         incomplete: str | None = None
         for mid in counts:
@@ -270,6 +276,7 @@ async def archive(
         members, summary = await _members(store, message_ids)
         members["journal.jsonl"] = _jsonl(e.to_dict() for e in entries)
         members[ACTIONS], summary["operator_actions"] = await _actions(store, entries)
+        members[DISCLOSURES], summary["disclosures"] = await _disclosures(store, message_ids)
         members["signer.pem"] = signer.certificate.public_bytes(serialization.Encoding.PEM)
         manifest = {
             "format": FORMAT,
@@ -284,7 +291,7 @@ async def archive(
                 "last_hash": last.hash,
             },
             "previous_manifest_sha256": base.manifest_sha256 or None,
-            "members": {name: _sha(members[name]) for name in (*MEMBERS, ACTIONS)},
+            "members": {name: _sha(members[name]) for name in (*MEMBERS, ACTIONS, DISCLOSURES)},
             "signature": {"member": "manifest.sig", "algorithm": default_algorithm_for(signer.certificate).uri},
         }
         manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
@@ -304,6 +311,16 @@ async def _actions(store: Store, entries: Sequence[JournalEntry]) -> tuple[bytes
         chunk = ids[i : i + 500]
         held.update((a.id, a.record) for a in await store.operator_actions(ids=chunk, limit=len(chunk)))
     rows = [{"id": i, "record": _b64(held[i])} for i in ids if i in held]
+    return _jsonl(rows), len(rows)
+
+
+async def _disclosures(store: Store, message_ids: Sequence[str]) -> tuple[bytes, int]:
+    """The :data:`DISCLOSURES` member of the archived messages' disclosures, and how many."""
+    rows = []
+    for mid in message_ids:
+        for held in reversed(await store.disclosures(DisclosureQuery(message=mid, limit=1000))):
+            d = held.disclosure
+            rows.append({"message": d.message_id, "destination": d.destination, "record": _b64(d.record())})
     return _jsonl(rows), len(rows)
 
 
@@ -363,7 +380,7 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
     # every member against its digest, nothing extra
     listed_raw = manifest.get("members")
     listed: dict[str, Any] = listed_raw if isinstance(listed_raw, dict) else {}
-    expected = (*MEMBERS, ACTIONS) if ACTIONS in listed else MEMBERS
+    expected = (*MEMBERS, *(name for name in (ACTIONS, DISCLOSURES) if name in listed))
     for name in expected:
         data = members.get(name)
         if data is None:
@@ -380,6 +397,10 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
         records = {
             str(r["id"]): base64.b64decode(r["record"])
             for r in (json.loads(line) for line in members.get(ACTIONS, b"").splitlines() if line.strip())
+        }
+        disclosed = {
+            (str(r["message"]), str(r["destination"])): base64.b64decode(r["record"])
+            for r in (json.loads(line) for line in members.get(DISCLOSURES, b"").splitlines() if line.strip())
         }
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(_tampered(path, "journal.jsonl", f"unreadable: {exc}"))
@@ -401,6 +422,9 @@ def _check_one(path: Path, trust: Sequence[x509.Certificate]) -> _Bundle:
         elif e.kind == OPERATOR:
             evidence = records.get(e.message_id)
             member = ACTIONS
+        elif e.kind == DISCLOSED:
+            evidence = disclosed.get((e.message_id, str(e.destination)))
+            member = DISCLOSURES
         else:
             d = sent.get((e.message_id, e.destination))
             evidence = None

@@ -136,11 +136,12 @@ class Anchoring:
                 await self.anchor_now()
 
     async def anchor_now(self) -> Anchor | None:
-        """Anchor the current head if it moved since the last anchor; the newest anchor."""
+        """Anchor the current head if it moved on since the last anchor; the newest anchor. A head behind the newest
+        anchor (entries cut off the end) is never anchored: the anchor that proves the cut stays the newest."""
         if self.path is None:
             return None
         head = await self.store.journal_head()
-        if head is not None and (self.newest is None or head.seq != self.newest.seq):
+        if head is not None and (self.newest is None or head.seq > self.newest.seq):
             self._append((head.seq, head.hash))
         return self.newest
 

@@ -23,7 +23,22 @@ a certificate the gateway did not carry (or, from its non-issuer, an amendment, 
 answer) is refused with ``CO_UNKNOWN`` naming the element, and nothing is stored. The importing side's
 notifications (received, utilized, rejected, verification request) are taken only from a party answering for a
 destination the certificate was routed to (``destinations.NAME.party``, else the party named like it); from any
-other, ``CO_NOTIFIER_MISMATCH`` naming the element, and nothing is stored.
+other, ``CO_NOTIFIER_MISMATCH`` naming the element, and nothing is stored. Likewise the policy-list version a
+``reference.list`` document publishes (:func:`gateway.reference.message_version`) is stored by
+:meth:`Store.accept` with the message, and announced once it is committed.
+
+What an accepted document does to the registry of issued documents (:meth:`Mapper.issued`: issues, amends or
+cancels a permit, licence or certificate; a customs ``registry.utilization`` report, only from a party with the
+``utilize`` registry role, else ``AUTH_FORBIDDEN``) is recorded by :meth:`Store.accept` in the same transaction; a
+draw beyond a document's remaining quantity (``REGISTRY_QUANTITY_EXCEEDED``) or on an unknown, cancelled or expired
+one is refused with its code (:mod:`gateway.registry`), and nothing is stored.
+
+What a ship-call document does to its call (a declaration, an amendment, an agency's decision:
+:mod:`gateway.shipcalls`) is planned from the call as stored and recorded by :meth:`Store.accept` in the same
+transaction, planned again while another change of the call commits first; an amendment keeps only the deliveries
+to the agencies whose part changed, and a change of the overall status adds the agent's notification. A decision on
+an unknown call, from a party that is none of its agencies, or on a superseded version is refused with its
+``SHIP_CALL_*`` code, and nothing is stored.
 
 What a submission declares must be what its verified content says, for every entry point and format: the
 document type by its ``[document_types.NAME]`` rule (:meth:`Mapper.kind`; ``DOCUMENT_TYPE_MISMATCH``, stored
@@ -47,10 +62,11 @@ the whole), so an oversized or unparseable document does not cost its size in th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
+from typing import Any
 
+from gateway import subscriptions
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import (
@@ -63,19 +79,37 @@ from gateway.errors import (
     DuplicateContent,
     IdentityMismatch,
     NotAuthorized,
+    ReferenceListNotOwner,
+    RegistryRefusal,
     RequestInvalid,
+    StoreContended,
 )
 from gateway.events import Event, EventBus
+from gateway.intake_pool import IntakeRunner, ThreadIntake
 from gateway.metrics import Metrics
-from gateway.model import CertificateAct, Delivery, Excerpt, Message, PartyId, SubmissionAck, SubmissionEnvelope
+from gateway.model import (
+    CertificateAct,
+    Delivery,
+    Excerpt,
+    Message,
+    PartyId,
+    State,
+    SubmissionAck,
+    SubmissionEnvelope,
+)
 from gateway.ports import DeliverySigner, Mapper, Verifier
-from gateway.reference import NullReferences, ReferenceDraft, References
+from gateway.reference import NullReferences, ReferenceDraft, References, message_version
+from gateway.registry import registry_act
 from gateway.routing import Router
+from gateway.shipcalls import ShipCalls, ship_call_facts
 from gateway.store.base import Store
 from signing.trust import fingerprint
 from signing.xml import Spliced
 
 __all__ = ["Broker", "Submission"]
+
+SHIP_CALL_ATTEMPTS = 16
+"""How many times a ship-call change is planned again while other changes of the same call commit first."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +139,7 @@ class Broker:
         on_accepted: Callable[[tuple[str, ...]], None],
         intake_gate: Callable[[], None] = lambda: None,
         references: References | None = None,
+        intake: IntakeRunner | None = None,
     ) -> None:
         self.config = config
         self.intake_gate = intake_gate
@@ -120,12 +155,17 @@ class Broker:
         self.references: References = references if references is not None else NullReferences()
         """The policy lists: checked at intake, published by ``reference.list`` documents."""
         self.router = Router(config.routes, tuple(config.destinations))
+        self.ship_calls = ShipCalls()
+        """Plans what a ship-call document does to its call (:mod:`gateway.shipcalls`)."""
+        self.intake: IntakeRunner = intake if intake is not None else ThreadIntake(self._process)
+        """Where :meth:`_process` runs (:mod:`gateway.intake_pool`): threads, or ``intake_processes`` workers."""
 
     def reconfigure(self, config: Config, verifier: Verifier) -> None:
         """Authorize, verify and route with ``config`` and ``verifier`` from the next submission (a reload of
         parties, routes and trust; the destinations are the same)."""
         self.config, self.verifier = config, verifier
         self.router = Router(config.routes, tuple(config.destinations))
+        self.intake.reconfigure(config)
 
     def _process(
         self, message: Message, document: list[bytes], drafts: list[ReferenceDraft] | None = None
@@ -158,19 +198,36 @@ class Broker:
                 name for name, dest in self.config.destinations.items() if (dest.party or name) == env.sender
             )
             certificate = replace(certificate, answers_for=answers_for)
+        registry = self.mapper.issued(content, env.format)
+        if registry is not None:
+            roles = self.config.parties[env.sender].registry
+            message = replace(message, registry=registry_act(registry, env.sender, roles))
         if env.reference is None:
             env = self._named_reference(env, content)
             message = replace(message, envelope=env)
         destinations = self.router.route(env)
+        # subscribers after the routed destinations; reads the harmonized message only when one may need it
+        plan = subscriptions.plan(
+            self.config,
+            env,
+            destinations,
+            lambda: self.mapper.harmonized(content, env.format),
+            self.mapper.write,
+        )
+        if self.config.ship_calls:  # what the document says about a ship call, with each routed agency's part
+            parts = {name: plan.fields_for(name, self.config.destinations[name].fields) for name in destinations}
+            facts = ship_call_facts(self.mapper.harmonized(content, env.format), parts)
+            message = replace(message, ship_call=facts)
+        destinations += plan.destinations
         content_types: dict[str, str] = {}
         # with taken: each holds the text's marker (VerifiedMessage.taken)
-        mapped: dict[tuple[str, tuple[str, ...] | None], bytes] = {}
+        mapped: dict[tuple[str, tuple[str, ...] | None], bytes] = dict(plan.bodies)
         work: dict[tuple[int, Hashable], tuple[bytes, str]] = {}
         keys: dict[str, tuple[int, Hashable]] = {}
         for name in destinations:
             target = self.config.destinations[name].format
             target = env.format if target == "same" else target
-            fields = self.config.destinations[name].fields
+            fields = plan.fields_for(name, self.config.destinations[name].fields)
             if (target, fields) not in mapped:
                 if fields is None:
                     mapped[target, fields] = self.mapper.map(content, env.format, target)
@@ -183,6 +240,10 @@ class Broker:
         message = message.map(at=self.clock.now())
         if policy.detail() is not None:
             step = replace(message.history[-1], detail=policy.detail())
+            message = replace(message, history=message.history[:-1] + (step,))
+        if (note := plan.note()) is not None:
+            step = message.history[-1]
+            step = replace(step, detail=f"{step.detail}; {note}" if step.detail else note)
             message = replace(message, history=message.history[:-1] + (step,))
         # The content passed through unchanged and signed under one profile is signed last, with nothing else here
         # holding it: from the verified tree if there is one (no second parse), else from the content's bytes, handed
@@ -220,6 +281,8 @@ class Broker:
             )
             for name in destinations
         ]
+        if plan.recipients:
+            message = replace(message, disclosures=plan.disclosures(deliveries))
         return message, deliveries, evidence, certificate
 
     def _claimed_identities(self, env: SubmissionEnvelope, content: bytes) -> None:
@@ -319,7 +382,7 @@ class Broker:
         drafts: list[ReferenceDraft] = []
         await self.references.refresh()
         try:
-            message, deliveries, kept, certificate = await asyncio.to_thread(self._process, message, document, drafts)
+            message, deliveries, kept, certificate = await self.intake.process(message, document, drafts)
         except (IdentityMismatch, DelegationMismatch):
             raise  # an authorization failure: nothing is stored
         except ClientError as exc:
@@ -337,10 +400,19 @@ class Broker:
             on_behalf_of=envelope.on_behalf_of,
         )
         try:
-            ack, created = await self.store.accept(message, kept, deliveries, ack, certificate=certificate)
-        except (CertificateUnknown, CertificateNotifierMismatch) as exc:
+            ack, created = await self._stored(
+                message,
+                kept,
+                deliveries,
+                ack,
+                certificate=certificate,
+                reference=message_version(drafts, message),
+                registry=message.registry,
+                disclosures=message.disclosures,
+            )
+        except (CertificateUnknown, CertificateNotifierMismatch, ReferenceListNotOwner, RegistryRefusal) as exc:
             self.metrics.submission_rejected(exc.code)  # the refusal itself is counted where it is answered
-            raise  # a reference to a certificate the gateway did not carry: nothing is stored
+            raise  # a certificate the gateway did not carry, a list another owner took first: nothing is stored
         if not created and ack.id != message.id:
             raise await self._content_duplicate(message, ack)
         if created:
@@ -350,10 +422,51 @@ class Broker:
             else:
                 self.metrics.accepted(envelope.sender)
                 self.on_accepted(ack.destinations)
-                for draft in drafts:
-                    await self.references.published(draft, publisher=envelope.sender, message=ack.id)
+                if drafts:
+                    await self.references.accepted(ack.id)  # stored with the message: announced now
             self._announce(envelope, ack)
         return Submission(ack, created)
+
+    async def _stored(
+        self,
+        message: Message,
+        kept: bytes | Spliced | Excerpt,
+        deliveries: list[Delivery],
+        ack: SubmissionAck,
+        **acts: Any,
+    ) -> tuple[SubmissionAck, bool]:
+        """:meth:`Store.accept`, with what a ship-call document does to its call (:mod:`gateway.shipcalls`):
+        planned from the call as stored, and planned again from the new record while another change of the same
+        call commits first (``STORE_CONTENDED``). A ``SHIP_CALL_*`` refusal is raised: nothing is stored."""
+        facts = message.ship_call
+        if facts is None or message.state is not State.QUEUED:
+            return await self.store.accept(message, kept, deliveries, ack, **acts)
+        key = (facts.amends if facts.kind == "call" else None) or facts.reference or ""
+        disclosures = acts.pop("disclosures", ())
+        attempts = 0
+        while True:
+            record = await self.store.ship_call(key) if key else None
+            try:
+                now = self.clock.now()
+                planned, act = self.ship_calls.admit(self.config, facts, record, message, deliveries, at=now)
+            except ClientError as exc:
+                self.metrics.submission_rejected(exc.code)  # the refusal itself is counted where it is answered
+                raise
+            names = {d.destination for d in planned}
+            try:
+                return await self.store.accept(
+                    message,
+                    kept,
+                    planned,
+                    replace(ack, destinations=tuple(d.destination for d in planned)),
+                    ship_call=act,
+                    disclosures=tuple(d for d in disclosures if d.destination in names),
+                    **acts,
+                )
+            except StoreContended:
+                attempts += 1
+                if act is None or attempts == SHIP_CALL_ATTEMPTS:
+                    raise
 
     def _announce(self, envelope: SubmissionEnvelope, ack: SubmissionAck) -> None:
         """Publish ``accepted`` or ``rejected`` for a submission just stored."""

@@ -26,7 +26,11 @@ Sections:
 * ``[document_types.NAME]``: how a document of each type is recognised from its content (document
   codes, VNSW messages, pass-through XML root elements), so that what a sender declares must be what it
   sends; every type a party or route names must be declared, with a rule or ``unchecked = true``;
-* ``[inbound.NAME]``: endpoints through which parties that do not call the API submit.
+* ``[inbound.NAME]``: endpoints through which parties that do not call the API submit;
+* ``[ship_calls.PROCEDURE]``: the rule of a ship-call procedure's overall status (:class:`ShipCallSettings`,
+  docs/ship-calls.md);
+* ``[subscriptions.NAME]``: agencies outside a procedure that receive some data elements of the messages they are
+  entitled to, under a legal basis (:class:`SubscriptionSettings`, docs/subscriptions.md).
 
 ``[destinations.NAME.options]`` and ``[inbound.NAME.options]`` are validated at load against the
 ``Options`` model of the adapter / endpoint class (:attr:`gateway.ports.Adapter.Options`,
@@ -89,6 +93,7 @@ __all__ = [
     "KeySettings",
     "SigningSettings",
     "DocumentTypeSettings",
+    "ShipCallSettings",
     "MetricsSettings",
     "ServerTlsSettings",
     "BearerToken",
@@ -528,6 +533,13 @@ class GatewaySettings(_Frozen):
     destination's ``timeout``). Whatever is still unfinished then is cancelled and its lease released back
     to ``QUEUED`` in the store, without counting the attempt; after a restart it is sent again with the same
     message id, which the receiver must deduplicate since the first request may have reached it."""
+    intake_processes: int = Field(0, ge=0, le=64)
+    """Worker processes for the CPU-bound part of intake (verification, mapping, signing), so that it runs on
+    other cores than the event loop and the store: ``0`` (the default) runs it in threads of the gateway process;
+    ``N`` starts N processes at start, each building its verifier, mapper and signer from this configuration
+    (an HSM key opens its own session in each). A reload reaches every process before its next submission; the
+    reference lists in force travel from the gateway process with the submission. A process that dies fails only
+    the submission it held (``INTAKE_WORKER_LOST``, nothing stored) and is replaced. See docs/intake-processes.md."""
 
     @field_validator("max_message_bytes")
     @classmethod
@@ -576,6 +588,12 @@ class StoreSettings(_Frozen):
     the database clock) after which a node whose session is gone too is dead, and a starting node releases its
     leases. Longer than any network cut the nodes should live through without being taken for dead; each node's own
     value applies to it."""
+    journal: Literal["sealed", "inline"] = "sealed"
+    """PostgreSQL: how journal entries are chained. ``sealed``: each transaction commits its entries unchained,
+    without waiting for any other node, and one node at a time chains them into the one hash chain moments later
+    (within about 50 ms; every read of the journal, ``nswgw log verify`` among them, chains first). ``inline``:
+    each transaction chains its entries under the journal lock, held to its commit, so the nodes' writes commit one
+    at a time (no entry is ever unchained; for one node). Nodes of both kinds can share a database."""
     min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
     """SQLite: ``/readyz`` fails its ``free_space`` check below this many free bytes on the file system of the
     database file (default 64 MiB; 0 turns the check off)."""
@@ -631,6 +649,12 @@ class PartySettings(_Frozen):
     vnsw = { identity = "BNNPTNT", ministryCode = "BNNPTNT", organizationCode = "06" }``. A document (on every
     path: REST, VNSW SOAP, AS4) claiming any other value is refused (``IDENTITY_MISMATCH``); an element not
     listed must claim the party's own name. Keys are checked at load against the format's ``identity_fields``."""
+    registry: tuple[Literal["check", "all", "issued", "own", "utilize"], ...] = ()
+    """What the party may do with the registry of issued documents (docs/registry.md), each checked at load:
+    ``check`` a declaration's goods (``POST /v1/registry/check``, customs at clearance), read ``all`` documents
+    (customs), those it ``issued`` (a ministry), its enterprises' ``own`` (an intermediary, for the enterprise
+    named in ``X-On-Behalf-Of``), ``utilize``: submit ``registry.utilization`` reports that draw quantities down
+    (customs). Empty (the default): none of these."""
 
     def identity(self, format: str, name: str, party: str) -> str:
         """The value of identity ``name`` that ``party``'s documents in ``format`` must claim."""
@@ -642,6 +666,8 @@ class PartySettings(_Frozen):
             raise _Ref("on_behalf_of", "", {}, "", message="an intermediary needs at least one enterprise")
         if self.kind != "intermediary" and self.on_behalf_of:
             raise _Ref("on_behalf_of", "", {}, "", message='only kind = "intermediary" submits on behalf of others')
+        if "own" in self.registry and self.kind != "intermediary":
+            raise _Ref("registry", "", {}, "", message="\"own\" is an intermediary's role: its enterprises' documents")
         return self
 
     def delegated(self, enterprise: str) -> bool:
@@ -750,6 +776,9 @@ class DestinationSettings(_Frozen):
     :mod:`mappings.projection`, e.g. ``["permit.number", "goods.hs_code"]``): it receives only those, written in
     its ``format``, whatever it is sent. None: the whole document. A document in pass-through XML cannot be cut
     to them and is refused (``FORMAT_UNKNOWN``)."""
+    legal_basis: str | None = Field(None, min_length=1, max_length=1000)
+    """With ``fields``: the legal basis on which this destination receives them (the decree and article), written
+    into the record of every disclosure to it (docs/subscriptions.md). None: no basis stated."""
 
     @field_validator("fields")
     @classmethod
@@ -787,6 +816,46 @@ class RouteSettings(_Frozen):
     """The destination the sender named (``X-Destination``) to match (``*``: any)."""
     to: tuple[str, ...] = Field(min_length=1)
     """Destinations the message is delivered to (several: fan-out)."""
+
+
+def _harmonized_path(value: str) -> str:
+    from mappings.projection import path_errors
+
+    errors = path_errors([value])
+    if errors:
+        raise ValueError(errors[0])
+    return value
+
+
+def _legal_basis(value: str) -> str:
+    if not value.strip():
+        raise ValueError("state the legal basis (the decree and article) on which the agency receives the data")
+    return value
+
+
+class SubscriptionSettings(_Frozen):
+    """``[subscriptions.NAME]``: an agency outside a procedure that receives some data elements of the messages it
+    is entitled to (:mod:`gateway.subscriptions`, docs/subscriptions.md). Reloadable: a change applies from the
+    next submission and never to what is already queued."""
+
+    destination: str
+    """The configured destination the agency receives at (its endpoint, format, adapter, signing and receipts).
+    The destinations are fixed at start: a subscription names one of them."""
+    legal_basis: Annotated[str, AfterValidator(_legal_basis)] = Field(max_length=1000)
+    """The legal basis on which the agency receives the data (e.g. ``"Decree 85/2019/ND-CP, Art. 12"``), written
+    into the record of every disclosure."""
+    document_types: tuple[str, ...] = Field(min_length=1)
+    """The document types it may receive (declared ``[document_types.NAME]``; ``*``: any)."""
+    fields: tuple[Annotated[str, AfterValidator(_harmonized_path)], ...] = Field(min_length=1)
+    """The harmonized data elements it may see (paths of :mod:`mappings.projection`, e.g. ``"permit.number"``,
+    ``"goods.hs_code"``), intersected with its destination's own ``fields`` when that has them."""
+    hs_chapters: tuple[Annotated[str, Field(pattern=r"^[0-9]{2}$")], ...] = ()
+    """Only messages with a goods item in one of these HS chapters (two digits, e.g. ``"84"``). Empty: any."""
+    ports: tuple[Annotated[str, Field(min_length=1, max_length=50)], ...] = ()
+    """Only messages naming one of these ports or border gates of entry (UN/LOCODE such as ``"VNHPH"``, or the
+    native code or name, compared without case; :func:`gateway.subscriptions.places`). Empty: any."""
+    senders: tuple[str, ...] = ()
+    """Only messages from these parties. Empty: any."""
 
 
 class InboundSettings(_Frozen):
@@ -925,6 +994,22 @@ class DocumentTypeSettings(_Frozen):
         return kind.code is not None and kind.code in self.codes
 
 
+class ShipCallSettings(_Frozen):
+    """``[ship_calls.PROCEDURE]``: the rule of a ship-call procedure (a call declared with ``X-Procedure:
+    PROCEDURE``): whose agreement it needs and what status each combination of answers gives (docs/ship-calls.md).
+    Before any answer a call is ``SUBMITTED``, then ``PENDING_AGENCIES`` until the rule decides."""
+
+    required: tuple[str, ...] = Field(min_length=1)
+    """The agencies (destinations the call is routed to) that must agree; the others' answers are kept but do not
+    count."""
+    granted: str = Field("PORT_ENTRY_PERMITTED", pattern=r"^[A-Z][A-Z0-9_]*$")
+    """The status once every required agency accepted (``CLEARANCE_GRANTED`` for a departure)."""
+    conditional: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    """The status once every required agency accepted and one of them with conditions. None: ``granted``."""
+    refused: str = Field("PORT_ENTRY_REFUSED", pattern=r"^[A-Z][A-Z0-9_]*$")
+    """The status once a required agency refused (until an amendment it must answer again changes its part)."""
+
+
 class RetentionSettings(_Frozen):
     """``[retention]``: when finished messages leave the store for signed archive bundles (``nswgw archive``)."""
 
@@ -981,12 +1066,12 @@ class TimestampSettings(_Frozen):
 
 class JournalSettings(_Frozen):
     anchor: FilePath | None = None
-    timestamp: TimestampSettings | None = None
-    """RFC 3161 timestamps of the journal head (``[journal.timestamp]``). Unset: no timestamps."""
     """A file the running gateway appends its journal head to (one JSON line, fsynced), so that entries cut off
     the end of the journal are detected: at start (the gateway refuses to start, ``JOURNAL_BROKEN``), by
     ``/readyz`` and by ``nswgw log verify``. Put it on another volume or host than the store. Unset: no anchor
     (truncation of the newest entries goes unnoticed). Missing directories are created at start."""
+    timestamp: TimestampSettings | None = None
+    """RFC 3161 timestamps of the journal head (``[journal.timestamp]``). Unset: no timestamps."""
     anchor_interval: float = Field(60.0, gt=0)
     """Seconds between two anchors while the head moves (one more is written when the gateway stops)."""
 
@@ -1020,8 +1105,14 @@ class Config(_Frozen):
     """Retention of finished messages and where their archive bundles go."""
     operators: dict[str, OperatorSettings] = Field(default_factory=dict)
     """Operators of the gateway (the operator API under ``/v1/admin/``), by name."""
+    subscriptions: dict[str, SubscriptionSettings] = Field(default_factory=dict)
+    """Agencies that receive some data elements of the messages they are entitled to, by name; tried in this
+    order, the first that matches a destination wins it (:mod:`gateway.subscriptions`)."""
+    ship_calls: dict[str, ShipCallSettings] = Field(default_factory=dict)
+    """Ship-call procedures by name (``X-Procedure`` of the declaration), each with the rule of its overall status
+    (:mod:`gateway.shipcalls`)."""
 
-    @field_validator("parties", "destinations", "document_types", "operators")
+    @field_validator("parties", "destinations", "document_types", "operators", "subscriptions")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         import re
@@ -1060,6 +1151,11 @@ class Config(_Frozen):
                 raise _Ref(f"destinations.{name}.trust", "", {}, "", message='required with receipt = "signed"')
             if settings.party is not None and settings.party not in self.parties:
                 raise _Ref(f"destinations.{name}.party", settings.party, self.parties, "party")
+        for procedure, rule in self.ship_calls.items():
+            for i, agency in enumerate(rule.required):
+                if agency not in self.destinations:
+                    raise _Ref(f"ship_calls.{procedure}.required[{i}]", agency, self.destinations, "destination")
+        self._subscription_references()
         ca = self.gateway.tls.client_ca if self.gateway.tls is not None else None
         subjects: dict[str, str] = {}
         for name, party in self.parties.items():
@@ -1089,6 +1185,29 @@ class Config(_Frozen):
                 message='gateway.signing = "on" (the default) needs at least one key; or set gateway.signing = "off"',
             )
         return self
+
+    def _subscription_references(self) -> None:
+        """Each subscription names a configured destination, declared document types, known senders, and fields
+        its destination lets through."""
+        from gateway.subscriptions import allowed
+
+        for name, sub in self.subscriptions.items():
+            where = f"subscriptions.{name}"
+            dest = self.destinations.get(sub.destination)
+            if dest is None:
+                raise _Ref(f"{where}.destination", sub.destination, self.destinations, "destination")
+            if dest.format == "xml":
+                message = f"destination {sub.destination} takes pass-through XML, which cannot carry some fields only"
+                raise _Ref(f"{where}.destination", "", {}, "", message=message)
+            for i, doc_type in enumerate(sub.document_types):
+                if doc_type != "*" and doc_type not in self.document_types:
+                    raise _Ref(f"{where}.document_types[{i}]", "", {}, "", message=_undeclared(doc_type))
+            for i, sender in enumerate(sub.senders):
+                if sender not in self.parties:
+                    raise _Ref(f"{where}.senders[{i}]", sender, self.parties, "party")
+            if not allowed(sub.fields, dest.fields):
+                message = f"destinations.{sub.destination}.fields lets none of these through"
+                raise _Ref(f"{where}.fields", "", {}, "", message=message)
 
     @property
     def weakened(self) -> tuple[str, ...]:

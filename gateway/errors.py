@@ -101,6 +101,7 @@ __all__ = [
     "ConfigError",
     "GatewayError",
     "LibraryMismatch",
+    "IntakeWorkerLost",
     "PartnerError",
     "PartnerUnavailable",
     "PartnerRejected",
@@ -124,12 +125,25 @@ __all__ = [
     "DuplicateContent",
     "CertificateUnknown",
     "CertificateNotifierMismatch",
+    "ShipCallUnknown",
+    "ShipCallNotParty",
+    "ShipCallSuperseded",
+    "ShipCallDuplicate",
+    "ShipCallInvalid",
     "PathNotFound",
     "MethodNotAllowed",
     "RequestMalformed",
     "RequestTimeout",
     "TooManyConnections",
     "SignalLimitExceeded",
+    "RegistryRefusal",
+    "RegistryNotCovered",
+    "RegistryQuantityExceeded",
+    "RegistryDocumentUnknown",
+    "RegistryDocumentCancelled",
+    "RegistryDocumentExpired",
+    "RegistryDeclarationConflict",
+    "RegistryNotIssuer",
     "ERROR_CODES",
     "error_table_markdown",
 ]
@@ -555,6 +569,16 @@ class LibraryMismatch(GatewayError):
     code = "LIBXML2_MISMATCH"
 
 
+class IntakeWorkerLost(GatewayError):
+    """The intake worker process running a submission (``[gateway] intake_processes``) died before it answered:
+    nothing of that submission was stored, and the process is replaced. Resending it is safe."""
+
+    code = "INTAKE_WORKER_LOST"
+    http_status = 503
+    retryable = True
+    retry_after = 1
+
+
 # --------------------------------------------------------------------------- partners
 
 
@@ -733,6 +757,51 @@ class CertificateNotifierMismatch(NotAuthorized):
 
     code = "CO_NOTIFIER_MISMATCH"
     http_status = 403
+
+
+class ShipCallUnknown(ClientError):
+    """A ship call the gateway does not hold: an amendment (``ship_call.amends``) or a decision
+    (``ship_call_decision.call``) names no version of any call, or ``GET /v1/ship-calls/{reference}`` names one the
+    caller may not read. ``details.reference`` names it. Nothing is stored or queued."""
+
+    code = "SHIP_CALL_UNKNOWN"
+    http_status = 404
+
+
+class ShipCallNotParty(NotAuthorized):
+    """A decision on a ship call from a party that answers for none of the call's agencies (the destinations it
+    was routed to: ``destinations.NAME.party``), or an amendment from another party than the call's agent.
+    ``details`` names the call and its agencies or agent. Nothing is stored or queued."""
+
+    code = "SHIP_CALL_NOT_PARTY"
+    http_status = 403
+
+
+class ShipCallSuperseded(ClientError):
+    """A decision about a version of a ship call older than the part the agency last received (an amendment
+    changed it: decide on that one), or an amendment of a version that is no longer the current one.
+    ``details.current`` names the version to use. Nothing is stored or queued."""
+
+    code = "SHIP_CALL_SUPERSEDED"
+    http_status = 409
+
+
+class ShipCallDuplicate(ClientError):
+    """A ship call declared again under a reference the gateway already holds (amend it instead), or an amendment
+    whose own reference is already a version of the call. Nothing is stored or queued."""
+
+    code = "SHIP_CALL_DUPLICATE"
+    http_status = 409
+
+
+class ShipCallInvalid(ClientError):
+    """A ship-call document the gateway cannot act on: a declaration without its reference or not under a
+    procedure of ``[ship_calls]`` (``X-Procedure``), an amendment that changes nothing any agency receives
+    (``ship_call``), a decision without the call or the answer. ``field`` names what is missing. Nothing is stored
+    or queued."""
+
+    code = "SHIP_CALL_INVALID"
+    http_status = 422
 
 
 class IdentityMismatch(NotAuthorized):
@@ -939,6 +1008,62 @@ class ReferenceListUnknown(ClientError):
 
     code = "REFERENCE_LIST_UNKNOWN"
     http_status = 404
+
+
+class RegistryRefusal(ClientError):
+    """A submission refused by the registry of issued documents (:mod:`gateway.registry`): nothing is stored or
+    queued. Never raised itself."""
+
+    http_status = 409
+
+
+class RegistryNotCovered(RegistryRefusal):
+    """A goods line is covered by no valid document of the registry (no document for its HS code and enterprise,
+    expired, cancelled, quantity exhausted, another unit); ``field`` names the line (``goods[2].hs_code``)."""
+
+    code = "REGISTRY_NOT_COVERED"
+
+
+class RegistryQuantityExceeded(RegistryRefusal):
+    """A utilization line draws more than the document's remaining quantity; ``details`` has the ``remaining``
+    and ``requested`` quantities and the ``unit``."""
+
+    code = "REGISTRY_QUANTITY_EXCEEDED"
+
+
+class RegistryDocumentUnknown(RegistryRefusal):
+    """No indexed document of that type and number (visible to the party, on a read); ``field`` names where it is
+    named."""
+
+    code = "REGISTRY_DOCUMENT_UNKNOWN"
+    http_status = 404
+
+
+class RegistryDocumentCancelled(RegistryRefusal):
+    """A utilization names a document that was cancelled (or superseded by an amendment)."""
+
+    code = "REGISTRY_DOCUMENT_CANCELLED"
+
+
+class RegistryDocumentExpired(RegistryRefusal):
+    """A utilization names a document whose validity ended before the declaration (or has not yet begun)."""
+
+    code = "REGISTRY_DOCUMENT_EXPIRED"
+
+
+class RegistryDeclarationConflict(RegistryRefusal):
+    """A declaration reference already drew on the document line with another quantity (the same quantity again is
+    accepted and draws nothing more)."""
+
+    code = "REGISTRY_DECLARATION_CONFLICT"
+
+
+class RegistryNotIssuer(RegistryRefusal):
+    """An amendment or cancellation of an indexed document from a party that did not issue it, or the number of a
+    document another party issued."""
+
+    code = "REGISTRY_NOT_ISSUER"
+    http_status = 403
 
 
 def error_table_markdown() -> str:

@@ -60,8 +60,9 @@ Message events carry ``message_id`` (the gateway id) and, as far as the step kno
   (``operator``, ``changed``), ``store_fault`` (``code``, ``incident_id``, ``route`` or ``destination``),
   ``timestamp_overdue`` (the journal head has had no RFC 3161 timestamp for longer than the grace period:
   ``code``, ``since``, ``failures``, ``last_seq``, ``error``);
-* ``reference_list_published`` (a version of a policy list stored: ``list``, ``version``, ``owner``, ``purpose``,
-  ``effective_from``, ``digest``, ``publisher``, ``via``, ``entries``).
+* ``reference_list_published`` (a version of a policy list stored, announced once across the nodes: ``list``,
+  ``version``, ``owner``, ``purpose``, ``effective_from``, ``digest``, ``publisher``, ``via``, ``message``,
+  ``entries``).
 """
 
 #: Events logged at WARNING; ERROR_EVENTS at ERROR; every other event at INFO.

@@ -8,6 +8,19 @@ store in the same transaction as the state change they record (accepting a
 message, its receipt being verified), so the log and the store never
 disagree. ``nswgw log verify`` runs :func:`verify_chain` over a store.
 
+Where they are chained depends on the store. SQLite, with one writer, chains
+them in that transaction. PostgreSQL, shared by several nodes, by default
+commits them unchained in that transaction, without the journal lock, and one
+sealer at a time (any node, under the lock) chains them into the one chain
+moments later, exactly once each, in commit order
+(:mod:`gateway.store.pg_journal`). So the nodes do not commit one at a time,
+and the chain, its anchors, timestamps, archive bundles and evidence packages
+are the same. Every read of the journal through the store chains first, so
+:func:`verify_chain` sees every entry committed before the read. Until it is
+chained (about 50 ms), an entry is protected by the database alone.
+``[store] journal = "inline"`` chains in the transaction on PostgreSQL too
+(docs/journal.md).
+
 Cutting entries off the *end* is only detectable against a head recorded
 elsewhere: a running gateway appends its head to an **anchor file**
 (``[journal] anchor``, one JSON line per :class:`Anchor`, fsynced) every
@@ -20,6 +33,11 @@ Each entry also names the SHA-256 of its evidence (the accepted payload; the
 delivered payload and the receipt; an operator's action record):
 :func:`check_evidence` compares what the store holds now with it, which catches
 a stored payload or record replaced behind the chain's back.
+
+Every delivery that carries only some data elements of a message (a subscription's, a destination's
+``fields``) is a ``DISCLOSED`` entry after the message's ``ACCEPTED`` one, in the same transaction, naming the
+message and the recipient destination; its evidence is the :class:`~gateway.disclosures.Disclosure` record the
+store keeps (``disclosures`` table).
 
 Every operator action (a dead-letter replay, a configuration reload, refused
 ones included) is an ``OPERATOR`` entry whose evidence is the
@@ -68,6 +86,7 @@ GENESIS = "0" * 64
 ACCEPTED = "ACCEPTED"
 DELIVERED = "DELIVERED"
 OPERATOR = "OPERATOR"
+DISCLOSED = "DISCLOSED"
 
 
 def payload_digest(data: bytes | Spliced) -> str:
@@ -88,8 +107,9 @@ class JournalEntry:
     seq: int
     at: float
     kind: str
-    """``ACCEPTED`` (stored and acknowledged to its sender), ``DELIVERED`` (receipt verified) or ``OPERATOR`` (an
-    operator's action)."""
+    """``ACCEPTED`` (stored and acknowledged to its sender), ``DELIVERED`` (receipt verified), ``OPERATOR`` (an
+    operator's action) or ``DISCLOSED`` (some data elements of the message queued for ``destination``:
+    :mod:`gateway.disclosures`)."""
     message_id: str
     """The gateway id of the message; for ``OPERATOR``, the action's id."""
     destination: str | None
@@ -286,6 +306,8 @@ def check_evidence(entries: Iterable[JournalEntry], digests: Mapping[int, str | 
             if entry.kind == ACCEPTED
             else "operator action record"
             if entry.kind == OPERATOR
+            else f"disclosure to {entry.destination}"
+            if entry.kind == DISCLOSED
             else f"delivery to {entry.destination}"
         )
         if held is None:

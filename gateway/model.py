@@ -34,6 +34,9 @@ from typing import TYPE_CHECKING, Any, Literal, NewType, get_args
 from gateway.errors import InvalidTransition, NswError, RequestInvalid
 
 if TYPE_CHECKING:
+    from gateway.disclosures import Disclosure
+    from gateway.registry import RegistryAct
+    from gateway.shipcalls import ShipCallFacts
     from signing.xml import Spliced
 
 __all__ = [
@@ -273,6 +276,17 @@ class Message:
     """The digest of the verified signed content (:attr:`gateway.ports.VerifiedMessage.digest`) of a queued
     message: the store refuses a second message of the same sender with the same digest (a replay under another
     message id). None for unsigned and rejected messages."""
+    registry: RegistryAct | None = None
+    """What the verified document does to the registry of issued documents (:meth:`gateway.ports.Mapper.issued`),
+    found by the intake and recorded by :meth:`gateway.store.base.Store.accept` with the message."""
+    disclosures: tuple[Disclosure, ...] = ()
+    """The deliveries of a queued message that carry only some of its data elements (a subscription's, a
+    destination's ``fields``: :mod:`gateway.subscriptions`), found by the intake and recorded by
+    :meth:`gateway.store.base.Store.accept` (``disclosures=``) with the message; empty on a message read back."""
+    ship_call: ShipCallFacts | None = None
+    """What the verified document says about a ship call (a declaration, an amendment, a decision:
+    :mod:`gateway.shipcalls`), found by the intake; the broker plans the call's change from it. None on a message
+    read back."""
 
     @property
     def state(self) -> State:

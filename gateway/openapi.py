@@ -408,8 +408,10 @@ def build_document(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of an API serving the core routes and those of ``endpoints``."""
     from gateway.admin import admin_paths  # the operator API's module builds on this one's helpers
+    from gateway.registry_api import registry_paths
+    from gateway.shipcalls_api import ship_call_paths
 
-    paths = core_paths() | admin_paths()
+    paths = core_paths() | admin_paths() | registry_paths() | ship_call_paths()
     for endpoint in endpoints:
         for path, item in copy.deepcopy(endpoint.openapi_paths()).items():
             mine = paths.setdefault(path, {})

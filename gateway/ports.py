@@ -62,6 +62,7 @@ from gateway.errors import (
     UnknownFormat,
 )
 from gateway.model import CertificateAct, DocumentKind, PartyId
+from gateway.registry import RegistryAct
 from signing.xml import (
     DEFAULT_LIMITS,
     ParserLimits,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.model import SubmissionEnvelope
     from gateway.store.base import Store
+    from mappings.model import TradeMessage
 
 __all__ = [
     "VerifiedMessage",
@@ -436,6 +438,25 @@ class Mapper(Protocol):
         (pass-through XML is about none). Reading errors are :meth:`map`'s to raise (``FORMAT_UNKNOWN`` here)."""
         ...
 
+    def issued(self, raw: bytes, format: str) -> RegistryAct | None:
+        """What a document in ``format`` does to the registry of issued documents (:mod:`gateway.registry`): a
+        document issued, amended or cancelled (:meth:`mappings.registry.MessageFormat.issued`), or, as
+        pass-through XML, a ``registry.utilization`` report (:func:`mappings.issued.read_utilization`;
+        ``VALIDATION_FAILED`` when it does not validate); ``None`` when it is neither."""
+        ...
+
+    def harmonized(self, raw: bytes, format: str) -> TradeMessage | None:
+        """The harmonized message of a document in ``format``, read and valid under the harmonized rules (what
+        :meth:`map` with ``fields`` projects); ``None`` when it cannot be read into the model (pass-through XML, a
+        procedure without a mapping, an invalid document: :meth:`map` reports why). Subscriptions filter on it."""
+        ...
+
+    def write(self, message: TradeMessage, target_format: str, fields: tuple[str, ...]) -> bytes:
+        """A message :meth:`harmonized` returned, with only ``fields``, written in ``target_format`` (a registered
+        format): what :meth:`map` with ``fields`` gives, without reading the document again. Raises what writing
+        it raises (``VALIDATION_FAILED`` when the format requires an element the fields leave out)."""
+        ...
+
 
 class RegistryMapper:
     """Maps with :mod:`mappings.registry`: source format → harmonized ``TradeMessage`` (validated by the
@@ -504,6 +525,18 @@ class RegistryMapper:
         except UnknownFormat as exc:
             raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
 
+    def issued(self, raw: bytes, format: str) -> RegistryAct | None:
+        from mappings.registry import get
+
+        if format in ("same", "xml"):
+            from mappings.issued import read_utilization
+
+            return read_utilization(raw)
+        try:
+            return get(format).issued(raw)
+        except UnknownFormat as exc:
+            raise UnknownFormat(exc.message, field="X-Format", details=exc.details) from None
+
     def map(
         self, raw: bytes, source_format: str, target_format: str, *, fields: tuple[str, ...] | None = None
     ) -> bytes:
@@ -546,6 +579,25 @@ class RegistryMapper:
         if issues:
             raise ValidationFailed(issues)
         return target.emit(message)
+
+    def harmonized(self, raw: bytes, format: str) -> TradeMessage | None:
+        from gateway.errors import ClientError
+        from mappings import rules
+        from mappings.registry import get
+
+        if format in ("same", "xml"):
+            return None
+        try:
+            message = get(format).read(raw)
+        except ClientError:
+            return None
+        return None if rules.validate(message) else message
+
+    def write(self, message: TradeMessage, target_format: str, fields: tuple[str, ...]) -> bytes:
+        from mappings.projection import project
+        from mappings.registry import get
+
+        return get(target_format).emit(project(message, fields))
 
 
 def xml_kind(raw: bytes) -> DocumentKind:
@@ -590,6 +642,9 @@ class IdentityMapper:
     def certificate(self, raw: bytes, format: str) -> CertificateAct | None:
         return None
 
+    def issued(self, raw: bytes, format: str) -> RegistryAct | None:
+        return None
+
     def map(
         self, raw: bytes, source_format: str, target_format: str, *, fields: tuple[str, ...] | None = None
     ) -> bytes:
@@ -602,6 +657,14 @@ class IdentityMapper:
                 field="format",
             )
         return raw
+
+    def harmonized(self, raw: bytes, format: str) -> TradeMessage | None:
+        return None
+
+    def write(self, message: TradeMessage, target_format: str, fields: tuple[str, ...]) -> bytes:
+        from gateway.errors import UnknownFormat
+
+        raise UnknownFormat("only the identity mapper is configured: nothing can be written", field="format")
 
 
 @dataclass(frozen=True)

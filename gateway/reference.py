@@ -9,9 +9,17 @@ import, goods requiring inspection) and the version of each in force at a submis
 * The version in force at an instant ``t`` is, of the versions effective at or before ``t`` (compared to the
   microsecond), the one effective latest (of two effective at the same instant, the later version). A version
   published with a future ``effective_from`` changes nothing until that instant.
+* A ``reference.list`` message's version is stored by :meth:`Store.accept` in the transaction that accepts the
+  message (:func:`message_version`): an acknowledged publication has its version, whatever happens next. The
+  store numbers the versions of a list one after the other across every node, and refuses in that transaction a
+  version whose owner is not the list's owner so far (:func:`ownership_refusal`).
 * :class:`ReferenceData` keeps every version in memory, reloaded when the store holds a newer one
   (:meth:`Store.reference_head`, asked before each submission is processed): a version published through any node
-  of the store is used by every node from its next submission, without restart.
+  of the store (or by ``nswgw reference load``) is used by every node from its next submission, without restart.
+* Each version stored while a node runs is announced once across the store's nodes (``reference_list_published``):
+  by the node that stored it, right after storing, or, for one stored by a process with no event bus of its own
+  (``nswgw reference load``), by the first node whose reload finds it; the nodes agree through the store's
+  adapter state (namespace :data:`ANNOUNCED`, :meth:`Store.state_add`).
 * Validation (:meth:`ReferenceData.check`): a goods item whose HS code starts with an entry of a ``prohibited``
   list in force at the submission's ``received_at`` is refused with the issue ``GOODS_PROHIBITED`` naming the goods
   item's path and the list's name and version; an ``inspection`` list in force flags the goods items it matches in
@@ -35,19 +43,22 @@ from gateway.errors import (
     NswError,
     ReferenceListInvalid,
     ReferenceListNotOwner,
+    StoreContended,
     ValidationFailed,
     ValidationIssue,
 )
 from gateway.events import Event, EventBus
 from gateway.journal import JournalEntry, OperatorAction
+from gateway.model import State
 
 if TYPE_CHECKING:
-    from gateway.model import SubmissionEnvelope
+    from gateway.model import Message, SubmissionEnvelope
     from gateway.store.base import Store
 
 __all__ = [
     "PURPOSES",
     "REFERENCE_LIST_DOCUMENT_TYPE",
+    "ANNOUNCED",
     "Purpose",
     "ReferenceEntry",
     "ReferenceDraft",
@@ -59,6 +70,9 @@ __all__ = [
     "iso",
     "micros",
     "in_force",
+    "message_version",
+    "numbering_refusal",
+    "ownership_refusal",
     "publish_by_operator",
 ]
 
@@ -70,6 +84,17 @@ PURPOSES: tuple[Purpose, ...] = ("prohibited", "inspection")
 
 REFERENCE_LIST_DOCUMENT_TYPE = "reference.list"
 """The document type under which an owner publishes a version of its list (see docs/reference-lists.md)."""
+
+
+ANNOUNCED = "reference-announced"
+"""The adapter-state namespace in which a node claims the announcement of a version (key: the version's ``seq``)."""
+
+ANNOUNCED_TTL = 30 * 86400.0
+"""How long a claim is kept (seconds): far longer than any node goes without reloading a version it has not seen."""
+
+
+NUMBERING_ATTEMPTS = 10
+"""How often :func:`publish_by_operator` numbers a version again after another publication took its number."""
 
 
 def micros(at: float) -> int:
@@ -238,8 +263,9 @@ class References(Protocol):
         """Validate the goods of ``content`` against the lists in force at ``at``; raises ``VALIDATION_FAILED``
         (issues ``GOODS_PROHIBITED``)."""
 
-    async def published(self, draft: ReferenceDraft, *, publisher: str, message: str) -> ReferenceVersion:
-        """Store the version an accepted ``reference.list`` message published."""
+    async def accepted(self, message: str) -> None:
+        """Reload and announce the version the accepted message ``message`` (gateway id) published, which
+        :meth:`Store.accept` stored with it."""
 
 
 def _goods(content: bytes, format: str) -> list[tuple[str, str]]:
@@ -269,14 +295,20 @@ class ReferenceData:
     """The highest ``seq`` loaded (-1: nothing loaded yet)."""
 
     async def refresh(self) -> None:
+        """Reload when the store holds a newer version; announce each version that appeared since the last load
+        and no node announced yet (none on the first load: those were stored before this node ran)."""
         head = await self.store.reference_head()
         if head == self.head:
             return
         loaded: dict[str, list[ReferenceVersion]] = {}
         for v in await self.store.reference_versions():
             loaded.setdefault(v.name, []).append(v)
+        previous, self.head = self.head, head
         self.versions = {name: tuple(vs) for name, vs in loaded.items()}
-        self.head = head
+        if previous < 0:
+            return
+        for v in sorted((v for vs in loaded.values() for v in vs if v.seq > previous), key=lambda v: v.seq):
+            await self._announce_once(v)
 
     def in_force(self, name: str, at: float) -> ReferenceVersion | None:
         """The version of ``name`` in force at ``at``, if any."""
@@ -334,17 +366,25 @@ class ReferenceData:
             raise ValidationFailed(issues, details={"reference_lists": list(used)})
         return ReferenceOutcome(used, tuple(flags))
 
-    async def published(self, draft: ReferenceDraft, *, publisher: str, message: str) -> ReferenceVersion:
-        now = self.clock.now()
-        stored = await self.store.reference_add(
-            ReferenceVersion.of(draft, publisher=publisher, via="message", message=message, published_at=now)
-        )
-        await self.announce(stored)
-        return stored
+    async def accepted(self, message: str) -> None:
+        await self.refresh()
+        for vs in self.versions.values():
+            for v in vs:
+                if v.via == "message" and v.message == message:
+                    await self._announce_once(v)
 
     async def announce(self, stored: ReferenceVersion) -> None:
-        """Reload and publish ``reference_list_published`` for a version just stored."""
+        """Reload and publish ``reference_list_published`` for a version just stored (unless a node did)."""
         await self.refresh()
+        await self._announce_once(stored)
+
+    async def _announce_once(self, stored: ReferenceVersion) -> None:
+        """Publish ``reference_list_published`` for ``stored`` if this node is the first to claim it."""
+        now = self.clock.now()
+        if not await self.store.state_add(
+            ANNOUNCED, str(stored.seq), stored.digest.encode(), expires_at=now + ANNOUNCED_TTL, now=now
+        ):
+            return
         self.events.publish(
             Event(
                 "reference_list_published",
@@ -358,6 +398,7 @@ class ReferenceData:
                     "digest": stored.digest,
                     "publisher": stored.publisher,
                     "via": stored.via,
+                    "message": stored.message,
                     "entries": len(stored.entries),
                 },
             )
@@ -383,8 +424,50 @@ class NullReferences:
     def check(self, content: bytes, format: str, *, at: float) -> ReferenceOutcome:
         return ReferenceOutcome()
 
-    async def published(self, draft: ReferenceDraft, *, publisher: str, message: str) -> ReferenceVersion:
-        raise AssertionError("NullReferences publishes nothing")  # publication() never returned a draft
+    async def accepted(self, message: str) -> None:
+        return None
+
+
+def message_version(drafts: Iterable[ReferenceDraft], message: Message) -> ReferenceVersion | None:
+    """The version an accepted ``message`` publishes (the draft :meth:`References.publication` read from it,
+    published by its sender at its acceptance), for :meth:`Store.accept` to store with it; None for any other
+    message, and for a refused one."""
+    draft = next(iter(drafts), None)
+    if draft is None or message.state is State.REJECTED:
+        return None
+    return ReferenceVersion.of(
+        draft,
+        publisher=message.envelope.sender,
+        via="message",
+        message=message.id,
+        published_at=message.history[-1].at,
+    )
+
+
+def ownership_refusal(version: ReferenceVersion, owner: str | None) -> ReferenceListNotOwner | None:
+    """Why the store refuses ``version`` of a list whose versions so far are owned by ``owner`` (None: a new
+    list): another owner (``REFERENCE_LIST_NOT_OWNER``, ``ReferenceList/Owner``). Checked in the transaction
+    that numbers the version, so that of two owners publishing a new list at once only the first has it."""
+    if owner is None or owner == version.owner:
+        return None
+    return ReferenceListNotOwner(
+        f"{version.name} is owned by {owner}, not {version.owner}",
+        field="ReferenceList/Owner",
+        details={"list": version.name, "owner": owner},
+    )
+
+
+def numbering_refusal(version: ReferenceVersion, number: int) -> StoreContended | None:
+    """Why the store refuses ``version`` when its list's next number is ``number``: a version that states its
+    number (``version.version`` above 0, as an operator's does, its record naming it) and another publication
+    took that number first (``STORE_CONTENDED``: read the list again and renumber)."""
+    if version.version in (0, number):
+        return None
+    return StoreContended(
+        f"{version.name} v{version.version} was published by another operator or node first; the next is v{number}",
+        field="version",
+        details={"list": version.name, "version": version.version, "next": number},
+    )
 
 
 async def publish_by_operator(
@@ -397,38 +480,49 @@ async def publish_by_operator(
 ) -> tuple[ReferenceVersion, JournalEntry]:
     """Store ``draft`` as the next version of its list, published by ``operator``, and record the
     ``reference-publish`` action (an ``OPERATOR`` journal entry naming the list, its version and digest) with it
-    as its evidence. Refused before anything is written: an owner that is no configured party
-    (``REFERENCE_LIST_INVALID``, ``ReferenceList/Owner``) or other than the list's owner so far
-    (``REFERENCE_LIST_NOT_OWNER``). Returns the stored version and the journal entry.
+    as its evidence, in one transaction (:meth:`Store.record_operator_action` with ``reference``). Refused
+    before anything is written: an owner that is no configured party (``REFERENCE_LIST_INVALID``,
+    ``ReferenceList/Owner``) or other than the list's owner so far (``REFERENCE_LIST_NOT_OWNER``). Returns the
+    stored version and the journal entry.
 
-    The version and its record are two writes: the version first, so that the record names its number."""
+    The record names the version's number, so the number is chosen first and the store refuses it if another
+    publication took it meanwhile (``STORE_CONTENDED``): then the list is read again and the next number tried,
+    up to :data:`NUMBERING_ATTEMPTS` times."""
     if draft.owner not in set(parties):
         raise ReferenceListInvalid(f"owner {draft.owner!r} is no configured party", field="ReferenceList/Owner")
-    known = await store.reference_versions(draft.name)
-    if known and known[-1].owner != draft.owner:
-        raise ReferenceListNotOwner(
-            f"{draft.name} is owned by {known[-1].owner}, not {draft.owner}",
-            field="ReferenceList/Owner",
-            details={"list": draft.name, "owner": known[-1].owner},
+    for attempt in range(1, NUMBERING_ATTEMPTS + 1):
+        known = await store.reference_versions(draft.name)
+        if known and known[-1].owner != draft.owner:
+            raise ReferenceListNotOwner(
+                f"{draft.name} is owned by {known[-1].owner}, not {draft.owner}",
+                field="ReferenceList/Owner",
+                details={"list": draft.name, "owner": known[-1].owner},
+            )
+        action_id = f"op-{uuid.uuid4().hex}"
+        version = ReferenceVersion.of(
+            draft, publisher=operator, via="operator", message=action_id, published_at=at
+        ).numbered(max((v.version for v in known), default=0) + 1, 0)
+        action = OperatorAction(
+            action_id,
+            operator,
+            "reference-publish",
+            at,
+            ({"list": version.name, "version": str(version.version)},),
+            {
+                "outcome": "applied",
+                "owner": version.owner,
+                "purpose": version.purpose,
+                "effective_from": iso(version.effective_from),
+                "digest": version.digest,
+                "entries": len(version.entries),
+            },
         )
-    action_id = f"op-{uuid.uuid4().hex}"
-    stored = await store.reference_add(
-        ReferenceVersion.of(draft, publisher=operator, via="operator", message=action_id, published_at=at)
-    )
-    action = OperatorAction(
-        action_id,
-        operator,
-        "reference-publish",
-        at,
-        ({"list": stored.name, "version": str(stored.version)},),
-        {
-            "outcome": "applied",
-            "owner": stored.owner,
-            "purpose": stored.purpose,
-            "effective_from": iso(stored.effective_from),
-            "digest": stored.digest,
-            "entries": len(stored.entries),
-        },
-    )
-    entry = await store.record_operator_action(action)
-    return stored, entry
+        try:
+            entry = await store.record_operator_action(action, reference=version)
+        except StoreContended:
+            if attempt == NUMBERING_ATTEMPTS:
+                raise
+            continue  # another publication took the number: read the list again
+        stored = next(v for v in await store.reference_versions(draft.name) if v.message == action_id)
+        return stored, entry
+    raise AssertionError("unreachable: the last attempt returns or raises")

@@ -7,7 +7,8 @@
 * ``POST /v1/admin/reference-lists/{name}/versions`` (``act``): publish the next version, as JSON
   (``{"owner", "purpose", "effective_from", "entries": [{"code", "note"}]}``) or as a ``ReferenceList`` document
   (``application/xml``), recorded as a ``reference-publish`` ``OPERATOR`` journal entry
-  (:func:`gateway.reference.publish_by_operator`) and announced as ``reference_list_published``.
+  (:func:`gateway.reference.publish_by_operator`: the version and its record in one transaction) and announced
+  as ``reference_list_published``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from gateway.errors import NotAuthorized, ReferenceListInvalid, ReferenceListNotOwner, ReferenceListUnknown
+from gateway.errors import (
+    NotAuthorized,
+    ReferenceListInvalid,
+    ReferenceListNotOwner,
+    ReferenceListUnknown,
+    StoreContended,
+)
 from gateway.openapi import STORE_ERRORS, error_responses, json_content
 from gateway.reference import (
     Purpose,
@@ -224,7 +231,9 @@ def reference_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "201": {"description": "the version stored", "content": json_content(ReferencePublished)},
-                    **error_responses(NotAuthorized, ReferenceListInvalid, ReferenceListNotOwner, *STORE_ERRORS),
+                    **error_responses(
+                        NotAuthorized, ReferenceListInvalid, ReferenceListNotOwner, StoreContended, *STORE_ERRORS
+                    ),
                 },
             }
         },

@@ -1,8 +1,10 @@
 """``nswgw reference load FILE`` and ``nswgw reference list``: the policy reference lists from the command line.
 
 ``load`` publishes a ``ReferenceList`` document (docs/reference-lists.md) as the next version of its list, in the
-store the configuration names, as operator ``cli:<OS user>`` (:func:`gateway.reference.publish_by_operator`: an
-``OPERATOR`` journal entry); a running gateway uses it from its next submission after the effective instant.
+store the configuration names, as operator ``cli:<OS user>`` (:func:`gateway.reference.publish_by_operator`: a
+``reference-publish`` action, an ``OPERATOR`` journal entry); a running gateway on that store loads it at its next
+submission, uses it from the effective instant and announces it then (``reference_list_published``, once across
+its nodes: :class:`gateway.reference.ReferenceData`).
 ``list`` prints every version.
 """
 

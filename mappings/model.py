@@ -61,6 +61,9 @@ __all__ = [
     "StoresItem",
     "CrewEffect",
     "HealthDeclaration",
+    "SecurityPortCall",
+    "ShipSecurity",
+    "Shifting",
     "ShipCall",
     "ShipCallAnswer",
     "ShipCallDecision",
@@ -490,6 +493,16 @@ class Voyage(_Frozen):
     subsequent_ports: tuple[str, ...] = F(
         "Ports to be called after the next port, UN/LOCODE.", code_list="UNLOCODE", default=()
     )
+    draught_forward: Decimal | None = F("Shown draught forward, metres.", ge=0)
+    draught_aft: Decimal | None = F("Shown draught aft, metres.", ge=0)
+    transit_from: str | None = F(
+        "Start of the transit the maritime administration permits (a place or a time, as it wrote it).",
+        max_length=255,
+    )
+    transit_to: str | None = F(
+        "End of the transit the maritime administration permits (a place or a time, as it wrote it).",
+        max_length=255,
+    )
 
 
 class IdentityDocument(_Frozen):
@@ -574,6 +587,45 @@ class HealthDeclaration(_Frozen):
     remarks: str | None = F("Remarks (reports on the ill, the dead, the sanitary measures).", max_length=5000)
 
 
+class SecurityPortCall(_Frozen):
+    """One of the ship's last calls at a port facility, as its security notification lists them."""
+
+    port: str | None = F("The port, UN/LOCODE.", code_list="UNLOCODE")
+    arrival: dt.datetime | None = F("When the ship arrived.")
+    departure: dt.datetime | None = F("When the ship left.")
+    security_level: str | None = F("Security level the ship operated at there (1, 2 or 3).", max_length=10)
+
+
+class ShipSecurity(_Frozen):
+    """The ship's pre-arrival security information (SOLAS XI-2 and the ISPS Code)."""
+
+    certificate_valid: bool | None = F("True when the ship holds a valid International Ship Security Certificate.")
+    certificate_issuer: str | None = F("Authority or organisation that issued the certificate.", max_length=255)
+    certificate_issued: dt.date | None = F("Date the certificate was issued.")
+    certificate_expiry: dt.date | None = F("Date the certificate expires.")
+    security_level: str | None = F("Security level the ship operates at (1, 2 or 3).", max_length=10)
+    last_port_calls: tuple[SecurityPortCall, ...] = F("The ship's last calls at port facilities.", default=())
+    additional_measures: bool | None = F(
+        "True when special or additional security measures were taken during the last calls."
+    )
+    additional_measures_details: str | None = F("What those measures were.", max_length=2000)
+    security_maintained: bool | None = F("True when appropriate ship security was maintained during the last calls.")
+    security_maintained_details: str | None = F("How (or why not), as declared.", max_length=2000)
+
+
+class Shifting(_Frozen):
+    """A move of the ship between berths within the port, as the port authority orders it (the shifting order; the
+    order's number, issuer and date are the message's ``permit``)."""
+
+    from_berth: str | None = F("Where the ship moves from: berth, wharf or anchorage, as written.", max_length=255)
+    to_berth: str | None = F("Where the ship moves to: berth, wharf or anchorage, as written.", max_length=255)
+    harbour: str | None = F("Harbour of the port the ship moves to (native code).", max_length=50)
+    wharf: str | None = F("Wharf the ship moves to (native code).", max_length=50)
+    shifting_at: dt.datetime | None = F("When the ship is to move.")
+    reason: str | None = F("Why the ship moves.", max_length=1000)
+    tugs: str | None = F("Tugs assigned to the move, as written.", max_length=500)
+
+
 class ShipCall(_Frozen):
     """One call of a ship at a port: everything the IMO FAL forms carry, declared once by the shipping agent."""
 
@@ -597,6 +649,8 @@ class ShipCall(_Frozen):
     passenger_count: int | None = F(
         "Number of passengers as declared (FAL form 1), when the passenger list is not carried.", ge=0
     )
+    shifting: Shifting | None = F("A move of the ship between berths within the port (the shifting order).")
+    security: ShipSecurity | None = F("The ship's pre-arrival security information (the security notification).")
 
 
 class ShipCallAnswer(enum.StrEnum):

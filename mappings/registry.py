@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from gateway.errors import UnknownFormat, ValidationFailed, ValidationIssue, XmlError
 from gateway.model import CertificateAct, DocumentKind
+from gateway.registry import IssuedAct
 from mappings import rules
 from mappings.model import TradeMessage
 
@@ -49,6 +50,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mappings.acdd",
     "mappings.vnsw.mot_vr_imported_vehicles",
     "mappings.vnsw.moh_cosmetic",
+    "mappings.shipdecision",
 )
 """Modules whose import registers the built-in formats."""
 
@@ -117,6 +119,17 @@ class MessageFormat(ABC):
         :meth:`parse` and :meth:`validate`, not here). The formats that carry certificates of origin and their
         notifications (``form-d``, ``json``) answer; any other answers ``None`` without reading the message."""
         return None
+
+    def issued(self, data: bytes) -> IssuedAct | None:
+        """What the message does to the registry of issued documents (:func:`mappings.issued.issued_act` of what
+        :meth:`parse` reads), or ``None`` when it is no issued document or cannot be read (reading errors are
+        reported by :meth:`parse` and :meth:`validate`, not here)."""
+        from mappings.issued import issued_act
+
+        try:
+            return issued_act(self.read(data))
+        except (ValidationFailed, XmlError):
+            return None
 
     def reference(self, data: bytes) -> tuple[str, str] | None:
         """The dossier reference the message names (harmonized ``envelope.reference``) and where it stands in

@@ -19,7 +19,8 @@ the senders', hence attacker-controlled); none marks anything safe.
 **Pages** (each a module of :mod:`gateway.console.pages` with its routes and its ``LABELS``): overview (the flow
 map and the weak points), messages (search, a message's timeline, its evidence), dead letters (replay after
 confirmation), partners, procedures, certificates of origin (``/console/origin``: the e-C/Os carried, their status
-and history), certificates (X.509). Roles are the operator API's: ``read`` for the pages,
+and history), disclosures (``/console/disclosures``: what each agency received of which message, under which
+legal basis), certificates (X.509). Roles are the operator API's: ``read`` for the pages,
 ``act`` for replays.
 
 **Languages**: English and Vietnamese (:mod:`gateway.console.i18n`), per operator by the ``nswgw_lang`` cookie

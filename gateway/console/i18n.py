@@ -23,6 +23,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "nav.procedures": ("Procedures", "Thủ tục"),
     "nav.origin": ("Certificates of origin", "C/O"),
     "nav.reference": ("Reference lists", "Danh mục tham chiếu"),
+    "nav.disclosures": ("Disclosures", "Dữ liệu đã chia sẻ"),
     "nav.certificates": ("Certificates", "Chứng thư số"),
     "nav.logout": ("Log out", "Đăng xuất"),
     "nav.signed_in_as": ("Signed in as", "Đăng nhập với"),

@@ -31,6 +31,8 @@ It prints a progress bar and a table: delivered, retried, dead and p50/p99
 end-to-end latency (submission → receipt) per destination, and how many
 signatures were verified on each side, the ACDDs sent with the Customs Responses that came back, by status, and
 MOIT's view of the certificates the Thai side notified about (:func:`lifecycle_lines`).
+``nswgw demo`` then runs a ship call on a gateway of its own (:func:`gateway.dev.shipcall.ship_call_demo`: an agent
+declares once, five agencies each receive their part, one refuses until an amendment) and prints what happened.
 
 ``nswgw demo --serve [--port PORT]`` (:func:`living_demo`) keeps the same topology running until SIGINT or
 SIGTERM: the ministries send a steady trickle (1–3 messages a second), TH is down for 15 s of every minute,
@@ -65,6 +67,7 @@ from aiohttp import web
 
 from gateway.api import Gateway
 from gateway.config import Config, LogSettings, parse_config
+from gateway.dev.shipcall import ship_call_demo
 from gateway.errors import ConfigError, NswError
 from gateway.model import State
 from gateway.ports import SignedReceiptVerifier, receipt_document
@@ -1358,6 +1361,8 @@ def cmd_demo(args: Any) -> int:
         else:  # the progress bar and the table; only errors in between
             configure_logging(LogSettings(level="ERROR", format="text"))
         result = asyncio.run(run_demo(messages=args.messages, flaky_seconds=args.flaky, progress=not args.quiet))
+    configure_logging(LogSettings(level="ERROR", format="text"))  # the ship call runs on a gateway of its own
+    ship_call = asyncio.run(ship_call_demo())
     print(summary_table(result))
     print(
         f"{result.messages} messages end to end in {result.elapsed:.1f} s ({result.throughput:.0f} msg/s); "
@@ -1369,6 +1374,7 @@ def cmd_demo(args: Any) -> int:
         f"{sum(result.customs_responses.values())} Customs Responses back to national customs ({responses or 'none'})"
     )
     print("\n".join(lifecycle_lines(result)))
+    print("\n".join(ship_call))
     print(
         f"signatures: {result.submissions_verified} submissions verified by the gateway; "
         f"{sum(result.partner_verified.values())} gateway signatures verified by the partners; "

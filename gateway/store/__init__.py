@@ -19,7 +19,7 @@ def open_store(url: str, **options: object) -> Store:
         pg_options = {
             k: v
             for k, v in options.items()
-            if k in ("pool_size", "writers", "max_batch", "connect_timeout", "node_name", "node_timeout")
+            if k in ("pool_size", "writers", "max_batch", "connect_timeout", "node_name", "node_timeout", "journal")
         }
         return PostgresStore(url, **pg_options)  # type: ignore[arg-type]
     if "://" in url and not url.startswith("sqlite:///"):
@@ -50,6 +50,7 @@ def store_from_settings(settings: Any) -> Store:
             max_batch=min(settings.max_batch, 256),
             pool_size=settings.pool_size,
             node_timeout=settings.node_timeout,
+            journal=settings.journal,
         )
     url = str(settings.url)
     if "://" in url and not url.startswith("sqlite:///"):

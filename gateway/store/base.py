@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.disclosures import Disclosure, DisclosureQuery, StoredDisclosure
 from gateway.errors import CertificateNotifierMismatch, CertificateUnknown, ConversationBlocked
 from gateway.journal import JournalEntry, OperatorAction
 from gateway.model import (
@@ -50,6 +51,8 @@ from gateway.model import (
     overall_state,
 )
 from gateway.reference import ReferenceEntry, ReferenceVersion
+from gateway.registry import RegistryAct, RegistryDocument, RegistryQuery
+from gateway.shipcalls import ShipCallAct, ShipCallRecord
 from signing.xml import Spliced
 
 __all__ = [
@@ -611,12 +614,35 @@ class Store(abc.ABC):
         ack: SubmissionAck,
         *,
         certificate: CertificateAct | None = None,
+        registry: RegistryAct | None = None,
+        reference: ReferenceVersion | None = None,
+        disclosures: Sequence[Disclosure] = (),
+        ship_call: ShipCallAct | None = None,
     ) -> tuple[SubmissionAck, bool]:
         """Store a message, its intake history, its deliveries and an ``ACCEPTED`` journal entry, atomically.
 
         ``certificate`` is what an accepted message does to a certificate of origin: recorded (the certificate,
         its new status, one history event) in the same transaction, or refused by :func:`certificate_refusal`
         (raised; nothing at all is stored). A refused message (``REJECTED``) records no act.
+
+        ``registry`` is what an accepted message does to the registry of issued documents
+        (:mod:`gateway.registry`): a document indexed, amended or cancelled, or a utilization's draws, in the same
+        transaction, or refused by :func:`gateway.registry.issued_refusal` / :func:`gateway.registry.plan_draws`
+        (raised; nothing at all is stored). A refused message records no act.
+
+        ``reference`` is the policy-list version an accepted ``reference.list`` message publishes
+        (:func:`gateway.reference.message_version`): stored in the same transaction as :meth:`reference_add`
+        stores one (numbered next across every node), or refused by :func:`gateway.reference.ownership_refusal`
+        (raised; nothing at all is stored). A refused message stores no version.
+
+        ``disclosures`` are the deliveries of an accepted message that carry only some of its data elements
+        (:mod:`gateway.disclosures`): each record is stored with a ``DISCLOSED`` journal entry after the
+        ``ACCEPTED`` one (its digest: the SHA-256 of :meth:`~gateway.disclosures.Disclosure.record`), in the same
+        transaction; listed by :meth:`disclosures`.
+
+        ``ship_call`` is what an accepted message does to a ship call (:class:`~gateway.shipcalls.ShipCallAct`): the
+        call's new state, versions and history written in the same transaction if the call is still at the
+        revision the act was planned from, else ``STORE_CONTENDED`` (raised; nothing at all is stored).
 
         ``payload`` is the evidence: the whole verified document of an accepted message (a
         :class:`~signing.xml.Spliced` one written part by part, as each delivery's :attr:`~Delivery.body`), or the
@@ -664,6 +690,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get(self, message_id: str) -> MessageRecord | None:
         """A message by gateway id, with its deliveries and replies."""
+
+    @abc.abstractmethod
+    async def registry_find(self, query: RegistryQuery) -> list[RegistryDocument]:
+        """The indexed documents matching ``query``, newest first, at most ``query.limit``, with their lines."""
+
+    @abc.abstractmethod
+    async def registry_document(
+        self, doc_type: str, number: str
+    ) -> tuple[RegistryDocument, list[tuple[str, int, str, str, float]]] | None:
+        """One indexed document with its lines and its draws (``(declaration, line, quantity, message, at)``,
+        oldest first); ``None`` when none of that type and number is indexed."""
+
+    @abc.abstractmethod
+    async def registry_candidates(self, holder: str, hs_codes: Sequence[str]) -> list[list[RegistryDocument]]:
+        """Per HS code, the documents held by ``holder`` with a line for it or a heading of it (each lookup by the
+        index on holder and HS code)."""
+
+    @abc.abstractmethod
+    async def ship_call(self, reference: str) -> ShipCallRecord | None:
+        """The ship call of which ``reference`` is a version, with its agencies, versions and history; ``None``
+        when the gateway holds none."""
 
     @abc.abstractmethod
     async def certificate(self, issuing_country: str, number: str) -> CertificateRecord | None:
@@ -727,11 +774,22 @@ class Store(abc.ABC):
         gone."""
 
     @abc.abstractmethod
-    async def record_operator_action(self, action: OperatorAction, *, replays: Sequence[Delivery] = ()) -> JournalEntry:
+    async def record_operator_action(
+        self,
+        action: OperatorAction,
+        *,
+        replays: Sequence[Delivery] = (),
+        reference: ReferenceVersion | None = None,
+    ) -> JournalEntry:
         """Store ``action``'s record and append its ``OPERATOR`` journal entry, in one transaction with
         ``replays``: dead deliveries brought back (:meth:`~gateway.model.Delivery.replay`), each recorded as
         :meth:`record` does unleased. Returns the entry. When a replay's compare-and-set fails
-        (:class:`~gateway.errors.InvalidTransition`: another replay took it first), nothing is written."""
+        (:class:`~gateway.errors.InvalidTransition`: another replay took it first), nothing is written.
+
+        ``reference`` is the policy-list version the action publishes, numbered as the action's record names it:
+        stored in the same transaction as :meth:`reference_add` stores one, or refused (nothing is written) by
+        :func:`gateway.reference.ownership_refusal`, or by :func:`gateway.reference.numbering_refusal` when
+        another publication took that number first (``STORE_CONTENDED``)."""
 
     @abc.abstractmethod
     async def operator_actions(
@@ -823,7 +881,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def reference_add(self, version: ReferenceVersion) -> ReferenceVersion:
         """Store ``version`` as the next version of its list (1 for a new one), atomically across every node:
-        the stored version, with its number and ``seq``."""
+        the stored version, with its number and ``seq``. A version whose owner is not the list's owner so far is
+        refused in that transaction (:func:`gateway.reference.ownership_refusal`, raised; nothing is stored)."""
 
     @abc.abstractmethod
     async def reference_versions(self, name: str | None = None) -> list[ReferenceVersion]:
@@ -832,3 +891,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def reference_head(self) -> int:
         """The ``seq`` of the version published last (0: none): a cheap test for a newer version."""
+
+    @abc.abstractmethod
+    async def disclosures(self, query: DisclosureQuery) -> list[StoredDisclosure]:
+        """The disclosures :meth:`accept` recorded that ``query`` selects, newest first (then by ``seq``,
+        descending), each with the seq of its ``DISCLOSED`` journal entry."""

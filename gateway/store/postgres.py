@@ -25,13 +25,15 @@ Features:
 * **group commit**: writes queue to a few writer tasks per node; each runs every write
   waiting at that moment in one transaction (a compare-and-set that fails writes nothing, so
   the others commit), and answers the callers after ``COMMIT``.
-* **one linear journal**: journal entries of a transaction are chained and inserted at its
-  end under a transaction-scoped advisory lock (per schema; ``journal_head()`` takes it and
-  reads the head in one call), so appends from every node form one hash chain;
-  ``journal.seq`` is the primary key as a second guard.
+* **one linear journal, no lock to commit**: a transaction inserts its journal entries unchained
+  (``journal_pending``); one sealer at a time (any node, under the schema's journal advisory lock) chains
+  them in commit order into the one hash chain of every node, moments later, and every read of the journal
+  seals first (:mod:`gateway.store.pg_journal`); ``journal.seq`` is the primary key as a second guard.
+  ``journal = "inline"`` chains them in the transaction instead, under the same lock held to COMMIT
+  (``journal_head()`` takes it and reads the head in one call), so nodes commit one at a time.
 * **few round trips**: a group-commit transaction is BEGIN, one statement per write, one
-  statement for the rows every write left (deliveries and transitions, ``unnest`` arrays) with
-  the journal lock and head, one for the journal entries with the notification, COMMIT.
+  statement for the rows every write left (deliveries and transitions, ``unnest`` arrays), one for
+  the journal entries with the notification, COMMIT.
 * **large payloads in chunks**: payloads live in ``message_payloads`` and ``delivery_payloads``,
   written once; one above 256 KiB is inserted by a binary ``COPY`` streamed in 256 KiB chunks and read
   back by ``substring`` in 256 KiB chunks, so the gateway holds it about once rather than two or three
@@ -74,7 +76,7 @@ Multi-node recovery rules:
 Options: ``pool_size`` (connections per node, default 10), ``writers`` (concurrent write
 transactions per node, default 2), ``max_batch`` (writes per transaction, default 256),
 ``connect_timeout`` (seconds, default 10; also bounds each query of the supervisor), ``node_timeout`` (seconds,
-default 30, ``[store] node_timeout``).
+default 30, ``[store] node_timeout``), ``journal`` (``sealed``, the default, or ``inline``; ``[store] journal``).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 
+from gateway.disclosures import DISCLOSED, Disclosure, DisclosureQuery, StoredDisclosure
 from gateway.errors import (
     ConfigError,
     GatewayError,
@@ -126,8 +129,10 @@ from gateway.model import (
     SubmissionEnvelope,
     Transition,
 )
-from gateway.reference import ReferenceVersion
-from gateway.store import migrations
+from gateway.reference import ReferenceVersion, numbering_refusal, ownership_refusal
+from gateway.registry import RegistryAct, RegistryDocument, RegistryQuery
+from gateway.shipcalls import ShipCallAct, ShipCallRecord
+from gateway.store import disclosure_rows, migrations, pg_journal, registry_sql, shipcall_sql
 from gateway.store.base import (
     FLOW_SAMPLE,
     NOTIFIER_ACTS,
@@ -643,6 +648,47 @@ async def _certificate_act(conn: _Conn, act: CertificateAct, row: tuple[str, str
     )
 
 
+async def _reference_lock(conn: _Conn, version: ReferenceVersion) -> None:
+    """Take the lock of ``version``'s list (an advisory lock held to the end of the transaction: it serialises
+    the numbering of one list across nodes), then raise its :func:`ownership_refusal`, if any, before anything
+    is written."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('nswgw-reference:' || $1))", version.name)
+    owner = await conn.fetchval(
+        "SELECT owner FROM reference_versions WHERE name = $1 ORDER BY version DESC LIMIT 1", version.name
+    )
+    refusal = ownership_refusal(version, owner)
+    if refusal is not None:
+        raise refusal
+
+
+async def _disclosures_insert(conn: _Conn, tx: _Tx, disclosures: Sequence[Disclosure]) -> None:
+    """Each disclosure of an accepted message and its ``DISCLOSED`` journal entry (after the ``ACCEPTED`` one)."""
+    if not disclosures:
+        return
+    rows = [disclosure_rows.insert_values(d) for d in disclosures]
+    await conn.executemany(disclosure_rows.INSERT.format(marks="$1, $2, $3, $4, $5"), rows)
+    for d, values in zip(disclosures, rows, strict=True):
+        tx.journal.append((d.at, DISCLOSED, d.message_id, d.destination, payload_digest(values[-1])))
+
+
+async def _reference_insert(conn: _Conn, version: ReferenceVersion) -> ReferenceVersion:
+    """Store ``version`` as the next of its list, under :func:`_reference_lock`, or raise its
+    :func:`numbering_refusal` before anything is written."""
+    number = await conn.fetchval(
+        "SELECT coalesce(max(version), 0) + 1 FROM reference_versions WHERE name = $1", version.name
+    )
+    stale = numbering_refusal(version, int(number))
+    if stale is not None:
+        raise stale
+    seq = await conn.fetchval(
+        "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
+        " publisher, via, message, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " RETURNING seq",
+        *reference_values(version, number),
+    )
+    return version.numbered(int(number), int(seq))
+
+
 async def _certificate_delivered(conn: _Conn, d: Delivery) -> None:
     """A ``delivered`` event for the certificate the acknowledged delivery ``d``'s message issued or amended."""
     rows = await conn.fetch(
@@ -726,11 +772,16 @@ class PostgresStore(Store):
         connect_timeout: float = 10.0,
         node_name: str = "nswgw",
         node_timeout: float = 30.0,
+        journal: str = "sealed",
     ) -> None:
         """``node_timeout``: seconds without a heartbeat (by the database clock) after which this node, once its
-        session is gone too, is dead to the others; longer than any network cut the nodes should live through."""
+        session is gone too, is dead to the others; longer than any network cut the nodes should live through.
+        ``journal``: ``sealed`` (entries chained after commit, :mod:`gateway.store.pg_journal`) or ``inline``
+        (chained at commit under the journal lock)."""
         if not dsn.startswith(("postgresql://", "postgres://")):
             raise ConfigError(f"not a PostgreSQL connection string: {redact(dsn)!r}", field="store.dsn")
+        if journal not in ("sealed", "inline"):
+            raise ConfigError(f'journal must be "sealed" or "inline", not {journal!r}', field="store.journal")
         if pool_size < writers + 1:
             raise ConfigError(f"pool_size must be at least writers + 1 ({writers + 1})", field="store.pool_size")
         self.dsn = dsn
@@ -748,6 +799,8 @@ class PostgresStore(Store):
         self._listener: asyncpg.Connection | None = None
         self._node: int | None = None
         self._journal_key = 0
+        self._inline_journal = journal == "inline"
+        self._sealer = pg_journal.Sealer(self._require_pool, lambda: self._journal_key, self.name)
         self._channel = ""
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
@@ -800,6 +853,7 @@ class PostgresStore(Store):
         self._closing = False
         self._attention.clear()
         self._tasks = [asyncio.create_task(self._writer(), name=f"pg-writer-{i}") for i in range(self._writers)]
+        self._sealer.start()
         self._supervisor = asyncio.create_task(self._supervise(), name="pg-listener")
 
     async def _listen(self) -> asyncpg.Connection:
@@ -925,6 +979,7 @@ class PostgresStore(Store):
             await asyncio.gather(supervisor, return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self._sealer.stop(self._timeout)
         listener = self._listener
         self._pool = self._listener = None
         if listener is not None and not listener.is_closed():
@@ -1035,16 +1090,19 @@ class PostgresStore(Store):
                 except NswError as exc:  # by contract the op wrote nothing
                     results.append((future, None, exc))
             await self._finish(conn, tx)
+        if tx.journal and not self._inline_journal:
+            self._sealer.committed()
         self.batches += 1
         self.operations += len(batch)
         return results
 
     async def _finish(self, conn: _Conn, tx: _Tx) -> None:
-        """End of a transaction, in at most two round trips before COMMIT: the rows its writes left, with the
-        journal lock (held to COMMIT, so appends from every node form one chain) and the journal's head read
-        under it; then the chained entries with the notification. A large delivery payload adds its ``COPY``
-        (and the lookup of its row) between the two."""
-        lock = self._journal_key if tx.journal else None
+        """End of a transaction, in at most two round trips before COMMIT: the rows its writes left; then its
+        journal entries, pending (sealed after COMMIT, :mod:`gateway.store.pg_journal`), with the notification. With
+        the ``inline`` journal the first also takes the journal lock (held to COMMIT, so appends from every node form
+        one chain) and reads the journal's head under it, and the second inserts the entries chained. A large
+        delivery payload adds its ``COPY`` (and the lookup of its row) between the two."""
+        lock = self._journal_key if tx.journal and self._inline_journal else None
         row = None
         if tx.deliveries or tx.transitions or lock is not None:
             row = await conn.fetchrow(_ROWS, *_row_arguments(tx, lock))
@@ -1059,14 +1117,10 @@ class PostgresStore(Store):
             if notify is not None:
                 await conn.execute("SELECT pg_notify($1, $2)", self._channel, notify)
             return
-        prev_seq, prev_hash = (row["seq"], row["hash"]) if row else (0, GENESIS)
-        entries = []
-        for at, kind, message, destination, digest in tx.journal:
-            e = JournalEntry.after(
-                prev_seq, prev_hash, at=at, kind=kind, message_id=message, destination=destination, digest=digest
-            )
-            entries.append(e)
-            prev_seq, prev_hash = e.seq, e.hash
+        if not self._inline_journal:
+            await conn.execute(pg_journal.PENDING, *pg_journal.pending_arguments(tx.journal, self._channel, notify))
+            return
+        entries = pg_journal.chain_pending((row["seq"], row["hash"]) if row else (0, GENESIS), tx.journal)
         await conn.execute(
             _JOURNAL,
             [e.seq for e in entries],
@@ -1109,14 +1163,26 @@ class PostgresStore(Store):
         ack: SubmissionAck,
         *,
         certificate: CertificateAct | None = None,
+        registry: RegistryAct | None = None,
+        reference: ReferenceVersion | None = None,
+        disclosures: Sequence[Disclosure] = (),
+        ship_call: ShipCallAct | None = None,
     ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
         whole = (payload.size, payload.sha256) if isinstance(payload, Excerpt) else (None, None)
         data = payload.prefix if isinstance(payload, Excerpt) else payload
         act = certificate if message.state is not State.REJECTED else None
+        call = ship_call if message.state is not State.REJECTED else None
+        version = reference if message.state is not State.REJECTED else None
+        indexed = registry if message.state is not State.REJECTED else None
 
         async def op(conn: _Conn, tx: _Tx) -> tuple[SubmissionAck, bool]:
             row = await _certificate_row(conn, act, env.sender) if act is not None else None
+            prepared = await registry_sql.pg_prepare(conn, indexed, message) if indexed is not None else None
+            if call is not None:
+                await shipcall_sql.pg_check(conn, call)
+            if version is not None:
+                await _reference_lock(conn, version)
             inserted = await conn.fetchval(
                 "WITH m AS (INSERT INTO messages (id, sender, message_id, document_type, conversation, reference,"
                 " destination, procedure, format, intake_state, received_at, error, ack, content_digest,"
@@ -1166,8 +1232,15 @@ class PostgresStore(Store):
             tx.notify.update(d.destination for d in deliveries)
             if act is not None:
                 await _certificate_act(conn, act, row, message)
+            if indexed is not None and prepared is not None:
+                await registry_sql.pg_apply(conn, indexed, prepared, message)
+            if call is not None:
+                await shipcall_sql.pg_write(conn, call)
+            if version is not None:
+                await _reference_insert(conn, version)
             if message.state is not State.REJECTED:
                 tx.journal.append((message.history[-1].at, ACCEPTED, message.id, None, payload_digest(data)))
+                await _disclosures_insert(conn, tx, disclosures)
             return ack, True
 
         return await self._write(op)
@@ -1244,6 +1317,28 @@ class PostgresStore(Store):
     async def get(self, message_id: str) -> MessageRecord | None:
         async with self._require_pool().acquire() as conn:
             return await _load_record(conn, message_id)
+
+    @_guarded
+    async def ship_call(self, reference: str) -> ShipCallRecord | None:
+        async with self._require_pool().acquire() as conn:
+            return await shipcall_sql.pg_read(conn, reference)
+
+    @_guarded
+    async def registry_find(self, query: RegistryQuery) -> list[RegistryDocument]:
+        async with self._require_pool().acquire() as conn:
+            return await registry_sql.pg_find(conn, query)
+
+    @_guarded
+    async def registry_document(
+        self, doc_type: str, number: str
+    ) -> tuple[RegistryDocument, list[registry_sql.DrawRecord]] | None:
+        async with self._require_pool().acquire() as conn:
+            return await registry_sql.pg_document(conn, doc_type, number)
+
+    @_guarded
+    async def registry_candidates(self, holder: str, hs_codes: Sequence[str]) -> list[list[RegistryDocument]]:
+        async with self._require_pool().acquire() as conn:
+            return await registry_sql.pg_candidates(conn, holder, hs_codes)
 
     @_guarded
     async def certificate(self, issuing_country: str, number: str) -> CertificateRecord | None:
@@ -1339,6 +1434,7 @@ class PostgresStore(Store):
 
     @_guarded
     async def journal(self, *, after: int = 0, limit: int = 10_000) -> list[JournalEntry]:
+        await self._sealer.now()
         rows = await self._require_pool().fetch(
             "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal WHERE seq > $1"
             " ORDER BY seq LIMIT $2",
@@ -1349,6 +1445,7 @@ class PostgresStore(Store):
 
     @_guarded
     async def journal_head(self) -> JournalEntry | None:
+        await self._sealer.now()
         row = await self._require_pool().fetchrow(
             "SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal ORDER BY seq DESC LIMIT 1"
         )
@@ -1381,19 +1478,9 @@ class PostgresStore(Store):
 
     @_guarded
     async def reference_add(self, version: ReferenceVersion) -> ReferenceVersion:
-        # the advisory lock serialises the numbering of one list across nodes until the transaction ends
         async def op(conn: _Conn, tx: _Tx) -> ReferenceVersion:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('nswgw-reference:' || $1))", version.name)
-            number = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) + 1 FROM reference_versions WHERE name = $1", version.name
-            )
-            seq = await conn.fetchval(
-                "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
-                " publisher, via, message, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                " RETURNING seq",
-                *reference_values(version, number),
-            )
-            return version.numbered(int(number), int(seq))
+            await _reference_lock(conn, version)
+            return await _reference_insert(conn, version)
 
         result: ReferenceVersion = await self._write(op)
         return result
@@ -1415,6 +1502,12 @@ class PostgresStore(Store):
     @_guarded
     async def reference_head(self) -> int:
         return int(await self._require_pool().fetchval("SELECT coalesce(max(seq), 0) FROM reference_versions"))
+
+    @_guarded
+    async def disclosures(self, query: DisclosureQuery) -> list[StoredDisclosure]:
+        sql, params = disclosure_rows.disclosure_query_sql(query, lambda n: f"${n}")
+        await self._sealer.now()  # each committed disclosure's entry chained, so that its seq is known
+        return disclosure_rows.stored(await self._require_pool().fetch(sql, *params))
 
     @_guarded
     async def finished_messages(self, *, received_before: float, limit: int) -> list[tuple[str, str, float]]:
@@ -1472,6 +1565,8 @@ class PostgresStore(Store):
             " THEN (SELECT encode(sha256(m.data), 'hex') FROM message_payloads AS m WHERE m.message = e.message)"
             " WHEN e.kind = $6"
             " THEN (SELECT encode(sha256(a.record), 'hex') FROM operator_actions AS a WHERE a.id = e.message)"
+            f" WHEN e.kind = '{DISCLOSED}' THEN (SELECT encode(sha256(x.record), 'hex') FROM disclosures AS x"
+            " WHERE x.message = e.message AND x.destination = e.destination)"
             " ELSE (SELECT encode(sha256(p.data || coalesce(d.receipt, ''::bytea)), 'hex') FROM deliveries AS d"
             " JOIN delivery_payloads AS p ON p.delivery = d.seq"
             " WHERE d.message = e.message AND d.destination = e.destination) END"
@@ -1486,7 +1581,13 @@ class PostgresStore(Store):
         return {int(seq): digest for seq, digest in rows}
 
     @_guarded
-    async def record_operator_action(self, action: OperatorAction, *, replays: Sequence[Delivery] = ()) -> JournalEntry:
+    async def record_operator_action(
+        self,
+        action: OperatorAction,
+        *,
+        replays: Sequence[Delivery] = (),
+        reference: ReferenceVersion | None = None,
+    ) -> JournalEntry:
         record = action.record()
 
         async def op(conn: _Conn, tx: _Tx) -> None:
@@ -1496,6 +1597,9 @@ class PostgresStore(Store):
                 async with conn.transaction():
                     for d in replays:
                         await _record(conn, tx, d, None)
+                    if reference is not None:
+                        await _reference_lock(conn, reference)
+                        await _reference_insert(conn, reference)
                     await conn.execute(
                         "INSERT INTO operator_actions (id, operator, action, at, record) VALUES ($1, $2, $3, $4, $5)",
                         action.id,
@@ -1511,6 +1615,7 @@ class PostgresStore(Store):
             tx.journal.append((action.at, OPERATOR, action.id, action.destination, payload_digest(record)))
 
         await self._write(op)
+        await self._sealer.now()
         row = await self._require_pool().fetchrow(
             # the literal kind, so that the partial index journal_operator serves it
             f"SELECT seq, at, kind, message, destination, digest, prev, hash FROM journal"
@@ -1541,6 +1646,7 @@ class PostgresStore(Store):
             clauses.append(f"a.id = ANY(${len(params)}::text[])")
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         params.append(max(1, min(limit, 1000)))
+        await self._sealer.now()  # each committed action's entry chained, so that its seq is known
         rows = await self._require_pool().fetch(
             f"SELECT a.id, a.record, (SELECT j.seq FROM journal AS j WHERE j.kind = '{OPERATOR}' AND j.message = a.id)"
             f" FROM operator_actions AS a{where} ORDER BY a.at DESC, a.id LIMIT ${len(params)}",
@@ -1558,6 +1664,7 @@ class PostgresStore(Store):
                 " + (SELECT count(*) + coalesce(sum(coalesce(length(receipt), 0)), 0) FROM deliveries)"
                 " + (SELECT count(*) + coalesce(sum(length(data)), 0) FROM delivery_payloads)"
                 " + (SELECT count(*) FROM transitions) + (SELECT count(*) FROM journal)"
+                " + (SELECT count(*) + coalesce(sum(cardinality(kind)), 0) FROM journal_pending)"
                 " + (SELECT count(*) + coalesce(sum(length(value)), 0) FROM adapter_state)"
                 " + (SELECT count(*) + coalesce(sum(length(record)), 0) FROM operator_actions)"
             )

@@ -50,6 +50,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.disclosures import DISCLOSED, Disclosure, DisclosureQuery, StoredDisclosure
 from gateway.errors import (
     ConfigError,
     GatewayError,
@@ -81,8 +82,10 @@ from gateway.model import (
     Transition,
     overall_state,
 )
-from gateway.reference import ReferenceVersion
-from gateway.store import migrations
+from gateway.reference import ReferenceVersion, numbering_refusal, ownership_refusal
+from gateway.registry import RegistryAct, RegistryDocument, RegistryQuery
+from gateway.shipcalls import ShipCallAct, ShipCallRecord
+from gateway.store import disclosure_rows, migrations, registry_sql, shipcall_sql
 from gateway.store.base import (
     FLOW_SAMPLE,
     NOTIFIER_ACTS,
@@ -339,6 +342,15 @@ def _append_journal(
     )
 
 
+def _disclosures_insert(conn: sqlite3.Connection, disclosures: Sequence[Disclosure]) -> None:
+    """Each disclosure of an accepted message and its ``DISCLOSED`` journal entry (after the ``ACCEPTED`` one)."""
+    for d in disclosures:
+        values = disclosure_rows.insert_values(d)
+        conn.execute(disclosure_rows.INSERT.format(marks="?,?,?,?,?"), values)
+        digest = payload_digest(values[-1])
+        _append_journal(conn, at=d.at, kind=DISCLOSED, message=d.message_id, destination=d.destination, digest=digest)
+
+
 def _insert_transitions(conn: sqlite3.Connection, message: str, steps: Sequence[Transition]) -> None:
     conn.executemany(
         "INSERT INTO transitions (message, destination, from_state, to_state, at, code, detail) VALUES (?,?,?,?,?,?,?)",
@@ -541,6 +553,30 @@ def _certificate_act(conn: sqlite3.Connection, act: CertificateAct, message: Mes
     )
 
 
+# one writer: the owner and the next number are read and the version written in one transaction, nothing between
+def _reference_insert(conn: sqlite3.Connection, version: ReferenceVersion) -> ReferenceVersion:
+    """Store ``version`` as the next of its list, or raise its :func:`ownership_refusal` or
+    :func:`numbering_refusal`."""
+    row = conn.execute(
+        "SELECT owner FROM reference_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (version.name,)
+    ).fetchone()
+    refusal = ownership_refusal(version, row[0] if row else None)
+    if refusal is not None:
+        raise refusal
+    number = conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM reference_versions WHERE name = ?", (version.name,)
+    ).fetchone()[0]
+    stale = numbering_refusal(version, int(number))
+    if stale is not None:
+        raise stale
+    cur = conn.execute(
+        "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
+        " publisher, via, message, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        reference_values(version, number),
+    )
+    return version.numbered(int(number), int(cur.lastrowid or 0))
+
+
 def _certificate_delivered(conn: sqlite3.Connection, d: Delivery) -> None:
     """A ``delivered`` event for the certificate the acknowledged delivery ``d``'s message issued or amended."""
     rows = conn.execute(
@@ -735,6 +771,10 @@ class SqliteStore(Store):
         ack: SubmissionAck,
         *,
         certificate: CertificateAct | None = None,
+        registry: RegistryAct | None = None,
+        reference: ReferenceVersion | None = None,
+        disclosures: Sequence[Disclosure] = (),
+        ship_call: ShipCallAct | None = None,
     ) -> tuple[SubmissionAck, bool]:
         env = message.envelope
         whole = (payload.size, payload.sha256) if isinstance(payload, Excerpt) else (None, None)
@@ -807,6 +847,13 @@ class SqliteStore(Store):
             if message.state is not State.REJECTED:
                 if certificate is not None:
                     _certificate_act(conn, certificate, message)
+                if registry is not None:
+                    registry_sql.sqlite_record(conn, registry, message)
+                if ship_call is not None:
+                    shipcall_sql.sqlite_check(conn, ship_call)
+                    shipcall_sql.sqlite_write(conn, ship_call)
+                if reference is not None:
+                    _reference_insert(conn, reference)
                 _append_journal(
                     conn,
                     at=message.history[-1].at,
@@ -815,6 +862,7 @@ class SqliteStore(Store):
                     destination=None,
                     digest=payload_digest(data),
                 )
+                _disclosures_insert(conn, disclosures)
             return ack, True
 
         return await self._write(op)
@@ -896,6 +944,20 @@ class SqliteStore(Store):
             return _load_record(conn, message_id)
 
         return await self._read(op)
+
+    async def ship_call(self, reference: str) -> ShipCallRecord | None:
+        return await self._read(lambda conn: shipcall_sql.sqlite_read(conn, reference))
+
+    async def registry_find(self, query: RegistryQuery) -> list[RegistryDocument]:
+        return await self._read(lambda conn: registry_sql.sqlite_find(conn, query))
+
+    async def registry_document(
+        self, doc_type: str, number: str
+    ) -> tuple[RegistryDocument, list[registry_sql.DrawRecord]] | None:
+        return await self._read(lambda conn: registry_sql.sqlite_document(conn, doc_type, number))
+
+    async def registry_candidates(self, holder: str, hs_codes: Sequence[str]) -> list[list[RegistryDocument]]:
+        return await self._read(lambda conn: registry_sql.sqlite_candidates(conn, holder, hs_codes))
 
     async def certificate(self, issuing_country: str, number: str) -> CertificateRecord | None:
         def op(conn: sqlite3.Connection) -> CertificateRecord | None:
@@ -1037,18 +1099,9 @@ class SqliteStore(Store):
 
         return await self._read(op)
 
-    # one writer: the next number is read and written in the same transaction, with nothing in between
     async def reference_add(self, version: ReferenceVersion) -> ReferenceVersion:
         def op(conn: sqlite3.Connection) -> ReferenceVersion:
-            number = conn.execute(
-                "SELECT coalesce(max(version), 0) + 1 FROM reference_versions WHERE name = ?", (version.name,)
-            ).fetchone()[0]
-            cur = conn.execute(
-                "INSERT INTO reference_versions (name, version, owner, purpose, effective_from, entries, digest,"
-                " publisher, via, message, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                reference_values(version, number),
-            )
-            return version.numbered(int(number), int(cur.lastrowid or 0))
+            return _reference_insert(conn, version)
 
         result: ReferenceVersion = await self._write(op)
         return result
@@ -1071,6 +1124,14 @@ class SqliteStore(Store):
     async def reference_head(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT coalesce(max(seq), 0) FROM reference_versions").fetchone()[0])
+
+        return await self._read(op)
+
+    async def disclosures(self, query: DisclosureQuery) -> list[StoredDisclosure]:
+        sql, params = disclosure_rows.disclosure_query_sql(query, lambda _: "?")
+
+        def op(conn: sqlite3.Connection) -> list[StoredDisclosure]:
+            return disclosure_rows.stored(conn.execute(sql, params).fetchall())
 
         return await self._read(op)
 
@@ -1130,6 +1191,12 @@ class SqliteStore(Store):
                 elif e.kind == OPERATOR:
                     row = conn.execute("SELECT record FROM operator_actions WHERE id = ?", (e.message_id,)).fetchone()
                     out[e.seq] = None if row is None else payload_digest(bytes(row[0]))
+                elif e.kind == DISCLOSED:
+                    row = conn.execute(
+                        "SELECT record FROM disclosures WHERE message = ? AND destination = ?",
+                        (e.message_id, e.destination),
+                    ).fetchone()
+                    out[e.seq] = None if row is None else payload_digest(bytes(row[0]))
                 else:
                     row = conn.execute(
                         "SELECT p.rowid, d.receipt FROM deliveries AS d JOIN delivery_payloads AS p"
@@ -1145,12 +1212,20 @@ class SqliteStore(Store):
 
         return await self._read(op)
 
-    async def record_operator_action(self, action: OperatorAction, *, replays: Sequence[Delivery] = ()) -> JournalEntry:
+    async def record_operator_action(
+        self,
+        action: OperatorAction,
+        *,
+        replays: Sequence[Delivery] = (),
+        reference: ReferenceVersion | None = None,
+    ) -> JournalEntry:
         record = action.record()
 
         def op(conn: sqlite3.Connection) -> JournalEntry:
             for d in replays:
                 _record(conn, d, None, action.at)
+            if reference is not None:
+                _reference_insert(conn, reference)
             conn.execute(
                 "INSERT INTO operator_actions (id, operator, action, at, record) VALUES (?, ?, ?, ?, ?)",
                 (action.id, action.operator, action.action, action.at, record),

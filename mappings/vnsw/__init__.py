@@ -9,7 +9,11 @@ and each (procedure, type, function) is a :class:`VnswMessage` declared in a pro
   12/05-07, quarantine dispatch 16/12 and 16/14);
 * :mod:`mappings.vnsw.mard_bnn0300003`: MARD pesticide import licence (licence 20/18);
 * :mod:`mappings.vnsw.mot_maritime`: MOT ship entry and exit (documentType 1 and 2: the FAL declarations,
-  types 30 and 50-58, and the whole ship call, type 99; functions 01 and 02);
+  types 30 and 50-58, and the whole ship call, type 99; functions 01 and 02; the security notification and the
+  confirmation of arrival, types 10 and 40; the administration's permits and orders, types 60, 70, 72, 80 and 90;
+  the transit, documentType 3);
+* :mod:`mappings.vnsw.mot_inland`: MOT inland-waterway arrival and departure (documentType 4 and 5, types 30,
+  50-52, 60 and 70);
 * this module: the synchronous acknowledgement (function 99, ``Content/ReceiveDate``) and error list
   (function 00, ``Content/ErrorList/Error``) of any procedure.
 
@@ -209,6 +213,7 @@ PROCEDURE_MODULES: tuple[str, ...] = (
     "mappings.vnsw.mard_bnnptnt0600011",
     "mappings.vnsw.mard_bnn0300003",
     "mappings.vnsw.mot_maritime",
+    "mappings.vnsw.mot_inland",
 )
 """Built-in procedure modules; each calls :func:`register_message` on import."""
 

@@ -9,8 +9,8 @@ the VNSW envelope (:mod:`mappings.vnsw`) with the Subject codes of the MOT syste
 documentType  type   content                                         harmonized
 ============  =====  ==============================================  ==========================================
 1 entry,      30     ``NoticeOfArrival``                             ship_call: ship, owner, agent, voyage
-2 exit        50     ``GeneralDeclaration`` (FAL form 1)             ship_call: ship, agent, voyage, cargo
-              51     ``CrewLists`` (FAL form 5)                      ship_call.crew
+2 exit,       50     ``GeneralDeclaration`` (FAL form 1)             ship_call: ship, agent, voyage, cargo
+3 transit     51     ``CrewLists`` (FAL form 5)                      ship_call.crew
               52     ``PassengerList`` (FAL form 6)                  ship_call.passengers
               53     ``DangerousGoodsManifest`` (FAL form 7)         ship_call.dangerous_goods
               54     ``ShipsStoresDeclaration`` (FAL form 3)         ship_call.stores
@@ -22,11 +22,22 @@ documentType  type   content                                         harmonized
                      each declaration above the call carries
               60     ``PortClearance`` (the administration's)        permit (issued), ship_call: ship, etd
               72     ``PortEntryPermit`` (the administration's)      permit (issued), ship_call: ship, etd
+1, 3          10     ``ShipSecurityNotification`` (the agent's)      ship_call: ship, agent, security, eta
+1 entry       40     ``ConfirmationOfArrival`` (the agent's)         ship_call: ship, port, berth, arrival time
+1, 2, 3       70     ``ShiftingOrder`` (the port authority's)        permit (issued), ship_call.shifting, ship
+3 transit     80     ``AcceptanceForTransit`` (the administration's) permit (issued), ship, transit, etd
+              90     ``PermissionForTransit`` (the administration's) permit (issued), ship, transit, etd
 ============  =====  ==============================================  ==========================================
 
 Functions ``01`` (declared) and ``02`` (amended, the MOT ``KHAI_SUA``); the port clearance (type 60) and the port
 entry permit (type 72, the MOT ``GIAY_PHEP_ROI_CANG_BO_GTVT_CAP_KHI_XUAT_CANH_VIET_CAM``) the maritime
-administration sends back with function ``01``, which states ``permit.decision = issued``.
+administration sends back with function ``01``, which states ``permit.decision = issued``; so are the shifting order
+(type 70, ``LENH_DIEU_DONG``: the order's number, authority, officer and date are ``permit``, the move
+``ship_call.shifting``), the acceptance of a transit (80, ``THONG_BAO_CHO_PHEP_TAU_QUA_CANH``) and the transit
+permit (90, ``GIAY_PHEP_QUA_CANH``) of documentType ``3`` (``QUA_CANH``). The shifting order's schema types the
+draughts, length overall and deadweight ``xs:double``, so they are required on output. A transit (documentType
+``3``) has the declarations 50-58 and the whole call 99 but not the notice of arrival (the MOT transit notice, type
+32, is not mapped) nor the port clearance and entry permit.
 
 Type ``99`` is the MOT dossier code (``HO_SO``); its content, one section per FAL form in the order above, is this
 gateway's: a declaration appears when the call carries its part (a crew list when there is a crew), the general
@@ -41,7 +52,7 @@ reference and the ship's name, each person's family name, each dangerous goods i
 name, each stores article's name and each crew effect's crew member are required. Not carried: the MMSI, identity
 documents' issuing state and expiry, the ETD (but in the port clearance and entry permit), stowage of dangerous
 goods, crew effects' quantity, the sanitation certificate's expiry (``json`` carries all of them); ports, harbour
-regions, anchorages, draughts, wastes, cargo lists, health questions and attachments beyond those mapped below are
+regions, anchorages, wastes, cargo lists, health questions and attachments beyond those mapped below are
 written empty and not read. The general declaration has no purpose of call and no owner contacts (the notice of
 arrival has). Dates and times are read as ``yyyy-MM-dd[ HH:mm:ss]`` or ``dd/MM/yyyy[ HH:mm[:ss]]`` (Vietnam time
 without an offset) and written as ``yyyy-MM-dd[ HH:mm:ss]``; flags as ``1``/``0`` (``true``/``false`` read too); the
@@ -61,7 +72,9 @@ from mappings.xmlspec import BOOL, DECIMAL, INT, TEXT, Codec, Group, Leaf
 __all__ = [
     "ENTRY",
     "EXIT",
+    "TRANSIT",
     "PROCEDURES",
+    "ALL_PROCEDURES",
     "SHIP_CALL_TYPE",
     "FUNCTIONS",
     "IMO",
@@ -81,9 +94,16 @@ __all__ = [
     "ANIMAL_QUARANTINE",
     "PORT_ENTRY_PERMIT",
     "PORT_CLEARANCE",
+    "CONFIRMATION_OF_ARRIVAL",
+    "SHIP_SECURITY_NOTIFICATION",
+    "SHIFTING_ORDER",
+    "PERMISSION_FOR_TRANSIT",
+    "ACCEPTANCE_FOR_TRANSIT",
     "SHIP_CALL",
     "FORMS",
     "PERMITS",
+    "NOTICES",
+    "ORDERS",
 ]
 
 ENTRY = "1"
@@ -91,6 +111,9 @@ ENTRY = "1"
 EXIT = "2"
 """documentType of a ship's exit (departure abroad, the MOT ``XUAT_CANH``)."""
 PROCEDURES = {ENTRY: "entry", EXIT: "exit"}
+TRANSIT = "3"
+"""documentType of a ship's transit through Vietnamese waters (the MOT ``QUA_CANH``)."""
+ALL_PROCEDURES = {**PROCEDURES, TRANSIT: "transit"}
 SHIP_CALL_TYPE = "99"
 """Message type of the whole ship call in one envelope."""
 FUNCTIONS = {"01": "declared", "02": "amended"}
@@ -152,6 +175,24 @@ def _required(tag: str, path: str, codec: Codec = TEXT) -> Leaf:
     return Leaf(tag, path, codec, required=True)
 
 
+_CARGO_LIST = Group(
+    "CargoList",
+    required=True,
+    children=(
+        _blank("Category"),
+        _blank("Type"),
+        _blank("Name"),
+        _blank("Description"),
+        _blank("Quantity"),
+        _blank("Unit"),
+    ),
+)
+
+
+_WASTE = tuple(Group(f"Waste{n:02}", required=True, children=(_blank("Weight"), _blank("Unit"))) for n in range(1, 7))
+"""The six waste categories of the notice of arrival and the general declaration, written empty."""
+
+
 NOTICE_OF_ARRIVAL = Group(
     "NoticeOfArrival",
     required=True,
@@ -189,9 +230,9 @@ NOTICE_OF_ARRIVAL = Group(
         _blank("BreadthUnit"),
         _blank("ClearanceHeight"),
         _blank("ClearanceHeightUnit"),
-        _blank("ShownDraftxF"),
+        _mapped("ShownDraftxF", "ship_call.voyage.draught_forward", DECIMAL),
         _blank("UnitShownDraftxF"),
-        _blank("ShownDraftxA"),
+        _mapped("ShownDraftxA", "ship_call.voyage.draught_aft", DECIMAL),
         _blank("UnitShownDraftxA"),
         _mapped("GT", "ship_call.ship.gross_tonnage", DECIMAL),
         _blank("GTUNIT"),
@@ -227,54 +268,7 @@ NOTICE_OF_ARRIVAL = Group(
         _blank("FW"),
         _blank("RemainingCargo"),
         _blank("ShipRequirementsInTermsOfWaste"),
-        Group(
-            "Waste01",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste02",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste03",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste04",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste05",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste06",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
+        *_WASTE,
         _blank("PlaceOfReception"),
         _blank("NumberCargoDeclaration"),
         _blank("NumberShipStoreDeclaration"),
@@ -287,18 +281,7 @@ NOTICE_OF_ARRIVAL = Group(
         _mapped("SignPlace", "signatory.place"),
         _mapped("SignDate", "signatory.signed_at", MOT_DATETIME),
         _blank("MasterSigned"),
-        Group(
-            "CargoList",
-            required=True,
-            children=(
-                _blank("Category"),
-                _blank("Type"),
-                _blank("Name"),
-                _blank("Description"),
-                _blank("Quantity"),
-                _blank("Unit"),
-            ),
-        ),
+        _CARGO_LIST,
         _blank("TimeOfPORTArrival"),
         _blank("TimeOfPilotOnBoard"),
         _blank("TugBoat"),
@@ -357,54 +340,7 @@ GENERAL_DECLARATION = Group(
         _mapped("NumberOfCrew", "ship_call.crew_count", INT),
         _mapped("NumberOfPassengers", "ship_call.passenger_count", INT),
         _blank("ShipRequirementsInTermsOfWaste"),
-        Group(
-            "Waste01",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste02",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste03",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste04",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste05",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
-        Group(
-            "Waste06",
-            required=True,
-            children=(
-                _blank("Weight"),
-                _blank("Unit"),
-            ),
-        ),
+        *_WASTE,
         _blank("PlaceOfReception"),
         _blank("Remarks"),
         _blank("NumberCargoDeclaration"),
@@ -416,18 +352,7 @@ GENERAL_DECLARATION = Group(
         _mapped("SignPlace", "signatory.place"),
         _mapped("SignDate", "signatory.signed_at", MOT_DATETIME),
         _blank("MasterSigned"),
-        Group(
-            "CargoList",
-            required=True,
-            children=(
-                _blank("Category"),
-                _blank("Type"),
-                _blank("Name"),
-                _blank("Description"),
-                _blank("Quantity"),
-                _blank("Unit"),
-            ),
-        ),
+        _CARGO_LIST,
         _blank("Link"),
         _blank("QCCode"),
         _blank("NumberOfPortClearance"),
@@ -437,9 +362,9 @@ GENERAL_DECLARATION = Group(
         _blank("BreadthUnit"),
         _blank("ClearanceHeight"),
         _blank("ClearanceHeightUnit"),
-        _blank("ShownDraftxF"),
+        _mapped("ShownDraftxF", "ship_call.voyage.draught_forward", DECIMAL),
         _blank("UnitShownDraftxF"),
-        _blank("ShownDraftxA"),
+        _mapped("ShownDraftxA", "ship_call.voyage.draught_aft", DECIMAL),
         _blank("UnitShownDraftxA"),
         _mapped("DWT", "ship_call.ship.deadweight", DECIMAL),
         _blank("DWTUNIT"),
@@ -897,18 +822,7 @@ PORT_ENTRY_PERMIT = Group(
         _mapped("CertificateNo", "document.number"),
         _mapped("GT", "ship_call.ship.gross_tonnage", DECIMAL),
         _blank("Representative"),
-        Group(
-            "CargoList",
-            required=True,
-            children=(
-                _blank("Category"),
-                _blank("Type"),
-                _blank("Name"),
-                _blank("Description"),
-                _blank("Quantity"),
-                _blank("Unit"),
-            ),
-        ),
+        _CARGO_LIST,
         Group(
             "AttachedFile",
             required=True,
@@ -957,18 +871,7 @@ PORT_CLEARANCE = Group(
         _mapped("DirectorOfMaritimeAdministration", "permit.officer"),
         _mapped("CertificateNo", "document.number"),
         _blank("Representative"),
-        Group(
-            "CargoList",
-            required=True,
-            children=(
-                _blank("Category"),
-                _blank("Type"),
-                _blank("Name"),
-                _blank("Description"),
-                _blank("Quantity"),
-                _blank("Unit"),
-            ),
-        ),
+        _CARGO_LIST,
         Group(
             "AttachedFile",
             required=True,
@@ -986,6 +889,240 @@ PORT_CLEARANCE = Group(
     ),
 )
 """The port clearance the maritime administration issues on exit (type 60): ``permit`` and the ship."""
+
+
+_ATTACHED_FILE = Group(
+    "AttachedFile",
+    required=True,
+    children=(
+        _blank("AttachedTypeCode"),
+        _blank("AttachedTypeName"),
+        _blank("AttachedDocName"),
+        _blank("AttachedNote"),
+        _blank("FullFileName"),
+        _blank("SHA1FileContent"),
+        _blank("Base64FileContent"),
+        _mapped("FileURL", "document.link"),
+    ),
+)
+
+SHIFTING_ORDER = Group(
+    "ShiftingOrder",
+    required=True,
+    children=(
+        _required("NumberShiftingOrder", "permit.number"),
+        _required("DocumentName", "ship_call.reference"),
+        _blank("DocumentYear"),
+        _mapped("PortofAuthority", "permit.department"),
+        _required("NameOfShip", "ship_call.ship.name"),
+        _required("ShownDraftxF", "ship_call.voyage.draught_forward", DECIMAL),
+        _blank("UnitShownDraftxF"),
+        _required("ShownDraftxA", "ship_call.voyage.draught_aft", DECIMAL),
+        _blank("UnitShownDraftxA"),
+        _required("LOA", "ship_call.ship.length_overall", DECIMAL),
+        _blank("LOAUNIT"),
+        _required("DWT", "ship_call.ship.deadweight", DECIMAL),
+        _blank("DWTUNIT"),
+        _mapped("TugBoat", "ship_call.shifting.tugs"),
+        Group("Chanel", required=True, children=(_blank("ChanelCode"), _blank("ChanelName"))),
+        _mapped("From", "ship_call.shifting.from_berth"),
+        _mapped("To", "ship_call.shifting.to_berth"),
+        _mapped("FlagStateOfShip", "ship_call.ship.flag"),
+        _mapped("AnchoringPortCode", "ship_call.voyage.port_of_call"),
+        _mapped("PortHarbourCode", "ship_call.shifting.harbour"),
+        _mapped("AnchoringPortWharfCode", "ship_call.shifting.wharf"),
+        _mapped("ShiftingDate", "ship_call.shifting.shifting_at", MOT_DATETIME),
+        _mapped("ReasonToShift", "ship_call.shifting.reason"),
+        _required("IssueDate", "permit.decision_date", MOT_DATETIME),
+        _mapped("DirectorOfMaritimeAdministration", "permit.officer"),
+        _mapped("CertificateNo", "document.number"),
+        _blank("Representative"),
+        _ATTACHED_FILE,
+        _mapped("TaxCodeOfShipownersAgents", "ship_call.agent.identifier"),
+        _mapped("NameOfShipownersAgents", "ship_call.agent.name"),
+        _mapped("ShipAgencyAddress", "ship_call.agent.address.line1"),
+        _mapped("ShipAgencyPhone", "ship_call.agent.phone"),
+        _mapped("ShipAgencyFax", "ship_call.agent.fax"),
+        _mapped("ShipAgencyEmail", "ship_call.agent.email"),
+    ),
+)
+"""The shifting order the port authority issues (type 70): ``permit`` (the order), ``ship_call.shifting`` (the move)
+and the ship; the schema types the draughts, length and deadweight ``xs:double`` and requires them."""
+
+
+PERMISSION_FOR_TRANSIT = Group(
+    "PermissionForTransit",
+    required=True,
+    children=(
+        _required("NumberPermissionForTransit", "permit.number"),
+        _required("DocumentName", "ship_call.reference"),
+        _blank("DocumentYear"),
+        _mapped("PortofAuthority", "permit.department"),
+        _required("NameOfShip", "ship_call.ship.name"),
+        _mapped("FlagStateOfShip", "ship_call.ship.flag"),
+        _mapped("GT", "ship_call.ship.gross_tonnage", DECIMAL),
+        _mapped("NumberOfCrews", "ship_call.crew_count", INT),
+        _mapped("NumberOfPassengers", "ship_call.passenger_count", INT),
+        _mapped("CallSign", "ship_call.ship.call_sign"),
+        _mapped("NameOfMaster", "ship_call.ship.master"),
+        _mapped("TransitCargo", "ship_call.cargo_summary"),
+        _blank("VolumeCargo"),
+        _blank("CargoUnit"),
+        _mapped("PermittedTransitFrom", "ship_call.voyage.transit_from"),
+        _mapped("PermittedTransitTo", "ship_call.voyage.transit_to"),
+        _mapped("TimeOfDeparture", "ship_call.voyage.etd", MOT_DATETIME),
+        _mapped("ValidUntil", "permit.valid_until", MOT_DATETIME),
+        _required("DateOfSign", "permit.decision_date", MOT_DATETIME),
+        _blank("UserCreated"),
+        _mapped("DirectorOfMaritimeAdministration", "permit.officer"),
+        _blank("CreatedDate"),
+        _mapped("CertificateNo", "document.number"),
+        _blank("Representative"),
+        _CARGO_LIST,
+        _ATTACHED_FILE,
+    ),
+)
+"""The transit permit the maritime administration issues (type 90): ``permit`` and the ship's transit."""
+
+
+ACCEPTANCE_FOR_TRANSIT = Group(
+    "AcceptanceForTransit",
+    required=True,
+    children=(
+        _required("NumberAcceptanceForTransit", "permit.number"),
+        _required("DocumentName", "ship_call.reference"),
+        _blank("DocumentYear"),
+        _required("NameOfShip", "ship_call.ship.name"),
+        _mapped("FlagStateOfShip", "ship_call.ship.flag"),
+        _mapped("CallSign", "ship_call.ship.call_sign"),
+        _mapped("NameOfMaster", "ship_call.ship.master"),
+        _mapped("LOA", "ship_call.ship.length_overall", DECIMAL),
+        _blank("UnitLOA"),
+        _mapped("Breadth", "ship_call.ship.breadth", DECIMAL),
+        _blank("UnitBreadth"),
+        _mapped("GrossTonnage", "ship_call.ship.gross_tonnage", DECIMAL),
+        _blank("GrossTonnageUnit"),
+        _mapped("NetTonnage", "ship_call.ship.net_tonnage", DECIMAL),
+        _blank("NetTonnageUnit"),
+        _mapped("DWT", "ship_call.ship.deadweight", DECIMAL),
+        _blank("UnitDWT"),
+        _mapped("ShownDraftxF", "ship_call.voyage.draught_forward", DECIMAL),
+        _blank("UnitShownDraftxF"),
+        _mapped("ShownDraftxA", "ship_call.voyage.draught_aft", DECIMAL),
+        _blank("UnitShownDraftxA"),
+        _blank("ClearanceHeight"),
+        _blank("UnitClearanceHeight"),
+        _mapped("PermittedTransitFrom", "ship_call.voyage.transit_from"),
+        _mapped("PermittedTransitTo", "ship_call.voyage.transit_to"),
+        _mapped("TimeOfDeparture", "ship_call.voyage.etd", MOT_DATETIME),
+    ),
+)
+"""The notice that a ship's transit is accepted (type 80): ``permit`` (its number), the ship and its transit."""
+
+
+CONFIRMATION_OF_ARRIVAL = Group(
+    "ConfirmationOfArrival",
+    required=True,
+    children=(
+        _required("DocumentName", "ship_call.reference"),
+        _blank("DocumentYear"),
+        _blank("UserCreated"),
+        _required("NameOfShip", "ship_call.ship.name"),
+        _mapped("ShipTypeCode", "ship_call.ship.ship_type"),
+        _mapped("IMONumber", "ship_call.ship.imo_number", IMO),
+        _mapped("CallSign", "ship_call.ship.call_sign"),
+        _mapped("FlagStateOfShip", "ship_call.ship.flag"),
+        _mapped("PortOfArrivalCode", "ship_call.voyage.port_of_call"),
+        _blank("PortHarbourCode"),
+        _blank("PortRegionCode"),
+        _mapped("PortWharfCode", "ship_call.voyage.berth"),
+        _mapped("TimeOfArrival", "ship_call.voyage.eta", MOT_DATETIME),
+        _mapped("SignPlace", "signatory.place"),
+        _mapped("SignDate", "signatory.signed_at", MOT_DATETIME),
+        _blank("MasterSigned"),
+        Group(
+            "PersonList",
+            required=True,
+            children=(
+                _blank("Name"),
+                _blank("Age"),
+                _blank("NationalCode"),
+                _blank("NationalName"),
+                _blank("IlnessStatus"),
+                _blank("ReasonOfDead"),
+                _blank("PersonType"),
+            ),
+        ),
+    ),
+)
+"""The confirmation of a ship's arrival at its berth (type 40, the MOT ``XAC_BAO_TAU_DEN_CANG``): the ship, the
+port and berth, the time it arrived (``ship_call.voyage.eta``); the persons ill or dead on board (``PersonList``) are
+written empty and not read."""
+
+
+SHIP_SECURITY_NOTIFICATION = Group(
+    "ShipSecurityNotification",
+    required=True,
+    children=(
+        _blank("ShipSecurityNotificationId"),
+        _required("DocumentName", "ship_call.reference"),
+        _blank("DocumentYear"),
+        _blank("UserCreated"),
+        _required("NameOfShip", "ship_call.ship.name"),
+        _mapped("FlagStateOfShip", "ship_call.ship.flag"),
+        _mapped("CallSign", "ship_call.ship.call_sign"),
+        _mapped("GrossTonnage", "ship_call.ship.gross_tonnage", DECIMAL),
+        _blank("GrossTonnageUnit"),
+        _mapped("ShipTypeCode", "ship_call.ship.ship_type"),
+        _mapped("NumberOfCrew", "ship_call.crew_count", INT),
+        _mapped("ETA", "ship_call.voyage.eta", MOT_DATETIME),
+        _mapped("IMONumber", "ship_call.ship.imo_number", IMO),
+        _mapped("PurposeCode", "ship_call.voyage.purpose_of_call"),
+        _blank("OthersPurpose"),
+        _blank("PortRegionCode"),
+        _mapped("PortWharfCode", "ship_call.voyage.berth"),
+        _mapped("TaxCodeOfShipAgent", "ship_call.agent.identifier"),
+        _mapped("NameOfShipAgent", "ship_call.agent.name"),
+        _mapped("AddressOfShipAgent", "ship_call.agent.address.line1"),
+        _mapped("TelOfShipAgency", "ship_call.agent.phone"),
+        _mapped("FaxOfShipAgency", "ship_call.agent.fax"),
+        _mapped("IsValidISSC", "ship_call.security.certificate_valid", FLAG),
+        _mapped("NameOfAuthorityISSC", "ship_call.security.certificate_issuer"),
+        _mapped("DateOfIssueISSC", "ship_call.security.certificate_issued", MOT_DATE),
+        _mapped("DateOfExpiryISSC", "ship_call.security.certificate_expiry", MOT_DATE),
+        _mapped("SecurityLevelCode", "ship_call.security.security_level"),
+        Group(
+            "Last10PortsOfCall",
+            required=True,
+            children=(
+                Group(
+                    "PortOfCall",
+                    path="ship_call.security.last_port_calls",
+                    many=True,
+                    required=True,
+                    children=(
+                        _blank("PortOfCallCode"),
+                        _mapped("PortCode", "port"),
+                        _mapped("DateOfArrival", "arrival", MOT_DATETIME),
+                        _mapped("DateOfDeparture", "departure", MOT_DATETIME),
+                        _mapped("SecurityLevelCode", "security_level"),
+                    ),
+                ),
+            ),
+        ),
+        _mapped("IsAdditionalSecurityMeasures", "ship_call.security.additional_measures", FLAG),
+        _mapped("AdditionalSecurityDetail", "ship_call.security.additional_measures_details"),
+        _mapped("IsMaintainSecurity", "ship_call.security.security_maintained", FLAG),
+        _mapped("MaintainSecurityDetail", "ship_call.security.security_maintained_details"),
+        _mapped("NameOfMaster", "ship_call.ship.master"),
+        _blank("Latitude"),
+        _mapped("SignPlace", "signatory.place"),
+        _mapped("SignDate", "signatory.signed_at", MOT_DATETIME),
+        _blank("MasterSigned"),
+    ),
+)
+"""The ship security notification before arrival (type 10, the MOT ``BAN_KHAI_AN_NINH_TAU_BIEN``): the ship, its
+agent, ``ship_call.security`` (the certificate, the security level, the last calls, at least one required)."""
 
 
 FORMS: tuple[tuple[str, str, Group, str | None], ...] = (
@@ -1009,6 +1146,21 @@ PERMITS: tuple[tuple[str, str, Group], ...] = (
 )
 """(message type, title, content table) of the maritime administration's decisions (function 01: issued)."""
 
+NOTICES: tuple[tuple[str, str, Group, tuple[str, ...]], ...] = (
+    ("10", "Ship security notification", SHIP_SECURITY_NOTIFICATION, (ENTRY, TRANSIT)),
+    ("40", "Confirmation of arrival", CONFIRMATION_OF_ARRIVAL, (ENTRY,)),
+)
+"""(message type, title, content table, documentTypes) of the agent's notices outside the whole call (functions 01
+and 02)."""
+
+ORDERS: tuple[tuple[str, str, Group, tuple[str, ...]], ...] = (
+    ("70", "Shifting order", SHIFTING_ORDER, (ENTRY, EXIT, TRANSIT)),
+    ("80", "Acceptance for transit", ACCEPTANCE_FOR_TRANSIT, (TRANSIT,)),
+    ("90", "Permission for transit", PERMISSION_FOR_TRANSIT, (TRANSIT,)),
+)
+"""(message type, title, content table, documentTypes) of the orders and transit permissions the maritime
+administration issues (function 01: issued)."""
+
 SHIP_CALL = Group(
     "Content",
     children=tuple(dataclasses.replace(table, when=when) for _, _, table, when in FORMS if when is not None),
@@ -1017,9 +1169,11 @@ SHIP_CALL = Group(
 
 
 def _register() -> None:
-    for procedure, direction in PROCEDURES.items():
+    for procedure, direction in ALL_PROCEDURES.items():
         for function, act in FUNCTIONS.items():
             for message_type, title, table, _ in FORMS:
+                if procedure == TRANSIT and message_type == "30":
+                    continue
                 register_message(
                     VnswMessage(
                         procedure,
@@ -1030,7 +1184,7 @@ def _register() -> None:
                         f"vnsw/mot_maritime/MOT_type{message_type}.xsd",
                     )
                 )
-            if function == "01":
+            if function == "01" and procedure in PROCEDURES:
                 for message_type, title, table in PERMITS:
                     register_message(
                         VnswMessage(
@@ -1051,6 +1205,32 @@ def _register() -> None:
                     f"Ship {direction}: the whole ship call {act}",
                     SHIP_CALL,
                     f"vnsw/mot_maritime/MOT_type{SHIP_CALL_TYPE}.xsd",
+                )
+            )
+    for message_type, title, table, procedures in NOTICES:
+        for procedure in procedures:
+            for function, act in FUNCTIONS.items():
+                register_message(
+                    VnswMessage(
+                        procedure,
+                        message_type,
+                        function,
+                        f"Ship {ALL_PROCEDURES[procedure]}: {title.lower()} {act}",
+                        Group("Content", children=(table,)),
+                        f"vnsw/mot_maritime/MOT_type{message_type}.xsd",
+                    )
+                )
+    for message_type, title, table, procedures in ORDERS:
+        for procedure in procedures:
+            register_message(
+                VnswMessage(
+                    procedure,
+                    message_type,
+                    "01",
+                    f"Ship {ALL_PROCEDURES[procedure]}: {title.lower()} issued",
+                    Group("Content", children=(table,)),
+                    f"vnsw/mot_maritime/MOT_type{message_type}.xsd",
+                    implies=(("permit.decision", "issued"),),
                 )
             )
 

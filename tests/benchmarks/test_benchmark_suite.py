@@ -25,6 +25,7 @@ FULL_PATH_KEYS = {
     "schema",
     "store",
     "synchronous",
+    "intake_processes",
     "document_bytes",
     "delivery_bytes",
     "crypto_per_message",

@@ -189,6 +189,15 @@ async def test_reload_reaches_every_intake_process_before_its_next_submission(tm
     assert {(body["error"]["code"], body["ack"]["state"]) for _, body in refused} == {("CERT_UNTRUSTED", "REJECTED")}
 
 
+def _gone(pid: int) -> bool:
+    """The process has exited (no longer running: a zombie not yet reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
 async def test_killed_intake_process_fails_only_its_submission_and_the_next_succeeds(
     tmp_path: Path, dev_pki: DevPki
 ) -> None:
@@ -213,6 +222,9 @@ async def test_killed_intake_process_fails_only_its_submission_and_the_next_succ
             status, body = await held
             assert status == 503, body
             assert (body["error"]["code"], body["error"]["origin"]) == ("INTAKE_WORKER_LOST", "gateway")
+            # the other worker is gone too before anything else is sent: a submission dispatched in the instant a
+            # worker dies is lost with it (503, retryable), which is the case above, not the one below
+            await eventually(lambda: all(_gone(pid) for pid in old))
             for n, message_id in ((1, "ECO-1"), (2, "ECO-2"), (3, "ECO-3")):
                 status, ack = await submit(s, gw.url, "MOIT", message_id, "eco.form_d", _signed(dev_pki, n))
                 assert status == 202, ack  # ECO-1 again: new, not a duplicate of anything stored

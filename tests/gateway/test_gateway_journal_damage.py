@@ -210,6 +210,9 @@ async def test_entries_cut_off_while_running_make_the_gateway_not_ready(tmp_path
                 assert r.status == 200, await r.text()
             with sqlite3.connect(_db(config)) as conn:
                 conn.execute("DELETE FROM journal WHERE seq > 4")
+            # an anchoring round after the cut does not anchor the shorter head: the proof of the cut stays newest
+            newest = await gw.anchoring.anchor_now()
+            assert newest is not None and newest.seq == 6
             async with session.get(f"{gw.url}/readyz") as r:
                 body = await r.json()
                 assert r.status == 503 and body["status"] == "not ready"

@@ -395,6 +395,26 @@ async def test_every_route_answers_as_the_document_describes(rig, dev_pki: DevPk
     gw.events.close()  # the stream ends as at the gateway's stop: the answer is complete
     answer = await streaming
     assert answer.status == 200 and answer.body.startswith(b"id: 1\nevent: config_reloaded\ndata: {")
+    answer = await client.call("GET", "/v1/admin/disclosures", path="/v1/admin/disclosures?limit=5", headers=ops)
+    assert answer.status == 200 and answer.json()["disclosures"] == []
+    answer = await client.call("GET", "/v1/admin/disclosures", path="/v1/admin/disclosures?limit=x", headers=ops)
+    assert answer.status == 400 and answer.json()["error"]["code"] == "REQUEST_INVALID"
+    ship_call = "/v1/ship-calls/{reference}"
+    answer = await client.call("GET", ship_call, path="/v1/ship-calls/SC-NONE", headers=_bearer("MOIT"))
+    assert answer.status == 404 and answer.json()["error"]["code"] == "SHIP_CALL_UNKNOWN"
+    admin_call = "/v1/admin/ship-calls/{reference}"
+    answer = await client.call("GET", admin_call, path="/v1/admin/ship-calls/SC-NONE", headers=ops)
+    assert answer.status == 404 and answer.json()["error"]["code"] == "SHIP_CALL_UNKNOWN"
+
+    # the registry of issued documents: this rig grants no registry role
+    check = {"enterprise": "0100000001", "declaration_reference": "D-1", "goods": [{"hs_code": "01022900"}]}
+    answer = await client.call("POST", "/v1/registry/check", json=check, headers=_bearer("MOIT"))
+    assert answer.status == 403 and answer.json()["error"]["code"] == "AUTH_FORBIDDEN"
+    answer = await client.call("GET", "/v1/registry/documents", headers=_bearer("MOIT"))
+    assert answer.status == 403 and answer.json()["error"]["code"] == "AUTH_FORBIDDEN"
+    one_document = "/v1/registry/documents/{doc_type}/{number}"
+    answer = await client.call("GET", one_document, path="/v1/registry/documents/permit/P-1", headers=_bearer("MOIT"))
+    assert answer.status == 403 and answer.json()["error"]["code"] == "AUTH_FORBIDDEN"
 
     assert client.called == documented_operations(client.document)
 

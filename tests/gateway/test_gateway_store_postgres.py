@@ -20,10 +20,12 @@ from test_gateway_store_sqlite_schema import LEGACY_TRANSITIONS, version_2_rows
 
 from gateway.api import Gateway
 from gateway.cli import main as nswgw
+from gateway.disclosures import DisclosureQuery
 from gateway.errors import ConfigError, NswError, StoreSchemaOutdated, StoreUnavailable
 from gateway.journal import JournalEntry, OperatorAction, verify_chain
 from gateway.model import State
 from gateway.reference import ReferenceVersion
+from gateway.registry import RegistryQuery
 from gateway.store import MessageQuery, Store, migrations, store_from_settings
 from gateway.store.base import CertificateQuery, JournalBase, OnDead, StoredTimestamp
 from gateway.store.postgres import _CLAIMS, PostgresStore
@@ -377,6 +379,11 @@ _CALLS: dict[str, Callable[[Store], Awaitable[Any]]] = {
     "prune_archived": lambda s: s.prune_archived(["x"], base=JournalBase(1, "0" * 64, "")),
     "record_operator_action": lambda s: s.record_operator_action(OperatorAction.new("ops", "reload", at=1.0)),
     "operator_actions": lambda s: s.operator_actions(operator="ops", since=1.0, ids=["x"]),
+    "registry_find": lambda s: s.registry_find(RegistryQuery(at=1.0, holder="0100000001", hs_code="0102")),
+    "registry_document": lambda s: s.registry_document("permit", "x"),
+    "registry_candidates": lambda s: s.registry_candidates("0100000001", ["01022900"]),
+    "ship_call": lambda s: s.ship_call("x"),
+    "disclosures": lambda s: s.disclosures(DisclosureQuery(destination="MS", since=1.0, after=(2.0, 1))),
 }
 
 

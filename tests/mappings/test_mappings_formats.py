@@ -32,7 +32,16 @@ def issues_of(info: pytest.ExceptionInfo[ValidationFailed]) -> list[tuple[str, s
 
 
 def test_registry_lists_the_built_in_formats() -> None:
-    assert names() == ["acdd", "form-d", "json", "moh-cosmetic", "mot-vr-imported-vehicles", "sps", "vnsw"]
+    assert names() == [
+        "acdd",
+        "form-d",
+        "json",
+        "moh-cosmetic",
+        "mot-vr-imported-vehicles",
+        "ship-decision",
+        "sps",
+        "vnsw",
+    ]
 
 
 def test_unknown_format_suggests_the_closest_name() -> None:

@@ -8,6 +8,7 @@ from types import ModuleType
 from gateway.console.pages import (
     certificates,
     dead_letters,
+    disclosures,
     messages,
     origin,
     overview,
@@ -26,6 +27,7 @@ MODULES: tuple[ModuleType, ...] = (
     procedures,
     origin,
     reference,
+    disclosures,
     certificates,
 )
 """The page modules, in navigation order."""

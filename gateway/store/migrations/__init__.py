@@ -415,6 +415,143 @@ CREATE TABLE reference_versions (
 );
 """
 
+_JOURNAL_PENDING = """
+-- The journal entries of each committed transaction, one row per transaction (its entries in order, as arrays),
+-- written without the journal lock and numbered by the identity (which takes none); chained into journal in id
+-- order and deleted from here, in one transaction, by whichever node holds the journal lock at the moment (the
+-- same lock as journal_head(), so nodes chaining at commit can share the schema).
+CREATE TABLE journal_pending (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at DOUBLE PRECISION[] NOT NULL,
+    kind TEXT[] NOT NULL,
+    message TEXT[] NOT NULL,
+    destination TEXT[] NOT NULL,
+    digest TEXT[] NOT NULL
+);
+-- The sealer's lock and the head it chains on from, in one call: no row when wait is false and another session
+-- holds the lock; otherwise the newest entry, else the last one pruned, else (0, genesis).
+CREATE FUNCTION journal_seal_head(lock_key BIGINT, wait BOOLEAN) RETURNS TABLE (seq BIGINT, hash TEXT)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(lock_key);
+    ELSIF NOT pg_try_advisory_xact_lock(lock_key) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT j.seq, j.hash FROM journal AS j ORDER BY j.seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT b.seq, b.hash FROM journal_base AS b WHERE b.id = 1;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 0::BIGINT, repeat('0', 64);
+    END IF;
+END
+$$;
+"""
+
+_REGISTRY = """
+-- The registry of issued documents (gateway.registry): one row per document type and number, its issuer party,
+-- holder enterprise, recorded status, validity and the gateway id of the message that carried it last; one row per
+-- goods line (holder copied in: the check finds a line by holder and HS code in one index); one row per draw of a
+-- declaration on a line. Quantities are decimal text, computed exactly by the gateway.
+CREATE TABLE registry_documents (
+    id {serial},
+    doc_type TEXT NOT NULL,
+    number TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    issuing_country TEXT,
+    holder TEXT NOT NULL,
+    status TEXT NOT NULL,
+    valid_from {real},
+    valid_until {real},
+    supersedes TEXT,
+    message TEXT NOT NULL,
+    updated_at {real} NOT NULL,
+    UNIQUE (doc_type, number)
+);
+CREATE INDEX registry_documents_issuer ON registry_documents (issuer, id);
+CREATE INDEX registry_documents_holder ON registry_documents (holder, id);
+CREATE TABLE registry_lines (
+    document {integer} NOT NULL,
+    line INTEGER NOT NULL,
+    holder TEXT NOT NULL,
+    hs_code TEXT NOT NULL,
+    quantity TEXT,
+    unit TEXT,
+    drawn TEXT NOT NULL,
+    PRIMARY KEY (document, line)
+);
+CREATE INDEX registry_lines_check ON registry_lines (holder, hs_code);
+CREATE TABLE registry_draws (
+    document {integer} NOT NULL,
+    line INTEGER NOT NULL,
+    declaration TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at {real} NOT NULL,
+    PRIMARY KEY (document, line, declaration)
+);
+"""
+
+_DISCLOSURES = """
+-- each delivery that carried only some data elements of a message (a subscription's, a destination's fields):
+-- its record is the canonical JSON the DISCLOSED journal entry digests; the columns beside it are for listing
+CREATE TABLE disclosures (
+    seq {serial},
+    message TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    subscription TEXT,
+    at {real} NOT NULL,
+    record {blob} NOT NULL,
+    UNIQUE (message, destination)
+);
+CREATE INDEX disclosures_at ON disclosures (at, seq);
+CREATE INDEX disclosures_destination ON disclosures (destination, at);
+-- the DISCLOSED journal entry of each (the listing names its seq)
+CREATE INDEX journal_disclosed ON journal (message, destination) WHERE kind = 'DISCLOSED';
+"""
+
+_SHIP_CALLS = """
+-- ship calls (gateway.shipcalls): one row per call, named by its first version's reference, changed only by
+-- compare-and-set on revision; agencies is JSON (per destination: the digest and version of the part it received,
+-- its answer); one row per version (its reference, its own or the call's, finds the call); one row per step of its
+-- history
+CREATE TABLE ship_calls (
+    reference TEXT PRIMARY KEY,
+    procedure TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    on_behalf_of TEXT,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    current_version TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    updated_at {real} NOT NULL,
+    agencies TEXT NOT NULL
+);
+CREATE TABLE ship_call_versions (
+    call TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    reference TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at {real} NOT NULL,
+    PRIMARY KEY (call, version)
+);
+CREATE INDEX ship_call_versions_reference ON ship_call_versions (reference);
+CREATE TABLE ship_call_events (
+    call TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at {real} NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL,
+    party TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    agency TEXT,
+    detail TEXT,
+    PRIMARY KEY (call, seq)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL_POSTGRESQL, _INITIAL_SQLITE),
     # compression, fillfactor and the journal lock are PostgreSQL's; SQLite has one writer and no TOAST
@@ -469,6 +606,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         _REFERENCE_VERSIONS.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY"),
         _REFERENCE_VERSIONS.format(real="REAL", serial="INTEGER PRIMARY KEY"),
     ),
+    Migration(
+        17,
+        "the registry of issued documents, their goods lines and draws",
+        _REGISTRY.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY", integer="BIGINT"),
+        _REGISTRY.format(real="REAL", serial="INTEGER PRIMARY KEY", integer="INTEGER"),
+    ),
+    Migration(
+        18,
+        "disclosures: the deliveries that carried only some data elements of a message",
+        _DISCLOSURES.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY", blob="BYTEA"),
+        _DISCLOSURES.format(real="REAL", serial="INTEGER PRIMARY KEY", blob="BLOB"),
+    ),
+    Migration(
+        19,
+        "ship calls: versions, each agency's part and answer, the history",
+        _SHIP_CALLS.format(real="DOUBLE PRECISION"),
+        _SHIP_CALLS.format(real="REAL"),
+    ),
+    # SQLite has one writer: it keeps chaining each entry in the transaction that writes it
+    Migration(20, "journal entries chained after commit by one sealer at a time", _JOURNAL_PENDING, ""),
 )
 """Every migration, in order; versions are 1, 2, 3... without gaps."""
 
