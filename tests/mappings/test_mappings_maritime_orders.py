@@ -6,6 +6,7 @@ schema, and the bad paths at the HTTP API with their codes."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -53,7 +54,6 @@ from signing.xml import parse_xml
 VNSW = get("vnsw")
 VN = dt.timezone(dt.timedelta(hours=7))
 SAMPLES = VECTORS / "vnsw" / "mot_maritime"
-CORPUS = Path(__file__).parents[3] / "shared" / "corpus" / "vnsw" / "mot_maritime_content_xsd"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 PORT = Endpoint(
@@ -361,12 +361,28 @@ def test_each_sample_validates_against_its_corpus_content_schema(name: str) -> N
     assert schema.validate(etree.ElementTree(section)), (section.tag, schema.error_log)
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not checked out next to the repository")
+CORPUS_SHA256 = {
+    "ShiftingOrder": "8532b144f0dd9aa9ae22ba4c6d2168cc5f7791b2fdc483fe729a19f567323de2",
+    "PermissionForTransit": "413a55f0f5b6bb695c6b686326b233c2383cc20c5ea06daa24a88da58dcba3fc",
+    "AcceptanceForTransit": "ad3cce1a4cb35d34941a6fc3a4c381704df4f052cef8ac0aa7aea996cf775f3f",
+    "InlandNoticeOfArrival": "64b6ffde8ef04cdba5af399693ad0aa9274d9a5ba12514d92679b1090c9eecd6",
+    "InlandGeneralDeclaration": "9802cb38152a30a5bbb7d4d0521fb43795f5865c8f040e98ae97e0004013d2e4",
+    "InlandCrewLists": "abfe46e3236c0fe64b25e3a74c5df16810d206082d626df52e873f7dfb4aa3ec",
+    "InlandPassengerList": "4ad8dd23ebab6f3f76b019fcdcb8b9b4bf8162b484c020a6d7c260ea9efa3171",
+    "InlandPortClearance": "c9c2015df92f1235b6df615cd5dc17e3f967f03a2e9d342c93ecc1b4705456c9",
+    "InlandShiftingOrder": "4f6d1ec34ffe19e98dcf618a1ba4724d124cb04e493a97361992c9d9ac90f454",
+    "ConfirmationOfArrival": "01e6c27ef9a98f92a09732c5709ec13e419f08fdebd0ac1bab366e2283deb26b",
+    "ShipSecurityNotification": "84ca4d068c16e61ca63e65016cd73cadfe096727614a0ff8dd175bc42b6e9f2a",
+}
+"""SHA-256 of each content schema as the corpus folder ``mot_maritime_content_xsd`` holds it (SOURCES.md: copied
+unchanged), so that the check needs no corpus checkout."""
+
+
 @pytest.mark.parametrize("name", sorted(SAMPLE_MESSAGES))
 def test_the_shipped_content_schema_of_each_sample_is_the_corpus_file_unchanged(name: str) -> None:
     root = etree.QName(_section((SAMPLES / name).read_bytes())).localname
     shipped = Path(__file__).parents[2] / "mappings" / "schemas" / "vnsw" / "mot_maritime" / f"{root}.xsd"
-    assert shipped.read_bytes() == (CORPUS / f"{root}.xsd").read_bytes()
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == CORPUS_SHA256[root]
 
 
 # --------------------------------------------------------------------------- registration
