@@ -48,7 +48,7 @@ import asyncpg
 from gateway.errors import GatewayError
 from gateway.journal import JournalEntry
 
-__all__ = ["PENDING", "SEAL", "JournalRow", "Sealer", "chain_pending", "pending_arguments", "seal"]
+__all__ = ["PENDING", "SEAL", "JournalRow", "Sealer", "chain_pending", "entry_columns", "pending_arguments", "seal"]
 
 log = logging.getLogger("nswgw.store")
 
@@ -94,6 +94,20 @@ def pending_arguments(rows: Sequence[JournalRow], channel: str, notify: str | No
     )
 
 
+def entry_columns(entries: Sequence[JournalEntry]) -> tuple[list[Any], ...]:
+    """The columns of ``entries`` as arrays, in the order the journal's ``unnest`` inserts take them."""
+    return (
+        [e.seq for e in entries],
+        [e.at for e in entries],
+        [e.kind for e in entries],
+        [e.message_id for e in entries],
+        [e.destination for e in entries],
+        [e.digest for e in entries],
+        [e.prev for e in entries],
+        [e.hash for e in entries],
+    )
+
+
 def chain_pending(head: tuple[int, str], rows: Sequence[JournalRow]) -> list[JournalEntry]:
     """``rows`` chained in order after ``head`` (``(seq, hash)``)."""
     prev_seq, prev_hash = head
@@ -122,18 +136,7 @@ async def seal(pool: asyncpg.Pool, lock_key: int, *, wait: bool, batch: int = 20
                 return total
             written = [e for r in rows for e in zip(*tuple(r)[1:], strict=True)]
             entries = chain_pending((int(head[0]), str(head[1])), written)
-            moved = await conn.fetchval(
-                SEAL,
-                [e.seq for e in entries],
-                [e.at for e in entries],
-                [e.kind for e in entries],
-                [e.message_id for e in entries],
-                [e.destination for e in entries],
-                [e.digest for e in entries],
-                [e.prev for e in entries],
-                [e.hash for e in entries],
-                [r[0] for r in rows],
-            )
+            moved = await conn.fetchval(SEAL, *entry_columns(entries), [r[0] for r in rows])
             if moved != len(rows):  # rolled back: never chain an entry another sealer moved
                 raise GatewayError(
                     f"journal seal: {len(rows)} pending transactions read under the lock, {moved} still pending",

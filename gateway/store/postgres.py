@@ -1121,19 +1121,7 @@ class PostgresStore(Store):
             await conn.execute(pg_journal.PENDING, *pg_journal.pending_arguments(tx.journal, self._channel, notify))
             return
         entries = pg_journal.chain_pending((row["seq"], row["hash"]) if row else (0, GENESIS), tx.journal)
-        await conn.execute(
-            _JOURNAL,
-            [e.seq for e in entries],
-            [e.at for e in entries],
-            [e.kind for e in entries],
-            [e.message_id for e in entries],
-            [e.destination for e in entries],
-            [e.digest for e in entries],
-            [e.prev for e in entries],
-            [e.hash for e in entries],
-            self._channel,
-            notify,
-        )
+        await conn.execute(_JOURNAL, *pg_journal.entry_columns(entries), self._channel, notify)
 
     # ------------------------------------------------------------------ writes
 
