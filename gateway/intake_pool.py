@@ -14,8 +14,11 @@
   reference-list versions the gateway process refreshed (by their head), and the gateway time of the dispatch
   (the worker's clock moves on from it with the monotonic clock, so stored times follow the gateway's clock).
   The answer is the same tuple the thread returns; a coded error comes back as the same class with the same
-  code, field, details and incident id. A worker that dies (crash, kill) fails only the submission it held with
-  ``INTAKE_WORKER_LOST`` (nothing stored) and is replaced in the background; the others keep serving.
+  code, field, details and incident id. A worker that dies (crash, kill) after it was sent a submission fails
+  only that submission with ``INTAKE_WORKER_LOST`` (nothing stored) and is replaced in the background; the others
+  keep serving. A worker that dies idle is replaced as soon as its process ends (its sentinel is watched by the
+  event loop), and a submission that could not be sent to a worker because it had died meanwhile goes to another:
+  only a worker that had the submission can lose it.
 
 The store, the journal, deduplication and the acknowledgement stay in the gateway process, so durability is
 unchanged: the acknowledgement still follows the commit.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import multiprocessing
@@ -33,7 +37,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from gateway.config import Config
@@ -222,6 +226,8 @@ class _Worker:
         """The configuration generation this worker was built with or last sent."""
         self.head: int | None = None
         """The reference head last sent (None: none yet)."""
+        self.lost = False
+        """Found dead while idle and already being replaced: skipped where it still waits among the idle."""
 
     def ready(self) -> None:
         """Wait for the worker to have built its broker; raises what it failed with."""
@@ -237,13 +243,22 @@ class _Worker:
             self.close()
             raise _rebuilt_error(*value)
 
+    def exited(self) -> bool:
+        """Whether the process has ended, read from its sentinel: unlike ``Process.is_alive`` (a ``waitpid`` that
+        another thread starting a process may reap first, and then reports a dead process alive) it cannot err."""
+        return bool(wait([self.process.sentinel], 0))
+
     def call(self, request: bytes) -> tuple[str, Any]:
-        """Send one request and wait for its reply; ``INTAKE_WORKER_LOST`` if the worker dies meanwhile."""
+        """Send one request and wait for its reply. :class:`_Undelivered` if the worker was gone before it could
+        read the request (its end of the pipe closed); ``INTAKE_WORKER_LOST`` if it dies after."""
         try:
             self.conn.send_bytes(request)
+        except OSError as exc:
+            raise _Undelivered(self.index) from exc
+        try:
             reply = self.conn.recv_bytes()
         except (EOFError, OSError) as exc:
-            self.close()
+            self.process.join(1)
             raise IntakeWorkerLost(
                 f"intake worker process {self.index} (pid {self.process.pid}) died while processing this submission"
                 f" (exit code {self.process.exitcode}); nothing was stored",
@@ -255,9 +270,13 @@ class _Worker:
         """Close the pipe (the worker then exits) and reap the process."""
         self.conn.close()
         self.process.join(5)
-        if self.process.is_alive():
+        if not self.exited():
             self.process.kill()
             self.process.join()
+
+
+class _Undelivered(Exception):
+    """A request could not be written to a worker: the worker had died, so it never held the submission."""
 
 
 class ProcessIntake:
@@ -281,6 +300,8 @@ class ProcessIntake:
         self._now = now
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._workers: dict[int, _Worker] = {}
+        self._dispatched: set[int] = set()
+        """The indexes of the workers holding a submission (or the answer to a cancelled one)."""
         self._replacing: set[asyncio.Task[None]] = set()
         self._stopped = False
 
@@ -292,7 +313,7 @@ class ProcessIntake:
     @property
     def busy(self) -> int:
         """How many workers hold a submission now."""
-        return len(self._workers) - self._idle.qsize()
+        return len(self._dispatched)
 
     async def start(self) -> None:
         """Start every worker and wait until each has built its broker; raises the first failure."""
@@ -309,7 +330,7 @@ class ProcessIntake:
         for worker in started:
             assert isinstance(worker, _Worker)
             self._workers[worker.index] = worker
-            self._idle.put_nowait(worker)
+            self._idle_again(worker)
 
     def _spawn(self, index: int) -> _Worker:
         worker = _Worker(self._config, self._generation, index)
@@ -322,52 +343,81 @@ class ProcessIntake:
 
     async def process(self, message: Message, document: list[bytes], drafts: list[ReferenceDraft]) -> Processed:
         raw = document.pop()
-        worker = await self._idle.get()
-        while not worker.process.is_alive():  # died while idle: no submission was in it
-            self._replace(worker)
-            worker = await self._idle.get()
-        try:
-            config = self._config if worker.generation != self._generation else None
-            head, versions = self._references()
-            snapshot = (head, dict(versions)) if worker.head != head else None
-            request = pickle.dumps((config, snapshot, message, raw, self._now()), _PROTOCOL)
-            del raw
-        except BaseException:
-            self._idle.put_nowait(worker)
-            raise
-        call = asyncio.ensure_future(asyncio.to_thread(worker.call, request))
-        del request
-        try:
-            kind, value = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            # the worker answers anyway: it serves again once it has, not while its pipe still holds that answer
-            call.add_done_callback(lambda done: self._returned(worker, done))
-            raise
-        except IntakeWorkerLost:
-            self._replace(worker)
-            raise
+        while True:
+            worker = await self._take()
+            try:
+                config = self._config if worker.generation != self._generation else None
+                head, versions = self._references()
+                snapshot = (head, dict(versions)) if worker.head != head else None
+                request = pickle.dumps((config, snapshot, message, raw, self._now()), _PROTOCOL)
+            except BaseException:
+                self._idle_again(worker)
+                raise
+            call = asyncio.ensure_future(asyncio.to_thread(worker.call, request))
+            del request
+            try:
+                kind, value = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # the worker answers anyway: it serves again once it has, not while its pipe still holds that answer
+                call.add_done_callback(functools.partial(self._returned, worker))
+                raise
+            except _Undelivered:
+                self._replace(worker)  # it never had the submission, which goes to the next idle worker
+                continue
+            except IntakeWorkerLost:
+                self._replace(worker)
+                raise
+            break
+        del raw
         if config is not None:
             worker.generation = self._generation if self._config is config else worker.generation
         worker.head = head
-        self._idle.put_nowait(worker)
+        self._idle_again(worker)
         if kind == "error":
             raise _rebuilt_error(*value)
         message, deliveries, kept, certificate, published = value
         drafts.extend(published)
         return message, deliveries, kept, certificate
 
+    async def _take(self) -> _Worker:
+        """The next idle worker whose process is running; the dead ones met on the way are replaced."""
+        while True:
+            worker = await self._idle.get()
+            if worker.lost:
+                continue
+            asyncio.get_running_loop().remove_reader(worker.process.sentinel)
+            if worker.exited():
+                self._replace(worker)
+                continue
+            self._dispatched.add(worker.index)
+            return worker
+
+    def _idle_again(self, worker: _Worker) -> None:
+        """``worker`` waits for a submission, replaced at once if its process ends meanwhile."""
+        self._dispatched.discard(worker.index)
+        asyncio.get_running_loop().add_reader(worker.process.sentinel, self._died_idle, worker)
+        self._idle.put_nowait(worker)
+
+    def _died_idle(self, worker: _Worker) -> None:
+        asyncio.get_running_loop().remove_reader(worker.process.sentinel)
+        worker.lost = True
+        self._replace(worker)
+
     def _returned(self, worker: _Worker, call: asyncio.Future[tuple[str, Any]]) -> None:
         """A worker whose submission was cancelled has answered: idle again, or replaced if it died meanwhile."""
         if call.cancelled() or call.exception() is not None:
             self._replace(worker)
         else:
-            self._idle.put_nowait(worker)
+            self._idle_again(worker)
 
     def _replace(self, lost: _Worker) -> None:
         """Start a new worker in the place of ``lost`` in the background (again every second while that fails);
         the others keep serving."""
         index = lost.index
-        self._workers.pop(index, None)
+        if self._workers.get(index) is not lost:
+            return  # stopped, or replaced already
+        del self._workers[index]
+        self._dispatched.discard(index)
         if self._stopped:
             lost.close()
             return
@@ -386,7 +436,7 @@ class ProcessIntake:
                     await asyncio.to_thread(worker.close)
                     return
                 self._workers[index] = worker
-                self._idle.put_nowait(worker)
+                self._idle_again(worker)
                 return
 
         task = asyncio.get_running_loop().create_task(replace())
@@ -400,6 +450,8 @@ class ProcessIntake:
             with contextlib.suppress(Exception):
                 await task
         workers, self._workers = list(self._workers.values()), {}
+        loop = asyncio.get_running_loop()
         while not self._idle.empty():
-            self._idle.get_nowait()
+            loop.remove_reader(self._idle.get_nowait().process.sentinel)
+        self._dispatched.clear()
         await asyncio.gather(*(asyncio.to_thread(w.close) for w in workers))

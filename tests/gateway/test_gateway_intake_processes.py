@@ -27,7 +27,7 @@ from cryptography import x509
 from gateway.api import Gateway
 from gateway.config import Config
 from gateway.errors import ConfigError
-from gateway.intake_pool import ProcessIntake
+from gateway.intake_pool import ProcessIntake, _Undelivered, _Worker
 from gateway.model import Message, PartyId, State, SubmissionEnvelope
 from gateway.reference import ReferenceDraft, ReferenceEntry, publish_by_operator
 from helpers.gateway import Receiver, eventually, make_config, submit
@@ -235,6 +235,52 @@ async def test_killed_intake_process_fails_only_its_submission_and_the_next_succ
     finally:
         await th.stop()
         await customs.stop()
+
+
+async def test_intake_processes_killed_while_idle_are_replaced_before_any_submission_needs_them(
+    tmp_path: Path, dev_pki: DevPki
+) -> None:
+    """Prerequisite: two idle intake processes, both killed (SIGKILL). Predicate: both are replaced without a
+    submission having to find them dead (their ends are watched), and the submissions sent after are accepted and
+    delivered: a process that held no submission fails none."""
+    th, customs = await _partner(dev_pki).start(), await Receiver().start()
+    try:
+        config = _config(tmp_path, dev_pki, {"TH": th.url, "CUSTOMS": customs.url}, 2)
+        async with Gateway(config) as gw, aiohttp.ClientSession() as s:
+            pool = gw.broker.intake
+            assert isinstance(pool, ProcessIntake)
+            old = pool.pids
+            for pid in old:
+                os.kill(pid, signal.SIGKILL)
+            await eventually(lambda: len(pool.pids) == 2 and not set(pool.pids) & set(old), limit=180)
+            for n in (1, 2, 3):
+                status, ack = await submit(s, gw.url, "MOIT", f"ECO-{n}", "eco.form_d", _signed(dev_pki, n))
+                assert status == 202, ack
+            await eventually(lambda: len(th.processed) == 3 and len(customs.processed) == 3)
+            assert pool.busy == 0
+    finally:
+        await th.stop()
+        await customs.stop()
+
+
+def test_request_to_an_intake_process_that_has_ended_is_undelivered_not_lost(tmp_path: Path, dev_pki: DevPki) -> None:
+    """Prerequisite: one intake process, killed and ended. Predicate: a request written to it is reported as never
+    delivered (the pool then hands the submission to another process), not as a submission it lost."""
+    config = _config(tmp_path, dev_pki, {"TH": "http://127.0.0.1:9", "CUSTOMS": "http://127.0.0.1:9"}, 1)
+    worker = _Worker(config, 0, 0)
+    try:
+        worker.ready()
+        assert not worker.exited()
+        assert worker.process.pid is not None
+        os.kill(worker.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not worker.exited() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.exited()
+        with pytest.raises(_Undelivered):
+            worker.call(b"request")
+    finally:
+        worker.close()
 
 
 async def test_cancelled_submission_keeps_its_process_until_it_has_answered(tmp_path: Path, dev_pki: DevPki) -> None:
