@@ -794,6 +794,21 @@ PLANT_QUARANTINE = Group(
 """The declaration for plant quarantine (type 57)."""
 
 
+_ATTACHED_FILE = Group(
+    "AttachedFile",
+    required=True,
+    children=(
+        _blank("AttachedTypeCode"),
+        _blank("AttachedTypeName"),
+        _blank("AttachedDocName"),
+        _blank("AttachedNote"),
+        _blank("FullFileName"),
+        _blank("SHA1FileContent"),
+        _blank("Base64FileContent"),
+        _mapped("FileURL", "document.link"),
+    ),
+)
+
 PORT_ENTRY_PERMIT = Group(
     "PortEntryPermit",
     required=True,
@@ -872,39 +887,11 @@ PORT_CLEARANCE = Group(
         _mapped("CertificateNo", "document.number"),
         _blank("Representative"),
         _CARGO_LIST,
-        Group(
-            "AttachedFile",
-            required=True,
-            children=(
-                _blank("AttachedTypeCode"),
-                _blank("AttachedTypeName"),
-                _blank("AttachedDocName"),
-                _blank("AttachedNote"),
-                _blank("FullFileName"),
-                _blank("SHA1FileContent"),
-                _blank("Base64FileContent"),
-                _mapped("FileURL", "document.link"),
-            ),
-        ),
+        _ATTACHED_FILE,
     ),
 )
 """The port clearance the maritime administration issues on exit (type 60): ``permit`` and the ship."""
 
-
-_ATTACHED_FILE = Group(
-    "AttachedFile",
-    required=True,
-    children=(
-        _blank("AttachedTypeCode"),
-        _blank("AttachedTypeName"),
-        _blank("AttachedDocName"),
-        _blank("AttachedNote"),
-        _blank("FullFileName"),
-        _blank("SHA1FileContent"),
-        _blank("Base64FileContent"),
-        _mapped("FileURL", "document.link"),
-    ),
-)
 
 SHIFTING_ORDER = Group(
     "ShiftingOrder",

@@ -36,7 +36,6 @@ from gateway.store.base import MessageQuery
 from helpers.adapters import vnsw_envelope
 from helpers.as4 import GATEWAY, PARTNER, partner_options, side
 from helpers.gateway import TOKENS, Receiver, dev_trust, doc, eventually, make_config, submit
-from helpers.postgres import fresh_schema
 from signing.dev.pki import DevPki
 from signing.xml import DEFAULT_LIMITS, parse_xml
 
@@ -57,15 +56,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield th
     finally:
         await th.stop()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    if request.param == "sqlite":
-        yield {"store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"}}
-    else:
-        async with fresh_schema() as dsn:
-            yield {"store": {"kind": "postgresql", "dsn": dsn, "pool_size": 4}}
 
 
 async def post(

@@ -15,7 +15,7 @@ from gateway.store import Store
 from gateway.store.sqlite import SqliteStore
 from helpers.postgres import IsolatedPostgresStore, fresh_schema
 
-__all__ = ["STORES", "STORE_PARAMS", "store", "store_settings"]
+__all__ = ["STORES", "STORE_PARAMS", "store", "store_section", "store_settings"]
 
 STORES: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda tmp: SqliteStore(tmp / "gw.db", synchronous="NORMAL"),
@@ -38,6 +38,17 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture(params=STORE_PARAMS)
+async def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    """The ``store`` table of a gateway configuration on each kind of :data:`STORES`: a SQLite file in the test's
+    ``tmp_path``, or a fresh PostgreSQL schema dropped after the test."""
+    async with AsyncExitStack() as stack:
+        if request.param == "postgresql":
+            yield await store_settings(stack, request.param)
+        else:
+            yield {"store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"}}
 
 
 async def store_settings(stack: AsyncExitStack, kind: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from gateway.api import Gateway
 from gateway.errors import ValidationFailed
 from helpers.gateway import Receiver, eventually, make_config, submit
 from helpers.mappings import VECTORS, alnum, aware, countries, dates, decimals, o, text
-from helpers.postgres import fresh_schema
 from mappings import rules
 from mappings.dictionary import entries
 from mappings.model import (
@@ -728,15 +727,6 @@ def test_a_port_clearance_states_it_is_issued_and_refuses_another_decision() -> 
 # --------------------------------------------------------------------------- at the HTTP API
 
 SHIP_CALL_DOCUMENT_TYPE = "maritime.ship_call"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    if request.param == "sqlite":
-        yield {"store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"}}
-    else:
-        async with fresh_schema() as dsn:
-            yield {"store": {"kind": "postgresql", "dsn": dsn, "pool_size": 4}}
 
 
 @pytest.fixture

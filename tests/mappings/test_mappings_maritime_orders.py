@@ -22,7 +22,6 @@ from gateway.api import Gateway
 from gateway.errors import ValidationFailed
 from helpers.gateway import Receiver, eventually, make_config, submit
 from helpers.mappings import VECTORS, alnum, aware, countries, dates, decimals, o, text
-from helpers.postgres import fresh_schema
 from mappings import rules
 from mappings.dictionary import entries
 from mappings.model import (
@@ -849,15 +848,6 @@ def test_the_shifting_order_table_names_every_element_of_its_schema_in_order() -
 # --------------------------------------------------------------------------- at the HTTP API
 
 ORDER_DOCUMENT_TYPE = "maritime.port_order"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    if request.param == "sqlite":
-        yield {"store": {"url": f"sqlite:///{tmp_path / 'gw.db'}", "synchronous": "NORMAL"}}
-    else:
-        async with fresh_schema() as dsn:
-            yield {"store": {"kind": "postgresql", "dsn": dsn, "pool_size": 4}}
 
 
 @pytest.fixture
