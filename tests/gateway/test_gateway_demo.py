@@ -112,7 +112,9 @@ async def test_demo_baseline_with_verification_and_signing_off_still_delivers_ev
 def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_file(tmp_path: Path) -> None:
     """Predicate: ``nswgw demo --log-file`` prints no log line between its progress and its table (the partner
     that is down makes WARNING events), and the file holds one JSON object per line: an ``accepted`` event per
-    message and the retries of the partner that was down."""
+    message and the retries of the partner that was down. Its ship call reaches each of the five agencies once,
+    the passport numbers only the three whose part holds them, the amendment only those, and the agent sees the
+    call refused, then permitted."""
     log = tmp_path / "demo.log"
     run = subprocess.run(
         [
@@ -151,6 +153,14 @@ def test_nswgw_demo_keeps_its_output_clean_and_writes_every_event_to_the_log_fil
         ["VN-TH-26-00006", "rejected"],
     ]
     assert "retry_scheduled" in events and events.count("receipt_verified") >= 12
+    at = next(i for i, line in enumerate(lines) if line.startswith("ship call SGN-2026-0417 "))
+    assert lines[at + 1 : at + 4] == [
+        "  PORT, BORDER, HEALTH, CUSTOMS, QUARANTINE: 1 delivery each; passport numbers only to PORT, BORDER, HEALTH",
+        "  signed decisions: HEALTH refused (no medical officer on the crew list for 2 040 persons on board),"
+        " 4 accepted; the crew change reached PORT, BORDER, HEALTH only; they accepted",
+        "  agent notified: SUBMITTED -> PENDING_AGENCIES -> PORT_ENTRY_REFUSED -> PENDING_AGENCIES ->"
+        " PORT_ENTRY_PERMITTED (GET /v1/ship-calls/SGN-2026-0417: PORT_ENTRY_PERMITTED)",
+    ]
 
 
 async def test_nswgw_demo_serve_prints_a_console_link_keeps_sending_and_stops_on_sigterm() -> None:
