@@ -38,6 +38,7 @@ JSON schema (``--json``; ``run_suite.py`` stores the same object as ``full_path`
       "schema": "nswgw-full-path/1",
       "store": "sqlite" | "postgresql", "synchronous": "FULL" | null,
       "intake_processes": int,               # [gateway] intake_processes of the node (0: threads)
+      "cpu_threads": int,                    # [gateway] cpu_threads of the node (intake and receipt threads)
       "document_bytes": int,                 # the signed submission
       "delivery_bytes": {"TH": int, "CUSTOMS": int},
       "crypto_per_message": {"submission_verify": 1, "delivery_sign": 1, "receipt_verify": 2},
@@ -401,7 +402,13 @@ def gateway_cpu_seconds(pid: int) -> float:
 
 
 def write_config(
-    directory: Path, pki: Any, store: str, dsn: str | None, ports: dict[str, int], intake_processes: int | None = None
+    directory: Path,
+    pki: Any,
+    store: str,
+    dsn: str | None,
+    ports: dict[str, int],
+    intake_processes: int | None = None,
+    cpu_threads: int | None = None,
 ) -> Path:
     if store == "sqlite":
         store_section = f'url = "sqlite:///{directory / "gateway.db"}"\nsynchronous = "FULL"'
@@ -430,6 +437,7 @@ signing = "on"
 poll_interval = 0.5
 lease_seconds = 30
 {"" if intake_processes is None else f"intake_processes = {intake_processes}"}
+{"" if cpu_threads is None else f"cpu_threads = {cpu_threads}"}
 [store]
 {store_section}
 [[signing.keys]]
@@ -534,7 +542,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if not line.isdigit():
                 raise SystemExit(f"partner {name} did not start: {(directory / 'partner.log').read_text()[-3000:]}")
             ports[name] = int(line)
-        config = write_config(directory, pki, args.store, dsn, ports, args.intake_processes)
+        config = write_config(directory, pki, args.store, dsn, ports, args.intake_processes, args.cpu_threads)
         port = free_port()
         log = directory / "gateway.log"
         with log.open("ab") as out:
@@ -585,12 +593,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu_ms = peak_cpu / len(peak_docs) * 1000
     from gateway.config import GatewaySettings
 
-    intake_processes = GatewaySettings().intake_processes if args.intake_processes is None else args.intake_processes
+    defaults = GatewaySettings()
+    intake_processes = defaults.intake_processes if args.intake_processes is None else args.intake_processes
+    cpu_threads = defaults.cpu_threads if args.cpu_threads is None else args.cpu_threads
     return {
         "schema": SCHEMA,
         "store": args.store,
         "synchronous": "FULL" if args.store == "sqlite" else None,
         "intake_processes": intake_processes,
+        "cpu_threads": cpu_threads,
         "document_bytes": len(docs[0]),
         "delivery_bytes": floor.delivery_bytes,
         "crypto_per_message": {"submission_verify": 1, "delivery_sign": 1, "receipt_verify": 2},
@@ -657,9 +668,11 @@ def readme_rows(results: list[dict[str, Any]]) -> list[str]:
     for r in results:
         f, p, lat = r["floor_us"], r["peak"], r["latency"]
         processes = r.get("intake_processes", 0)
+        threads = r.get("cpu_threads")
+        intake = f"{processes} processes" if processes else f"{threads} threads" if threads else "threads"
         rows.append(
             f"| {'SQLite ' + r['synchronous'] if r['store'] == 'sqlite' else 'PostgreSQL'} "
-            f"| {f'{processes} processes' if processes else 'threads'} | {r['document_bytes'] / 1024:.1f} KB "
+            f"| {intake} | {r['document_bytes'] / 1024:.1f} KB "
             f"| {p['msg_per_s']} | {p['gateway_cpu_ms_per_msg']} "
             f"| {f['before']} / {f['after']} ({f['spread'] * 100:.1f} %) "
             f"| {r['ratio_cpu_to_floor']} | {r['cores_of_crypto']} "
@@ -693,6 +706,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="[gateway] intake_processes of the node (default: the gateway's default)",
+    )
+    p.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        help="[gateway] cpu_threads of the node (default: the gateway's default)",
     )
     p.add_argument("--dsn", default=os.environ.get("NSWGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     p.add_argument("--workdir", default=None, help="keep the store, configuration and logs here")

@@ -613,6 +613,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 workdir=None,
                 store_dsn=None,
                 intake_processes=None,
+                cpu_threads=None,
             )
         )
         print(f"  done: full path: {full_path['peak']['msg_per_s']} msg/s", file=sys.stderr, flush=True)

@@ -58,6 +58,7 @@ from gateway.broker import Broker
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.console import CONSOLE_PREFIX, console_routes
+from gateway.cpu import CpuThreads
 from gateway.delivery import DeliveryEngine
 from gateway.errors import (
     ERROR_CODES,
@@ -604,6 +605,8 @@ class Gateway:
         built_intake = verifier is None and mapper is None and signer is None  # a pool's workers build their own
         mapper = mapper or RegistryMapper()
         given = dict(adapters or {})
+        self.cpu = CpuThreads(config.gateway.cpu_threads)
+        """The threads of intake (without ``intake_processes``) and of signed-receipt verification."""
         self.engine = DeliveryEngine(
             config,
             self.store,
@@ -617,6 +620,7 @@ class Gateway:
             legacy_content_types={name: mapper.media_type(dest.format) for name, dest in config.destinations.items()},
             rng=rng,
             events=self.events,
+            cpu=self.cpu,
         )
         self.store.on_work(self.engine.wake)
         anchor = config.journal.anchor
@@ -663,6 +667,7 @@ class Gateway:
             intake_gate=self.timestamping.check_intake,
             references=self.references,
             intake=intake,
+            cpu=self.cpu,
         )
         self.serve_http = serve_http
         self.listener: Listener | None = None
@@ -863,6 +868,7 @@ class Gateway:
             await self.anchoring.stop()  # anchors the head the engine's last records left
         finally:
             await self.broker.intake.stop()
+            self.cpu.close()
             await self.store.close()
             if self._started:
                 self._started = False

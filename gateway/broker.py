@@ -69,6 +69,7 @@ from typing import Any
 from gateway import subscriptions
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.cpu import CpuThreads
 from gateway.errors import (
     CertificateNotifierMismatch,
     CertificateUnknown,
@@ -140,7 +141,10 @@ class Broker:
         intake_gate: Callable[[], None] = lambda: None,
         references: References | None = None,
         intake: IntakeRunner | None = None,
+        cpu: CpuThreads | None = None,
     ) -> None:
+        """``intake``: where :meth:`_process` runs; by default in ``cpu`` (the gateway's CPU threads, or without
+        them Python's default executor)."""
         self.config = config
         self.intake_gate = intake_gate
         """Called before each submission; raises to refuse intake as a whole (``TIMESTAMP_OVERDUE``)."""
@@ -157,7 +161,9 @@ class Broker:
         self.router = Router(config.routes, tuple(config.destinations))
         self.ship_calls = ShipCalls()
         """Plans what a ship-call document does to its call (:mod:`gateway.shipcalls`)."""
-        self.intake: IntakeRunner = intake if intake is not None else ThreadIntake(self._process)
+        self.intake: IntakeRunner = (
+            intake if intake is not None else ThreadIntake(self._process, cpu or CpuThreads(None))
+        )
         """Where :meth:`_process` runs (:mod:`gateway.intake_pool`): threads, or ``intake_processes`` workers."""
 
     def reconfigure(self, config: Config, verifier: Verifier) -> None:

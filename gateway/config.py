@@ -533,6 +533,14 @@ class GatewaySettings(_Frozen):
     destination's ``timeout``). Whatever is still unfinished then is cancelled and its lease released back
     to ``QUEUED`` in the store, without counting the attempt; after a restart it is sent again with the same
     message id, which the receiver must deduplicate since the first request may have reached it."""
+    cpu_threads: int = Field(default_factory=lambda: min(32, (os.cpu_count() or 1) + 4), ge=1, le=64)
+    """Threads of the gateway process for its CPU-bound work: a submission's verification, mapping and signing
+    (with ``intake_processes = 0``) and the verification of signed receipts, apart from the threads of blocking
+    calls (files, SOAP clients: Python's default executor), so that neither waits behind the other. The default is
+    the size of Python's default executor (cores + 4, at most 32): the Python parts hold the GIL, but lxml and
+    xmlsec release it while they parse, canonicalize and digest, and on the full-path benchmark (2 cores) 6 threads
+    did as well as 2 at 8 KB and better at 36.5 KB (``benchmarks/intake_processes.py --threads``, README). See
+    :mod:`gateway.cpu`."""
     intake_processes: int = Field(0, ge=0, le=64)
     """Worker processes for the CPU-bound part of intake (verification, mapping, signing), so that it runs on
     other cores than the event loop and the store: ``0`` (the default) runs it in threads of the gateway process;

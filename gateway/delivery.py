@@ -63,6 +63,7 @@ from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_del
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import BreakerSettings, Config, DestinationSettings, RetryPolicy
+from gateway.cpu import CpuThreads
 from gateway.errors import (
     ConversationBlocked,
     GatewayError,
@@ -196,10 +197,13 @@ class DestinationWorker:
         shutdown_grace: float = 10.0,
         rng: random.Random | None = None,
         events: EventBus | None = None,
+        cpu: CpuThreads | None = None,
     ) -> None:
         """``rng``: the random source of the breaker's jitter (seeded in tests); ``shutdown_grace``: how long
         attempts in flight may go on after :meth:`stop` before they are cancelled and their leases released;
-        ``events``: where the worker publishes each recorded outcome and breaker transition."""
+        ``events``: where the worker publishes each recorded outcome and breaker transition; ``cpu``: where a
+        signed receipt is verified (by default Python's default executor)."""
+        self.cpu = cpu if cpu is not None else CpuThreads(None)
         self.name = name
         self.settings = settings
         self.adapter = adapter
@@ -389,9 +393,7 @@ class DestinationWorker:
             result = d.delivered(at=now)
             try:
                 if self._signed_receipts:  # crypto: off the event loop
-                    kept = await asyncio.to_thread(
-                        self.receipts.verify, receipt, d.message_id, self.name, payload=d.payload
-                    )
+                    kept = await self.cpu.run(self.receipts.verify, receipt, d.message_id, self.name, payload=d.payload)
                 else:
                     kept = self.receipts.verify(receipt, d.message_id, self.name, payload=d.payload)
             except ReceiptInvalid as exc:  # answering 200 with garbage must not keep the circuit closed
@@ -507,9 +509,11 @@ class DeliveryEngine:
         legacy_content_types: Mapping[str, str],
         rng: random.Random | None = None,
         events: EventBus | None = None,
+        cpu: CpuThreads | None = None,
     ) -> None:
         """``adapters`` per destination; ``rng`` is the random source of the breakers' jitter; ``events`` gets every
-        recorded outcome and breaker transition (:data:`gateway.events.EVENT_NAMES`). A delivery is sent
+        recorded outcome and breaker transition (:data:`gateway.events.EVENT_NAMES`); ``cpu``: where signed
+        receipts are verified (the gateway's CPU threads, by default Python's default executor). A delivery is sent
         with the content type the broker stored on it;
         ``legacy_content_types`` (per destination, the media type of its configured format) serves only the
         rows queued by a gateway that did not store one (before store schema 3: a file or database upgraded
@@ -537,6 +541,7 @@ class DeliveryEngine:
                 shutdown_grace=config.gateway.shutdown_grace,
                 rng=rng,
                 events=events,
+                cpu=cpu,
             )
         self._tasks: list[asyncio.Task[None]] = []
 

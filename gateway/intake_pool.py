@@ -3,8 +3,8 @@
 :meth:`Broker.submit <gateway.broker.Broker.submit>` hands each submission's verification, mapping and signing
 (``Broker._process``, the unit of work) to an :class:`IntakeRunner`:
 
-* :class:`ThreadIntake` (``[gateway] intake_processes = 0``, the default): a thread of the default executor.
-  Python's GIL keeps that work on about one core, shared with the event loop.
+* :class:`ThreadIntake` (``[gateway] intake_processes = 0``, the default): one of the gateway's CPU threads
+  (:mod:`gateway.cpu`). Python's GIL keeps that work on about one core, shared with the event loop.
 * :class:`ProcessIntake` (``intake_processes = N``): N worker processes, started with the gateway (``spawn``: no
   state, lock or HSM session is inherited). Each builds its own broker from the same frozen configuration through
   the composition root (:meth:`gateway.api.Gateway.intake_broker`: the configured verifier, mapper and signer; an
@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from gateway.config import Config
+from gateway.cpu import CpuThreads
 from gateway.errors import GatewayError, IntakeWorkerLost, NswError
 from gateway.model import CertificateAct, Delivery, Message
 from gateway.reference import ReferenceDraft, ReferenceVersion
@@ -79,13 +80,14 @@ class IntakeRunner(Protocol):
 
 
 class ThreadIntake:
-    """``Broker._process`` in a thread of the default executor (``intake_processes = 0``)."""
+    """``Broker._process`` in one of the gateway's CPU threads (``intake_processes = 0``; :mod:`gateway.cpu`)."""
 
-    def __init__(self, process: ProcessFn) -> None:
+    def __init__(self, process: ProcessFn, cpu: CpuThreads) -> None:
         self._process = process
+        self._cpu = cpu
 
     async def process(self, message: Message, document: list[bytes], drafts: list[ReferenceDraft]) -> Processed:
-        return await asyncio.to_thread(self._process, message, document, drafts)
+        return await self._cpu.run(self._process, message, document, drafts)
 
     def reconfigure(self, config: Config) -> None:
         return None  # the broker's own collaborators are the ones the thread uses

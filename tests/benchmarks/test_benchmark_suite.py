@@ -26,6 +26,7 @@ FULL_PATH_KEYS = {
     "store",
     "synchronous",
     "intake_processes",
+    "cpu_threads",
     "document_bytes",
     "delivery_bytes",
     "crypto_per_message",
