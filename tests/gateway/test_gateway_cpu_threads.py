@@ -67,6 +67,7 @@ class _Watch:
 
     def __init__(self, hold: float = 0.0, barrier: threading.Barrier | None = None) -> None:
         self.threads: list[str] = []
+        self.ran_in: set[threading.Thread] = set()
         self.running = 0
         self.most = 0
         self._lock = threading.Lock()
@@ -76,6 +77,7 @@ class _Watch:
     def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             self.threads.append(threading.current_thread().name)
+            self.ran_in.add(threading.current_thread())
             self.running += 1
             self.most = max(self.most, self.running)
         try:
@@ -164,7 +166,7 @@ async def test_three_cpu_threads_verify_three_submissions_at_once_and_end_with_t
         await th.stop()
     assert intake.most == 3 and len(set(intake.threads)) == 3
     assert all(name.startswith(f"{THREAD_NAME_PREFIX}_") for name in intake.threads)
-    await eventually(lambda: not any(t.name.startswith(THREAD_NAME_PREFIX) for t in threading.enumerate()))
+    await eventually(lambda: not any(t.is_alive() for t in intake.ran_in))
     assert await cpu.run(threading.current_thread) is not threading.current_thread()  # a stopped pool starts again
     cpu.close()
 
