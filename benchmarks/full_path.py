@@ -515,6 +515,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     keep = args.workdir is not None
     directory = Path(args.workdir) if keep else Path(tempfile.mkdtemp(prefix="nswgw-full-path-"))
     directory.mkdir(parents=True, exist_ok=True)
+    for name in ("gateway.db", "gateway.db-wal", "gateway.db-shm"):  # an earlier run's store: this run starts fresh
+        (directory / name).unlink(missing_ok=True)
     pki = bench_pki(directory / "pki")
     warm_n = max(20, args.messages // 10)
     docs = make_documents(pki, args.size, warm_n + args.messages + args.latency_messages)
@@ -714,7 +716,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="[gateway] cpu_threads of the node (default: the gateway's default)",
     )
     p.add_argument("--dsn", default=os.environ.get("NSWGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
-    p.add_argument("--workdir", default=None, help="keep the store, configuration and logs here")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="keep the store, configuration and logs here (an earlier run's store there is replaced)",
+    )
     p.add_argument(
         "--store-dsn",
         default=None,
