@@ -190,10 +190,11 @@ async def test_reload_reaches_every_intake_process_before_its_next_submission(tm
 
 
 def _gone(pid: int) -> bool:
-    """The process has exited (no longer running: a zombie not yet reaped counts as gone)."""
+    """The process has exited (no longer running: a zombie not yet reaped counts as gone; reaped between opening its
+    stat file and reading it, the read fails with ESRCH)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return True
     return state in ("Z", "X")
 
