@@ -66,18 +66,22 @@ class _Watch:
     """Which threads ran the wrapped calls, and how many ran at once."""
 
     def __init__(self, hold: float = 0.0, barrier: threading.Barrier | None = None) -> None:
-        self.threads: list[str] = []
-        self.ran_in: set[threading.Thread] = set()
+        self.ran_in: list[threading.Thread] = []
+        """The thread of each call, in order."""
         self.running = 0
         self.most = 0
         self._lock = threading.Lock()
         self._hold = hold
         self._barrier = barrier
 
+    @property
+    def threads(self) -> list[str]:
+        """The name of the thread of each call, in order."""
+        return [t.name for t in self.ran_in]
+
     def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            self.threads.append(threading.current_thread().name)
-            self.ran_in.add(threading.current_thread())
+            self.ran_in.append(threading.current_thread())
             self.running += 1
             self.most = max(self.most, self.running)
         try:
